@@ -1,0 +1,111 @@
+"""``paylab simulate``: one payment day of a scenario, with its costs (and events)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runner.cli import cli
+from runner.engine.batch import evaluate_batch
+from runner.engine.rates import COMPONENTS
+from runner.engine.reference import ReferenceEngine
+from runner.engine.schedule import generate_schedule
+from runner.engine.setup import build_setup
+from runner.errors import ConfigError
+from runner.policy.ast import Policy
+from runner.policy.validate import parse_valid_policy, read_policy_file
+from runner.scenario import Scenario, load_scenario
+
+
+def _split(item: str, option: str) -> tuple[str, str]:
+    if "=" not in item:
+        raise ConfigError(f"{option} {item!r} must look like KEY=VALUE")
+    key, value = item.split("=", 1)
+    return key.strip(), value.strip()
+
+
+def policies_from_options(scenario: Scenario, policy_opts: tuple[str, ...],
+                          param_opts: tuple[str, ...]) -> dict[str, Policy]:
+    """Agent policies after ``--policy AGENT=FILE`` and ``--param AGENT.NAME=VALUE``."""
+    docs: dict[str, dict[str, Any]] = {}
+    ids = scenario.agent_ids
+    for item in policy_opts:
+        agent, file = _split(item, "--policy")
+        if agent not in ids:
+            raise ConfigError(f"unknown agent '{agent}' (agents: {', '.join(ids)})", path="--policy")
+        doc = read_policy_file(Path(file))
+        if not isinstance(doc, dict):
+            raise ConfigError("a policy must be a JSON object", source=file)
+        parse_valid_policy(doc, source=file)
+        docs[agent] = doc
+    for item in param_opts:
+        key, raw = _split(item, "--param")
+        agent, _, name = key.partition(".")
+        if agent not in ids or not name:
+            raise ConfigError(f"{key!r} must be AGENT.PARAMETER with a known agent", path="--param")
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"value of {key} must be a number, got {raw!r}", path="--param") from None
+        doc = docs.get(agent) or _as_doc(scenario.policies[agent])
+        docs[agent] = {**doc, "parameters": {**doc.get("parameters", {}), name: value}}
+    return {agent: parse_valid_policy(doc, source=f"policy of {agent}") for agent, doc in docs.items()}
+
+
+def _as_doc(policy: Policy) -> dict[str, Any]:
+    from runner.policy.serialize import policy_to_doc
+
+    return policy_to_doc(policy)
+
+
+def _print_report(report: dict[str, Any], scenario: Scenario, seed: int) -> None:
+    click.echo(f"scenario {scenario.source}  seed {seed}  total cost {report['total_cost']:,} cents")
+    header = f"{'agent':<14}{'total':>12}" + "".join(f"{c[:12]:>14}" for c in COMPONENTS)
+    click.echo(header + f"{'arrived':>9}{'settled':>9}{'rate':>8}")
+    for agent, row in report["agents"].items():
+        costs = "".join(f"{row['costs'][c]:>14,}" for c in COMPONENTS)
+        click.echo(f"{agent:<14}{row['total_cost']:>12,}{costs}{row['arrived']:>9}"
+                   f"{row['settled']:>9}{row['settlement_rate']:>8.1%}")
+    if len(report["days"]) > 1:
+        for day in report["days"]:
+            click.echo(f"  day {day['day']}: total {day['total_cost']:,} cents")
+
+
+def format_event(event: dict[str, Any]) -> str:
+    rest = " ".join(f"{k}={v}" for k, v in event.items() if k not in ("tick", "type"))
+    return f"t={event['tick']:<4} {event['type']:<18} {rest}"
+
+
+@cli.command()
+@click.argument("scenario_file", type=click.Path(path_type=Path))
+@click.option("--policy", "policy_opts", multiple=True, metavar="AGENT=FILE.json",
+              help="Run AGENT with this policy file.")
+@click.option("--param", "param_opts", multiple=True, metavar="AGENT.NAME=VALUE",
+              help="Set a parameter of AGENT's policy (e.g. BANK_A.initial_liquidity_fraction=0.2).")
+@click.option("--set", "overrides", multiple=True, metavar="dotted.key=VALUE",
+              help="Override a scenario key before validation.")
+@click.option("--seed", type=int, default=None, help="Arrival seed (default: simulation.rng_seed).")
+@click.option("--events", is_flag=True, help="Also print the event trace.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def simulate(scenario_file: Path, policy_opts: tuple[str, ...], param_opts: tuple[str, ...],
+             overrides: tuple[str, ...], seed: int | None, events: bool, as_json: bool) -> None:
+    """Simulate SCENARIO_FILE for its whole episode and report costs in cents."""
+    scenario = load_scenario(scenario_file, overrides)
+    setup = build_setup(scenario, policies_from_options(scenario, policy_opts, param_opts))
+    seed = scenario.config.simulation.rng_seed if seed is None else seed
+    schedule = generate_schedule(scenario.config, seed, setup.horizon)
+    trace: list[dict[str, Any]] = []
+    if events:
+        table, trace = ReferenceEngine(setup).run(schedule, trace=True)
+    else:
+        table = evaluate_batch(setup, [schedule])
+    report = table.report(0)
+    if as_json:
+        click.echo(json.dumps({**report, "events": trace} if events else report, indent=2))
+        return
+    for event in trace:
+        click.echo(format_event(event))
+    _print_report(report, scenario, seed)

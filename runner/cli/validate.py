@@ -1,0 +1,65 @@
+"""``paylab validate``: check a scenario, policy or experiment file without running it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from runner.cli import cli
+from runner.errors import ConfigError, PolicyError
+from runner.policy.constraints import ScenarioConstraints
+from runner.policy.validate import read_policy_file, validate_policy
+from runner.scenario import load_scenario
+from runner.scenario.loader import pydantic_error, read_yaml
+
+
+def _constraints_from(path: Path) -> ScenarioConstraints:
+    from pydantic import ValidationError
+
+    raw = read_yaml(path)
+    block = raw.get("policy_constraints")
+    if block is None:
+        raise ConfigError("no policy_constraints block", source=path, path="policy_constraints")
+    try:
+        return ScenarioConstraints.model_validate(block)
+    except ValidationError as exc:
+        raise pydantic_error(exc, path, prefix="policy_constraints") from None
+
+
+def file_kind(path: Path) -> str:
+    """'policy', 'scenario', 'experiment' or 'sweep', from the file's content."""
+    if path.suffix.lower() == ".json":
+        return "policy"
+    raw = read_yaml(path)
+    if "agents" in raw or "simulation" in raw:
+        return "scenario"
+    if "scenario" in raw:
+        return "experiment"
+    if "experiments" in raw or "grid" in raw:
+        return "sweep"
+    raise ConfigError("cannot tell what this file is (scenario, experiment, sweep or policy)",
+                      source=path)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--constraints", "constraints_file", type=click.Path(path_type=Path),
+              help="Experiment file whose policy_constraints a policy must satisfy.")
+def validate(file: Path, constraints_file: Path | None) -> None:
+    """Check FILE (scenario, policy, experiment or sweep) and report every problem."""
+    kind = file_kind(file)
+    if kind == "policy":
+        constraints = _constraints_from(constraints_file) if constraints_file else None
+        errors = validate_policy(read_policy_file(file), constraints)
+        if errors:
+            raise PolicyError(errors, source=file)
+        click.echo(f"{file}: valid policy")
+    elif kind == "scenario":
+        scenario = load_scenario(file)
+        click.echo(f"{file}: valid scenario ({len(scenario.agent_ids)} agents, "
+                   f"{scenario.config.episode_ticks} ticks)")
+    else:
+        from runner.cli.registry import validate_other
+
+        validate_other(kind, file)

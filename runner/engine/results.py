@@ -1,0 +1,100 @@
+"""What an evaluation returns: int64 cost arrays per sample, day, agent and component."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from runner.engine.rates import COMPONENTS
+
+
+@dataclass(frozen=True, eq=False)
+class CostTable:
+    """Costs and counts of a batch of simulated samples.
+
+    Attributes:
+        costs: int64 ``[sample, day, agent, component]`` (components: `COMPONENTS`).
+        arrived_count, settled_count, arrived_value, settled_value, delay_ticks: int64
+            ``[sample, day, agent]`` over each agent's *outgoing* payments, attributed to
+            the day they arrived; ``settled`` means settled within the simulated ticks and
+            ``delay_ticks`` sums (settlement tick − arrival tick) over settled payments.
+        decisions: payment-tree decisions taken (payments × ticks spent in Queue 1).
+    """
+
+    agent_ids: tuple[str, ...]
+    costs: np.ndarray
+    arrived_count: np.ndarray
+    settled_count: np.ndarray
+    arrived_value: np.ndarray
+    settled_value: np.ndarray
+    delay_ticks: np.ndarray
+    decisions: int = 0
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.costs.shape[0])
+
+    def totals(self) -> np.ndarray:
+        """int64 ``[sample, agent]``: total cost over days and components."""
+        return self.costs.sum(axis=(1, 3))
+
+    def agent_totals(self, agent_id: str) -> np.ndarray:
+        """int64 ``[sample]``: total cost of one agent."""
+        return self.totals()[:, self.agent_ids.index(agent_id)]
+
+    def settlement_rates(self) -> np.ndarray:
+        """float ``[sample, agent]``: settled / arrived payments (1.0 when none arrived)."""
+        arrived = self.arrived_count.sum(axis=1)
+        settled = self.settled_count.sum(axis=1)
+        return np.where(arrived > 0, settled / np.maximum(arrived, 1), 1.0)
+
+    def select(self, samples: np.ndarray | list[int]) -> CostTable:
+        idx = np.asarray(samples, dtype=np.int64)
+        return CostTable(self.agent_ids, self.costs[idx], self.arrived_count[idx],
+                         self.settled_count[idx], self.arrived_value[idx],
+                         self.settled_value[idx], self.delay_ticks[idx], self.decisions)
+
+    @staticmethod
+    def concat(tables: list[CostTable]) -> CostTable:
+        first = tables[0]
+        return CostTable(
+            first.agent_ids,
+            *(np.concatenate([getattr(t, name) for t in tables]) for name in (
+                "costs", "arrived_count", "settled_count", "arrived_value", "settled_value",
+                "delay_ticks")),
+            decisions=sum(t.decisions for t in tables),
+        )
+
+    def report(self, sample: int = 0) -> dict[str, Any]:
+        """JSON-ready report of one sample: totals, per agent, and per day."""
+
+        def block(costs: np.ndarray, arrived: np.ndarray, settled: np.ndarray, value_a: np.ndarray,
+                  value_s: np.ndarray, delay: np.ndarray) -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            for a, agent in enumerate(self.agent_ids):
+                n_arr, n_set = int(arrived[a]), int(settled[a])
+                out[agent] = {
+                    "total_cost": int(costs[a].sum()),
+                    "costs": {c: int(costs[a, i]) for i, c in enumerate(COMPONENTS)},
+                    "arrived": n_arr,
+                    "settled": n_set,
+                    "arrived_value": int(value_a[a]),
+                    "settled_value": int(value_s[a]),
+                    "settlement_rate": n_set / n_arr if n_arr else 1.0,
+                    "mean_delay_ticks": float(delay[a]) / n_set if n_set else 0.0,
+                }
+            return out
+
+        c = self.costs[sample]
+        days = []
+        for d in range(c.shape[0]):
+            agents = block(c[d], self.arrived_count[sample, d], self.settled_count[sample, d],
+                           self.arrived_value[sample, d], self.settled_value[sample, d],
+                           self.delay_ticks[sample, d])
+            days.append({"day": d, "total_cost": int(c[d].sum()), "agents": agents})
+        agents = block(c.sum(axis=0), self.arrived_count[sample].sum(axis=0),
+                       self.settled_count[sample].sum(axis=0), self.arrived_value[sample].sum(axis=0),
+                       self.settled_value[sample].sum(axis=0), self.delay_ticks[sample].sum(axis=0))
+        return {"total_cost": int(c.sum()), "agents": agents, "days": days}

@@ -1,0 +1,134 @@
+"""`EngineSetup`: everything about a simulation that does not vary between samples.
+
+Built once from a scenario (and the policies under evaluation); both engines read it. This is
+the single place where agent config turns into engine numbers (start balances, pools,
+liquidity fractions, credit caps), so every path — full day, sandbox, bootstrap — agrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from runner.errors import NotSupportedError
+from runner.policy.ast import Policy
+from runner.policy.program import PolicyProgram
+from runner.scenario.loader import Scenario
+from runner.scenario.models import ScenarioConfig
+from runner.engine.rates import ScaledRates
+
+# Actions the engines can execute today; the others parse and validate but are refused here.
+RUNNABLE_ACTIONS = {
+    "payment_tree": {"Release", "ReleaseWithCredit", "Hold", "Reprioritize", "Drop"},
+    "bank_tree": {"NoAction", "SetReleaseBudget", "SetState", "AddState"},
+    "strategic_collateral_tree": {"HoldCollateral"},
+    "end_of_tick_collateral_tree": {"HoldCollateral"},
+}
+FRACTION_SCALE = 10**9  # fractions are applied as exact integers (0.29 × 100 000 = 29 000)
+
+
+def allocation(pool: int, fraction: float) -> int:
+    """Pool cents brought in at the start of a day: ``floor(pool × fraction)``, exactly."""
+    return pool * int(round(fraction * FRACTION_SCALE)) // FRACTION_SCALE
+
+
+@dataclass(frozen=True, eq=False)
+class EngineSetup:
+    """Frozen simulation parameters (agents in sorted id order)."""
+
+    agent_ids: tuple[str, ...]
+    ticks_per_day: int
+    num_days: int
+    horizon: int  # ticks to simulate
+    episode_ticks: int  # num_days × ticks_per_day (caps deadlines)
+    opening: np.ndarray  # int64[A]
+    unsecured_cap: np.ndarray  # int64[A]
+    pool: np.ndarray  # int64[A]
+    fraction: np.ndarray  # float64[A]
+    allocation: np.ndarray  # int64[A], floor(pool × fraction)
+    posted_collateral: np.ndarray  # int64[A]
+    haircut: np.ndarray  # float64[A]
+    max_collateral: np.ndarray  # int64[A]
+    programs: tuple[PolicyProgram, ...]
+    rates: ScaledRates
+    deferred_crediting: bool
+    deadline_cap_at_eod: bool
+    eod_all_unsettled: bool
+    bilateral_lsm: bool
+    eod_rush_threshold: float
+
+    @property
+    def n_agents(self) -> int:
+        return len(self.agent_ids)
+
+    @property
+    def days_simulated(self) -> int:
+        return -(-self.horizon // self.ticks_per_day)
+
+    def index(self, agent_id: str) -> int:
+        return self.agent_ids.index(agent_id)
+
+
+def check_runnable(program: PolicyProgram, agent_id: str) -> None:
+    """Refuse, before any tick runs, a policy using an action the engine cannot execute."""
+    for tree, allowed in RUNNABLE_ACTIONS.items():
+        for action in sorted(program.actions(tree) - allowed):
+            raise NotSupportedError(f"action {action} in {tree} of agent {agent_id}'s policy",
+                                    path=f"{tree}.action")
+
+
+def build_setup(scenario: Scenario | ScenarioConfig, policies: dict[str, Policy] | None = None,
+                ticks: int | None = None) -> EngineSetup:
+    """Engine parameters for ``scenario`` with ``policies`` replacing the scenario's own.
+
+    Args:
+        scenario: a loaded `Scenario` (or a bare config, every agent then runs its named
+            policy only if ``policies`` covers it).
+        policies: agent id → policy under evaluation; others keep the scenario's policy.
+        ticks: ticks to simulate (default: the whole episode).
+    """
+    cfg = scenario.config if isinstance(scenario, Scenario) else scenario
+    base = dict(scenario.policies) if isinstance(scenario, Scenario) else {}
+    chosen = {**base, **(policies or {})}
+    agents = sorted(cfg.agents, key=lambda a: a.id)
+    programs = []
+    for agent in agents:
+        if agent.id not in chosen:
+            raise KeyError(f"no policy for agent {agent.id}")
+        program = PolicyProgram(chosen[agent.id], name=agent.id)
+        check_runnable(program, agent.id)
+        programs.append(program)
+    fractions = []
+    for agent, program in zip(agents, programs, strict=True):
+        f = program.liquidity_fraction()
+        if f is None:
+            f = agent.liquidity_allocation_fraction
+        fractions.append(1.0 if f is None else min(1.0, max(0.0, f)))
+    pool = np.array([a.liquidity_pool or 0 for a in agents], dtype=np.int64)
+    episode = cfg.episode_ticks
+    return EngineSetup(
+        agent_ids=tuple(a.id for a in agents),
+        ticks_per_day=cfg.simulation.ticks_per_day,
+        num_days=cfg.simulation.num_days,
+        horizon=min(ticks or episode, episode),
+        episode_ticks=episode,
+        opening=np.array([a.opening_balance for a in agents], dtype=np.int64),
+        unsecured_cap=np.array([a.unsecured_cap for a in agents], dtype=np.int64),
+        pool=pool,
+        fraction=np.array(fractions, dtype=np.float64),
+        allocation=np.array([allocation(int(p), f) for p, f in zip(pool, fractions, strict=True)],
+                            dtype=np.int64),
+        posted_collateral=np.array([a.posted_collateral for a in agents], dtype=np.int64),
+        haircut=np.array([a.collateral_haircut for a in agents], dtype=np.float64),
+        max_collateral=np.array(
+            [a.max_collateral_capacity if a.max_collateral_capacity is not None
+             else 10 * a.unsecured_cap for a in agents], dtype=np.int64),
+        programs=tuple(programs),
+        rates=ScaledRates.from_config(cfg.cost_rates),
+        deferred_crediting=cfg.deferred_crediting,
+        deadline_cap_at_eod=cfg.deadline_cap_at_eod,
+        eod_all_unsettled=cfg.eod_penalty_scope == "unsettled",
+        bilateral_lsm=cfg.lsm_config.enable_bilateral,
+        eod_rush_threshold=cfg.eod_rush_threshold,
+    )

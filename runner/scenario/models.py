@@ -1,0 +1,433 @@
+"""Strict pydantic models of the scenario YAML (SimCash keys, read as they are).
+
+Every model is frozen and forbids unknown keys. Keys that SimCash knows but paylab does not
+implement yet parse here and are rejected by `runner.scenario.support` with a
+"not supported yet" error, so nothing is ever silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Cents = Annotated[int, Field(strict=False)]
+NonNegCents = Annotated[int, Field(ge=0)]
+
+
+class Strict(BaseModel):
+    """Base for every config model: frozen, unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+class SimulationSettings(Strict):
+    ticks_per_day: int = Field(gt=0)
+    num_days: int = Field(default=1, gt=0)
+    rng_seed: int = Field(default=0, ge=0)
+    # Legacy SimCash keys with no effect there either; parsed so they can be reported.
+    lsm_enabled: bool | None = None
+    lsm_frequency_ticks: int | None = None
+
+
+# --------------------------------------------------------------------------- costs
+
+
+class FixedPenalty(Strict):
+    mode: Literal["fixed"]
+    amount: NonNegCents
+
+
+class RatePenalty(Strict):
+    mode: Literal["rate"]
+    bps_per_event: float = Field(ge=0)
+
+
+Penalty = NonNegCents | FixedPenalty | RatePenalty
+
+
+class PriorityDelayMultipliers(Strict):
+    """Delay-cost multipliers by priority band: urgent 8–10, normal 4–7, low 0–3."""
+
+    urgent_multiplier: float = Field(default=1.0, ge=0)
+    normal_multiplier: float = Field(default=1.0, ge=0)
+    low_multiplier: float = Field(default=1.0, ge=0)
+
+
+class CostRates(Strict):
+    """Cost rates; money amounts are integer cents, rates are floats."""
+
+    overdraft_bps_per_tick: float = Field(default=0.001, ge=0)
+    delay_cost_per_tick_per_cent: float = Field(default=0.0001, ge=0)
+    collateral_cost_per_tick_bps: float = Field(default=0.0002, ge=0)
+    liquidity_cost_per_tick_bps: float = Field(default=0.0, ge=0)
+    eod_penalty_per_transaction: Penalty | None = None
+    eod_penalty: Penalty | None = None
+    deadline_penalty: Penalty = 50_000
+    split_friction_cost: NonNegCents = 1_000
+    overdue_delay_multiplier: float = Field(default=5.0, ge=0)
+    priority_delay_multipliers: PriorityDelayMultipliers | None = None
+
+    @model_validator(mode="after")
+    def _one_eod_spelling(self) -> CostRates:
+        if self.eod_penalty is not None and self.eod_penalty_per_transaction is not None:
+            raise ValueError("give eod_penalty or eod_penalty_per_transaction, not both")
+        return self
+
+    @property
+    def eod(self) -> Penalty:
+        """The end-of-day penalty under either spelling (SimCash default 10 000 cents)."""
+        if self.eod_penalty is not None:
+            return self.eod_penalty
+        if self.eod_penalty_per_transaction is not None:
+            return self.eod_penalty_per_transaction
+        return 10_000
+
+
+# --------------------------------------------------------------------------- LSM
+
+
+class LsmConfig(Strict):
+    enable_bilateral: bool = True
+    enable_cycles: bool = True
+    max_cycle_length: int = Field(default=4, ge=3)
+    max_cycles_per_tick: int = Field(default=10, ge=1)
+
+
+class PriorityEscalation(Strict):
+    enabled: bool = False
+    curve: Literal["linear", "exponential", "step"] = "linear"
+    threshold_ticks: int = Field(default=20, gt=0)
+    max_boost: int = Field(default=3, ge=0)
+
+
+# --------------------------------------------------------------------------- arrivals
+
+
+class UniformAmount(Strict):
+    type: Literal["Uniform"]
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformAmount:
+        if self.max < self.min:
+            raise ValueError(f"max must be >= min, got min={self.min} max={self.max}")
+        return self
+
+
+class NormalAmount(Strict):
+    type: Literal["Normal"]
+    mean: float = Field(gt=0)
+    std_dev: float = Field(ge=0)
+
+
+class LogNormalAmount(Strict):
+    """Mean and standard deviation *of the amount* (not of its logarithm), as SimCash reads them."""
+
+    type: Literal["LogNormal"]
+    mean: float = Field(gt=0)
+    std_dev: float = Field(ge=0)
+
+
+class ExponentialAmount(Strict):
+    """Exponential amounts with rate ``lambda`` per cent (mean amount = 1/lambda cents)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    type: Literal["Exponential"]
+    lambda_: float = Field(alias="lambda", gt=0)
+
+
+AmountDistribution = Annotated[
+    UniformAmount | NormalAmount | LogNormalAmount | ExponentialAmount,
+    Field(discriminator="type"),
+]
+
+
+class FixedPriority(Strict):
+    type: Literal["Fixed"]
+    value: int = Field(ge=0, le=10)
+
+
+class CategoricalPriority(Strict):
+    type: Literal["Categorical"]
+    values: list[int] = Field(min_length=1)
+    weights: list[float] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _same_length(self) -> CategoricalPriority:
+        if len(self.values) != len(self.weights):
+            raise ValueError("values and weights must have the same length")
+        if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
+            raise ValueError("weights must be >= 0 with a positive sum")
+        if any(not 0 <= v <= 10 for v in self.values):
+            raise ValueError("priorities must be within 0..10")
+        return self
+
+
+class UniformPriority(Strict):
+    type: Literal["Uniform"]
+    min: int = Field(ge=0, le=10)
+    max: int = Field(ge=0, le=10)
+
+
+PriorityDistribution = Annotated[
+    FixedPriority | CategoricalPriority | UniformPriority, Field(discriminator="type")
+]
+
+
+class ArrivalConfig(Strict):
+    rate_per_tick: float = Field(ge=0)
+    amount_distribution: AmountDistribution
+    counterparty_weights: dict[str, float] = Field(default_factory=dict)
+    deadline_range: tuple[int, int] = (10, 50)
+    priority: int | PriorityDistribution = 5
+    # Accepted for compatibility; any payment can be split, as in SimCash.
+    divisible: bool = False
+
+    @field_validator("deadline_range")
+    @classmethod
+    def _range(cls, v: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = v
+        if not 0 < lo <= hi:
+            raise ValueError(f"must satisfy 0 < min <= max, got [{lo}, {hi}]")
+        return v
+
+    @field_validator("counterparty_weights")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        for name, w in v.items():
+            if w < 0:
+                raise ValueError(f"weight of {name} must be >= 0, got {w}")
+        return v
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, v: Any) -> Any:
+        if isinstance(v, int) and not 0 <= v <= 10:
+            raise ValueError(f"must be within 0..10, got {v}")
+        return v
+
+
+# --------------------------------------------------------------------------- policies
+
+
+class PolicyRef(Strict):
+    """An agent's policy: a named built-in policy or a JSON file.
+
+    ``params`` override the policy's ``parameters`` (named-policy keyword arguments such as
+    ``urgency_threshold`` can also be given inline, as SimCash allows).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    type: Literal[
+        "Fifo",
+        "Deadline",
+        "LiquidityAware",
+        "LiquiditySplitting",
+        "MockSplitting",
+        "FromJson",
+    ]
+    json_path: str | None = None
+    params: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _json_path(self) -> PolicyRef:
+        if self.type == "FromJson" and not self.json_path:
+            raise ValueError("FromJson needs json_path")
+        if self.type != "FromJson" and self.json_path:
+            raise ValueError(f"json_path is only for FromJson, not {self.type}")
+        for key, value in (self.model_extra or {}).items():
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ValueError(f"{key}: policy argument must be a number, got {value!r}")
+        return self
+
+    def inline_params(self) -> dict[str, float]:
+        """Named-policy arguments given next to ``type`` plus those under ``params``."""
+        extra = {k: float(v) for k, v in (self.model_extra or {}).items()}
+        return {**extra, **self.params}
+
+
+# --------------------------------------------------------------------------- agents
+
+
+class AgentConfig(Strict):
+    id: str = Field(min_length=1)
+    opening_balance: Cents
+    unsecured_cap: NonNegCents = 0
+    policy: PolicyRef = PolicyRef(type="Fifo")
+    arrival_config: ArrivalConfig | None = None
+    arrival_bands: dict[str, Any] | None = None
+    posted_collateral: NonNegCents = 0
+    collateral_haircut: float = Field(default=0.02, ge=0, le=1)
+    max_collateral_capacity: NonNegCents | None = None
+    bilateral_limits: dict[str, NonNegCents] | None = None
+    multilateral_limit: NonNegCents | None = None
+    limits: dict[str, Any] | None = None
+    liquidity_pool: NonNegCents | None = None
+    liquidity_allocation_fraction: float | None = Field(default=None, ge=0, le=1)
+    # Legacy per-agent cost keys from old SimCash examples (no effect there).
+    overdraft_rate: float | None = None
+    delay_cost_per_tick: float | None = None
+
+
+# --------------------------------------------------------------------------- events
+
+
+class OneTime(Strict):
+    type: Literal["OneTime"]
+    tick: int = Field(ge=0)
+
+
+class Repeating(Strict):
+    type: Literal["Repeating"]
+    start_tick: int = Field(ge=0)
+    interval: int = Field(gt=0)
+
+
+Schedule = Annotated[OneTime | Repeating, Field(discriminator="type")]
+
+
+class _Event(Strict):
+    schedule: Schedule
+
+    def fires_at(self, tick: int) -> bool:
+        s = self.schedule
+        if isinstance(s, OneTime):
+            return tick == s.tick
+        return tick >= s.start_tick and (tick - s.start_tick) % s.interval == 0
+
+
+class CustomTransactionArrival(_Event):
+    type: Literal["CustomTransactionArrival"]
+    from_agent: str
+    to_agent: str
+    amount: int = Field(gt=0)
+    priority: int = Field(default=5, ge=0, le=10)
+    deadline: int | None = Field(default=None, gt=0)
+    is_divisible: bool = False
+
+
+class DirectTransfer(_Event):
+    type: Literal["DirectTransfer"]
+    from_agent: str
+    to_agent: str
+    amount: int = Field(gt=0)
+
+
+class ScheduledSettlement(_Event):
+    type: Literal["ScheduledSettlement"]
+    from_agent: str
+    to_agent: str
+    amount: int = Field(gt=0)
+
+
+class CollateralAdjustment(_Event):
+    type: Literal["CollateralAdjustment"]
+    agent: str
+    delta: int
+
+
+class GlobalArrivalRateChange(_Event):
+    type: Literal["GlobalArrivalRateChange"]
+    multiplier: float = Field(gt=0)
+
+
+class AgentArrivalRateChange(_Event):
+    type: Literal["AgentArrivalRateChange"]
+    agent: str
+    multiplier: float = Field(gt=0)
+
+
+class CounterpartyWeightChange(_Event):
+    type: Literal["CounterpartyWeightChange"]
+    agent: str
+    counterparty: str
+    new_weight: float = Field(ge=0)
+    auto_balance_others: bool = False
+
+
+class DeadlineWindowChange(_Event):
+    type: Literal["DeadlineWindowChange"]
+    min_ticks_multiplier: float | None = Field(default=None, gt=0)
+    max_ticks_multiplier: float | None = Field(default=None, gt=0)
+
+
+ScenarioEvent = Annotated[
+    CustomTransactionArrival
+    | DirectTransfer
+    | ScheduledSettlement
+    | CollateralAdjustment
+    | GlobalArrivalRateChange
+    | AgentArrivalRateChange
+    | CounterpartyWeightChange
+    | DeadlineWindowChange,
+    Field(discriminator="type"),
+]
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class ScenarioConfig(Strict):
+    """A scenario file: agents, arrivals, events, cost rates and settlement rules."""
+
+    simulation: SimulationSettings
+    agents: list[AgentConfig] = Field(min_length=1)
+    cost_rates: CostRates = CostRates()
+    lsm_config: LsmConfig = LsmConfig()
+    scenario_events: list[ScenarioEvent] = Field(default_factory=list)
+    deferred_crediting: bool = False
+    deadline_cap_at_eod: bool = False
+    eod_penalty_scope: Literal["unsettled", "overdue"] = "unsettled"
+    eod_rush_threshold: float = Field(default=0.8, ge=0, le=1)
+    # T2-style features: parsed so the support check can name them.
+    priority_escalation: PriorityEscalation | None = None
+    algorithm_sequencing: bool = False
+    entry_disposition_offsetting: bool = False
+    queue1_ordering: Literal["fifo", "priority_deadline"] = "fifo"
+    priority_mode: bool = False
+    cost_model: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> ScenarioConfig:
+        ids = [a.id for a in self.agents]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"agent ids must be unique, duplicated: {', '.join(dup)}")
+        known = set(ids)
+        for agent in self.agents:
+            cfg = agent.arrival_config
+            if cfg is None:
+                continue
+            for name in cfg.counterparty_weights:
+                if name not in known or name == agent.id:
+                    raise ValueError(
+                        f"agents[{ids.index(agent.id)}].arrival_config.counterparty_weights: "
+                        f"'{name}' is not another agent of this scenario"
+                    )
+            if len(ids) < 2:
+                raise ValueError(f"agent {agent.id} has arrivals but no counterparty exists")
+        for i, event in enumerate(self.scenario_events):
+            for attr in ("from_agent", "to_agent", "agent", "counterparty"):
+                name = getattr(event, attr, None)
+                if name is not None and name not in known:
+                    raise ValueError(f"scenario_events[{i}].{attr}: unknown agent '{name}'")
+            if getattr(event, "from_agent", None) is not None and (
+                getattr(event, "from_agent", None) == getattr(event, "to_agent", None)
+            ):
+                raise ValueError(f"scenario_events[{i}]: from_agent and to_agent are the same")
+        return self
+
+    @property
+    def episode_ticks(self) -> int:
+        return self.simulation.ticks_per_day * self.simulation.num_days
+
+    def agent(self, agent_id: str) -> AgentConfig:
+        for a in self.agents:
+            if a.id == agent_id:
+                return a
+        raise KeyError(agent_id)
