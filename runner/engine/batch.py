@@ -456,6 +456,7 @@ class _BatchDay:
             arrived_value=total(self.amt[rows]),
             settled_value=total(np.where(done, self.amt[rows], 0)),
             delay_ticks=total(np.where(done, self.stick[rows] - self.arr[rows], 0)),
+            final_balance=self.bal.reshape(self.S, self.A).copy(),
             decisions=self.decisions,
         )
 

@@ -427,4 +427,6 @@ class _Day:
                 counts["settled_count"][0, d, tx.sender] += 1
                 counts["settled_value"][0, d, tx.sender] += tx.amount
                 counts["delay_ticks"][0, d, tx.sender] += tx.settle_tick - tx.arrival
-        return CostTable(s.agent_ids, self.costs[None].copy(), decisions=self.decisions, **counts)
+        final = np.array([self.balance], dtype=np.int64)
+        return CostTable(s.agent_ids, self.costs[None].copy(), final_balance=final,
+                         decisions=self.decisions, **counts)

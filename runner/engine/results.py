@@ -20,6 +20,8 @@ class CostTable:
             ``[sample, day, agent]`` over each agent's *outgoing* payments, attributed to
             the day they arrived; ``settled`` means settled within the simulated ticks and
             ``delay_ticks`` sums (settlement tick − arrival tick) over settled payments.
+        final_balance: int64 ``[sample, agent]`` balances after the last simulated tick
+            (pooled liquidity already returned at each end of day).
         decisions: payment-tree decisions taken (payments × ticks spent in Queue 1).
     """
 
@@ -30,6 +32,7 @@ class CostTable:
     arrived_value: np.ndarray
     settled_value: np.ndarray
     delay_ticks: np.ndarray
+    final_balance: np.ndarray
     decisions: int = 0
 
     @property
@@ -54,7 +57,8 @@ class CostTable:
         idx = np.asarray(samples, dtype=np.int64)
         return CostTable(self.agent_ids, self.costs[idx], self.arrived_count[idx],
                          self.settled_count[idx], self.arrived_value[idx],
-                         self.settled_value[idx], self.delay_ticks[idx], self.decisions)
+                         self.settled_value[idx], self.delay_ticks[idx],
+                         self.final_balance[idx], self.decisions)
 
     @staticmethod
     def concat(tables: list[CostTable]) -> CostTable:
@@ -63,7 +67,7 @@ class CostTable:
             first.agent_ids,
             *(np.concatenate([getattr(t, name) for t in tables]) for name in (
                 "costs", "arrived_count", "settled_count", "arrived_value", "settled_value",
-                "delay_ticks")),
+                "delay_ticks", "final_balance")),
             decisions=sum(t.decisions for t in tables),
         )
 

@@ -1,0 +1,1 @@
+"""Policy proposals from LLMs through litellm (and the prompt they are given)."""

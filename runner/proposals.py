@@ -1,0 +1,148 @@
+"""The seam between the optimisation loop and whatever proposes policies (an LLM or not).
+
+The loop builds one `ProposalContext` per agent and iteration — everything that agent may
+see, and nothing about other agents — and awaits `PolicyProposer.propose`. Proposers return a
+`PolicyGenerationResult`: a validated policy document or None, with every attempt recorded as
+an `LLMInteraction` for audit and replay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from runner.policy.constraints import ScenarioConstraints
+from runner.scenario.models import CostRates
+
+PolicyDoc = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SampleStream:
+    """One simulated day as the agent saw it: its own filtered event trace and its cost.
+
+    ``label`` is "context day", "best sample" or "worst sample"; ``cost`` is this agent's
+    total cost in that run (cents); ``events`` holds only events the agent may see.
+    """
+
+    label: str
+    seed: int | None
+    cost: int
+    events: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class IterationRecord:
+    """One past proposal of this agent: what was proposed, whether it was kept, and why.
+
+    Costs are mean cents per sample over the paired evaluation samples (floats only because
+    they are means); ``mean_delta`` = old − new (positive means the proposal was cheaper).
+    """
+
+    iteration: int
+    policy: PolicyDoc  # the policy in force when the proposal was made
+    proposal: PolicyDoc | None  # None when no valid proposal came back
+    accepted: bool
+    reason: str
+    old_mean_cost: float | None = None
+    new_mean_cost: float | None = None
+    mean_delta: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+@dataclass(frozen=True)
+class ScenarioFacts:
+    """What the system prompt may say about the scenario (rules and rates, no other agent)."""
+
+    cost_rates: CostRates
+    ticks_per_day: int
+    num_days: int
+    deferred_crediting: bool
+    bilateral_offsetting: bool
+    eod_penalty_scope: str
+    liquidity_pool: int | None  # this agent's pool, cents
+
+
+@dataclass(frozen=True)
+class ProposalContext:
+    """Everything one agent is shown when asked for a better policy."""
+
+    agent_id: str
+    iteration: int
+    current_policy: PolicyDoc
+    mean_cost: float  # cents per sample, current policy, on this iteration's samples
+    cost_std: float
+    cost_breakdown: dict[str, float]  # mean cents per component (every component)
+    settlement_rate: float
+    num_samples: int
+    streams: tuple[SampleStream, ...]
+    history: tuple[IterationRecord, ...]
+    constraints: ScenarioConstraints
+    scenario: ScenarioFacts
+    customization: str | None = None
+
+
+@dataclass(frozen=True)
+class LLMInteraction:
+    """One attempt at getting a policy: the full exchange and what became of it.
+
+    Never holds an API key. ``cost_usd`` is None when the provider's price is unknown.
+    """
+
+    agent_id: str
+    iteration: int
+    attempt: int
+    model: str
+    messages: tuple[dict[str, str], ...]
+    raw_response: str | None
+    reasoning: str | None
+    parsed_policy: PolicyDoc | None
+    validation_errors: tuple[str, ...]
+    error: str | None  # transport/provider error, if the call itself failed
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+    latency_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "agent_id": self.agent_id,
+            "iteration": self.iteration,
+            "attempt": self.attempt,
+            "model": self.model,
+            "messages": [dict(m) for m in self.messages],
+            "raw_response": self.raw_response,
+            "reasoning": self.reasoning,
+            "parsed_policy": self.parsed_policy,
+            "validation_errors": list(self.validation_errors),
+            "error": self.error,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "latency_seconds": self.latency_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class PolicyGenerationResult:
+    """The outcome of one `propose` call."""
+
+    policy: PolicyDoc | None
+    attempts: int
+    interactions: tuple[LLMInteraction, ...] = ()
+    errors: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.policy is not None
+
+
+@runtime_checkable
+class PolicyProposer(Protocol):
+    """Proposes a policy for one agent; implementations: LLM client, builtin proposers."""
+
+    name: str
+
+    async def propose(self, context: ProposalContext) -> PolicyGenerationResult: ...
