@@ -1,0 +1,122 @@
+"""Terminal output of a run, rendered from its events only.
+
+Because `VerboseLogger` sees nothing but events, ``paylab replay`` feeding it the stored
+events prints exactly what the live run printed (same verbosity, same text).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from runner.experiment.events import Event
+
+
+def dollars(cents: float) -> str:
+    """Cents shown as dollars: 498000 → "$4,980.00"."""
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents) / 100:,.2f}"
+
+
+def param_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
+    """Short description of what a proposal changes ("initial_liquidity_fraction 0.5→0.4")."""
+    if not new:
+        return "no valid proposal"
+    op, np_ = (old or {}).get("parameters", {}), new.get("parameters", {})
+    parts = [f"{k} {op.get(k, '–')}→{np_[k]:g}" if isinstance(np_[k], int | float) else f"{k}→{np_[k]}"
+             for k in sorted(np_) if op.get(k) != np_[k]]
+    parts += [f"-{k}" for k in sorted(op) if k not in np_]
+    trees = [k for k in new if k.endswith("_tree") and (old or {}).get(k) != new.get(k)]
+    if trees:
+        parts.append("changed " + ", ".join(trees))
+    return "; ".join(parts) or "same policy"
+
+
+@dataclass(frozen=True)
+class VerboseConfig:
+    """Which sections to print; ``from_level(n)`` maps ``-v`` counts to sections."""
+
+    decisions: bool = True
+    evaluations: bool = False
+    llm: bool = False
+    samples: bool = False
+
+    @classmethod
+    def from_level(cls, level: int) -> VerboseConfig:
+        return cls(decisions=True, evaluations=level >= 1, llm=level >= 2, samples=level >= 3)
+
+
+class VerboseLogger:
+    """An event sink that prints a run's progress to a text stream."""
+
+    def __init__(self, config: VerboseConfig | None = None, stream: TextIO | None = None) -> None:
+        self.config = config or VerboseConfig()
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        print(text, file=self.stream or sys.stdout)
+
+    def handle(self, event: Event) -> None:
+        render = getattr(self, f"_on_{event.type}", None)
+        if render is not None:
+            render(event.iteration, event.payload)
+
+    def _on_experiment_start(self, it: int, p: dict[str, Any]) -> None:
+        self.write(f"run {p['run_id']}  experiment {p['experiment']}  model {p['model']}  "
+                   f"mode {p['mode']}  agents {', '.join(p['agents'])}  seed {p['master_seed']}"
+                   f"  replicate {p['replicate']}")
+
+    def _on_iteration_start(self, it: int, p: dict[str, Any]) -> None:
+        if self.config.evaluations:
+            self.write(f"── iteration {it}")
+
+    def _on_context_day(self, it: int, p: dict[str, Any]) -> None:
+        if self.config.evaluations:
+            costs = ", ".join(f"{a} {dollars(c)}" for a, c in p["costs"].items())
+            self.write(f"   context day (seed {p['seed']}): {costs}")
+
+    def _on_evaluation(self, it: int, p: dict[str, Any]) -> None:
+        if self.config.evaluations:
+            self.write(f"   {p['agent']}: current policy {dollars(p['mean'])} ± {dollars(p['std'])} "
+                       f"over {p['n']} samples, settlement {p['settlement']:.1%}")
+
+    def _on_llm_interaction(self, it: int, p: dict[str, Any]) -> None:
+        if not self.config.llm:
+            return
+        status = p.get("error") or ("; ".join(p.get("validation_errors") or []) or "valid")
+        tokens = f"{p.get('prompt_tokens')}+{p.get('completion_tokens')} tokens"
+        self.write(f"   {p['agent_id']} attempt {p['attempt']} [{p['model']}] {tokens}: {status[:160]}")
+
+    def _on_proposal(self, it: int, p: dict[str, Any]) -> None:
+        if not p["valid"] and self.config.decisions:
+            why = "; ".join(p["errors"])[:200] or "no proposal"
+            self.write(f"it {it:>3} {p['agent']:<10} ✗ no valid proposal after {p['attempts']} "
+                       f"attempt(s): {why}")
+
+    def _on_decision(self, it: int, p: dict[str, Any]) -> None:
+        if not self.config.decisions:
+            return
+        mark = "✓ accepted" if p["accepted"] else "✗ rejected"
+        ci = (f" 95%CI [{p['ci_low']:+.0f}, {p['ci_high']:+.0f}]¢" if p["n"] > 1 else "")
+        self.write(f"it {it:>3} {p['agent']:<10} {mark}  {param_changes(p['policy'], p['proposal'])}  "
+                   f"mean {dollars(p['old_mean'])}→{dollars(p['new_mean'])}  Δ {p['mean_delta']:+.0f}¢"
+                   f"{ci} (n={p['n']}) — {p['reason']}")
+        if self.config.samples and p.get("deltas"):
+            self.write("      deltas (¢): " + " ".join(str(d) for d in p["deltas"]))
+
+    def _on_reference_cost(self, it: int, p: dict[str, Any]) -> None:
+        agents = "  ".join(f"{a} {dollars(c)}" for a, c in p["costs"].items())
+        label = "baseline" if it == 0 else f"iteration {it}"
+        self.write(f"{label:>12}: total {dollars(p['total'])}  {agents}  "
+                   f"(reference set, {p['n']} samples)")
+
+    def _on_converged(self, it: int, p: dict[str, Any]) -> None:
+        self.write(f"converged at iteration {it}: {p['reason']}")
+
+    def _on_experiment_end(self, it: int, p: dict[str, Any]) -> None:
+        self.write(f"stopped: {p['stop_reason']} after {p['iterations']} iteration(s); "
+                   f"total cost {dollars(p['baseline_total'])} → {dollars(p['final_total'])}")
+        for agent, params in p["final_parameters"].items():
+            self.write(f"  {agent}: {json.dumps(params, sort_keys=True)}")

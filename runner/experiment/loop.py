@@ -1,0 +1,231 @@
+"""`OptimizationLoop`: evaluate → propose → compare (paired) → accept or reject → repeat.
+
+Read `run` top to bottom; each step is a method below it. The loop owns the policies in
+force and each agent's history; everything it observes goes out as events (display, files,
+Parquet hang off the event stream, not off the loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from runner.engine.rates import COMPONENTS
+from runner.engine.reference import ReferenceEngine
+from runner.engine.schedule import Schedule, generate_schedule
+from runner.engine.setup import EngineSetup, build_setup
+from runner.errors import ConfigError, PolicyError, SimulationError
+from runner.experiment.acceptance import Decision, make_rule
+from runner.experiment.bootstrap import (
+    BootstrapPolicyEvaluator,
+    PolicyEvaluation,
+    SampleFactory,
+    TransactionHistory,
+    compute_paired_deltas,
+)
+from runner.experiment.config import ExperimentConfig
+from runner.experiment.convergence import ConvergenceDetector
+from runner.experiment.events import LiveStateProvider
+from runner.experiment.executor import EvaluationExecutor
+from runner.experiment.streams import agent_stream, scenario_facts
+from runner.policy.ast import Policy
+from runner.policy.serialize import policy_to_doc
+from runner.policy.validate import parse_valid_policy
+from runner.proposals import IterationRecord, PolicyProposer, ProposalContext
+from runner.scenario.loader import Scenario
+from runner.seeds import derive_seed, iteration_seed, reference_seed, sample_seed
+
+
+@dataclass(frozen=True)
+class ContextDay:
+    """The iteration's full-scenario day(s): the first one's schedule, trace and costs, and
+    the per-agent records of every day simulated (``evaluation.context_days``)."""
+
+    seed: int
+    schedule: Schedule
+    events: list[dict[str, Any]]
+    histories: list[TransactionHistory]
+    costs: dict[str, int]
+
+
+class OptimizationLoop:
+    """Optimises ``config.optimized_agents``' policies on ``scenario``.
+
+    Args:
+        stop_check: called once per iteration; a non-empty string stops the run with that
+            reason (a sweep's spend budget uses it).
+    """
+
+    def __init__(self, config: ExperimentConfig, scenario: Scenario, proposer: PolicyProposer,
+                 executor: EvaluationExecutor, provider: LiveStateProvider, replicate: int = 0,
+                 stop_check: Callable[[], str | None] | None = None) -> None:
+        self.config, self.scenario, self.proposer = config, scenario, proposer
+        self.provider, self.replicate, self.stop_check = provider, replicate, stop_check
+        ev = config.evaluation
+        self.ticks = min(ev.ticks or scenario.config.episode_ticks, scenario.config.episode_ticks)
+        self.constraints = config.get_constraints()
+        self.evaluator = BootstrapPolicyEvaluator(executor)
+        self.factory = SampleFactory(scenario, self.ticks, ev.world)
+        self.rule = make_rule(ev.acceptance, temporal=ev.temporal)
+        conv = config.convergence
+        self.detector = ConvergenceDetector(conv.stability_threshold, conv.stability_window, ev.temporal)
+        self.policies: dict[str, Policy] = dict(scenario.policies)
+        for agent in config.optimized_agents:
+            self.policies[agent] = parse_valid_policy(config.initial_policy_doc(agent),
+                                                      source=f"{config.source}: initial_policies.{agent}")
+        self.history: dict[str, list[IterationRecord]] = {a: [] for a in config.optimized_agents}
+        self.reference = self._reference_schedules()
+        self.iteration = 0
+        self.reference_costs: dict[str, float] = {}
+        self.stop_reason = "max_iterations"
+
+    # ------------------------------------------------------------------ the loop
+    async def run(self) -> None:
+        self.report_reference(iteration=0, accepted_any=False)
+        for it in range(1, self.config.convergence.max_iterations + 1):
+            self.iteration = it
+            reason = self.stop_check() if self.stop_check else None
+            if reason:
+                self.stop_reason = reason
+                return
+            self.provider.emit(it, "iteration_start")
+            context = self.simulate_context_day(it)
+            accepted_any = False
+            for agent in self.config.optimized_agents:  # accepted policies are adopted at once
+                accepted_any |= await self.optimize_agent(agent, it, context)
+            self.report_reference(it, accepted_any)
+            if self.detector.converged():
+                self.stop_reason = "converged"
+                self.provider.emit(it, "converged", reason=self.detector.reason)
+                return
+
+    async def optimize_agent(self, agent: str, it: int, context: ContextDay) -> bool:
+        samples = self.agent_samples(agent, it, context)
+        setup = self.setup_for(agent, self.policies)
+        current = self.evaluator.evaluate(agent, setup, samples)
+        self.emit_evaluation(agent, it, current)
+        result = await self.proposer.propose(self.proposal_context(agent, it, context, current, samples, setup))
+        for interaction in result.interactions:
+            self.provider.emit(it, "llm_interaction", **interaction.to_dict())
+        self.provider.emit(it, "proposal", agent=agent, valid=result.ok, attempts=result.attempts,
+                           errors=list(result.errors), proposal=result.policy)
+        if result.policy is None:
+            self.remember(agent, it, None, False, "no valid proposal: " + "; ".join(result.errors)[:300])
+            return False
+        try:
+            candidate = parse_valid_policy(result.policy, self.constraints)
+            new = self.evaluator.evaluate(agent, self.setup_for(agent, {**self.policies, agent: candidate}),
+                                          samples)
+        except (PolicyError, SimulationError, ConfigError) as exc:
+            self.remember(agent, it, result.policy, False, f"cannot run: {exc}")
+            return False
+        decision = self.rule.decide(compute_paired_deltas(current, new), current.costs, new.costs,
+                                    new.settlement)
+        self.emit_decision(agent, it, current, new, decision, result.policy)
+        self.remember(agent, it, result.policy, decision.accepted, decision.reason, decision)
+        if decision.accepted:
+            self.policies[agent] = candidate
+        return decision.accepted
+
+    # ------------------------------------------------------------------ steps
+    def simulate_context_day(self, it: int) -> ContextDay:
+        """The full scenario with the current policies (iteration seed; fixed when deterministic)."""
+        setup = build_setup(self.scenario, self.policies, ticks=self.ticks)
+        days = 1 if self.config.evaluation.deterministic else self.config.evaluation.context_days
+        runs = []
+        for d in range(days):
+            seed = self._day_seed(it) if d == 0 else derive_seed(self._day_seed(it), "day", d)
+            schedule = generate_schedule(self.scenario.config, seed, self.ticks)
+            table, events = ReferenceEngine(setup).run(schedule, trace=True)
+            runs.append((seed, schedule, table, events))
+        seed, schedule, table, events = runs[0]
+        costs = {a: int(table.agent_totals(a)[0]) for a in setup.agent_ids}
+        self.provider.emit(it, "context_day", seed=seed, days=days,
+                           costs={a: costs[a] for a in self.config.optimized_agents})
+        histories = [TransactionHistory(setup.agent_ids, ev) for *_, ev in runs]
+        return ContextDay(seed, schedule, events, histories, costs)
+
+    def agent_samples(self, agent: str, it: int, context: ContextDay) -> list[Schedule]:
+        if self.config.evaluation.deterministic:
+            return [context.schedule]
+        seeds = [sample_seed(self.config.master_seed, self.replicate, it, agent, k)
+                 for k in range(self.config.evaluation.num_samples)]
+        return self.factory.samples(context.histories, agent, seeds, context.schedule)
+
+    def setup_for(self, agent: str, policies: dict[str, Policy]) -> EngineSetup:
+        if self.config.evaluation.deterministic:
+            return build_setup(self.scenario, policies, ticks=self.ticks)
+        return self.factory.setup(agent, policies)
+
+    def proposal_context(self, agent: str, it: int, context: ContextDay, current: PolicyEvaluation,
+                         samples: list[Schedule], setup: EngineSetup) -> ProposalContext:
+        order = np.argsort(current.costs, kind="stable")
+        streams = [agent_stream("context day", context.seed, context.costs[agent], context.events, agent)]
+        picks = (("best sample", int(order[0])), ("worst sample", int(order[-1])))
+        for label, k in picks if len(samples) > 1 else ():  # one sample: the context day says it all
+            _, events = ReferenceEngine(setup).run(samples[k], trace=True)
+            streams.append(agent_stream(label, samples[k].seed, int(current.costs[k]), events, agent))
+        comp = current.components.mean(axis=0)
+        return ProposalContext(
+            agent_id=agent, iteration=it, current_policy=policy_to_doc(self.policies[agent]),
+            mean_cost=current.mean, cost_std=float(current.costs.std(ddof=1)) if current.costs.size > 1 else 0.0,
+            cost_breakdown={c: float(comp[i]) for i, c in enumerate(COMPONENTS)},
+            settlement_rate=float(current.settlement.mean()), num_samples=int(current.costs.size),
+            streams=tuple(streams), history=tuple(self.history[agent]), constraints=self.constraints,
+            scenario=scenario_facts(self.scenario, agent), customization=self.config.customization_for(agent),
+        )
+
+    def remember(self, agent: str, it: int, proposal: dict[str, Any] | None, accepted: bool,
+                 reason: str, d: Decision | None = None) -> None:
+        self.history[agent].append(IterationRecord(
+            iteration=it, policy=policy_to_doc(self.policies[agent]), proposal=proposal,
+            accepted=accepted, reason=reason,
+            old_mean_cost=d.old_mean if d else None, new_mean_cost=d.new_mean if d else None,
+            mean_delta=d.mean_delta if d else None, ci_low=d.ci_low if d else None,
+            ci_high=d.ci_high if d else None))
+
+    def report_reference(self, iteration: int, accepted_any: bool) -> None:
+        """Current policies on the fixed reference set: comparable across iterations."""
+        setup = build_setup(self.scenario, self.policies, ticks=self.ticks)
+        table = self.evaluator.executor.evaluate(setup, self.reference)
+        totals, rates = table.totals(), table.settlement_rates()
+        agents = self.config.optimized_agents
+        costs = {a: float(totals[:, setup.index(a)].mean()) for a in agents}
+        self.reference_costs = costs
+        params = {a: dict(self.policies[a].parameters) for a in agents}
+        total = float(sum(costs.values()))
+        self.provider.emit(iteration, "reference_cost", costs=costs, total=total, n=len(self.reference),
+                           settlement={a: float(rates[:, setup.index(a)].mean()) for a in agents},
+                           parameters=params,
+                           policies={a: policy_to_doc(self.policies[a]) for a in agents})
+        self.detector.record(total, accepted_any, {f"{a}.{k}": v for a, p in params.items() for k, v in p.items()})
+
+    # ------------------------------------------------------------------ events and seeds
+    def emit_evaluation(self, agent: str, it: int, ev: PolicyEvaluation) -> None:
+        self.provider.emit(it, "evaluation", agent=agent, mean=ev.mean, n=int(ev.costs.size),
+                           std=float(ev.costs.std(ddof=1)) if ev.costs.size > 1 else 0.0,
+                           settlement=float(ev.settlement.mean()))
+
+    def emit_decision(self, agent: str, it: int, old: PolicyEvaluation, new: PolicyEvaluation,
+                      d: Decision, proposal: dict[str, Any]) -> None:
+        self.provider.emit(
+            it, "decision", agent=agent, accepted=d.accepted, reason=d.reason, n=d.n,
+            old_mean=d.old_mean, new_mean=d.new_mean, mean_delta=d.mean_delta, std_delta=d.std_delta,
+            ci_low=d.ci_low, ci_high=d.ci_high, new_settlement=d.new_settlement,
+            policy=policy_to_doc(self.policies[agent]), proposal=proposal,
+            seeds=list(old.seeds), old_costs=[int(x) for x in old.costs],
+            new_costs=[int(x) for x in new.costs], deltas=[int(x) for x in old.costs - new.costs])
+
+    def _day_seed(self, it: int) -> int:
+        if self.config.evaluation.deterministic:
+            return derive_seed(self.config.master_seed, "replicate", self.replicate, "deterministic-day")
+        return iteration_seed(self.config.master_seed, self.replicate, it)
+
+    def _reference_schedules(self) -> list[Schedule]:
+        if self.config.evaluation.deterministic:
+            return [generate_schedule(self.scenario.config, self._day_seed(0), self.ticks)]
+        return [generate_schedule(self.scenario.config, reference_seed(self.config.master_seed, self.replicate, k),
+                                  self.ticks) for k in range(self.config.evaluation.reference_samples)]
