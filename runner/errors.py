@@ -52,7 +52,8 @@ class ConfigError(RunnerError):
 class NotSupportedError(ConfigError):
     """A key that paylab knows but does not implement yet (never silently ignored)."""
 
-    def __init__(self, detail: str = "", *, source: str | Path | None = None, path: str = "") -> None:
+    def __init__(self, detail: str = "", *, source: str | Path | None = None,
+                 path: str = "") -> None:
         message = "not supported yet" + (f" ({detail})" if detail else "")
         super().__init__(message, source=source, path=path)
 
@@ -63,9 +64,18 @@ class PolicyError(RunnerError):
     def __init__(self, errors: list[str], *, source: str | Path | None = None) -> None:
         self.errors = list(errors)
         self.source = str(source) if source is not None else None
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        """``<file>: <first error> (+N more: <their paths>)`` — every problem located, one line."""
         head = f"{self.source}: " if self.source else ""
-        more = f" (+{len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-        super().__init__(f"{head}{self.errors[0] if self.errors else 'invalid policy'}{more}")
+        first = self.errors[0] if self.errors else "invalid policy"
+        rest = [e.split(": ", 1)[0] for e in self.errors[1:]]
+        more = ""
+        if rest:
+            shown = ", ".join(rest[:3]) + (", …" if len(rest) > 3 else "")
+            more = f" (+{len(rest)} more: {shown})"
+        return f"{head}{first}{more}"
 
 
 class SimulationError(RunnerError):

@@ -8,8 +8,9 @@ an `LLMInteraction` for audit and replay.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, overload, runtime_checkable
 
 from runner.policy.constraints import ScenarioConstraints
 from runner.scenario.models import CostRates
@@ -29,6 +30,33 @@ class SampleStream:
     seed: int | None
     cost: int
     events: tuple[dict[str, Any], ...]
+
+
+class LazyStreams(Sequence[SampleStream]):
+    """Streams computed on first access: tracing samples costs engine time, and proposers
+    that never read the streams (the builtin ones) should not pay for it."""
+
+    def __init__(self, build: Callable[[], Sequence[SampleStream]]) -> None:
+        self._build: Callable[[], Sequence[SampleStream]] | None = build
+        self._items: tuple[SampleStream, ...] = ()
+
+    def _get(self) -> tuple[SampleStream, ...]:
+        if self._build is not None:
+            self._items, self._build = tuple(self._build()), None
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> SampleStream: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[SampleStream]: ...
+    def __getitem__(self, index: int | slice) -> SampleStream | Sequence[SampleStream]:
+        return self._get()[index]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __iter__(self) -> Iterator[SampleStream]:
+        return iter(self._get())
 
 
 @dataclass(frozen=True)
@@ -76,7 +104,7 @@ class ProposalContext:
     cost_breakdown: dict[str, float]  # mean cents per component (every component)
     settlement_rate: float
     num_samples: int
-    streams: tuple[SampleStream, ...]
+    streams: Sequence[SampleStream]  # context day, best sample, worst sample
     history: tuple[IterationRecord, ...]
     constraints: ScenarioConstraints
     scenario: ScenarioFacts

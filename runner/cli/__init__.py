@@ -7,7 +7,9 @@ raises on purpose (`runner.errors.RunnerError`).
 
 from __future__ import annotations
 
+import re
 import sys
+from typing import NoReturn
 
 import click
 
@@ -15,6 +17,10 @@ from runner.errors import ConfigError, PolicyError, RunnerError
 
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
+# click >= 8.2 raises this (a UsageError) for a bare group invocation; older clicks print help.
+_NO_ARGS_IS_HELP: type[click.UsageError] | tuple[()] = getattr(
+    click.exceptions, "NoArgsIsHelpError", ()
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,20 +30,40 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: run the CLI, turning paylab errors into one line and an exit code."""
-    from runner.cli import simulate, validate  # noqa: F401  (registers the commands)
+    """Console entry point: run the CLI, turning paylab errors into one line and an exit code.
+
+    Bad input (a `ConfigError`/`PolicyError`, or a usage error such as a missing argument or
+    an unknown option) prints ``error: …`` on one line of stderr and exits 2; a run that
+    fails (`RunnerError`) exits 1. Anything else is a bug and keeps its traceback.
+    """
+    from runner.cli import run, simulate, sweep_cmd, validate  # noqa: F401  (registers the commands)
 
     try:
         cli.main(args=argv, prog_name="paylab", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
+    except _NO_ARGS_IS_HELP as exc:  # bare ``paylab``: show the help
         exc.show()
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "paylab"
+        reason = exc.format_message().rstrip(".")
+        fail(f"{command}: {reason} (see '{command} --help')", exc.exit_code)
+    except click.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
     except (ConfigError, PolicyError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_BAD_INPUT)
+        fail(str(exc), EXIT_BAD_INPUT)
     except RunnerError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_RUN_FAILED)
+        fail(str(exc), EXIT_RUN_FAILED)
+
+
+def fail(message: str, code: int) -> NoReturn:
+    """Print ``error: <message>`` as exactly one line on stderr and exit with ``code``."""
+    click.echo(f"error: {one_line(message)}", err=True)
+    sys.exit(code)
+
+
+def one_line(text: str) -> str:
+    """``text`` with its line breaks folded into spaces."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()

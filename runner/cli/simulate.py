@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,16 @@ from runner.policy.validate import parse_valid_policy, read_policy_file
 from runner.scenario import Scenario, load_scenario
 
 
-def _split(item: str, option: str) -> tuple[str, str]:
+def _split(item: str, option: str, shape: str) -> tuple[str, str]:
     if "=" not in item:
-        raise ConfigError(f"{option} {item!r} must look like KEY=VALUE")
+        raise ConfigError(f"must look like {shape}", path=f"{option} {item}")
     key, value = item.split("=", 1)
     return key.strip(), value.strip()
+
+
+def _unknown_agent(agent: str, scenario: Scenario) -> str:
+    where = f"of {scenario.source}" if scenario.source else "of the scenario"
+    return f"'{agent}' is not an agent {where} (agents: {', '.join(scenario.agent_ids)})"
 
 
 def policies_from_options(scenario: Scenario, policy_opts: tuple[str, ...],
@@ -33,26 +39,29 @@ def policies_from_options(scenario: Scenario, policy_opts: tuple[str, ...],
     docs: dict[str, dict[str, Any]] = {}
     ids = scenario.agent_ids
     for item in policy_opts:
-        agent, file = _split(item, "--policy")
+        agent, file = _split(item, "--policy", "AGENT=FILE.json")
         if agent not in ids:
-            raise ConfigError(f"unknown agent '{agent}' (agents: {', '.join(ids)})", path="--policy")
+            raise ConfigError(_unknown_agent(agent, scenario), path=f"--policy {item}")
         doc = read_policy_file(Path(file))
-        if not isinstance(doc, dict):
-            raise ConfigError("a policy must be a JSON object", source=file)
-        parse_valid_policy(doc, source=file)
+        parse_valid_policy(doc, source=file)  # a non-object document fails here, with its path
         docs[agent] = doc
     for item in param_opts:
-        key, raw = _split(item, "--param")
+        key, raw = _split(item, "--param", "AGENT.NAME=VALUE")
         agent, _, name = key.partition(".")
-        if agent not in ids or not name:
-            raise ConfigError(f"{key!r} must be AGENT.PARAMETER with a known agent", path="--param")
+        if not name:
+            raise ConfigError("must look like AGENT.NAME=VALUE", path=f"--param {item}")
+        if agent not in ids:
+            raise ConfigError(_unknown_agent(agent, scenario), path=f"--param {item}")
         try:
             value = float(raw)
         except ValueError:
-            raise ConfigError(f"value of {key} must be a number, got {raw!r}", path="--param") from None
+            value = math.nan
+        if not math.isfinite(value):
+            raise ConfigError(f"value must be a finite number, got {raw!r}", path=f"--param {item}")
         doc = docs.get(agent) or _as_doc(scenario.policies[agent])
         docs[agent] = {**doc, "parameters": {**doc.get("parameters", {}), name: value}}
-    return {agent: parse_valid_policy(doc, source=f"policy of {agent}") for agent, doc in docs.items()}
+    return {agent: parse_valid_policy(doc, source=f"policy of {agent}")
+            for agent, doc in docs.items()}
 
 
 def _as_doc(policy: Policy) -> dict[str, Any]:
@@ -62,7 +71,8 @@ def _as_doc(policy: Policy) -> dict[str, Any]:
 
 
 def _print_report(report: dict[str, Any], scenario: Scenario, seed: int) -> None:
-    click.echo(f"scenario {scenario.source}  seed {seed}  total cost {report['total_cost']:,} cents")
+    total = report["total_cost"]
+    click.echo(f"scenario {scenario.source}  seed {seed}  total cost {total:,} cents")
     header = f"{'agent':<14}{'total':>12}" + "".join(f"{c[:12]:>14}" for c in COMPONENTS)
     click.echo(header + f"{'arrived':>9}{'settled':>9}{'rate':>8}")
     for agent, row in report["agents"].items():
@@ -84,14 +94,17 @@ def format_event(event: dict[str, Any]) -> str:
 @click.option("--policy", "policy_opts", multiple=True, metavar="AGENT=FILE.json",
               help="Run AGENT with this policy file.")
 @click.option("--param", "param_opts", multiple=True, metavar="AGENT.NAME=VALUE",
-              help="Set a parameter of AGENT's policy (e.g. BANK_A.initial_liquidity_fraction=0.2).")
+              help="Set a parameter of AGENT's policy "
+                   "(e.g. BANK_A.initial_liquidity_fraction=0.2).")
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=VALUE",
               help="Override a scenario key before validation.")
 @click.option("--seed", type=int, default=None, help="Arrival seed (default: simulation.rng_seed).")
 @click.option("--events", is_flag=True, help="Also print the event trace.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def simulate(scenario_file: Path, policy_opts: tuple[str, ...], param_opts: tuple[str, ...],
-             overrides: tuple[str, ...], seed: int | None, events: bool, as_json: bool) -> None:
+def simulate(
+    scenario_file: Path, policy_opts: tuple[str, ...], param_opts: tuple[str, ...],
+    overrides: tuple[str, ...], seed: int | None, events: bool, as_json: bool,
+) -> None:
     """Simulate SCENARIO_FILE for its whole episode and report costs in cents."""
     scenario = load_scenario(scenario_file, overrides)
     setup = build_setup(scenario, policies_from_options(scenario, policy_opts, param_opts))

@@ -20,11 +20,12 @@ def _constraints_from(path: Path) -> ScenarioConstraints:
     raw = read_yaml(path)
     block = raw.get("policy_constraints")
     if block is None:
-        raise ConfigError("no policy_constraints block", source=path, path="policy_constraints")
+        raise ConfigError("required key is missing (--constraints needs an experiment file with "
+                          "a policy_constraints block)", source=path, path="policy_constraints")
     try:
         return ScenarioConstraints.model_validate(block)
     except ValidationError as exc:
-        raise pydantic_error(exc, path, prefix="policy_constraints") from None
+        raise pydantic_error(exc, path, prefix="policy_constraints", data=block) from None
 
 
 def file_kind(path: Path) -> str:
@@ -38,8 +39,10 @@ def file_kind(path: Path) -> str:
         return "experiment"
     if "experiments" in raw or "grid" in raw:
         return "sweep"
-    raise ConfigError("cannot tell what this file is (scenario, experiment, sweep or policy)",
-                      source=path)
+    keys = ", ".join(map(str, list(raw)[:6])) or "none"
+    raise ConfigError("cannot tell what this file is: a scenario has 'simulation' and 'agents', "
+                      "an experiment 'scenario', a sweep 'experiments' or 'grid', a policy ends "
+                      f"in .json; got top-level keys {keys}", source=path)
 
 
 @cli.command()
@@ -49,6 +52,9 @@ def file_kind(path: Path) -> str:
 def validate(file: Path, constraints_file: Path | None) -> None:
     """Check FILE (scenario, policy, experiment or sweep) and report every problem."""
     kind = file_kind(file)
+    if constraints_file is not None and kind != "policy":
+        raise ConfigError(f"only applies to policy (.json) files, not to a {kind} file",
+                          path=f"--constraints {constraints_file}")
     if kind == "policy":
         constraints = _constraints_from(constraints_file) if constraints_file else None
         errors = validate_policy(read_policy_file(file), constraints)

@@ -38,9 +38,29 @@ from runner.engine.rates import (
 from runner.engine.results import CostTable
 from runner.engine.schedule import KIND_DIRECT_TRANSFER, Schedule
 from runner.engine.setup import EngineSetup
+from runner.errors import SimulationError
 
 PRIORITY_FLAGS = {"HIGH": 10, "MEDIUM": 5, "LOW": 1}
 UNSETTLED = ("q1", "q2", "dropped")
+BUDGET_MAX = 2**62  # release budgets above this are unlimited in effect (and fit in int64)
+
+
+def whole_arg(value: float, lo: int, hi: int, what: str, policy: str, *, floor: bool) -> int:
+    """A numeric action argument as an integer in ``[lo, hi]``: floored (or truncated towards
+    zero), then clamped; ±inf clamps to a bound, NaN is a `SimulationError`.
+
+    Fix: ``int(x)`` used to raise OverflowError on ±inf (``ticks_to_nearest_queue2_deadline``
+    is inf while the bank has nothing in Queue 2) and ValueError on NaN (inf − inf), while the
+    batch engine clamped silently — and cast budgets ≥ 2**63 to a negative int64, i.e.
+    "no budget", ignoring the focus list. Both engines now apply this rule.
+    """
+    if math.isnan(value):
+        raise SimulationError(f"policy {policy}: {what} is not a number (NaN)")
+    if value <= lo:
+        return lo
+    if value >= hi:
+        return hi
+    return int(math.floor(value) if floor else math.trunc(value))
 
 
 @dataclass
@@ -257,11 +277,14 @@ class _Day:
         elif node.action == "SetReleaseBudget":
             focus = args.get("focus_counterparties", args.get("focus_cpty_list"))
             per = args.get("max_per_counterparty", args.get("max_per_cpty"))
+            name = program.name
             self.budget[a] = Budget(
-                left=max(0, int(math.floor(float(args["max_value_to_release"])))),
+                left=whole_arg(float(args["max_value_to_release"]), 0, BUDGET_MAX,
+                               "max_value_to_release", name, floor=True),
                 focus=None if focus is None else tuple(
                     self.s.agent_ids.index(x) for x in focus if x in self.s.agent_ids),
-                per_cpty=None if per is None else max(0, int(math.floor(float(per)))),
+                per_cpty=None if per is None else whole_arg(
+                    float(per), 0, BUDGET_MAX, "max_per_counterparty", name, floor=True),
                 used={},
             )
 
@@ -293,7 +316,8 @@ class _Day:
                     tx.status = "dropped"
                 else:
                     if node.action == "Reprioritize":
-                        tx.priority = min(10, max(0, int(args["new_priority"])))
+                        tx.priority = whole_arg(float(args["new_priority"]), 0, 10,
+                                                "new_priority", program.name, floor=False)
                     keep.append(tx)
             self.q1[a] = keep
         return pending

@@ -210,4 +210,5 @@ def compute_paired_deltas(old: PolicyEvaluation, new: PolicyEvaluation) -> np.nd
     """Per-sample ``old − new`` cost (int64 cents); positive means the new policy is cheaper."""
     if old.seeds != new.seeds:
         raise ValueError("paired deltas need both policies evaluated on the same samples")
-    return (old.costs - new.costs).astype(np.int64)
+    deltas: np.ndarray = (old.costs - new.costs).astype(np.int64)
+    return deltas

@@ -9,14 +9,17 @@ dropped.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from runner.errors import ConfigError, NotSupportedError
+from runner.errors import ConfigError, NotSupportedError, PolicyError
+from runner.experiment.proposers import BUILTIN_PROPOSERS
 from runner.llm.config import LLMConfig
 from runner.policy.constraints import ScenarioConstraints
+from runner.policy.validate import validate_policy
 from runner.scenario.loader import (
     Scenario,
     apply_overrides,
@@ -98,7 +101,7 @@ def _default_policy() -> dict[str, Any]:
 class ExperimentConfig(Strict):
     """An experiment file (see ``experiments/castro/exp2.yaml`` for a commented example)."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    name: str = Field(min_length=1)
     description: str = ""
     scenario: str
     master_seed: int = Field(default=42, ge=0)
@@ -115,13 +118,29 @@ class ExperimentConfig(Strict):
     # Set by the loader, not by the file.
     source: str | None = Field(default=None, exclude=True)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.\-]+", value):
+            raise ValueError("must use only letters, digits, '_', '.' and '-' (it names run "
+                             f"ids and folders), got {value!r}")
+        return value
+
     @model_validator(mode="after")
     def _checks(self) -> ExperimentConfig:
-        if len(set(self.optimized_agents)) != len(self.optimized_agents):
-            raise ValueError("optimized_agents: agents must be listed once")
-        for agent in self.initial_policies:
+        for i, agent in enumerate(self.optimized_agents):
+            if agent in self.optimized_agents[:i]:
+                raise ValueError(f"optimized_agents[{i}]: agent '{agent}' is listed twice "
+                                 "(each agent is optimised once per iteration)")
+        for agent, doc in self.initial_policies.items():
             if agent not in self.optimized_agents:
-                raise ValueError(f"initial_policies.{agent}: not one of optimized_agents")
+                raise ValueError(f"initial_policies.{agent}: not one of optimized_agents "
+                                 f"({', '.join(self.optimized_agents)})")
+            errors = validate_policy(doc)
+            if errors:  # "payment_tree.action: …" → path initial_policies.AGENT.payment_tree.action
+                line = PolicyError(errors).one_line()
+                sep = "." if re.match(r"[\w.\[\]-]+: ", line) else ": "
+                raise ValueError(f"initial_policies.{agent}{sep}{line}")
         return self
 
     # ------------------------------------------------------------------ loading
@@ -147,17 +166,25 @@ class ExperimentConfig(Strict):
                                     source=source, path="constraints")
         cfg.load_scenario()  # fail early: missing file, unknown agents, unsupported features
         cfg.system_prompt_text()
+        if cfg.llm.is_builtin and cfg.llm.model not in BUILTIN_PROPOSERS:
+            raise ConfigError(f"unknown builtin proposer '{cfg.llm.model}' "
+                              f"(use {' or '.join(BUILTIN_PROPOSERS)})", source=source, path="llm.model")
         return cfg
 
     @property
     def folder(self) -> Path:
         return Path(self.source).parent if self.source else Path.cwd()
 
+    def _looked_in(self, relative: str) -> str:
+        if Path(relative).is_absolute():
+            return ""
+        return f" (looked in {self.folder} and the folders above it)"
+
     def scenario_path(self) -> Path:
         found = resolve_relative(self.folder, self.scenario)
         if found is None:
-            raise ConfigError(f"scenario file '{self.scenario}' not found", source=self.source,
-                              path="scenario")
+            raise ConfigError(f"scenario file '{self.scenario}' not found"
+                              f"{self._looked_in(self.scenario)}", source=self.source, path="scenario")
         return found
 
     def load_scenario(self) -> Scenario:
@@ -187,7 +214,8 @@ class ExperimentConfig(Strict):
             return self.llm.system_prompt
         found = resolve_relative(self.folder, self.llm.system_prompt_file)
         if found is None:
-            raise ConfigError(f"file '{self.llm.system_prompt_file}' not found",
+            raise ConfigError(f"file '{self.llm.system_prompt_file}' not found"
+                              f"{self._looked_in(self.llm.system_prompt_file)}",
                               source=self.source, path="llm.system_prompt_file")
         return found.read_text()
 
@@ -224,7 +252,9 @@ class ExperimentConfig(Strict):
     def with_overrides(self, *, model: str | None = None, seed: int | None = None,
                        max_iterations: int | None = None, api_base: str | None = None) -> ExperimentConfig:
         """A copy with command-line overrides applied (and re-validated)."""
-        data = self.model_dump(exclude_none=False)
+        if model is None and seed is None and max_iterations is None and api_base is None:
+            return self
+        data = self.model_dump(exclude_unset=True, by_alias=True)  # keep "was it set" facts
         if model is not None:
             data["llm"]["model"] = model
         if api_base is not None:
@@ -232,8 +262,9 @@ class ExperimentConfig(Strict):
         if seed is not None:
             data["master_seed"] = seed
         if max_iterations is not None:
-            data["convergence"]["max_iterations"] = max_iterations
-        return ExperimentConfig.from_dict(_strip_defaults(data), source=self.source)
+            data.setdefault("convergence", {})["max_iterations"] = max_iterations
+        data.pop("source", None)
+        return ExperimentConfig.from_dict(data, source=self.source)
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -246,7 +277,3 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
             out[dotted] = value
     return out
 
-
-def _strip_defaults(data: dict[str, Any]) -> dict[str, Any]:
-    data.pop("source", None)
-    return data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +39,8 @@ class ConvergenceDetector:
                 self.reason = f"parameters unchanged for {w} iterations"
                 return True
             return False
-        recent = self.costs[-(w + 1):]
-        moves = [abs(b - a) / abs(a) if a else abs(b) for a, b in zip(recent, recent[1:], strict=False)]
+        costs = self.costs[-(w + 1):]
+        moves = [abs(b - a) / abs(a) if a else abs(b) for a, b in itertools.pairwise(costs)]
         if max(moves) <= self.threshold and not any(self.changed[-w:]):
             self.reason = (f"cost stable within {self.threshold:.1%} and no change accepted "
                            f"for {w} iterations")

@@ -99,6 +99,10 @@ class VerboseLogger:
         if not self.config.decisions:
             return
         mark = "✓ accepted" if p["accepted"] else "✗ rejected"
+        if p["n"] == 0:  # the proposal could not be run at all
+            self.write(f"it {it:>3} {p['agent']:<10} {mark}  {param_changes(p['policy'], p['proposal'])} — "
+                       f"{p['reason']}")
+            return
         ci = (f" 95%CI [{p['ci_low']:+.0f}, {p['ci_high']:+.0f}]¢" if p["n"] > 1 else "")
         self.write(f"it {it:>3} {p['agent']:<10} {mark}  {param_changes(p['policy'], p['proposal'])}  "
                    f"mean {dollars(p['old_mean'])}→{dollars(p['new_mean'])}  Δ {p['mean_delta']:+.0f}¢"

@@ -61,7 +61,9 @@ class LiveStateProvider:
         self.events: list[Event] = []
         self.seq = start_seq
 
-    def emit(self, iteration: int, kind: str, **payload: Any) -> Event:
+    def emit(self, iteration: int, kind: str, /, **payload: Any) -> Event:
+        # positional-only: a payload may carry its own "iteration" or "kind" key (an
+        # LLMInteraction does)
         assert kind in EVENT_TYPES, kind
         event = Event(self.seq, self.run_id, iteration, kind, payload)
         self.seq += 1

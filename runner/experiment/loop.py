@@ -28,13 +28,19 @@ from runner.experiment.bootstrap import (
 )
 from runner.experiment.config import ExperimentConfig
 from runner.experiment.convergence import ConvergenceDetector
-from runner.experiment.events import LiveStateProvider
+from runner.experiment.events import Event, LiveStateProvider
 from runner.experiment.executor import EvaluationExecutor
 from runner.experiment.streams import agent_stream, scenario_facts
 from runner.policy.ast import Policy
-from runner.policy.serialize import policy_to_doc
+from runner.policy.serialize import policy_json, policy_to_doc
 from runner.policy.validate import parse_valid_policy
-from runner.proposals import IterationRecord, PolicyProposer, ProposalContext
+from runner.proposals import (
+    IterationRecord,
+    LazyStreams,
+    PolicyProposer,
+    ProposalContext,
+    SampleStream,
+)
 from runner.scenario.loader import Scenario
 from runner.seeds import derive_seed, iteration_seed, reference_seed, sample_seed
 
@@ -80,17 +86,20 @@ class OptimizationLoop:
         self.reference = self._reference_schedules()
         self.iteration = 0
         self.reference_costs: dict[str, float] = {}
+        self._reference_cache: dict[str, Any] = {}
+        self.restored = False
         self.stop_reason = "max_iterations"
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
-        self.report_reference(iteration=0, accepted_any=False)
-        for it in range(1, self.config.convergence.max_iterations + 1):
-            self.iteration = it
+        if not self.restored:
+            self.report_reference(iteration=0, accepted_any=False)
+        for it in range(self.iteration + 1, self.config.convergence.max_iterations + 1):
             reason = self.stop_check() if self.stop_check else None
-            if reason:
+            if reason:  # before the iteration starts: `iteration` stays the last completed one
                 self.stop_reason = reason
                 return
+            self.iteration = it
             self.provider.emit(it, "iteration_start")
             context = self.simulate_context_day(it)
             accepted_any = False
@@ -111,7 +120,8 @@ class OptimizationLoop:
         for interaction in result.interactions:
             self.provider.emit(it, "llm_interaction", **interaction.to_dict())
         self.provider.emit(it, "proposal", agent=agent, valid=result.ok, attempts=result.attempts,
-                           errors=list(result.errors), proposal=result.policy)
+                           errors=list(result.errors), proposal=result.policy,
+                           policy=policy_to_doc(self.policies[agent]))
         if result.policy is None:
             self.remember(agent, it, None, False, "no valid proposal: " + "; ".join(result.errors)[:300])
             return False
@@ -120,7 +130,10 @@ class OptimizationLoop:
             new = self.evaluator.evaluate(agent, self.setup_for(agent, {**self.policies, agent: candidate}),
                                           samples)
         except (PolicyError, SimulationError, ConfigError) as exc:
-            self.remember(agent, it, result.policy, False, f"cannot run: {exc}")
+            reason = f"cannot run: {exc}"
+            self.provider.emit(it, "decision", agent=agent, accepted=False, reason=reason, n=0,
+                               policy=policy_to_doc(self.policies[agent]), proposal=result.policy)
+            self.remember(agent, it, result.policy, False, reason)
             return False
         decision = self.rule.decide(compute_paired_deltas(current, new), current.costs, new.costs,
                                     new.settlement)
@@ -162,19 +175,22 @@ class OptimizationLoop:
 
     def proposal_context(self, agent: str, it: int, context: ContextDay, current: PolicyEvaluation,
                          samples: list[Schedule], setup: EngineSetup) -> ProposalContext:
-        order = np.argsort(current.costs, kind="stable")
-        streams = [agent_stream("context day", context.seed, context.costs[agent], context.events, agent)]
-        picks = (("best sample", int(order[0])), ("worst sample", int(order[-1])))
-        for label, k in picks if len(samples) > 1 else ():  # one sample: the context day says it all
-            _, events = ReferenceEngine(setup).run(samples[k], trace=True)
-            streams.append(agent_stream(label, samples[k].seed, int(current.costs[k]), events, agent))
+        def streams() -> list[SampleStream]:
+            out = [agent_stream("context day", context.seed, context.costs[agent], context.events, agent)]
+            order = np.argsort(current.costs, kind="stable")
+            picks = (("best sample", int(order[0])), ("worst sample", int(order[-1])))
+            for label, k in picks if len(samples) > 1 else ():  # one sample: the context day says it all
+                _, events = ReferenceEngine(setup).run(samples[k], trace=True)
+                out.append(agent_stream(label, samples[k].seed, int(current.costs[k]), events, agent))
+            return out
+
         comp = current.components.mean(axis=0)
         return ProposalContext(
             agent_id=agent, iteration=it, current_policy=policy_to_doc(self.policies[agent]),
             mean_cost=current.mean, cost_std=float(current.costs.std(ddof=1)) if current.costs.size > 1 else 0.0,
             cost_breakdown={c: float(comp[i]) for i, c in enumerate(COMPONENTS)},
             settlement_rate=float(current.settlement.mean()), num_samples=int(current.costs.size),
-            streams=tuple(streams), history=tuple(self.history[agent]), constraints=self.constraints,
+            streams=LazyStreams(streams), history=tuple(self.history[agent]), constraints=self.constraints,
             scenario=scenario_facts(self.scenario, agent), customization=self.config.customization_for(agent),
         )
 
@@ -190,8 +206,12 @@ class OptimizationLoop:
     def report_reference(self, iteration: int, accepted_any: bool) -> None:
         """Current policies on the fixed reference set: comparable across iterations."""
         setup = build_setup(self.scenario, self.policies, ticks=self.ticks)
-        table = self.evaluator.executor.evaluate(setup, self.reference)
-        totals, rates = table.totals(), table.settlement_rates()
+        key = "|".join(policy_json(self.policies[a]) for a in setup.agent_ids)
+        if key not in self._reference_cache:  # same policies, same fixed samples: same costs
+            table = self.evaluator.executor.evaluate(setup, self.reference)
+            self._reference_cache = {key: (table.totals(), table.settlement_rates(),
+                                           table.costs.sum(axis=1).mean(axis=0))}
+        totals, rates, components = self._reference_cache[key]
         agents = self.config.optimized_agents
         costs = {a: float(totals[:, setup.index(a)].mean()) for a in agents}
         self.reference_costs = costs
@@ -200,8 +220,46 @@ class OptimizationLoop:
         self.provider.emit(iteration, "reference_cost", costs=costs, total=total, n=len(self.reference),
                            settlement={a: float(rates[:, setup.index(a)].mean()) for a in agents},
                            parameters=params,
+                           components={a: {c: float(components[setup.index(a), i])
+                                           for i, c in enumerate(COMPONENTS)} for a in agents},
                            policies={a: policy_to_doc(self.policies[a]) for a in agents})
         self.detector.record(total, accepted_any, {f"{a}.{k}": v for a, p in params.items() for k, v in p.items()})
+
+    # ------------------------------------------------------------------ resume
+    def restore(self, events: list[Event]) -> None:
+        """Continue after the last iteration recorded in ``events`` (a run's stored stream).
+
+        Policies, each agent's history and the convergence record are rebuilt from the events
+        alone, so a resumed run proposes and decides exactly as an uninterrupted one.
+        """
+        refs = [e for e in events if e.type == "reference_cost"]
+        if not refs:
+            return
+        last = refs[-1]
+        for agent, doc in last.payload["policies"].items():
+            self.policies[agent] = parse_valid_policy(doc)
+        accepted_in: dict[int, bool] = {}
+        for e in events:
+            p = e.payload
+            if e.type == "proposal" and not p["valid"]:
+                self.history[p["agent"]].append(IterationRecord(
+                    e.iteration, p["policy"], None, False,
+                    "no valid proposal: " + "; ".join(p["errors"])[:300]))
+            elif e.type == "decision":
+                stats = p["n"] > 0
+                self.history[p["agent"]].append(IterationRecord(
+                    e.iteration, p["policy"], p["proposal"], p["accepted"], p["reason"],
+                    p["old_mean"] if stats else None, p["new_mean"] if stats else None,
+                    p["mean_delta"] if stats else None, p["ci_low"] if stats else None,
+                    p["ci_high"] if stats else None))
+                accepted_in[e.iteration] = accepted_in.get(e.iteration, False) or p["accepted"]
+        for e in refs:
+            params = e.payload["parameters"]
+            self.detector.record(e.payload["total"], accepted_in.get(e.iteration, False),
+                                 {f"{a}.{k}": v for a, ps in params.items() for k, v in ps.items()})
+        self.iteration = last.iteration
+        self.reference_costs = dict(last.payload["costs"])
+        self.restored = True
 
     # ------------------------------------------------------------------ events and seeds
     def emit_evaluation(self, agent: str, it: int, ev: PolicyEvaluation) -> None:

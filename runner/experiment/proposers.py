@@ -18,6 +18,8 @@ from runner.policy.constraints import ParameterSpec, ScenarioConstraints
 from runner.policy.validate import validate_policy
 from runner.proposals import PolicyDoc, PolicyGenerationResult, PolicyProposer, ProposalContext
 
+BUILTIN_PROPOSERS = ("builtin/coordinate", "builtin/none")
+
 
 @dataclass(frozen=True)
 class _Search:
@@ -135,7 +137,7 @@ def make_proposer(llm: LLMConfig, constraints: ScenarioConstraints,
         from runner.errors import ConfigError
 
         raise ConfigError(f"unknown builtin proposer '{llm.model}' "
-                          "(use builtin/coordinate or builtin/none)", path="llm.model")
+                          f"(use {' or '.join(BUILTIN_PROPOSERS)})", path="llm.model")
     from runner.llm.client import ExperimentLLMClient
 
     return ExperimentLLMClient(llm, constraints, system_prompt)

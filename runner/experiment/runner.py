@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from runner.experiment.config import ExperimentConfig
-from runner.experiment.events import EventSink, JsonlEventSink, LiveStateProvider
+from runner.experiment.events import Event, EventSink, JsonlEventSink, LiveStateProvider
 from runner.experiment.executor import EvaluationExecutor, InProcessExecutor
 from runner.experiment.loop import OptimizationLoop
 from runner.experiment.proposers import make_proposer
 from runner.experiment.result import AgentOutcome, ExperimentResult, ExperimentState, LLMUsage
 from runner.policy.serialize import policy_to_doc
 from runner.proposals import PolicyProposer
+from runner.scenario.loader import Scenario
 
 EVENTS_FILE = "events.jsonl"
 RESULT_FILE = "result.json"
@@ -57,18 +58,24 @@ class GenericExperimentRunner:
     def __init__(self, config: ExperimentConfig, *, run_id: str | None = None, replicate: int = 0,
                  out_dir: Path | None = None, proposer: PolicyProposer | None = None,
                  executor: EvaluationExecutor | None = None, sinks: list[EventSink] | None = None,
-                 stop_check: Callable[[], str | None] | None = None) -> None:
+                 stop_check: Callable[[], str | None] | None = None,
+                 resume_events: list[Event] | None = None, scenario: Scenario | None = None) -> None:
         self.config = config
         self.run_id = run_id or new_run_id(config.name)
         self.replicate = replicate
-        self.scenario = config.load_scenario()
+        # A sweep passes the scenario it already loaded: workers on other nodes need no files.
+        self.scenario = scenario or config.load_scenario()
         self.constraints = config.get_constraints()
         self.proposer = proposer or make_proposer(config.llm, self.constraints, config.system_prompt_text())
         self.executor = executor or InProcessExecutor()
         self.run_dir = out_dir / self.run_id if out_dir is not None else None
         self._file_sink = JsonlEventSink(self.run_dir / EVENTS_FILE) if self.run_dir else None
         all_sinks = list(sinks or []) + ([self._file_sink] if self._file_sink else [])
-        self.provider = LiveStateProvider(self.run_id, all_sinks)
+        # A resumed run keeps its completed iterations' events and continues their numbering.
+        self.resume_events = [e for e in (resume_events or []) if e.seq <= _last_complete(resume_events)]
+        self.provider = LiveStateProvider(self.run_id, all_sinks,
+                                          start_seq=self.resume_events[-1].seq + 1 if self.resume_events else 0)
+        self.provider.events.extend(self.resume_events)
         self.stop_check = stop_check
         self._loop: OptimizationLoop | None = None
         self._status = "pending"
@@ -81,20 +88,30 @@ class GenericExperimentRunner:
         started = time.perf_counter()
         self._status = "running"
         cfg = self.config
-        self.provider.emit(0, "experiment_start", run_id=self.run_id, experiment=cfg.name,
-                           model=cfg.llm.model, mode=cfg.evaluation.mode, world=cfg.evaluation.world,
-                           agents=list(cfg.optimized_agents), master_seed=cfg.master_seed,
-                           replicate=self.replicate, max_iterations=cfg.convergence.max_iterations,
-                           num_samples=cfg.evaluation.num_samples)
         loop = OptimizationLoop(cfg, self.scenario, self.proposer, self.executor, self.provider,
                                 replicate=self.replicate, stop_check=self.stop_check)
         self._loop = loop
+        if self.resume_events:
+            loop.restore(self.resume_events)
+        else:
+            self._emit_start()
         try:
             await loop.run()
         except BaseException:
             self._status = "failed"
             self._close()
             raise
+        return self._finish(loop, started)
+
+    def _emit_start(self) -> None:
+        cfg = self.config
+        self.provider.emit(0, "experiment_start", run_id=self.run_id, experiment=cfg.name,
+                           model=cfg.llm.model, mode=cfg.evaluation.mode, world=cfg.evaluation.world,
+                           agents=list(cfg.optimized_agents), master_seed=cfg.master_seed,
+                           replicate=self.replicate, max_iterations=cfg.convergence.max_iterations,
+                           num_samples=cfg.evaluation.num_samples)
+
+    def _finish(self, loop: OptimizationLoop, started: float) -> ExperimentResult:
         result = self._result(loop, time.perf_counter() - started)
         self.provider.emit(loop.iteration, "experiment_end", stop_reason=result.stop_reason,
                            iterations=result.iterations, converged=result.converged,
@@ -139,7 +156,7 @@ class GenericExperimentRunner:
         return usage
 
     def _result(self, loop: OptimizationLoop, duration: float) -> ExperimentResult:
-        refs = [e for e in self.provider.of_type("reference_cost")]
+        refs = list(self.provider.of_type("reference_cost"))
         agents = {}
         for a in self.config.optimized_agents:
             series = [(e.payload["costs"][a], e.iteration) for e in refs]
@@ -159,3 +176,9 @@ class GenericExperimentRunner:
             final_policies={a: policy_to_doc(loop.policies[a]) for a in self.config.optimized_agents},
             history=history, llm=self._usage(), duration_seconds=round(duration, 3),
             events_path=str(self.run_dir / EVENTS_FILE) if self.run_dir else None)
+
+
+def _last_complete(events: list[Event] | None) -> int:
+    """Seq of the last recorded reference cost: the end of the last completed iteration."""
+    done = [e.seq for e in events or [] if e.type == "reference_cost"]
+    return max(done) if done else -1

@@ -8,6 +8,7 @@ quantile is found by bisection. Accurate to ~1e-10, far below what acceptance ne
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -49,10 +50,11 @@ def t_cdf(t: float, df: float) -> float:
     return 1.0 - tail if t > 0 else tail
 
 
+@lru_cache(maxsize=1024)
 def t_quantile(p: float, df: float) -> float:
-    """The ``p`` quantile of Student's t (0 < p < 1)."""
+    """The ``p`` quantile of Student's t (0 < p < 1); cached, as a run asks for few (p, df)."""
     lo, hi = -1e4, 1e4
-    for _ in range(200):
+    for _ in range(100):
         mid = (lo + hi) / 2.0
         if t_cdf(mid, df) < p:
             lo = mid

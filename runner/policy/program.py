@@ -11,7 +11,6 @@ half away from zero; ``/`` fails when the divisor is smaller than machine epsilo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,7 +19,7 @@ import numpy as np
 
 from runner.errors import SimulationError
 from runner.policy import ast as A
-from runner.policy.fields import field_value
+from runner.policy.fields import Base, field_value
 
 EPS_CMP = 1e-9
 EPS_DIV = float(np.finfo(np.float64).eps)
@@ -82,6 +81,11 @@ class PolicyProgram:
             tree: {id(n): i for i, n in enumerate(leaves)} for tree, leaves in self._leaves.items()
         }
 
+    # Leaf lookup is keyed by node identity, which does not survive pickling (Ray ships
+    # programs to workers): pickle the policy and rebuild the tables on arrival.
+    def __reduce__(self) -> tuple[type[PolicyProgram], tuple[A.Policy, str]]:
+        return (PolicyProgram, (self.policy, self.name))
+
     # ---- static facts
     def has_tree(self, tree: str) -> bool:
         return tree in self.policy.trees
@@ -136,25 +140,27 @@ class PolicyProgram:
             if abs(right) < EPS_DIV:
                 raise SimulationError(f"policy {self.name}: {v.path}: division by zero")
             return left / right
+        # numpy ufuncs on scalars too, so NaN/inf behave exactly as in the batched path
         if isinstance(v, A.Nary):
-            vals = [self._val_one(x, base) for x in v.values]
-            return max(vals) if v.op == "max" else min(vals)
+            reduce = np.maximum if v.op == "max" else np.minimum
+            acc = self._val_one(v.values[0], base)
+            for x in v.values[1:]:
+                acc = float(reduce(acc, self._val_one(x, base)))
+            return acc
         if isinstance(v, A.Unary):
-            x = self._val_one(v.value, base)
-            if v.op == "round":
-                return math.copysign(math.floor(abs(x) + 0.5), x) if x != 0 else 0.0
-            return float(_UNARY[v.op](x))
+            return float(_UNARY[v.op](self._val_one(v.value, base)))
         if isinstance(v, A.Clamp):
             x = self._val_one(v.value, base)
-            return min(max(x, self._val_one(v.lo, base)), self._val_one(v.hi, base))
+            return float(np.minimum(np.maximum(x, self._val_one(v.lo, base)), self._val_one(v.hi, base)))
         den = self._val_one(v.denominator, base)
         if abs(den) < EPS_CMP:
             return self._val_one(v.default, base)
         return self._val_one(v.numerator, base) / den
 
     # ---- many rows (batch engine)
-    def decide_many(self, tree: str, base: Mapping[str, Any], n: int) -> Decisions:
-        """Decide ``n`` rows at once; ``base`` maps base names to arrays of length ``n``."""
+    def decide_many(self, tree: str, base: Base, n: int) -> Decisions:
+        """Decide ``n`` rows at once; ``base`` maps base names to arrays of length ``n``
+        (any object with ``__getitem__``: the batch engine computes quantities on demand)."""
         view = _CachedFields(base, n)
         leaf = np.full(n, -1, dtype=np.int64)
         out = Decisions(leaf)
@@ -239,7 +245,7 @@ class PolicyProgram:
 class _CachedFields:
     """Field arrays computed once per decision batch, on first use."""
 
-    def __init__(self, base: Mapping[str, Any], n: int) -> None:
+    def __init__(self, base: Base, n: int) -> None:
         self.base = base
         self.n = n
         self.cache: dict[str, np.ndarray] = {}

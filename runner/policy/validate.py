@@ -3,48 +3,69 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from runner.config_errors import closest
 from runner.errors import ConfigError, PolicyError
-from runner.policy import ast as A
+from runner.policy import ast as A  # noqa: N812
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.parse import parse_policy
 
 NO_OP_ACTIONS = {"NoAction", "HoldCollateral"}
 
 
-def _constraint_errors(policy: A.Policy, constraints: ScenarioConstraints) -> list[str]:
+def _constraint_errors(doc: dict[str, Any], policy: A.Policy,
+                       constraints: ScenarioConstraints) -> list[str]:
+    """Every way ``policy`` (parsed from ``doc``) breaks ``constraints``, with JSON paths."""
     errors: list[str] = []
+    names = [p.name for p in constraints.allowed_parameters]
     for name, value in policy.parameters.items():
         spec = constraints.parameter(name)
         if spec is None:
-            allowed = ", ".join(p.name for p in constraints.allowed_parameters) or "none"
-            errors.append(f"parameters.{name}: not an allowed parameter (allowed: {allowed})")
+            guess = closest(name, names)
+            hint = f"did you mean '{guess}'?" if guess else f"allowed: {', '.join(names) or 'none'}"
+            errors.append(f"parameters.{name}: not an allowed parameter in this experiment "
+                          f"({hint})")
             continue
         problem = spec.check(value)
         if problem:
             errors.append(f"parameters.{name}: {problem}")
-    allowed_fields = set(constraints.allowed_fields)
-    for tree, root in policy.trees.items():
-        allowed_actions = constraints.actions_for(tree)
-        for node in A.iter_nodes(root):
-            if isinstance(node, A.ActionNode):
-                if allowed_actions is None and node.action not in NO_OP_ACTIONS:
-                    errors.append(f"{tree}: this tree is not allowed in this experiment")
+    fields = sorted(constraints.allowed_fields)
+    for tree in policy.trees:
+        actions = constraints.actions_for(tree)
+        for path, kind, name in _references(doc[tree], tree):
+            if kind == "action" and actions is None:
+                if name not in NO_OP_ACTIONS:
+                    allowed = ", ".join(constraints.allowed_actions) or "none"
+                    errors.append(f"{tree}: this tree is not allowed in this experiment "
+                                  f"(allowed trees: {allowed})")
                     break
-                if allowed_actions is not None and node.action not in allowed_actions:
-                    errors.append(
-                        f"{tree}[{node.node_id}].action: '{node.action}' is not allowed "
-                        f"(allowed: {', '.join(allowed_actions)})"
-                    )
-            for value in A.node_values(node):
-                if isinstance(value, A.FieldRef) and value.name not in allowed_fields:
-                    errors.append(
-                        f"{tree}[{node.node_id}]: field '{value.name}' is not allowed "
-                        f"(allowed: {', '.join(sorted(allowed_fields)) or 'none'})"
-                    )
+            elif kind == "action" and actions is not None and name not in actions:
+                errors.append(f"{path}: '{name}' is not allowed in this experiment "
+                              f"(allowed: {', '.join(actions)})")
+            elif kind == "field" and name not in fields:
+                errors.append(f"{path}: field '{name}' is not allowed in this experiment "
+                              f"(allowed: {', '.join(fields) or 'none'})")
     return list(dict.fromkeys(errors))
+
+
+def _references(raw: Any, path: str) -> Iterator[tuple[str, str, str]]:
+    """(JSON path, "field" or "action", name) of every field read and action, in order."""
+    if isinstance(raw, list):
+        for i, item in enumerate(raw):
+            yield from _references(item, f"{path}[{i}]")
+        return
+    if not isinstance(raw, dict):
+        return
+    if set(raw) == {"field"}:
+        yield f"{path}.field", "field", str(raw["field"])
+        return
+    if raw.get("type") == "action" and "action" in raw:
+        yield f"{path}.action", "action", str(raw["action"])
+    for key, value in raw.items():
+        yield from _references(value, f"{path}.{key}")
 
 
 def validate_policy(doc: Any, constraints: ScenarioConstraints | None = None) -> list[str]:
@@ -61,7 +82,7 @@ def validate_policy(doc: Any, constraints: ScenarioConstraints | None = None) ->
     policy, errors = parse_policy(doc)
     if policy is None:
         return errors
-    return _constraint_errors(policy, constraints) if constraints is not None else []
+    return _constraint_errors(doc, policy, constraints) if constraints is not None else []
 
 
 def parse_valid_policy(doc: Any, constraints: ScenarioConstraints | None = None,
@@ -69,7 +90,7 @@ def parse_valid_policy(doc: Any, constraints: ScenarioConstraints | None = None,
     """Parse and validate ``doc``; raise `PolicyError` with every problem otherwise."""
     policy, errors = parse_policy(doc)
     if policy is not None and constraints is not None:
-        errors = _constraint_errors(policy, constraints)
+        errors = _constraint_errors(doc, policy, constraints)
     if errors or policy is None:
         raise PolicyError(errors, source=source)
     return policy
@@ -78,11 +99,20 @@ def parse_valid_policy(doc: Any, constraints: ScenarioConstraints | None = None,
 def read_policy_file(path: Path) -> Any:
     """Decode a policy JSON file; a missing or malformed file is a `ConfigError`."""
     try:
-        text = path.read_text()
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("policy file not found", source=path) from None
+    except IsADirectoryError:
+        raise ConfigError("is a directory, not a policy file", source=path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read policy file ({exc.strerror})", source=path) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset "
+                          f"{exc.start})", source=path) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
                           source=path) from None
+    except RecursionError:
+        raise ConfigError("invalid JSON: nested too deeply", source=path) from None

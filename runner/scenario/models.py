@@ -1,6 +1,8 @@
 """Strict pydantic models of the scenario YAML (SimCash keys, read as they are).
 
-Every model is frozen and forbids unknown keys. Keys that SimCash knows but paylab does not
+Every model is frozen and forbids unknown keys. A validator's message starts with the dotted
+path of the offending field relative to its model (``"max: must be >= min (5), got 2"``), so
+`runner.config_errors` can name the exact field. Keys that SimCash knows but paylab does not
 implement yet parse here and are rejected by `runner.scenario.support` with a
 "not supported yet" error, so nothing is ever silently ignored.
 """
@@ -74,7 +76,10 @@ class CostRates(Strict):
     @model_validator(mode="after")
     def _one_eod_spelling(self) -> CostRates:
         if self.eod_penalty is not None and self.eod_penalty_per_transaction is not None:
-            raise ValueError("give eod_penalty or eod_penalty_per_transaction, not both")
+            raise ValueError(
+                "eod_penalty_per_transaction: must not be given together with eod_penalty "
+                "(two spellings of one key; keep one)"
+            )
         return self
 
     @property
@@ -115,7 +120,7 @@ class UniformAmount(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> UniformAmount:
         if self.max < self.min:
-            raise ValueError(f"max must be >= min, got min={self.min} max={self.max}")
+            raise ValueError(f"max: must be >= min ({self.min}), got {self.max}")
         return self
 
 
@@ -160,11 +165,14 @@ class CategoricalPriority(Strict):
     @model_validator(mode="after")
     def _same_length(self) -> CategoricalPriority:
         if len(self.values) != len(self.weights):
-            raise ValueError("values and weights must have the same length")
+            raise ValueError(
+                f"weights: must have one entry per value ({len(self.values)}), "
+                f"got {len(self.weights)}"
+            )
         if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
-            raise ValueError("weights must be >= 0 with a positive sum")
+            raise ValueError(f"weights: must be >= 0 with a positive sum, got {self.weights}")
         if any(not 0 <= v <= 10 for v in self.values):
-            raise ValueError("priorities must be within 0..10")
+            raise ValueError(f"values: priorities must be within 0..10, got {self.values}")
         return self
 
 
@@ -201,7 +209,7 @@ class ArrivalConfig(Strict):
     def _weights(cls, v: dict[str, float]) -> dict[str, float]:
         for name, w in v.items():
             if w < 0:
-                raise ValueError(f"weight of {name} must be >= 0, got {w}")
+                raise ValueError(f"{name}: must be >= 0, got {w}")
         return v
 
     @field_validator("priority")
@@ -237,9 +245,9 @@ class PolicyRef(Strict):
     @model_validator(mode="after")
     def _json_path(self) -> PolicyRef:
         if self.type == "FromJson" and not self.json_path:
-            raise ValueError("FromJson needs json_path")
+            raise ValueError("json_path: required key is missing (type FromJson reads a file)")
         if self.type != "FromJson" and self.json_path:
-            raise ValueError(f"json_path is only for FromJson, not {self.type}")
+            raise ValueError(f"json_path: only allowed with type FromJson, not {self.type}")
         for key, value in (self.model_extra or {}).items():
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise ValueError(f"{key}: policy argument must be a number, got {value!r}")
@@ -394,33 +402,41 @@ class ScenarioConfig(Strict):
 
     @model_validator(mode="after")
     def _references(self) -> ScenarioConfig:
+        # Messages start with the dotted path of the offending field (see runner.config_errors).
         ids = [a.id for a in self.agents]
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        if dup:
-            raise ValueError(f"agent ids must be unique, duplicated: {', '.join(dup)}")
-        known = set(ids)
-        for agent in self.agents:
-            cfg = agent.arrival_config
-            if cfg is None:
-                continue
-            for name in cfg.counterparty_weights:
-                if name not in known or name == agent.id:
-                    raise ValueError(
-                        f"agents[{ids.index(agent.id)}].arrival_config.counterparty_weights: "
-                        f"'{name}' is not another agent of this scenario"
-                    )
-            if len(ids) < 2:
-                raise ValueError(f"agent {agent.id} has arrivals but no counterparty exists")
+        for i, agent_id in enumerate(ids):
+            if agent_id in ids[:i]:
+                raise ValueError(
+                    f"agents[{i}].id: must be unique, got '{agent_id}' again "
+                    f"(also agents[{ids.index(agent_id)}].id)"
+                )
+        for i, agent in enumerate(self.agents):
+            if agent.arrival_config is not None:
+                self._check_counterparties(i, agent.id, agent.arrival_config, ids)
         for i, event in enumerate(self.scenario_events):
             for attr in ("from_agent", "to_agent", "agent", "counterparty"):
                 name = getattr(event, attr, None)
-                if name is not None and name not in known:
-                    raise ValueError(f"scenario_events[{i}].{attr}: unknown agent '{name}'")
-            if getattr(event, "from_agent", None) is not None and (
-                getattr(event, "from_agent", None) == getattr(event, "to_agent", None)
-            ):
-                raise ValueError(f"scenario_events[{i}]: from_agent and to_agent are the same")
+                if name is not None and name not in ids:
+                    raise ValueError(f"scenario_events[{i}].{attr}: unknown agent '{name}' "
+                                     f"(agents: {', '.join(ids)})")
+            sender = getattr(event, "from_agent", None)
+            if sender is not None and sender == getattr(event, "to_agent", None):
+                raise ValueError(f"scenario_events[{i}].to_agent: must differ from from_agent, "
+                                 f"got '{sender}' for both")
         return self
+
+    @staticmethod
+    def _check_counterparties(i: int, me: str, cfg: ArrivalConfig, ids: list[str]) -> None:
+        for name in cfg.counterparty_weights:
+            where = f"agents[{i}].arrival_config.counterparty_weights.{name}"
+            if name == me:
+                raise ValueError(f"{where}: an agent cannot pay itself ('{name}')")
+            if name not in ids:
+                raise ValueError(f"{where}: '{name}' is not an agent of this scenario "
+                                 f"(agents: {', '.join(ids)})")
+        if len(ids) < 2:
+            raise ValueError(f"agents[{i}].arrival_config: agent '{me}' has arrivals "
+                             "but there is no other agent to pay")
 
     @property
     def episode_ticks(self) -> int:

@@ -7,6 +7,7 @@ supported yet (…)"); nothing is ever silently ignored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from runner.errors import NotSupportedError
@@ -21,42 +22,39 @@ SUPPORTED_EVENTS = (
 )
 
 
+# (dotted key, detail, predicate on the scenario) — delete a line when the feature lands.
+_SCENARIO_CHECKS: list[tuple[str, str, Callable[[M.ScenarioConfig], bool]]] = [
+    ("simulation.lsm_enabled", "legacy key with no effect in SimCash; use lsm_config",
+     lambda c: c.simulation.lsm_enabled is not None),
+    ("simulation.lsm_frequency_ticks", "legacy key with no effect in SimCash",
+     lambda c: c.simulation.lsm_frequency_ticks is not None),
+    ("lsm_config.enable_cycles", "multilateral LSM cycles; SimCash enables them by default, set false",
+     lambda c: c.lsm_config.enable_cycles),
+    ("priority_escalation.enabled", "priority escalation",
+     lambda c: c.priority_escalation is not None and c.priority_escalation.enabled),
+    ("queue1_ordering", "only fifo ordering", lambda c: c.queue1_ordering != "fifo"),
+    ("priority_mode", "central-queue priority ordering", lambda c: c.priority_mode),
+    ("cost_model", "legacy cost block; use cost_rates", lambda c: c.cost_model is not None),
+]
+_AGENT_CHECKS: list[tuple[str, str, Callable[[M.AgentConfig], bool]]] = [
+    ("arrival_bands", "per-band arrivals", lambda a: a.arrival_bands is not None),
+    ("posted_collateral", "collateral", lambda a: bool(a.posted_collateral)),
+    ("bilateral_limits", "bilateral limits", lambda a: a.bilateral_limits is not None),
+    ("multilateral_limit", "multilateral limits", lambda a: a.multilateral_limit is not None),
+    ("limits", "bilateral/multilateral limits", lambda a: a.limits is not None),
+    ("policy.type", "payment splitting policies",
+     lambda a: a.policy.type in ("LiquiditySplitting", "MockSplitting")),
+    ("overdraft_rate", "legacy per-agent cost key; use cost_rates", lambda a: a.overdraft_rate is not None),
+    ("delay_cost_per_tick", "legacy per-agent cost key; use cost_rates",
+     lambda a: a.delay_cost_per_tick is not None),
+]
+
+
 def unsupported_features(cfg: M.ScenarioConfig) -> list[tuple[str, str]]:
     """(dotted key, detail) for every feature of ``cfg`` that the engine cannot run yet."""
-    found: list[tuple[str, str]] = []
-    sim = cfg.simulation
-    if sim.lsm_enabled is not None:
-        found.append(("simulation.lsm_enabled", "legacy key with no effect in SimCash; use lsm_config"))
-    if sim.lsm_frequency_ticks is not None:
-        found.append(("simulation.lsm_frequency_ticks", "legacy key with no effect in SimCash"))
-    if cfg.lsm_config.enable_cycles:
-        found.append(("lsm_config.enable_cycles",
-                      "multilateral LSM cycles; SimCash enables them by default, set false"))
-    if cfg.priority_escalation is not None and cfg.priority_escalation.enabled:
-        found.append(("priority_escalation.enabled", "priority escalation"))
-    if cfg.queue1_ordering != "fifo":
-        found.append(("queue1_ordering", "only fifo ordering"))
-    if cfg.priority_mode:
-        found.append(("priority_mode", "central-queue priority ordering"))
-    if cfg.cost_model is not None:
-        found.append(("cost_model", "legacy cost block; use cost_rates"))
+    found = [(key, detail) for key, detail, used in _SCENARIO_CHECKS if used(cfg)]
     for i, agent in enumerate(cfg.agents):
-        at = f"agents[{i}]"
-        if agent.arrival_bands is not None:
-            found.append((f"{at}.arrival_bands", "per-band arrivals"))
-        if agent.posted_collateral:
-            found.append((f"{at}.posted_collateral", "collateral"))
-        if agent.bilateral_limits is not None:
-            found.append((f"{at}.bilateral_limits", "bilateral limits"))
-        if agent.multilateral_limit is not None:
-            found.append((f"{at}.multilateral_limit", "multilateral limits"))
-        if agent.limits is not None:
-            found.append((f"{at}.limits", "bilateral/multilateral limits"))
-        if agent.policy.type in ("LiquiditySplitting", "MockSplitting"):
-            found.append((f"{at}.policy.type", f"{agent.policy.type} (payment splitting)"))
-        for key in ("overdraft_rate", "delay_cost_per_tick"):
-            if getattr(agent, key) is not None:
-                found.append((f"{at}.{key}", "legacy per-agent cost key; use cost_rates"))
+        found += [(f"agents[{i}].{key}", detail) for key, detail, used in _AGENT_CHECKS if used(agent)]
     for i, event in enumerate(cfg.scenario_events):
         if not isinstance(event, SUPPORTED_EVENTS):
             found.append((f"scenario_events[{i}].type", f"{event.type} events"))

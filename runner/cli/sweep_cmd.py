@@ -1,0 +1,68 @@
+"""``paylab sweep`` and ``paylab analyze``: many experiment runs, one Parquet dataset."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from runner.cli import cli
+
+
+@cli.command(context_settings={"ignore_unknown_options": False})
+@click.argument("sweep_file", type=click.Path(path_type=Path))
+@click.argument("overrides", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="List the cells (and their count) without running anything.")
+@click.option("--executor", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
+              help="ray: actors per run, tasks per sample chunk; local: in-process, one run at a time.")
+@click.option("--address", default=None, help="Join an existing Ray cluster (auto, ray://…; default $RAY_ADDRESS).")
+@click.option("--num-cpus", type=int, default=None, help="CPUs for a Ray started here (default: all).")
+@click.option("--retry-failed", is_flag=True, help="Also re-run cells that failed before.")
+@click.option("--chunk-size", type=int, default=100, show_default=True, help="Samples per Ray evaluation task.")
+@click.option("--quiet", is_flag=True, help="No progress line.")
+def sweep(sweep_file: Path, overrides: tuple[str, ...], dry_run: bool, executor: str, address: str | None,
+          num_cpus: int | None, retry_failed: bool, chunk_size: int, quiet: bool) -> None:
+    """Run every cell of SWEEP_FILE; OVERRIDES are Hydra-style (llm.model=a,b master_seed=range(3))."""
+    from sweep.analysis import analysis_table
+    from sweep.driver import plan, run_sweep
+    from sweep.expand import dry_run_table
+    from sweep.progress import SweepProgress
+    from sweep.spec import check_sweep_file
+    from sweep.store import open_store
+
+    spec, runs = check_sweep_file(sweep_file, list(overrides))
+    if dry_run:
+        click.echo(dry_run_table(runs))
+        return
+    root = spec.output_location()  # absolute: Ray workers resolve nothing against their cwd
+    store = open_store(root)
+    the_plan = plan(runs, store, retry_failed)
+    click.echo(f"sweep {spec.name}: {len(runs)} runs ({len(the_plan.done)} done, {len(the_plan.failed)} failed "
+               f"before, {len(the_plan.to_run)} to run) → {root}", err=True)
+    progress = None if quiet else SweepProgress(store, spec.name, [r.run_id for r in runs])
+    outcomes = run_sweep(spec, runs, store, root, executor=executor,
+                         address=address or os.environ.get("RAY_ADDRESS"), retry_failed=retry_failed,
+                         num_cpus=num_cpus, chunk_size=chunk_size,
+                         on_update=progress.update if progress else None)
+    if progress:
+        progress.close()
+    failed = [o for o in outcomes if o.status == "failed"]
+    for outcome in failed:
+        click.echo(f"failed: {outcome.run_id}: {outcome.error}", err=True)
+    click.echo(analysis_table(store, spec.name))
+    if failed:
+        raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("out", type=str)
+@click.option("--sweep", "sweep_name", default=None, help="Only this sweep (default: all in OUT).")
+@click.option("--by", default="scenario,model", show_default=True, help="Grouping columns, comma separated.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+def analyze(out: str, sweep_name: str | None, by: str, fmt: str) -> None:
+    """Compare runs across a sweep: cost vs baseline, settlement, iterations, LLM use."""
+    from sweep.analysis import analyze_results
+    from sweep.store import open_store
+
+    click.echo(analyze_results(open_store(out), sweep_name, [c.strip() for c in by.split(",") if c.strip()], fmt))

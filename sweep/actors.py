@@ -1,0 +1,145 @@
+"""Ray execution: one actor per run, bootstrap evaluations as remote tasks, one limiter actor.
+
+This is the only module that imports Ray. `RunActor` owns one experiment run (its loop, its
+LLM client) and calls `sweep.run.run_one`; when its process dies Ray restarts it and the
+run resumes from its last completed iteration in the store. Inside a run,
+`RayEvaluationExecutor` splits sample evaluations into chunks evaluated by remote tasks (the
+engine setup goes through the object store once per evaluation) with a cap on tasks in
+flight. `LimiterActor` holds the per-model LLM concurrency and the sweep's spend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import ray
+
+from runner.engine.batch import evaluate_batch
+from runner.engine.results import CostTable
+from runner.engine.schedule import Schedule
+from runner.engine.setup import EngineSetup
+from sweep.limits import pattern_for
+from sweep.run import CellInputs, run_one
+from sweep.store import open_store
+
+WORKER_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENBLAS_NUM_THREADS": "1",
+              "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def init_ray(address: str | None, num_cpus: int | None = None) -> None:
+    """Connect to ``address`` (a running cluster; ``auto`` or RAY_ADDRESS) or start Ray here."""
+    if ray.is_initialized():
+        return
+    runtime_env = {"env_vars": WORKER_ENV}
+    if address:
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+    else:
+        ray.init(num_cpus=num_cpus, runtime_env=runtime_env, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
+
+
+@ray.remote(num_cpus=1)
+def evaluate_chunk(setup: EngineSetup, samples: Sequence[Schedule]) -> CostTable:
+    return evaluate_batch(setup, samples)
+
+
+class RayEvaluationExecutor:
+    """Evaluates samples as Ray tasks of ``chunk_size`` samples, at most ``max_in_flight`` at once.
+
+    An evaluation that fits in one chunk runs in the calling process: the task's scheduling
+    and serialisation would cost more than the work.
+    """
+
+    def __init__(self, chunk_size: int = 100, max_in_flight: int = 16) -> None:
+        self.chunk_size = chunk_size
+        self.max_in_flight = max_in_flight
+
+    def evaluate(self, setup: EngineSetup, samples: Sequence[Schedule]) -> CostTable:
+        if len(samples) <= self.chunk_size:  # one chunk: a task would only add its overhead
+            return evaluate_batch(setup, samples)
+        setup_ref = ray.put(setup)  # once per evaluation, shared by every chunk
+        chunks = [samples[i:i + self.chunk_size] for i in range(0, len(samples), self.chunk_size)]
+        results: dict[int, CostTable] = {}
+        index_of: dict[Any, int] = {}
+        next_chunk = 0
+        while next_chunk < len(chunks) or index_of:
+            while next_chunk < len(chunks) and len(index_of) < self.max_in_flight:
+                index_of[evaluate_chunk.remote(setup_ref, list(chunks[next_chunk]))] = next_chunk
+                next_chunk += 1
+            ready, _ = ray.wait(list(index_of), num_returns=1)
+            for ref in ready:
+                results[index_of.pop(ref)] = ray.get(ref)
+        tables = [results[i] for i in range(len(chunks))]
+        return tables[0] if len(tables) == 1 else CostTable.concat(tables)
+
+
+@ray.remote(num_cpus=0)
+class LimiterActor:
+    """Sweep-wide LLM concurrency per model pattern and the spend so far (async actor)."""
+
+    def __init__(self, concurrency: dict[str, int]) -> None:
+        self.concurrency = dict(concurrency)
+        self.sems: dict[str, asyncio.Semaphore] = {}
+        self.total = 0.0
+
+    def _sem(self, model: str) -> asyncio.Semaphore | None:
+        pattern = pattern_for(model, self.concurrency)
+        if pattern is None:
+            return None
+        if pattern not in self.sems:
+            self.sems[pattern] = asyncio.Semaphore(self.concurrency[pattern])
+        return self.sems[pattern]
+
+    async def acquire(self, model: str) -> None:
+        sem = self._sem(model)
+        if sem is not None:
+            await sem.acquire()
+
+    async def release(self, model: str) -> None:
+        sem = self._sem(model)
+        if sem is not None:
+            sem.release()
+
+    async def add_spend(self, usd: float) -> float:
+        self.total += usd
+        return self.total
+
+    async def spent(self) -> float:
+        return self.total
+
+
+class RayLimiter:
+    """The `sweep.limits.Limiter` interface over a `LimiterActor` handle."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def acquire(self, model: str) -> None:
+        await self.handle.acquire.remote(model)
+
+    async def release(self, model: str) -> None:
+        await self.handle.release.remote(model)
+
+    async def add_spend(self, usd: float) -> float:
+        return float(await self.handle.add_spend.remote(usd))
+
+    async def spent(self) -> float:
+        return float(await self.handle.spent.remote())
+
+
+@ray.remote(num_cpus=0, max_restarts=3, max_task_retries=3)
+class RunActor:
+    """Owns one experiment run; restartable (the run resumes from the store)."""
+
+    def run(self, cell: CellInputs, store_root: str, limiter: Any, budget_usd: float | None,
+            chunk_size: int, param_keys: Mapping[str, Any]) -> dict[str, Any]:
+        os.environ.update(WORKER_ENV)
+        outcome = run_one(cell, open_store(store_root), executor=RayEvaluationExecutor(chunk_size),
+                          limiter=RayLimiter(limiter), budget_usd=budget_usd, param_keys=param_keys)
+        return outcome.to_dict()
+
+    def pid(self) -> int:
+        return os.getpid()

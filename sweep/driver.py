@@ -1,0 +1,78 @@
+"""`run_sweep`: decide which cells to (re)run, hand them to an executor, report progress.
+
+Executors:
+* ``local`` — in this process, one run after another (debugging, fast tests; no Ray);
+* ``ray`` — one Ray actor per run, sample evaluations as Ray tasks; a single-machine Ray is
+  started for you, or ``address`` (``auto``, ``ray://…`` or ``RAY_ADDRESS``) joins a cluster.
+All three give identical result tables: runs are seeded per cell and evaluations are
+independent of how samples are split.
+
+Resume rules: ``done`` runs are skipped; ``running`` (interrupted) and ``pending`` runs are
+(re)started from their last completed iteration; ``failed`` runs only with ``retry_failed``.
+One driver per sweep output at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sweep.expand import RunSpec
+from sweep.limits import LocalLimiter
+from sweep.run import RunOutcome, run_one
+from sweep.spec import SweepSpec
+from sweep.store import ResultStore
+from sweep.tables import infer_param_types
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """Which cells run now and which are left as they are."""
+
+    to_run: list[RunSpec]
+    done: list[RunSpec]
+    failed: list[RunSpec]  # left alone (no --retry-failed)
+
+
+def plan(runs: Sequence[RunSpec], store: ResultStore, retry_failed: bool) -> SweepPlan:
+    statuses = store.get_status(runs[0].sweep) if runs else {}
+    to_run, done, failed = [], [], []
+    for spec in runs:
+        status = statuses.get(spec.run_id)
+        state = status.status if status is not None else "pending"
+        if state == "done":
+            done.append(spec)
+        elif state == "failed" and not retry_failed:
+            failed.append(spec)
+        else:
+            to_run.append(spec)
+    return SweepPlan(to_run, done, failed)
+
+
+def run_sweep(spec: SweepSpec, runs: Sequence[RunSpec], store: ResultStore, store_root: str, *,
+              executor: str = "ray", address: str | None = None, retry_failed: bool = False,
+              num_cpus: int | None = None, chunk_size: int = 100,
+              on_update: Callable[[RunOutcome | None], None] | None = None) -> list[RunOutcome]:
+    """Run every cell of the sweep that is not done yet; returns the outcomes of this call."""
+    the_plan = plan(runs, store, retry_failed)
+    # One Arrow type per varied parameter for the whole sweep (a grid [1, 2.5] is float64
+    # in every run's row, so the runs table reads as one schema).
+    param_keys = infer_param_types(runs, sorted({k for r in runs for k in r.params}))
+    limits = spec.limits
+    budget = limits.llm_budget_usd if limits is not None else None
+    concurrency = dict(limits.concurrency) if limits is not None else {}
+    if executor == "local":
+        limiter = LocalLimiter(concurrency)
+        outcomes = []
+        for cell in the_plan.to_run:
+            outcome = run_one(cell, store, limiter=limiter, budget_usd=budget, param_keys=param_keys)
+            outcomes.append(outcome)
+            if on_update:
+                on_update(outcome)
+        return outcomes
+    from sweep.ray_driver import run_on_ray
+
+    cap = limits.max_runs_in_flight if limits is not None else None
+    return run_on_ray(the_plan.to_run, store, store_root, address=address, num_cpus=num_cpus,
+                      concurrency=concurrency, budget_usd=budget, max_in_flight=cap,
+                      chunk_size=chunk_size, param_keys=param_keys, on_update=on_update)

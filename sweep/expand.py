@@ -1,0 +1,357 @@
+"""Expand a `SweepSpec` into a flat, deterministic list of validated `RunSpec`s.
+
+`expand` is pure: it reads the experiment, scenario and policy files and nothing else, writes
+nothing, and returns the same runs with the same ids in the same order every time.
+
+Order: experiments (as listed; a glob's matches sorted), then grid points (itertools.product
+over the axes in the order the file lists them, the last axis varying fastest), then zip
+positions, then replicates; an experiment's added baseline cells follow its grid cells.
+
+Identity: a cell's key is the SHA-256 of the canonical JSON (sorted keys, no whitespace) of
+its fully resolved *content* plus the replicate:
+
+* the validated experiment config (``ExperimentConfig.model_dump(mode="json")``) without
+  ``source``, without the ``scenario`` path and ``scenario_overrides`` (the scenario's content
+  below replaces them) and with ``llm.system_prompt_file`` replaced by the prompt text;
+* the validated scenario after ``scenario_overrides`` (defaults filled in, so comments and
+  spelling do not matter, but any value does), without policy ``json_path``s;
+* every agent's parsed policy (so editing a referenced policy JSON changes the key).
+
+The key therefore changes when any value that can affect results changes, and does not
+change with the sweep's name, the experiment file's location, or how a value was written
+(``0.2`` in the scenario vs ``scenario_overrides`` setting the same ``0.2``). Cells with the
+same key are de-duplicated: the first one (in the order above) is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import itertools
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runner.errors import ConfigError, PolicyError
+from runner.experiment.config import ExperimentConfig
+from runner.scenario.loader import apply_overrides, read_yaml, resolve_relative
+from sweep.spec import SweepSpec, model_problem
+
+KEY_VERSION = 1  # bump when the composition of the cell key changes
+_GLOB_CHARS = frozenset("*?[")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: one experiment cell and one replicate.
+
+    Attributes:
+        sweep: the sweep's name.
+        run_id: ``<experiment name>-<cell_key[:16]>-<model>``; the same cell always has it.
+        cell_key: SHA-256 (hex) of the resolved content and the replicate (module docstring).
+        experiment_path: the experiment file, absolute.
+        experiment: the experiment's ``name``.
+        replicate: 0-based replicate index (enters every seed of the run).
+        params: dotted key → value of what this cell varies, in axis order; includes
+            ``llm.model`` (as resolved) whenever the sweep varies the model or has a baseline.
+        overrides: ``dotted=value`` strings that turn the experiment file into this cell:
+            ``ExperimentConfig.from_yaml(experiment_path, overrides) == config``.
+        baseline: the cell's model is the sweep's ``baseline`` model.
+        config: the validated experiment config of the cell.
+    """
+
+    sweep: str
+    run_id: str
+    cell_key: str
+    experiment_path: str
+    experiment: str
+    replicate: int
+    params: dict[str, Any]
+    overrides: tuple[str, ...]
+    baseline: bool
+    config: ExperimentConfig = field(repr=False)
+
+    @property
+    def model(self) -> str:
+        """The cell's ``llm.model``."""
+        return self.config.llm.model
+
+    @property
+    def scenario(self) -> str:
+        """The scenario file's stem (``exp2`` for ``scenarios/exp2.yaml``)."""
+        return Path(self.config.scenario).stem
+
+
+@dataclass(frozen=True)
+class _Cell:
+    params: dict[str, Any]  # the applied values only
+    overrides: tuple[str, ...]
+
+
+def expand(spec: SweepSpec, base_dir: str | Path | None = None) -> list[RunSpec]:
+    """Every run of ``spec``, validated, de-duplicated by cell key, in deterministic order.
+
+    Args:
+        spec: the sweep.
+        base_dir: folder the experiment paths are relative to (default: the sweep file's).
+
+    Raises:
+        ConfigError: an experiment path resolves to nothing, or a cell is invalid; the line
+            names the sweep file, the cell (experiment file and parameters) and the field.
+    """
+    base = (Path(base_dir) if base_dir is not None else (
+        Path(spec.source).parent if spec.source else Path.cwd())).resolve()
+    runs: list[RunSpec] = []
+    seen: set[str] = set()
+    points = _points(spec)
+    scenarios: dict[str, dict[str, Any]] = {}  # resolved scenarios, shared by this call only
+    for index, path, shown in experiment_paths(spec, base):
+        raw = _read_experiment(spec, path, index)
+        for cell in _cells(spec, points):
+            config, content = _build(spec, (path, shown), raw, cell, scenarios)
+            params = _params(spec, cell, config)
+            for replicate in range(spec.replicates):
+                key = cell_key(content, replicate)
+                if key in seen:
+                    continue
+                seen.add(key)
+                runs.append(RunSpec(
+                    sweep=spec.name, run_id=_run_id(config, key), cell_key=key,
+                    experiment_path=str(path), experiment=config.name, replicate=replicate,
+                    params=dict(params), overrides=cell.overrides,
+                    baseline=spec.baseline is not None and config.llm.model == spec.baseline,
+                    config=config))
+    return runs
+
+
+def experiment_paths(spec: SweepSpec, base: Path) -> list[tuple[int, Path, str]]:
+    """Every experiment file: (index in ``experiments``, absolute path, path as written).
+
+    A file listed twice (or matched by two globs) is kept at its first place. The third
+    item is the path relative to the folder it was found from, for messages.
+    """
+    out: dict[Path, tuple[int, str]] = {}
+    base = base.resolve()
+    for index, entry in enumerate(spec.experiments):
+        where = f"experiments[{index}]"
+        if _GLOB_CHARS & set(entry):
+            matches = _glob(base, entry)
+            if not matches:
+                raise ConfigError(f"pattern '{entry}' matches no file (looked in {base} and its "
+                                  "parent folders)", source=spec.source, path=where)
+        else:
+            found = resolve_relative(base, entry)
+            if found is None or not found.is_file():
+                problem = "is a folder, not a file" if found else "not found"
+                raise ConfigError(f"file '{entry}' {problem} (looked in {base} and its parent "
+                                  "folders)", source=spec.source, path=where)
+            matches = [(found, entry)]
+        for path, shown in matches:
+            out.setdefault(path.resolve(), (index, shown))
+    return [(index, path, shown) for path, (index, shown) in out.items()]
+
+
+def cell_key(content: dict[str, Any], replicate: int) -> str:
+    """SHA-256 hex of the canonical JSON of ``content`` plus ``replicate``."""
+    text = json.dumps({**content, "replicate": replicate}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def resolved_content(config: ExperimentConfig,
+                     cache: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """What a cell's key is computed from (see the module docstring).
+
+    ``cache`` (scenario inputs → resolved scenario part) lets cells that differ only outside
+    the scenario (the model, a seed) skip re-reading it; `expand` keeps one per call.
+    """
+    experiment = config.model_dump(mode="json")
+    experiment.pop("scenario", None)
+    experiment.pop("scenario_overrides", None)
+    experiment["llm"].update(system_prompt=config.system_prompt_text(), system_prompt_file=None)
+    marker = json.dumps([str(config.scenario_path().resolve()), config.scenario_overrides,
+                         config.optimized_agents], sort_keys=True, default=repr)
+    part = cache.get(marker) if cache is not None else None
+    if part is None:
+        part = _scenario_part(config)
+        if cache is not None:
+            cache[marker] = part
+    return {"key_version": KEY_VERSION, "experiment": experiment, **part}
+
+
+def _scenario_part(config: ExperimentConfig) -> dict[str, Any]:
+    scenario = config.load_scenario()
+    resolved = scenario.config.model_dump(mode="json")
+    for agent in resolved.get("agents") or []:
+        policy = agent.get("policy")
+        if isinstance(policy, dict) and policy.get("json_path"):
+            policy["json_path"] = None  # its parsed content is under "policies"
+    policies = {agent: _plain(policy) for agent, policy in sorted(scenario.policies.items())}
+    return {"scenario": resolved, "policies": policies}
+
+
+def render_value(value: Any) -> str:
+    """``value`` as override text that YAML parses back to exactly ``value`` (types included)."""
+    if isinstance(value, str) and "," not in value and _same(_load(value), value):
+        return value  # plain strings stay readable: builtin/none, not 'builtin/none'
+    text = yaml.safe_dump(value, default_flow_style=True, width=1_000_000, sort_keys=False,
+                          allow_unicode=True).strip()
+    text = text.removesuffix("...").strip()
+    if not _same(_load(text), value):
+        raise ConfigError(f"value {value!r} cannot be written as an override")
+    return text
+
+
+def dry_run_table(runs: Sequence[RunSpec]) -> str:
+    """A fixed-width table of the runs (run id, experiment, replicate, parameters) and the count."""
+    keys = list(dict.fromkeys(k for r in runs for k in r.params))
+    headers = ["#", "run_id", "experiment", "rep", *_short_names(keys), "baseline"]
+    rows = [[str(i + 1), r.run_id, r.experiment, str(r.replicate),
+             *(render_value(r.params[k]) if k in r.params else "" for k in keys),
+             "yes" if r.baseline else ""] for i, r in enumerate(runs)]
+    widths = [max(len(row[c]) for row in [headers, *rows]) for c in range(len(headers))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+             for row in [headers, *rows]]
+    experiments = len({r.experiment_path for r in runs})
+    lines.append(f"{len(runs)} run{'s' if len(runs) != 1 else ''} "
+                 f"({experiments} experiment{'s' if experiments != 1 else ''})")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _points(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Grid × zip points: ``{dotted key: value}`` in axis order."""
+    keys = list(spec.grid)
+    width = len(next(iter(spec.zip.values()))) if spec.zip else 1
+    return [{**dict(zip(keys, combo, strict=True)), **{k: v[j] for k, v in spec.zip.items()}}
+            for combo in itertools.product(*spec.grid.values()) for j in range(width)]
+
+
+def _cells(spec: SweepSpec, points: list[dict[str, Any]]) -> Iterator[_Cell]:
+    """The grid cells, then one baseline cell per distinct non-model point."""
+    for point in points:
+        yield _cell(point)
+    if spec.baseline is None:
+        return
+    seen: set[str] = set()
+    for point in points:
+        rest = {k: v for k, v in point.items() if k != "llm.model"}
+        marker = json.dumps(rest, sort_keys=True, default=str)
+        if marker not in seen:
+            seen.add(marker)
+            yield _cell({**rest, "llm.model": spec.baseline})
+
+
+def _cell(params: dict[str, Any]) -> _Cell:
+    return _Cell(params, tuple(f"{k}={render_value(v)}" for k, v in params.items()))
+
+
+def _params(spec: SweepSpec, cell: _Cell, config: ExperimentConfig) -> dict[str, Any]:
+    params = dict(cell.params)
+    if spec.varies_model:
+        params["llm.model"] = config.llm.model  # resolved spelling; keeps its axis position
+    return params
+
+
+def _read_experiment(spec: SweepSpec, path: Path, index: int) -> dict[str, Any]:
+    try:
+        return read_yaml(path)
+    except ConfigError as exc:
+        raise ConfigError(exc.one_line(), source=spec.source,
+                          path=f"experiments[{index}]") from None
+
+
+def _build(spec: SweepSpec, where: tuple[Path, str], raw: dict[str, Any], cell: _Cell,
+           cache: dict[str, dict[str, Any]]) -> tuple[ExperimentConfig, dict[str, Any]]:
+    """The validated config of one cell and its resolved content."""
+    path, shown = where
+    try:
+        config = ExperimentConfig.from_dict(apply_overrides(raw, cell.overrides, source=path),
+                                            source=path)
+        problem = model_problem(config.llm.model)
+        if problem:
+            raise ConfigError(problem, source=path, path="llm.model")
+        return config, resolved_content(config, cache)
+    except (ConfigError, PolicyError) as exc:
+        raise _cell_error(spec, path, shown, cell, exc) from None
+
+
+def _cell_error(spec: SweepSpec, path: Path, shown: str, cell: _Cell,
+                exc: ConfigError | PolicyError) -> ConfigError:
+    params = ", ".join(f"{k}: {render_value(v)}" for k, v in cell.params.items())
+    parts = [f"cell {shown}" + (f" {{{params}}}" if params else "")]
+    if isinstance(exc, PolicyError):
+        return ConfigError(exc.one_line(), source=spec.source, path=parts[0])
+    if exc.source and Path(exc.source).resolve() != path:
+        parts.append(exc.source)  # the problem is in another file (the scenario, a policy)
+    if exc.path:
+        parts.append(exc.path)
+    return ConfigError(exc.message, source=spec.source, path=": ".join(parts))
+
+
+def _glob(base: Path, pattern: str) -> list[tuple[Path, str]]:
+    """Files matching ``pattern`` (sorted) in the first of ``base`` and its parents with any."""
+    roots = [None] if Path(pattern).is_absolute() else [base, *base.parents]
+    for root in roots:
+        found = sorted(glob.glob(pattern, root_dir=root, recursive=True))
+        hits = [(Path(root or "/") / p, p) for p in found if (Path(root or "/") / p).is_file()]
+        if hits:
+            return hits
+    return []
+
+
+def _run_id(config: ExperimentConfig, key: str) -> str:
+    model = config.llm.model.rsplit("/", 1)[-1]
+    slug = "".join(c if c.isalnum() or c in "_.-" else "_" for c in model)[:24].strip("_.-")
+    return f"{config.name}-{key[:16]}" + (f"-{slug}" if slug else "")
+
+
+def _plain(value: Any) -> Any:
+    """A parsed policy as JSON-ready data; node classes are tagged (FieldRef ≠ ParamRef)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {"_type": type(value).__name__,
+                **{f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _load(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return _Unparsable
+
+
+class _Unparsable:
+    """Marks override text YAML could not parse back."""
+
+
+def _same(a: Any, b: Any) -> bool:
+    # JSON text tells 1, 1.0 and true apart, which == does not.
+    return _canonical(a) == _canonical(b)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+def _short_names(keys: list[str]) -> list[str]:
+    """The shortest dotted suffix of each key that is unique among ``keys``."""
+    out = []
+    for key in keys:
+        parts = key.split(".")
+        for n in range(1, len(parts) + 1):
+            name = ".".join(parts[-n:])
+            if sum(k == name or k.endswith("." + name) for k in keys) == 1:
+                break
+        out.append(name)
+    return out

@@ -1,0 +1,327 @@
+"""Where a sweep's rows live: the `ResultStore` interface and its two backends.
+
+`MemoryStore` (tests, debugging) and `ParquetStore` (a local folder or any pyarrow filesystem
+URI: ``file://``, ``s3://``, ``gs://``…) share every rule through `sweep.store_base.PartStore`
+and pass one contract test (``tests/sweep/test_store.py``).
+
+On-disk layout of a `ParquetStore` (spec §4)::
+
+    <root>/<table>/sweep=<sweep>/<run_id>~<part>.parquet   rows of one part ("it-00003", "final")
+    <root>/<table>/sweep=<sweep>/<run_id>.parquet          a run's compacted rows
+    <root>/_status/sweep=<sweep>/<run_id>.json             status, attempt, heartbeat, progress
+
+``<table>`` is one of runs, iterations, proposals, samples, llm_calls, events. The ``sweep``
+column is not stored in the files: hive partitioning supplies it from the folder name.
+('~' separates run id and part because run ids and part names both contain '-' and '.'.)
+
+Atomicity and de-duplication:
+
+* Every file is written under a hidden temp name (``.<name>.<uuid>.tmp``) in its folder and
+  renamed into place: a reader never sees a partial file, and pyarrow, DuckDB and polars skip
+  the temp names. On object stores the rename is a copy, but objects appear whole anyway.
+* Writing a part again replaces it, so a retried iteration never duplicates rows.
+* An iteration is all-or-nothing for readers of this module: `sweep.sink.StoreSink` writes
+  the ``events`` part last, and the other event tables' parts count only once the events
+  table holds the same part (`last_complete_iteration` is read from the events table too).
+  A crash between tables leaves orphan parts, invisible, which the resumed run's next write
+  of the same part name replaces and compaction deletes.
+* `PartStore.compact` writes the merged file (listing the parts it holds), then deletes
+  the parts. If a crash leaves both, `read` takes each listed part once; compacting again is
+  safe. A part written after compaction (a resumed or retried run) overrides its slice.
+
+Reading with other tools: ``pyarrow.dataset.dataset(f"{root}/runs", partitioning="hive")``,
+``duckdb.read_parquet(f"{root}/runs/*/*.parquet", hive_partitioning=true,
+union_by_name=true)`` or ``polars.scan_parquet(..., hive_partitioning=True)`` read the files
+as they are. They apply none of the rules above, which matter only while runs are in flight
+or after a crash; and plain pyarrow takes the schema of the first file, so a column that
+other sweeps lack (``param_*``) needs an explicit schema there. `ResultStore.read` does both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from runner.experiment.events import Event
+from sweep.store_base import (
+    FileRef,
+    PartIndex,
+    PartStore,
+    StatusRecord,
+    concat,
+    file_name,
+    parse_file_name,
+    unify,
+)
+from sweep.tables import SCHEMA_VERSION, SCHEMAS
+
+__all__ = ["MemoryStore", "ParquetStore", "ResultStore", "StatusRecord", "open_store",
+           "write_throughput"]
+
+_INDEX_KEY = b"paylab.parts"
+_SWEEP_FIELD = pa.schema([("sweep", pa.string())])
+
+
+class ResultStore(Protocol):
+    """The rows and run statuses of sweeps (semantics: this module's docstring).
+
+    Example:
+        >>> store = MemoryStore()
+        >>> store.set_status("demo", "run-1", "running", attempt=1)
+        >>> store.get_status("demo")["run-1"].status
+        'running'
+    """
+
+    def write_part(self, table: str, sweep: str, run_id: str, part: str, data: Any) -> None:
+        """Store ``data`` as part ``part`` of ``run_id``'s rows of ``table``, replacing it."""
+
+    def compact(self, sweep: str, run_id: str) -> None:
+        """Merge each table's parts of ``run_id`` into one file (idempotent, crash-safe)."""
+
+    def read(self, table: str, sweep: str | None = None, run_id: str | None = None) -> Any:
+        """Visible rows of ``table`` as a `pyarrow.Table`, de-duplicated and sorted."""
+
+    def delete_run(self, sweep: str, run_id: str) -> None:
+        """Remove every row and the status of ``run_id``."""
+
+    def list_runs(self, sweep: str) -> list[str]:
+        """Run ids of ``sweep`` with a status or stored rows, sorted."""
+
+    def set_status(self, sweep: str, run_id: str, status: str, *, attempt: int,
+                   error: str | None = None, progress: dict[str, Any] | None = None,
+                   heartbeat: datetime | None = None) -> None:
+        """Record the status of ``run_id`` with a heartbeat (default: now, UTC)."""
+
+    def get_status(self, sweep: str) -> dict[str, StatusRecord]:
+        """``{run_id: StatusRecord}`` of ``sweep``."""
+
+    def last_complete_iteration(self, sweep: str, run_id: str) -> int | None:
+        """The last iteration of ``run_id`` whose rows are all stored (None: none yet)."""
+
+    def events_for(self, sweep: str, run_id: str) -> list[Event]:
+        """The stored events of ``run_id`` ordered by ``seq``."""
+
+
+def open_store(root: str) -> ResultStore:
+    """The store at ``root`` (a local path or a pyarrow filesystem URI)."""
+    return ParquetStore(root)
+
+
+class MemoryStore(PartStore):
+    """A store in this process's memory: same rules as `ParquetStore`, nothing on disk."""
+
+    def __init__(self) -> None:
+        self._files: dict[tuple[str, FileRef], tuple[Any, PartIndex | None]] = {}
+        self._statuses: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()  # a heartbeat thread writes statuses while a run writes rows
+
+    def _list(self, table: str, sweep: str | None, run_id: str | None) -> list[FileRef]:
+        with self._lock:
+            return [ref for (t, ref) in self._files if t == table
+                    and sweep in (None, ref.sweep) and run_id in (None, ref.run_id)]
+
+    def _load(self, table: str, refs: Sequence[FileRef]) -> Any:
+        with self._lock:
+            missing = [r for r in refs if (table, r) not in self._files]
+            if missing:
+                raise FileNotFoundError(f"{table}: {missing[0]}")
+            stored = [(r.sweep, self._files[(table, r)][0]) for r in refs]
+        return concat(table, [t.append_column("sweep", pa.array([s] * t.num_rows, pa.string()))
+                              for s, t in stored])
+
+    def _index(self, table: str, ref: FileRef) -> PartIndex:
+        with self._lock:
+            if (table, ref) not in self._files:
+                raise FileNotFoundError(f"{table}: {ref}")
+            return list(self._files[(table, ref)][1] or [])
+
+    def _save(self, table: str, ref: FileRef, data: Any, index: PartIndex | None) -> None:
+        with self._lock:
+            self._files[(table, ref)] = (data, index)
+
+    def _remove(self, table: str, refs: Sequence[FileRef]) -> None:
+        with self._lock:
+            for ref in refs:
+                self._files.pop((table, ref), None)
+
+    def _put_status(self, sweep: str, run_id: str, text: str) -> None:
+        with self._lock:
+            self._statuses[(sweep, run_id)] = text
+
+    def _status_texts(self, sweep: str) -> dict[str, str]:
+        with self._lock:
+            return {r: text for (s, r), text in self._statuses.items() if s == sweep}
+
+    def _remove_status(self, sweep: str, run_id: str) -> None:
+        with self._lock:
+            self._statuses.pop((sweep, run_id), None)
+
+
+class ParquetStore(PartStore):
+    """Parquet files under ``root``: a local path or a pyarrow filesystem URI.
+
+    Paths inside the filesystem are always '/'-joined strings (never `os.path`), so the same
+    code serves local folders and object stores. Pickles as its root (for Ray actors): a
+    relative local root is made absolute first.
+
+    Example:
+        >>> store = ParquetStore("results/")  # doctest: +SKIP
+        >>> store.read("runs", sweep="castro_models").to_pandas()  # doctest: +SKIP
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        text = os.fspath(root)
+        if "://" in text:
+            self._fs, path = pafs.FileSystem.from_uri(text)
+            self.root = text
+        else:
+            self._fs, path = pafs.LocalFileSystem(), Path(text).expanduser().resolve().as_posix()
+            self.root = path
+        self._base = path.rstrip("/")
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return ParquetStore, (self.root,)
+
+    def __repr__(self) -> str:
+        return f"ParquetStore({self.root!r})"
+
+    # ------------------------------------------------------------------ paths
+    def _dir(self, table: str, sweep: str) -> str:
+        return f"{self._base}/{table}/sweep={sweep}"
+
+    def _path(self, table: str, ref: FileRef) -> str:
+        return f"{self._dir(table, ref.sweep)}/{file_name(ref)}"
+
+    def _atomic(self, folder: str, name: str, write: Callable[[str], None]) -> None:
+        """Write through a hidden temp file in ``folder`` renamed to ``name`` when complete."""
+        self._fs.create_dir(folder, recursive=True)
+        tmp = f"{folder}/.{name}.{uuid.uuid4().hex}.tmp"
+        try:
+            write(tmp)
+            self._fs.move(tmp, f"{folder}/{name}")
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self._fs.delete_file(tmp)
+            raise
+
+    def _files_in(self, folder: str) -> list[Any]:
+        infos = self._fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+        return [i for i in infos if i.type == pafs.FileType.File]
+
+    # ------------------------------------------------------------------ primitives
+    def _list(self, table: str, sweep: str | None, run_id: str | None) -> list[FileRef]:
+        if sweep is not None:
+            sweeps = [sweep]
+        else:
+            selector = pafs.FileSelector(f"{self._base}/{table}", allow_not_found=True)
+            infos = self._fs.get_file_info(selector)
+            sweeps = [i.base_name[len("sweep="):] for i in infos
+                      if i.type == pafs.FileType.Directory and i.base_name.startswith("sweep=")]
+        refs = []
+        for s in sorted(sweeps):
+            for info in self._files_in(self._dir(table, s)):
+                ref = parse_file_name(s, info.base_name)
+                if ref is not None and run_id in (None, ref.run_id):
+                    refs.append(ref)
+        return refs
+
+    def _load(self, table: str, refs: Sequence[FileRef]) -> Any:
+        partitioning = ds.partitioning(_SWEEP_FIELD, flavor="hive")
+        options: dict[str, Any] = {
+            "filesystem": self._fs, "format": "parquet", "partitioning": partitioning,
+            "partition_base_dir": f"{self._base}/{table}"}
+        paths = [self._path(table, r) for r in refs]
+        if table == "runs":  # param_* columns differ between sweeps: unify every file's schema
+            found = ds.dataset(paths, **options)
+            schema = unify([f.physical_schema for f in found.get_fragments()] + [_SWEEP_FIELD])
+        else:
+            schema = SCHEMAS[table]
+        return ds.dataset(paths, schema=schema, **options).to_table()
+
+    def _index(self, table: str, ref: FileRef) -> PartIndex:
+        with self._fs.open_input_file(self._path(table, ref)) as f:
+            metadata = pq.read_schema(f).metadata or {}
+        return [(str(name), int(n)) for name, n in json.loads(metadata.get(_INDEX_KEY, b"[]"))]
+
+    def _save(self, table: str, ref: FileRef, data: Any, index: PartIndex | None) -> None:
+        metadata = {_INDEX_KEY: json.dumps(index).encode()} if index is not None else None
+        rows = data.replace_schema_metadata(metadata)
+        self._atomic(self._dir(table, ref.sweep), file_name(ref),
+                     lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs))
+
+    def _remove(self, table: str, refs: Sequence[FileRef]) -> None:
+        for ref in refs:
+            with contextlib.suppress(FileNotFoundError):
+                self._fs.delete_file(self._path(table, ref))
+
+    def _status_dir(self, sweep: str) -> str:
+        return f"{self._base}/_status/sweep={sweep}"
+
+    def _put_status(self, sweep: str, run_id: str, text: str) -> None:
+        def write(tmp: str) -> None:
+            with self._fs.open_output_stream(tmp) as out:
+                out.write(text.encode())
+
+        self._atomic(self._status_dir(sweep), f"{run_id}.json", write)
+
+    def _status_texts(self, sweep: str) -> dict[str, str]:
+        out = {}
+        for info in self._files_in(self._status_dir(sweep)):
+            if info.base_name.endswith(".json") and not info.base_name.startswith("."):
+                stream = self._fs.open_input_stream
+                # FileNotFoundError: deleted since listed
+                with contextlib.suppress(FileNotFoundError), stream(info.path) as f:
+                    out[info.base_name[: -len(".json")]] = f.read().decode()
+        return out
+
+    def _remove_status(self, sweep: str, run_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._fs.delete_file(f"{self._status_dir(sweep)}/{run_id}.json")
+
+
+def write_throughput(root: str, n_rows: int, rows_per_part: int = 100) -> float:
+    """Rows per second that `ParquetStore.write_part` sustains for ``samples`` rows.
+
+    Writes ``n_rows`` synthetic sample rows as parts of ``rows_per_part`` rows (100 is one
+    bootstrap iteration: 2 agents × 50 samples) into a scratch sweep under ``root``. Only the
+    `write_part` calls are timed — validation, Parquet encoding, temp file and rename, i.e.
+    what a run pays per iteration for one table; building the rows is not. The scratch
+    sweep is deleted afterwards.
+    """
+    if n_rows <= 0 or rows_per_part <= 0:
+        raise ValueError(f"n_rows and rows_per_part must be > 0, got {n_rows} and {rows_per_part}")
+    store = ParquetStore(root)
+    sweep, run_id = f"bench-{uuid.uuid4().hex[:8]}", "bench-run"
+    chunks = []
+    for start in range(0, n_rows, rows_per_part):
+        n = min(rows_per_part, n_rows - start)
+        k = pa.array(range(start, start + n), pa.int64())
+        chunks.append(pa.table({
+            "run_id": pa.array([run_id] * n),
+            "iteration": pa.array([start // rows_per_part] * n, pa.int32()),
+            "agent": pa.array(["BANK_A" if i % 2 else "BANK_B" for i in range(n)]),
+            "sample": pa.array([i // 2 for i in range(n)], pa.int32()), "seed": k,
+            "old_cost": k, "new_cost": k, "delta": pa.array([0] * n, pa.int64()),
+            "schema_version": pa.array([SCHEMA_VERSION] * n, pa.int32())}))
+    began = time.perf_counter()
+    for i, chunk in enumerate(chunks):
+        store.write_part("samples", sweep, run_id, f"it-{i:05d}", chunk)
+    elapsed = time.perf_counter() - began
+    store.delete_run(sweep, run_id)
+    for table in ("samples", "_status"):
+        with contextlib.suppress(FileNotFoundError, OSError):
+            store._fs.delete_dir(f"{store._base}/{table}/sweep={sweep}")
+    return n_rows / elapsed if elapsed > 0 else float("inf")
