@@ -1,8 +1,8 @@
 """What one agent may see of a simulated day: its own events, and the scenario's public facts.
 
-Agent isolation: an agent sees its own arrivals, decisions, settlements it pays or receives,
-its own costs, penalties and queue events, and the end of day — never another bank's
-balances, costs, queues or policy.
+Agent isolation is enforced where the context is built: streams hold only the events
+`runner.llm.events.filter_events_for_agent` lets this agent see (never another bank's
+balances, costs, queues or policy), and the scenario facts are rules and rates only.
 """
 
 from __future__ import annotations
@@ -10,38 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from runner.llm.events import filter_events_for_agent
 from runner.proposals import SampleStream, ScenarioFacts
 from runner.scenario.loader import Scenario
-
-PARTY_KEYS = ("agent", "sender", "receiver")
-PUBLIC_TYPES = {"EndOfDay"}
-
-
-def visible_to(event: Mapping[str, Any], agent: str) -> bool:
-    if event.get("type") in PUBLIC_TYPES:
-        return True
-    if event.get("type") == "LsmOffset":
-        return agent in event.get("agents", ())
-    return any(event.get(k) == agent for k in PARTY_KEYS)
-
-
-def redact(event: Mapping[str, Any], agent: str) -> dict[str, Any]:
-    """The event as ``agent`` may see it (an offset shows only that it took part)."""
-    if event.get("type") == "LsmOffset":
-        return {"tick": event["tick"], "type": "LsmOffset", "agent": agent}
-    if event.get("type") == "EndOfDay":
-        return {"tick": event["tick"], "type": "EndOfDay", "day": event.get("day")}
-    return dict(event)
-
-
-def filter_events_for_agent(events: Iterable[Mapping[str, Any]], agent: str) -> list[dict[str, Any]]:
-    """Only the events ``agent`` is a party to, stripped of other agents' private data."""
-    return [redact(e, agent) for e in events if visible_to(e, agent)]
 
 
 def agent_stream(label: str, seed: int | None, cost: int, events: Iterable[Mapping[str, Any]],
                  agent: str) -> SampleStream:
-    return SampleStream(label, seed, cost, tuple(filter_events_for_agent(events, agent)))
+    return SampleStream(label, seed, cost, filter_events_for_agent(events, agent))
 
 
 def scenario_facts(scenario: Scenario, agent: str) -> ScenarioFacts:

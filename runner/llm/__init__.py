@@ -1,1 +1,31 @@
-"""Policy proposals from LLMs through litellm (and the prompt they are given)."""
+"""Policy proposals from LLMs through litellm (and the prompts they are given).
+
+litellm downloads its model price map at import unless told otherwise; the two variables
+below keep it (and its other catalog fetches) on the copies bundled with the package. They
+are set before anything can import litellm, and only if the user has not set them. litellm
+itself is imported lazily by the client, so ``import runner`` never pays for it.
+"""
+
+import os
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
+
+from runner.llm.client import ExperimentLLMClient, LLMUsage
+from runner.llm.config import LLMConfig
+from runner.llm.parsing import extract_policy_json
+from runner.llm.prompts import (
+    build_system_prompt,
+    build_user_prompt,
+    filter_events_for_agent,
+)
+
+__all__ = [
+    "ExperimentLLMClient",
+    "LLMConfig",
+    "LLMUsage",
+    "build_system_prompt",
+    "build_user_prompt",
+    "extract_policy_json",
+    "filter_events_for_agent",
+]

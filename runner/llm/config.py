@@ -39,7 +39,8 @@ class LLMConfig(BaseModel):
     @classmethod
     def _litellm_spelling(cls, value: str) -> str:
         value = value.strip()
-        if not value.startswith(BUILTIN_PREFIX) and ":" in value and "/" not in value.split(":", 1)[0]:
+        if (not value.startswith(BUILTIN_PREFIX) and ":" in value
+                and "/" not in value.split(":", 1)[0]):
             provider, name = value.split(":", 1)
             return f"{provider}/{name}"
         return value

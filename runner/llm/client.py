@@ -1,0 +1,282 @@
+"""`ExperimentLLMClient`: asks a litellm model for a policy, validates it, re-asks with errors.
+
+One `propose` call is one conversation: system prompt + user prompt; if the answer is not a
+valid policy (no JSON object, or `validate_policy` errors, or an action the engine cannot
+run), the answer and the complete error list go back to the model in the same conversation
+and it is asked for the corrected policy — at most ``config.max_retries`` times. Transient
+provider failures are retried with backoff inside an attempt (`runner.llm.transport`) and do
+not count as re-asks. If the provider keeps failing, the attempt is recorded with its error
+and the result carries no policy: a run never dies from the LLM.
+
+Every HTTP call becomes an `LLMInteraction` (messages sent, raw text, reasoning, parsed
+policy, errors, provider token counts, litellm's cost or None, latency); the client keeps
+them all in `interactions` and sums them in `usage`. The API key is read from the
+environment at call time, never stored, and scrubbed from every recorded text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from runner.engine.setup import RUNNABLE_ACTIONS
+from runner.errors import ConfigError
+from runner.llm.config import LLMConfig
+from runner.llm.parsing import extract_policy_json
+from runner.llm.prompts import build_system_prompt, build_user_prompt
+from runner.llm.transport import (
+    CallOutcome,
+    Sleep,
+    call_with_backoff,
+    load_litellm,
+    protect_secret,
+    request_kwargs,
+    supported_params,
+)
+from runner.policy import ast as dsl
+from runner.policy.constraints import ScenarioConstraints
+from runner.policy.parse import parse_policy
+from runner.policy.serialize import policy_to_doc
+from runner.policy.validate import validate_policy
+from runner.proposals import LLMInteraction, PolicyDoc, PolicyGenerationResult, ProposalContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LLMUsage:
+    """Totals over a client's calls.
+
+    ``cost_usd`` sums the calls litellm could price (None when it priced none);
+    ``unpriced_calls`` counts answered calls without a price, so a partial sum is visible.
+    """
+
+    calls: int = 0
+    failed_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    unpriced_calls: int = 0
+
+    def add(self, interaction: LLMInteraction) -> LLMUsage:
+        """These totals with ``interaction`` counted."""
+        answered = interaction.error is None
+        cost = self.cost_usd
+        if interaction.cost_usd is not None:
+            cost = (cost or 0.0) + interaction.cost_usd
+        return LLMUsage(
+            calls=self.calls + 1,
+            failed_calls=self.failed_calls + (0 if answered else 1),
+            prompt_tokens=self.prompt_tokens + (interaction.prompt_tokens or 0),
+            completion_tokens=self.completion_tokens + (interaction.completion_tokens or 0),
+            cost_usd=cost,
+            unpriced_calls=self.unpriced_calls
+            + (1 if answered and interaction.cost_usd is None else 0),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"calls": self.calls, "failed_calls": self.failed_calls,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "cost_usd": self.cost_usd, "unpriced_calls": self.unpriced_calls}
+
+
+@dataclass(frozen=True)
+class _Answer:
+    text: str | None
+    reasoning: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+
+
+def _reasoning(message: Any) -> str | None:
+    text = getattr(message, "reasoning_content", None)
+    if isinstance(text, str) and text.strip():
+        return text
+    blocks = getattr(message, "thinking_blocks", None) or []
+    parts = [str(b.get("thinking", "")) for b in blocks if isinstance(b, dict)]
+    joined = "\n".join(p for p in parts if p)
+    return joined or None
+
+
+def _cost(response: Any) -> float | None:
+    litellm = load_litellm()
+    try:
+        value = litellm.completion_cost(completion_response=response)
+    except Exception:  # noqa: BLE001 - litellm raises many types when a model has no price
+        return None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _answer(response: Any) -> _Answer:
+    choices = getattr(response, "choices", None) or []
+    message = getattr(choices[0], "message", None) if choices else None  # none: an empty reply
+    content = getattr(message, "content", None)
+    usage = getattr(response, "usage", None)
+    prompt = getattr(usage, "prompt_tokens", None)
+    completion = getattr(usage, "completion_tokens", None)
+    if not isinstance(prompt, int) or not isinstance(completion, int) or prompt + completion == 0:
+        # litellm reports 0/0 when the provider sent no usage: that is "unknown", not zero.
+        prompt = completion = None
+    cost = _cost(response) if prompt is not None else None  # never priced from estimates
+    return _Answer(content if isinstance(content, str) else None, _reasoning(message),
+                   prompt, completion, cost)
+
+
+def _runnable_errors(doc: PolicyDoc) -> list[str]:
+    policy, _ = parse_policy(doc)
+    if policy is None:
+        return []
+    return [f"{tree}: action '{action}' cannot run in this simulator yet"
+            for tree in dsl.TREES for action in sorted(dsl.actions_used(policy, tree)
+                                                     - RUNNABLE_ACTIONS.get(tree, set()))]
+
+
+def _fix_request(errors: list[str]) -> str:
+    listed = "\n".join(f"- {e}" for e in errors)
+    return (f"That answer is not a valid policy. Errors:\n{listed}\n\n"
+            "Reply with the complete corrected policy as one JSON object.")
+
+
+class ExperimentLLMClient:
+    """A `PolicyProposer` backed by any litellm chat model.
+
+    Args:
+        config: the experiment's ``llm`` block (model, temperature, retries, timeouts…).
+        constraints: what a proposed policy may contain; used for the prompt and validation.
+        system_prompt: the experiment's system prompt text (e.g. read from
+            ``system_prompt_file``); None falls back to ``config.system_prompt``.
+        sleep: the coroutine used to wait between transport retries (tests may shorten it).
+
+    Raises:
+        ConfigError: ``config`` names a builtin proposer, or ``config.api_key_env`` names an
+            environment variable that is not set.
+
+    Example:
+        >>> client = ExperimentLLMClient(LLMConfig(model="openai/gpt-4.1"),
+        ...                              constraints)  # doctest: +SKIP
+        >>> result = await client.propose(context)  # doctest: +SKIP
+    """
+
+    def __init__(self, config: LLMConfig, constraints: ScenarioConstraints,
+                 system_prompt: str | None = None, *, sleep: Sleep | None = None) -> None:
+        if config.is_builtin:
+            raise ConfigError(f"'{config.model}' is a builtin proposer, not an LLM",
+                              path="llm.model")
+        if config.api_key_env is not None and not os.environ.get(config.api_key_env):
+            raise ConfigError(f"environment variable {config.api_key_env} is not set",
+                              path="llm.api_key_env")
+        self.name = config.model
+        self.config = config
+        self.constraints = constraints
+        self.system_prompt = system_prompt if system_prompt is not None else config.system_prompt
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._interactions: list[LLMInteraction] = []
+        self._usage = LLMUsage()
+        self._supported: list[str] | None = None
+        self._supported_known = False
+
+    @property
+    def interactions(self) -> tuple[LLMInteraction, ...]:
+        """Every call made so far, in order (failed transport calls included)."""
+        return tuple(self._interactions)
+
+    @property
+    def usage(self) -> LLMUsage:
+        """Calls, provider token counts and cost summed over every call so far."""
+        return self._usage
+
+    def _api_key(self) -> str | None:
+        return os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
+
+    def _kwargs(self, api_key: str | None) -> dict[str, Any]:
+        if not self._supported_known:
+            self._supported = supported_params(self.config.model)
+            self._supported_known = True
+        return request_kwargs(self.config, api_key, self._supported)
+
+    def _record(self, interaction: LLMInteraction, into: list[LLMInteraction]) -> None:
+        into.append(interaction)
+        self._interactions.append(interaction)
+        self._usage = self._usage.add(interaction)
+
+    def _check(self, text: str | None, ctx: ProposalContext) -> tuple[PolicyDoc | None, list[str]]:
+        """(parsed document or None, every error; empty when the policy is valid)."""
+        try:
+            doc = extract_policy_json(text, policy_id=f"llm_{ctx.agent_id}_it{ctx.iteration}")
+        except ValueError as exc:
+            return None, [f"(reply): {exc}"]
+        errors = validate_policy(doc, self.constraints)
+        return doc, errors or _runnable_errors(doc)
+
+    def _failed(self, ctx: ProposalContext, attempt: int, outcome: CallOutcome) -> LLMInteraction:
+        return LLMInteraction(
+            agent_id=ctx.agent_id, iteration=ctx.iteration, attempt=attempt,
+            model=self.config.model, messages=outcome.messages, raw_response=None,
+            reasoning=None, parsed_policy=None, validation_errors=(), error=outcome.error,
+            prompt_tokens=None, completion_tokens=None, cost_usd=None,
+            latency_seconds=outcome.latency_seconds)
+
+    async def propose(self, context: ProposalContext) -> PolicyGenerationResult:
+        """Ask for a better policy for ``context.agent_id``; never raises for provider trouble.
+
+        Returns:
+            The valid policy (canonical JSON, node ids filled) or None, the number of attempts
+            (1 + re-asks), every call as an `LLMInteraction`, the last attempt's errors, and
+            in ``extra`` this call's usage and counts.
+        """
+        ctx = context
+        api_key = self._api_key()
+        scrub = protect_secret(api_key)
+        kwargs = self._kwargs(api_key)
+        system = build_system_prompt(self.config, self.constraints, ctx.scenario,
+                                     self.system_prompt)
+        messages = [{"role": "system", "content": system},
+                    {"role": "user", "content": build_user_prompt(ctx)}]
+        interactions: list[LLMInteraction] = []
+        errors: list[str] = []
+        attempt = 0
+        for attempt in range(1, self.config.max_retries + 2):
+            outcomes = await call_with_backoff(self.config, kwargs, messages, scrub, self._sleep)
+            for failed in outcomes[:-1]:
+                self._record(self._failed(ctx, attempt, failed), interactions)
+            last = outcomes[-1]
+            if last.response is None:
+                self._record(self._failed(ctx, attempt, last), interactions)
+                errors = [last.error or "LLM call failed"]
+                break
+            answer = _answer(last.response)
+            doc, errors = self._check(answer.text, ctx)
+            self._record(LLMInteraction(
+                agent_id=ctx.agent_id, iteration=ctx.iteration, attempt=attempt,
+                model=self.config.model, messages=last.messages,
+                raw_response=scrub(answer.text), reasoning=scrub(answer.reasoning),
+                parsed_policy=doc, validation_errors=tuple(errors), error=None,
+                prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
+                cost_usd=answer.cost_usd, latency_seconds=last.latency_seconds), interactions)
+            if not errors and doc is not None:
+                policy, _ = parse_policy(doc)
+                assert policy is not None  # validated just above
+                log.info("%s iteration %d: valid policy on attempt %d", ctx.agent_id,
+                         ctx.iteration, attempt)
+                return self._result(policy_to_doc(policy), attempt, interactions, [])
+            log.warning("%s iteration %d attempt %d: invalid policy (%d errors), first: %s",
+                        ctx.agent_id, ctx.iteration, attempt, len(errors), errors[0])
+            messages += [{"role": "assistant", "content": scrub(answer.text) or ""},
+                         {"role": "user", "content": _fix_request(errors)}]
+        return self._result(None, attempt, interactions, errors)
+
+    def _result(self, policy: PolicyDoc | None, attempts: int,
+                interactions: list[LLMInteraction], errors: list[str]) -> PolicyGenerationResult:
+        usage = LLMUsage()
+        for interaction in interactions:
+            usage = usage.add(interaction)
+        extra = {"usage": usage.to_dict(), "reasks": max(0, attempts - 1),
+                 "transport_failures": usage.failed_calls}
+        return PolicyGenerationResult(policy=policy, attempts=attempts,
+                                      interactions=tuple(interactions), errors=tuple(errors),
+                                      extra=extra)
+

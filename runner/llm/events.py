@@ -1,0 +1,226 @@
+"""One agent's view of an event trace: isolation filter and compact, capped text lines.
+
+Isolation is enforced here by whitelisting, not blacklisting: an event survives only if the
+agent is a party to it, and only the fields that agent may know are copied. Anything the
+engine adds later (balances, queue sizes, other agents' costs) is therefore dropped until it
+is deliberately allowed. In particular:
+
+* a counterparty's payment to this agent is shown only once it settles (its arrival sits in
+  the counterparty's queue, which this agent must not see);
+* an offsetting event keeps the pair of banks but not the gross or net amounts (those reveal
+  the counterparty's queue); the settlements it produces carry this agent's own amounts;
+* the end-of-day marker keeps the day but not the system-wide count of unsettled payments.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+# event type -> (key naming the owning agent, fields the owner may see)
+_OWNED: dict[str, tuple[str, tuple[str, ...]]] = {
+    "Arrival": ("sender", ("tx", "sender", "receiver", "amount", "deadline", "priority")),
+    "PolicyDecision": ("agent", ("tx", "agent", "action", "node")),
+    "BankDecision": ("agent", ("agent", "action", "node")),
+    "QueuedRtgs": ("sender", ("tx", "sender", "amount")),
+    "Overdue": ("sender", ("tx", "sender", "penalty")),
+    "EodPenalty": ("sender", ("tx", "sender", "penalty")),
+    "ScheduledSettlementFailed": ("sender", ("sender", "receiver", "amount")),
+    "CostAccrual": ("agent", ("agent", "liquidity_opportunity", "overdraft", "delay",
+                              "collateral", "split_friction", "deadline_penalty",
+                              "eod_penalty")),
+}
+_COST_KEYS = _OWNED["CostAccrual"][1][1:]
+
+# Lower ranks survive the line cap first; ties keep chronological order.
+_RANK = {
+    "Overdue": 0, "EodPenalty": 0, "QueuedRtgs": 0, "ScheduledSettlementFailed": 0,
+    "EndOfDay": 0, "CostAccrual": 1, "BankDecision": 1, "LsmOffset": 1,
+    "Settlement": 2, "Arrival": 2, "DirectTransfer": 2, "PolicyDecision": 3,
+}
+_PATHS = {"rtgs": "at once", "queue2": "from the central queue", "offset": "by offsetting",
+          "scheduled": "as scheduled"}
+
+
+def format_cents(cents: float) -> str:
+    """Dollars with two decimals from an amount in cents: ``49800 -> "$498.00"``.
+
+    Example:
+        >>> format_cents(-123456.0)
+        '-$1,234.56'
+    """
+    sign = "-" if cents < 0 else ""
+    return f"{sign}${abs(cents) / 100:,.2f}"
+
+
+def _pick(event: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"tick": event.get("tick"), "type": event.get("type")}
+    out.update({k: event[k] for k in keys if k in event})
+    return out
+
+
+def _visible(event: Mapping[str, Any], agent_id: str) -> dict[str, Any] | None:
+    kind = event.get("type")
+    if not isinstance(kind, str):
+        return None
+    keys: tuple[str, ...] | None = None  # None: the agent may not see this event
+    if kind in _OWNED:
+        owner_key, owned = _OWNED[kind]
+        keys = owned if event.get(owner_key) == agent_id else None
+    elif kind == "Settlement":
+        if event.get("sender") == agent_id:
+            keys = ("tx", "sender", "receiver", "amount", "path")
+        elif event.get("receiver") == agent_id:
+            keys = ("tx", "sender", "receiver", "amount")
+    elif kind == "DirectTransfer":
+        if agent_id in (event.get("sender"), event.get("receiver")):
+            keys = ("sender", "receiver", "amount")
+    elif kind == "LsmOffset":
+        agents = event.get("agents")
+        if isinstance(agents, list | tuple) and agent_id in agents:
+            keys = ("agents",)
+    elif kind == "EndOfDay":
+        keys = ("day",)
+    return None if keys is None else _pick(event, keys)  # unknown types are never shown
+
+
+def filter_events_for_agent(events: Iterable[Mapping[str, Any]],
+                            agent_id: str) -> tuple[dict[str, Any], ...]:
+    """The events ``agent_id`` may see, each reduced to the fields it may know.
+
+    Keeps the agent's own arrivals, payment and bank decisions, central-queue entries,
+    settlements where it is sender or receiver, its own cost accruals and penalties,
+    offsetting it took part in, and end-of-day markers. Idempotent.
+
+    Example:
+        >>> filter_events_for_agent([{"tick": 0, "type": "CostAccrual", "agent": "B",
+        ...                           "delay": 5}], "A")
+        ()
+    """
+    kept = (_visible(e, agent_id) for e in events)
+    return tuple(e for e in kept if e is not None)
+
+
+# ---------------------------------------------------------------------- text
+
+
+def _costs_text(event: Mapping[str, Any]) -> str:
+    parts = [f"{k.replace('_', ' ')} {format_cents(float(event[k]))}"
+             for k in _COST_KEYS if event.get(k)]
+    return ", ".join(parts) or "none"
+
+
+def _money(e: Mapping[str, Any], key: str = "amount") -> str:
+    return format_cents(float(e.get(key, 0)))
+
+
+def _tx(e: Mapping[str, Any]) -> str:
+    return "payment" if e.get("tx") is None else f"tx{e.get('tx')}"
+
+
+def _settlement(e: Mapping[str, Any], agent_id: str) -> str:
+    if e.get("sender") == agent_id:
+        how = _PATHS.get(str(e.get("path")), str(e.get("path")))
+        return f"{_tx(e)} to {e.get('receiver')} settled {how}, {_money(e)}"
+    return f"received {_tx(e)} from {e.get('sender')}, {_money(e)}"
+
+
+def _transfer(e: Mapping[str, Any], agent_id: str) -> str:
+    if e.get("sender") == agent_id:
+        return f"direct transfer to {e.get('receiver')}, {_money(e)}"
+    return f"direct transfer from {e.get('sender')}, {_money(e)}"
+
+
+def _offset(e: Mapping[str, Any], agent_id: str) -> str:
+    others = [str(a) for a in e.get("agents", ()) if a != agent_id]
+    return f"bilateral offset with {', '.join(others)}"
+
+
+_LINES: dict[str, Callable[[Mapping[str, Any], str], str]] = {
+    "Arrival": lambda e, _a: (f"new payment {_tx(e)} to {e.get('receiver')}, {_money(e)}, "
+                              f"deadline t{e.get('deadline')}, priority {e.get('priority')}"),
+    "PolicyDecision": lambda e, _a: f"{_tx(e)}: {e.get('action')} (node {e.get('node')})",
+    "BankDecision": lambda e, _a: f"bank tree: {e.get('action')} (node {e.get('node')})",
+    "QueuedRtgs": lambda e, _a: f"{_tx(e)} queued centrally, {_money(e)} (not enough liquidity)",
+    "Settlement": _settlement,
+    "Overdue": lambda e, _a: f"{_tx(e)} missed its deadline: penalty {_money(e, 'penalty')}",
+    "EodPenalty": lambda e, _a: f"{_tx(e)} unsettled at end of day: penalty {_money(e, 'penalty')}",
+    "EndOfDay": lambda e, _a: f"end of day {e.get('day')}",
+    "LsmOffset": _offset,
+    "DirectTransfer": _transfer,
+    "ScheduledSettlementFailed": lambda e, _a: (f"scheduled payment to {e.get('receiver')} "
+                                                f"failed, {_money(e)} (not enough liquidity)"),
+    "CostAccrual": lambda e, _a: f"costs: {_costs_text(e)}",
+}
+
+
+# Events repeated every tick with the same content are shown once for the whole run of ticks.
+_RUN_KEYS: dict[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]] = {
+    "CostAccrual": lambda e: tuple(e.get(k, 0) for k in _COST_KEYS),
+    "BankDecision": lambda e: (e.get("action"), e.get("node")),
+}
+
+
+def _run_line(run: Sequence[Mapping[str, Any]], agent_id: str) -> str:
+    first, last = run[0], run[-1]
+    text = _LINES[first["type"]](first, agent_id)
+    if len(run) == 1:
+        return f"t{first['tick']}  {text}"
+    return f"t{first['tick']}-t{last['tick']}  every tick, {text}"
+
+
+def _entries(events: Sequence[Mapping[str, Any]],
+             agent_id: str) -> list[tuple[int, int, str, str]]:
+    """(position, rank, type, text) per line, runs of repeated per-tick events merged."""
+    out: list[tuple[int, int, str, str]] = []
+    runs: dict[str, tuple[int, list[Mapping[str, Any]]]] = {}
+
+    def flush(kind: str) -> None:
+        pos, run = runs.pop(kind)
+        out.append((pos, _RANK[kind], kind, _run_line(run, agent_id)))
+
+    for pos, e in enumerate(events):
+        kind = e["type"]
+        if kind in _RUN_KEYS:
+            if kind in runs:
+                previous = runs[kind][1][-1]
+                if (e["tick"] == previous["tick"] + 1
+                        and _RUN_KEYS[kind](e) == _RUN_KEYS[kind](previous)):
+                    runs[kind][1].append(e)
+                    continue
+                flush(kind)
+            runs[kind] = (pos, [e])
+            continue
+        out.append((pos, _RANK.get(kind, 2), kind, f"t{e['tick']}  {_LINES[kind](e, agent_id)}"))
+    for kind in list(runs):
+        flush(kind)
+    return sorted(out)
+
+
+_TYPE_WORDS = {"PolicyDecision": "payment decisions", "Arrival": "arrivals",
+               "Settlement": "settlements", "CostAccrual": "cost lines",
+               "BankDecision": "bank decisions", "LsmOffset": "offsets",
+               "DirectTransfer": "transfers"}
+
+
+def format_events(events: Iterable[Mapping[str, Any]], agent_id: str,
+                  max_lines: int = 60) -> list[str]:
+    """Compact lines of ``agent_id``'s view of ``events``, at most ``max_lines`` of them.
+
+    The events are filtered first (`filter_events_for_agent`). When there are too many lines,
+    penalties, queueing and end-of-day lines are kept first, then costs, settlements and
+    arrivals, then payment decisions; the kept lines stay in time order and a final note
+    says what was left out.
+    """
+    visible = filter_events_for_agent(events, agent_id)
+    entries = _entries(visible, agent_id)
+    if len(entries) <= max_lines:
+        return [text for _pos, _rank, _kind, text in entries]
+    chosen = sorted(sorted(entries, key=lambda x: (x[1], x[0]))[:max_lines])
+    kept = {pos for pos, *_ in chosen}
+    dropped = Counter(kind for pos, _rank, kind, _text in entries if pos not in kept)
+    detail = ", ".join(f"{n} {_TYPE_WORDS.get(k, k)}" for k, n in sorted(dropped.items()))
+    lines = [text for _pos, _rank, _kind, text in chosen]
+    lines.append(f"(… {sum(dropped.values())} more lines not shown: {detail})")
+    return lines

@@ -1,0 +1,97 @@
+"""What the system prompt says about the policy language: trees, actions, values, operators.
+
+Plain data, kept apart from prompt assembly (`runner.llm.prompts`) so the wording of the DSL
+reference can be reviewed in one place. Action parameters come from the parser's own tables,
+so the prompt cannot drift from what `validate_policy` accepts.
+"""
+
+from __future__ import annotations
+
+from runner.policy import ast as dsl
+from runner.policy.fields import FIELDS, STATE_PREFIX, TX_FIELDS
+from runner.policy.parse import ACTION_ARGS, LIST_ARGS, REQUIRED_ARGS, STRING_ARGS
+from runner.policy.program import LIQUIDITY_PARAM
+
+TREE_DOCS = {
+    "payment_tree": "runs every tick for each payment waiting in your internal queue and decides "
+                    "what happens to that payment",
+    "bank_tree": "runs once per tick, before the payment decisions (payment fields are not "
+                 "available here)",
+    "strategic_collateral_tree": "runs once per tick and manages posted collateral",
+    "end_of_tick_collateral_tree": "runs at the end of each tick and manages posted collateral",
+}
+
+ACTION_DOCS = {
+    "Release": "submit the payment now; it settles at once if you can cover it, otherwise it "
+               "waits in the central queue",
+    "ReleaseWithCredit": "like Release",
+    "Hold": "keep the payment in your internal queue; it is decided again next tick and keeps "
+            "accruing delay cost",
+    "Split": "split the payment into num_splits parts",
+    "PaceAndRelease": "split the payment into num_splits parts released over time",
+    "StaggerSplit": "split the payment into num_splits parts released with gaps",
+    "Reprioritize": "set the payment's priority (0-10) and keep it queued",
+    "Drop": "remove the payment from the queue; it still counts as unsettled and keeps costing",
+    "WithdrawFromRtgs": "take the payment back from the central queue",
+    "ResubmitToRtgs": "resubmit the payment to the central queue",
+    "NoAction": "do nothing",
+    "SetReleaseBudget": "cap the value (cents) your payment tree may release this tick",
+    "SetState": "store a number in a register (key must start with bank_state_), readable as a "
+                "field until the end of the day",
+    "AddState": "add a number to a register (key must start with bank_state_)",
+    "PostCollateral": "post collateral (cents)",
+    "WithdrawCollateral": "withdraw collateral (cents)",
+    "HoldCollateral": "leave collateral unchanged",
+}
+
+PARAMETER_DOCS = {
+    LIQUIDITY_PARAM: "share of your liquidity pool brought into your account at the start of each "
+                     "day (amount = pool x fraction, rounded down); that amount pays the liquidity "
+                     "opportunity cost every tick",
+}
+
+VALUE_KINDS = (
+    '{"field": NAME} — a context field listed above',
+    '{"param": NAME} — a parameter declared in "parameters"',
+    '{"value": NUMBER} — a constant',
+    '{"compute": {...}} — arithmetic on values: {"op": "+"|"-"|"*"|"/", "left": V, "right": V}; '
+    '{"op": "max"|"min", "values": [V, ...]}; {"op": "ceil"|"floor"|"round"|"abs", "value": V}; '
+    '{"op": "clamp", "value": V, "min": V, "max": V}; '
+    '{"op": "div0", "numerator": V, "denominator": V, "default": V} (division with a default '
+    "when the denominator is 0)",
+)
+
+CONDITION_FORMS = (
+    '{"op": OP, "left": V, "right": V} with OP one of ' + " ".join(dsl.COMPARISONS),
+    '{"op": "and"|"or", "conditions": [C, ...]}',
+    '{"op": "not", "condition": C}',
+)
+
+NODE_FORMS = (
+    '{"type": "condition", "node_id": ID, "condition": C, "on_true": NODE, "on_false": NODE}',
+    '{"type": "action", "node_id": ID, "action": NAME, "parameters": {...}} '
+    '("parameters" only when the action takes any)',
+)
+
+
+def field_doc(name: str) -> str:
+    """One line for a context field: its meaning, and where it can be read."""
+    if name.startswith(STATE_PREFIX):
+        return f"{name} — a register set by SetState/AddState (0 until set)"
+    spec = FIELDS[name]
+    where = " (payment tree only)" if name in TX_FIELDS else ""
+    return f"{name}{where} — {spec.doc}"
+
+
+def action_doc(action: str) -> str:
+    """One line for an action: what it does and the parameters it takes."""
+    args = sorted(ACTION_ARGS.get(action, set()))
+    required = REQUIRED_ARGS.get(action, set())
+    text = f"{action} — {ACTION_DOCS.get(action, action)}"
+    if not args:
+        return text
+    parts = []
+    for arg in args:
+        kind = "text" if arg in STRING_ARGS else "list of bank ids" if arg in LIST_ARGS else "value"
+        parts.append(f"{arg} ({kind}{', required' if arg in required else ''})")
+    return f"{text}; parameters: {', '.join(parts)}"

@@ -1,0 +1,272 @@
+"""One chat-completion call through litellm, with backoff on transient provider failures.
+
+Transient failures — timeouts, connection errors, 429 (honouring ``Retry-After``), 5xx — are
+retried with exponential backoff; any other provider error (bad request, authentication, an
+unknown model) is final. Either way the caller gets every HTTP call back as a `CallOutcome`,
+failed ones included, so it can audit them. The API key is scrubbed from every error text.
+
+litellm is imported here, lazily, so importing `runner` never pays for it (or touches the
+network: `runner.llm` turns off litellm's cost-map download before the first import).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from runner.llm.config import LLMConfig
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 60.0  # cap of the exponential delay
+MAX_RETRY_AFTER_SECONDS = 300.0  # a longer Retry-After is clipped to this
+TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
+REDACTED = "[redacted]"
+
+
+def load_litellm() -> Any:
+    """Import litellm (once) with its console chatter and telemetry turned off."""
+    import litellm
+
+    litellm.suppress_debug_info = True
+    if hasattr(litellm, "telemetry"):
+        litellm.telemetry = False
+    return litellm
+
+
+class Scrubber:
+    """Removes a secret (and the masked prefixes providers echo back) from text."""
+
+    def __init__(self, secret: str | None) -> None:
+        self._secret = secret or None
+        self._prefix = (re.compile(re.escape(secret[:6]) + r"[^\s'\",;)]*")
+                        if secret and len(secret) >= 12 else None)
+
+    def __call__(self, text: str | None) -> str | None:
+        if text is None or self._secret is None:
+            return text
+        text = text.replace(self._secret, REDACTED)
+        if self._prefix is not None:
+            text = self._prefix.sub(REDACTED, text)
+        return text
+
+
+class _RedactingFilter(logging.Filter):
+    """Scrubs registered secrets from log records of litellm and the HTTP stack.
+
+    litellm logs provider responses and errors verbatim at DEBUG; a provider that echoes the
+    key (as some do in authentication errors) would otherwise put it in the log.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scrubbers: dict[str, Scrubber] = {}
+
+    def _scrub(self, text: str) -> str:
+        for scrub in self.scrubbers.values():
+            text = scrub(text) or text
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.scrubbers:
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed record: leave it to logging
+            return True
+        clean = self._scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._scrub(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+_REDACTOR = _RedactingFilter()
+THIRD_PARTY_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "openai",
+                       "openai._base_client", "httpx")
+
+
+def protect_secret(secret: str | None) -> Scrubber:
+    """A `Scrubber` for ``secret``, also applied from now on to third-party log records."""
+    scrub = Scrubber(secret)
+    if secret and secret not in _REDACTOR.scrubbers:
+        _REDACTOR.scrubbers[secret] = scrub
+        for name in THIRD_PARTY_LOGGERS:
+            logger = logging.getLogger(name)
+            if _REDACTOR not in logger.filters:
+                logger.addFilter(_REDACTOR)
+    return scrub
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """One HTTP call: the response, or the (scrubbed) error that ended it."""
+
+    messages: tuple[dict[str, str], ...]
+    response: Any | None
+    error: str | None
+    transient: bool
+    latency_seconds: float
+
+
+def describe(exc: BaseException) -> str:
+    """``"RateLimitError: <provider message>"``, without litellm's repeated type prefixes."""
+    name = type(exc).__name__
+    text = str(exc).strip()
+    for prefix in (f"litellm.{name}:", f"{name}:"):
+        while text.startswith(prefix):
+            text = text[len(prefix):].strip()
+    return f"{name}: {text}" if text else name
+
+
+def _status(exc: BaseException) -> int | None:
+    status = getattr(exc, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is worth retrying: timeouts, connection errors, 429 and 5xx."""
+    litellm = load_litellm()
+    transient_types = (litellm.Timeout, litellm.APIConnectionError, litellm.RateLimitError,
+                       litellm.InternalServerError, litellm.ServiceUnavailableError,
+                       litellm.BadGatewayError)
+    if isinstance(exc, transient_types):
+        return True
+    status = _status(exc)
+    return status is not None and (status in TRANSIENT_STATUS or status >= 500)
+
+
+def _headers(exc: BaseException) -> Mapping[str, str]:
+    for source in (getattr(getattr(exc, "response", None), "headers", None),
+                   getattr(exc, "litellm_response_headers", None), getattr(exc, "headers", None)):
+        if source is not None and hasattr(source, "get"):
+            return {str(k).lower(): str(v) for k, v in dict(source).items()}
+    return {}
+
+
+def retry_after_seconds(exc: BaseException, now: datetime | None = None) -> float | None:
+    """Seconds the provider asked us to wait (``retry-after-ms`` / ``Retry-After``), if any."""
+    headers = _headers(exc)
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            return min(MAX_RETRY_AFTER_SECONDS, max(0.0, float(raw_ms) / 1000.0))
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return min(MAX_RETRY_AFTER_SECONDS, max(0.0, seconds))
+
+
+def backoff_delay(config: LLMConfig, retry: int, exc: BaseException) -> float:
+    """Wait before retry number ``retry`` (0-based): Retry-After if given, else exponential."""
+    asked = retry_after_seconds(exc)
+    if asked is not None:
+        return asked
+    return float(min(MAX_BACKOFF_SECONDS, config.backoff_seconds * (2 ** retry)))
+
+
+def request_kwargs(config: LLMConfig, api_key: str | None,
+                   supported: Sequence[str] | None) -> dict[str, Any]:
+    """Keyword arguments for ``litellm.acompletion`` (messages excluded).
+
+    ``reasoning_effort`` and ``thinking`` are sent only when configured and supported by the
+    model (``supported`` is None when litellm does not know the model: then they are sent and
+    ``drop_params`` lets litellm drop what the provider cannot take). litellm and the OpenAI
+    SDK must not retry on their own (``max_retries=0``): the backoff here is the only one.
+    """
+    kwargs: dict[str, Any] = {
+        "model": config.model,
+        "temperature": config.temperature,
+        "timeout": config.timeout_seconds,
+        "max_retries": 0,
+        "drop_params": True,
+    }
+    if config.max_tokens is not None:
+        kwargs["max_tokens"] = config.max_tokens
+    if config.api_base is not None:
+        kwargs["api_base"] = config.api_base
+    if api_key:
+        kwargs["api_key"] = api_key
+    if config.reasoning_effort is not None:
+        if supported is None or "reasoning_effort" in supported:
+            kwargs["reasoning_effort"] = config.reasoning_effort
+        else:
+            log.warning("model %s does not take reasoning_effort; not sent", config.model)
+    if config.thinking_budget is not None:
+        if supported is None or "thinking" in supported:
+            kwargs["thinking"] = {"type": "enabled", "budget_tokens": config.thinking_budget}
+        else:
+            log.warning("model %s does not take a thinking budget; not sent", config.model)
+    return kwargs
+
+
+def supported_params(model: str) -> list[str] | None:
+    """litellm's list of OpenAI-style parameters ``model`` accepts (None when unknown)."""
+    litellm = load_litellm()
+    try:
+        params = litellm.get_supported_openai_params(model=model)
+    except litellm.BadRequestError:  # the provider prefix is unknown to litellm
+        return None
+    return None if params is None else [str(p) for p in params]
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+async def call_with_backoff(config: LLMConfig, kwargs: Mapping[str, Any],
+                            messages: Sequence[Mapping[str, str]], scrub: Scrubber,
+                            sleep: Sleep = asyncio.sleep) -> list[CallOutcome]:
+    """Call the model, retrying transient failures up to ``config.transport_retries`` times.
+
+    Returns every call made, in order; the last one holds the response, or the error that
+    ended the attempt (a non-transient error, or a transient one with retries exhausted).
+    Only exceptions from the provider are caught: programming errors propagate.
+    """
+    import openai  # installed with litellm; its APIError is the root of litellm's errors
+
+    litellm = load_litellm()
+    sent = tuple(dict(m) for m in messages)
+    outcomes: list[CallOutcome] = []
+    for retry in range(config.transport_retries + 1):
+        started = time.perf_counter()
+        try:
+            response = await litellm.acompletion(messages=[dict(m) for m in sent], **kwargs)
+        except openai.APIError as exc:
+            latency = time.perf_counter() - started
+            transient = is_transient(exc)
+            error = scrub(describe(exc)) or type(exc).__name__
+            outcomes.append(CallOutcome(sent, None, error, transient, latency))
+            if not transient or retry == config.transport_retries:
+                log.warning("LLM call to %s failed for good: %s", config.model, error)
+                return outcomes
+            delay = backoff_delay(config, retry, exc)
+            log.warning("LLM call to %s failed (%s); retry %d/%d in %.2f s", config.model, error,
+                        retry + 1, config.transport_retries, delay)
+            await sleep(delay)
+            continue
+        outcomes.append(CallOutcome(sent, response, None, False, time.perf_counter() - started))
+        return outcomes
+    return outcomes  # unreachable: the loop always returns

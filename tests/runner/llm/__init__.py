@@ -1,0 +1,1 @@
+"""Tests of the LLM proposer: prompts, parsing, client faults."""
