@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: demo test test-fast lint bench install clean
+.PHONY: demo test test-slow lint bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,18 +14,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## The main job on the embedded default: a Castro day simulated, costs in cents.
+## The main job on the embedded default: the demo sweep (3 Castro games × 2 offline
+## proposers × 3 replicates) on a local Ray, then the analysis table. Re-running resumes.
 demo: $(STAMP)
-	$(VENV)/bin/paylab simulate experiments/castro/scenarios/exp2.yaml \
-		--param BANK_A.initial_liquidity_fraction=0.2 --param BANK_B.initial_liquidity_fraction=0.2
+	$(VENV)/bin/paylab sweep experiments/sweeps/demo.yaml
 
-## The whole test suite (what CI runs).
+## The default test run (everything but the tests marked slow; ~10 minutes on 2 cores).
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
-
-## Skip the tests marked slow.
-test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -m "not slow"
+
+## The slow tests (Ray sweeps, kill-and-resume, a two-node cluster); CI runs them too.
+test-slow: $(STAMP)
+	$(VENV)/bin/pytest -q -m slow
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check runner sweep tests benchmarks
@@ -33,6 +33,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/iteration.py
+	$(PY) benchmarks/sweep.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

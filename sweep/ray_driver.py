@@ -27,7 +27,7 @@ def run_on_ray(to_run: Sequence[RunSpec], store: ResultStore, store_root: str, *
     init_ray(address, num_cpus)
     # Run actors do CPU work of their own (context days, sampling): more of them than CPUs
     # only thrashes, so an unset cap means one run per CPU of the cluster.
-    max_in_flight = max_in_flight or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    max_in_flight = max_in_flight or max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     limiter = LimiterActor.remote(concurrency)  # type: ignore[attr-defined]
     queue = list(to_run)
     in_flight: dict[Any, tuple[RunSpec, Any]] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,7 +12,7 @@ from runner.cli import cli
 from runner.errors import ConfigError, RunnerError
 from runner.experiment.config import ExperimentConfig
 from runner.experiment.display import VerboseConfig, VerboseLogger, dollars
-from runner.experiment.events import read_events
+from runner.experiment.events import EventSink, read_events
 from runner.experiment.runner import EVENTS_FILE, RESULT_FILE, GenericExperimentRunner
 
 
@@ -35,7 +36,7 @@ def run(experiment_file: Path, model: str | None, api_base: str | None, seed: in
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
     out = out_dir or Path(config.output.directory)
-    sinks = [] if as_json else [VerboseLogger(VerboseConfig.from_level(verbose))]
+    sinks: list[EventSink] = [] if as_json else [VerboseLogger(VerboseConfig.from_level(verbose))]
     runner = GenericExperimentRunner(config, replicate=replicate, out_dir=out, sinks=sinks)
     result = runner.run()
     if as_json:
@@ -66,16 +67,16 @@ def replay(run_id: str, out_dir: Path, audit: bool, verbose: int) -> None:
             _print_audit(event.payload)
 
 
-def _print_audit(p: dict[str, object]) -> None:
+def _print_audit(p: dict[str, Any]) -> None:
     click.echo(f"── LLM attempt {p['attempt']} for {p['agent_id']} (iteration {p['iteration']}, {p['model']}) "
                f"tokens {p.get('prompt_tokens')}+{p.get('completion_tokens')} cost {p.get('cost_usd')} "
                f"latency {p.get('latency_seconds')}s")
-    for message in p.get("messages") or []:  # type: ignore[union-attr]
-        click.echo(f"[{message['role']}]\n{message['content']}")  # type: ignore[index]
+    for message in p.get("messages") or []:
+        click.echo(f"[{message['role']}]\n{message['content']}")
     click.echo(f"[response]\n{p.get('raw_response')}")
     if p.get("reasoning"):
         click.echo(f"[reasoning]\n{p['reasoning']}")
-    status = p.get("error") or "; ".join(p.get("validation_errors") or []) or "valid policy"  # type: ignore[arg-type]
+    status = p.get("error") or "; ".join(p.get("validation_errors") or []) or "valid policy"
     click.echo(f"[outcome] {status}")
 
 

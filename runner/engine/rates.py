@@ -49,9 +49,8 @@ def mul_div(x: np.ndarray, num: int, den: int, *, half_up: bool) -> np.ndarray:
         return np.array([mul_div_int(int(v), num, den, half_up=half_up) for v in x.ravel()],
                         dtype=np.int64).reshape(x.shape)
     q, r = np.divmod(x, den)
-    if half_up:
-        return q * num + (2 * r * num + den) // (2 * den)
-    return q * num + (r * num) // den
+    out: np.ndarray = q * num + ((2 * r * num + den) // (2 * den) if half_up else (r * num) // den)
+    return out
 
 
 def mul_div_int(x: int, num: int, den: int, *, half_up: bool) -> int:

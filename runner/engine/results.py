@@ -41,7 +41,8 @@ class CostTable:
 
     def totals(self) -> np.ndarray:
         """int64 ``[sample, agent]``: total cost over days and components."""
-        return self.costs.sum(axis=(1, 3))
+        totals: np.ndarray = self.costs.sum(axis=(1, 3))
+        return totals
 
     def agent_totals(self, agent_id: str) -> np.ndarray:
         """int64 ``[sample]``: total cost of one agent."""
@@ -62,12 +63,14 @@ class CostTable:
 
     @staticmethod
     def concat(tables: list[CostTable]) -> CostTable:
-        first = tables[0]
+        """Samples of several tables one after the other (same setup)."""
+
+        def stack(name: str) -> np.ndarray:
+            return np.concatenate([getattr(t, name) for t in tables])
+
         return CostTable(
-            first.agent_ids,
-            *(np.concatenate([getattr(t, name) for t in tables]) for name in (
-                "costs", "arrived_count", "settled_count", "arrived_value", "settled_value",
-                "delay_ticks", "final_balance")),
+            tables[0].agent_ids, stack("costs"), stack("arrived_count"), stack("settled_count"),
+            stack("arrived_value"), stack("settled_value"), stack("delay_ticks"), stack("final_balance"),
             decisions=sum(t.decisions for t in tables),
         )
 

@@ -64,10 +64,11 @@ def cap_deadlines(arrival: np.ndarray, offset: np.ndarray, tpd: int, episode_tic
                   cap_at_eod: bool) -> np.ndarray:
     """One rule for every source: ``min(arrival + offset, last tick of the episode)``, then
     (with ``deadline_cap_at_eod``) at most the last tick of the arrival day, and ≥ arrival."""
-    d = np.minimum(arrival + offset, episode_ticks - 1)
+    d: np.ndarray = np.minimum(arrival + offset, episode_ticks - 1)
     if cap_at_eod:
         d = np.minimum(d, (arrival // tpd + 1) * tpd - 1)
-    return np.maximum(d, arrival)
+    out: np.ndarray = np.maximum(d, arrival)
+    return out
 
 
 def _arrival_rates(cfg: M.ScenarioConfig, ids: list[str], horizon: int) -> np.ndarray:
@@ -145,10 +146,10 @@ def generate_schedule(cfg: M.ScenarioConfig, seed: int, horizon: int | None = No
     default_offset = max(tpd // 10, 5)
     for i, event in enumerate(cfg.scenario_events):
         if isinstance(event, M.CustomTransactionArrival):
-            ticks = [t for t in range(horizon) if event.fires_at(t)]
-            n = len(ticks)
+            fired = [t for t in range(horizon) if event.fires_at(t)]
+            n = len(fired)
             add(np.full(n, ids.index(event.from_agent)), np.full(n, ids.index(event.to_agent)),
-                np.full(n, event.amount), np.array(ticks), np.full(n, event.deadline or default_offset),
+                np.full(n, event.amount), np.array(fired), np.full(n, event.deadline or default_offset),
                 np.full(n, event.priority), np.full(n, i))
     n_events = len(cfg.scenario_events)
     for a, agent in enumerate(agents):
@@ -164,7 +165,8 @@ def generate_schedule(cfg: M.ScenarioConfig, seed: int, horizon: int | None = No
         pri = _priorities(rng, arrivals.priority, n)
         add(np.full(n, a), rcv, amt, ticks, off, pri, n_events + a * 10**9 + np.arange(n))
     if not cols["amt"]:
-        return _with_events(cfg, ids, horizon, Schedule(*(_i64() for _ in range(6)), seed=seed))
+        empty = _i64()
+        return _with_events(cfg, ids, horizon, Schedule(empty, empty, empty, empty, empty, empty, seed=seed))
     snd, rcv, amt, arr, off, pri, key = (np.concatenate(cols[k]) for k in cols)
     order = np.lexsort((key, arr))
     dl = cap_deadlines(arr, off, tpd, episode, cfg.deadline_cap_at_eod)
@@ -173,12 +175,12 @@ def generate_schedule(cfg: M.ScenarioConfig, seed: int, horizon: int | None = No
 
 
 def _with_events(cfg: M.ScenarioConfig, ids: list[str], horizon: int, sched: Schedule) -> Schedule:
-    rows = []
+    rows: list[tuple[int, int, int, int, int]] = []
     for t in range(horizon):
         for event in cfg.scenario_events:
             if isinstance(event, M.DirectTransfer | M.ScheduledSettlement) and event.fires_at(t):
-                kind = KIND_DIRECT_TRANSFER if isinstance(event, M.DirectTransfer) else KIND_SCHEDULED_SETTLEMENT
-                rows.append((t, kind, ids.index(event.from_agent), ids.index(event.to_agent), event.amount))
+                code = KIND_DIRECT_TRANSFER if isinstance(event, M.DirectTransfer) else KIND_SCHEDULED_SETTLEMENT
+                rows.append((t, code, ids.index(event.from_agent), ids.index(event.to_agent), event.amount))
     if not rows:
         return sched
     tick, kind, frm, to, amount = (np.array(c, dtype=np.int64) for c in zip(*rows, strict=True))

@@ -144,8 +144,8 @@ class PolicyProgram:
         if isinstance(v, A.Nary):
             reduce = np.maximum if v.op == "max" else np.minimum
             acc = self._val_one(v.values[0], base)
-            for x in v.values[1:]:
-                acc = float(reduce(acc, self._val_one(x, base)))
+            for item in v.values[1:]:
+                acc = float(reduce(acc, self._val_one(item, base)))
             return acc
         if isinstance(v, A.Unary):
             return float(_UNARY[v.op](self._val_one(v.value, base)))
@@ -235,11 +235,17 @@ class PolicyProgram:
             x = self._val_many(v.value, view, rows)
             lo = self._val_many(v.lo, view, rows)
             return np.minimum(np.maximum(x, lo), self._val_many(v.hi, view, rows))
+        # div0: like the scalar path, evaluate the numerator only on the rows whose denominator
+        # is usable and the default only on the others (either may raise on rows it skips)
         den = np.broadcast_to(np.asarray(self._val_many(v.denominator, view, rows), float), rows.shape)
-        num = np.broadcast_to(np.asarray(self._val_many(v.numerator, view, rows), float), rows.shape)
-        default = np.broadcast_to(np.asarray(self._val_many(v.default, view, rows), float), rows.shape)
         small = np.abs(den) < EPS_CMP
-        return np.where(small, default, num / np.where(small, 1.0, den))
+        out = np.empty(rows.shape)
+        if small.any():
+            out[small] = self._val_many(v.default, view, rows[small])
+        if not small.all():
+            usable = ~small
+            out[usable] = np.asarray(self._val_many(v.numerator, view, rows[usable]), float) / den[usable]
+        return out
 
 
 class _CachedFields:
