@@ -103,7 +103,8 @@ class VerboseLogger:
             self.write(f"it {it:>3} {p['agent']:<10} {mark}  {param_changes(p['policy'], p['proposal'])} — "
                        f"{p['reason']}")
             return
-        ci = (f" 95%CI [{p['ci_low']:+.0f}, {p['ci_high']:+.0f}]¢" if p["n"] > 1 else "")
+        level = p.get("confidence", 0.95)  # (events stored before it was recorded: 95 %)
+        ci = (f" {level:.0%}CI [{p['ci_low']:+.0f}, {p['ci_high']:+.0f}]¢" if p["n"] > 1 else "")
         self.write(f"it {it:>3} {p['agent']:<10} {mark}  {param_changes(p['policy'], p['proposal'])}  "
                    f"mean {dollars(p['old_mean'])}→{dollars(p['new_mean'])}  Δ {p['mean_delta']:+.0f}¢"
                    f"{ci} (n={p['n']}) — {p['reason']}")

@@ -272,8 +272,8 @@ class OptimizationLoop:
         self.provider.emit(
             it, "decision", agent=agent, accepted=d.accepted, reason=d.reason, n=d.n,
             old_mean=d.old_mean, new_mean=d.new_mean, mean_delta=d.mean_delta, std_delta=d.std_delta,
-            ci_low=d.ci_low, ci_high=d.ci_high, new_settlement=d.new_settlement,
-            policy=policy_to_doc(self.policies[agent]), proposal=proposal,
+            ci_low=d.ci_low, ci_high=d.ci_high, confidence=self.config.evaluation.acceptance.confidence,
+            new_settlement=d.new_settlement, policy=policy_to_doc(self.policies[agent]), proposal=proposal,
             seeds=list(old.seeds), old_costs=[int(x) for x in old.costs],
             new_costs=[int(x) for x in new.costs], deltas=[int(x) for x in old.costs - new.costs])
 
