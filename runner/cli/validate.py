@@ -35,7 +35,7 @@ def file_kind(path: Path) -> str:
     raw = read_yaml(path)
     if "agents" in raw or "simulation" in raw:
         return "scenario"
-    if "scenario" in raw:
+    if "scenario" in raw or "optimized_agents" in raw or "llm" in raw:
         return "experiment"
     if "experiments" in raw or "grid" in raw:
         return "sweep"

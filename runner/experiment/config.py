@@ -136,7 +136,8 @@ class ExperimentConfig(Strict):
             if agent not in self.optimized_agents:
                 raise ValueError(f"initial_policies.{agent}: not one of optimized_agents "
                                  f"({', '.join(self.optimized_agents)})")
-            errors = validate_policy(doc)
+            # a user's starting policy must obey the same constraints as any proposal
+            errors = validate_policy(doc, self.policy_constraints)
             if errors:  # "payment_tree.action: …" → path initial_policies.AGENT.payment_tree.action
                 line = PolicyError(errors).one_line()
                 sep = "." if re.match(r"[\w.\[\]-]+: ", line) else ": "

@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TextIO
 
 EVENT_TYPES = (
     "experiment_start",
@@ -80,16 +80,19 @@ class JsonlEventSink:
     """Appends events to a JSON-lines file, flushed per event (a crash loses nothing written)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._file = path.open("a", encoding="utf-8")
+        self._file: TextIO | None = None  # opened on the first event: a run that fails to start writes nothing
 
     def handle(self, event: Event) -> None:
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
         self._file.write(json.dumps(event.to_dict(), sort_keys=True) + "\n")
         self._file.flush()
 
     def close(self) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
 
 def read_events(path: Path) -> list[Event]:
