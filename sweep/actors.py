@@ -11,22 +11,31 @@ flight. `LimiterActor` holds the per-model LLM concurrency and the sweep's spend
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import ray
 
 from runner.engine.batch import evaluate_batch
 from runner.engine.results import CostTable
 from runner.engine.schedule import Schedule
 from runner.engine.setup import EngineSetup
+from runner.llm.config import LLMConfig
 from sweep.limits import pattern_for
 from sweep.run import CellInputs, run_one
 from sweep.store import open_store
 
 WORKER_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENBLAS_NUM_THREADS": "1",
               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# The API-key variable litellm reads for a provider (the model's prefix) when the experiment
+# names none in ``llm.api_key_env``. Other providers: set ``llm.api_key_env``, or the
+# variables on every node.
+PROVIDER_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY",
+                    "mistral": "MISTRAL_API_KEY", "groq": "GROQ_API_KEY", "deepseek": "DEEPSEEK_API_KEY",
+                    "xai": "XAI_API_KEY", "openrouter": "OPENROUTER_API_KEY", "cohere": "COHERE_API_KEY"}
 
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> None:
@@ -37,13 +46,72 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus, runtime_env=runtime_env, include_dashboard=False,
+        # address="local": always start a Ray of our own. With address=None, ray.init joins the
+        # cluster a `ray start` on this machine recorded in /tmp/ray/ray_current_cluster (and
+        # then refuses num_cpus), so the default mode silently became "existing cluster".
+        ray.init(address="local", num_cpus=num_cpus, runtime_env=runtime_env, include_dashboard=False,
                  log_to_driver=False, configure_logging=False)
 
 
+@dataclasses.dataclass(frozen=True)
+class PackedSamples:
+    """Schedules as one array per `Schedule` field (the samples' arrays concatenated) plus
+    where each sample starts in it; fields that are not arrays (``seed``) as plain lists.
+
+    Why (benchmarks/sweep.py, part b): Ray pickles a list of `Schedule` sample by sample,
+    a dozen small numpy arrays each; for 10 000 exp2 samples that took ~2 s in the calling
+    process, four times the evaluation itself, so a second worker barely helped. Packed, a
+    chunk is a few dozen buffers that Ray serialises without copying.
+    """
+
+    arrays: dict[str, np.ndarray]
+    starts: dict[str, np.ndarray]  # int64 [n + 1]: sample i is arrays[f][starts[f][i]:starts[f][i + 1]]
+    values: dict[str, list[Any]]
+
+    @classmethod
+    def pack(cls, samples: Sequence[Schedule]) -> PackedSamples:
+        arrays, starts, values = {}, {}, {}
+        for f in dataclasses.fields(Schedule):
+            column = [getattr(s, f.name) for s in samples]
+            if samples and all(isinstance(a, np.ndarray) for a in column):
+                arrays[f.name] = np.concatenate(column)
+                starts[f.name] = np.concatenate(([0], np.cumsum([len(a) for a in column]))).astype(np.int64)
+            else:
+                values[f.name] = column
+        return cls(arrays, starts, values)
+
+    def __len__(self) -> int:
+        return len(next(iter(self.values.values()))) if self.values else len(next(iter(self.starts.values()))) - 1
+
+    def unpack(self) -> list[Schedule]:
+        bounds = {name: s.tolist() for name, s in self.starts.items()}
+        out = []
+        for i in range(len(self)):
+            fields: dict[str, Any] = {name: a[bounds[name][i]:bounds[name][i + 1]] for name, a in self.arrays.items()}
+            fields.update((name, v[i]) for name, v in self.values.items())
+            out.append(Schedule(**fields))
+        return out
+
+
+def llm_key_env(llm: LLMConfig) -> dict[str, str]:
+    """The API key a run of ``llm`` needs, as set in this (the driver's) environment.
+
+    A run actor has its raylet's environment, not the driver's: on a cluster (``--address``,
+    ``RAY_ADDRESS``) a key exported where ``paylab sweep`` runs would not reach the runs, whose
+    LLM calls would all fail authentication. `RunActor.run` gets it as an argument (a
+    runtime_env would show it in the dashboard); only ``llm.api_key_env``, else the
+    provider's variable (`PROVIDER_KEY_ENV`), and only if set here.
+    """
+    if llm.is_builtin:
+        return {}
+    name = llm.api_key_env or PROVIDER_KEY_ENV.get(llm.model.split("/", 1)[0])
+    value = os.environ.get(name) if name else None
+    return {name: value} if name and value else {}
+
+
 @ray.remote(num_cpus=1)
-def evaluate_chunk(setup: EngineSetup, samples: Sequence[Schedule]) -> CostTable:
-    return evaluate_batch(setup, samples)
+def evaluate_chunk(setup: EngineSetup, samples: PackedSamples) -> CostTable:
+    return evaluate_batch(setup, samples.unpack())
 
 
 class RayEvaluationExecutor:
@@ -67,7 +135,7 @@ class RayEvaluationExecutor:
         next_chunk = 0
         while next_chunk < len(chunks) or index_of:
             while next_chunk < len(chunks) and len(index_of) < self.max_in_flight:
-                index_of[evaluate_chunk.remote(setup_ref, list(chunks[next_chunk]))] = next_chunk
+                index_of[evaluate_chunk.remote(setup_ref, PackedSamples.pack(chunks[next_chunk]))] = next_chunk
                 next_chunk += 1
             ready, _ = ray.wait(list(index_of), num_returns=1)
             for ref in ready:
@@ -135,8 +203,10 @@ class RunActor:
     """Owns one experiment run; restartable (the run resumes from the store)."""
 
     def run(self, cell: CellInputs, store_root: str, limiter: Any, budget_usd: float | None,
-            chunk_size: int, param_keys: Mapping[str, Any]) -> dict[str, Any]:
+            chunk_size: int, param_keys: Mapping[str, Any],
+            key_env: Mapping[str, str] | None = None) -> dict[str, Any]:
         os.environ.update(WORKER_ENV)
+        os.environ.update(key_env or {})  # this process serves this run only (see llm_key_env)
         outcome = run_one(cell, open_store(store_root), executor=RayEvaluationExecutor(chunk_size),
                           limiter=RayLimiter(limiter), budget_usd=budget_usd, param_keys=param_keys)
         return outcome.to_dict()

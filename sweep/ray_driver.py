@@ -7,14 +7,16 @@ for good (restarts exhausted) is recorded as failed; the others carry on.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import ray
 
-from sweep.actors import LimiterActor, RunActor, init_ray
+from sweep.actors import LimiterActor, RunActor, init_ray, llm_key_env
 from sweep.expand import RunSpec
 from sweep.run import CellInputs, RunOutcome
 from sweep.store import ResultStore
+from sweep.tables import run_row
 
 POLL_SECONDS = 1.0
 
@@ -30,23 +32,23 @@ def run_on_ray(to_run: Sequence[RunSpec], store: ResultStore, store_root: str, *
     max_in_flight = max_in_flight or max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     limiter = LimiterActor.remote(concurrency)  # type: ignore[attr-defined]
     queue = list(to_run)
-    in_flight: dict[Any, tuple[RunSpec, Any]] = {}
+    in_flight: dict[Any, tuple[RunSpec, Any, datetime]] = {}
     outcomes: list[RunOutcome] = []
     while queue or in_flight:
         while queue and len(in_flight) < max_in_flight:
             spec = queue.pop(0)
             actor = RunActor.remote()  # type: ignore[attr-defined]
-            ref = actor.run.remote(CellInputs.load(spec), store_root, limiter, budget_usd, chunk_size, param_keys)
-            in_flight[ref] = (spec, actor)
+            ref = actor.run.remote(CellInputs.load(spec), store_root, limiter, budget_usd, chunk_size, param_keys,
+                                   llm_key_env(spec.config.llm))
+            in_flight[ref] = (spec, actor, datetime.now(timezone.utc))
         ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_SECONDS)
         for ref in ready:
-            spec, actor = in_flight.pop(ref)
+            spec, actor, started = in_flight.pop(ref)
             try:
                 outcome = RunOutcome(**ray.get(ref))
             except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
                 error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                store.set_status(spec.sweep, spec.run_id, "failed", attempt=1, error=error)
-                outcome = RunOutcome(spec.run_id, "failed", error=error)
+                outcome = _record_failure(store, spec, error, started, param_keys)
             ray.kill(actor)
             outcomes.append(outcome)
             if on_update:
@@ -54,3 +56,21 @@ def run_on_ray(to_run: Sequence[RunSpec], store: ResultStore, store_root: str, *
         if not ready and on_update:
             on_update(None)  # a tick for the progress view
     return outcomes
+
+
+def _record_failure(store: ResultStore, spec: RunSpec, error: str, started: datetime,
+                    param_keys: Mapping[str, Any]) -> RunOutcome:
+    """Record a run that `run_one` could not record itself (its actor died for good).
+
+    Fixed: this used to set only the status (with ``attempt=1``), so such a run had no
+    ``runs`` row — invisible to `paylab analyze` — and lost its attempt count. Now it is
+    recorded as `run_one` records a failed run: a ``runs`` row with the error, then the status.
+    """
+    previous = store.get_status(spec.sweep).get(spec.run_id)
+    attempt = previous.attempt if previous is not None else 1
+    store.write_part("runs", spec.sweep, spec.run_id, "final",
+                     run_row(spec.sweep, spec, None, "failed", error, started, datetime.now(timezone.utc),
+                             attempt, param_keys))
+    store.compact(spec.sweep, spec.run_id)
+    store.set_status(spec.sweep, spec.run_id, "failed", attempt=attempt, error=error)
+    return RunOutcome(spec.run_id, "failed", error=error)

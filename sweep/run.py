@@ -77,9 +77,13 @@ class _Heartbeat:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """Stop beating and wait for a beat in progress (idempotent)."""
         self._stop.set()
         self._thread.join()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,10 @@ def run_one(cell: RunSpec | CellInputs, store: ResultStore, *, executor: Evaluat
                 resume_events=store.events_for(spec.sweep, spec.run_id), scenario=inputs.scenario)
             result = runner.run()
         except Exception as exc:  # noqa: BLE001 — a failed cell is a row, not a crash of the sweep
+            # Fixed: the heartbeat thread used to run until the `with` block ended, so a beat in
+            # flight could land after (and overwrite) the "failed" status written below,
+            # leaving a failed run "running". Stop it first.
+            heartbeat.stop()
             error = f"{type(exc).__name__}: {exc}"
             detail = traceback.format_exc(limit=8)
             finished = datetime.now(timezone.utc)

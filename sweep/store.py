@@ -66,7 +66,7 @@ from sweep.store_base import (
     parse_file_name,
     unify,
 )
-from sweep.tables import SCHEMA_VERSION, SCHEMAS
+from sweep.tables import SCHEMA_VERSION, SCHEMAS, TABLES
 
 __all__ = ["MemoryStore", "ParquetStore", "ResultStore", "StatusRecord", "open_store",
            "write_throughput"]
@@ -266,6 +266,28 @@ class ParquetStore(PartStore):
         for ref in refs:
             with contextlib.suppress(FileNotFoundError):
                 self._fs.delete_file(self._path(table, ref))
+
+    def compact(self, sweep: str, run_id: str) -> None:
+        """`PartStore.compact`, then delete the run's temp files that a killed writer left.
+
+        Fixed: a writer killed between creating its hidden temp file and renaming it (SIGKILL,
+        a dead node) left ``.<run_id>~<part>.parquet.<uuid>.tmp`` in the table's folder for
+        good: readers skip it, but every crash added garbage nothing removed. The run's own
+        compaction (by its only writer, when it ends, its heartbeat stopped) now removes
+        them, and those of its status file.
+        """
+        super().compact(sweep, run_id)
+        folders = [self._dir(table, sweep) for table in TABLES] + [self._status_dir(sweep)]
+        for folder in folders:
+            for info in self._files_in(folder):
+                name = info.base_name  # "." + file name + "." + uuid hex + ".tmp" (see _atomic)
+                if not (name.startswith(".") and name.endswith(".tmp")):
+                    continue
+                target = name[1:-len(".tmp")].rpartition(".")[0]
+                ref = parse_file_name(sweep, target)
+                if target == f"{run_id}.json" or (ref is not None and ref.run_id == run_id):
+                    with contextlib.suppress(FileNotFoundError):
+                        self._fs.delete_file(info.path)
 
     def _status_dir(self, sweep: str) -> str:
         return f"{self._base}/_status/sweep={sweep}"

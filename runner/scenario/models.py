@@ -181,6 +181,12 @@ class UniformPriority(Strict):
     min: int = Field(ge=0, le=10)
     max: int = Field(ge=0, le=10)
 
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformPriority:
+        if self.max < self.min:
+            raise ValueError(f"max: must be >= min ({self.min}), got {self.max}")
+        return self
+
 
 PriorityDistribution = Annotated[
     FixedPriority | CategoricalPriority | UniformPriority, Field(discriminator="type")
