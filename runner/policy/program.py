@@ -130,16 +130,7 @@ class PolicyProgram:
         if isinstance(v, A.FieldRef):
             return float(field_value(v.name, base))
         if isinstance(v, A.Binary):
-            left, right = self._val_one(v.left, base), self._val_one(v.right, base)
-            if v.op == "+":
-                return left + right
-            if v.op == "-":
-                return left - right
-            if v.op == "*":
-                return left * right
-            if abs(right) < EPS_DIV:
-                raise SimulationError(f"policy {self.name}: {v.path}: division by zero")
-            return left / right
+            return float(self._arith(v, self._val_one(v.left, base), self._val_one(v.right, base)))
         # numpy ufuncs on scalars too, so NaN/inf behave exactly as in the batched path
         if isinstance(v, A.Nary):
             reduce = np.maximum if v.op == "max" else np.minimum
@@ -211,17 +202,7 @@ class PolicyProgram:
         if isinstance(v, A.FieldRef):
             return view.field(v.name)[rows]
         if isinstance(v, A.Binary):
-            left = self._val_many(v.left, view, rows)
-            right = self._val_many(v.right, view, rows)
-            if v.op == "+":
-                return left + right
-            if v.op == "-":
-                return left - right
-            if v.op == "*":
-                return left * right
-            if np.any(np.abs(right) < EPS_DIV):
-                raise SimulationError(f"policy {self.name}: {v.path}: division by zero")
-            return left / right
+            return self._arith(v, self._val_many(v.left, view, rows), self._val_many(v.right, view, rows))
         if isinstance(v, A.Nary):
             vals = [self._val_many(x, view, rows) for x in v.values]
             reduce = np.maximum if v.op == "max" else np.minimum
@@ -235,8 +216,11 @@ class PolicyProgram:
             x = self._val_many(v.value, view, rows)
             lo = self._val_many(v.lo, view, rows)
             return np.minimum(np.maximum(x, lo), self._val_many(v.hi, view, rows))
-        # div0: like the scalar path, evaluate the numerator only on the rows whose denominator
-        # is usable and the default only on the others (either may raise on rows it skips)
+        return self._div0_many(v, view, rows)
+
+    def _div0_many(self, v: A.SafeDiv, view: _CachedFields, rows: np.ndarray) -> np.ndarray:
+        """div0 like the scalar path: the numerator is evaluated only on the rows whose
+        denominator is usable, the default only on the others (either may raise elsewhere)."""
         den = np.broadcast_to(np.asarray(self._val_many(v.denominator, view, rows), float), rows.shape)
         small = np.abs(den) < EPS_CMP
         out = np.empty(rows.shape)
@@ -244,8 +228,21 @@ class PolicyProgram:
             out[small] = self._val_many(v.default, view, rows[small])
         if not small.all():
             usable = ~small
-            out[usable] = np.asarray(self._val_many(v.numerator, view, rows[usable]), float) / den[usable]
+            num = np.asarray(self._val_many(v.numerator, view, rows[usable]), float)
+            out[usable] = num / den[usable]
         return out
+
+    def _arith(self, v: A.Binary, left: Any, right: Any) -> Any:
+        """``left op right`` (scalars or arrays); a divisor below machine epsilon is an error."""
+        if v.op == "+":
+            return left + right
+        if v.op == "-":
+            return left - right
+        if v.op == "*":
+            return left * right
+        if np.any(np.abs(right) < EPS_DIV):
+            raise SimulationError(f"policy {self.name}: {v.path}: division by zero")
+        return left / right
 
 
 class _CachedFields:
