@@ -1,7 +1,6 @@
 """Every seed in paylab comes from here.
 
-Seeds are derived by hashing a path of labels — ``(master, replicate, iteration, agent,
-sample)`` — with SHA-256 and feeding the digest to numpy's `SeedSequence`. Nothing depends
+Seeds are derived by hashing a path of labels — ``(master, replicate, iteration, agent)`` — with SHA-256 and feeding the digest to numpy's `SeedSequence`. Nothing depends
 on the order in which seeds are requested, on how work is split across workers, or on a
 global RNG; the replicate index is part of every path, so replicates are independent.
 
@@ -41,10 +40,9 @@ def iteration_seed(master: int, replicate: int, iteration: int) -> int:
     return derive_seed(master, "replicate", replicate, "iteration", iteration)
 
 
-def sample_seed(master: int, replicate: int, iteration: int, agent: str, sample: int) -> int:
-    """Seed of one bootstrap sample of one agent in one iteration."""
-    return derive_seed(master, "replicate", replicate, "iteration", iteration,
-                       "agent", agent, "sample", sample)
+def bootstrap_seed(master: int, replicate: int, iteration: int, agent: str) -> int:
+    """Seed of the stream one agent's bootstrap samples are drawn from in one iteration."""
+    return derive_seed(master, "replicate", replicate, "iteration", iteration, "agent", agent, "bootstrap")
 
 
 def reference_seed(master: int, replicate: int, sample: int) -> int:

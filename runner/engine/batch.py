@@ -106,6 +106,7 @@ class _BatchDay(Policies):
 
     def _load_payments(self, schedules: Sequence[Schedule]) -> None:
         sizes = np.array([sc.amount.size for sc in schedules], dtype=np.int64)
+        self.sample_starts = np.cumsum(sizes)[:-1]
         columns = _columns(schedules, PAYMENT_FIELDS)
         self.snd, self.rcv, self.amt, self.arr, self.dl, self.pri = columns
         n = self.amt.size
@@ -322,4 +323,5 @@ class _BatchDay(Policies):
             delay_ticks=total(cell[done], delay[done]),
             final_balance=self.bal.reshape(self.S, self.A).copy(),
             decisions=self.decisions,
+            settle_ticks=tuple(np.split(self.stick, self.sample_starts)),
         )

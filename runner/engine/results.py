@@ -34,6 +34,8 @@ class CostTable:
     delay_ticks: np.ndarray
     final_balance: np.ndarray
     decisions: int = 0
+    # per sample: int64 [payment] settlement tick of each payment of its schedule (-1: unsettled)
+    settle_ticks: tuple[np.ndarray, ...] = ()
 
     @property
     def n_samples(self) -> int:
@@ -59,7 +61,8 @@ class CostTable:
         return CostTable(self.agent_ids, self.costs[idx], self.arrived_count[idx],
                          self.settled_count[idx], self.arrived_value[idx],
                          self.settled_value[idx], self.delay_ticks[idx],
-                         self.final_balance[idx], self.decisions)
+                         self.final_balance[idx], self.decisions,
+                         tuple(self.settle_ticks[i] for i in idx) if self.settle_ticks else ())
 
     @staticmethod
     def concat(tables: list[CostTable]) -> CostTable:
@@ -72,6 +75,7 @@ class CostTable:
             tables[0].agent_ids, stack("costs"), stack("arrived_count"), stack("settled_count"),
             stack("arrived_value"), stack("settled_value"), stack("delay_ticks"), stack("final_balance"),
             decisions=sum(t.decisions for t in tables),
+            settle_ticks=tuple(x for t in tables for x in t.settle_ticks),
         )
 
     def report(self, sample: int = 0) -> dict[str, Any]:

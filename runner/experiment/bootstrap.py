@@ -62,6 +62,23 @@ class TransactionHistory:
                 settled[int(ev["tx"])] = int(ev["tick"])
         self.records = {a: self._records(a, arrivals, settled) for a in self.agent_ids}
 
+    @classmethod
+    def from_schedule(cls, agent_ids: Sequence[str], schedule: Schedule,
+                      settle_ticks: np.ndarray) -> TransactionHistory:
+        """The same records from a schedule and its payments' settlement ticks (-1: unsettled),
+        without an event trace — what the batch engine returns."""
+        history = cls.__new__(cls)
+        history.agent_ids = tuple(agent_ids)
+        history.records = {}
+        for a, agent in enumerate(history.agent_ids):
+            out = schedule.sender == a
+            inc = (schedule.receiver == a) & (settle_ticks >= 0)
+            history.records[agent] = AgentRecords(
+                out_amount=schedule.amount[out], out_priority=schedule.priority[out],
+                out_receiver=schedule.receiver[out], out_offset=schedule.deadline[out] - schedule.arrival[out],
+                in_amount=schedule.amount[inc], in_offset=settle_ticks[inc] - schedule.arrival[inc])
+        return history
+
     def _records(self, agent: str, arrivals: Mapping[int, Mapping[str, Any]],
                  settled: Mapping[int, int]) -> AgentRecords:
         out = [ev for ev in arrivals.values() if ev["sender"] == agent]
@@ -107,68 +124,93 @@ class SampleFactory:
                                ticks=self.ticks)
         return build_setup(self.scenario, dict(policies), ticks=self.ticks)
 
-    def samples(self, histories: Sequence[TransactionHistory], agent: str, seeds: Sequence[int],
-                context: Schedule | None = None) -> list[Schedule]:
-        """One sample per seed; each resamples one of the context days (chosen by its seed)."""
-        out = []
-        for seed in seeds:
-            rng = generator(seed)
-            history = histories[int(rng.integers(0, len(histories)))] if len(histories) > 1 else histories[0]
+    def samples(self, histories: Sequence[TransactionHistory], agent: str, stream_seed: int,
+                count: int, context: Schedule | None = None) -> list[Schedule]:
+        """``count`` bootstrap samples of ``agent``'s day, all drawn from one random stream.
+
+        Sample k uses only row k of a ``[count, width]`` block of uniforms (the width is fixed
+        by the histories), so a sample does not depend on how many samples are drawn, nor on
+        where they are evaluated. Each sample first picks one of the context days, then
+        resamples that day's records with replacement and draws new arrival ticks. Every
+        sample carries ``seed = stream_seed``; (seed, index) identifies its draws exactly.
+        """
+        widths = [self._width(h, agent) for h in histories]
+        u = generator(stream_seed).random((count, 1 + max(widths)))
+        day = np.minimum((u[:, 0] * len(histories)).astype(np.int64), len(histories) - 1)
+        out: list[Schedule | None] = [None] * count
+        for d, history in enumerate(histories):
+            rows = np.flatnonzero(day == d)
+            if rows.size == 0:
+                continue
+            block = u[rows, 1:]
             if self.world == "sandbox":
-                out.append(self._sandbox_sample(history.records[agent], seed, rng))
+                made = self._sandbox_block(history.records[agent], block, stream_seed)
             else:
                 assert context is not None
-                out.append(self._full_sample(history, seed, context, rng))
-        return out
+                made = self._full_block(history, block, context, stream_seed)
+            for row, sample in zip(rows, made, strict=True):
+                out[int(row)] = sample
+        return [s for s in out if s is not None]
+
+    def _width(self, history: TransactionHistory, agent: str) -> int:
+        if self.world == "sandbox":
+            rec = history.records[agent]
+            return 2 * rec.out_amount.size + 2 * rec.in_amount.size
+        return sum(2 * r.out_amount.size for r in history.records.values())
 
     def _deadlines(self, arrival: np.ndarray, offset: np.ndarray) -> np.ndarray:
         c = self.config
         return cap_deadlines(arrival, offset, c.simulation.ticks_per_day, c.episode_ticks,
                              c.deadline_cap_at_eod)
 
-    def _sandbox_sample(self, rec: AgentRecords, seed: int, rng: np.random.Generator) -> Schedule:
+    def _draw(self, u: np.ndarray, n: int) -> np.ndarray:
+        """Uniforms in [0, 1) → integers in [0, n) (n ≥ 1)."""
+        picked: np.ndarray = np.minimum((u * n).astype(np.int64), n - 1)
+        return picked
+
+    def _sandbox_block(self, rec: AgentRecords, u: np.ndarray, seed: int) -> list[Schedule]:
         n, m = rec.out_amount.size, rec.in_amount.size
-        pick = rng.integers(0, max(n, 1), size=n)
-        arrival = rng.integers(0, self.ticks, size=n)
-        pick_in = rng.integers(0, max(m, 1), size=m)
-        arrival_in = rng.integers(0, self.ticks, size=m)
-        order = np.argsort(arrival, kind="stable")
-        arrival, pick = arrival[order], pick[order]
+        pick = self._draw(u[:, :n], max(n, 1))
+        arrival = self._draw(u[:, n:2 * n], self.ticks)
+        pick_in = self._draw(u[:, 2 * n:2 * n + m], max(m, 1))
+        arrival_in = self._draw(u[:, 2 * n + m:2 * n + 2 * m], self.ticks)
+        order = np.argsort(arrival, axis=1, kind="stable")
+        arrival, pick = np.take_along_axis(arrival, order, 1), np.take_along_axis(pick, order, 1)
+        deadline = self._deadlines(arrival, rec.out_offset[pick])
         beat_tick = np.minimum(arrival_in + rec.in_offset[pick_in], self.ticks - 1)
-        beat_order = np.argsort(beat_tick, kind="stable")
+        beat_order = np.argsort(beat_tick, axis=1, kind="stable")
+        beat_tick = np.take_along_axis(beat_tick, beat_order, 1)
+        beat_amount = np.take_along_axis(rec.in_amount[pick_in], beat_order, 1)
+        amount, priority = rec.out_amount[pick], rec.out_priority[pick]
         # sandbox agent indices, agents sorted: [AGENT, ~SINK, ~SOURCE] ('~' sorts last)
         me, sink, source = 0, 1, 2
-        return Schedule(
-            sender=np.full(n, me, dtype=np.int64),
-            receiver=np.full(n, sink, dtype=np.int64),
-            amount=rec.out_amount[pick],
-            arrival=arrival.astype(np.int64),
-            deadline=self._deadlines(arrival, rec.out_offset[pick]),
-            priority=rec.out_priority[pick],
-            event_tick=beat_tick[beat_order].astype(np.int64),
-            event_kind=np.full(m, KIND_SCHEDULED_SETTLEMENT, dtype=np.int64),
-            event_from=np.full(m, source, dtype=np.int64),
-            event_to=np.full(m, me, dtype=np.int64),
-            event_amount=rec.in_amount[pick_in][beat_order],
-            seed=seed,
-        )
+        senders, receivers = np.full(n, me, dtype=np.int64), np.full(n, sink, dtype=np.int64)
+        kinds = np.full(m, KIND_SCHEDULED_SETTLEMENT, dtype=np.int64)
+        froms, tos = np.full(m, source, dtype=np.int64), np.full(m, me, dtype=np.int64)
+        return [Schedule(senders, receivers, amount[k], arrival[k], deadline[k], priority[k],
+                         beat_tick[k], kinds, froms, tos, beat_amount[k], seed=seed)
+                for k in range(u.shape[0])]
 
-    def _full_sample(self, history: TransactionHistory, seed: int, context: Schedule,
-                     rng: np.random.Generator) -> Schedule:
+    def _full_block(self, history: TransactionHistory, u: np.ndarray, context: Schedule,
+                    seed: int) -> list[Schedule]:
         cols: list[tuple[np.ndarray, ...]] = []
+        at = 0
+        rows = u.shape[0]
         for a, agent in enumerate(history.agent_ids):
             rec = history.records[agent]
             n = rec.out_amount.size
-            pick = rng.integers(0, max(n, 1), size=n)
-            arrival = rng.integers(0, self.ticks, size=n)
-            cols.append((np.full(n, a), rec.out_receiver[pick], rec.out_amount[pick], arrival,
-                         self._deadlines(arrival, rec.out_offset[pick]), rec.out_priority[pick]))
-        snd, rcv, amt, arr, dl, pri = (np.concatenate([c[i] for c in cols]).astype(np.int64)
-                                       for i in range(6))
-        order = np.argsort(arr, kind="stable")
-        return Schedule(snd[order], rcv[order], amt[order], arr[order], dl[order], pri[order],
-                        context.event_tick, context.event_kind, context.event_from,
-                        context.event_to, context.event_amount, seed=seed)
+            pick = self._draw(u[:, at:at + n], max(n, 1))
+            arrival = self._draw(u[:, at + n:at + 2 * n], self.ticks)
+            at += 2 * n
+            cols.append((np.full((rows, n), a, dtype=np.int64), rec.out_receiver[pick],
+                         rec.out_amount[pick], arrival, self._deadlines(arrival, rec.out_offset[pick]),
+                         rec.out_priority[pick]))
+        snd, rcv, amt, arr, dl, pri = (np.concatenate([c[i] for c in cols], axis=1) for i in range(6))
+        order = np.argsort(arr, axis=1, kind="stable")  # ties: agents in id order, then draw order
+        snd, rcv, amt, arr, dl, pri = (np.take_along_axis(x, order, 1) for x in (snd, rcv, amt, arr, dl, pri))
+        return [Schedule(snd[k], rcv[k], amt[k], arr[k], dl[k], pri[k], context.event_tick,
+                         context.event_kind, context.event_from, context.event_to,
+                         context.event_amount, seed=seed) for k in range(rows)]
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from runner.engine.batch import evaluate_batch
 from runner.engine.rates import COMPONENTS
 from runner.engine.reference import ReferenceEngine
 from runner.engine.schedule import Schedule, generate_schedule
@@ -42,19 +44,24 @@ from runner.proposals import (
     SampleStream,
 )
 from runner.scenario.loader import Scenario
-from runner.seeds import derive_seed, iteration_seed, reference_seed, sample_seed
+from runner.seeds import bootstrap_seed, derive_seed, iteration_seed, reference_seed
 
 
 @dataclass(frozen=True)
 class ContextDay:
-    """The iteration's full-scenario day(s): the first one's schedule, trace and costs, and
-    the per-agent records of every day simulated (``evaluation.context_days``)."""
+    """The iteration's full-scenario day(s): the first one's schedule and costs, the per-agent
+    records of every day simulated (``evaluation.context_days``), and — on demand, since only
+    an LLM's prompt needs it — the first day's event trace."""
 
     seed: int
     schedule: Schedule
-    events: list[dict[str, Any]]
+    setup: EngineSetup
     histories: list[TransactionHistory]
     costs: dict[str, int]
+
+    @cached_property
+    def events(self) -> list[dict[str, Any]]:
+        return ReferenceEngine(self.setup).run(self.schedule, trace=True)[1]
 
 
 class OptimizationLoop:
@@ -148,25 +155,23 @@ class OptimizationLoop:
         """The full scenario with the current policies (iteration seed; fixed when deterministic)."""
         setup = build_setup(self.scenario, self.policies, ticks=self.ticks)
         days = 1 if self.config.evaluation.deterministic else self.config.evaluation.context_days
-        runs = []
-        for d in range(days):
-            seed = self._day_seed(it) if d == 0 else derive_seed(self._day_seed(it), "day", d)
-            schedule = generate_schedule(self.scenario.config, seed, self.ticks)
-            table, events = ReferenceEngine(setup).run(schedule, trace=True)
-            runs.append((seed, schedule, table, events))
-        seed, schedule, table, events = runs[0]
-        costs = {a: int(table.agent_totals(a)[0]) for a in setup.agent_ids}
-        self.provider.emit(it, "context_day", seed=seed, days=days,
+        seeds = [self._day_seed(it) if d == 0 else derive_seed(self._day_seed(it), "day", d) for d in range(days)]
+        schedules = [generate_schedule(self.scenario.config, seed, self.ticks) for seed in seeds]
+        table = evaluate_batch(setup, schedules)  # histories need settlement ticks, not traces
+        totals = table.totals()[0]
+        costs = {a: int(totals[i]) for i, a in enumerate(setup.agent_ids)}
+        self.provider.emit(it, "context_day", seed=seeds[0], days=days,
                            costs={a: costs[a] for a in self.config.optimized_agents})
-        histories = [TransactionHistory(setup.agent_ids, ev) for *_, ev in runs]
-        return ContextDay(seed, schedule, events, histories, costs)
+        histories = [TransactionHistory.from_schedule(setup.agent_ids, sch, ticks)
+                     for sch, ticks in zip(schedules, table.settle_ticks, strict=True)]
+        return ContextDay(seeds[0], schedules[0], setup, histories, costs)
 
     def agent_samples(self, agent: str, it: int, context: ContextDay) -> list[Schedule]:
         if self.config.evaluation.deterministic:
             return [context.schedule]
-        seeds = [sample_seed(self.config.master_seed, self.replicate, it, agent, k)
-                 for k in range(self.config.evaluation.num_samples)]
-        return self.factory.samples(context.histories, agent, seeds, context.schedule)
+        seed = bootstrap_seed(self.config.master_seed, self.replicate, it, agent)
+        return self.factory.samples(context.histories, agent, seed, self.config.evaluation.num_samples,
+                                    context.schedule)
 
     def setup_for(self, agent: str, policies: dict[str, Policy]) -> EngineSetup:
         if self.config.evaluation.deterministic:

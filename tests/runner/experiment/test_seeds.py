@@ -19,7 +19,7 @@ from runner.seeds import (
     iteration_seed,
     reference_seed,
     replicate_seed,
-    sample_seed,
+    bootstrap_seed,
 )
 from tests.runner.experiment.support import (
     EXP2,
@@ -36,8 +36,8 @@ from tests.runner.experiment.support import (
 def test_derive_seed_is_stable() -> None:
     # hard-coded: a change here silently changes every published number
     assert derive_seed(42) == 4153354983022741318
-    assert sample_seed(42, 0, 3, "BANK_A", 7) == 5057118162899101659
-    assert derive_seed(42, "replicate", 0, "iteration", 3, "agent", "BANK_A", "sample", 7) == 5057118162899101659
+    assert bootstrap_seed(42, 0, 3, "BANK_A") == derive_seed(
+        42, "replicate", 0, "iteration", 3, "agent", "BANK_A", "bootstrap")
     assert iteration_seed(42, 0, 1) == 8278261460986899290
     assert iteration_seed(42, 1, 1) == 9087661822909399171
     assert reference_seed(42, 0, 0) == 1750595755590326237
@@ -50,8 +50,8 @@ def test_derive_seed_is_stable() -> None:
 
 
 def test_seeds_are_63_bit_and_distinct_across_labels() -> None:
-    seeds = [sample_seed(42, r, it, a, k) for r in range(2) for it in range(1, 4)
-             for a in ("BANK_A", "BANK_B") for k in range(50)]
+    seeds = [bootstrap_seed(42, r, it, a) for r in range(2) for it in range(1, 4)
+             for a in ("BANK_A", "BANK_B")]
     seeds += [iteration_seed(42, r, it) for r in range(2) for it in range(1, 4)]
     seeds += [reference_seed(42, r, k) for r in range(2) for k in range(50)]
     assert len(set(seeds)) == len(seeds)
@@ -62,11 +62,10 @@ def test_seeds_are_63_bit_and_distinct_across_labels() -> None:
 def test_replicates_are_independent() -> None:
     for it in (1, 2):
         assert iteration_seed(42, 0, it) != iteration_seed(42, 1, it)
-        for k in range(5):
-            assert sample_seed(42, 0, it, "BANK_A", k) != sample_seed(42, 1, it, "BANK_A", k)
+        assert bootstrap_seed(42, 0, it, "BANK_A") != bootstrap_seed(42, 1, it, "BANK_A")
     assert {reference_seed(42, 0, k) for k in range(20)}.isdisjoint({reference_seed(42, 1, k) for k in range(20)})
     # same replicate, same seeds
-    assert sample_seed(42, 1, 2, "BANK_B", 3) == sample_seed(42, 1, 2, "BANK_B", 3)
+    assert bootstrap_seed(42, 1, 2, "BANK_B") == bootstrap_seed(42, 1, 2, "BANK_B")
 
 
 def _history() -> tuple[SampleFactory, list[TransactionHistory]]:
@@ -84,18 +83,19 @@ def _same(a: object, b: object) -> bool:
 
 def test_replicates_draw_different_bootstrap_samples() -> None:
     factory, hist = _history()
-    seeds0 = [sample_seed(42, 0, 1, "BANK_A", k) for k in range(5)]
-    seeds1 = [sample_seed(42, 1, 1, "BANK_A", k) for k in range(5)]
-    r0, r0_again, r1 = (factory.samples(hist, "BANK_A", s) for s in (seeds0, seeds0, seeds1))
+    seed0, seed1 = bootstrap_seed(42, 0, 1, "BANK_A"), bootstrap_seed(42, 1, 1, "BANK_A")
+    r0, r0_again, r1 = (factory.samples(hist, "BANK_A", s, 5) for s in (seed0, seed0, seed1))
     assert all(_same(a, b) for a, b in zip(r0, r0_again, strict=True))
     assert not any(_same(a, b) for a, b in zip(r0, r1, strict=True))
+    # a sample does not depend on how many are drawn
+    assert all(_same(a, b) for a, b in zip(r0, factory.samples(hist, "BANK_A", seed0, 9), strict=False))
 
 
 def test_runs_of_two_replicates_differ_and_a_replicate_repeats() -> None:
     def events(replicate: int) -> list[dict[str, object]]:
         sink = RecordingSink()
         run(config(EXP2, *SMALL_EXP2, "convergence.max_iterations=1", "evaluation.acceptance.rule=always"),
-            ScriptedProposer.fractions({"BANK_A": [0.2], "BANK_B": [0.1]}), replicate=replicate, sinks=[sink])
+            ScriptedProposer.fractions({"BANK_A": [0.2], "BANK_B": [0.05]}), replicate=replicate, sinks=[sink])
         return [{"type": e.type, "it": e.iteration, **e.payload} for e in sink.events
                 if e.type in ("context_day", "decision", "reference_cost")]
 
@@ -110,15 +110,15 @@ def test_runs_of_two_replicates_differ_and_a_replicate_repeats() -> None:
     ref0, ref1 = (next(e for e in r if e["type"] == "reference_cost") for r in (r0, r1))
     assert ref0["costs"] == ref1["costs"]  # 0.5 costs the same on any day (liquidity only)…
     last0, last1 = ([e for e in r if e["type"] == "reference_cost"][-1] for r in (r0, r1))
-    assert last0["costs"] != last1["costs"]  # …0.1 for BANK_B does not: different reference days
+    assert last0["costs"] != last1["costs"]  # …0.05 for BANK_B does not: different reference days
 
 
 def test_seeds_do_not_depend_on_request_order() -> None:
     labels = [(it, a, k) for it in (1, 2) for a in ("BANK_A", "BANK_B") for k in range(10)]
-    forward = {lab: sample_seed(42, 0, *lab) for lab in labels}
+    forward = {lab: derive_seed(42, 0, *lab) for lab in labels}
     shuffled = labels[:]
     random.Random(3).shuffle(shuffled)
-    assert {lab: sample_seed(42, 0, *lab) for lab in shuffled} == forward
+    assert {lab: derive_seed(42, 0, *lab) for lab in shuffled} == forward
 
     # in a run: the agents' order, and how many samples are drawn, change no sample's seed
     def decisions(*overrides: str) -> dict[str, dict[str, object]]:
