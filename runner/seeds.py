@@ -1,6 +1,7 @@
 """Every seed in paylab comes from here.
 
-Seeds are derived by hashing a path of labels — ``(master, replicate, iteration, agent)`` — with SHA-256 and feeding the digest to numpy's `SeedSequence`. Nothing depends
+Seeds are derived by hashing a path of labels — ``(master, replicate, iteration, agent)`` —
+with SHA-256 and feeding the digest to numpy's `SeedSequence`. Nothing depends
 on the order in which seeds are requested, on how work is split across workers, or on a
 global RNG; the replicate index is part of every path, so replicates are independent.
 

@@ -35,7 +35,7 @@ def scaled(rate: float, factor: int) -> int:
     """``rate × factor`` rounded half away from zero (negative or NaN rates count as 0)."""
     if not math.isfinite(rate) or rate <= 0:
         return 0
-    return int(math.floor(rate * factor + 0.5))
+    return math.floor(rate * factor + 0.5)
 
 
 def mul_div(x: np.ndarray, num: int, den: int, *, half_up: bool) -> np.ndarray:
@@ -70,7 +70,7 @@ class Penalty:
     @classmethod
     def from_config(cls, raw: M.Penalty) -> Penalty:
         if isinstance(raw, M.RatePenalty):
-            return cls(bps_num=int(math.floor(raw.bps_per_event * 10**6)))
+            return cls(bps_num=math.floor(raw.bps_per_event * 10**6))
         if isinstance(raw, M.FixedPenalty):
             return cls(fixed=raw.amount)
         return cls(fixed=int(raw))

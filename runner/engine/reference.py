@@ -29,10 +29,10 @@ import numpy as np
 
 from runner.engine.rates import (
     BPS_DEN,
-    C,
     COMPONENTS,
     DELAY_DEN,
     OVERDRAFT_DEN,
+    C,
     mul_div_int,
 )
 from runner.engine.results import CostTable

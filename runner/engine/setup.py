@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runner.engine.rates import ScaledRates
 from runner.errors import NotSupportedError
 from runner.policy.ast import Policy
 from runner.policy.program import PolicyProgram
 from runner.scenario.loader import Scenario
 from runner.scenario.models import ScenarioConfig
-from runner.engine.rates import ScaledRates
 
 # Actions the engines can execute today; the others parse and validate but are refused here.
 RUNNABLE_ACTIONS = {
@@ -30,7 +30,7 @@ FRACTION_SCALE = 10**9  # fractions are applied as exact integers (0.29 × 100 0
 
 def allocation(pool: int, fraction: float) -> int:
     """Pool cents brought in at the start of a day: ``floor(pool × fraction)``, exactly."""
-    return pool * int(round(fraction * FRACTION_SCALE)) // FRACTION_SCALE
+    return pool * round(fraction * FRACTION_SCALE) // FRACTION_SCALE
 
 
 @dataclass(frozen=True, eq=False)

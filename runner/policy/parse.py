@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from runner.config_errors import closest, show_value
-from runner.policy import ast as A  # noqa: N812
+from runner.policy import ast as A
 from runner.policy.fields import BANK_FIELDS, TX_FIELDS, is_known_field
 
 MAX_DEPTH = 100
@@ -80,7 +80,7 @@ class _Parser:
         self.errors.append(f"{path}: {msg}")
 
     # ---- values
-    def value(self, raw: Any, path: str, tree: str) -> A.Value:  # noqa: PLR0911 (dispatch)
+    def value(self, raw: Any, path: str, tree: str) -> A.Value:
         if not isinstance(raw, dict) or len(raw) != 1:
             self.err(path, "a value must be one of {field}, {param}, {value} or {compute}, "
                            f"got {show_value(raw)}")
@@ -114,7 +114,7 @@ class _Parser:
         self.err(path, f"unknown value kind {kind!r} (use field, param, value or compute)")
         return A.Const(0.0)
 
-    def compute(self, raw: Any, path: str, tree: str) -> A.Value:  # noqa: PLR0911 (dispatch)
+    def compute(self, raw: Any, path: str, tree: str) -> A.Value:
         if not isinstance(raw, dict):
             self.err(path, f"a computation must be an object with an 'op', got {show_value(raw)}")
             return A.Const(0.0)
@@ -158,7 +158,7 @@ class _Parser:
         return A.Clamp(*parts) if op == "clamp" else A.SafeDiv(*parts)
 
     # ---- conditions
-    def condition(self, raw: Any, path: str, tree: str) -> A.Condition:  # noqa: PLR0911
+    def condition(self, raw: Any, path: str, tree: str) -> A.Condition:
         if not isinstance(raw, dict) or "op" not in raw:
             if isinstance(raw, dict):
                 self.err(f"{path}.op",

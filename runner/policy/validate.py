@@ -9,7 +9,7 @@ from typing import Any
 
 from runner.config_errors import closest
 from runner.errors import ConfigError, PolicyError
-from runner.policy import ast as A  # noqa: N812
+from runner.policy import ast as A
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.parse import parse_policy
 
