@@ -10,8 +10,8 @@ flight. `LimiterActor` holds the per-model LLM concurrency and the sweep's spend
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
+import itertools
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,7 +24,7 @@ from runner.engine.results import CostTable
 from runner.engine.schedule import Schedule
 from runner.engine.setup import EngineSetup
 from runner.llm.config import LLMConfig
-from sweep.limits import pattern_for
+from sweep.limits import LocalLimiter
 from sweep.run import CellInputs, run_one
 from sweep.store import open_store
 
@@ -84,13 +84,14 @@ class PackedSamples:
         return len(next(iter(self.values.values()))) if self.values else len(next(iter(self.starts.values()))) - 1
 
     def unpack(self) -> list[Schedule]:
-        bounds = {name: s.tolist() for name, s in self.starts.items()}
-        out = []
-        for i in range(len(self)):
-            fields: dict[str, Any] = {name: a[bounds[name][i]:bounds[name][i + 1]] for name, a in self.arrays.items()}
-            fields.update((name, v[i]) for name, v in self.values.items())
-            out.append(Schedule(**fields))
-        return out
+        columns: list[list[Any]] = []
+        for f in dataclasses.fields(Schedule):  # __init__'s order: rows are positional arguments
+            if f.name in self.arrays:
+                a, bounds = self.arrays[f.name], self.starts[f.name].tolist()
+                columns.append([a[i:j] for i, j in itertools.pairwise(bounds)])
+            else:
+                columns.append(self.values[f.name])
+        return [Schedule(*row) for row in zip(*columns, strict=True)]
 
 
 def llm_key_env(llm: LLMConfig) -> dict[str, str]:
@@ -146,37 +147,26 @@ class RayEvaluationExecutor:
 
 @ray.remote(num_cpus=0)
 class LimiterActor:
-    """Sweep-wide LLM concurrency per model pattern and the spend so far (async actor)."""
+    """Sweep-wide LLM concurrency per model pattern and the spend so far.
+
+    An async actor around a `LocalLimiter`: one event loop serves every run's requests, so
+    the same semaphores bound all of them.
+    """
 
     def __init__(self, concurrency: dict[str, int]) -> None:
-        self.concurrency = dict(concurrency)
-        self.sems: dict[str, asyncio.Semaphore] = {}
-        self.total = 0.0
-
-    def _sem(self, model: str) -> asyncio.Semaphore | None:
-        pattern = pattern_for(model, self.concurrency)
-        if pattern is None:
-            return None
-        if pattern not in self.sems:
-            self.sems[pattern] = asyncio.Semaphore(self.concurrency[pattern])
-        return self.sems[pattern]
+        self.limiter = LocalLimiter(concurrency)
 
     async def acquire(self, model: str) -> None:
-        sem = self._sem(model)
-        if sem is not None:
-            await sem.acquire()
+        await self.limiter.acquire(model)
 
     async def release(self, model: str) -> None:
-        sem = self._sem(model)
-        if sem is not None:
-            sem.release()
+        await self.limiter.release(model)
 
     async def add_spend(self, usd: float) -> float:
-        self.total += usd
-        return self.total
+        return await self.limiter.add_spend(usd)
 
     async def spent(self) -> float:
-        return self.total
+        return await self.limiter.spent()
 
 
 class RayLimiter:

@@ -89,7 +89,7 @@ def test_duckdb_reads_the_tables(output: Path) -> None:
     for table in TABLES:
         query = (f"SELECT count(*) FROM read_parquet('{output}/{table}/*/*.parquet', "
                  f"hive_partitioning = true, union_by_name = true) WHERE sweep = '{SWEEP}'")
-        assert duckdb.sql(query).fetchone()[0] == _plain(output, table).num_rows, table
+        assert duckdb.connect().execute(query).fetchall()[0][0] == _plain(output, table).num_rows, table
 
 
 def test_polars_reads_the_tables(output: Path) -> None:
