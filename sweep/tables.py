@@ -302,7 +302,7 @@ def _result_columns(r: ExperimentResult) -> dict[str, Any]:
     }
 
 
-def run_row(  # noqa: PLR0917 — sweep.run calls it positionally, in the order the spec lists
+def run_row(
         sweep: str, run: RunInfo, result: ExperimentResult | None, status: str, error: str | None,
         started: datetime | None, finished: datetime | None, attempt: int,
         param_keys: Sequence[str] | Mapping[str, Any]) -> Any:
