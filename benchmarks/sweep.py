@@ -1,0 +1,414 @@
+"""Sweep benchmark: LLM concurrency across run actors, Ray sample fan-out, Parquet writes.
+
+Run from the repository root: ``.venv/bin/python benchmarks/sweep.py`` (``make bench``;
+``--only llm|fanout|parquet`` runs one part). Every ratio is against a baseline measured in
+the same invocation; exit status 1 if a target fails. Numeric libraries are pinned to one
+thread before numpy is imported, and the Rays started here run their workers at niceness 0
+(Ray's default is 15, which on a shared machine mostly measures the neighbours' load).
+
+(a) LLM concurrency. 16 runs of Castro exp1 (deterministic, so compute is small) × 5
+    iterations × 2 agents, each proposal one call to a fake OpenAI-compatible server on
+    127.0.0.1 that answers after 1 s (``tests.fakes.fake_openai``: a thread per request),
+    with the sweep limit ``{"openai/*": 8}`` and ``max_runs_in_flight: 16``; model
+    ``openai/fake`` with ``llm.api_base`` at the fake server and ``OPENAI_API_KEY=dummy``.
+    ``stability_window`` is larger than ``max_iterations`` so no run stops early. The ideal
+    wall time is the LLM seconds over the concurrency: 16 × 5 × 2 × 1 s / 8 = 20 s; the
+    sweep is timed from the first run handed to Ray to the last outcome (Ray itself is
+    started before the clock), target ≤ 1.25 × ideal. The fake server counts the requests
+    inside their 1 s at every moment: the peak must not exceed 8 and should reach it.
+    Reported besides: the time before the first request and the "LLM window" (first request
+    to last answer), and a baseline from a fresh process: the CPU seconds one run actor needs
+    of its own (imports — litellm's above all — and the run), times 16 runs over the CPUs:
+    the floor below which no wall time can go on this machine.
+(b) Ray fan-out. 10 000 exp2-shaped samples (``generate_schedule`` on
+    ``experiments/castro/scenarios/exp2.yaml``, both banks on "Release" with half their pool)
+    through ``RayEvaluationExecutor(chunk_size=500).evaluate`` with Ray started for 1 and for
+    2 CPUs (``ray.init(num_cpus=N)``, each in a fresh process: this script re-invokes itself
+    with ``--fanout-child N``). Target: 2 workers ≥ 1.6 × faster than 1. The in-process
+    batch engine (``evaluate_batch`` on all 10 000 at once) is timed as the reference point,
+    every Ray result is checked equal to it, and each step a chunk goes through (pack in the
+    caller, unpack and evaluate in the task) is timed without Ray.
+(c) Parquet write throughput: ``sweep.store.write_throughput`` (rows/s of
+    ``ParquetStore.write_part`` for ``samples`` rows) at 100 and at 1 000 rows per part.
+
+The machine may be shared: every figure is the best of several repeats (each sweep of (a)
+twice, (b) ten times, (c) three times), and the load average is printed with each part.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy is imported
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import pickle  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+# This file is named like the `sweep` package: with its folder on sys.path (where Python puts
+# a script's folder, and where Ray workers would inherit it from), `import sweep` would find
+# it. The repository root instead, which also makes `tests.fakes` importable.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not in (HERE, ROOT)]
+# Ray starts its workers at niceness 15; on a shared machine they would then mostly measure
+# the neighbours' load, while the in-process references run at niceness 0. Same footing for all.
+os.environ.setdefault("RAY_worker_niceness", "0")
+
+from tests.fakes.fake_openai import Delay, FakeOpenAIServer, policy_reply  # noqa: E402
+
+# (a)
+LLM_RUNS, LLM_ITERATIONS, LLM_AGENTS, LLM_LATENCY, LLM_CONCURRENCY = 16, 5, 2, 1.0, 8
+LLM_REPEATS = 2
+LLM_OVERRIDES = (f"convergence.max_iterations={LLM_ITERATIONS}",
+                 f"convergence.stability_window={LLM_ITERATIONS + 5}")  # no early stop
+MAX_WALL_RATIO = 1.25
+# (b)
+FANOUT_SAMPLES, FANOUT_CHUNK, FANOUT_REPEATS = 10_000, 500, 10
+MIN_SPEEDUP = 1.6
+# (c)
+PARQUET_CASES = ((100, 20_000), (1_000, 100_000))  # (rows per part, rows written)
+PARQUET_REPEATS = 3
+
+EXP1 = ROOT / "experiments/castro/exp1.yaml"
+EXP2_SCENARIO = ROOT / "experiments/castro/scenarios/exp2.yaml"
+POLICY = {"version": "1.0", "parameters": {"initial_liquidity_fraction": 0.25},
+          "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
+          "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"}}
+
+
+def load_note() -> str:
+    load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+    busy = ": other processes compete for the cores" if load > cpus else ""
+    return f"load average {load:.1f} on {cpus} CPUs{busy}"
+
+
+def verdict(passed: bool, text: str) -> bool:
+    print(f"{'PASS' if passed else 'FAIL'}  {text}")
+    return passed
+
+
+# ---------------------------------------------------------------------- (a) LLM concurrency
+class CountingServer(FakeOpenAIServer):
+    """The fake server, counting the requests inside their scripted latency at any moment.
+
+    Every reply of the script is a `Delay`, during which the handler thread sits in `wait`:
+    the number of threads in `wait` is the number of requests being answered at once.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._count_lock = threading.Lock()
+        self.in_flight = 0
+        self.peak = 0
+        self.last_answer = 0.0
+
+    def wait(self, seconds: float) -> None:
+        with self._count_lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            super().wait(seconds)
+        finally:
+            with self._count_lock:
+                self.in_flight -= 1
+                self.last_answer = time.monotonic()
+
+
+def run_cost_child(workdir: Path) -> None:
+    """In a fresh process: the CPU seconds a run actor of part (a) needs besides Ray itself —
+    import the run code and litellm, then run one cell (exp1, 5 iterations) against a fake
+    LLM answering at once; printed as JSON."""
+    import resource
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    began = cpu()
+    import sweep.actors  # noqa: F401 — what a run actor's process imports (Ray included)
+    from runner.llm.transport import load_litellm
+    from sweep.run import run_one
+    from sweep.spec import check_sweep_file
+    from sweep.store import open_store
+
+    load_litellm()
+    imported = cpu()
+    with FakeOpenAIServer([policy_reply(POLICY)], cycle=True) as server:
+        spec, runs = check_sweep_file(write_llm_sweep(workdir, f"cost{os.getpid()}", server.base_url, 1),
+                                      LLM_OVERRIDES)
+        outcome = run_one(runs[0], open_store(spec.output_location()))
+    assert outcome.status == "done", outcome
+    print(json.dumps({"imports": imported - began, "run": cpu() - imported}))
+
+
+def write_llm_sweep(workdir: Path, tag: str, api_base: str, runs: int) -> Path:
+    sweep_file = workdir / f"llm_{tag}.yaml"
+    sweep_file.write_text(json.dumps({  # JSON is YAML
+        "name": f"bench_llm_{tag}",
+        "experiments": [str(EXP1)],
+        "grid": {"llm.model": ["openai/fake"], "llm.api_base": [api_base]},
+        "replicates": runs,
+        "limits": {"concurrency": {"openai/*": LLM_CONCURRENCY}, "max_runs_in_flight": runs},
+        "output": str(workdir / f"out_llm_{tag}"),
+    }))
+    return sweep_file
+
+
+@dataclass
+class LLMSweep:
+    wall: float
+    requests: int
+    peak: int
+    before_first: float  # sweep start → first request
+    window: float  # first request → last answer
+    statuses: dict[str, int]
+
+
+def llm_sweep(workdir: Path, repeat: int) -> LLMSweep:
+    from sweep.driver import run_sweep
+    from sweep.spec import check_sweep_file
+    from sweep.store import open_store
+
+    server = CountingServer([Delay(LLM_LATENCY, policy_reply(POLICY))], cycle=True).start()
+    try:
+        spec, runs = check_sweep_file(write_llm_sweep(workdir, str(repeat), server.base_url, LLM_RUNS),
+                                      LLM_OVERRIDES)
+        assert len(runs) == LLM_RUNS, len(runs)
+        root = spec.output_location()
+        store = open_store(root)
+        began = time.monotonic()
+        outcomes = run_sweep(spec, runs, store, root, executor="ray")
+        wall = time.monotonic() - began
+    finally:
+        server.stop()
+    statuses: dict[str, int] = {}
+    for outcome in outcomes:
+        key = f"{outcome.status}/{outcome.stop_reason}" if outcome.status == "done" else outcome.status
+        statuses[key] = statuses.get(key, 0) + 1
+        if outcome.status != "done":
+            print(f"    run {outcome.run_id} {outcome.status}: {outcome.error}")
+    first = min(r.received_at for r in server.requests)
+    return LLMSweep(wall, len(server.requests), server.peak, first - began,
+                    server.last_answer - first, statuses)
+
+
+def child(args: list[str]) -> dict[str, Any]:
+    """Run this script with ``args`` in a fresh process; its last stdout line, as JSON."""
+    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), *args], capture_output=True,
+                         text=True, check=False, cwd=ROOT)
+    if out.returncode != 0:
+        print(out.stdout[-2000:], out.stderr[-4000:])
+        raise RuntimeError(f"benchmark child {args} failed")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def part_llm(workdir: Path) -> bool:
+    from sweep.actors import init_ray
+
+    os.environ["OPENAI_API_KEY"] = "dummy"  # litellm's OpenAI client needs some key
+    ideal = LLM_RUNS * LLM_ITERATIONS * LLM_AGENTS * LLM_LATENCY / LLM_CONCURRENCY
+    expected = LLM_RUNS * LLM_ITERATIONS * LLM_AGENTS
+    cpus = os.cpu_count() or 1
+    print(f"(a) LLM concurrency: {LLM_RUNS} runs × {LLM_ITERATIONS} iterations × {LLM_AGENTS} agents, "
+          f"fake LLM latency {LLM_LATENCY:g} s, limit openai/* = {LLM_CONCURRENCY} ({load_note()})")
+    costs = [child(["--run-cost-child", str(workdir)]) for _ in range(2)]
+    cost = min(costs, key=lambda c: c["imports"] + c["run"])
+    per_run = cost["imports"] + cost["run"]
+    floor = LLM_RUNS * per_run / cpus
+    print(f"    one run actor's own CPU (fresh process, best of {len(costs)}): {cost['imports']:.1f} s imports "
+          f"(litellm above all) + {cost['run']:.1f} s run = {per_run:.1f} s; × {LLM_RUNS} runs / {cpus} CPUs "
+          f"= {floor:.1f} s of CPU floor before any LLM wait")
+    began = time.monotonic()
+    init_ray(None)  # Ray on this machine, started before the clock
+    print(f"    Ray started in {time.monotonic() - began:.1f} s (not timed below)")
+    results = []
+    for repeat in range(LLM_REPEATS):
+        r = llm_sweep(workdir, repeat)
+        results.append(r)
+        mean = r.requests * LLM_LATENCY / r.window if r.window > 0 else 0.0
+        print(f"    sweep {repeat + 1}: wall {r.wall:5.1f} s = {r.before_first:4.1f} s to the first request "
+              f"+ {r.window:5.1f} s LLM window (+ {r.wall - r.before_first - r.window:.1f} s after the last "
+              f"answer); {r.requests} requests, peak {r.peak} at once, mean {mean:.1f} in the window; "
+              f"runs {r.statuses}")
+    import ray
+
+    ray.shutdown()
+    best = min(results, key=lambda r: r.wall)
+    peak = max(r.peak for r in results)
+    print(f"    ideal {ideal:.1f} s; best wall {best.wall:.1f} s = {best.wall / ideal:.2f} × ideal "
+          f"(CPU floor of the run actors alone: {floor / ideal:.2f} × ideal); "
+          f"its LLM window {best.window:.1f} s = {best.window / ideal:.2f} × ideal")
+    ok = verdict(best.wall <= MAX_WALL_RATIO * ideal,
+                 f"(a) sweep wall time ≤ {MAX_WALL_RATIO} × ideal ({best.wall:.1f} s vs {ideal:.1f} s: "
+                 f"{best.wall / ideal:.2f}×)")
+    ok &= verdict(LLM_CONCURRENCY - 1 <= peak <= LLM_CONCURRENCY,
+                  f"(a) peak concurrent LLM requests ≤ {LLM_CONCURRENCY} and close to it ({peak})")
+    ok &= verdict(all(r.requests == expected for r in results),
+                  f"(a) every sweep made exactly {expected} LLM requests "
+                  f"({', '.join(str(r.requests) for r in results)})")
+    return ok
+
+
+# ---------------------------------------------------------------------- (b) Ray fan-out
+def exp2_setup_and_samples(cache: Path) -> tuple[Any, list[Any]]:
+    """The exp2 engine setup and the 10 000 samples (generated once, then read from ``cache``)."""
+    from runner.engine.schedule import generate_schedule
+    from runner.engine.setup import build_setup
+    from runner.policy import parse_valid_policy
+    from runner.scenario import load_scenario
+
+    scenario = load_scenario(EXP2_SCENARIO)
+    policy = parse_valid_policy({"parameters": {"initial_liquidity_fraction": 0.5},
+                                 "payment_tree": {"type": "action", "action": "Release"}})
+    setup = build_setup(scenario, dict.fromkeys(scenario.agent_ids, policy))
+    if cache.exists():
+        samples = pickle.loads(cache.read_bytes())
+    else:
+        samples = [generate_schedule(scenario.config, seed) for seed in range(FANOUT_SAMPLES)]
+        cache.write_bytes(pickle.dumps(samples, protocol=pickle.HIGHEST_PROTOCOL))
+    return setup, samples
+
+
+def same_table(a: Any, b: Any) -> bool:
+    import numpy as np
+
+    fields = ("costs", "arrived_count", "settled_count", "arrived_value", "settled_value",
+              "delay_ticks", "final_balance")
+    return a.agent_ids == b.agent_ids and all(np.array_equal(getattr(a, f), getattr(b, f)) for f in fields)
+
+
+def fanout_child(workers: int, cache: Path) -> None:
+    """In a fresh process: Ray with ``workers`` CPUs, best time of the 10 000-sample fan-out."""
+    import ray
+
+    from runner.engine.batch import evaluate_batch
+    from sweep.actors import RayEvaluationExecutor, init_ray
+
+    setup, samples = exp2_setup_and_samples(cache)
+    expected = evaluate_batch(setup, samples)
+    init_ray(None, num_cpus=workers)
+    executor = RayEvaluationExecutor(chunk_size=FANOUT_CHUNK)
+    warm = executor.evaluate(setup, samples)  # starts and warms every worker
+    times = []
+    for _ in range(FANOUT_REPEATS):
+        began = time.perf_counter()
+        table = executor.evaluate(setup, samples)
+        times.append(time.perf_counter() - began)
+    ray.shutdown()
+    print(json.dumps({"workers": workers, "times": times,
+                      "same": same_table(table, expected) and same_table(warm, expected)}))
+
+
+def chunk_costs(setup: Any, samples: list[Any]) -> dict[str, float]:
+    """Seconds, summed over the chunks, of each step a chunk goes through (no Ray)."""
+    from runner.engine.batch import evaluate_batch
+    from sweep.actors import PackedSamples
+
+    chunks = [samples[i:i + FANOUT_CHUNK] for i in range(0, len(samples), FANOUT_CHUNK)]
+    packed = [PackedSamples.pack(c) for c in chunks]
+    unpacked = [p.unpack() for p in packed]
+    steps = {"pack": lambda: [PackedSamples.pack(c) for c in chunks],
+             "unpack": lambda: [p.unpack() for p in packed],
+             "evaluate": lambda: [evaluate_batch(setup, u) for u in unpacked],
+             "pickle": lambda: [pickle.dumps(list(c), protocol=5) for c in chunks]}
+    best = {}
+    for name, step in steps.items():
+        times = []
+        for _ in range(3):
+            began = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - began)
+        best[name] = min(times)
+    return best
+
+
+def part_fanout(workdir: Path) -> bool:
+    from runner.engine.batch import evaluate_batch
+
+    print(f"\n(b) Ray fan-out: {FANOUT_SAMPLES} exp2 samples, chunk_size {FANOUT_CHUNK} ({load_note()})")
+    cache = workdir / "exp2_samples.pickle"
+    began = time.perf_counter()
+    setup, samples = exp2_setup_and_samples(cache)
+    print(f"    {len(samples)} samples generated in {time.perf_counter() - began:.1f} s (not timed below)")
+    batch = []
+    for _ in range(FANOUT_REPEATS):
+        began = time.perf_counter()
+        evaluate_batch(setup, samples)
+        batch.append(time.perf_counter() - began)
+    best: dict[int, float] = {}
+    same = True
+    for workers in (1, 2):
+        result = child(["--fanout-child", str(workers), "--cache", str(cache)])
+        best[workers] = min(result["times"])
+        same &= result["same"]
+        print(f"    Ray, {workers} worker{'s' if workers > 1 else ' '}: best {best[workers]:.3f} s of "
+              f"{', '.join(f'{t:.3f}' for t in result['times'])}")
+    print(f"    in-process batch engine (reference point): best {min(batch):.3f} s of "
+          f"{', '.join(f'{t:.3f}' for t in batch)}")
+    costs = chunk_costs(setup, samples)
+    print(f"    where Ray's time goes, over the {FANOUT_SAMPLES // FANOUT_CHUNK} chunks, in this process (best of 3): "
+          f"caller packs {costs['pack']:.3f} s; tasks unpack {costs['unpack']:.3f} s + evaluate "
+          f"{costs['evaluate']:.3f} s; (pickling the chunks as lists of Schedule, as sent before "
+          f"PackedSamples: {costs['pickle']:.3f} s)")
+    speedup = best[1] / best[2]
+    print(f"    speed-up 2 vs 1 worker: {speedup:.2f}×; Ray with 2 workers vs in-process: "
+          f"{best[2] / min(batch):.2f}× the time")
+    ok = verdict(speedup >= MIN_SPEEDUP, f"(b) 2 workers ≥ {MIN_SPEEDUP}× faster than 1 ({speedup:.2f}×)")
+    ok &= verdict(same, "(b) Ray results identical to the in-process engine's")
+    return ok
+
+
+# ---------------------------------------------------------------------- (c) Parquet
+def part_parquet(workdir: Path) -> bool:
+    from sweep.store import write_throughput
+
+    print(f"\n(c) Parquet write throughput, ParquetStore.write_part of samples rows ({load_note()})")
+    for per_part, n_rows in PARQUET_CASES:
+        rates = [write_throughput(str(workdir / "parquet"), n_rows, per_part) for _ in range(PARQUET_REPEATS)]
+        print(f"    {per_part:5d} rows per part ({n_rows // per_part} parts): best {max(rates):10,.0f} rows/s "
+              f"= {max(rates) / per_part:6.1f} parts/s (of {', '.join(f'{r:,.0f}' for r in rates)})")
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=["llm", "fanout", "parquet"], action="append",
+                        help="run only this part (repeatable)")
+    parser.add_argument("--fanout-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--run-cost-child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.fanout_child:
+        fanout_child(args.fanout_child, args.cache)
+        return 0
+    if args.run_cost_child:
+        run_cost_child(args.run_cost_child)
+        return 0
+    parts = args.only or ["llm", "fanout", "parquet"]
+    print(f"paylab sweep benchmark — Python {sys.version.split()[0]}, {load_note()}; "
+          "best of several repeats (the machine may be shared)\n")
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="paylab-bench-sweep-") as tmp:
+        workdir = Path(tmp)
+        if "llm" in parts:
+            ok &= part_llm(workdir)
+        if "fanout" in parts:
+            ok &= part_fanout(workdir)
+        if "parquet" in parts:
+            ok &= part_parquet(workdir)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
