@@ -82,7 +82,7 @@ def test_setup_installs_this_project_and_the_client_ray_version(config: dict[str
 def test_the_run_commands_in_the_comments_name_files_that_exist() -> None:
     text = CLUSTER.read_text()
     assert "ray submit cluster.yaml sweep_entry.py -- experiments/sweeps/demo.yaml" in text
-    assert "ray job submit --working-dir . --" in text
+    assert "ray job submit --address http://127.0.0.1:8265 --working-dir . --" in text
     assert (ROOT / "experiments" / "sweeps" / "demo.yaml").is_file()
 
 
