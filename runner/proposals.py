@@ -133,6 +133,12 @@ class LLMInteraction:
     cost_usd: float | None
     latency_seconds: float
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LLMInteraction:
+        """The interaction an `llm_interaction` event payload (`to_dict`) describes."""
+        return cls(**{**d, "messages": tuple(d["messages"]),
+                      "validation_errors": tuple(d["validation_errors"])})
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "agent_id": self.agent_id,
@@ -150,6 +156,43 @@ class LLMInteraction:
             "cost_usd": self.cost_usd,
             "latency_seconds": self.latency_seconds,
         }
+
+
+@dataclass(frozen=True)
+class LLMUsage:
+    """Totals over LLM calls (a client's, or a whole run's).
+
+    ``cost_usd`` sums the calls litellm could price (None when it priced none);
+    ``unpriced_calls`` counts answered calls without a price, so a partial sum is visible.
+    """
+
+    calls: int = 0
+    failed_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    unpriced_calls: int = 0
+
+    def add(self, interaction: LLMInteraction) -> LLMUsage:
+        """These totals with ``interaction`` counted."""
+        answered = interaction.error is None
+        cost = self.cost_usd
+        if interaction.cost_usd is not None:
+            cost = (cost or 0.0) + interaction.cost_usd
+        return LLMUsage(
+            calls=self.calls + 1,
+            failed_calls=self.failed_calls + (0 if answered else 1),
+            prompt_tokens=self.prompt_tokens + (interaction.prompt_tokens or 0),
+            completion_tokens=self.completion_tokens + (interaction.completion_tokens or 0),
+            cost_usd=cost,
+            unpriced_calls=self.unpriced_calls
+            + (1 if answered and interaction.cost_usd is None else 0),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"calls": self.calls, "failed_calls": self.failed_calls,
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "cost_usd": self.cost_usd, "unpriced_calls": self.unpriced_calls}
 
 
 @dataclass(frozen=True)

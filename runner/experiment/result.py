@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from runner.proposals import LLMUsage
+
 
 @dataclass(frozen=True)
 class AgentOutcome:
@@ -17,21 +19,6 @@ class AgentOutcome:
     final_settlement_rate: float
     accepted: int
     rejected: int
-
-
-@dataclass(frozen=True)
-class LLMUsage:
-    """Totals over every proposal attempt of a run (cost None when no price is known)."""
-
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-
-    def add(self, prompt: int | None, completion: int | None, cost: float | None) -> LLMUsage:
-        total = self.cost_usd if cost is None else (self.cost_usd or 0.0) + cost
-        return LLMUsage(self.calls + 1, self.prompt_tokens + (prompt or 0),
-                        self.completion_tokens + (completion or 0), total)
 
 
 @dataclass(frozen=True)
@@ -73,5 +60,5 @@ class ExperimentState:
     reference_costs: dict[str, float] = field(default_factory=dict)
     accepted: int = 0
     rejected: int = 0
-    llm: LLMUsage = LLMUsage()
+    llm: LLMUsage = field(default_factory=LLMUsage)
     stop_reason: str | None = None

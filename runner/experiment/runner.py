@@ -21,9 +21,9 @@ from runner.experiment.events import Event, EventSink, JsonlEventSink, LiveState
 from runner.experiment.executor import EvaluationExecutor, InProcessExecutor
 from runner.experiment.loop import OptimizationLoop
 from runner.experiment.proposers import make_proposer
-from runner.experiment.result import AgentOutcome, ExperimentResult, ExperimentState, LLMUsage
+from runner.experiment.result import AgentOutcome, ExperimentResult, ExperimentState
 from runner.policy.serialize import policy_to_doc
-from runner.proposals import PolicyProposer
+from runner.proposals import LLMInteraction, LLMUsage, PolicyProposer
 from runner.scenario.loader import Scenario
 
 EVENTS_FILE = "events.jsonl"
@@ -151,8 +151,7 @@ class GenericExperimentRunner:
     def _usage(self) -> LLMUsage:
         usage = LLMUsage()
         for e in self.provider.of_type("llm_interaction"):
-            p = e.payload
-            usage = usage.add(p.get("prompt_tokens"), p.get("completion_tokens"), p.get("cost_usd"))
+            usage = usage.add(LLMInteraction.from_dict(e.payload))
         return usage
 
     def _result(self, loop: OptimizationLoop, duration: float) -> ExperimentResult:

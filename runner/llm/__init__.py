@@ -11,7 +11,7 @@ import os
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 
-from runner.llm.client import ExperimentLLMClient, LLMUsage
+from runner.llm.client import ExperimentLLMClient
 from runner.llm.config import LLMConfig
 from runner.llm.parsing import extract_policy_json
 from runner.llm.prompts import (
@@ -19,6 +19,7 @@ from runner.llm.prompts import (
     build_user_prompt,
     filter_events_for_agent,
 )
+from runner.proposals import LLMUsage
 
 __all__ = [
     "ExperimentLLMClient",
