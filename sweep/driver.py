@@ -51,7 +51,7 @@ def plan(runs: Sequence[RunSpec], store: ResultStore, retry_failed: bool) -> Swe
 
 def run_sweep(spec: SweepSpec, runs: Sequence[RunSpec], store: ResultStore, store_root: str, *,
               executor: str = "ray", address: str | None = None, retry_failed: bool = False,
-              num_cpus: int | None = None, chunk_size: int = 100,
+              num_cpus: int | None = None, chunk_size: int = 500,
               on_update: Callable[[RunOutcome | None], None] | None = None) -> list[RunOutcome]:
     """Run every cell of the sweep that is not done yet; returns the outcomes of this call."""
     the_plan = plan(runs, store, retry_failed)

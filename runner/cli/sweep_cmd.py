@@ -19,7 +19,8 @@ from runner.cli import cli
 @click.option("--address", default=None, help="Join an existing Ray cluster (auto, ray://…; default $RAY_ADDRESS).")
 @click.option("--num-cpus", type=int, default=None, help="CPUs for a Ray started here (default: all).")
 @click.option("--retry-failed", is_flag=True, help="Also re-run cells that failed before.")
-@click.option("--chunk-size", type=int, default=100, show_default=True, help="Samples per Ray evaluation task.")
+@click.option("--chunk-size", type=int, default=500, show_default=True,
+              help="Samples per Ray evaluation task (smaller sample sets are evaluated in the run actor).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def sweep(sweep_file: Path, overrides: tuple[str, ...], dry_run: bool, executor: str, address: str | None,
           num_cpus: int | None, retry_failed: bool, chunk_size: int, quiet: bool) -> None:

@@ -32,17 +32,18 @@ from runner.engine.batch_settlement import (
 from runner.engine.rates import BPS_DEN, COMPONENTS, DELAY_DEN, OVERDRAFT_DEN, C, mul_div
 from runner.engine.results import CostTable
 from runner.engine.schedule import KIND_DIRECT_TRANSFER, Schedule
+from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
 
 __all__ = ["evaluate_batch"]
 
-PAYMENT_FIELDS = ("sender", "receiver", "amount", "arrival", "deadline", "priority")
-EVENT_FIELDS = ("event_tick", "event_kind", "event_from", "event_to", "event_amount")
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
 def evaluate_batch(setup: EngineSetup, schedules: Sequence[Schedule]) -> CostTable:
     """Simulate every schedule under ``setup``; costs identical to the reference engine's.
+
+    ``schedules`` may be a list of `Schedule` or a `ScheduleBatch` (no conversion needed).
 
     Example:
         >>> schedules = [generate_schedule(cfg, s) for s in range(100)]  # doctest: +SKIP
@@ -50,20 +51,10 @@ def evaluate_batch(setup: EngineSetup, schedules: Sequence[Schedule]) -> CostTab
         >>> table.totals().shape
         (100, 2)
     """
-    day = _BatchDay(setup, schedules)
+    day = _BatchDay(setup, ScheduleBatch.of(schedules))
     for t in range(setup.horizon):
         day.tick(t)
     return day.table()
-
-
-def _columns(schedules: Sequence[Schedule], names: tuple[str, ...]) -> list[np.ndarray]:
-    """Each named field of every schedule, concatenated as int64."""
-    if not schedules:
-        return [_EMPTY.copy() for _ in names]
-    # One concatenate of every array (numpy's cost here is per array, not per element); the
-    # fields of one schedule have equal lengths, so the result splits into equal blocks.
-    flat = np.concatenate([getattr(s, n) for n in names for s in schedules])
-    return list(flat.astype(np.int64, copy=False).reshape(len(names), -1))
 
 
 def _group_by(ticks: np.ndarray, horizon: int) -> list[np.ndarray]:
@@ -77,9 +68,9 @@ def _group_by(ticks: np.ndarray, horizon: int) -> list[np.ndarray]:
 
 
 class _BatchDay(Policies):
-    def __init__(self, setup: EngineSetup, schedules: Sequence[Schedule]) -> None:
+    def __init__(self, setup: EngineSetup, batch: ScheduleBatch) -> None:
         self.s = setup
-        self.S, self.A = len(schedules), setup.n_agents
+        self.S, self.A = len(batch), setup.n_agents
         self.deferred = setup.deferred_crediting
         self.decisions = 0
         self.registers = {}
@@ -99,16 +90,19 @@ class _BatchDay(Policies):
                 self.agent_flag[group.agents] = group.flag[0]
         self.all_release = (self.constant_trees and bool(self.agent_release.all())
                             and not self.has_bank_tree)
-        self._load_payments(schedules)
-        self._load_events(schedules)
+        self._load_payments(batch)
+        self._load_events(batch)
         self._open_accounts()
         self._prepare_costs()
 
-    def _load_payments(self, schedules: Sequence[Schedule]) -> None:
-        sizes = np.array([sc.amount.size for sc in schedules], dtype=np.int64)
-        self.sample_starts = np.cumsum(sizes)[:-1]
-        columns = _columns(schedules, PAYMENT_FIELDS)
-        self.snd, self.rcv, self.amt, self.arr, self.dl, self.pri = columns
+    def _load_payments(self, batch: ScheduleBatch) -> None:
+        sizes = batch.payment_sizes
+        self.payment_counts = sizes
+        c = batch.columns
+        # the engine writes priorities and never the other columns: those are shared
+        self.snd, self.rcv, self.amt, self.arr, self.dl = (
+            c["sender"], c["receiver"], c["amount"], c["arrival"], c["deadline"])
+        self.pri = c["priority"].copy()
         n = self.amt.size
         self.samp = np.repeat(np.arange(self.S, dtype=np.int64), sizes)
         self.sl = self.samp * self.A + self.snd  # sender lane
@@ -122,31 +116,36 @@ class _BatchDay(Policies):
         self.by_deadline = _group_by(self.dl + 1, self.s.horizon)  # they go overdue at that tick
         self.q1, self.q2, self.dropped = _EMPTY, _EMPTY, _EMPTY
 
-    def _load_events(self, schedules: Sequence[Schedule]) -> None:
-        """Scheduled balance events, flat like the payments."""
-        sizes = np.array([sc.event_tick.size for sc in schedules], dtype=np.int64)
-        columns = _columns(schedules if sizes.any() else [], EVENT_FIELDS)
-        self.ev = dict(zip(EVENT_FIELDS, columns, strict=True))
-        self.ev_samp = np.repeat(np.arange(self.S, dtype=np.int64), sizes)
-        self.ev_by_tick = _group_by(self.ev["event_tick"], self.s.horizon)
+    def _load_events(self, batch: ScheduleBatch) -> None:
+        """Scheduled balance events, flat like the payments, and their flows per tick."""
+        c = batch.columns
+        self.ev_samp = np.repeat(np.arange(self.S, dtype=np.int64), batch.event_sizes)
+        self.ev_from = self.ev_samp * self.A + c["event_from"]  # paying lane
+        self.ev_to = self.ev_samp * self.A + c["event_to"]
+        self.ev_amount = c["event_amount"]
+        self.ev_direct = c["event_kind"] == KIND_DIRECT_TRANSFER
+        self.ev_by_tick = _group_by(c["event_tick"], self.s.horizon)
+        # Each event as two flow entries over three lane blocks: [outflows | direct inflows |
+        # scheduled inflows]; a tick's flows are then one sum (`scenario_events`).
+        n_lanes = self.S * self.A
+        self.ev_flow_key = np.concatenate(
+            (self.ev_from, self.ev_to + np.where(self.ev_direct, n_lanes, 2 * n_lanes)))
+        amount = self.ev_amount
+        self.ev_flow_amount = np.concatenate((amount, amount))
+        self.ev_exact = amount.size == 0 or int(np.abs(amount).max()) * 2 * amount.size < FLOAT_EXACT
 
     def _open_accounts(self) -> None:
         s, n_lanes = self.s, self.S * self.A
 
-        def lanes(x: np.ndarray) -> np.ndarray:
-            return np.tile(np.asarray(x), self.S)
-
-        self.bal = lanes(s.opening).astype(np.int64)
-        self.cap = lanes(s.unsecured_cap).astype(np.int64)
-        self.pool = lanes(s.pool)
-        self.alloc_amount = lanes(s.allocation)
-        self.posted = lanes(s.posted_collateral)
-        self.haircut = lanes(s.haircut)
-        self.max_collateral = lanes(s.max_collateral)
+        # every per-agent account figure repeated over the samples, in one tile
+        whole = np.tile(np.stack([s.opening, s.unsecured_cap, s.pool, s.allocation,
+                                  s.posted_collateral, s.max_collateral, np.arange(self.A)]), self.S)
+        self.bal, self.cap, self.pool, self.alloc_amount, self.posted, self.max_collateral, \
+            self.lane_agent = (np.array(row) for row in whole)
+        self.haircut = np.tile(s.haircut, self.S)
         capacity = np.floor(self.posted * np.maximum(0.0, 1.0 - self.haircut)).astype(np.int64)
         self.limit = capacity + self.cap
         self.incoming = np.zeros(n_lanes, dtype=np.int64)
-        self.lane_agent = lanes(np.arange(self.A))
         # release budgets ([lane × counterparty] tables) exist only under a bank tree
         n_budgets = n_lanes if self.has_bank_tree else 0
         self.budget_left = np.full(n_budgets, -1, dtype=np.int64)
@@ -166,7 +165,7 @@ class _BatchDay(Policies):
         self.bal += self.allocated
         # delay weight (× 1000) by [priority × 2 + overdue]: `ScaledRates.delay_weight` as a
         # table over priorities 0..10 (clipping a priority into 0..10 keeps its band)
-        self.delay_lut = r.delay_weight(np.repeat(np.arange(11), 2), np.tile([False, True], 11))
+        self.delay_lut = r.delay_lut
         # priorities only ever change to values in 0..10: if they start there, no clipping
         n = self.amt.size
         self.pri_in_range = n == 0 or bool(self.pri.min() >= 0 and self.pri.max() <= 10)
@@ -215,40 +214,44 @@ class _BatchDay(Policies):
             self.end_of_day(t)
 
     def scenario_events(self, t: int) -> None:
-        """This tick's balance events, in file order within each sample."""
+        """This tick's balance events, in file order within each sample.
+
+        Samples where every paying lane covers all its outflows of the tick (transfers and
+        scheduled settlements) from its available liquidity at the start: every scheduled
+        settlement goes through whatever the order (inflows only add, and available falls by
+        at most what is paid), so their events apply as net flows. The others, one event
+        per sample at a time.
+        """
         idx = self.ev_by_tick[t]
-        frm = self.ev_samp[idx] * self.A + self.ev["event_from"][idx]
-        to = self.ev_samp[idx] * self.A + self.ev["event_to"][idx]
-        amount = self.ev["event_amount"][idx]
-        direct = self.ev["event_kind"][idx] == KIND_DIRECT_TRANSFER
-        # Samples where every paying lane covers all its outflows of the tick (transfers and
-        # scheduled settlements) from its available liquidity at the start: every scheduled
-        # settlement goes through whatever the order (inflows only add, and available falls
-        # by at most what is paid), so the tick's events apply as net flows.
         n_lanes = self.S * self.A
-        short = np.zeros(self.S, dtype=bool)
-        short[np.flatnonzero(lane_sum(frm, amount, n_lanes) > self.available(np.arange(n_lanes)))
-              // self.A] = True
-        hard = short[self.ev_samp[idx]]
-        if not hard.all():
-            easy = ~hard
-            self.bal -= lane_sum(frm[easy], amount[easy], n_lanes)
-            self.bal += lane_sum(to[easy & direct], amount[easy & direct], n_lanes)
-            scheduled = lane_sum(to[easy & ~direct], amount[easy & ~direct], n_lanes)
-            if self.deferred:
-                self.incoming += scheduled
-            else:
-                self.bal += scheduled
-        rest = np.flatnonzero(hard)
-        for step in rank_steps(self.ev_samp[idx[rest]]):  # the others, one event per sample at a time
+        both = np.concatenate((idx, idx + self.ev_amount.size))  # outflow and inflow entries
+        flows = lane_sum(self.ev_flow_key[both], self.ev_flow_amount[both], 3 * n_lanes,
+                         self.ev_exact).reshape(3, n_lanes)
+        out, direct_in, scheduled_in = flows
+        short = out > self.available()
+        hard_sample = None
+        if short.any():
+            hard_sample = np.zeros(self.S, dtype=bool)
+            hard_sample[np.flatnonzero(short) // self.A] = True
+            flows *= ~np.repeat(hard_sample, self.A)  # only the easy samples' lanes move here
+        self.bal -= out
+        self.bal += direct_in
+        if self.deferred:
+            self.incoming += scheduled_in
+        else:
+            self.bal += scheduled_in
+        if hard_sample is None:
+            return
+        rest = idx[hard_sample[self.ev_samp[idx]]]
+        for step in rank_steps(self.ev_samp[rest]):
             e = rest[step]
-            frm_e, to_e, amount_e, direct_e = frm[e], to[e], amount[e], direct[e]
-            self.bal[frm_e[direct_e]] -= amount_e[direct_e]
-            self.bal[to_e[direct_e]] += amount_e[direct_e]
-            sched = ~direct_e
-            ok = amount_e[sched] <= self.available(frm_e[sched])
-            self.bal[frm_e[sched][ok]] -= amount_e[sched][ok]
-            self.credit(to_e[sched][ok], amount_e[sched][ok])
+            frm, to, amount, direct = self.ev_from[e], self.ev_to[e], self.ev_amount[e], self.ev_direct[e]
+            self.bal[frm[direct]] -= amount[direct]
+            self.bal[to[direct]] += amount[direct]
+            sched = ~direct
+            ok = amount[sched] <= self.available(frm[sched])
+            self.bal[frm[sched][ok]] -= amount[sched][ok]
+            self.credit(to[sched][ok], amount[sched][ok])
 
     # ------------------------------------------------------------------ costs
     def unsettled(self) -> np.ndarray:
@@ -323,5 +326,5 @@ class _BatchDay(Policies):
             delay_ticks=total(cell[done], delay[done]),
             final_balance=self.bal.reshape(self.S, self.A).copy(),
             decisions=self.decisions,
-            settle_ticks=tuple(np.split(self.stick, self.sample_starts)),
+            settle_tick=self.stick, payment_counts=self.payment_counts,
         )

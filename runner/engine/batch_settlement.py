@@ -99,9 +99,10 @@ class Settlement:
     incoming: np.ndarray  # deferred credits of this tick
     q2: np.ndarray
 
-    def available(self, lanes: np.ndarray) -> np.ndarray:
-        b = self.bal[lanes]
-        out: np.ndarray = np.maximum(b, 0) + np.maximum(0, self.limit[lanes] - np.maximum(0, -b))
+    def available(self, lanes: np.ndarray | None = None) -> np.ndarray:
+        """Liquidity ``lanes`` (default: every lane) can pay from: balance plus unused credit."""
+        b, limit = (self.bal, self.limit) if lanes is None else (self.bal[lanes], self.limit[lanes])
+        out: np.ndarray = np.maximum(b, 0) + np.maximum(0, limit - np.maximum(0, -b))
         return out
 
     def credit(self, lanes: np.ndarray, amounts: np.ndarray) -> None:
@@ -132,10 +133,14 @@ class Settlement:
         # (available only falls within the tick), so both passes are one pass per lane over
         # the releases followed by the old Queue 2. Both inputs are sorted by lane, so the
         # stable sort is a linear merge (timsort) that puts each lane's releases first.
-        both = np.concatenate((released, self.q2))
-        order = np.argsort(self.sl[both], kind="stable")
-        ok = np.empty(both.size, dtype=bool)
-        ok[order] = self._rounds(both[order])
+        if self.q2.size == 0:  # the releases alone, already in lane order
+            both = released
+            ok = self._rounds(released)
+        else:
+            both = np.concatenate((released, self.q2))
+            order = np.argsort(self.sl[both], kind="stable")
+            ok = np.empty(both.size, dtype=bool)
+            ok[order] = self._rounds(both[order])
         self.mark_settled(both[ok], t)
         n = released.size
         failed = released[~ok[:n]]
@@ -202,7 +207,7 @@ class Settlement:
         n_lanes = self.bal.size
         out_total = lane_sum(send, need, n_lanes, self.exact)
         in_total = lane_sum(recv, need, n_lanes, self.exact)
-        avail = self.available(np.arange(n_lanes))
+        avail = self.available()
         # Samples where every sender covers all its payments from its opening available
         # liquidity settle everything, in any order (inflows only add): apply the net flows.
         short = np.zeros(self.S, dtype=bool)

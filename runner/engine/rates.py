@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -122,6 +123,11 @@ class ScaledRates:
             prio_mult=prio,
             raw=rates,
         )
+
+    @cached_property
+    def delay_lut(self) -> np.ndarray:
+        """`delay_weight` as a table by ``priority × 2 + overdue`` over priorities 0..10."""
+        return self.delay_weight(np.repeat(np.arange(11), 2), np.tile([False, True], 11))
 
     def delay_weight(self, priority: np.ndarray, overdue: np.ndarray) -> np.ndarray:
         """Per-payment delay multiplier × 1000 (overdue × priority band), as int64."""

@@ -452,6 +452,7 @@ class _Day:
                 counts["settled_value"][0, d, tx.sender] += tx.amount
                 counts["delay_ticks"][0, d, tx.sender] += tx.settle_tick - tx.arrival
         final = np.array([self.balance], dtype=np.int64)
-        settle = (np.array([tx.settle_tick for tx in self.txs], dtype=np.int64),)
+        settle = np.array([tx.settle_tick for tx in self.txs], dtype=np.int64)
         return CostTable(s.agent_ids, self.costs[None].copy(), final_balance=final,
-                         decisions=self.decisions, settle_ticks=settle, **counts)
+                         decisions=self.decisions, settle_tick=settle,
+                         payment_counts=np.array([settle.size], dtype=np.int64), **counts)

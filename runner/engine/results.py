@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,9 @@ class CostTable:
         final_balance: int64 ``[sample, agent]`` balances after the last simulated tick
             (pooled liquidity already returned at each end of day).
         decisions: payment-tree decisions taken (payments × ticks spent in Queue 1).
+        settle_tick: int64 ``[payment]``, every sample's payments end to end (in its
+            schedule's order): the tick each settled, -1 if it did not; ``payment_counts``
+            (int64 ``[sample]``) says where each sample's payments are.
     """
 
     agent_ids: tuple[str, ...]
@@ -34,12 +37,25 @@ class CostTable:
     delay_ticks: np.ndarray
     final_balance: np.ndarray
     decisions: int = 0
-    # per sample: int64 [payment] settlement tick of each payment of its schedule (-1: unsettled)
-    settle_ticks: tuple[np.ndarray, ...] = ()
+    settle_tick: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    payment_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def n_samples(self) -> int:
         return int(self.costs.shape[0])
+
+    def summary(self) -> CostTable:
+        """This table without the per-payment settlement ticks: what sample evaluations
+        return (the ticks serve context-day histories only, and are most of a table's bytes)."""
+        empty = np.zeros(0, dtype=np.int64)
+        return replace(self, settle_tick=empty, payment_counts=empty)
+
+    @property
+    def settle_ticks(self) -> tuple[np.ndarray, ...]:
+        """Per sample: the settlement tick of each payment of its schedule (-1: unsettled)."""
+        if self.payment_counts.size == 0:
+            return ()
+        return tuple(np.split(self.settle_tick, np.cumsum(self.payment_counts)[:-1]))
 
     def totals(self) -> np.ndarray:
         """int64 ``[sample, agent]``: total cost over days and components."""
@@ -58,11 +74,14 @@ class CostTable:
 
     def select(self, samples: np.ndarray | list[int]) -> CostTable:
         idx = np.asarray(samples, dtype=np.int64)
+        settle, counts = self.settle_tick, self.payment_counts
+        if counts.size:
+            settle = np.concatenate([self.settle_ticks[i] for i in idx.tolist()] or [settle[:0]])
+            counts = counts[idx]
         return CostTable(self.agent_ids, self.costs[idx], self.arrived_count[idx],
                          self.settled_count[idx], self.arrived_value[idx],
                          self.settled_value[idx], self.delay_ticks[idx],
-                         self.final_balance[idx], self.decisions,
-                         tuple(self.settle_ticks[i] for i in idx) if self.settle_ticks else ())
+                         self.final_balance[idx], self.decisions, settle, counts)
 
     @staticmethod
     def concat(tables: list[CostTable]) -> CostTable:
@@ -75,7 +94,7 @@ class CostTable:
             tables[0].agent_ids, stack("costs"), stack("arrived_count"), stack("settled_count"),
             stack("arrived_value"), stack("settled_value"), stack("delay_ticks"), stack("final_balance"),
             decisions=sum(t.decisions for t in tables),
-            settle_ticks=tuple(x for t in tables for x in t.settle_ticks),
+            settle_tick=stack("settle_tick"), payment_counts=stack("payment_counts"),
         )
 
     def report(self, sample: int = 0) -> dict[str, Any]:

@@ -116,73 +116,83 @@ def _priorities(rng: np.random.Generator, spec: object, n: int) -> np.ndarray:
     return rng.integers(spec.min, spec.max + 1, size=n, dtype=np.int64)
 
 
-def _receivers(rng: np.random.Generator, cfg: M.ArrivalConfig, ids: list[str], me: int,
-               n: int) -> np.ndarray:
+def _receiver_table(cfg: M.ArrivalConfig, ids: list[str], me: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Candidate receivers of agent ``me`` and their cumulative weights (None: all zero)."""
     candidates = [i for i in range(len(ids)) if i != me]
     weights = np.array([cfg.counterparty_weights.get(ids[i], 1.0) for i in candidates])
-    if weights.sum() <= 0:
-        raise ConfigError("counterparty weights sum to zero", path=f"agents.{ids[me]}.arrival_config")
-    cum = np.cumsum(weights) / weights.sum()
-    pick = np.minimum(np.searchsorted(cum, rng.random(n), side="right"), len(candidates) - 1)
-    return np.asarray(candidates, dtype=np.int64)[pick]
+    cum = np.cumsum(weights) / weights.sum() if weights.sum() > 0 else None
+    return np.asarray(candidates, dtype=np.int64), cum
+
+
+class ScheduleGenerator:
+    """Draws samples of one scenario's day(s): `generate_schedule` with everything that does
+    not depend on the seed (agents, rates, receiver tables, scenario events) prepared once.
+
+    Example:
+        >>> days = ScheduleGenerator(cfg)  # doctest: +SKIP
+        >>> schedules = [days.draw(seed) for seed in seeds]  # doctest: +SKIP
+    """
+
+    def __init__(self, cfg: M.ScenarioConfig, horizon: int | None = None) -> None:
+        agents = sorted(cfg.agents, key=lambda a: a.id)
+        ids = [a.id for a in agents]
+        self.tpd = cfg.simulation.ticks_per_day
+        self.episode = cfg.episode_ticks
+        self.horizon = min(horizon or self.episode, self.episode)
+        self.cap_at_eod = cfg.deadline_cap_at_eod
+        self.rates = _arrival_rates(cfg, ids, self.horizon)
+        n_events = len(cfg.scenario_events)
+        # payments of scenario events (no random draws): snd, rcv, amt, arr, off, pri, key
+        fixed: list[tuple[np.ndarray, ...]] = []
+        default_offset = max(self.tpd // 10, 5)
+        for i, event in enumerate(cfg.scenario_events):
+            if isinstance(event, M.CustomTransactionArrival):
+                fired = [t for t in range(self.horizon) if event.fires_at(t)]
+                n = len(fired)
+                fixed.append(tuple(np.asarray(x, dtype=np.int64) for x in (
+                    np.full(n, ids.index(event.from_agent)), np.full(n, ids.index(event.to_agent)),
+                    np.full(n, event.amount), np.array(fired, dtype=np.int64),
+                    np.full(n, event.deadline or default_offset), np.full(n, event.priority), np.full(n, i))))
+        self.fixed = fixed
+        self.arrivals = [(a, agent.id, agent.arrival_config, *_receiver_table(agent.arrival_config, ids, a),
+                          n_events + a * 10**9)
+                         for a, agent in enumerate(agents) if agent.arrival_config is not None]
+        rows: list[tuple[int, int, int, int, int]] = []
+        for t in range(self.horizon):
+            for event in cfg.scenario_events:
+                if isinstance(event, M.DirectTransfer | M.ScheduledSettlement) and event.fires_at(t):
+                    code = KIND_DIRECT_TRANSFER if isinstance(event, M.DirectTransfer) else KIND_SCHEDULED_SETTLEMENT
+                    rows.append((t, code, ids.index(event.from_agent), ids.index(event.to_agent), event.amount))
+        self.events = tuple(np.array(c, dtype=np.int64) for c in zip(*rows, strict=True)) if rows else ()
+
+    def draw(self, seed: int) -> Schedule:
+        """One sample from ``seed`` (see the module doc for the order of the draws)."""
+        rng = generator(seed)
+        counts = rng.poisson(self.rates)
+        cols = list(self.fixed)
+        for a, agent_id, arrivals, candidates, cum, key0 in self.arrivals:
+            n = int(counts[:, a].sum())
+            if n == 0:
+                continue
+            ticks = np.repeat(np.arange(self.horizon), counts[:, a])
+            amt = _amounts(rng, arrivals.amount_distribution, n)
+            if cum is None:
+                raise ConfigError("counterparty weights sum to zero", path=f"agents.{agent_id}.arrival_config")
+            rcv = candidates[np.minimum(np.searchsorted(cum, rng.random(n), side="right"), candidates.size - 1)]
+            lo, hi = arrivals.deadline_range
+            off = rng.integers(lo, hi + 1, size=n, dtype=np.int64)
+            pri = _priorities(rng, arrivals.priority, n)
+            cols.append((np.full(n, a, dtype=np.int64), rcv, amt, ticks, off, pri, key0 + np.arange(n)))
+        if cols:
+            snd, rcv, amt, arr, off, pri, key = (np.concatenate([c[i] for c in cols]) for i in range(7))
+            order = np.lexsort((key, arr))
+            dl = cap_deadlines(arr, off, self.tpd, self.episode, self.cap_at_eod)
+            payments = [snd[order], rcv[order], amt[order], arr[order], dl[order], pri[order]]
+        else:
+            payments = [_i64() for _ in range(6)]
+        return Schedule(*payments, *self.events, seed=seed)
 
 
 def generate_schedule(cfg: M.ScenarioConfig, seed: int, horizon: int | None = None) -> Schedule:
     """Draw one sample of ``cfg``'s day(s) from ``seed`` (see the module doc for the order)."""
-    agents = sorted(cfg.agents, key=lambda a: a.id)
-    ids = [a.id for a in agents]
-    tpd = cfg.simulation.ticks_per_day
-    episode = cfg.episode_ticks
-    horizon = min(horizon or episode, episode)
-    rng = generator(seed)
-    counts = rng.poisson(_arrival_rates(cfg, ids, horizon))
-    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("snd", "rcv", "amt", "arr", "off", "pri", "key")}
-
-    def add(snd: np.ndarray, rcv: np.ndarray, amt: np.ndarray, arr: np.ndarray, off: np.ndarray,
-            pri: np.ndarray, key: np.ndarray) -> None:
-        for name, arr_ in zip(cols, (snd, rcv, amt, arr, off, pri, key), strict=True):
-            cols[name].append(np.asarray(arr_, dtype=np.int64))
-
-    default_offset = max(tpd // 10, 5)
-    for i, event in enumerate(cfg.scenario_events):
-        if isinstance(event, M.CustomTransactionArrival):
-            fired = [t for t in range(horizon) if event.fires_at(t)]
-            n = len(fired)
-            add(np.full(n, ids.index(event.from_agent)), np.full(n, ids.index(event.to_agent)),
-                np.full(n, event.amount), np.array(fired), np.full(n, event.deadline or default_offset),
-                np.full(n, event.priority), np.full(n, i))
-    n_events = len(cfg.scenario_events)
-    for a, agent in enumerate(agents):
-        arrivals = agent.arrival_config
-        n = int(counts[:, a].sum())
-        if arrivals is None or n == 0:
-            continue
-        ticks = np.repeat(np.arange(horizon), counts[:, a])
-        amt = _amounts(rng, arrivals.amount_distribution, n)
-        rcv = _receivers(rng, arrivals, ids, a, n)
-        lo, hi = arrivals.deadline_range
-        off = rng.integers(lo, hi + 1, size=n, dtype=np.int64)
-        pri = _priorities(rng, arrivals.priority, n)
-        add(np.full(n, a), rcv, amt, ticks, off, pri, n_events + a * 10**9 + np.arange(n))
-    if not cols["amt"]:
-        empty = _i64()
-        return _with_events(cfg, ids, horizon, Schedule(empty, empty, empty, empty, empty, empty, seed=seed))
-    snd, rcv, amt, arr, off, pri, key = (np.concatenate(cols[k]) for k in cols)
-    order = np.lexsort((key, arr))
-    dl = cap_deadlines(arr, off, tpd, episode, cfg.deadline_cap_at_eod)
-    sched = Schedule(snd[order], rcv[order], amt[order], arr[order], dl[order], pri[order], seed=seed)
-    return _with_events(cfg, ids, horizon, sched)
-
-
-def _with_events(cfg: M.ScenarioConfig, ids: list[str], horizon: int, sched: Schedule) -> Schedule:
-    rows: list[tuple[int, int, int, int, int]] = []
-    for t in range(horizon):
-        for event in cfg.scenario_events:
-            if isinstance(event, M.DirectTransfer | M.ScheduledSettlement) and event.fires_at(t):
-                code = KIND_DIRECT_TRANSFER if isinstance(event, M.DirectTransfer) else KIND_SCHEDULED_SETTLEMENT
-                rows.append((t, code, ids.index(event.from_agent), ids.index(event.to_agent), event.amount))
-    if not rows:
-        return sched
-    tick, kind, frm, to, amount = (np.array(c, dtype=np.int64) for c in zip(*rows, strict=True))
-    return Schedule(sched.sender, sched.receiver, sched.amount, sched.arrival, sched.deadline,
-                    sched.priority, tick, kind, frm, to, amount, seed=sched.seed)
+    return ScheduleGenerator(cfg, horizon).draw(seed)

@@ -23,6 +23,7 @@ import numpy as np
 
 from runner.engine.results import CostTable
 from runner.engine.schedule import KIND_SCHEDULED_SETTLEMENT, Schedule, cap_deadlines
+from runner.engine.schedule_batch import EVENT_FIELDS, ScheduleBatch
 from runner.engine.setup import EngineSetup, build_setup
 from runner.experiment.executor import EvaluationExecutor
 from runner.policy.ast import Policy
@@ -115,17 +116,30 @@ class SampleFactory:
         self.ticks = ticks
         self.world = world
         self.fifo = parse_valid_policy(named_policy("Fifo"))
+        self._sandboxes: dict[str, ScenarioConfig] = {}
+        # per agent, the last setup built and the policy objects it was built for (kept alive,
+        # so identity means "same policies"): the current policy is evaluated every iteration
+        self._last: dict[str, tuple[tuple[Policy, ...], EngineSetup]] = {}
 
     def setup(self, agent: str, policies: Mapping[str, Policy]) -> EngineSetup:
         """Engine parameters for ``agent``'s samples with ``policies`` in force."""
+        used = (policies[agent],) if self.world == "sandbox" else tuple(policies[a] for a in sorted(policies))
+        last = self._last.get(agent)
+        if last is not None and len(last[0]) == len(used) and all(
+                a is b for a, b in zip(last[0], used, strict=True)):
+            return last[1]
         if self.world == "sandbox":
-            cfg = sandbox_config(self.config, agent)
-            return build_setup(cfg, {agent: policies[agent], SOURCE: self.fifo, SINK: self.fifo},
-                               ticks=self.ticks)
-        return build_setup(self.scenario, dict(policies), ticks=self.ticks)
+            if agent not in self._sandboxes:
+                self._sandboxes[agent] = sandbox_config(self.config, agent)
+            setup = build_setup(self._sandboxes[agent], {agent: policies[agent], SOURCE: self.fifo,
+                                                         SINK: self.fifo}, ticks=self.ticks)
+        else:
+            setup = build_setup(self.scenario, dict(policies), ticks=self.ticks)
+        self._last[agent] = (used, setup)
+        return setup
 
     def samples(self, histories: Sequence[TransactionHistory], agent: str, stream_seed: int,
-                count: int, context: Schedule | None = None) -> list[Schedule]:
+                count: int, context: Schedule | None = None) -> ScheduleBatch:
         """``count`` bootstrap samples of ``agent``'s day, all drawn from one random stream.
 
         Sample k uses only row k of a ``[count, width]`` block of uniforms (the width is fixed
@@ -137,20 +151,17 @@ class SampleFactory:
         widths = [self._width(h, agent) for h in histories]
         u = generator(stream_seed).random((count, 1 + max(widths)))
         day = np.minimum((u[:, 0] * len(histories)).astype(np.int64), len(histories) - 1)
-        out: list[Schedule | None] = [None] * count
+        if self.world == "sandbox":
+            return self._sandbox(histories, agent, day, u[:, 1:], stream_seed)
+        assert context is not None
+        blocks, rows_of = [], []
         for d, history in enumerate(histories):
             rows = np.flatnonzero(day == d)
-            if rows.size == 0:
-                continue
-            block = u[rows, 1:]
-            if self.world == "sandbox":
-                made = self._sandbox_block(history.records[agent], block, stream_seed)
-            else:
-                assert context is not None
-                made = self._full_block(history, block, context, stream_seed)
-            for row, sample in zip(rows, made, strict=True):
-                out[int(row)] = sample
-        return [s for s in out if s is not None]
+            if rows.size:
+                blocks.append(self._full_block(history, u[rows, 1:], context, stream_seed))
+                rows_of.append(rows)
+        # the blocks hold the samples day by day: put them back in sample order
+        return ScheduleBatch.concat(blocks).take(np.argsort(np.concatenate(rows_of), kind="stable"))
 
     def _width(self, history: TransactionHistory, agent: str) -> int:
         if self.world == "sandbox":
@@ -168,31 +179,61 @@ class SampleFactory:
         picked: np.ndarray = np.minimum((u * n).astype(np.int64), n - 1)
         return picked
 
-    def _sandbox_block(self, rec: AgentRecords, u: np.ndarray, seed: int) -> list[Schedule]:
-        n, m = rec.out_amount.size, rec.in_amount.size
-        pick = self._draw(u[:, :n], max(n, 1))
-        arrival = self._draw(u[:, n:2 * n], self.ticks)
-        pick_in = self._draw(u[:, 2 * n:2 * n + m], max(m, 1))
-        arrival_in = self._draw(u[:, 2 * n + m:2 * n + 2 * m], self.ticks)
-        order = np.argsort(arrival, axis=1, kind="stable")
-        arrival, pick = np.take_along_axis(arrival, order, 1), np.take_along_axis(pick, order, 1)
-        deadline = self._deadlines(arrival, rec.out_offset[pick])
-        beat_tick = np.minimum(arrival_in + rec.in_offset[pick_in], self.ticks - 1)
-        beat_order = np.argsort(beat_tick, axis=1, kind="stable")
-        beat_tick = np.take_along_axis(beat_tick, beat_order, 1)
-        beat_amount = np.take_along_axis(rec.in_amount[pick_in], beat_order, 1)
-        amount, priority = rec.out_amount[pick], rec.out_priority[pick]
+    def _sandbox(self, histories: Sequence[TransactionHistory], agent: str, day: np.ndarray,
+                 u: np.ndarray, seed: int) -> ScheduleBatch:
+        """Sandbox samples; row k of ``u`` holds sample k's uniforms, laid out for its day's
+        records (``n`` outgoing, ``m`` incoming): n picks, n arrival ticks, m picks, m ticks.
+
+        All samples at once: each row is padded to the longest day, the padding sorted after
+        the real entries (tick ``ticks``) and dropped when flattening.
+        """
+        recs = [h.records[agent] for h in histories]
+        n_day = np.array([r.out_amount.size for r in recs], dtype=np.int64)
+        m_day = np.array([r.in_amount.size for r in recs], dtype=np.int64)
+        n, m = n_day[day][:, None], m_day[day][:, None]  # [sample, 1]
+        out_base, in_base = (np.concatenate(([0], np.cumsum(x)[:-1]))[day][:, None] for x in (n_day, m_day))
+
+        def cat(name: str) -> np.ndarray:
+            return np.concatenate([getattr(r, name) for r in recs])
+
+        def draw(first: np.ndarray, width: int, count: np.ndarray, values: int | np.ndarray) -> np.ndarray:
+            """Integers in [0, values) from ``u[k, first[k] + j]`` for j < width (see `_draw`)."""
+            col = np.minimum(first + np.arange(width), max(u.shape[1] - 1, 0))
+            picked: np.ndarray = np.minimum((np.take_along_axis(u, col, 1) * values).astype(np.int64),
+                                            values - 1)
+            return picked
+
+        def sort_valid(key: np.ndarray, valid: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+            key = np.where(valid, key, self.ticks)  # padding sorts last; ties keep draw order
+            order = np.argsort(key, axis=1, kind="stable")
+            return [np.take_along_axis(x, order, 1)[valid] for x in (key, *others)]
+
+        width_n, width_m = int(n_day.max()), int(m_day.max())
+        valid_n = np.arange(width_n) < n
+        pick = out_base + np.where(valid_n, draw(np.zeros_like(n), width_n, n, np.maximum(n, 1)), 0)
+        arrival = draw(n, width_n, n, self.ticks)
+        arrival, pick = sort_valid(arrival, valid_n, pick)
+        valid_m = np.arange(width_m) < m
+        pick_in = in_base + np.where(valid_m, draw(2 * n, width_m, m, np.maximum(m, 1)), 0)
+        arrival_in = draw(2 * n + m, width_m, m, self.ticks)
+        in_offset = cat("in_offset")[np.where(valid_m, pick_in, 0)] if width_m and m_day.any() else pick_in
+        beat_tick = np.minimum(arrival_in + in_offset, self.ticks - 1)
+        beat_tick, pick_in = sort_valid(beat_tick, valid_m, pick_in)
         # sandbox agent indices, agents sorted: [AGENT, ~SINK, ~SOURCE] ('~' sorts last)
         me, sink, source = 0, 1, 2
-        senders, receivers = np.full(n, me, dtype=np.int64), np.full(n, sink, dtype=np.int64)
-        kinds = np.full(m, KIND_SCHEDULED_SETTLEMENT, dtype=np.int64)
-        froms, tos = np.full(m, source, dtype=np.int64), np.full(m, me, dtype=np.int64)
-        return [Schedule(senders, receivers, amount[k], arrival[k], deadline[k], priority[k],
-                         beat_tick[k], kinds, froms, tos, beat_amount[k], seed=seed)
-                for k in range(u.shape[0])]
+        n_pay, n_ev = arrival.size, beat_tick.size
+        columns = {"sender": np.full(n_pay, me, dtype=np.int64), "receiver": np.full(n_pay, sink, dtype=np.int64),
+                   "amount": cat("out_amount")[pick], "arrival": arrival,
+                   "deadline": self._deadlines(arrival, cat("out_offset")[pick]),
+                   "priority": cat("out_priority")[pick],
+                   "event_tick": beat_tick, "event_kind": np.full(n_ev, KIND_SCHEDULED_SETTLEMENT, dtype=np.int64),
+                   "event_from": np.full(n_ev, source, dtype=np.int64), "event_to": np.full(n_ev, me, dtype=np.int64),
+                   "event_amount": cat("in_amount")[pick_in]}
+        starts = [np.concatenate(([0], np.cumsum(x[:, 0]))).astype(np.int64) for x in (n, m)]
+        return ScheduleBatch(columns, starts[0], starts[1], (seed,) * day.size)
 
     def _full_block(self, history: TransactionHistory, u: np.ndarray, context: Schedule,
-                    seed: int) -> list[Schedule]:
+                    seed: int) -> ScheduleBatch:
         cols: list[tuple[np.ndarray, ...]] = []
         at = 0
         rows = u.shape[0]
@@ -208,9 +249,10 @@ class SampleFactory:
         snd, rcv, amt, arr, dl, pri = (np.concatenate([c[i] for c in cols], axis=1) for i in range(6))
         order = np.argsort(arr, axis=1, kind="stable")  # ties: agents in id order, then draw order
         snd, rcv, amt, arr, dl, pri = (np.take_along_axis(x, order, 1) for x in (snd, rcv, amt, arr, dl, pri))
-        return [Schedule(snd[k], rcv[k], amt[k], arr[k], dl[k], pri[k], context.event_tick,
-                         context.event_kind, context.event_from, context.event_to,
-                         context.event_amount, seed=seed) for k in range(rows)]
+        payments = {"sender": snd, "receiver": rcv, "amount": amt, "arrival": arr, "deadline": dl,
+                    "priority": pri}
+        events = {f: np.tile(getattr(context, f), (rows, 1)) for f in EVENT_FIELDS}
+        return ScheduleBatch.from_blocks(payments, events, [seed] * rows)
 
 
 @dataclass(frozen=True)
@@ -243,7 +285,7 @@ class BootstrapPolicyEvaluator:
             costs=table.totals()[:, a],
             components=table.costs[:, :, a, :].sum(axis=1),
             settlement=table.settlement_rates()[:, a],
-            seeds=tuple(s.seed for s in samples),
+            seeds=ScheduleBatch.of(samples).seeds,
             table=table,
         )
 

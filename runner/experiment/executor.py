@@ -13,12 +13,17 @@ from typing import Protocol, runtime_checkable
 from runner.engine.batch import evaluate_batch
 from runner.engine.results import CostTable
 from runner.engine.schedule import Schedule
+from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
 
 
 @runtime_checkable
 class EvaluationExecutor(Protocol):
-    """Evaluates samples under a setup; every implementation returns identical tables."""
+    """Evaluates samples under a setup; every implementation returns identical tables.
+
+    Tables are summaries (`CostTable.summary`: per sample, day, agent; no per-payment
+    settlement ticks) — what comparing policies needs, and cheap to ship between processes.
+    """
 
     def evaluate(self, setup: EngineSetup, samples: Sequence[Schedule]) -> CostTable: ...
 
@@ -30,6 +35,7 @@ class InProcessExecutor:
         self.chunk_size = chunk_size
 
     def evaluate(self, setup: EngineSetup, samples: Sequence[Schedule]) -> CostTable:
-        chunks = [samples[i:i + self.chunk_size] for i in range(0, len(samples), self.chunk_size)]
-        tables = [evaluate_batch(setup, chunk) for chunk in chunks]
+        batch = ScheduleBatch.of(samples)
+        chunks = [batch[i:i + self.chunk_size] for i in range(0, len(batch), self.chunk_size)]
+        tables = [evaluate_batch(setup, chunk).summary() for chunk in chunks]
         return tables[0] if len(tables) == 1 else CostTable.concat(tables)

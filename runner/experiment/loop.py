@@ -7,7 +7,7 @@ Parquet hang off the event stream, not off the loop).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -17,7 +17,8 @@ import numpy as np
 from runner.engine.batch import evaluate_batch
 from runner.engine.rates import COMPONENTS
 from runner.engine.reference import ReferenceEngine
-from runner.engine.schedule import Schedule, generate_schedule
+from runner.engine.schedule import Schedule, ScheduleGenerator
+from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup, build_setup
 from runner.errors import ConfigError, PolicyError, SimulationError
 from runner.experiment.acceptance import Decision, make_rule
@@ -82,6 +83,7 @@ class OptimizationLoop:
         self.constraints = config.get_constraints()
         self.evaluator = BootstrapPolicyEvaluator(executor)
         self.factory = SampleFactory(scenario, self.ticks, ev.world)
+        self.days = ScheduleGenerator(scenario.config, self.ticks)
         self.rule = make_rule(ev.acceptance, temporal=ev.temporal)
         conv = config.convergence
         self.detector = ConvergenceDetector(conv.stability_threshold, conv.stability_window, ev.temporal)
@@ -90,7 +92,7 @@ class OptimizationLoop:
             self.policies[agent] = parse_valid_policy(config.initial_policy_doc(agent),
                                                       source=f"{config.source}: initial_policies.{agent}")
         self.history: dict[str, list[IterationRecord]] = {a: [] for a in config.optimized_agents}
-        self.reference = self._reference_schedules()
+        self.reference = ScheduleBatch.of(self._reference_schedules())  # laid out once, reused
         self.iteration = 0
         self.reference_costs: dict[str, float] = {}
         self._reference_cache: dict[str, Any] = {}
@@ -156,7 +158,7 @@ class OptimizationLoop:
         setup = build_setup(self.scenario, self.policies, ticks=self.ticks)
         days = 1 if self.config.evaluation.deterministic else self.config.evaluation.context_days
         seeds = [self._day_seed(it) if d == 0 else derive_seed(self._day_seed(it), "day", d) for d in range(days)]
-        schedules = [generate_schedule(self.scenario.config, seed, self.ticks) for seed in seeds]
+        schedules = [self.days.draw(seed) for seed in seeds]
         table = evaluate_batch(setup, schedules)  # histories need settlement ticks, not traces
         totals = table.totals()[0]
         costs = {a: int(totals[i]) for i, a in enumerate(setup.agent_ids)}
@@ -166,7 +168,7 @@ class OptimizationLoop:
                      for sch, ticks in zip(schedules, table.settle_ticks, strict=True)]
         return ContextDay(seeds[0], schedules[0], setup, histories, costs)
 
-    def agent_samples(self, agent: str, it: int, context: ContextDay) -> list[Schedule]:
+    def agent_samples(self, agent: str, it: int, context: ContextDay) -> Sequence[Schedule]:
         if self.config.evaluation.deterministic:
             return [context.schedule]
         seed = bootstrap_seed(self.config.master_seed, self.replicate, it, agent)
@@ -179,7 +181,7 @@ class OptimizationLoop:
         return self.factory.setup(agent, policies)
 
     def proposal_context(self, agent: str, it: int, context: ContextDay, current: PolicyEvaluation,
-                         samples: list[Schedule], setup: EngineSetup) -> ProposalContext:
+                         samples: Sequence[Schedule], setup: EngineSetup) -> ProposalContext:
         def streams() -> list[SampleStream]:
             out = [agent_stream("context day", context.seed, context.costs[agent], context.events, agent)]
             order = np.argsort(current.costs, kind="stable")
@@ -289,6 +291,6 @@ class OptimizationLoop:
 
     def _reference_schedules(self) -> list[Schedule]:
         if self.config.evaluation.deterministic:
-            return [generate_schedule(self.scenario.config, self._day_seed(0), self.ticks)]
-        return [generate_schedule(self.scenario.config, reference_seed(self.config.master_seed, self.replicate, k),
-                                  self.ticks) for k in range(self.config.evaluation.reference_samples)]
+            return [self.days.draw(self._day_seed(0))]
+        return [self.days.draw(reference_seed(self.config.master_seed, self.replicate, k))
+                for k in range(self.config.evaluation.reference_samples)]
