@@ -29,7 +29,7 @@ import pyarrow as pa
 from runner.engine.rates import COMPONENTS
 from runner.experiment.result import ExperimentResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: llm_calls.call (transport retries had duplicate keys)
 RUN_STATUSES = ("pending", "running", "done", "failed")
 EVENT_TABLES = ("iterations", "proposals", "samples", "llm_calls", "events")
 TABLES = ("runs", *EVENT_TABLES)
@@ -74,7 +74,7 @@ SCHEMAS: dict[str, Any] = {
         ("iteration", _I32), ("agent", _S), ("sample", _I32), ("seed", _I64), ("old_cost", _I64),
         ("new_cost", _I64), ("delta", _I64)),
     "llm_calls": _schema(
-        ("iteration", _I32), ("agent", _S), ("attempt", _I32), ("model", _S),
+        ("iteration", _I32), ("agent", _S), ("call", _I32), ("attempt", _I32), ("model", _S),
         ("messages_json", _S), ("response", _S), ("reasoning", _S), ("parsed_policy_json", _S),
         ("validation_errors_json", _S), ("error", _S), ("prompt_tokens", _I64),
         ("completion_tokens", _I64), ("cost_usd", _F64), ("latency_s", _F64)),
@@ -87,7 +87,7 @@ SORT_KEYS: dict[str, tuple[str, ...]] = {
     "iterations": ("sweep", "run_id", "iteration", "agent"),
     "proposals": ("sweep", "run_id", "iteration", "agent"),
     "samples": ("sweep", "run_id", "iteration", "agent", "sample"),
-    "llm_calls": ("sweep", "run_id", "iteration", "agent", "attempt"),
+    "llm_calls": ("sweep", "run_id", "iteration", "agent", "call"),
     "events": ("sweep", "run_id", "seq"),
 }
 
@@ -130,6 +130,7 @@ def rows_for_events(sweep: str, events: Sequence[Any]) -> dict[str, Any]:
     decisions = {(e.iteration, e.payload["agent"]): e.payload
                  for e in events if e.type == "decision"}
     rows: dict[str, list[dict[str, Any]]] = {t: [] for t in EVENT_TABLES}
+    calls: dict[tuple[int, str], int] = {}  # HTTP calls so far per (iteration, agent)
     for e in events:
         key = {"sweep": sweep, "run_id": e.run_id, "iteration": e.iteration,
                "schema_version": SCHEMA_VERSION}
@@ -143,7 +144,10 @@ def rows_for_events(sweep: str, events: Sequence[Any]) -> dict[str, Any]:
         elif e.type == "decision":
             rows["samples"].extend(_sample_rows(key, e.payload))
         elif e.type == "llm_interaction":
-            rows["llm_calls"].append(_llm_row(key, e.payload))
+            # ``attempt`` counts re-asks; transport retries repeat it, ``call`` tells them apart
+            who = (e.iteration, e.payload.get("agent_id"))
+            calls[who] = calls.get(who, 0) + 1
+            rows["llm_calls"].append({**_llm_row(key, e.payload), "call": calls[who]})
     return {t: pa.Table.from_pylist(rows[t], schema=SCHEMAS[t]) for t in EVENT_TABLES}
 
 

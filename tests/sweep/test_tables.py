@@ -113,6 +113,25 @@ def test_llm_interactions_become_llm_calls_rows() -> None:
     assert row["parsed_policy_json"] is None
 
 
+def test_transport_retries_get_their_own_llm_calls_key() -> None:
+    """A 429 then a success within one attempt, then a re-ask: three rows, three keys."""
+
+    def call(agent: str, attempt: int, error: str | None) -> dict[str, Any]:
+        return LLMInteraction(agent, 3, attempt, "openai/gpt-4.1", (), None if error else "{}", None, None,
+                              (), error, None, None, None, 0.1).to_dict()
+
+    events = [event(1, 3, "llm_interaction", **call("BANK_A", 1, "RateLimitError")),
+              event(2, 3, "llm_interaction", **call("BANK_A", 1, None)),
+              event(3, 3, "llm_interaction", **call("BANK_A", 2, None)),
+              event(4, 3, "llm_interaction", **call("BANK_B", 1, None))]
+    rows = rows_for_events(SWEEP, events)["llm_calls"].to_pylist()
+    keys = [tuple(r[k] for k in SORT_KEYS["llm_calls"]) for r in rows]
+    assert len(set(keys)) == len(keys) == 4
+    assert [(r["agent"], r["call"], r["attempt"], r["error"]) for r in rows] == [
+        ("BANK_A", 1, 1, "RateLimitError"), ("BANK_A", 2, 1, None), ("BANK_A", 3, 2, None),
+        ("BANK_B", 1, 1, None)]
+
+
 def test_proposals_without_a_decision_with_statistics() -> None:
     events = [
         event(1, 1, "proposal", agent="BANK_A", valid=False, attempts=3, errors=["e1", "e2"],
