@@ -18,16 +18,22 @@ thread before numpy is imported, and the Rays started here run their workers at 
     inside their 1 s at every moment: the peak must not exceed 8 and should reach it.
     Reported besides: the time before the first request and the "LLM window" (first request
     to last answer), and a baseline from a fresh process: the CPU seconds one run actor needs
-    of its own (imports — litellm's above all — and the run), times 16 runs over the CPUs:
-    the floor below which no wall time can go on this machine.
+    of its own (imports, which exclude litellm, and the run, its LLM calls answered at once in
+    the process as plain data, as the gateway's come back), times 16 runs, plus the LLM
+    gateway actor's (its one litellm import, and litellm's CPU per call times the 160 calls),
+    over the CPUs: the floor below which no wall time can go on this machine. (Before the
+    gateway, every run actor imported litellm itself: 5.5–6.5 s of CPU each.)
 (b) Ray fan-out. 10 000 exp2-shaped samples (``generate_schedule`` on
     ``experiments/castro/scenarios/exp2.yaml``, both banks on "Release" with half their pool)
-    through ``RayEvaluationExecutor(chunk_size=500).evaluate`` with Ray started for 1 and for
-    2 CPUs (``ray.init(num_cpus=N)``, each in a fresh process: this script re-invokes itself
-    with ``--fanout-child N``). Target: 2 workers ≥ 1.6 × faster than 1. The in-process
+    through ``RayEvaluationExecutor(chunk_size=N).evaluate`` (given a `ScheduleBatch`, as the
+    loop gives its samples; put in the object store once, each task reads its slice) with Ray
+    started for 1 and for 2 CPUs (``ray.init(num_cpus=N)``, each in a fresh process: this
+    script re-invokes itself with ``--fanout-child N``). Target: 2 workers ≥ 1.6 × faster
+    than 1, at chunk_size 1 250 (`FANOUT_CHUNKS`: a task must carry well over Ray's own cost
+    per task, which is measured and printed); chunk_size 500 is timed too. The in-process
     batch engine (``evaluate_batch`` on all 10 000 at once) is timed as the reference point,
-    every Ray result is checked equal to it, and each step a chunk goes through (pack in the
-    caller, unpack and evaluate in the task) is timed without Ray.
+    every Ray result is checked equal to it, and each step a chunk goes through (laid out as a
+    `ScheduleBatch` and pickled in the caller, evaluated in the task) is timed without Ray.
 (c) Parquet write throughput: ``sweep.store.write_throughput`` (rows/s of
     ``ParquetStore.write_part`` for ``samples`` rows) at 100 and at 1 000 rows per part.
 
@@ -73,7 +79,11 @@ LLM_OVERRIDES = (f"convergence.max_iterations={LLM_ITERATIONS}",
                  f"convergence.stability_window={LLM_ITERATIONS + 5}")  # no early stop
 MAX_WALL_RATIO = 1.25
 # (b)
-FANOUT_SAMPLES, FANOUT_CHUNK, FANOUT_REPEATS = 10_000, 500, 10
+FANOUT_SAMPLES, FANOUT_REPEATS = 10_000, 10
+# Chunk sizes timed: the verdict's first, then smaller ones to show the per-task cost. An exp2
+# sample costs the engine ~15 µs and a Ray task ~2 ms here (printed): 1 250 samples make 8
+# tasks of ~20 ms, 10× that cost, split evenly over 1 or 2 workers.
+FANOUT_CHUNKS = (1_250, 500)
 MIN_SPEEDUP = 1.6
 # (c)
 PARQUET_CASES = ((100, 20_000), (1_000, 100_000))  # (rows per part, rows written)
@@ -124,11 +134,21 @@ class CountingServer(FakeOpenAIServer):
                 self.last_answer = time.monotonic()
 
 
+GATEWAY_PROBE_CALLS = 20  # calls timed through litellm to price the gateway's CPU per call
+
+
 def run_cost_child(workdir: Path) -> None:
-    """In a fresh process: the CPU seconds a run actor of part (a) needs besides Ray itself —
-    import the run code and litellm, then run one cell (exp1, 5 iterations) against a fake
-    LLM answering at once; printed as JSON."""
+    """In a fresh process: the CPU seconds of part (a) besides Ray itself, printed as JSON.
+
+    A run actor: import the run code (without litellm, as `sweep.actors.RunActor`), then run
+    one cell (exp1, 5 iterations) whose LLM calls a transport answers at once, in this
+    process, with the plain data the gateway would return. Then the gateway
+    (`sweep.actors.LLMGatewayActor`): import litellm, and the CPU of one call through it
+    against a fake LLM answering at once.
+    """
+    import asyncio
     import resource
+    from collections.abc import Mapping, Sequence
 
     def cpu() -> float:
         usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -136,19 +156,50 @@ def run_cost_child(workdir: Path) -> None:
 
     began = cpu()
     import sweep.actors  # noqa: F401 — what a run actor's process imports (Ray included)
-    from runner.llm.transport import load_litellm
+    from runner.llm.config import LLMConfig
+    from runner.llm.transport import Answer, CallOutcome, LiteLLMTransport, load_litellm
     from sweep.run import run_one
     from sweep.spec import check_sweep_file
     from sweep.store import open_store
 
-    load_litellm()
+    assert "litellm" not in sys.modules, "a run actor's imports pulled litellm in"
     imported = cpu()
-    with FakeOpenAIServer([policy_reply(POLICY)], cycle=True) as server:
-        spec, runs = check_sweep_file(write_llm_sweep(workdir, f"cost{os.getpid()}", server.base_url, 1),
-                                      LLM_OVERRIDES)
-        outcome = run_one(runs[0], open_store(spec.output_location()))
-    assert outcome.status == "done", outcome
-    print(json.dumps({"imports": imported - began, "run": cpu() - imported}))
+    reply = policy_reply(POLICY)
+
+    class Answered:  # an LLMTransport: the gateway's answer, without the gateway
+        async def supported_params(self, model: str) -> list[str] | None:
+            return None
+
+        async def call(self, config: LLMConfig, messages: Sequence[Mapping[str, str]]) -> list[CallOutcome]:
+            answer = Answer(reply.content, None, *(reply.usage or (None, None)), None)
+            return [CallOutcome(tuple(dict(m) for m in messages), answer, None, False, 0.0)]
+
+    spec, runs = check_sweep_file(write_llm_sweep(workdir, f"cost{os.getpid()}", "http://127.0.0.1:9/v1", 1),
+                                  LLM_OVERRIDES)
+    outcome = run_one(runs[0], open_store(spec.output_location()), transport=Answered())
+    assert outcome.status == "done" and outcome.llm_calls > 0, outcome
+    assert "litellm" not in sys.modules, "the run imported litellm"
+    ran = cpu()
+
+    load_litellm()
+    gateway_imported = cpu()
+    with FakeOpenAIServer([reply], cycle=True) as server:
+        os.environ.setdefault("OPENAI_API_KEY", "dummy")  # as part_llm sets it
+        config = runs[0].config.llm.model_copy(update={"api_base": server.base_url, "transport_retries": 0})
+        transport = LiteLLMTransport()
+        messages = [{"role": "user", "content": "propose"}]
+
+        async def probe() -> float:
+            await transport.call(config, messages)  # the first call: litellm's lazy set-up
+            start = cpu()
+            for _ in range(GATEWAY_PROBE_CALLS):
+                [done] = await transport.call(config, messages)
+                assert done.answer is not None, done
+            return (cpu() - start) / GATEWAY_PROBE_CALLS
+
+        per_call = asyncio.run(probe())
+    print(json.dumps({"imports": imported - began, "run": ran - imported,
+                      "gateway_import": gateway_imported - ran, "gateway_per_call": per_call}))
 
 
 def write_llm_sweep(workdir: Path, tag: str, api_base: str, runs: int) -> Path:
@@ -225,9 +276,14 @@ def part_llm(workdir: Path) -> bool:
     costs = [child(["--run-cost-child", str(workdir)]) for _ in range(2)]
     cost = min(costs, key=lambda c: c["imports"] + c["run"])
     per_run = cost["imports"] + cost["run"]
-    floor = LLM_RUNS * per_run / cpus
+    gateway_import = min(c["gateway_import"] for c in costs)
+    per_call = min(c["gateway_per_call"] for c in costs)
+    gateway = gateway_import + expected * per_call
+    floor = (LLM_RUNS * per_run + gateway) / cpus
     print(f"    one run actor's own CPU (fresh process, best of {len(costs)}): {cost['imports']:.1f} s imports "
-          f"(litellm above all) + {cost['run']:.1f} s run = {per_run:.1f} s; × {LLM_RUNS} runs / {cpus} CPUs "
+          f"(no litellm) + {cost['run']:.1f} s run = {per_run:.1f} s; the LLM gateway's, once per sweep: "
+          f"{gateway_import:.1f} s importing litellm + {expected} calls × {per_call * 1000:.0f} ms = "
+          f"{gateway:.1f} s; ({LLM_RUNS} × {per_run:.1f} s + {gateway:.1f} s) / {cpus} CPUs "
           f"= {floor:.1f} s of CPU floor before any LLM wait")
     began = time.monotonic()
     init_ray(None)  # Ray on this machine, started before the clock
@@ -247,7 +303,7 @@ def part_llm(workdir: Path) -> bool:
     best = min(results, key=lambda r: r.wall)
     peak = max(r.peak for r in results)
     print(f"    ideal {ideal:.1f} s; best wall {best.wall:.1f} s = {best.wall / ideal:.2f} × ideal "
-          f"(CPU floor of the run actors alone: {floor / ideal:.2f} × ideal); "
+          f"(CPU floor of the run actors and the gateway: {floor / ideal:.2f} × ideal); "
           f"its LLM window {best.window:.1f} s = {best.window / ideal:.2f} × ideal")
     ok = verdict(best.wall <= MAX_WALL_RATIO * ideal,
                  f"(a) sweep wall time ≤ {MAX_WALL_RATIO} × ideal ({best.wall:.1f} s vs {ideal:.1f} s: "
@@ -289,39 +345,53 @@ def same_table(a: Any, b: Any) -> bool:
 
 
 def fanout_child(workers: int, cache: Path) -> None:
-    """In a fresh process: Ray with ``workers`` CPUs, best time of the 10 000-sample fan-out."""
+    """In a fresh process: Ray with ``workers`` CPUs, best time of the 10 000-sample fan-out
+    for each chunk size, and the cost of one empty task."""
     import ray
 
     from runner.engine.batch import evaluate_batch
+    from runner.engine.schedule_batch import ScheduleBatch
     from sweep.actors import RayEvaluationExecutor, init_ray
 
     setup, samples = exp2_setup_and_samples(cache)
+    samples = ScheduleBatch.of(samples)  # as the loop hands samples over (bootstrap, reference set)
     expected = evaluate_batch(setup, samples)
     init_ray(None, num_cpus=workers)
-    executor = RayEvaluationExecutor(chunk_size=FANOUT_CHUNK)
-    warm = executor.evaluate(setup, samples)  # starts and warms every worker
-    times = []
-    for _ in range(FANOUT_REPEATS):
-        began = time.perf_counter()
-        table = executor.evaluate(setup, samples)
-        times.append(time.perf_counter() - began)
+
+    @ray.remote(num_cpus=1)
+    def empty() -> None:
+        return None
+
+    ray.get([empty.remote() for _ in range(50)])  # starts the workers
+    began = time.perf_counter()
+    ray.get([empty.remote() for _ in range(200)])
+    task_ms = (time.perf_counter() - began) / 200 * 1000
+    times: dict[int, list[float]] = {}
+    same = True
+    for chunk in FANOUT_CHUNKS:
+        executor = RayEvaluationExecutor(chunk_size=chunk)
+        same &= same_table(executor.evaluate(setup, samples), expected)  # also warms up
+        times[chunk] = []
+        for _ in range(FANOUT_REPEATS):
+            began = time.perf_counter()
+            table = executor.evaluate(setup, samples)
+            times[chunk].append(time.perf_counter() - began)
+        same &= same_table(table, expected)
     ray.shutdown()
-    print(json.dumps({"workers": workers, "times": times,
-                      "same": same_table(table, expected) and same_table(warm, expected)}))
+    print(json.dumps({"workers": workers, "times": times, "same": same, "task_ms": task_ms}))
 
 
 def chunk_costs(setup: Any, samples: list[Any]) -> dict[str, float]:
     """Seconds, summed over the chunks, of each step a chunk goes through (no Ray)."""
     from runner.engine.batch import evaluate_batch
-    from sweep.actors import PackedSamples
+    from runner.engine.schedule_batch import ScheduleBatch
 
-    chunks = [samples[i:i + FANOUT_CHUNK] for i in range(0, len(samples), FANOUT_CHUNK)]
-    packed = [PackedSamples.pack(c) for c in chunks]
-    unpacked = [p.unpack() for p in packed]
-    steps = {"pack": lambda: [PackedSamples.pack(c) for c in chunks],
-             "unpack": lambda: [p.unpack() for p in packed],
-             "evaluate": lambda: [evaluate_batch(setup, u) for u in unpacked],
-             "pickle": lambda: [pickle.dumps(list(c), protocol=5) for c in chunks]}
+    batch = ScheduleBatch.of(samples)
+    chunks = [batch[i:i + FANOUT_CHUNKS[0]] for i in range(0, len(batch), FANOUT_CHUNKS[0])]
+    steps = {"batch": lambda: ScheduleBatch.of(samples),
+             "pickle": lambda: [pickle.dumps(c, protocol=5) for c in chunks],
+             "evaluate": lambda: [evaluate_batch(setup, c) for c in chunks],
+             "pickle_list": lambda: [pickle.dumps(list(c), protocol=5) for c in chunks]}
     best = {}
     for name, step in steps.items():
         times = []
@@ -336,7 +406,7 @@ def chunk_costs(setup: Any, samples: list[Any]) -> dict[str, float]:
 def part_fanout(workdir: Path) -> bool:
     from runner.engine.batch import evaluate_batch
 
-    print(f"\n(b) Ray fan-out: {FANOUT_SAMPLES} exp2 samples, chunk_size {FANOUT_CHUNK} ({load_note()})")
+    print(f"\n(b) Ray fan-out: {FANOUT_SAMPLES} exp2 samples, chunk sizes {FANOUT_CHUNKS} ({load_note()})")
     cache = workdir / "exp2_samples.pickle"
     began = time.perf_counter()
     setup, samples = exp2_setup_and_samples(cache)
@@ -346,25 +416,32 @@ def part_fanout(workdir: Path) -> bool:
         began = time.perf_counter()
         evaluate_batch(setup, samples)
         batch.append(time.perf_counter() - began)
-    best: dict[int, float] = {}
+    best: dict[tuple[int, int], float] = {}
     same = True
     for workers in (1, 2):
         result = child(["--fanout-child", str(workers), "--cache", str(cache)])
-        best[workers] = min(result["times"])
         same &= result["same"]
-        print(f"    Ray, {workers} worker{'s' if workers > 1 else ' '}: best {best[workers]:.3f} s of "
-              f"{', '.join(f'{t:.3f}' for t in result['times'])}")
+        label = f"{workers} worker{'s' if workers > 1 else ''}"
+        print(f"    Ray, {label} (an empty task costs {result['task_ms']:.1f} ms):")
+        for chunk in FANOUT_CHUNKS:
+            times = result["times"][str(chunk)]
+            best[workers, chunk] = min(times)
+            print(f"      chunk_size {chunk:5d} ({-(-FANOUT_SAMPLES // chunk):2d} tasks): best {min(times):.3f} s "
+                  f"of {', '.join(f'{t:.3f}' for t in times)}")
     print(f"    in-process batch engine (reference point): best {min(batch):.3f} s of "
           f"{', '.join(f'{t:.3f}' for t in batch)}")
     costs = chunk_costs(setup, samples)
-    print(f"    where Ray's time goes, over the {FANOUT_SAMPLES // FANOUT_CHUNK} chunks, in this process (best of 3): "
-          f"caller packs {costs['pack']:.3f} s; tasks unpack {costs['unpack']:.3f} s + evaluate "
-          f"{costs['evaluate']:.3f} s; (pickling the chunks as lists of Schedule, as sent before "
-          f"PackedSamples: {costs['pickle']:.3f} s)")
-    speedup = best[1] / best[2]
-    print(f"    speed-up 2 vs 1 worker: {speedup:.2f}×; Ray with 2 workers vs in-process: "
-          f"{best[2] / min(batch):.2f}× the time")
-    ok = verdict(speedup >= MIN_SPEEDUP, f"(b) 2 workers ≥ {MIN_SPEEDUP}× faster than 1 ({speedup:.2f}×)")
+    print(f"    where Ray's time goes at chunk_size {FANOUT_CHUNKS[0]}, in this process (best of 3): caller lays the "
+          f"10 000 schedules out as one ScheduleBatch {costs['batch']:.3f} s (the loop's samples already are one) "
+          f"and pickles the chunks {costs['pickle']:.3f} s; tasks evaluate {costs['evaluate']:.3f} s; (pickling "
+          f"the chunks as lists of Schedule instead: {costs['pickle_list']:.3f} s)")
+    for chunk in FANOUT_CHUNKS:
+        print(f"    chunk_size {chunk}: speed-up 2 vs 1 worker {best[1, chunk] / best[2, chunk]:.2f}×; "
+              f"Ray with 2 workers vs in-process: {best[2, chunk] / min(batch):.2f}× the time")
+    chunk = FANOUT_CHUNKS[0]
+    speedup = best[1, chunk] / best[2, chunk]
+    ok = verdict(speedup >= MIN_SPEEDUP,
+                 f"(b) 2 workers ≥ {MIN_SPEEDUP}× faster than 1 at chunk_size {chunk} ({speedup:.2f}×)")
     ok &= verdict(same, "(b) Ray results identical to the in-process engine's")
     return ok
 

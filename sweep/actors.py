@@ -1,4 +1,5 @@
-"""Ray execution: one actor per run, bootstrap evaluations as remote tasks, one limiter actor.
+"""Ray execution: one actor per run, bootstrap evaluations as remote tasks, one limiter actor
+and one LLM gateway actor.
 
 This is the only module that imports Ray. `RunActor` owns one experiment run (its loop, its
 LLM client) and calls `sweep.run.run_one`; when its process dies Ray restarts it and the
@@ -6,24 +7,27 @@ run resumes from its last completed iteration in the store. Inside a run,
 `RayEvaluationExecutor` splits sample evaluations into chunks evaluated by remote tasks (the
 engine setup goes through the object store once per evaluation) with a cap on tasks in
 flight. `LimiterActor` holds the per-model LLM concurrency and the sweep's spend.
+`LLMGatewayActor` makes every run's LLM calls (through litellm, with the API keys), and the
+runs reach it through `RayGatewayTransport`: ``import litellm`` costs seconds of CPU, paid
+once per sweep instead of once per run, and run actors never hold a key.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import os
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import ray
 
 from runner.engine.batch import evaluate_batch
 from runner.engine.results import CostTable
 from runner.engine.schedule import Schedule
+from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
 from runner.llm.config import LLMConfig
+from runner.llm.transport import CallOutcome
 from sweep.limits import LocalLimiter
 from sweep.run import CellInputs, run_one
 from sweep.store import open_store
@@ -53,54 +57,14 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> None:
                  log_to_driver=False, configure_logging=False)
 
 
-@dataclasses.dataclass(frozen=True)
-class PackedSamples:
-    """Schedules as one array per `Schedule` field (the samples' arrays concatenated) plus
-    where each sample starts in it; fields that are not arrays (``seed``) as plain lists.
-
-    Why (benchmarks/sweep.py, part b): Ray pickles a list of `Schedule` sample by sample,
-    a dozen small numpy arrays each; for 10 000 exp2 samples that took ~2 s in the calling
-    process, four times the evaluation itself, so a second worker barely helped. Packed, a
-    chunk is a few dozen buffers that Ray serialises without copying.
-    """
-
-    arrays: dict[str, np.ndarray]
-    starts: dict[str, np.ndarray]  # int64 [n + 1]: sample i is arrays[f][starts[f][i]:starts[f][i + 1]]
-    values: dict[str, list[Any]]
-
-    @classmethod
-    def pack(cls, samples: Sequence[Schedule]) -> PackedSamples:
-        arrays, starts, values = {}, {}, {}
-        for f in dataclasses.fields(Schedule):
-            column = [getattr(s, f.name) for s in samples]
-            if samples and all(isinstance(a, np.ndarray) for a in column):
-                arrays[f.name] = np.concatenate(column)
-                starts[f.name] = np.concatenate(([0], np.cumsum([len(a) for a in column]))).astype(np.int64)
-            else:
-                values[f.name] = column
-        return cls(arrays, starts, values)
-
-    def __len__(self) -> int:
-        return len(next(iter(self.values.values()))) if self.values else len(next(iter(self.starts.values()))) - 1
-
-    def unpack(self) -> list[Schedule]:
-        columns: list[list[Any]] = []
-        for f in dataclasses.fields(Schedule):  # __init__'s order: rows are positional arguments
-            if f.name in self.arrays:
-                a, bounds = self.arrays[f.name], self.starts[f.name].tolist()
-                columns.append([a[i:j] for i, j in itertools.pairwise(bounds)])
-            else:
-                columns.append(self.values[f.name])
-        return [Schedule(*row) for row in zip(*columns, strict=True)]
-
-
 def llm_key_env(llm: LLMConfig) -> dict[str, str]:
     """The API key a run of ``llm`` needs, as set in this (the driver's) environment.
 
-    A run actor has its raylet's environment, not the driver's: on a cluster (``--address``,
-    ``RAY_ADDRESS``) a key exported where ``paylab sweep`` runs would not reach the runs, whose
-    LLM calls would all fail authentication. `RunActor.run` gets it as an argument (a
-    runtime_env would show it in the dashboard); only ``llm.api_key_env``, else the
+    An actor has its raylet's environment, not the driver's: on a cluster (``--address``,
+    ``RAY_ADDRESS``) a key exported where ``paylab sweep`` runs would not reach the gateway
+    that makes the LLM calls, which would all fail authentication. `LLMGatewayActor` gets it
+    as a constructor argument (a runtime_env would show it in the dashboard; a constructor
+    argument also survives a restart of the actor); only ``llm.api_key_env``, else the
     provider's variable (`PROVIDER_KEY_ENV`), and only if set here.
     """
     if llm.is_builtin:
@@ -111,37 +75,44 @@ def llm_key_env(llm: LLMConfig) -> dict[str, str]:
 
 
 @ray.remote(num_cpus=1)
-def evaluate_chunk(setup: EngineSetup, samples: PackedSamples) -> CostTable:
-    return evaluate_batch(setup, samples.unpack())
+def evaluate_chunk(setup: EngineSetup, samples: ScheduleBatch, lo: int, hi: int) -> CostTable:
+    """Samples ``lo:hi`` of a batch the caller put in the object store once for every chunk
+    (a worker maps its arrays without copying)."""
+    return evaluate_batch(setup, samples[lo:hi]).summary()
 
 
 class RayEvaluationExecutor:
     """Evaluates samples as Ray tasks of ``chunk_size`` samples, at most ``max_in_flight`` at once.
 
-    An evaluation that fits in one chunk runs in the calling process: the task's scheduling
-    and serialisation would cost more than the work.
+    The setup and the samples go to the object store once per evaluation; each task reads its
+    slice. An evaluation that fits in one chunk runs in the calling process: the task's
+    scheduling and transfers would cost more than the work.
     """
 
-    def __init__(self, chunk_size: int = 100, max_in_flight: int = 16) -> None:
+    def __init__(self, chunk_size: int = 500, max_in_flight: int = 16) -> None:
         self.chunk_size = chunk_size
         self.max_in_flight = max_in_flight
 
     def evaluate(self, setup: EngineSetup, samples: Sequence[Schedule]) -> CostTable:
-        if len(samples) <= self.chunk_size:  # one chunk: a task would only add its overhead
-            return evaluate_batch(setup, samples)
-        setup_ref = ray.put(setup)  # once per evaluation, shared by every chunk
-        chunks = [samples[i:i + self.chunk_size] for i in range(0, len(samples), self.chunk_size)]
+        # Why a batch: Ray pickles a list of `Schedule` sample by sample, a dozen small numpy
+        # arrays each (for 10 000 exp2 samples ~2 s in the caller, four times the evaluation
+        # itself); a `ScheduleBatch` is a dozen buffers whatever its size.
+        batch = ScheduleBatch.of(samples)
+        if len(batch) <= self.chunk_size:  # one chunk: a task would only add its overhead
+            return evaluate_batch(setup, batch).summary()
+        setup_ref, batch_ref = ray.put(setup), ray.put(batch)
+        bounds = [(lo, min(lo + self.chunk_size, len(batch))) for lo in range(0, len(batch), self.chunk_size)]
         results: dict[int, CostTable] = {}
         index_of: dict[Any, int] = {}
         next_chunk = 0
-        while next_chunk < len(chunks) or index_of:
-            while next_chunk < len(chunks) and len(index_of) < self.max_in_flight:
-                index_of[evaluate_chunk.remote(setup_ref, PackedSamples.pack(chunks[next_chunk]))] = next_chunk
+        while next_chunk < len(bounds) or index_of:
+            while next_chunk < len(bounds) and len(index_of) < self.max_in_flight:
+                index_of[evaluate_chunk.remote(setup_ref, batch_ref, *bounds[next_chunk])] = next_chunk
                 next_chunk += 1
             ready, _ = ray.wait(list(index_of), num_returns=1)
             for ref in ready:
                 results[index_of.pop(ref)] = ray.get(ref)
-        tables = [results[i] for i in range(len(chunks))]
+        tables = [results[i] for i in range(len(bounds))]
         return tables[0] if len(tables) == 1 else CostTable.concat(tables)
 
 
@@ -188,18 +159,101 @@ class RayLimiter:
         return float(await self.handle.spent.remote())
 
 
+GATEWAY_MAX_CONCURRENCY = 1000  # calls held at once; the limiter, not the gateway, bounds them
+
+
+# (Ray's type stubs lack max_concurrency, which actors take.)
+@ray.remote(num_cpus=0, max_concurrency=GATEWAY_MAX_CONCURRENCY, max_restarts=3,  # type: ignore[call-overload]
+            max_task_retries=3)
+class LLMGatewayActor:
+    """Makes the LLM calls of every run of a Ray sweep: one async actor, one litellm import.
+
+    ``import litellm`` takes seconds of CPU; in every run actor it cost a 16-run sweep on two
+    cores more than the LLM waits themselves (benchmarks/sweep.py, part a). The constructor
+    imports it at once, so the import overlaps the start of the run actors. ``key_env`` (the
+    API keys of the sweep's models, `llm_key_env`) is set in this process: the keys live
+    here only. Concurrency is not enforced here: `LimiterActor` bounds the proposals, hence
+    the calls, in flight.
+    """
+
+    def __init__(self, key_env: Mapping[str, str] | None = None) -> None:
+        os.environ.update(WORKER_ENV)
+        os.environ.update(key_env or {})
+        from runner.llm.transport import LiteLLMTransport, load_litellm
+
+        load_litellm()
+        self.transport = LiteLLMTransport()
+
+    async def supported_params(self, model: str) -> list[str] | None:
+        return await self.transport.supported_params(model)
+
+    async def call(self, config: LLMConfig, messages: list[dict[str, str]]) -> list[CallOutcome]:
+        return await self.transport.call(config, messages)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def imported(self, module: str) -> bool:
+        return module in sys.modules
+
+
+class RayGatewayTransport:
+    """The `runner.llm.transport.LLMTransport` interface over an `LLMGatewayActor` handle.
+
+    Outcomes come back as plain data, so this process never imports litellm. An error the
+    gateway raises (say a ``ConfigError`` for a key variable it lacks) is re-raised as itself.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def supported_params(self, model: str) -> list[str] | None:
+        params = await self._await(self.handle.supported_params.remote(model))
+        return None if params is None else list(params)
+
+    async def call(self, config: LLMConfig, messages: Sequence[Mapping[str, str]]) -> list[CallOutcome]:
+        return list(await self._await(self.handle.call.remote(config, [dict(m) for m in messages])))
+
+    @staticmethod
+    async def _await(ref: Any) -> Any:
+        try:
+            return await ref
+        except ray.exceptions.RayTaskError as exc:
+            if isinstance(exc.cause, Exception):
+                raise exc.cause from None
+            raise
+
+
+def start_gateway(llms: Iterable[LLMConfig]) -> Any | None:
+    """An `LLMGatewayActor` for the sweep's models with their keys, or None if all are builtin."""
+    models = [llm for llm in llms if not llm.is_builtin]
+    if not models:
+        return None
+    key_env: dict[str, str] = {}
+    for llm in models:
+        key_env.update(llm_key_env(llm))
+    return LLMGatewayActor.remote(key_env)  # type: ignore[attr-defined]
+
+
 @ray.remote(num_cpus=0, max_restarts=3, max_task_retries=3)
 class RunActor:
-    """Owns one experiment run; restartable (the run resumes from the store)."""
+    """Owns one experiment run; restartable (the run resumes from the store).
+
+    Its LLM calls go to the sweep's ``gateway`` (`LLMGatewayActor`), so this process neither
+    imports litellm nor holds an API key.
+    """
 
     def run(self, cell: CellInputs, store_root: str, limiter: Any, budget_usd: float | None,
-            chunk_size: int, param_keys: Mapping[str, Any],
-            key_env: Mapping[str, str] | None = None) -> dict[str, Any]:
+            chunk_size: int, param_keys: Mapping[str, Any], gateway: Any | None = None) -> dict[str, Any]:
         os.environ.update(WORKER_ENV)
-        os.environ.update(key_env or {})  # this process serves this run only (see llm_key_env)
         outcome = run_one(cell, open_store(store_root), executor=RayEvaluationExecutor(chunk_size),
-                          limiter=RayLimiter(limiter), budget_usd=budget_usd, param_keys=param_keys)
+                          limiter=RayLimiter(limiter), budget_usd=budget_usd, param_keys=param_keys,
+                          transport=RayGatewayTransport(gateway) if gateway is not None else None)
         return outcome.to_dict()
 
     def pid(self) -> int:
         return os.getpid()
+
+    def imported(self, module: str) -> bool:
+        """Whether this process has imported ``module`` (tests: never litellm)."""
+        return module in sys.modules

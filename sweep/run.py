@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.experiment.events import Event
 from runner.experiment.executor import EvaluationExecutor, InProcessExecutor
@@ -25,6 +25,9 @@ from sweep.limits import GatedProposer, Limiter, LocalLimiter
 from sweep.sink import StoreSink
 from sweep.store import ResultStore
 from sweep.tables import run_row
+
+if TYPE_CHECKING:
+    from runner.llm.transport import LLMTransport
 
 HEARTBEAT_SECONDS = 10.0
 
@@ -101,8 +104,13 @@ class CellInputs:
 
 def run_one(cell: RunSpec | CellInputs, store: ResultStore, *, executor: EvaluationExecutor | None = None,
             limiter: Limiter | None = None, budget_usd: float | None = None,
-            param_keys: Mapping[str, Any] | None = None) -> RunOutcome:
-    """Run (or resume) one sweep cell to completion; never raises for a failing run."""
+            param_keys: Mapping[str, Any] | None = None,
+            transport: LLMTransport | None = None) -> RunOutcome:
+    """Run (or resume) one sweep cell to completion; never raises for a failing run.
+
+    ``transport`` carries an LLM model's calls (default: litellm in this process; a Ray run
+    actor passes the sweep's gateway, `sweep.actors.RayGatewayTransport`).
+    """
     inputs = cell if isinstance(cell, CellInputs) else None
     spec = cell.spec if isinstance(cell, CellInputs) else cell
     previous = store.get_status(spec.sweep).get(spec.run_id)
@@ -115,7 +123,7 @@ def run_one(cell: RunSpec | CellInputs, store: ResultStore, *, executor: Evaluat
         try:
             cfg = spec.config
             inputs = inputs or CellInputs.load(spec)
-            inner = make_proposer(cfg.llm, cfg.get_constraints(), inputs.system_prompt)
+            inner = make_proposer(cfg.llm, cfg.get_constraints(), inputs.system_prompt, transport=transport)
             proposer = GatedProposer(inner, limiter or LocalLimiter(), budget_usd)
             runner = GenericExperimentRunner(
                 cfg, run_id=spec.run_id, replicate=spec.replicate, proposer=proposer,

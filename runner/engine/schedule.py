@@ -18,7 +18,7 @@ Random draws for one sample, in this documented order (numpy PCG64 from `SeedSeq
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -187,10 +187,14 @@ class ScheduleGenerator:
             snd, rcv, amt, arr, off, pri, key = (np.concatenate([c[i] for c in cols]) for i in range(7))
             order = np.lexsort((key, arr))
             dl = cap_deadlines(arr, off, self.tpd, self.episode, self.cap_at_eod)
-            payments = [snd[order], rcv[order], amt[order], arr[order], dl[order], pri[order]]
+            sched = Schedule(snd[order], rcv[order], amt[order], arr[order], dl[order], pri[order], seed=seed)
         else:
-            payments = [_i64() for _ in range(6)]
-        return Schedule(*payments, *self.events, seed=seed)
+            empty = _i64()
+            sched = Schedule(empty, empty, empty, empty, empty, empty, seed=seed)
+        if not self.events:
+            return sched
+        tick, kind, frm, to, amount = self.events
+        return replace(sched, event_tick=tick, event_kind=kind, event_from=frm, event_to=to, event_amount=amount)
 
 
 def generate_schedule(cfg: M.ScenarioConfig, seed: int, horizon: int | None = None) -> Schedule:

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from runner.llm.config import LLMConfig
 from runner.policy.constraints import ParameterSpec, ScenarioConstraints
 from runner.policy.validate import validate_policy
 from runner.proposals import PolicyDoc, PolicyGenerationResult, PolicyProposer, ProposalContext
+
+if TYPE_CHECKING:
+    from runner.llm.transport import LLMTransport
 
 BUILTIN_PROPOSERS = ("builtin/coordinate", "builtin/none")
 
@@ -126,9 +130,13 @@ class NoneProposer:
         return PolicyGenerationResult(None, 0, errors=("builtin/none does not propose",))
 
 
-def make_proposer(llm: LLMConfig, constraints: ScenarioConstraints,
-                  system_prompt: str | None) -> PolicyProposer:
-    """The proposer for ``llm.model``: a builtin one, or the litellm client."""
+def make_proposer(llm: LLMConfig, constraints: ScenarioConstraints, system_prompt: str | None,
+                  transport: LLMTransport | None = None) -> PolicyProposer:
+    """The proposer for ``llm.model``: a builtin one, or the litellm client.
+
+    ``transport`` is where the client's calls go (default: litellm in this process); the
+    builtin proposers make none.
+    """
     if llm.model == "builtin/coordinate":
         return CoordinateProposer(constraints)
     if llm.model == "builtin/none":
@@ -140,4 +148,4 @@ def make_proposer(llm: LLMConfig, constraints: ScenarioConstraints,
                           f"(use {' or '.join(BUILTIN_PROPOSERS)})", path="llm.model")
     from runner.llm.client import ExperimentLLMClient
 
-    return ExperimentLLMClient(llm, constraints, system_prompt)
+    return ExperimentLLMClient(llm, constraints, system_prompt, transport=transport)

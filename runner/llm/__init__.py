@@ -3,7 +3,9 @@
 litellm downloads its model price map at import unless told otherwise; the two variables
 below keep it (and its other catalog fetches) on the copies bundled with the package. They
 are set before anything can import litellm, and only if the user has not set them. litellm
-itself is imported lazily by the client, so ``import runner`` never pays for it.
+itself is imported lazily, at the first call of a `runner.llm.transport.LiteLLMTransport`, so
+``import runner`` never pays for it (and a Ray sweep's run actors, whose calls go through the
+sweep's gateway actor, never do).
 """
 
 import os

@@ -10,32 +10,24 @@ and the result carries no policy: a run never dies from the LLM.
 
 Every HTTP call becomes an `LLMInteraction` (messages sent, raw text, reasoning, parsed
 policy, errors, provider token counts, litellm's cost or None, latency); the client keeps
-them all in `interactions` and sums them in `usage`. The API key is read from the
-environment at call time, never stored, and scrubbed from every recorded text.
+them all in `interactions` and sums them in `usage`. The calls themselves go through an
+`LLMTransport`: litellm in this process by default, or (in a Ray sweep) one gateway actor
+shared by every run, so a run's process never imports litellm. The API key is read from the
+environment of the process that makes the call, at call time, never stored, and scrubbed
+from every recorded text.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-from dataclasses import dataclass
-from typing import Any
 
 from runner.engine.setup import RUNNABLE_ACTIONS
 from runner.errors import ConfigError
 from runner.llm.config import LLMConfig
 from runner.llm.parsing import extract_policy_json
 from runner.llm.prompts import build_system_prompt, build_user_prompt
-from runner.llm.transport import (
-    CallOutcome,
-    Sleep,
-    call_with_backoff,
-    load_litellm,
-    protect_secret,
-    request_kwargs,
-    supported_params,
-)
+from runner.llm.transport import CallOutcome, LiteLLMTransport, LLMTransport, Sleep, protect_secret
 from runner.policy import ast as dsl
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.parse import parse_policy
@@ -44,49 +36,6 @@ from runner.policy.validate import validate_policy
 from runner.proposals import LLMInteraction, LLMUsage, PolicyDoc, PolicyGenerationResult, ProposalContext
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class _Answer:
-    text: str | None
-    reasoning: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    cost_usd: float | None
-
-
-def _reasoning(message: Any) -> str | None:
-    text = getattr(message, "reasoning_content", None)
-    if isinstance(text, str) and text.strip():
-        return text
-    blocks = getattr(message, "thinking_blocks", None) or []
-    parts = [str(b.get("thinking", "")) for b in blocks if isinstance(b, dict)]
-    joined = "\n".join(p for p in parts if p)
-    return joined or None
-
-
-def _cost(response: Any) -> float | None:
-    litellm = load_litellm()
-    try:
-        value = litellm.completion_cost(completion_response=response)
-    except Exception:  # noqa: BLE001 - litellm raises many types when a model has no price
-        return None
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _answer(response: Any) -> _Answer:
-    choices = getattr(response, "choices", None) or []
-    message = getattr(choices[0], "message", None) if choices else None  # none: an empty reply
-    content = getattr(message, "content", None)
-    usage = getattr(response, "usage", None)
-    prompt = getattr(usage, "prompt_tokens", None)
-    completion = getattr(usage, "completion_tokens", None)
-    if not isinstance(prompt, int) or not isinstance(completion, int) or prompt + completion == 0:
-        # litellm reports 0/0 when the provider sent no usage: that is "unknown", not zero.
-        prompt = completion = None
-    cost = _cost(response) if prompt is not None else None  # never priced from estimates
-    return _Answer(content if isinstance(content, str) else None, _reasoning(message),
-                   prompt, completion, cost)
 
 
 def _runnable_errors(doc: PolicyDoc) -> list[str]:
@@ -112,11 +61,14 @@ class ExperimentLLMClient:
         constraints: what a proposed policy may contain; used for the prompt and validation.
         system_prompt: the experiment's system prompt text (e.g. read from
             ``system_prompt_file``); None falls back to ``config.system_prompt``.
-        sleep: the coroutine used to wait between transport retries (tests may shorten it).
+        sleep: the coroutine used to wait between transport retries (tests may shorten it);
+            only for the default transport.
+        transport: where the HTTP calls are made; default a `LiteLLMTransport` (litellm in
+            this process). Another transport reads the API key in its own process.
 
     Raises:
-        ConfigError: ``config`` names a builtin proposer, or ``config.api_key_env`` names an
-            environment variable that is not set.
+        ConfigError: ``config`` names a builtin proposer, or (default transport only)
+            ``config.api_key_env`` names an environment variable that is not set.
 
     Example:
         >>> client = ExperimentLLMClient(LLMConfig(model="openai/gpt-4.1"),
@@ -125,22 +77,22 @@ class ExperimentLLMClient:
     """
 
     def __init__(self, config: LLMConfig, constraints: ScenarioConstraints,
-                 system_prompt: str | None = None, *, sleep: Sleep | None = None) -> None:
+                 system_prompt: str | None = None, *, sleep: Sleep | None = None,
+                 transport: LLMTransport | None = None) -> None:
         if config.is_builtin:
             raise ConfigError(f"'{config.model}' is a builtin proposer, not an LLM",
                               path="llm.model")
-        if config.api_key_env is not None and not os.environ.get(config.api_key_env):
+        if (transport is None and config.api_key_env is not None
+                and not os.environ.get(config.api_key_env)):
             raise ConfigError(f"environment variable {config.api_key_env} is not set",
                               path="llm.api_key_env")
         self.name = config.model
         self.config = config
         self.constraints = constraints
         self.system_prompt = system_prompt if system_prompt is not None else config.system_prompt
-        self._sleep: Sleep = sleep or asyncio.sleep
+        self.transport: LLMTransport = transport or LiteLLMTransport(sleep)
         self._interactions: list[LLMInteraction] = []
         self._usage = LLMUsage()
-        self._supported: list[str] | None = None
-        self._supported_known = False
 
     @property
     def interactions(self) -> tuple[LLMInteraction, ...]:
@@ -154,12 +106,6 @@ class ExperimentLLMClient:
 
     def _api_key(self) -> str | None:
         return os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
-
-    def _kwargs(self, api_key: str | None) -> dict[str, Any]:
-        if not self._supported_known:
-            self._supported = supported_params(self.config.model)
-            self._supported_known = True
-        return request_kwargs(self.config, api_key, self._supported)
 
     def _record(self, interaction: LLMInteraction, into: list[LLMInteraction]) -> None:
         into.append(interaction)
@@ -192,9 +138,9 @@ class ExperimentLLMClient:
             in ``extra`` this call's usage and counts.
         """
         ctx = context
-        api_key = self._api_key()
-        scrub = protect_secret(api_key)
-        kwargs = self._kwargs(api_key)
+        # The transport scrubs what it returns; this is a second pass with the key this
+        # process has (none in a Ray run actor, whose calls the gateway makes).
+        scrub = protect_secret(self._api_key())
         system = build_system_prompt(self.config, self.constraints, ctx.scenario,
                                      self.system_prompt)
         messages = [{"role": "system", "content": system},
@@ -203,15 +149,15 @@ class ExperimentLLMClient:
         errors: list[str] = []
         attempt = 0
         for attempt in range(1, self.config.max_retries + 2):
-            outcomes = await call_with_backoff(self.config, kwargs, messages, scrub, self._sleep)
+            outcomes = await self.transport.call(self.config, messages)
             for failed in outcomes[:-1]:
                 self._record(self._failed(ctx, attempt, failed), interactions)
             last = outcomes[-1]
-            if last.response is None:
+            answer = last.answer
+            if answer is None:
                 self._record(self._failed(ctx, attempt, last), interactions)
                 errors = [last.error or "LLM call failed"]
                 break
-            answer = _answer(last.response)
             doc, errors = self._check(answer.text, ctx)
             self._record(LLMInteraction(
                 agent_id=ctx.agent_id, iteration=ctx.iteration, attempt=attempt,

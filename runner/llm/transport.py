@@ -3,7 +3,15 @@
 Transient failures — timeouts, connection errors, 429 (honouring ``Retry-After``), 5xx — are
 retried with exponential backoff; any other provider error (bad request, authentication, an
 unknown model) is final. Either way the caller gets every HTTP call back as a `CallOutcome`,
-failed ones included, so it can audit them. The API key is scrubbed from every error text.
+failed ones included, so it can audit them. The API key is scrubbed from every error text
+and every answer.
+
+`LLMTransport` is the seam between the client and where those calls happen. A `CallOutcome`
+is plain data (the answer's text, reasoning, token counts and litellm's cost, never the
+litellm response object), so it can cross a process boundary without litellm on the other
+side: `LiteLLMTransport` calls in this process (``paylab run``, local sweeps, tests), and a
+Ray sweep's run actors reach one gateway actor that holds litellm for all of them
+(`sweep.actors.RayGatewayTransport`) — ``import litellm`` costs seconds of CPU per process.
 
 litellm is imported here, lazily, so importing `runner` never pays for it (or touches the
 network: `runner.llm` turns off litellm's cost-map download before the first import).
@@ -15,13 +23,15 @@ import asyncio
 import email.utils
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
+from runner.errors import ConfigError
 from runner.llm.config import LLMConfig
 
 log = logging.getLogger(__name__)
@@ -108,14 +118,64 @@ def protect_secret(secret: str | None) -> Scrubber:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """What the client needs of a completion, as plain (picklable) data; texts scrubbed.
+
+    Token counts are None when the provider sent no usage; ``cost_usd`` is litellm's price
+    of the call, None when the model has no price (or the tokens are unknown).
+    """
+
+    text: str | None
+    reasoning: str | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cost_usd: float | None
+
+
+@dataclass(frozen=True)
 class CallOutcome:
-    """One HTTP call: the response, or the (scrubbed) error that ended it."""
+    """One HTTP call: the answer, or the (scrubbed) error that ended it."""
 
     messages: tuple[dict[str, str], ...]
-    response: Any | None
+    answer: Answer | None
     error: str | None
     transient: bool
     latency_seconds: float
+
+
+def _reasoning(message: Any) -> str | None:
+    text = getattr(message, "reasoning_content", None)
+    if isinstance(text, str) and text.strip():
+        return text
+    blocks = getattr(message, "thinking_blocks", None) or []
+    parts = [str(b.get("thinking", "")) for b in blocks if isinstance(b, dict)]
+    joined = "\n".join(p for p in parts if p)
+    return joined or None
+
+
+def _cost(response: Any) -> float | None:
+    litellm = load_litellm()
+    try:
+        value = litellm.completion_cost(completion_response=response)
+    except Exception:  # noqa: BLE001 - litellm raises many types when a model has no price
+        return None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def answer_of(response: Any, scrub: Scrubber) -> Answer:
+    """The plain-data `Answer` of a litellm response (texts scrubbed, cost priced here)."""
+    choices = getattr(response, "choices", None) or []
+    message = getattr(choices[0], "message", None) if choices else None  # none: an empty reply
+    content = getattr(message, "content", None)
+    usage = getattr(response, "usage", None)
+    prompt = getattr(usage, "prompt_tokens", None)
+    completion = getattr(usage, "completion_tokens", None)
+    if not isinstance(prompt, int) or not isinstance(completion, int) or prompt + completion == 0:
+        # litellm reports 0/0 when the provider sent no usage: that is "unknown", not zero.
+        prompt = completion = None
+    cost = _cost(response) if prompt is not None else None  # never priced from estimates
+    return Answer(scrub(content if isinstance(content, str) else None), scrub(_reasoning(message)),
+                  prompt, completion, cost)
 
 
 def describe(exc: BaseException) -> str:
@@ -267,6 +327,52 @@ async def call_with_backoff(config: LLMConfig, kwargs: Mapping[str, Any],
                         retry + 1, config.transport_retries, delay)
             await sleep(delay)
             continue
-        outcomes.append(CallOutcome(sent, response, None, False, time.perf_counter() - started))
+        latency = time.perf_counter() - started
+        outcomes.append(CallOutcome(sent, answer_of(response, scrub), None, False, latency))
         return outcomes
     return outcomes  # unreachable: the loop always returns
+
+
+class LLMTransport(Protocol):
+    """Where a client's HTTP calls are made (`LiteLLMTransport`: in this process).
+
+    ``call`` builds the request itself — the API key read from the environment of the
+    process that makes the call, via ``config.api_key_env`` (else litellm's provider
+    variable) — calls with `call_with_backoff`, and returns every HTTP call as a plain-data
+    `CallOutcome`, scrubbed of the key.
+    """
+
+    async def supported_params(self, model: str) -> list[str] | None: ...
+
+    async def call(self, config: LLMConfig,
+                   messages: Sequence[Mapping[str, str]]) -> list[CallOutcome]: ...
+
+
+class LiteLLMTransport:
+    """`LLMTransport` through litellm in this process (imported at the first call).
+
+    Args:
+        sleep: the coroutine used to wait between retries (tests may shorten it).
+
+    Raises (from ``call``):
+        ConfigError: ``config.api_key_env`` names a variable this process does not have.
+    """
+
+    def __init__(self, sleep: Sleep | None = None) -> None:
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._supported: dict[str, list[str] | None] = {}
+
+    async def supported_params(self, model: str) -> list[str] | None:
+        if model not in self._supported:
+            self._supported[model] = supported_params(model)
+        return self._supported[model]
+
+    async def call(self, config: LLMConfig,
+                   messages: Sequence[Mapping[str, str]]) -> list[CallOutcome]:
+        api_key = os.environ.get(config.api_key_env) if config.api_key_env else None
+        if config.api_key_env is not None and not api_key:
+            raise ConfigError(f"environment variable {config.api_key_env} is not set",
+                              path="llm.api_key_env")
+        kwargs = request_kwargs(config, api_key, await self.supported_params(config.model))
+        return await call_with_backoff(config, kwargs, messages, protect_secret(api_key),
+                                       self._sleep)

@@ -30,7 +30,8 @@ those of ``paylab sweep --executor local`` on the same cells, wall-clock columns
 Then ``paylab sweep`` run outside a job joins the cluster through RAY_ADDRESS (the GCS
 host:port), with the same tables; and an LLM run (model ``openai/fake`` against
 ``tests.fakes.fake_openai``) on the cluster, whose processes have no OPENAI_API_KEY, must
-call the LLM with the key of the driver's environment (`sweep.actors.llm_key_env`).
+call the LLM with the key of the driver's environment (`sweep.actors.llm_key_env`), handed
+to the sweep's LLM gateway actor.
 
 About 75 s on an idle 2-core machine, 2–3 minutes on a busy one.
 """
@@ -312,9 +313,10 @@ def test_sweep_submitted_as_a_ray_job_matches_the_local_executor(cluster: Cluste
     assert_same_tables(out_env, out_local, sweep=SWEEP_NAME, run_ids=exp2_ids)
 
 
-def test_run_actors_get_the_llm_key_of_the_driver(cluster: Cluster, tmp_path: Path) -> None:
+def test_llm_calls_on_the_cluster_use_the_key_of_the_driver(cluster: Cluster, tmp_path: Path) -> None:
     """The cluster's processes have no OPENAI_API_KEY; the `paylab sweep` driver has one. Every
-    LLM call of the run (in a run actor on the cluster) must present the driver's key."""
+    LLM call of the run (made by the sweep's LLM gateway actor on the cluster) must present the
+    driver's key."""
     work = project_copy(tmp_path / "project")
     out = tmp_path / "llm_out"
     key = f"sk-test-{secrets.token_hex(8)}"

@@ -14,12 +14,12 @@ from runner.experiment.bootstrap import SampleFactory, TransactionHistory
 from runner.policy.validate import parse_valid_policy
 from runner.seeds import (
     SEED_BITS,
+    bootstrap_seed,
     derive_seed,
     generator,
     iteration_seed,
     reference_seed,
     replicate_seed,
-    bootstrap_seed,
 )
 from tests.runner.experiment.support import (
     EXP2,
