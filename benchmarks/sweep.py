@@ -21,19 +21,25 @@ thread before numpy is imported, and the Rays started here run their workers at 
     of its own (imports, which exclude litellm, and the run, its LLM calls answered at once in
     the process as plain data, as the gateway's come back), times 16 runs, plus the LLM
     gateway actor's (its one litellm import, and litellm's CPU per call times the 160 calls),
-    over the CPUs: the floor below which no wall time can go on this machine. (Before the
-    gateway, every run actor imported litellm itself: 5.5–6.5 s of CPU each.)
-(b) Ray fan-out. 10 000 exp2-shaped samples (``generate_schedule`` on
-    ``experiments/castro/scenarios/exp2.yaml``, both banks on "Release" with half their pool)
-    through ``RayEvaluationExecutor(chunk_size=N).evaluate`` (given a `ScheduleBatch`, as the
-    loop gives its samples; put in the object store once, each task reads its slice) with Ray
-    started for 1 and for 2 CPUs (``ray.init(num_cpus=N)``, each in a fresh process: this
-    script re-invokes itself with ``--fanout-child N``). Target: 2 workers ≥ 1.6 × faster
-    than 1, at chunk_size 1 250 (`FANOUT_CHUNKS`: a task must carry well over Ray's own cost
-    per task, which is measured and printed); chunk_size 500 is timed too. The in-process
-    batch engine (``evaluate_batch`` on all 10 000 at once) is timed as the reference point,
-    every Ray result is checked equal to it, and each step a chunk goes through (laid out as a
-    `ScheduleBatch` and pickled in the caller, evaluated in the task) is timed without Ray.
+    over the CPUs: the CPU floor. And a wall floor from two measured facts: the seconds Ray
+    takes to bring up 16 actor processes of an empty class (it starts at most one worker per
+    CPU at a time), after which the last run still makes its 10 calls one after another; and
+    the gateway's litellm import, before which no call can start. (Before the gateway, every
+    run actor imported litellm itself: 5.5–6.5 s of CPU each.)
+(b) Ray fan-out. 10 000 samples of a scenario (`FANOUT_WORKLOADS`: Castro exp2 — both banks
+    on "Release" with half their pool, ~50 payments a sample — and the 5-bank, 2-day
+    ``experiments/scenarios/multibank.yaml``, ~600) through
+    ``RayEvaluationExecutor(chunk_size=N).evaluate``, given a `ScheduleBatch` as the loop
+    gives its samples, with Ray started for 1 and for 2 CPUs (``ray.init(num_cpus=N)``, each
+    in a fresh process: this script re-invokes itself with ``--fanout-child N``). The first
+    evaluation (untimed: it also starts the workers) puts the samples in the object store,
+    later ones reuse them, as the loop's paired old/new evaluations and fixed reference set
+    do; the put's cost is printed. Target: 2 workers ≥ 1.6 × faster than 1, at chunk_size
+    1 250 (8 tasks: an even split, each well over Ray's own cost per task, which is printed);
+    exp2 is also timed at 500. The in-process batch engine (``evaluate_batch`` on all 10 000
+    at once) is timed as the reference point, every Ray result is checked equal to it, and
+    the steps a chunk goes through (laid out and pickled in the caller, evaluated in the
+    task) are timed without Ray.
 (c) Parquet write throughput: ``sweep.store.write_throughput`` (rows/s of
     ``ParquetStore.write_part`` for ``samples`` rows) at 100 and at 1 000 rows per part.
 
@@ -79,18 +85,33 @@ LLM_OVERRIDES = (f"convergence.max_iterations={LLM_ITERATIONS}",
                  f"convergence.stability_window={LLM_ITERATIONS + 5}")  # no early stop
 MAX_WALL_RATIO = 1.25
 # (b)
-FANOUT_SAMPLES, FANOUT_REPEATS = 10_000, 10
-# Chunk sizes timed: the verdict's first, then smaller ones to show the per-task cost. An exp2
-# sample costs the engine ~15 µs and a Ray task ~2 ms here (printed): 1 250 samples make 8
-# tasks of ~20 ms, 10× that cost, split evenly over 1 or 2 workers.
-FANOUT_CHUNKS = (1_250, 500)
+FANOUT_SAMPLES = 10_000
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Samples of one scenario for part (b); chunk sizes timed, the verdict's first."""
+
+    name: str
+    scenario: Path
+    chunks: tuple[int, ...]
+    repeats: int
+
+
+# An exp2 sample costs the engine ~15 µs, a Ray task ~1–2 ms here (printed): 1 250 samples
+# make 8 tasks of ~15 ms, split evenly over 1 or 2 workers; the whole job is ~0.15 s of
+# engine work. A multibank sample (5 banks, 2 days, ~600 payments) costs ~0.6 ms: the same
+# 8 tasks then carry ~0.8 s each, the kind of evaluation Ray's fan-out is for.
+FANOUT_WORKLOADS = (
+    Workload("exp2", ROOT / "experiments/castro/scenarios/exp2.yaml", (1_250, 500), 10),
+    Workload("multibank", ROOT / "experiments/scenarios/multibank.yaml", (1_250,), 3),
+)
 MIN_SPEEDUP = 1.6
 # (c)
 PARQUET_CASES = ((100, 20_000), (1_000, 100_000))  # (rows per part, rows written)
 PARQUET_REPEATS = 3
 
 EXP1 = ROOT / "experiments/castro/exp1.yaml"
-EXP2_SCENARIO = ROOT / "experiments/castro/scenarios/exp2.yaml"
 POLICY = {"version": "1.0", "parameters": {"initial_liquidity_fraction": 0.25},
           "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
           "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"}}
@@ -202,6 +223,24 @@ def run_cost_child(workdir: Path) -> None:
                       "gateway_import": gateway_imported - ran, "gateway_per_call": per_call}))
 
 
+def actor_boot_seconds(n: int) -> float:
+    """Seconds Ray takes to bring up ``n`` actor processes of an empty class (then killed)."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Empty:
+        def ready(self) -> bool:
+            return True
+
+    began = time.monotonic()
+    actors = [Empty.remote() for _ in range(n)]  # type: ignore[attr-defined]
+    ray.get([a.ready.remote() for a in actors])
+    took = time.monotonic() - began
+    for actor in actors:
+        ray.kill(actor)
+    return took
+
+
 def write_llm_sweep(workdir: Path, tag: str, api_base: str, runs: int) -> Path:
     sweep_file = workdir / f"llm_{tag}.yaml"
     sweep_file.write_text(json.dumps({  # JSON is YAML
@@ -288,6 +327,14 @@ def part_llm(workdir: Path) -> bool:
     began = time.monotonic()
     init_ray(None)  # Ray on this machine, started before the clock
     print(f"    Ray started in {time.monotonic() - began:.1f} s (not timed below)")
+    boot = actor_boot_seconds(LLM_RUNS)
+    chain = LLM_ITERATIONS * LLM_AGENTS * LLM_LATENCY  # one run's calls, one after another
+    wall_floor = max(boot + chain, gateway_import + ideal)
+    print(f"    Ray brings up {LLM_RUNS} actor processes of an empty class in {boot:.1f} s here (at most "
+          f"one per CPU at a time); the last run actor up still makes its {chain:.0f} one-second calls in "
+          f"turn, and no call can start before the gateway has imported litellm: wall floor "
+          f"max({boot:.1f} + {chain:.0f}, {gateway_import:.1f} + {ideal:.0f}) = {wall_floor:.1f} s = "
+          f"{wall_floor / ideal:.2f} × ideal")
     results = []
     for repeat in range(LLM_REPEATS):
         r = llm_sweep(workdir, repeat)
@@ -317,21 +364,28 @@ def part_llm(workdir: Path) -> bool:
 
 
 # ---------------------------------------------------------------------- (b) Ray fan-out
-def exp2_setup_and_samples(cache: Path) -> tuple[Any, list[Any]]:
-    """The exp2 engine setup and the 10 000 samples (generated once, then read from ``cache``)."""
-    from runner.engine.schedule import generate_schedule
+def setup_and_samples(work: Workload, cache: Path) -> tuple[Any, Any]:
+    """The workload's engine setup and its 10 000 samples as one `ScheduleBatch` (generated
+    once, then read from ``cache``). exp2's banks run "Release" with half their pool; other
+    scenarios run their own policies."""
+    from runner.engine.schedule import ScheduleGenerator
+    from runner.engine.schedule_batch import ScheduleBatch
     from runner.engine.setup import build_setup
     from runner.policy import parse_valid_policy
     from runner.scenario import load_scenario
 
-    scenario = load_scenario(EXP2_SCENARIO)
-    policy = parse_valid_policy({"parameters": {"initial_liquidity_fraction": 0.5},
-                                 "payment_tree": {"type": "action", "action": "Release"}})
-    setup = build_setup(scenario, dict.fromkeys(scenario.agent_ids, policy))
+    scenario = load_scenario(work.scenario)
+    policies = None
+    if work.name == "exp2":
+        policy = parse_valid_policy({"parameters": {"initial_liquidity_fraction": 0.5},
+                                     "payment_tree": {"type": "action", "action": "Release"}})
+        policies = dict.fromkeys(scenario.agent_ids, policy)
+    setup = build_setup(scenario, policies)
     if cache.exists():
         samples = pickle.loads(cache.read_bytes())
     else:
-        samples = [generate_schedule(scenario.config, seed) for seed in range(FANOUT_SAMPLES)]
+        days = ScheduleGenerator(scenario.config)
+        samples = ScheduleBatch.of([days.draw(seed) for seed in range(FANOUT_SAMPLES)])
         cache.write_bytes(pickle.dumps(samples, protocol=pickle.HIGHEST_PROTOCOL))
     return setup, samples
 
@@ -344,17 +398,16 @@ def same_table(a: Any, b: Any) -> bool:
     return a.agent_ids == b.agent_ids and all(np.array_equal(getattr(a, f), getattr(b, f)) for f in fields)
 
 
-def fanout_child(workers: int, cache: Path) -> None:
+def fanout_child(workers: int, name: str, cache: Path) -> None:
     """In a fresh process: Ray with ``workers`` CPUs, best time of the 10 000-sample fan-out
-    for each chunk size, and the cost of one empty task."""
+    for each chunk size, the cost of one empty task and of putting the samples in the store."""
     import ray
 
     from runner.engine.batch import evaluate_batch
-    from runner.engine.schedule_batch import ScheduleBatch
     from sweep.actors import RayEvaluationExecutor, init_ray
 
-    setup, samples = exp2_setup_and_samples(cache)
-    samples = ScheduleBatch.of(samples)  # as the loop hands samples over (bootstrap, reference set)
+    work = next(w for w in FANOUT_WORKLOADS if w.name == name)
+    setup, samples = setup_and_samples(work, cache)  # a ScheduleBatch, as the loop's samples
     expected = evaluate_batch(setup, samples)
     init_ray(None, num_cpus=workers)
 
@@ -366,36 +419,41 @@ def fanout_child(workers: int, cache: Path) -> None:
     began = time.perf_counter()
     ray.get([empty.remote() for _ in range(200)])
     task_ms = (time.perf_counter() - began) / 200 * 1000
+    puts = []
+    for _ in range(3):  # what an evaluation of samples not yet in the object store pays once
+        began = time.perf_counter()
+        ray.put(samples)
+        puts.append(time.perf_counter() - began)
     times: dict[int, list[float]] = {}
     same = True
-    for chunk in FANOUT_CHUNKS:
+    for chunk in work.chunks:
         executor = RayEvaluationExecutor(chunk_size=chunk)
         same &= same_table(executor.evaluate(setup, samples), expected)  # also warms up
         times[chunk] = []
-        for _ in range(FANOUT_REPEATS):
+        for _ in range(work.repeats):
             began = time.perf_counter()
             table = executor.evaluate(setup, samples)
             times[chunk].append(time.perf_counter() - began)
         same &= same_table(table, expected)
     ray.shutdown()
-    print(json.dumps({"workers": workers, "times": times, "same": same, "task_ms": task_ms}))
+    print(json.dumps({"workers": workers, "times": times, "same": same, "task_ms": task_ms, "put": min(puts)}))
 
 
-def chunk_costs(setup: Any, samples: list[Any]) -> dict[str, float]:
+def chunk_costs(setup: Any, batch: Any, chunk: int) -> dict[str, float]:
     """Seconds, summed over the chunks, of each step a chunk goes through (no Ray)."""
     from runner.engine.batch import evaluate_batch
     from runner.engine.schedule_batch import ScheduleBatch
 
-    batch = ScheduleBatch.of(samples)
-    chunks = [batch[i:i + FANOUT_CHUNKS[0]] for i in range(0, len(batch), FANOUT_CHUNKS[0])]
-    steps = {"batch": lambda: ScheduleBatch.of(samples),
+    schedules = list(batch)
+    chunks = [batch[i:i + chunk] for i in range(0, len(batch), chunk)]
+    steps = {"batch": lambda: ScheduleBatch.of(schedules),
              "pickle": lambda: [pickle.dumps(c, protocol=5) for c in chunks],
              "evaluate": lambda: [evaluate_batch(setup, c) for c in chunks],
              "pickle_list": lambda: [pickle.dumps(list(c), protocol=5) for c in chunks]}
     best = {}
     for name, step in steps.items():
         times = []
-        for _ in range(3):
+        for _ in range(2):
             began = time.perf_counter()
             step()
             times.append(time.perf_counter() - began)
@@ -404,45 +462,55 @@ def chunk_costs(setup: Any, samples: list[Any]) -> dict[str, float]:
 
 
 def part_fanout(workdir: Path) -> bool:
+    ok = True
+    for work in FANOUT_WORKLOADS:
+        ok &= fanout_workload(workdir, work)
+    return ok
+
+
+def fanout_workload(workdir: Path, work: Workload) -> bool:
     from runner.engine.batch import evaluate_batch
 
-    print(f"\n(b) Ray fan-out: {FANOUT_SAMPLES} exp2 samples, chunk sizes {FANOUT_CHUNKS} ({load_note()})")
-    cache = workdir / "exp2_samples.pickle"
+    print(f"\n(b) Ray fan-out: {FANOUT_SAMPLES} {work.name} samples, chunk sizes {work.chunks} ({load_note()})")
+    cache = workdir / f"{work.name}_samples.pickle"
     began = time.perf_counter()
-    setup, samples = exp2_setup_and_samples(cache)
-    print(f"    {len(samples)} samples generated in {time.perf_counter() - began:.1f} s (not timed below)")
+    setup, samples = setup_and_samples(work, cache)
+    per_sample = samples.payment_sizes.mean()
+    print(f"    {len(samples)} samples ({per_sample:.0f} payments each on average) generated in "
+          f"{time.perf_counter() - began:.1f} s (not timed below)")
     batch = []
-    for _ in range(FANOUT_REPEATS):
+    for _ in range(work.repeats):
         began = time.perf_counter()
         evaluate_batch(setup, samples)
         batch.append(time.perf_counter() - began)
     best: dict[tuple[int, int], float] = {}
     same = True
     for workers in (1, 2):
-        result = child(["--fanout-child", str(workers), "--cache", str(cache)])
+        result = child(["--fanout-child", str(workers), "--workload", work.name, "--cache", str(cache)])
         same &= result["same"]
         label = f"{workers} worker{'s' if workers > 1 else ''}"
-        print(f"    Ray, {label} (an empty task costs {result['task_ms']:.1f} ms):")
-        for chunk in FANOUT_CHUNKS:
+        print(f"    Ray, {label} (an empty task costs {result['task_ms']:.1f} ms; putting the samples in the "
+              f"object store, paid by the first evaluation of a sample set only: {result['put']:.3f} s):")
+        for chunk in work.chunks:
             times = result["times"][str(chunk)]
             best[workers, chunk] = min(times)
             print(f"      chunk_size {chunk:5d} ({-(-FANOUT_SAMPLES // chunk):2d} tasks): best {min(times):.3f} s "
                   f"of {', '.join(f'{t:.3f}' for t in times)}")
     print(f"    in-process batch engine (reference point): best {min(batch):.3f} s of "
           f"{', '.join(f'{t:.3f}' for t in batch)}")
-    costs = chunk_costs(setup, samples)
-    print(f"    where Ray's time goes at chunk_size {FANOUT_CHUNKS[0]}, in this process (best of 3): caller lays the "
-          f"10 000 schedules out as one ScheduleBatch {costs['batch']:.3f} s (the loop's samples already are one) "
-          f"and pickles the chunks {costs['pickle']:.3f} s; tasks evaluate {costs['evaluate']:.3f} s; (pickling "
-          f"the chunks as lists of Schedule instead: {costs['pickle_list']:.3f} s)")
-    for chunk in FANOUT_CHUNKS:
-        print(f"    chunk_size {chunk}: speed-up 2 vs 1 worker {best[1, chunk] / best[2, chunk]:.2f}×; "
-              f"Ray with 2 workers vs in-process: {best[2, chunk] / min(batch):.2f}× the time")
-    chunk = FANOUT_CHUNKS[0]
+    chunk = work.chunks[0]
+    costs = chunk_costs(setup, samples, chunk)
+    print(f"    where Ray's time goes at chunk_size {chunk}, in this process (best of 2): laying 10 000 "
+          f"schedules out as one ScheduleBatch {costs['batch']:.3f} s (the loop's samples already are one); "
+          f"pickling the chunks {costs['pickle']:.3f} s (as lists of Schedule: {costs['pickle_list']:.3f} s); "
+          f"evaluating them {costs['evaluate']:.3f} s")
+    for c in work.chunks:
+        print(f"    chunk_size {c}: speed-up 2 vs 1 worker {best[1, c] / best[2, c]:.2f}×; "
+              f"Ray with 2 workers vs in-process: {best[2, c] / min(batch):.2f}× the time")
     speedup = best[1, chunk] / best[2, chunk]
     ok = verdict(speedup >= MIN_SPEEDUP,
-                 f"(b) 2 workers ≥ {MIN_SPEEDUP}× faster than 1 at chunk_size {chunk} ({speedup:.2f}×)")
-    ok &= verdict(same, "(b) Ray results identical to the in-process engine's")
+                 f"(b) {work.name}: 2 workers ≥ {MIN_SPEEDUP}× faster than 1 at chunk_size {chunk} ({speedup:.2f}×)")
+    ok &= verdict(same, f"(b) {work.name}: Ray results identical to the in-process engine's")
     return ok
 
 
@@ -464,10 +532,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="run only this part (repeatable)")
     parser.add_argument("--fanout-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--workload", help=argparse.SUPPRESS)
     parser.add_argument("--run-cost-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.fanout_child:
-        fanout_child(args.fanout_child, args.cache)
+        fanout_child(args.fanout_child, args.workload, args.cache)
         return 0
     if args.run_cost_child:
         run_cost_child(args.run_cost_child)

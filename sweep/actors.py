@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -84,14 +85,32 @@ def evaluate_chunk(setup: EngineSetup, samples: ScheduleBatch, lo: int, hi: int)
 class RayEvaluationExecutor:
     """Evaluates samples as Ray tasks of ``chunk_size`` samples, at most ``max_in_flight`` at once.
 
-    The setup and the samples go to the object store once per evaluation; each task reads its
-    slice. An evaluation that fits in one chunk runs in the calling process: the task's
-    scheduling and transfers would cost more than the work.
+    The setup and the samples go to the object store once — the last few of each are kept
+    there, so the second policy of a paired comparison, and the fixed reference set at every
+    iteration, reuse them — and each task reads its slice. An evaluation that fits in one
+    chunk runs in the calling process: the task's scheduling and transfers would cost more
+    than the work.
     """
+
+    KEPT = 4  # setups and sample batches kept in the object store
 
     def __init__(self, chunk_size: int = 500, max_in_flight: int = 16) -> None:
         self.chunk_size = chunk_size
         self.max_in_flight = max_in_flight
+        # id → (object, ref); the object is held so its id cannot be reused while cached
+        self._stored: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+
+    def _put(self, obj: Any) -> Any:
+        key = id(obj)
+        hit = self._stored.get(key)
+        if hit is not None and hit[0] is obj:
+            self._stored.move_to_end(key)
+            return hit[1]
+        ref = ray.put(obj)
+        self._stored[key] = (obj, ref)
+        while len(self._stored) > 2 * self.KEPT:
+            self._stored.popitem(last=False)
+        return ref
 
     def evaluate(self, setup: EngineSetup, samples: Sequence[Schedule]) -> CostTable:
         # Why a batch: Ray pickles a list of `Schedule` sample by sample, a dozen small numpy
@@ -100,7 +119,7 @@ class RayEvaluationExecutor:
         batch = ScheduleBatch.of(samples)
         if len(batch) <= self.chunk_size:  # one chunk: a task would only add its overhead
             return evaluate_batch(setup, batch).summary()
-        setup_ref, batch_ref = ray.put(setup), ray.put(batch)
+        setup_ref, batch_ref = self._put(setup), self._put(batch)
         bounds = [(lo, min(lo + self.chunk_size, len(batch))) for lo in range(0, len(batch), self.chunk_size)]
         results: dict[int, CostTable] = {}
         index_of: dict[Any, int] = {}
@@ -127,8 +146,8 @@ class LimiterActor:
     def __init__(self, concurrency: dict[str, int]) -> None:
         self.limiter = LocalLimiter(concurrency)
 
-    async def acquire(self, model: str) -> None:
-        await self.limiter.acquire(model)
+    async def acquire(self, model: str, priority: int = 0) -> None:
+        await self.limiter.acquire(model, priority)
 
     async def release(self, model: str) -> None:
         await self.limiter.release(model)
@@ -146,8 +165,8 @@ class RayLimiter:
     def __init__(self, handle: Any) -> None:
         self.handle = handle
 
-    async def acquire(self, model: str) -> None:
-        await self.handle.acquire.remote(model)
+    async def acquire(self, model: str, priority: int = 0) -> None:
+        await self.handle.acquire.remote(model, priority)
 
     async def release(self, model: str) -> None:
         await self.handle.release.remote(model)

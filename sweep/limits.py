@@ -1,7 +1,11 @@
 """LLM concurrency per model pattern and the sweep's spend budget, shared by every run.
 
 Runs reach the LLM through `GatedProposer`, which takes a slot from a limiter before each
-proposal and reports the spend after it. The limiter is in-process (`LocalLimiter`) for the
+proposal and reports the spend after it. A freed slot goes to the waiting run with the most
+iterations left (first come first served among equals): each run's proposals form a chain,
+and serving the longest remaining chains first (the LPT rule) keeps the sweep's tail short —
+served in turn, runs that started late (run actors boot a few at a time) would be left to
+finish on their own while most slots sit idle. The limiter is in-process (`LocalLimiter`) for the
 local executor and one Ray actor (`sweep.actors.LimiterActor`) for a Ray sweep, so the
 limits hold across all run actors. A run whose sweep has spent its budget stops cleanly with
 reason ``budget``.
@@ -11,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import heapq
+import itertools
 from typing import Protocol
 
 from runner.proposals import PolicyGenerationResult, PolicyProposer, ProposalContext
@@ -19,7 +25,7 @@ BUDGET_STOP = "budget"
 
 
 class Limiter(Protocol):
-    async def acquire(self, model: str) -> None: ...
+    async def acquire(self, model: str, priority: int = 0) -> None: ...
 
     async def release(self, model: str) -> None: ...
 
@@ -36,31 +42,61 @@ def pattern_for(model: str, patterns: dict[str, int]) -> str | None:
     return None
 
 
+class PriorityGate:
+    """A semaphore whose freed slots go to the waiter of highest priority (FIFO among equals)."""
+
+    def __init__(self, slots: int) -> None:
+        self.free = slots
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    async def acquire(self, priority: int = 0) -> None:
+        if self.free > 0 and not self._waiters:
+            self.free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (-priority, next(self._order), future))
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # granted as it was cancelled
+                self.release()
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, future = heapq.heappop(self._waiters)
+            if not future.done():  # hand the slot over
+                future.set_result(None)
+                return
+        self.free += 1
+
+
 class LocalLimiter:
-    """Per-pattern semaphores and a spend counter, for runs sharing one event loop/process."""
+    """Per-pattern slots and a spend counter, for runs sharing one event loop/process."""
 
     def __init__(self, concurrency: dict[str, int] | None = None) -> None:
         self.concurrency = dict(concurrency or {})
-        self._sems: dict[str, asyncio.Semaphore] = {}
+        self._gates: dict[str, PriorityGate] = {}
         self._spent = 0.0
 
-    def _sem(self, model: str) -> asyncio.Semaphore | None:
+    def _gate(self, model: str) -> PriorityGate | None:
         pattern = pattern_for(model, self.concurrency)
         if pattern is None:
             return None
-        if pattern not in self._sems:
-            self._sems[pattern] = asyncio.Semaphore(self.concurrency[pattern])
-        return self._sems[pattern]
+        if pattern not in self._gates:
+            self._gates[pattern] = PriorityGate(self.concurrency[pattern])
+        return self._gates[pattern]
 
-    async def acquire(self, model: str) -> None:
-        sem = self._sem(model)
-        if sem is not None:
-            await sem.acquire()
+    async def acquire(self, model: str, priority: int = 0) -> None:
+        gate = self._gate(model)
+        if gate is not None:
+            await gate.acquire(priority)
 
     async def release(self, model: str) -> None:
-        sem = self._sem(model)
-        if sem is not None:
-            sem.release()
+        gate = self._gate(model)
+        if gate is not None:
+            gate.release()
 
     async def add_spend(self, usd: float) -> float:
         self._spent += usd
@@ -71,13 +107,20 @@ class LocalLimiter:
 
 
 class GatedProposer:
-    """Wraps a proposer: one limiter slot per proposal, spend reported, budget enforced."""
+    """Wraps a proposer: one limiter slot per proposal, spend reported, budget enforced.
 
-    def __init__(self, inner: PolicyProposer, limiter: Limiter, budget_usd: float | None) -> None:
+    Args:
+        max_iterations: the run's iteration cap; a proposal's priority for a slot is the
+            number of iterations left after it (see the module doc).
+    """
+
+    def __init__(self, inner: PolicyProposer, limiter: Limiter, budget_usd: float | None,
+                 max_iterations: int = 0) -> None:
         self.inner = inner
         self.name = inner.name
         self.limiter = limiter
         self.budget_usd = budget_usd
+        self.max_iterations = max_iterations
         self.sweep_spent = 0.0
 
     def over_budget(self) -> bool:
@@ -91,7 +134,7 @@ class GatedProposer:
         self.sweep_spent = await self.limiter.spent()
         if self.over_budget():
             return PolicyGenerationResult(None, 0, errors=("sweep LLM budget exhausted",))
-        await self.limiter.acquire(self.name)
+        await self.limiter.acquire(self.name, max(0, self.max_iterations - context.iteration))
         try:
             result = await self.inner.propose(context)
         finally:

@@ -124,7 +124,8 @@ def run_one(cell: RunSpec | CellInputs, store: ResultStore, *, executor: Evaluat
             cfg = spec.config
             inputs = inputs or CellInputs.load(spec)
             inner = make_proposer(cfg.llm, cfg.get_constraints(), inputs.system_prompt, transport=transport)
-            proposer = GatedProposer(inner, limiter or LocalLimiter(), budget_usd)
+            proposer = GatedProposer(inner, limiter or LocalLimiter(), budget_usd,
+                                     cfg.convergence.max_iterations)
             runner = GenericExperimentRunner(
                 cfg, run_id=spec.run_id, replicate=spec.replicate, proposer=proposer,
                 executor=executor or InProcessExecutor(),
