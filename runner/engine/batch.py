@@ -16,6 +16,8 @@ All work per tick is linear in the payments present.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -67,6 +69,68 @@ def _group_by(ticks: np.ndarray, horizon: int) -> list[np.ndarray]:
     return [order[bounds[t]:bounds[t + 1]] for t in range(horizon)]
 
 
+@dataclass(frozen=True, eq=False)
+class _Layout:
+    """What the engine derives from a batch's arrays alone — no policy, no account — for a
+    number of agents and a horizon. Computed once per batch and reused: the two policies of a
+    paired comparison, and the fixed reference set at every iteration, share their batch."""
+
+    samp: np.ndarray  # per payment row: sample
+    sl: np.ndarray  # sender lane (sample × A + sender)
+    rl: np.ndarray  # receiver lane
+    sl_key: np.ndarray  # sender lanes as a small integer type (fast stable sorts)
+    by_arrival: list[np.ndarray]  # rows arriving at each tick
+    by_deadline: list[np.ndarray]  # rows going overdue at each tick (deadline + 1)
+    ev_samp: np.ndarray  # per balance event: sample
+    ev_from: np.ndarray  # paying lane
+    ev_to: np.ndarray  # receiving lane
+    ev_amount: np.ndarray
+    ev_direct: np.ndarray  # a direct transfer (else a scheduled settlement)
+    ev_by_tick: list[np.ndarray]
+    # Per tick, each event as two flow entries over three lane blocks: [outflows | direct
+    # inflows | scheduled inflows]; a tick's flows are then one sum (`_BatchDay.scenario_events`).
+    flow_keys: list[np.ndarray]
+    flow_amounts: list[np.ndarray]
+    ev_exact: bool  # per-lane sums of event amounts are exact in float64
+
+    @classmethod
+    def build(cls, batch: ScheduleBatch, n_agents: int, horizon: int) -> _Layout:
+        c, n_samples = batch.columns, len(batch)
+        samp = np.repeat(np.arange(n_samples, dtype=np.int64), batch.payment_sizes)
+        sl = samp * n_agents + c["sender"]
+        # numpy's stable sort is a radix sort on 16 bits
+        sl_key = sl.astype(np.int16) if n_samples * n_agents < 2**15 else sl
+        ev_samp = np.repeat(np.arange(n_samples, dtype=np.int64), batch.event_sizes)
+        ev_from, ev_to = ev_samp * n_agents + c["event_from"], ev_samp * n_agents + c["event_to"]
+        amount = c["event_amount"]
+        direct = c["event_kind"] == KIND_DIRECT_TRANSFER
+        n_lanes = n_samples * n_agents
+        ev_by_tick = _group_by(c["event_tick"], horizon)
+        flow_key = np.concatenate((ev_from, ev_to + np.where(direct, n_lanes, 2 * n_lanes)))
+        flow_amount = np.concatenate((amount, amount))
+        both = [np.concatenate((e, e + amount.size)) if e.size else e for e in ev_by_tick]
+        return cls(
+            samp=samp, sl=sl, rl=samp * n_agents + c["receiver"], sl_key=sl_key,
+            by_arrival=_group_by(c["arrival"], horizon), by_deadline=_group_by(c["deadline"] + 1, horizon),
+            ev_samp=ev_samp, ev_from=ev_from, ev_to=ev_to, ev_amount=amount, ev_direct=direct,
+            ev_by_tick=ev_by_tick, flow_keys=[flow_key[b] for b in both],
+            flow_amounts=[flow_amount[b] for b in both],
+            ev_exact=amount.size == 0 or int(np.abs(amount).max()) * 2 * amount.size < FLOAT_EXACT,
+        )
+
+
+_LAYOUTS: WeakKeyDictionary[ScheduleBatch, dict[tuple[int, int], _Layout]] = WeakKeyDictionary()
+
+
+def _layout(batch: ScheduleBatch, n_agents: int, horizon: int) -> _Layout:
+    """The batch's `_Layout`, built on first use and kept as long as the batch lives."""
+    per_batch = _LAYOUTS.setdefault(batch, {})
+    key = (n_agents, horizon)
+    if key not in per_batch:
+        per_batch[key] = _Layout.build(batch, n_agents, horizon)
+    return per_batch[key]
+
+
 class _BatchDay(Policies):
     def __init__(self, setup: EngineSetup, batch: ScheduleBatch) -> None:
         self.s = setup
@@ -96,43 +160,27 @@ class _BatchDay(Policies):
         self._prepare_costs()
 
     def _load_payments(self, batch: ScheduleBatch) -> None:
-        sizes = batch.payment_sizes
-        self.payment_counts = sizes
+        lay = _layout(batch, self.A, self.s.horizon)
+        self.payment_counts = batch.payment_sizes
         c = batch.columns
         # the engine writes priorities and never the other columns: those are shared
         self.snd, self.rcv, self.amt, self.arr, self.dl = (
             c["sender"], c["receiver"], c["amount"], c["arrival"], c["deadline"])
         self.pri = c["priority"].copy()
+        self.samp, self.sl, self.rl, self.sl_key = lay.samp, lay.sl, lay.rl, lay.sl_key
+        self.by_arrival, self.by_deadline = lay.by_arrival, lay.by_deadline
         n = self.amt.size
-        self.samp = np.repeat(np.arange(self.S, dtype=np.int64), sizes)
-        self.sl = self.samp * self.A + self.snd  # sender lane
-        self.rl = self.samp * self.A + self.rcv  # receiver lane
-        # the same lanes as the narrowest type: numpy's stable sort is a radix sort on 16 bits
-        self.sl_key = self.sl.astype(np.int16) if self.S * self.A < 2**15 else self.sl
         self.status = np.full(n, FUTURE, dtype=np.int8)
         self.rem = self.amt.copy()
         self.stick = np.full(n, -1, dtype=np.int64)
-        self.by_arrival = _group_by(self.arr, self.s.horizon)
-        self.by_deadline = _group_by(self.dl + 1, self.s.horizon)  # they go overdue at that tick
         self.q1, self.q2, self.dropped = _EMPTY, _EMPTY, _EMPTY
 
     def _load_events(self, batch: ScheduleBatch) -> None:
         """Scheduled balance events, flat like the payments, and their flows per tick."""
-        c = batch.columns
-        self.ev_samp = np.repeat(np.arange(self.S, dtype=np.int64), batch.event_sizes)
-        self.ev_from = self.ev_samp * self.A + c["event_from"]  # paying lane
-        self.ev_to = self.ev_samp * self.A + c["event_to"]
-        self.ev_amount = c["event_amount"]
-        self.ev_direct = c["event_kind"] == KIND_DIRECT_TRANSFER
-        self.ev_by_tick = _group_by(c["event_tick"], self.s.horizon)
-        # Each event as two flow entries over three lane blocks: [outflows | direct inflows |
-        # scheduled inflows]; a tick's flows are then one sum (`scenario_events`).
-        n_lanes = self.S * self.A
-        self.ev_flow_key = np.concatenate(
-            (self.ev_from, self.ev_to + np.where(self.ev_direct, n_lanes, 2 * n_lanes)))
-        amount = self.ev_amount
-        self.ev_flow_amount = np.concatenate((amount, amount))
-        self.ev_exact = amount.size == 0 or int(np.abs(amount).max()) * 2 * amount.size < FLOAT_EXACT
+        lay = _layout(batch, self.A, self.s.horizon)
+        self.ev_samp, self.ev_from, self.ev_to = lay.ev_samp, lay.ev_from, lay.ev_to
+        self.ev_amount, self.ev_direct, self.ev_by_tick = lay.ev_amount, lay.ev_direct, lay.ev_by_tick
+        self.flow_keys, self.flow_amounts, self.ev_exact = lay.flow_keys, lay.flow_amounts, lay.ev_exact
 
     def _open_accounts(self) -> None:
         s, n_lanes = self.s, self.S * self.A
@@ -224,8 +272,7 @@ class _BatchDay(Policies):
         """
         idx = self.ev_by_tick[t]
         n_lanes = self.S * self.A
-        both = np.concatenate((idx, idx + self.ev_amount.size))  # outflow and inflow entries
-        flows = lane_sum(self.ev_flow_key[both], self.ev_flow_amount[both], 3 * n_lanes,
+        flows = lane_sum(self.flow_keys[t], self.flow_amounts[t], 3 * n_lanes,
                          self.ev_exact).reshape(3, n_lanes)
         out, direct_in, scheduled_in = flows
         short = out > self.available()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import numpy as np
 
@@ -71,12 +72,17 @@ def whole_args(values: np.ndarray, hi: int, what: str, policy: str, *, floor: bo
     return out
 
 
+_GROUPS: WeakKeyDictionary[EngineSetup, list[PolicyGroup]] = WeakKeyDictionary()
+
+
 def policy_groups(setup: EngineSetup) -> list[PolicyGroup]:
-    """Agents sharing one policy object are decided together."""
-    groups: dict[int, tuple[PolicyProgram, list[int]]] = {}
-    for a, program in enumerate(setup.programs):
-        groups.setdefault(id(program.policy), (program, []))[1].append(a)
-    return [PolicyGroup.build(program, agents) for program, agents in groups.values()]
+    """Agents sharing one policy object are decided together (built once per setup)."""
+    if setup not in _GROUPS:
+        groups: dict[int, tuple[PolicyProgram, list[int]]] = {}
+        for a, program in enumerate(setup.programs):
+            groups.setdefault(id(program.policy), (program, []))[1].append(a)
+        _GROUPS[setup] = [PolicyGroup.build(program, agents) for program, agents in groups.values()]
+    return _GROUPS[setup]
 
 
 class Policies(Settlement):

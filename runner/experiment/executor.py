@@ -36,6 +36,8 @@ class InProcessExecutor:
 
     def evaluate(self, setup: EngineSetup, samples: Sequence[Schedule]) -> CostTable:
         batch = ScheduleBatch.of(samples)
+        if len(batch) <= self.chunk_size:  # the batch itself: the engine reuses its layout
+            return evaluate_batch(setup, batch).summary()
         chunks = [batch[i:i + self.chunk_size] for i in range(0, len(batch), self.chunk_size)]
         tables = [evaluate_batch(setup, chunk).summary() for chunk in chunks]
         return tables[0] if len(tables) == 1 else CostTable.concat(tables)
