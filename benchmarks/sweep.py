@@ -22,8 +22,8 @@ thread before numpy is imported, and the Rays started here run their workers at 
     the process as plain data, as the gateway's come back), times 16 runs, plus the LLM
     gateway actor's (its one litellm import, and litellm's CPU per call times the 160 calls),
     over the CPUs: the CPU floor. And a wall floor from two measured facts: the seconds Ray
-    takes to bring up 16 actor processes of an empty class (it starts at most one worker per
-    CPU at a time), after which the last run still makes its 10 calls one after another; and
+    takes to bring up 16 actor processes of an empty class, after which the last run still
+    makes its 10 calls one after another; and
     the gateway's litellm import, before which no call can start. (Before the gateway, every
     run actor imported litellm itself: 5.5–6.5 s of CPU each.)
 (b) Ray fan-out. 10 000 samples of a scenario (`FANOUT_WORKLOADS`: Castro exp2 — both banks
@@ -330,8 +330,8 @@ def part_llm(workdir: Path) -> bool:
     boot = actor_boot_seconds(LLM_RUNS)
     chain = LLM_ITERATIONS * LLM_AGENTS * LLM_LATENCY  # one run's calls, one after another
     wall_floor = max(boot + chain, gateway_import + ideal)
-    print(f"    Ray brings up {LLM_RUNS} actor processes of an empty class in {boot:.1f} s here (at most "
-          f"one per CPU at a time); the last run actor up still makes its {chain:.0f} one-second calls in "
+    print(f"    Ray brings up {LLM_RUNS} actor processes of an empty class in {boot:.1f} s here; "
+          f"the last run actor up still makes its {chain:.0f} one-second calls in "
           f"turn, and no call can start before the gateway has imported litellm: wall floor "
           f"max({boot:.1f} + {chain:.0f}, {gateway_import:.1f} + {ideal:.0f}) = {wall_floor:.1f} s = "
           f"{wall_floor / ideal:.2f} × ideal")

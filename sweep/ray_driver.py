@@ -1,9 +1,9 @@
 """The Ray side of `sweep.driver.run_sweep`: keep up to N run actors busy, collect outcomes.
 
-Uses `ray.wait` over the in-flight runs and starting actors (never `ray.get` in a loop). A run whose actor dies
-for good (restarts exhausted) is recorded as failed; the others carry on. If any cell asks
-an LLM, one `LLMGatewayActor` makes every run's calls; it is created first, so its litellm
-import overlaps the start of the run actors.
+Uses `ray.wait` over the in-flight runs and starting actors (never `ray.get` in a loop). A
+run whose actor dies for good (restarts exhausted) is recorded as failed; the others carry
+on. If any cell asks an LLM, one `LLMGatewayActor` makes every run's calls; it is created
+first, so its litellm import overlaps the start of the run actors.
 
 Actor processes start at most one per CPU at a time (the gateway's included): a new run
 actor is created once fewer are still starting. Started all at once, they share the CPUs
