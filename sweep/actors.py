@@ -5,8 +5,8 @@ This is the only module that imports Ray. `RunActor` owns one experiment run (it
 LLM client) and calls `sweep.run.run_one`; when its process dies Ray restarts it and the
 run resumes from its last completed iteration in the store. Inside a run,
 `RayEvaluationExecutor` splits sample evaluations into chunks evaluated by remote tasks (the
-engine setup goes through the object store once per evaluation) with a cap on tasks in
-flight. `LimiterActor` holds the per-model LLM concurrency and the sweep's spend.
+setup and the samples go through the object store once, and workers keep what they read)
+with a cap on tasks in flight. `LimiterActor` holds the per-model LLM concurrency and the sweep's spend.
 `LLMGatewayActor` makes every run's LLM calls (through litellm, with the API keys), and the
 runs reach it through `RayGatewayTransport`: ``import litellm`` costs seconds of CPU, paid
 once per sweep instead of once per run, and run actors never hold a key.
