@@ -79,23 +79,29 @@ def llm_key_env(llm: LLMConfig) -> dict[str, str]:
     return {name: value} if name and value else {}
 
 
+class RecentlyUsed:
+    """The last ``size`` values made by key, least recently used dropped first."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._values: OrderedDict[Any, Any] = OrderedDict()
+
+    def get(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key in self._values:
+            self._values.move_to_end(key)
+            return self._values[key]
+        value = self._values[key] = make()
+        while len(self._values) > self.size:
+            self._values.popitem(last=False)
+        return value
+
+
 # In each worker process: the setups, batches and batch slices its tasks read lately, by
 # object ref. A task's arguments are otherwise fetched and unpickled per task (~1 ms for a
 # setup with its compiled policies, as much for a batch's arrays), and a fresh slice would
 # make the engine rebuild the slice's layout: with chunks of ~10 ms of work that is a third
 # of the task. Kept objects pin their buffers in the object store; the cache stays small.
-_WORKER_CACHE: OrderedDict[tuple[str, int, int], Any] = OrderedDict()
-_WORKER_CACHE_SIZE = 16
-
-
-def _worker_cached(key: tuple[str, int, int], make: Callable[[], Any]) -> Any:
-    if key in _WORKER_CACHE:
-        _WORKER_CACHE.move_to_end(key)
-        return _WORKER_CACHE[key]
-    value = _WORKER_CACHE[key] = make()
-    while len(_WORKER_CACHE) > _WORKER_CACHE_SIZE:
-        _WORKER_CACHE.popitem(last=False)
-    return value
+_WORKER_CACHE = RecentlyUsed(16)
 
 
 @ray.remote(num_cpus=1)
@@ -103,12 +109,12 @@ def evaluate_chunk(refs: list[Any], lo: int, hi: int) -> CostTable:
     """Samples ``lo:hi`` of a batch the caller put in the object store once for every chunk.
 
     ``refs`` holds the setup's and the batch's object refs inside a list, so that Ray hands
-    them over unresolved and the worker can reuse what it already has (`_worker_cached`).
+    them over unresolved and the worker can reuse what it already has (`_WORKER_CACHE`).
     """
     setup_ref, batch_ref = refs
-    setup = _worker_cached((setup_ref.hex(), 0, 0), lambda: ray.get(setup_ref))
-    batch = _worker_cached((batch_ref.hex(), 0, 0), lambda: ray.get(batch_ref))
-    chunk = _worker_cached((batch_ref.hex(), lo, hi), lambda: batch[lo:hi])
+    setup = _WORKER_CACHE.get(setup_ref.hex(), lambda: ray.get(setup_ref))
+    batch = _WORKER_CACHE.get(batch_ref.hex(), lambda: ray.get(batch_ref))
+    chunk = _WORKER_CACHE.get((batch_ref.hex(), lo, hi), lambda: batch[lo:hi])
     return evaluate_batch(setup, chunk).summary()
 
 
@@ -122,25 +128,16 @@ class RayEvaluationExecutor:
     than the work.
     """
 
-    KEPT = 4  # setups and sample batches kept in the object store
+    KEPT = 8  # setups and sample batches kept in the object store
 
     def __init__(self, chunk_size: int = 500, max_in_flight: int = 16) -> None:
         self.chunk_size = chunk_size
         self.max_in_flight = max_in_flight
-        # id → (object, ref); the object is held so its id cannot be reused while cached
-        self._stored: OrderedDict[int, tuple[Any, Any]] = OrderedDict()
+        # by id: the value holds the object, so its id cannot be reused while it is kept
+        self._stored = RecentlyUsed(self.KEPT)
 
     def _put(self, obj: Any) -> Any:
-        key = id(obj)
-        hit = self._stored.get(key)
-        if hit is not None and hit[0] is obj:
-            self._stored.move_to_end(key)
-            return hit[1]
-        ref = ray.put(obj)
-        self._stored[key] = (obj, ref)
-        while len(self._stored) > 2 * self.KEPT:
-            self._stored.popitem(last=False)
-        return ref
+        return self._stored.get(id(obj), lambda: (obj, ray.put(obj)))[1]
 
     def evaluate(self, setup: EngineSetup, samples: Sequence[Schedule]) -> CostTable:
         # Why a batch: Ray pickles a list of `Schedule` sample by sample, a dozen small numpy

@@ -76,7 +76,8 @@ class CostTable:
         idx = np.asarray(samples, dtype=np.int64)
         settle, counts = self.settle_tick, self.payment_counts
         if counts.size:
-            settle = np.concatenate([self.settle_ticks[i] for i in idx.tolist()] or [settle[:0]])
+            per_sample = self.settle_ticks  # split once, not once per selected sample
+            settle = np.concatenate([per_sample[i] for i in idx.tolist()] or [settle[:0]])
             counts = counts[idx]
         return CostTable(self.agent_ids, self.costs[idx], self.arrived_count[idx],
                          self.settled_count[idx], self.arrived_value[idx],

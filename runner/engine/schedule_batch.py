@@ -76,12 +76,11 @@ class ScheduleBatch(Sequence[Schedule]):
                     seeds: Sequence[int | None]) -> ScheduleBatch:
         """Samples of equal shape: each field a ``[samples, width]`` int64 array (one row per
         sample; the payment fields share one width, the event fields another)."""
-        n = len(seeds)
-        width = {name: block.shape[1] for name, block in (*payments.items(), *events.items())}
         columns = {name: np.ascontiguousarray(block, dtype=np.int64).reshape(-1)
                    for name, block in (*payments.items(), *events.items())}
-        step = np.arange(n + 1, dtype=np.int64)
-        return cls(columns, step * width[PAYMENT_FIELDS[0]], step * width[EVENT_FIELDS[0]], tuple(seeds))
+        step = np.arange(len(seeds) + 1, dtype=np.int64)
+        return cls(columns, step * payments[PAYMENT_FIELDS[0]].shape[1],
+                   step * events[EVENT_FIELDS[0]].shape[1], tuple(seeds))
 
     @staticmethod
     def concat(batches: Sequence[ScheduleBatch]) -> ScheduleBatch:

@@ -196,7 +196,7 @@ class SampleFactory:
         def cat(name: str) -> np.ndarray:
             return np.concatenate([getattr(r, name) for r in recs])
 
-        def draw(first: np.ndarray, width: int, count: np.ndarray, values: int | np.ndarray) -> np.ndarray:
+        def draw(first: np.ndarray, width: int, values: int | np.ndarray) -> np.ndarray:
             """Integers in [0, values) from ``u[k, first[k] + j]`` for j < width (see `_draw`)."""
             col = np.minimum(first + np.arange(width), max(u.shape[1] - 1, 0))
             picked: np.ndarray = np.minimum((np.take_along_axis(u, col, 1) * values).astype(np.int64),
@@ -210,12 +210,12 @@ class SampleFactory:
 
         width_n, width_m = int(n_day.max()), int(m_day.max())
         valid_n = np.arange(width_n) < n
-        pick = out_base + np.where(valid_n, draw(np.zeros_like(n), width_n, n, np.maximum(n, 1)), 0)
-        arrival = draw(n, width_n, n, self.ticks)
+        pick = out_base + np.where(valid_n, draw(np.zeros_like(n), width_n, np.maximum(n, 1)), 0)
+        arrival = draw(n, width_n, self.ticks)
         arrival, pick = sort_valid(arrival, valid_n, pick)
         valid_m = np.arange(width_m) < m
-        pick_in = in_base + np.where(valid_m, draw(2 * n, width_m, m, np.maximum(m, 1)), 0)
-        arrival_in = draw(2 * n + m, width_m, m, self.ticks)
+        pick_in = in_base + np.where(valid_m, draw(2 * n, width_m, np.maximum(m, 1)), 0)
+        arrival_in = draw(2 * n + m, width_m, self.ticks)
         in_offset = cat("in_offset")[np.where(valid_m, pick_in, 0)] if width_m and m_day.any() else pick_in
         beat_tick = np.minimum(arrival_in + in_offset, self.ticks - 1)
         beat_tick, pick_in = sort_valid(beat_tick, valid_m, pick_in)
@@ -278,14 +278,15 @@ class BootstrapPolicyEvaluator:
         self.executor = executor
 
     def evaluate(self, agent: str, setup: EngineSetup, samples: Sequence[Schedule]) -> PolicyEvaluation:
-        table = self.executor.evaluate(setup, samples)
+        batch = ScheduleBatch.of(samples)
+        table = self.executor.evaluate(setup, batch)
         a = setup.index(agent)
         return PolicyEvaluation(
             agent=agent,
             costs=table.totals()[:, a],
             components=table.costs[:, :, a, :].sum(axis=1),
             settlement=table.settlement_rates()[:, a],
-            seeds=ScheduleBatch.of(samples).seeds,
+            seeds=batch.seeds,
             table=table,
         )
 
