@@ -61,6 +61,8 @@ def run_sweep(spec: SweepSpec, runs: Sequence[RunSpec], store: ResultStore, stor
     limits = spec.limits
     budget = limits.llm_budget_usd if limits is not None else None
     concurrency = dict(limits.concurrency) if limits is not None else {}
+    if not the_plan.to_run:  # all done (or failed, left alone): no Ray to start, nothing to wait for
+        return []
     if executor == "local":
         limiter = LocalLimiter(concurrency)
         outcomes = []

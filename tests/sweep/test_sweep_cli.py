@@ -6,6 +6,8 @@
 * ``paylab validate`` accepts a good sweep file and rejects a bad one the same way;
 * ``paylab analyze`` on an empty (or missing) folder says so in one line and creates nothing;
   a bad ``--by`` or ``--format`` exits 2 with one line;
+* a sweep with nothing left to run finishes at once with its table, without starting (or
+  joining) any Ray;
 * failure isolation: a cell whose initial policy divides by zero on the first tick fails at
   run time; the cells after it still run, the failed one becomes a ``runs`` row with
   ``status = failed`` and its error, ``paylab sweep`` prints it and exits 1; running the sweep
@@ -16,6 +18,8 @@ Everything here uses the local executor or no executor at all: no Ray, not slow.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -34,6 +38,7 @@ from tests.sweep.helpers_e2e import (
     paylab,
     rows,
     statuses,
+    sweep_args,
     write_sweep,
 )
 
@@ -111,6 +116,17 @@ def test_analyze_an_empty_or_missing_folder(tmp_path: Path) -> None:
         assert done.returncode == 0 and done.stderr == "", done.stderr
         assert done.stdout == f"no runs found in {folder}\n"
     assert list(tmp_path.iterdir()) == [empty] and list(empty.iterdir()) == []
+
+
+def test_a_finished_sweep_reruns_without_ray(small_sweep: Path, local_reference: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copytree(local_reference, out)
+    # the default executor is Ray; an address where no cluster listens fails any attempt to join
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:9"}
+    done = paylab(sweep_args(small_sweep, out), cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"sweep e2e_small: {N_RUNS} runs ({N_RUNS} done, 0 failed before, 0 to run) → {out}\n"
+    assert "builtin/coordinate" in done.stdout  # the analyze table
 
 
 # ----------------------------------------------------------------------- failure isolation
