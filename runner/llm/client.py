@@ -6,7 +6,10 @@ run), the answer and the complete error list go back to the model in the same co
 and it is asked for the corrected policy — at most ``config.max_retries`` times. Transient
 provider failures are retried with backoff inside an attempt (`runner.llm.transport`) and do
 not count as re-asks. If the provider keeps failing, the attempt is recorded with its error
-and the result carries no policy: a run never dies from the LLM.
+and the result carries no policy: a run does not die from provider trouble. It does die, with
+a `ConfigError`, when the model cannot be called at all (missing credentials, a key, access or
+model the provider refuses: `runner.llm.transport.is_fatal`), instead of spending every
+iteration on calls that cannot succeed.
 
 Every HTTP call becomes an `LLMInteraction` (messages sent, raw text, reasoning, parsed
 policy, errors, provider token counts, litellm's cost or None, latency); the client keeps
@@ -130,7 +133,10 @@ class ExperimentLLMClient:
             latency_seconds=outcome.latency_seconds)
 
     async def propose(self, context: ProposalContext) -> PolicyGenerationResult:
-        """Ask for a better policy for ``context.agent_id``; never raises for provider trouble.
+        """Ask for a better policy for ``context.agent_id``; provider trouble gives no policy.
+
+        Raises:
+            ConfigError: the model cannot be called at all (`runner.llm.transport.is_fatal`).
 
         Returns:
             The valid policy (canonical JSON, node ids filled) or None, the number of attempts
@@ -156,6 +162,8 @@ class ExperimentLLMClient:
             answer = last.answer
             if answer is None:
                 self._record(self._failed(ctx, attempt, last), interactions)
+                if last.fatal:
+                    raise ConfigError(f"{self.config.model} cannot be called: {last.error}", path="llm")
                 errors = [last.error or "LLM call failed"]
                 break
             doc, errors = self._check(answer.text, ctx)

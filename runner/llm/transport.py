@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 60.0  # cap of the exponential delay
 MAX_RETRY_AFTER_SECONDS = 300.0  # a longer Retry-After is clipped to this
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
+FATAL_STATUS = frozenset({401, 403, 404})
 REDACTED = "[redacted]"
 
 
@@ -141,6 +142,7 @@ class CallOutcome:
     error: str | None
     transient: bool
     latency_seconds: float
+    fatal: bool = False  # no later call can succeed either (`is_fatal`)
 
 
 def _reasoning(message: Any) -> str | None:
@@ -203,6 +205,26 @@ def is_transient(exc: BaseException) -> bool:
         return True
     status = _status(exc)
     return status is not None and (status in TRANSIENT_STATUS or status >= 500)
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether no later call to this model can succeed either, so retrying or asking again is waste.
+
+    Two cases: the client could not even build the request — the OpenAI SDK raises a plain
+    ``OpenAIError`` before any HTTP exchange, for missing credentials above all, which litellm
+    then reports as a 500 (so `is_transient` alone would retry it for seconds) — or the
+    provider refused the key (401), the access (403) or the model (404).
+    """
+    import openai
+
+    cause: BaseException | None = exc
+    for _ in range(8):  # litellm wraps the SDK's error two or three levels deep
+        if cause is None:
+            break
+        if isinstance(cause, openai.OpenAIError) and not isinstance(cause, openai.APIError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return _status(exc) in FATAL_STATUS
 
 
 def _headers(exc: BaseException) -> Mapping[str, str]:
@@ -316,11 +338,13 @@ async def call_with_backoff(config: LLMConfig, kwargs: Mapping[str, Any],
             response = await litellm.acompletion(messages=[dict(m) for m in sent], **kwargs)
         except openai.APIError as exc:
             latency = time.perf_counter() - started
-            transient = is_transient(exc)
+            fatal = is_fatal(exc)
+            transient = not fatal and is_transient(exc)
             error = scrub(describe(exc)) or type(exc).__name__
-            outcomes.append(CallOutcome(sent, None, error, transient, latency))
+            outcomes.append(CallOutcome(sent, None, error, transient, latency, fatal))
             if not transient or retry == config.transport_retries:
-                log.warning("LLM call to %s failed for good: %s", config.model, error)
+                if not fatal:  # a fatal error ends the run, with this text in its one-line error
+                    log.warning("LLM call to %s failed for good: %s", config.model, error)
                 return outcomes
             delay = backoff_delay(config, retry, exc)
             log.warning("LLM call to %s failed (%s); retry %d/%d in %.2f s", config.model, error,

@@ -112,6 +112,36 @@ def test_provider_refusal_is_final_not_retried(fake_llm: FakeOpenAIServer) -> No
     assert result.errors[0].startswith("BadRequestError")
 
 
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_refused_key_access_or_model_stops_the_run(fake_llm: FakeOpenAIServer, status: int) -> None:
+    # Every later call would be refused too: one request, then a ConfigError (the run fails,
+    # naming the model and the provider's reason), instead of a failed proposal per iteration.
+    config = fake_llm_config(fake_llm.base_url, transport_retries=3, max_retries=3)
+    client = ExperimentLLMClient(config, exp2_constraints())
+    fake_llm.push(Fault(status, message=f"refused {FAKE_KEY}"), policy_reply(fraction_policy(0.08)))
+    with pytest.raises(ConfigError) as caught:
+        propose(client)
+    assert len(fake_llm.requests) == 1
+    message = str(caught.value)
+    assert message.startswith("llm: openai/fake-model cannot be called: ") and "refused" in message
+    assert FAKE_KEY not in message
+    assert [i.error is not None for i in client.interactions] == [True]
+
+
+def test_missing_credentials_fail_at_once_without_a_request(fake_llm: FakeOpenAIServer,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # No key anywhere: the OpenAI SDK refuses to build the request and litellm reports it as a
+    # 500, which used to be retried with backoff (seconds per proposal, every iteration).
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    config = fake_llm_config(fake_llm.base_url, api_key_env=None, transport_retries=3,
+                             backoff_seconds=5.0)
+    client = ExperimentLLMClient(config, exp2_constraints())
+    with pytest.raises(ConfigError, match="Missing credentials") as caught:
+        propose(client)  # within propose's 30 s timeout only if nothing waits for a backoff
+    assert fake_llm.requests == []
+    assert "OPENAI_API_KEY" in str(caught.value)
+
+
 def test_api_key_never_recorded_or_logged(fake_llm: FakeOpenAIServer,
                                           caplog: pytest.LogCaptureFixture,
                                           capsys: pytest.CaptureFixture[str]) -> None:
