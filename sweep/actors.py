@@ -35,12 +35,6 @@ from sweep.store import open_store
 
 WORKER_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENBLAS_NUM_THREADS": "1",
               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-# The API-key variable litellm reads for a provider (the model's prefix) when the experiment
-# names none in ``llm.api_key_env``. Other providers: set ``llm.api_key_env``, or the
-# variables on every node.
-PROVIDER_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY",
-                    "mistral": "MISTRAL_API_KEY", "groq": "GROQ_API_KEY", "deepseek": "DEEPSEEK_API_KEY",
-                    "xai": "XAI_API_KEY", "openrouter": "OPENROUTER_API_KEY", "cohere": "COHERE_API_KEY"}
 
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> None:
@@ -70,11 +64,9 @@ def llm_key_env(llm: LLMConfig) -> dict[str, str]:
     that makes the LLM calls, which would all fail authentication. `LLMGatewayActor` gets it
     as a constructor argument (a runtime_env would show it in the dashboard; a constructor
     argument also survives a restart of the actor); only ``llm.api_key_env``, else the
-    provider's variable (`PROVIDER_KEY_ENV`), and only if set here.
+    provider's variable (`LLMConfig.key_env`), and only if set here.
     """
-    if llm.is_builtin:
-        return {}
-    name = llm.api_key_env or PROVIDER_KEY_ENV.get(llm.model.split("/", 1)[0])
+    name = llm.key_env
     value = os.environ.get(name) if name else None
     return {name: value} if name and value else {}
 

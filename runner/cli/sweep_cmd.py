@@ -25,6 +25,7 @@ from runner.cli import cli
 def sweep(sweep_file: Path, overrides: tuple[str, ...], dry_run: bool, executor: str, address: str | None,
           num_cpus: int | None, retry_failed: bool, chunk_size: int, quiet: bool) -> None:
     """Run every cell of SWEEP_FILE; OVERRIDES are Hydra-style (llm.model=a,b master_seed=range(3))."""
+    from runner.llm.config import missing_key_error
     from sweep.analysis import analysis_table
     from sweep.driver import plan, run_sweep
     from sweep.expand import dry_run_table
@@ -39,6 +40,9 @@ def sweep(sweep_file: Path, overrides: tuple[str, ...], dry_run: bool, executor:
     root = spec.output_location()  # absolute: Ray workers resolve nothing against their cwd
     store = open_store(root)
     the_plan = plan(runs, store, retry_failed)
+    for cell in the_plan.to_run:  # every run of that model would fail: say so before anything starts
+        if (missing := missing_key_error(cell.config.llm)) is not None:
+            raise missing.with_source(sweep_file)
     click.echo(f"sweep {spec.name}: {len(runs)} runs ({len(the_plan.done)} done, {len(the_plan.failed)} failed "
                f"before, {len(the_plan.to_run)} to run) → {root}", err=True)
     progress = None if quiet else SweepProgress(store, spec.name, [r.run_id for r in runs])

@@ -27,7 +27,7 @@ import os
 
 from runner.engine.setup import RUNNABLE_ACTIONS
 from runner.errors import ConfigError
-from runner.llm.config import LLMConfig
+from runner.llm.config import LLMConfig, missing_key_error
 from runner.llm.parsing import extract_policy_json
 from runner.llm.prompts import build_system_prompt, build_user_prompt
 from runner.llm.transport import CallOutcome, LiteLLMTransport, LLMTransport, Sleep, protect_secret
@@ -70,8 +70,8 @@ class ExperimentLLMClient:
             this process). Another transport reads the API key in its own process.
 
     Raises:
-        ConfigError: ``config`` names a builtin proposer, or (default transport only)
-            ``config.api_key_env`` names an environment variable that is not set.
+        ConfigError: ``config`` names a builtin proposer, or (default transport only) the
+            variable that should hold its API key is not set (`LLMConfig.missing_key`).
 
     Example:
         >>> client = ExperimentLLMClient(LLMConfig(model="openai/gpt-4.1"),
@@ -85,10 +85,8 @@ class ExperimentLLMClient:
         if config.is_builtin:
             raise ConfigError(f"'{config.model}' is a builtin proposer, not an LLM",
                               path="llm.model")
-        if (transport is None and config.api_key_env is not None
-                and not os.environ.get(config.api_key_env)):
-            raise ConfigError(f"environment variable {config.api_key_env} is not set",
-                              path="llm.api_key_env")
+        if transport is None and (missing := missing_key_error(config)) is not None:
+            raise missing  # another transport reads the key in its own process
         self.name = config.model
         self.config = config
         self.constraints = constraints

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from runner.errors import ConfigError
+
 BUILTIN_PREFIX = "builtin/"
+# The API-key variable litellm reads for a provider (the model's prefix) when the experiment
+# names none in ``llm.api_key_env``. Other providers: set ``llm.api_key_env``.
+PROVIDER_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY",
+                    "mistral": "MISTRAL_API_KEY", "groq": "GROQ_API_KEY", "deepseek": "DEEPSEEK_API_KEY",
+                    "xai": "XAI_API_KEY", "openrouter": "OPENROUTER_API_KEY", "cohere": "COHERE_API_KEY"}
 
 
 class LLMConfig(BaseModel):
@@ -56,3 +65,30 @@ class LLMConfig(BaseModel):
     @property
     def is_builtin(self) -> bool:
         return self.model.startswith(BUILTIN_PREFIX)
+
+    @property
+    def key_env(self) -> str | None:
+        """The variable holding this model's API key: ``api_key_env``, else the provider's
+        (`PROVIDER_KEY_ENV`); None for a builtin proposer or a provider we know no variable of."""
+        if self.is_builtin:
+            return None
+        return self.api_key_env or PROVIDER_KEY_ENV.get(self.model.split("/", 1)[0])
+
+    def missing_key(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The variable this model's key should be in if ``environ`` (default: this process's
+        environment) lacks it, else None. Even with an ``api_base`` (a local server) the
+        provider's client wants some key: the OpenAI SDK refuses to send a request without one.
+        """
+        name = self.key_env
+        return name if name is not None and not (environ if environ is not None else os.environ).get(name) else None
+
+
+def missing_key_error(llm: LLMConfig, environ: Mapping[str, str] | None = None) -> ConfigError | None:
+    """The one-line error for a model whose API key is not in ``environ``, else None."""
+    name = llm.missing_key(environ)
+    if name is None:
+        return None
+    if llm.api_key_env is not None:
+        return ConfigError(f"environment variable {name} is not set", path="llm.api_key_env")
+    return ConfigError(f"{llm.model} needs an API key in {name}, which is not set "
+                       "(or name the variable that holds it in llm.api_key_env)", path="llm.model")

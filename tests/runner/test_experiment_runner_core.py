@@ -167,6 +167,7 @@ def test_uses_system_prompt_from_config(tmp_path: Path, monkeypatch: pytest.Monk
         from runner.llm.client import ExperimentLLMClient
     except ImportError:
         return
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")  # the client refuses a model without its key
     client = make_proposer(file_cfg.llm, file_cfg.get_constraints(), file_cfg.system_prompt_text())
     assert isinstance(client, ExperimentLLMClient)
     assert client.system_prompt == text

@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 
 from runner.errors import ConfigError
-from runner.llm.config import LLMConfig
-from sweep.actors import PROVIDER_KEY_ENV, start_gateway
+from runner.llm.config import PROVIDER_KEY_ENV, LLMConfig
+from sweep.actors import start_gateway
 from sweep.spec import check_sweep_file
 from tests.fakes.fake_openai import FakeOpenAIServer, policy_reply
 from tests.sweep.helpers_e2e import CASTRO, assert_finished_cleanly, assert_same_tables, rows

@@ -56,7 +56,7 @@ from typing import Any
 
 import pytest
 
-from sweep.actors import PROVIDER_KEY_ENV
+from runner.llm.config import PROVIDER_KEY_ENV
 from tests.conftest import ROOT
 from tests.fakes.fake_openai import FakeOpenAIServer, policy_reply
 from tests.sweep.helpers_e2e import (

@@ -6,6 +6,8 @@
 * ``paylab validate`` accepts a good sweep file and rejects a bad one the same way;
 * ``paylab analyze`` on an empty (or missing) folder says so in one line and creates nothing;
   a bad ``--by`` or ``--format`` exits 2 with one line;
+* a sweep of a model whose API key is not set says so in one line (exit 2) before anything
+  runs or is written;
 * a sweep with nothing left to run finishes at once with its table, without starting (or
   joining) any Ray;
 * failure isolation: a cell whose initial policy divides by zero on the first tick fails at
@@ -97,6 +99,20 @@ def test_bad_sweep_files_fail_with_one_line(tmp_path: Path) -> None:
         line = _one_error_line(subprocess.CompletedProcess(case, code, out, err), " ".join(case))
         assert f"bad_sweeps/{name}: " in line, line  # names the file
     assert list(tmp_path.iterdir()) == [], "a rejected sweep wrote something"
+
+
+def test_a_missing_api_key_is_one_line_before_anything_runs(tmp_path: Path) -> None:
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    sweep_file = write_sweep(folder, name="e2e_key", experiments=CASTRO[:1], models=["openai/gpt-4o-mini"],
+                             replicates=1)
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    done = paylab(["sweep", str(sweep_file), f"output={out}"], cwd=tmp_path, env=env)
+    line = _one_error_line(done, "missing key")
+    assert line == (f"error: {sweep_file}: llm.model: openai/gpt-4o-mini needs an API key in OPENAI_API_KEY, "
+                    "which is not set (or name the variable that holds it in llm.api_key_env)")
+    assert not out.exists()
 
 
 def test_validate_a_sweep_file(small_sweep: Path, tmp_path: Path) -> None:

@@ -8,11 +8,13 @@ import json
 import logging
 import subprocess
 import sys
+import time
 
 import pytest
 
 from runner.errors import ConfigError
 from runner.llm import ExperimentLLMClient
+from runner.llm.transport import LiteLLMTransport
 from runner.policy import validate_policy
 from runner.proposals import PolicyGenerationResult
 from tests.conftest import ROOT
@@ -128,18 +130,23 @@ def test_refused_key_access_or_model_stops_the_run(fake_llm: FakeOpenAIServer, s
     assert [i.error is not None for i in client.interactions] == [True]
 
 
-def test_missing_credentials_fail_at_once_without_a_request(fake_llm: FakeOpenAIServer,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    # No key anywhere: the OpenAI SDK refuses to build the request and litellm reports it as a
-    # 500, which used to be retried with backoff (seconds per proposal, every iteration).
+def test_missing_credentials_are_refused_before_any_call(fake_llm: FakeOpenAIServer,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    config = fake_llm_config(fake_llm.base_url, api_key_env=None, transport_retries=3,
-                             backoff_seconds=5.0)
-    client = ExperimentLLMClient(config, exp2_constraints())
-    with pytest.raises(ConfigError, match="Missing credentials") as caught:
-        propose(client)  # within propose's 30 s timeout only if nothing waits for a backoff
+    config = fake_llm_config(fake_llm.base_url, api_key_env=None, transport_retries=3, backoff_seconds=5.0)
+    with pytest.raises(ConfigError) as caught:
+        ExperimentLLMClient(config, exp2_constraints())
+    assert str(caught.value) == ("llm.model: openai/fake-model needs an API key in OPENAI_API_KEY, which is not "
+                                 "set (or name the variable that holds it in llm.api_key_env)")
+    # Through the transport regardless (as a Ray sweep's gateway would call): the OpenAI SDK
+    # refuses to build the request, litellm reports it as a 500 — which used to be retried
+    # with backoff, seconds per proposal and every iteration. Now: one call, fatal.
+    started = time.monotonic()
+    outcomes = asyncio.run(LiteLLMTransport().call(config, [{"role": "user", "content": "propose"}]))
+    assert time.monotonic() - started < 5.0  # no backoff of 5 s
+    assert [(o.answer, o.fatal, o.transient) for o in outcomes] == [(None, True, False)]
+    assert outcomes[0].error is not None and "Missing credentials" in outcomes[0].error
     assert fake_llm.requests == []
-    assert "OPENAI_API_KEY" in str(caught.value)
 
 
 def test_api_key_never_recorded_or_logged(fake_llm: FakeOpenAIServer,
