@@ -90,5 +90,6 @@ def missing_key_error(llm: LLMConfig, environ: Mapping[str, str] | None = None) 
         return None
     if llm.api_key_env is not None:
         return ConfigError(f"environment variable {name} is not set", path="llm.api_key_env")
+    hint = "; a server that checks none takes any value" if llm.api_base is not None else ""
     return ConfigError(f"{llm.model} needs an API key in {name}, which is not set "
-                       "(or name the variable that holds it in llm.api_key_env)", path="llm.model")
+                       f"(or name the variable that holds it in llm.api_key_env{hint})", path="llm.model")

@@ -137,7 +137,8 @@ def test_missing_credentials_are_refused_before_any_call(fake_llm: FakeOpenAISer
     with pytest.raises(ConfigError) as caught:
         ExperimentLLMClient(config, exp2_constraints())
     assert str(caught.value) == ("llm.model: openai/fake-model needs an API key in OPENAI_API_KEY, which is not "
-                                 "set (or name the variable that holds it in llm.api_key_env)")
+                                 "set (or name the variable that holds it in llm.api_key_env; a server "
+                                 "that checks none takes any value)")  # it has an api_base
     # Through the transport regardless (as a Ray sweep's gateway would call): the OpenAI SDK
     # refuses to build the request, litellm reports it as a 500 — which used to be retried
     # with backoff, seconds per proposal and every iteration. Now: one call, fatal.
