@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -50,53 +49,19 @@ class AgentRecords:
 
 
 class TransactionHistory:
-    """Per-agent records of a context day, read from the reference engine's event trace."""
+    """Per-agent records of a context day: its schedule and the tick each payment settled at
+    (-1: unsettled), as an engine's `CostTable.settle_ticks` gives them."""
 
-    def __init__(self, agent_ids: Sequence[str], events: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, agent_ids: Sequence[str], schedule: Schedule, settle_ticks: np.ndarray) -> None:
         self.agent_ids = tuple(agent_ids)
-        arrivals: dict[int, Mapping[str, Any]] = {}
-        settled: dict[int, int] = {}
-        for ev in events:
-            if ev["type"] == "Arrival":
-                arrivals[int(ev["tx"])] = ev
-            elif ev["type"] == "Settlement" and ev.get("tx") is not None:
-                settled[int(ev["tx"])] = int(ev["tick"])
-        self.records = {a: self._records(a, arrivals, settled) for a in self.agent_ids}
-
-    @classmethod
-    def from_schedule(cls, agent_ids: Sequence[str], schedule: Schedule,
-                      settle_ticks: np.ndarray) -> TransactionHistory:
-        """The same records from a schedule and its payments' settlement ticks (-1: unsettled),
-        without an event trace — what the batch engine returns."""
-        history = cls.__new__(cls)
-        history.agent_ids = tuple(agent_ids)
-        history.records = {}
-        for a, agent in enumerate(history.agent_ids):
+        self.records: dict[str, AgentRecords] = {}
+        for a, agent in enumerate(self.agent_ids):
             out = schedule.sender == a
             inc = (schedule.receiver == a) & (settle_ticks >= 0)
-            history.records[agent] = AgentRecords(
+            self.records[agent] = AgentRecords(
                 out_amount=schedule.amount[out], out_priority=schedule.priority[out],
                 out_receiver=schedule.receiver[out], out_offset=schedule.deadline[out] - schedule.arrival[out],
                 in_amount=schedule.amount[inc], in_offset=settle_ticks[inc] - schedule.arrival[inc])
-        return history
-
-    def _records(self, agent: str, arrivals: Mapping[int, Mapping[str, Any]],
-                 settled: Mapping[int, int]) -> AgentRecords:
-        out = [ev for ev in arrivals.values() if ev["sender"] == agent]
-        inc = [(ev, settled[tx]) for tx, ev in arrivals.items()
-               if ev["receiver"] == agent and tx in settled]
-
-        def arr(values: list[int]) -> np.ndarray:
-            return np.asarray(values, dtype=np.int64)
-
-        return AgentRecords(
-            out_amount=arr([ev["amount"] for ev in out]),
-            out_priority=arr([ev["priority"] for ev in out]),
-            out_receiver=arr([self.agent_ids.index(ev["receiver"]) for ev in out]),
-            out_offset=arr([ev["deadline"] - ev["tick"] for ev in out]),
-            in_amount=arr([ev["amount"] for ev, _ in inc]),
-            in_offset=arr([tick - ev["tick"] for ev, tick in inc]),
-        )
 
 
 def sandbox_config(config: ScenarioConfig, agent: str) -> ScenarioConfig:

@@ -164,7 +164,7 @@ class OptimizationLoop:
         costs = {a: int(totals[i]) for i, a in enumerate(setup.agent_ids)}
         self.provider.emit(it, "context_day", seed=seeds[0], days=days,
                            costs={a: costs[a] for a in self.config.optimized_agents})
-        histories = [TransactionHistory.from_schedule(setup.agent_ids, sch, ticks)
+        histories = [TransactionHistory(setup.agent_ids, sch, ticks)
                      for sch, ticks in zip(schedules, table.settle_ticks, strict=True)]
         return ContextDay(seeds[0], schedules[0], setup, histories, costs)
 

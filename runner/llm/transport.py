@@ -1,8 +1,9 @@
 """One chat-completion call through litellm, with backoff on transient provider failures.
 
 Transient failures — timeouts, connection errors, 429 (honouring ``Retry-After``), 5xx — are
-retried with exponential backoff; any other provider error (bad request, authentication, an
-unknown model) is final. Either way the caller gets every HTTP call back as a `CallOutcome`,
+retried with exponential backoff; any other provider error is final, and one that no later
+call can escape either (missing credentials; a key, access or model refused: `is_fatal`) is
+marked so, for the client to end the run. Either way the caller gets every HTTP call back as a `CallOutcome`,
 failed ones included, so it can audit them. The API key is scrubbed from every error text
 and every answer.
 
@@ -31,8 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from runner.errors import ConfigError
-from runner.llm.config import LLMConfig
+from runner.llm.config import LLMConfig, missing_key_error
 
 log = logging.getLogger(__name__)
 
@@ -393,10 +393,9 @@ class LiteLLMTransport:
 
     async def call(self, config: LLMConfig,
                    messages: Sequence[Mapping[str, str]]) -> list[CallOutcome]:
+        if config.api_key_env is not None and (missing := missing_key_error(config)) is not None:
+            raise missing  # a provider's own variable may be unset: then the call is `is_fatal`
         api_key = os.environ.get(config.api_key_env) if config.api_key_env else None
-        if config.api_key_env is not None and not api_key:
-            raise ConfigError(f"environment variable {config.api_key_env} is not set",
-                              path="llm.api_key_env")
         kwargs = request_kwargs(config, api_key, await self.supported_params(config.model))
         return await call_with_backoff(config, kwargs, messages, protect_secret(api_key),
                                        self._sleep)

@@ -218,8 +218,8 @@ def test_uses_paired_comparison() -> None:
     factory = SampleFactory(scenario, 12, "sandbox")
     sched = generate_schedule(scenario.config, 1, 12)
     policies = {a: parse_valid_policy(fraction_policy(0.5)) for a in ("BANK_A", "BANK_B")}
-    _, events = ReferenceEngine(build_setup(scenario, policies)).run(sched, trace=True)
-    hist = [TransactionHistory(("BANK_A", "BANK_B"), events)]
+    table, _ = ReferenceEngine(build_setup(scenario, policies)).run(sched)
+    hist = [TransactionHistory(("BANK_A", "BANK_B"), sched, table.settle_ticks[0])]
     evaluator = BootstrapPolicyEvaluator(InProcessExecutor())
     setup = factory.setup("BANK_A", policies)
     one = evaluator.evaluate("BANK_A", setup, factory.samples(hist, "BANK_A", 1, 3))
@@ -297,9 +297,10 @@ def test_costs_are_integer_cents(tmp_path) -> None:
     # the evaluator and the paired deltas are int64 arrays
     scenario = cfg.load_scenario()
     policies = {a: parse_valid_policy(fraction_policy(0.5)) for a in ("BANK_A", "BANK_B")}
-    _, trace = ReferenceEngine(build_setup(scenario, policies)).run(generate_schedule(scenario.config, 3), trace=True)
+    day = generate_schedule(scenario.config, 3)
+    table, _ = ReferenceEngine(build_setup(scenario, policies)).run(day)
     factory = SampleFactory(scenario, 12, "sandbox")
-    samples = factory.samples([TransactionHistory(("BANK_A", "BANK_B"), trace)], "BANK_A", 11, 4)
+    samples = factory.samples([TransactionHistory(("BANK_A", "BANK_B"), day, table.settle_ticks[0])], "BANK_A", 11, 4)
     evaluator = BootstrapPolicyEvaluator(InProcessExecutor())
     old = evaluator.evaluate("BANK_A", factory.setup("BANK_A", policies), samples)
     new = evaluator.evaluate("BANK_A", factory.setup("BANK_A", {**policies, "BANK_A": parse_valid_policy(

@@ -72,6 +72,14 @@ def _started_at(out: Path) -> dict[str, Any]:
     return {r["run_id"]: r["started_at"] for r in rows(out, "runs", skip={})}
 
 
+def _exit_code(proc: subprocess.Popen[Any], log: Path, timeout: float = 240.0) -> int:
+    """The sweep's exit code once it has finished (its log in the failure if it does not)."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the sweep did not finish:\n{log.read_text()[-3000:]}") from None
+
+
 def _check_resumed(out: Path, reference: Path, before: dict[str, str], n_runs: int,
                    run_ids: list[str] | None = None) -> None:
     assert_finished_cleanly(out, n_runs)
@@ -164,9 +172,7 @@ def test_ray_run_actor_killed_is_restarted_and_resumes(ray_cells: tuple[Path, li
         os.kill(actor_pid, signal.SIGKILL)
         committed = ParquetStore(out).last_complete_iteration(SWEEP, victim_run)
         assert committed is not None and committed >= 1
-        code = proc.wait(timeout=240)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"the sweep did not finish:\n{log.read_text()[-3000:]}") from None
+        code = _exit_code(proc, log)
     finally:
         kill_session(proc)
     text = log.read_text()
@@ -198,9 +204,7 @@ def test_ray_run_actor_killed_more_often_than_restarted_fails_alone(ray_tmp: Pat
                 if cmdline(p).startswith("ray::RunActor") and p not in killed], proc, timeout=120)[0]
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
-        code = proc.wait(timeout=240)
-    except subprocess.TimeoutExpired:
-        raise AssertionError(f"the sweep did not finish:\n{log.read_text()[-3000:]}") from None
+        code = _exit_code(proc, log)
     finally:
         kill_session(proc)
     text = log.read_text()

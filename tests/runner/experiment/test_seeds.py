@@ -72,8 +72,9 @@ def _history() -> tuple[SampleFactory, list[TransactionHistory]]:
     scenario = config(EXP2, *SMALL_EXP2).load_scenario()
     policies = {a: parse_valid_policy(fraction_policy(0.5)) for a in ("BANK_A", "BANK_B")}
     sched = generate_schedule(scenario.config, iteration_seed(42, 0, 1), 12)
-    _, events = ReferenceEngine(build_setup(scenario, policies)).run(sched, trace=True)
-    return SampleFactory(scenario, 12, "sandbox"), [TransactionHistory(("BANK_A", "BANK_B"), events)]
+    table, _ = ReferenceEngine(build_setup(scenario, policies)).run(sched)
+    return SampleFactory(scenario, 12, "sandbox"), [TransactionHistory(("BANK_A", "BANK_B"), sched,
+                                                                       table.settle_ticks[0])]
 
 
 def _same(a: object, b: object) -> bool:
