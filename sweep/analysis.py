@@ -58,6 +58,8 @@ class GroupSummary:
     pairs: int = 0  # runs paired with a baseline run of the same replicate
     delta_mean: float | None = None  # mean of paired (run − baseline) final costs
     delta_pct: float | None = None  # delta_mean / mean paired baseline cost × 100
+    delta_ci_low: float | None = None  # 95 % Student t over the paired differences
+    delta_ci_high: float | None = None
     settlement_rate: float | None = None
     iterations: float | None = None
     stop_reasons: dict[str, int] = field(default_factory=dict)
@@ -212,16 +214,19 @@ def _baseline_cost(row: Row, baselines: Baselines) -> float | None:
     return sum(costs) / len(costs)
 
 
-def _paired(rows: list[Row], baselines: Baselines) -> tuple[int, float | None, float | None]:
-    """(pairs, mean of run − baseline, that mean as % of the mean paired baseline)."""
+def _paired(group: GroupSummary, rows: list[Row], baselines: Baselines) -> None:
+    """Sets the group's pairs, mean of run − baseline with its 95 % CI over the replicates,
+    and that mean as % of the mean paired baseline."""
     pairs = [(float(r["final_total_cost"]), base) for r in rows if not is_baseline(r)
              and (base := _baseline_cost(r, baselines)) is not None]
     if not pairs:
-        return 0, None, None
-    mean_diff = sum(run - base for run, base in pairs) / len(pairs)
+        return
+    group.pairs = len(pairs)
+    group.delta_mean, _, group.delta_ci_low, group.delta_ci_high = cost_stats(
+        [run - base for run, base in pairs])
     mean_base = sum(base for _, base in pairs) / len(pairs)
     # ratio of means, not mean of ratios: stable when one replicate's baseline is tiny
-    return len(pairs), mean_diff, (100.0 * mean_diff / mean_base if mean_base else None)
+    group.delta_pct = 100.0 * group.delta_mean / mean_base if mean_base and group.delta_mean is not None else None
 
 
 # -- statistics -------------------------------------------------------------------------------
@@ -235,7 +240,7 @@ def _summarize_group(key: tuple[Any, ...], rows: list[Row], baselines: Baselines
                             .split("\n")[0]) for r in rows if r.get("status") == "failed")
     g.final_cost_mean, g.final_cost_sd, g.final_cost_ci_low, g.final_cost_ci_high = cost_stats(
         [float(r["final_total_cost"]) for r in done])
-    g.pairs, g.delta_mean, g.delta_pct = _paired(done, baselines)
+    _paired(g, done, baselines)
     g.settlement_rate = _mean(r.get("final_settlement_rate") for r in done)
     g.iterations = _mean(r.get("iterations") for r in done)
     reasons = Counter(str(r["stop_reason"]) for r in done if r.get("stop_reason"))
@@ -361,8 +366,10 @@ def _cells(g: GroupSummary) -> list[str]:
     change = "baseline" if g.is_baseline else "—" if g.delta_mean is None else (
         _dollars(g.delta_mean, sign=True)
         + ("" if g.delta_pct is None else f" ({g.delta_pct:+.1f}%)"))
+    change_ci = ("—" if g.delta_ci_low is None
+                 else f"[{_dollars(g.delta_ci_low, sign=True)}, {_dollars(g.delta_ci_high, sign=True)}]")
     rate = g.acceptance_rate
-    return [f"{g.done}/{g.failed}", cost, ci, change,
+    return [f"{g.done}/{g.failed}", cost, ci, change, change_ci,
             "—" if g.settlement_rate is None else f"{100 * g.settlement_rate:.1f}%",
             "—" if g.iterations is None else f"{g.iterations:.1f}",
             ", ".join(f"{k} {v}" for k, v in g.stop_reasons.items()) or "—",
@@ -371,7 +378,7 @@ def _cells(g: GroupSummary) -> list[str]:
             f"${g.llm_cost_usd:,.2f}", "—" if g.rank is None else str(g.rank)]
 
 
-HEADERS = ["done/failed", "final cost (mean ± sd)", "95% CI", "vs baseline", "settled",
+HEADERS = ["done/failed", "final cost (mean ± sd)", "95% CI", "vs baseline", "vs baseline 95% CI", "settled",
            "iters", "stop", "accepted", "LLM calls", "tokens", "LLM $", "rank"]
 
 
@@ -385,8 +392,8 @@ def _to_table(labels: list[str], groups: list[GroupSummary]) -> str:
                          for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
 
     out = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows),
-           "vs baseline: mean paired difference per replicate (same scenario and parameters); "
-           "rank 1 = cheapest mean final cost"]
+           "vs baseline: mean paired difference per replicate (same scenario and parameters), with "
+           "its 95 % t-interval over the replicates; rank 1 = cheapest mean final cost"]
     failed = [(g, run) for g in groups for run in g.failed_runs]
     if failed:
         out.append(f"failed runs ({len(failed)}), excluded from cost statistics:")
