@@ -28,7 +28,7 @@ test-slow: $(STAMP)
 	$(VENV)/bin/pytest -q -m slow
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check runner sweep tests benchmarks
+	$(VENV)/bin/ruff check runner sweep tests benchmarks experiments
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

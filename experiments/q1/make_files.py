@@ -139,7 +139,7 @@ def experiment(name: str, scenario_path: str, banks: list[str], description: str
         "scenario": scenario_path,
         "master_seed": 2026,
         "optimized_agents": banks,
-        "initial_policies": {bank: INITIAL_POLICY for bank in banks},
+        "initial_policies": dict.fromkeys(banks, INITIAL_POLICY),
         "evaluation": {
             "mode": "bootstrap",
             "world": "sandbox",
