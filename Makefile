@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTHON ?= python3
 
-.PHONY: demo test test-slow lint bench install clean
+.PHONY: demo test test-slow lint bench install clean study
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,13 @@ install: $(STAMP)
 ## proposers × 3 replicates) on a local Ray, then the analysis table. Re-running resumes.
 demo: $(STAMP)
 	$(VENV)/bin/paylab sweep experiments/sweeps/demo.yaml
+
+## The Q1-2026 study (docs/studies/q1.md): both sweeps offline into results/q1, then its tables.
+study: $(STAMP)
+	$(VENV)/bin/paylab sweep experiments/sweeps/q1_campaign.yaml output=results/q1 --executor local --quiet
+	$(VENV)/bin/paylab sweep experiments/sweeps/bank_count.yaml output=results/q1 --executor local --quiet
+	$(VENV)/bin/paylab analyze results/q1 --sweep q1_bank_count \
+	    --by scenario,scenario_overrides.lsm_config.enable_bilateral,model
 
 ## The default test run (everything but the tests marked slow; ~10 minutes on 2 cores).
 test: $(STAMP)
