@@ -47,6 +47,8 @@ def draw_final_costs(sweep: str, frames: dict[str, Any]) -> Figure:
         return fig
     for x, g in enumerate(groups):
         mine = [p for p in points if p["group"] == g["group"] and p["final_total_cost"] is not None]
+        if not mine:  # every run of the group failed: its label says so
+            continue
         dots = ax.scatter([x + d for d in spread(len(mine))], to_dollars([p["final_total_cost"] for p in mine]),
                           s=18, color=colour(x), alpha=0.75, zorder=3)
         dots.set_gid(f"runs:{g['group']}")
@@ -77,6 +79,8 @@ def draw_settlement(sweep: str, frames: dict[str, Any]) -> Figure:
     fig, (ax,) = new_figure(width=_width(len(groups)), height=3.6)
     for x, g in enumerate(groups):
         mine = [p for p in points if p["group"] == g["group"] and p["final_settlement_rate"] is not None]
+        if not mine:
+            continue
         dots = ax.scatter([x + d for d in spread(len(mine))], [p["final_settlement_rate"] for p in mine],
                           s=18, color=colour(x), alpha=0.75)
         dots.set_gid(f"settlement:{g['group']}")
