@@ -101,7 +101,7 @@ def draw_stops(sweep: str, frames: dict[str, Any]) -> Figure:
     points = [p for p in frames["points"].to_pylist() if p["stop_reason"] is not None]
     failed = sum(p["status"] == "failed" for p in frames["points"].to_pylist())
     reasons = sorted({p["stop_reason"] for p in points})
-    fig, (ax,) = new_figure(width=max(5.0, 1.6 * len(reasons) + 2.5), height=3.6)
+    fig, (ax,) = new_figure(width=max(6.5, 1.6 * len(reasons) + 2.5), height=3.6)
     if not reasons:
         empty_note(ax, "no finished run")
     means = []
@@ -118,7 +118,8 @@ def draw_stops(sweep: str, frames: dict[str, Any]) -> Figure:
         ax.legend(fontsize=7, loc="best")
         _tick_labels(ax, [f"{r} ({sum(p['stop_reason'] == r for p in points)})" for r in reasons])
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(bottom=0, top=max((p["iterations"] for p in points), default=1) + 1)
     ax.set_ylabel("iterations to stop")
-    note = f" ({failed} failed runs not shown)" if failed else ""
+    note = f"\n({failed} failed runs not shown)" if failed else ""
     ax.set_title(f"{sweep}: iterations by stop reason{note}", fontsize=10)
     return fig
