@@ -73,7 +73,7 @@ def test_plot_writes_the_sweep_figures(mixed_out: Path, tmp_path: Path, capsys: 
     assert names == [f"{MIXED}/{n}.png" for n in ("final_cost", "llm", "settlement", "stop_reasons")]
     for path in written:
         assert imread(str(path))[..., :3].std() > 0.02
-    assert not [p for p in tmp_path.rglob(".*")]  # no temporary file left
+    assert not list(tmp_path.rglob(".*"))  # no temporary file left
 
 
 @pytest.mark.parametrize("fmt", ["svg", "pdf"])
