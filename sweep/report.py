@@ -21,7 +21,7 @@ from typing import Any
 from sweep.analysis import TableReader, analyze_results
 from sweep.plots.figures import run_figures, sweep_figures
 from sweep.plots.run_frames import outcome
-from sweep.plots.source import SweepTables, sweeps_in
+from sweep.plots.source import SweepTables, open_sweeps
 from sweep.plots.sweep_frames import check_by
 from sweep.report_html import Raw, anchor, esc, excerpt, figure, page, table
 
@@ -36,13 +36,13 @@ def _money(cents: float | None) -> str:
 def build_report(store: TableReader, where: str, sweep: str | None, by: Sequence[str]) -> str:
     """The report of ``sweep`` (or every sweep in ``where``) as one HTML document."""
     groups = list(by) or ["scenario", "model"]
-    all_tables = [SweepTables(store, name, where) for name in sweeps_in(store, where, sweep)]
+    all_tables = open_sweeps(store, where, sweep)
     for t in all_tables:  # bad --by fails before anything is drawn
         check_by(t.runs(), groups)
     nav = "".join(f'<li><a href="#{anchor("sweep", t.sweep)}">{esc(t.sweep)}</a> '
                   f"({len(t.runs())} runs)</li>" for t in all_tables)
     body = [f"<h1>paylab report</h1><p class=\"muted\">results: {esc(where)}</p><nav><ul>{nav}</ul></nav>"]
-    body += [_sweep_section(store, t, groups) for t in all_tables]
+    body += [_sweep_section(t, groups) for t in all_tables]
     title = "paylab report — " + ", ".join(t.sweep for t in all_tables)
     return page(title, "\n".join(body))
 
@@ -57,11 +57,11 @@ def write_report(store: TableReader, where: str, sweep: str | None, by: Sequence
     return path
 
 
-def _sweep_section(store: TableReader, tables: SweepTables, by: list[str]) -> str:
+def _sweep_section(tables: SweepTables, by: list[str]) -> str:
     name = tables.sweep
     out = [f'<section id="{anchor("sweep", name)}"><h2>Sweep {esc(name)}</h2>',
            f"<h3>Analysis (by {esc(', '.join(by))})</h3>",
-           f"<pre>{esc(analyze_results(store, name, by, 'table'))}</pre>", "<h3>Figures</h3>"]
+           f"<pre>{esc(analyze_results(tables.reader(), name, by, 'table'))}</pre>", "<h3>Figures</h3>"]
     figures = sweep_figures(tables, by)
     out += [figure(f.figure, f"{name}: {f.title}") for f in figures]
     if not any(f.name.endswith("/llm") for f in figures):

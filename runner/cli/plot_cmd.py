@@ -36,14 +36,14 @@ def plot(out: str, sweep_name: str | None, run_ids: tuple[str, ...], by: str, ou
          fmt: str) -> None:
     """Draw a sweep's figures (or one run's, with --run) from the Parquet tables in OUT."""
     from sweep.plots.figures import run_figures, sweep_figures, write_figures
-    from sweep.plots.source import SweepTables, sweeps_in
+    from sweep.plots.source import open_sweeps
     from sweep.plots.sweep_frames import check_by
     from sweep.store import open_store
 
     store = open_store(out)
     target = out_dir or _local_default(out, "plots")
     groups = _by(by)
-    tables = [SweepTables(store, name, out) for name in sweeps_in(store, out, sweep_name)]
+    tables = open_sweeps(store, out, sweep_name)
     for t in tables:  # every bad input is reported before anything is drawn or written
         check_by(t.runs(), groups)
     if run_ids:

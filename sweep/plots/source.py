@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pyarrow as pa
+import pyarrow.compute as pc
 
 from runner.errors import ConfigError
 from sweep.analysis import TableReader, proposal_counts
@@ -21,8 +21,10 @@ Row = dict[str, Any]
 _LISTED = 8  # ids named in an "unknown run" message before "…"
 
 
-def sweeps_in(store: TableReader, where: str, sweep: str | None) -> list[str]:
-    """The sweeps to draw: ``[sweep]`` if it has runs, else every sweep with runs, sorted.
+def open_sweeps(store: TableReader, where: str, sweep: str | None) -> list[SweepTables]:
+    """The sweeps to draw: ``sweep`` if it has runs, else every sweep with runs, by name.
+
+    The runs table is read once here and handed to each `SweepTables`.
 
     Raises:
         ConfigError: ``where`` holds no runs at all, or none of ``sweep``.
@@ -31,17 +33,21 @@ def sweeps_in(store: TableReader, where: str, sweep: str | None) -> list[str]:
         check_names(sweep or "x")
     except ValueError as exc:
         raise ConfigError(str(exc), path="--sweep") from None
-    names = store.read("runs").column("sweep").to_pylist()
-    found = sorted({str(n) for n in names})
+    runs = store.read("runs", sweep=sweep)
+    if sweep is not None and runs.num_rows == 0:
+        runs = store.read("runs")  # only to name the sweeps there are
+    found = sorted({str(n) for n in runs.column("sweep").to_pylist()})
     if not found:
         raise ConfigError("no sweep results here (no runs table: is this a sweep's output folder?)",
                           source=where)
-    if sweep is None:
-        return found
-    if sweep not in found:
+    if sweep is not None and sweep not in found:
         raise ConfigError(f"no runs for sweep {sweep!r} (found: {', '.join(found)})", path="--sweep",
                           source=where)
-    return [sweep]
+    names = [sweep] if sweep is not None else found
+    if len(names) == 1:
+        return [SweepTables(store, names[0], where, runs=runs)]
+    return [SweepTables(store, name, where, runs=runs.filter(pc.equal(runs["sweep"], name)))
+            for name in names]
 
 
 class SweepTables:
@@ -51,9 +57,9 @@ class SweepTables:
     rows are one contiguous slice.
     """
 
-    def __init__(self, store: TableReader, sweep: str, where: str) -> None:
+    def __init__(self, store: TableReader, sweep: str, where: str, runs: Any = None) -> None:
         self.store, self.sweep, self.where = store, sweep, where
-        self._tables: dict[str, Any] = {}
+        self._tables: dict[str, Any] = {} if runs is None else {"runs": runs}
         self._slices: dict[str, dict[str, tuple[int, int]]] = {}
 
     def table(self, name: str) -> Any:
@@ -94,10 +100,14 @@ class SweepTables:
 
     def proposal_counts(self) -> dict[tuple[str, str], tuple[int, int]]:
         """(sweep, run_id) → (proposals, accepted), as `paylab analyze` counts them."""
-        if "proposals:counts" not in self._tables:
-            self._tables["proposals:counts"] = proposal_counts(self.store, self.sweep)
+        if "proposals:counts" not in self._tables:  # from the proposals table read once, here
+            self._tables["proposals:counts"] = proposal_counts(self.reader(), self.sweep)
         counts: dict[tuple[str, str], tuple[int, int]] = self._tables["proposals:counts"]
         return counts
+
+    def reader(self) -> TableReader:
+        """These tables as a `TableReader` of this sweep (for `sweep.analysis`): no re-reading."""
+        return _Read(self)
 
     def _index(self, name: str) -> dict[str, tuple[int, int]]:
         if name not in self._slices:
@@ -112,6 +122,12 @@ class SweepTables:
         return self._slices[name]
 
 
-def empty_like(table: Any) -> Any:
-    """An empty table with ``table``'s schema."""
-    return pa.Table.from_pylist([], schema=table.schema)
+class _Read:
+    """`SweepTables` as a `TableReader` of its one sweep (tables read once, then reused)."""
+
+    def __init__(self, tables: SweepTables) -> None:
+        self.tables = tables
+
+    def read(self, table: str, sweep: str | None = None, run_id: str | None = None) -> Any:
+        assert sweep == self.tables.sweep and run_id is None, (sweep, run_id)
+        return self.tables.table(table)
