@@ -105,22 +105,29 @@ def synthesise(small: Path, root: Path, n_runs: int) -> None:
         _write(root, "llm_calls", run_id, calls, SCHEMAS["llm_calls"])
 
 
-def time_sweep(root: Path, sweep: str, out: Path) -> dict[str, float]:
-    """Seconds to read, build and draw + save the sweep's figures (fresh store each time)."""
-    t0 = time.perf_counter()
+def time_sweep(root: Path, sweep: str, out: Path) -> tuple[dict[str, float], SweepTables]:
+    """Wall and CPU seconds to read, build and draw + save the sweep's figures (fresh store)."""
+    marks = [(time.perf_counter(), time.process_time())]
     (tables,) = open_sweeps(open_store(str(root)), str(root), sweep)
     tables.runs(), tables.proposal_counts(), tables.table("llm_calls")
-    t1 = time.perf_counter()
+    marks.append((time.perf_counter(), time.process_time()))
     figures = sweep_figures(tables, ["scenario", "model"])
-    t2 = time.perf_counter()
+    marks.append((time.perf_counter(), time.process_time()))
     write_figures(figures, out, "png")
-    t3 = time.perf_counter()
-    return {"read": t1 - t0, "frames+draw": t2 - t1, "save png": t3 - t2, "total": t3 - t0,
-            "figures": float(len(figures))}
+    marks.append((time.perf_counter(), time.process_time()))
+    out_times: dict[str, float] = {"figures": float(len(figures))}
+    for k, key in enumerate(("read", "frames+draw", "save png")):
+        out_times[key] = marks[k + 1][0] - marks[k][0]
+        out_times[key + " cpu"] = marks[k + 1][1] - marks[k][1]
+    out_times["total"] = marks[-1][0] - marks[0][0]
+    out_times["total cpu"] = marks[-1][1] - marks[0][1]
+    out_times["drawing"] = marks[-1][0] - marks[1][0]
+    out_times["drawing cpu"] = marks[-1][1] - marks[1][1]
+    return out_times, tables
 
 
-def best(runs: list[dict[str, float]]) -> dict[str, float]:
-    return min(runs, key=lambda r: r["total"])
+def best(runs: list[tuple[dict[str, float], SweepTables]]) -> tuple[dict[str, float], SweepTables]:
+    return min(runs, key=lambda r: r[0]["total"])
 
 
 def main() -> None:
@@ -135,23 +142,26 @@ def main() -> None:
         synthesise(small, work / "big", args.runs)
         print(f"synthesised {args.runs} runs in {time.perf_counter() - t:.1f} s (not timed below)")
         n_small = len(open_store(str(small)).read("runs", sweep=SMALL))
-        base = best([time_sweep(small, SMALL, work / "figs") for _ in range(args.repeat)])
-        big = best([time_sweep(work / "big", BIG, work / "figs") for _ in range(args.repeat)])
-        tables = SweepTables(open_store(str(work / "big")), BIG, str(work / "big"))
+        base, _ = best([time_sweep(small, SMALL, work / "figs") for _ in range(args.repeat)])
+        big, tables = best([time_sweep(work / "big", BIG, work / "figs") for _ in range(args.repeat)])
         t = time.perf_counter()
         one = run_figures(tables, tables.run_ids()[0])
         write_figures(one, work / "figs", "png")
         one_run = time.perf_counter() - t
-        print(f"load average {os.getloadavg()[0]:.2f} (2-core machine shared with others)")
-        print(f"{'stage':<12}{f'{n_small} runs':>12}{f'{args.runs} runs':>12}{'ratio':>8}")
-        for key in ("read", "frames+draw", "save png", "total"):
-            print(f"{key:<12}{base[key]:>11.2f}s{big[key]:>11.2f}s{big[key] / base[key]:>8.1f}")
+        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (shared machine: CPU seconds "
+              "are the steadier figure)")
+        print(f"{'stage':<13}{f'{n_small} runs':>10}{f'{args.runs} runs':>11}{'ratio':>7}{'cpu':>9}{'cpu':>9}")
+        for key in ("read", "frames+draw", "save png", "drawing", "total"):
+            print(f"{key:<13}{base[key]:>9.2f}s{big[key]:>10.2f}s{big[key] / base[key]:>7.1f}"
+                  f"{base[key + ' cpu']:>8.2f}s{big[key + ' cpu']:>8.2f}s")
+        print("(drawing = frames+draw + save png; read = ResultStore.read of runs, proposals, llm_calls)")
         print(f"figures: {int(big['figures'])} (final cost, settlement, stop reasons, LLM); "
               f"per run {1000 * big['total'] / args.runs:.2f} ms vs {1000 * base['total'] / n_small:.2f} ms")
-        print(f"one run's two figures (from the {args.runs}-run store, tables already read): {one_run:.2f} s")
+        print(f"one run's two figures (its sweep's tables already read): {one_run:.2f} s")
         ok = big["total"] < TARGET_S
-        print(f"target: {args.runs}-run sweep figures in < {TARGET_S:.0f} s: {'PASS' if ok else 'FAIL'} "
-              f"({big['total']:.2f} s)")
+        print(f"target: {args.runs}-run sweep figures, read and drawn, in < {TARGET_S:.0f} s wall: "
+              f"{'PASS' if ok else 'FAIL'} ({big['total']:.2f} s; CPU {big['total cpu']:.2f} s; "
+              f"drawing alone {big['drawing']:.2f} s)")
         if not ok:
             sys.exit(1)
     finally:

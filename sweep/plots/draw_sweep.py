@@ -16,14 +16,16 @@ from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from sweep.plots.style import BASELINE, colour, dollars_axis, empty_note, new_figure, to_dollars
 
-_SPREAD = 0.5  # points of a group spread over this width around its x position
+_SPREAD = 0.4  # points of a group spread over this width, left of its mean
+POINTS_AT = -0.12  # offsets from the group's x position: its points (centre), its mean and CI
+MEAN_AT = 0.28
 
 
-def spread(n: int) -> list[float]:
-    """Offsets of ``n`` points around their group's x position, evenly spaced."""
+def spread(n: int, centre: float = 0.0) -> list[float]:
+    """Offsets of ``n`` points around ``centre``, evenly spaced."""
     if n <= 1:
-        return [0.0] * n
-    return [-_SPREAD / 2 + _SPREAD * k / (n - 1) for k in range(n)]
+        return [centre] * n
+    return [centre - _SPREAD / 2 + _SPREAD * k / (n - 1) for k in range(n)]
 
 
 def _width(n_groups: int) -> float:
@@ -49,20 +51,22 @@ def draw_final_costs(sweep: str, frames: dict[str, Any]) -> Figure:
         mine = [p for p in points if p["group"] == g["group"] and p["final_total_cost"] is not None]
         if not mine:  # every run of the group failed: its label says so
             continue
-        dots = ax.scatter([x + d for d in spread(len(mine))], to_dollars([p["final_total_cost"] for p in mine]),
+        dots = ax.scatter([x + d for d in spread(len(mine), POINTS_AT)],
+                          to_dollars([p["final_total_cost"] for p in mine]),
                           s=18, color=colour(x), alpha=0.75, zorder=3)
         dots.set_gid(f"runs:{g['group']}")
-    xs = range(len(groups))
+    xs = [x + MEAN_AT for x in range(len(groups))]
     (mean,) = ax.plot(xs, to_dollars([g["mean"] for g in groups]), linestyle="none", marker="D",
                       color="#000000", markersize=6, zorder=4, label="mean")
     mean.set_gid("mean")
     with_ci = [(x, g) for x, g in enumerate(groups) if g["ci_low"] is not None]
-    ci = ax.vlines([x for x, _ in with_ci], to_dollars([g["ci_low"] for _, g in with_ci]),
+    ci = ax.vlines([x + MEAN_AT for x, _ in with_ci], to_dollars([g["ci_low"] for _, g in with_ci]),
                    to_dollars([g["ci_high"] for _, g in with_ci]), color="#000000", linewidth=1.8, zorder=4,
                    label="95% CI of the mean")
     ci.set_gid("ci")
-    (base,) = ax.plot(xs, to_dollars([g["baseline_mean"] for g in groups]), linestyle="none", marker="_",
-                      markersize=28, markeredgewidth=2.0, color=BASELINE, label="paired baseline (mean)")
+    (base,) = ax.plot([x + POINTS_AT for x in range(len(groups))],
+                      to_dollars([g["baseline_mean"] for g in groups]), linestyle="none", marker="_",
+                      markersize=30, markeredgewidth=2.0, color=BASELINE, label="paired baseline (mean)")
     base.set_gid("baseline")
     labels = [g["group"] + (f"\n({g['failed']} failed)" if g["failed"] else "") for g in groups]
     _tick_labels(ax, labels)
@@ -81,11 +85,11 @@ def draw_settlement(sweep: str, frames: dict[str, Any]) -> Figure:
         mine = [p for p in points if p["group"] == g["group"] and p["final_settlement_rate"] is not None]
         if not mine:
             continue
-        dots = ax.scatter([x + d for d in spread(len(mine))], [p["final_settlement_rate"] for p in mine],
+        dots = ax.scatter([x + d for d in spread(len(mine), POINTS_AT)], [p["final_settlement_rate"] for p in mine],
                           s=18, color=colour(x), alpha=0.75)
         dots.set_gid(f"settlement:{g['group']}")
-    (mean,) = ax.plot(range(len(groups)), [float("nan") if g["settlement_rate"] is None else g["settlement_rate"]
-                                          for g in groups],
+    rates = [float("nan") if g["settlement_rate"] is None else g["settlement_rate"] for g in groups]
+    (mean,) = ax.plot([x + MEAN_AT for x in range(len(groups))], rates,
                       linestyle="none", marker="D", color="#000000", markersize=6, label="mean")
     mean.set_gid("settlement:mean")
     _tick_labels(ax, [g["group"] for g in groups])
@@ -107,13 +111,13 @@ def draw_stops(sweep: str, frames: dict[str, Any]) -> Figure:
     means = []
     for x, reason in enumerate(reasons):
         mine = [p for p in points if p["stop_reason"] == reason]
-        dots = ax.scatter([x + d for d in spread(len(mine))], [p["iterations"] for p in mine], s=18,
+        dots = ax.scatter([x + d for d in spread(len(mine), POINTS_AT)], [p["iterations"] for p in mine], s=18,
                           color=colour(x), alpha=0.75)
         dots.set_gid(f"stop:{reason}")
         means.append(sum(p["iterations"] for p in mine) / len(mine))
     if reasons:
-        (mean,) = ax.plot(range(len(reasons)), means, linestyle="none", marker="D", color="#000000",
-                          markersize=6, label="mean")
+        (mean,) = ax.plot([x + MEAN_AT for x in range(len(reasons))], means, linestyle="none", marker="D",
+                          color="#000000", markersize=6, label="mean")
         mean.set_gid("stop:mean")
         ax.legend(fontsize=7, loc="best")
         _tick_labels(ax, [f"{r} ({sum(p['stop_reason'] == r for p in points)})" for r in reasons])

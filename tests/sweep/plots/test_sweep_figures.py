@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from sweep.analysis import analyze_results
+from sweep.plots.draw_sweep import MEAN_AT
 from sweep.plots.figures import DrawnFigure, sweep_figures
 from sweep.plots.source import SweepTables
 from sweep.plots.sweep_frames import group_label
@@ -68,7 +69,7 @@ def test_group_means_and_cis_are_the_analysis_numbers(mixed_out: Path, mixed: di
     assert means == pytest.approx([dollars(g["final_cost_mean"]) for g in groups], nan_ok=True)
     ci = segments(fig, "ci")
     with_ci = [(x, g) for x, g in enumerate(groups) if g["final_cost_ci_low"] is not None]
-    assert [x for x, _, _ in ci] == [x for x, _ in with_ci]
+    assert [x for x, _, _ in ci] == pytest.approx([x + MEAN_AT for x, _ in with_ci])
     assert [v for _, lo, hi in ci for v in (lo, hi)] == pytest.approx(
         [dollars(g[k]) for _, g in with_ci for k in ("final_cost_ci_low", "final_cost_ci_high")])
     _, base = line_xy(fig, "baseline")
