@@ -13,8 +13,8 @@ from runner.cli import cli
 from runner.engine.batch import evaluate_batch
 from runner.engine.rates import COMPONENTS
 from runner.engine.reference import ReferenceEngine
-from runner.engine.schedule import generate_schedule
-from runner.engine.setup import build_setup
+from runner.engine.schedule import Schedule, generate_schedule
+from runner.engine.setup import EngineSetup, build_setup
 from runner.errors import ConfigError
 from runner.policy.ast import Policy
 from runner.policy.validate import parse_valid_policy, read_policy_file
@@ -136,7 +136,7 @@ def _check_plot_path(plot: Path) -> None:
     check_format(plot.suffix.lstrip(".").lower(), f"--plot {plot}")
 
 
-def _draw_day(setup: Any, schedule: Any, plot: Path, title: str) -> None:
+def _draw_day(setup: EngineSetup, schedule: Schedule, plot: Path, title: str) -> None:
     from sweep.plots.figures import save_day_chart
 
     for problem in save_day_chart(setup, schedule, plot, title):

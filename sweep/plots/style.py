@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
@@ -23,7 +24,6 @@ ACCEPTED, REJECTED, INVALID = "#2ca02c", "#d62728", "#7f7f7f"
 BASELINE = "#555555"
 # tab10 without green and red (they mean accepted / rejected here) and grey (invalid)
 SERIES = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
-TOTAL = "#000000"
 # Stable matplotlib output: no creation date in SVG/PDF, fixed hash salt for SVG ids.
 _METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}
 
@@ -68,7 +68,8 @@ def check_format(fmt: str, where: str) -> str:
 def figure_bytes(fig: Figure, fmt: str = "png") -> bytes:
     """The figure encoded as ``fmt`` (png, svg or pdf), without timestamps."""
     out = io.BytesIO()
-    fig.savefig(out, format=check_format(fmt, "format"), dpi=DPI, metadata=_METADATA.get(fmt))
+    with rc_context({"svg.hashsalt": "paylab"}):
+        fig.savefig(out, format=check_format(fmt, "format"), dpi=DPI, metadata=_METADATA.get(fmt))
     return out.getvalue()
 
 

@@ -100,3 +100,14 @@ def test_report_prints_the_path_it_wrote(plain_out: Path, tmp_path: Path, capsys
     code, out, err = _run(["report", plain_out.as_uri(), "--output", str(target)], capsys)
     assert code == 0, err
     assert out.strip() == str(target.resolve()) and target.read_text().startswith("<!DOCTYPE html>")
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_the_same_tables_give_the_same_bytes(plain_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             fmt: str) -> None:
+    for name in ("a", "b"):
+        assert _run(["plot", str(plain_out), "--format", fmt, "--out", str(tmp_path / name)], capsys)[0] == 0
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob(f"*.{fmt}"))
+    assert len(files) == 3
+    for rel in files:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
