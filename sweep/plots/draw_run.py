@@ -65,7 +65,7 @@ def draw_costs(run: dict[str, Any], frames: dict[str, Any]) -> Figure:
     ax.set_title(run_title(run), fontsize=10)
     ax.set_ylabel("reference-set cost")
     dollars_axis(ax)
-    ax.legend(fontsize=7, ncol=3, loc="upper right")
+    ax.legend(fontsize=7, ncol=3, loc="best")
     _draw_deltas(dax, decisions, agents)
     return fig
 
