@@ -15,9 +15,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## The main job on the embedded default: the demo sweep (3 Castro games × 2 offline
-## proposers × 3 replicates) on a local Ray, then the analysis table. Re-running resumes.
+## proposers × 3 replicates) on a local Ray, then the analysis table, the figures
+## (results/plots/) and the HTML report, whose path it prints last. Re-running resumes.
 demo: $(STAMP)
 	$(VENV)/bin/paylab sweep experiments/sweeps/demo.yaml
+	$(VENV)/bin/paylab plot results --sweep castro_demo
+	$(VENV)/bin/paylab report results --sweep castro_demo
 
 ## The Q1-2026 study (docs/studies/q1.md): both sweeps offline into results/q1, then its tables.
 study: $(STAMP)

@@ -5,7 +5,8 @@ change vs the baseline cell paired per replicate, settlement rate, iterations to
 reasons, acceptance rate, LLM calls/tokens/spend, and a rank (1 = cheapest mean final cost).
 Only ``done`` runs enter the outcome statistics; failed runs are counted and listed, and their
 LLM use still counts (it was spent). Only pyarrow and the standard library are used: pandas and
-scipy are not dependencies, hence the small Student-t quantile below.
+scipy are not dependencies; the Student-t quantile is the experiment loop's own
+(`runner.experiment.stats.t_quantile`), so acceptance, this table and the plots share one.
 
 Example: ``analyze_results(open_store("results/"), "castro_models", ["scenario"], "csv")``.
 """
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from runner.errors import ConfigError
+from runner.experiment.stats import t_quantile
 from sweep.store_base import check_names
 
 Row = dict[str, Any]
@@ -111,7 +113,7 @@ def analyze_results(store: TableReader, sweep: str | None, by: Sequence[str],
     labels = list(by) or ["scenario", "model"]
     if sweep is None and len({r["sweep"] for r in runs}) > 1 and "sweep" not in labels:
         labels.insert(0, "sweep")  # never pool runs of different sweeps silently
-    groups = summarize(runs, labels, _proposal_counts(store, sweep))
+    groups = summarize(runs, labels, proposal_counts(store, sweep))
     if fmt == "csv":
         return _to_csv(labels, groups)
     if fmt == "json":
@@ -129,11 +131,11 @@ def summarize(runs: list[Row], by: Sequence[str],
         by: grouping names, as for `analyze_results`.
         proposals: (sweep, run_id) → (proposals, accepted).
     """
-    getters = [_resolve_key(runs, name) for name in by]
+    getters = [resolve_key(runs, name) for name in by]
     members: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
     for row in runs:
         members[tuple(get(row) for get in getters)].append(row)
-    baselines = _baseline_index(runs)
+    baselines = baseline_index(runs)
     groups = [_summarize_group(key, rows, baselines, proposals)
               for key, rows in sorted(members.items(), key=lambda kv: _sort_key(kv[0]))]
     # models compete within a partition: the other grouping keys (by default, the scenario)
@@ -144,7 +146,7 @@ def summarize(runs: list[Row], by: Sequence[str],
 
 
 # -- grouping ---------------------------------------------------------------------------------
-def _resolve_key(runs: list[Row], name: str) -> Callable[[Row], Any]:
+def resolve_key(runs: list[Row], name: str) -> Callable[[Row], Any]:
     """A value getter for a ``by`` name: a column, its ``param_`` column, or a params_json key."""
     # list/struct columns (agent_costs) cannot key a group
     nested = {c for row in runs for c, v in row.items() if isinstance(v, list | dict)}
@@ -175,7 +177,7 @@ def is_baseline(row: Row) -> bool:
     return bool(row.get("baseline")) or row.get("model") in BASELINE_MODELS
 
 
-def _is_done(row: Row) -> bool:
+def is_done(row: Row) -> bool:
     return row.get("status") == "done" and row.get("final_total_cost") is not None
 
 
@@ -185,17 +187,17 @@ def _pair_params(row: Row) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k.startswith("param_") and k != "param_llm__model"}
 
 
-def _baseline_index(runs: Iterable[Row]) -> Baselines:
+def baseline_index(runs: Iterable[Row]) -> Baselines:
     index: Baselines = defaultdict(list)
     for row in runs:
-        if is_baseline(row) and _is_done(row):
+        if is_baseline(row) and is_done(row):
             key = (row.get("sweep"), row.get("scenario"), row.get("replicate"))
             cost = float(row["final_total_cost"])
             index[key].append((row.get("experiment"), _pair_params(row), cost))
     return index
 
 
-def _baseline_cost(row: Row, baselines: Baselines) -> float | None:
+def baseline_cost(row: Row, baselines: Baselines) -> float | None:
     """The final cost of ``row``'s baseline cell of the same replicate, None if there is none.
 
     A baseline matches when each parameter it has set equals the run's (a parameter that does
@@ -218,7 +220,7 @@ def _paired(group: GroupSummary, rows: list[Row], baselines: Baselines) -> None:
     """Sets the group's pairs, mean of run − baseline with its 95 % CI over the replicates,
     and that mean as % of the mean paired baseline."""
     pairs = [(float(r["final_total_cost"]), base) for r in rows if not is_baseline(r)
-             and (base := _baseline_cost(r, baselines)) is not None]
+             and (base := baseline_cost(r, baselines)) is not None]
     if not pairs:
         return
     group.pairs = len(pairs)
@@ -232,7 +234,7 @@ def _paired(group: GroupSummary, rows: list[Row], baselines: Baselines) -> None:
 # -- statistics -------------------------------------------------------------------------------
 def _summarize_group(key: tuple[Any, ...], rows: list[Row], baselines: Baselines,
                      proposals: Proposals) -> GroupSummary:
-    done = [r for r in rows if _is_done(r)]
+    done = [r for r in rows if is_done(r)]
     g = GroupSummary(key=key, runs=len(rows), done=len(done),
                      failed=sum(r.get("status") == "failed" for r in rows),
                      is_baseline=all(is_baseline(r) for r in rows))
@@ -271,33 +273,6 @@ def _mean(values: Iterable[Any]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
-def t_quantile(p: float, df: int) -> float:
-    """The ``p`` quantile (0.5 < p < 1) of Student's t with ``df`` degrees of freedom."""
-    target = 2.0 * p - 1.0  # P(|T| <= t)
-    lo, hi = 0.0, 1e4
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if _t_central(mid, min(df, 10_000)) < target else (lo, mid)
-    return (lo + hi) / 2  # df is capped at 10⁴, where t is within 2·10⁻⁴ of the normal
-
-
-def _t_central(t: float, df: int) -> float:
-    """P(|T| <= t) for integer ``df``: the finite series of Abramowitz & Stegun 26.7.3-4."""
-    theta = math.atan(t / math.sqrt(df))
-    c2, total = math.cos(theta) ** 2, 0.0
-    if df % 2:  # odd: 2/π (θ + sin θ (cos θ + 2/3 cos³θ + … + cos^(df-2) θ))
-        term = math.cos(theta)
-        for j in range(1, (df - 1) // 2 + 1):
-            total += term
-            term *= c2 * 2 * j / (2 * j + 1)
-        return 2 / math.pi * (theta + math.sin(theta) * total)
-    term = 1.0  # even: sin θ (1 + 1/2 cos²θ + 1·3/(2·4) cos⁴θ + … + cos^(df-2) θ)
-    for j in range(1, df // 2 + 1):
-        total += term
-        term *= c2 * (2 * j - 1) / (2 * j)
-    return math.sin(theta) * total
-
-
 def _assign_ranks(groups: list[GroupSummary], within: list[int]) -> None:
     """Rank = 1 + groups of the same partition (key positions ``within``) with a lower mean."""
     partitions: dict[tuple[Any, ...], list[GroupSummary]] = defaultdict(list)
@@ -310,7 +285,7 @@ def _assign_ranks(groups: list[GroupSummary], within: list[int]) -> None:
             group.rank = None if mean is None else 1 + sum(m < mean for m in means)
 
 
-def _proposal_counts(store: TableReader, sweep: str | None) -> Proposals:
+def proposal_counts(store: TableReader, sweep: str | None) -> Proposals:
     """Counts per (sweep, run_id): a cell has the same run id in every sweep that holds it."""
     table = store.read("proposals", sweep=sweep)
     if table.num_rows == 0:

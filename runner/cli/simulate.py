@@ -13,8 +13,8 @@ from runner.cli import cli
 from runner.engine.batch import evaluate_batch
 from runner.engine.rates import COMPONENTS
 from runner.engine.reference import ReferenceEngine
-from runner.engine.schedule import generate_schedule
-from runner.engine.setup import build_setup
+from runner.engine.schedule import Schedule, generate_schedule
+from runner.engine.setup import EngineSetup, build_setup
 from runner.errors import ConfigError
 from runner.policy.ast import Policy
 from runner.policy.validate import parse_valid_policy, read_policy_file
@@ -101,11 +101,15 @@ def format_event(event: dict[str, Any]) -> str:
 @click.option("--seed", type=int, default=None, help="Arrival seed (default: simulation.rng_seed).")
 @click.option("--events", is_flag=True, help="Also print the event trace.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--plot", type=click.Path(path_type=Path), default=None, metavar="DAY.png",
+              help="Also draw balances, queues and cumulative cost per bank over the ticks (.png, .svg, .pdf).")
 def simulate(
     scenario_file: Path, policy_opts: tuple[str, ...], param_opts: tuple[str, ...],
-    overrides: tuple[str, ...], seed: int | None, events: bool, as_json: bool,
+    overrides: tuple[str, ...], seed: int | None, events: bool, as_json: bool, plot: Path | None,
 ) -> None:
     """Simulate SCENARIO_FILE for its whole episode and report costs in cents."""
+    if plot is not None:
+        _check_plot_path(plot)
     scenario = load_scenario(scenario_file, overrides)
     setup = build_setup(scenario, policies_from_options(scenario, policy_opts, param_opts))
     seed = scenario.config.simulation.rng_seed if seed is None else seed
@@ -116,9 +120,25 @@ def simulate(
     else:
         table = evaluate_batch(setup, [schedule])
     report = table.report(0)
+    if plot is not None:
+        _draw_day(setup, schedule, plot, f"{scenario.source}  seed {seed}")
     if as_json:
         click.echo(json.dumps({**report, "events": trace} if events else report, indent=2))
         return
     for event in trace:
         click.echo(format_event(event))
     _print_report(report, scenario, seed)
+
+
+def _check_plot_path(plot: Path) -> None:
+    from sweep.plots.style import check_format
+
+    check_format(plot.suffix.lstrip(".").lower(), f"--plot {plot}")
+
+
+def _draw_day(setup: EngineSetup, schedule: Schedule, plot: Path, title: str) -> None:
+    from sweep.plots.figures import save_day_chart
+
+    for problem in save_day_chart(setup, schedule, plot, title):
+        click.echo(f"warning: the day chart does not reconcile with the engine: {problem}", err=True)
+    click.echo(f"day chart: {plot}", err=True)
