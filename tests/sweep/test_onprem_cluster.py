@@ -1,0 +1,188 @@
+"""`ray up` / `ray submit` / `ray down` with ``cluster-local.yaml`` over SSH, as a user with
+their own machines does it (issue 17) — the one machine being this one.
+
+The node: a throw-away user with a temporary key, logged in through an ``sshd`` of ours on
+127.0.0.1 (`tests.sweep.helpers_onprem`, which says why a user of its own: the launcher's
+bare ``ray stop`` must not reach any other Ray on this machine). The cluster file: a copy of
+the committed ``cluster-local.yaml`` with only what a user fills in changed — ``head_ip``
+127.0.0.1, no workers, that user and key, the token file to mount — and, because other Rays
+share this machine, the fixed ports of the head's ``ray start`` replaced by free ones and the
+dashboard bound to 127.0.0.1. Its setup commands run as they are: they create the node's
+``~/paylab-venv`` with ``pip`` (from the package index: the slow part) without root or sudo.
+
+Then: ``ray up``; the dashboard refuses a ``ray job`` client that has ``RAY_AUTH_TOKEN`` but
+not ``RAY_AUTH_MODE=token`` and serves one that has both (what docs/sweeps.md tells users);
+``ray submit … sweep_entry.py -- experiments/sweeps/demo.yaml replicates=1 output=<folder>``;
+the six runs' tables must equal those of ``paylab sweep --executor local`` on the same cells
+(wall-clock columns excepted); ``ray down`` must leave no process of the node's user.
+
+Afterwards the machine must be as it was: the user, our sshd and every process of theirs
+gone, the current user's ``~/.ssh`` and shell start-up files, the account files and their
+backups unchanged, our temp folder and the launcher's SSH control folder removed. The
+packages apt-get installed stay, and the node's logins stay in /var/log/wtmp and lastlog.
+
+About 3–4 minutes, most of it the node's ``pip install`` (ray, pyarrow, litellm…).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from tests.sweep.helpers_e2e import assert_finished_cleanly, assert_same_tables, kill_session, rows, run_ok
+from tests.sweep.helpers_onprem import (
+    SshNode,
+    free_port,
+    ssh_control_dir,
+    ssh_node,
+    ssh_node_unavailable,
+    system_snapshot,
+    uid_pids,
+    user_files_snapshot,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+RAY = ROOT / ".venv" / "bin" / "ray"
+CLUSTER_LOCAL = ROOT / "cluster-local.yaml"
+SWEEP_FILE = "experiments/sweeps/demo.yaml"
+SWEEP_NAME = "castro_demo"
+OVERRIDES = ("replicates=1",)  # 3 Castro experiments × 2 proposers
+N_RUNS = 6
+UP_TIMEOUT = 600.0   # mostly pip
+SUBMIT_TIMEOUT = 300.0
+
+
+def filled_in(node: SshNode, cluster_name: str, token: Path, dashboard_port: int) -> dict[str, Any]:
+    """The committed file with what a user fills in, and private ports (see the docstring)."""
+    config = yaml.safe_load(CLUSTER_LOCAL.read_text())
+    config["cluster_name"] = cluster_name  # also names the launcher's state and SSH control files
+    config["provider"].update(head_ip="127.0.0.1", worker_ips=[])
+    config["max_workers"] = 0
+    config["auth"] = {"ssh_user": node.user, "ssh_private_key": str(node.key)}
+    assert "~/.ray/auth_token" in config["file_mounts"]
+    config["file_mounts"]["~/.ray/auth_token"] = str(token)
+    start = config["head_start_ray_commands"]
+    assert start[0] == "ray stop"  # harmless here: the node's user runs no other Ray
+    replaced = start[1]
+    for fixed, private in (
+        ("--port=6379", f"--port={free_port()}"),
+        ("--object-manager-port=8076", f"--object-manager-port={free_port()}"),
+        ("--dashboard-host=0.0.0.0", f"--dashboard-host=127.0.0.1 --dashboard-port={dashboard_port} "
+                                     f"--dashboard-agent-listen-port={free_port()} "
+                                     f"--ray-client-server-port={free_port()} --node-ip-address=127.0.0.1"),
+    ):
+        assert fixed in replaced, f"cluster-local.yaml's head start command lacks {fixed}: {replaced}"
+        replaced = replaced.replace(fixed, private)
+    start[1] = replaced
+    return config
+
+
+def client_env(node: SshNode) -> dict[str, str]:
+    """The launcher's environment: this project's Ray first on PATH, no other cluster or
+    token, its temp files (config cache, cluster state) in our folder."""
+    dropped = {"RAY_ADDRESS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_API_SERVER_ADDRESS"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    tmp = node.root / "client" / "tmp"
+    tmp.mkdir(exist_ok=True)
+    env.update(PATH=f"{RAY.parent}{os.pathsep}{env.get('PATH', '')}", RAY_TMPDIR=str(tmp), TMPDIR=str(tmp),
+               RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")
+    return env
+
+
+def ray(args: Sequence[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """``ray ARGS`` from the repository root (``file_mounts`` copies "."), in a session of its
+    own that is killed to the last process if it overruns."""
+    proc = subprocess.Popen([str(RAY), *args], cwd=ROOT, env=env, text=True, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_session(proc)
+        out, _ = proc.communicate()
+        raise AssertionError(f"ray {' '.join(args)} timed out after {timeout} s\n{out[-5000:]}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+
+
+def ray_ok(args: Sequence[str], env: dict[str, str], timeout: float) -> str:
+    done = ray(args, env, timeout)
+    assert done.returncode == 0, f"ray {' '.join(args)} exited {done.returncode}\n{done.stdout[-6000:]}"
+    return done.stdout
+
+
+def test_ray_up_submit_down_on_an_ssh_node() -> None:
+    reason = ssh_node_unavailable()
+    if reason:
+        pytest.skip(reason)
+    user_before, system_before = user_files_snapshot(), system_snapshot()
+    cluster_name = f"paylab-test-{secrets.token_hex(4)}"
+    timings: dict[str, float] = {}
+    with ssh_node(cluster_name) as node:
+        token = node.root / "client" / "auth_token"
+        token.write_text(secrets.token_hex(32))
+        token.chmod(0o600)
+        copy = node.root / "client" / "cluster-local.yaml"
+        dashboard_port = free_port()
+        copy.write_text(yaml.safe_dump(filled_in(node, cluster_name, token, dashboard_port)))
+        env = client_env(node)
+        out = node.root / "out"  # the "shared" output folder: the same path for the node and us
+        out.mkdir()
+        os.chown(out, node.uid, pwd.getpwuid(node.uid).pw_gid)
+
+        started = time.monotonic()
+        ray_ok(["up", "-y", "--no-config-cache", str(copy)], env, UP_TIMEOUT)
+        timings["ray up"] = time.monotonic() - started
+        assert (node.ray_tmp / "ray" / "ray_current_cluster").is_file(), "the head's Ray is not in its RAY_TMPDIR"
+        bashrc = node.ssh("cat ~/.bashrc").stdout
+        assert "source ~/paylab-venv/bin/activate" in bashrc, bashrc
+
+        # Token authentication is on (the mounted token): a `ray job` client needs the mode too.
+        dashboard = f"http://127.0.0.1:{dashboard_port}"
+        token_only = {**env, "RAY_AUTH_TOKEN": token.read_text()}
+        refused = ray(["job", "list", "--address", dashboard], token_only, 120)
+        assert refused.returncode != 0 and "Authentication required" in refused.stdout, refused.stdout[-3000:]
+        ray_ok(["job", "list", "--address", dashboard], {**token_only, "RAY_AUTH_MODE": "token"}, 120)
+
+        started = time.monotonic()
+        printed = ray_ok(["submit", str(copy), "sweep_entry.py", "--", SWEEP_FILE, *OVERRIDES, "--quiet",
+                          f"output={out}"], env, SUBMIT_TIMEOUT)
+        timings["ray submit"] = time.monotonic() - started
+        assert "exp2" in printed and "builtin/coordinate" in printed, printed[-3000:]  # the analysis table
+
+        started = time.monotonic()
+        ray_ok(["down", "-y", str(copy)], env, 180)
+        timings["ray down"] = time.monotonic() - started
+        deadline = time.monotonic() + 30
+        while uid_pids(node.uid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not uid_pids(node.uid), f"ray down left processes of {node.user}: {sorted(uid_pids(node.uid))}"
+
+        assert_finished_cleanly(out, N_RUNS, sweep=SWEEP_NAME)
+        runs = rows(out, "runs", sweep=SWEEP_NAME)
+        assert {r["status"] for r in runs} == {"done"}
+        assert {(r["scenario"], r["model"]) for r in runs} == {
+            (s, m) for s in ("exp1", "exp2", "exp3") for m in ("builtin/coordinate", "builtin/none")}
+        local = node.root / "client" / "local_out"
+        run_ok(["sweep", SWEEP_FILE, *OVERRIDES, "--executor", "local", "--quiet", f"output={local}"],
+               cwd=ROOT, timeout=300)
+        counts = assert_same_tables(out, local, sweep=SWEEP_NAME)
+        assert counts["runs"] == N_RUNS and counts["iterations"] > 0 and counts["samples"] > 0, counts
+
+    # The machine as we found it.
+    print(f"timings (s): {timings}; cleaned up: {node.cleanups}")
+    assert user_files_snapshot() == user_before, "the current user's ~/.ssh or shell start-up files changed"
+    assert system_snapshot() == system_before, "account files (or /run/sshd) differ from before"
+    assert not uid_pids(node.uid) and node.sshd is not None and node.sshd.poll() is not None
+    with pytest.raises(KeyError):
+        pwd.getpwnam(node.user)
+    assert not node.root.exists() and not ssh_control_dir(cluster_name).exists()
