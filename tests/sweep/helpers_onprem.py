@@ -44,6 +44,7 @@ TOOLS = ("sshd", "ssh", "ssh-keygen", "rsync", "useradd", "userdel")
 PACKAGES = ("openssh-server", "openssh-client", "rsync")
 POLICY_RC = Path("/usr/sbin/policy-rc.d")  # exit 101: apt-get starts no service (no sshd on 0.0.0.0:22)
 PRIVSEP_DIR = Path("/run/sshd")
+SHARED_TEMP = [Path(p) for p in ("/tmp", "/var/tmp", "/dev/shm")]
 HOME = Path(pwd.getpwuid(os.getuid()).pw_dir)
 SSH_CONFIG = HOME / ".ssh" / "config"
 # What the test must leave as it found it; the first four change under useradd/userdel
@@ -172,6 +173,22 @@ def kill_all(find: Any, what: str, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
+def owned_temp_files(uid: int, since: float) -> list[Path]:
+    """What ``uid`` made (changed) since ``since`` at the top of the machine's shared temp folders."""
+    found = []
+    for folder in SHARED_TEMP:
+        with contextlib.suppress(OSError):
+            found += [p for p in folder.iterdir() if p.lstat().st_uid == uid and p.lstat().st_mtime >= since]
+    return found
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 # ------------------------------------------------------------------ the node
 def port_free(port: int) -> bool:
     with socket.socket() as s:
@@ -207,6 +224,7 @@ class SshNode:
     key: Path            # the client's private key (the launcher's auth.ssh_private_key)
     port: int
     ray_tmp: Path        # RAY_TMPDIR of everything the node's user runs
+    since: float = field(default_factory=time.time)
     sshd: subprocess.Popen[Any] | None = None
     cleanups: list[str] = field(default_factory=list)  # what was undone, for the report
 
@@ -270,10 +288,12 @@ def ssh_node(cluster_name: str) -> Iterator[SshNode]:
         ssh_dir.mkdir(mode=0o700)
         shutil.copy(node.key.with_suffix(".pub"), ssh_dir / "authorized_keys")
         (ssh_dir / "authorized_keys").chmod(0o600)
-        # What the node's administrator set up: the user's own Ray temp folder.
-        (node.home / ".bashrc").write_text(f"export RAY_TMPDIR={node.ray_tmp}\n")
+        # What the node's administrator set up: the user's own temp folders.
+        (node.home / ".bashrc").write_text(f"export RAY_TMPDIR={node.ray_tmp} TMPDIR={node.root / 'tmp'}\n")
         node.ray_tmp.mkdir()
-        for path in (node.home, ssh_dir, ssh_dir / "authorized_keys", node.home / ".bashrc", node.ray_tmp):
+        (node.root / "tmp").mkdir()
+        for path in (node.home, ssh_dir, ssh_dir / "authorized_keys", node.home / ".bashrc", node.ray_tmp,
+                     node.root / "tmp"):
             os.chown(path, node.uid, gid)
         if port != 22:
             _add_host_entry(port)
@@ -322,6 +342,9 @@ def _teardown(node: SshNode, control: Path, control_parent_existed: bool,
         step("stopped our sshd", lambda: kill_session(sshd))
     # sshd's per-connection processes and the launcher's ssh control masters name our folder.
     step("killed processes naming our temp folder", lambda: kill_all(lambda: marked_pids(str(node.root)), "ours"))
+    if node.uid >= 0:
+        step(f"removed what {node.user} left in the shared temp folders",
+             lambda: [_remove(p) for p in owned_temp_files(node.uid, node.since)])
     step("removed the launcher's SSH control folder", lambda: shutil.rmtree(control, ignore_errors=True))
     if not control_parent_existed:
         step("removed its parent", lambda: control.parent.rmdir() if control.parent.exists() else None)

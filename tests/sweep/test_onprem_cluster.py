@@ -43,6 +43,7 @@ from tests.sweep.helpers_e2e import assert_finished_cleanly, assert_same_tables,
 from tests.sweep.helpers_onprem import (
     SshNode,
     free_port,
+    owned_temp_files,
     ssh_control_dir,
     ssh_node,
     ssh_node_unavailable,
@@ -127,7 +128,10 @@ def test_ray_up_submit_down_on_an_ssh_node() -> None:
     user_before, system_before = user_files_snapshot(), system_snapshot()
     cluster_name = f"paylab-test-{secrets.token_hex(4)}"
     timings: dict[str, float] = {}
+    started_all = time.monotonic()
+    started = time.monotonic()
     with ssh_node(cluster_name) as node:
+        timings["node ready"] = time.monotonic() - started
         token = node.root / "client" / "auth_token"
         token.write_text(secrets.token_hex(32))
         token.chmod(0o600)
@@ -149,9 +153,11 @@ def test_ray_up_submit_down_on_an_ssh_node() -> None:
         # Token authentication is on (the mounted token): a `ray job` client needs the mode too.
         dashboard = f"http://127.0.0.1:{dashboard_port}"
         token_only = {**env, "RAY_AUTH_TOKEN": token.read_text()}
+        started = time.monotonic()
         refused = ray(["job", "list", "--address", dashboard], token_only, 120)
         assert refused.returncode != 0 and "Authentication required" in refused.stdout, refused.stdout[-3000:]
         ray_ok(["job", "list", "--address", dashboard], {**token_only, "RAY_AUTH_MODE": "token"}, 120)
+        timings["ray job list ×2"] = time.monotonic() - started
 
         started = time.monotonic()
         printed = ray_ok(["submit", str(copy), "sweep_entry.py", "--", SWEEP_FILE, *OVERRIDES, "--quiet",
@@ -172,13 +178,16 @@ def test_ray_up_submit_down_on_an_ssh_node() -> None:
         assert {r["status"] for r in runs} == {"done"}
         assert {(r["scenario"], r["model"]) for r in runs} == {
             (s, m) for s in ("exp1", "exp2", "exp3") for m in ("builtin/coordinate", "builtin/none")}
+        started = time.monotonic()
         local = node.root / "client" / "local_out"
         run_ok(["sweep", SWEEP_FILE, *OVERRIDES, "--executor", "local", "--quiet", f"output={local}"],
                cwd=ROOT, timeout=300)
         counts = assert_same_tables(out, local, sweep=SWEEP_NAME)
         assert counts["runs"] == N_RUNS and counts["iterations"] > 0 and counts["samples"] > 0, counts
+        timings["local executor"] = time.monotonic() - started
 
     # The machine as we found it.
+    timings["total"] = time.monotonic() - started_all
     print(f"timings (s): {timings}; cleaned up: {node.cleanups}")
     assert user_files_snapshot() == user_before, "the current user's ~/.ssh or shell start-up files changed"
     assert system_snapshot() == system_before, "account files (or /run/sshd) differ from before"
@@ -186,3 +195,4 @@ def test_ray_up_submit_down_on_an_ssh_node() -> None:
     with pytest.raises(KeyError):
         pwd.getpwnam(node.user)
     assert not node.root.exists() and not ssh_control_dir(cluster_name).exists()
+    assert not owned_temp_files(node.uid, node.since), owned_temp_files(node.uid, node.since)
