@@ -329,9 +329,10 @@ def _teardown(node: SshNode, control: Path, control_parent_existed: bool,
     errors: list[str] = []
 
     def step(what: str, action: Any) -> None:
+        started = time.monotonic()
         try:
             action()
-            node.cleanups.append(what)
+            node.cleanups.append(f"{what} ({time.monotonic() - started:.1f} s)")
         except Exception as e:  # noqa: BLE001 — collect, then report them all
             errors.append(f"{what}: {e}")
 

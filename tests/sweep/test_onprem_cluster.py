@@ -121,74 +121,85 @@ def ray_ok(args: Sequence[str], env: dict[str, str], timeout: float) -> str:
     return done.stdout
 
 
+class Clock:
+    """Seconds per phase, printed at the end (the test's runtime is part of its contract)."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._since = time.monotonic()
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        self.phases[phase] = round(now - self._since, 1)
+        self._since = now
+
+
+def run_the_cluster(node: SshNode, cluster_name: str, clock: Clock) -> None:
+    """What the user does, from filling in the file to `ray down`, then the checks."""
+    token = node.root / "client" / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    token.chmod(0o600)
+    copy = node.root / "client" / "cluster-local.yaml"
+    dashboard_port = free_port()
+    copy.write_text(yaml.safe_dump(filled_in(node, cluster_name, token, dashboard_port)))
+    env = client_env(node)
+    out = node.root / "out"  # the "shared" output folder: the same path for the node and us
+    out.mkdir()
+    os.chown(out, node.uid, pwd.getpwuid(node.uid).pw_gid)
+
+    ray_ok(["up", "-y", "--no-config-cache", str(copy)], env, UP_TIMEOUT)
+    clock.lap("ray up")
+    assert (node.ray_tmp / "ray" / "ray_current_cluster").is_file(), "the head's Ray is not in its RAY_TMPDIR"
+    bashrc = node.ssh("cat ~/.bashrc").stdout
+    assert "source ~/paylab-venv/bin/activate" in bashrc, bashrc
+
+    # Token authentication is on (the mounted token): a `ray job` client needs the mode too.
+    dashboard = f"http://127.0.0.1:{dashboard_port}"
+    token_only = {**env, "RAY_AUTH_TOKEN": token.read_text()}
+    refused = ray(["job", "list", "--address", dashboard], token_only, 120)
+    assert refused.returncode != 0 and "Authentication required" in refused.stdout, refused.stdout[-3000:]
+    ray_ok(["job", "list", "--address", dashboard], {**token_only, "RAY_AUTH_MODE": "token"}, 120)
+    clock.lap("ray job list, refused then served")
+
+    printed = ray_ok(["submit", str(copy), "sweep_entry.py", "--", SWEEP_FILE, *OVERRIDES, "--quiet",
+                      f"output={out}"], env, SUBMIT_TIMEOUT)
+    clock.lap("ray submit")
+    assert "exp2" in printed and "builtin/coordinate" in printed, printed[-3000:]  # the analysis table
+
+    ray_ok(["down", "-y", str(copy)], env, 180)
+    deadline = time.monotonic() + 30
+    while uid_pids(node.uid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not uid_pids(node.uid), f"ray down left processes of {node.user}: {sorted(uid_pids(node.uid))}"
+    clock.lap("ray down, until the node's last process ended")
+
+    assert_finished_cleanly(out, N_RUNS, sweep=SWEEP_NAME)
+    runs = rows(out, "runs", sweep=SWEEP_NAME)
+    assert {r["status"] for r in runs} == {"done"}
+    assert {(r["scenario"], r["model"]) for r in runs} == {
+        (s, m) for s in ("exp1", "exp2", "exp3") for m in ("builtin/coordinate", "builtin/none")}
+    local = node.root / "client" / "local_out"
+    run_ok(["sweep", SWEEP_FILE, *OVERRIDES, "--executor", "local", "--quiet", f"output={local}"],
+           cwd=ROOT, timeout=300)
+    counts = assert_same_tables(out, local, sweep=SWEEP_NAME)
+    assert counts["runs"] == N_RUNS and counts["iterations"] > 0 and counts["samples"] > 0, counts
+    clock.lap("tables checked against the local executor")
+
+
 def test_ray_up_submit_down_on_an_ssh_node() -> None:
     reason = ssh_node_unavailable()
     if reason:
         pytest.skip(reason)
     user_before, system_before = user_files_snapshot(), system_snapshot()
     cluster_name = f"paylab-test-{secrets.token_hex(4)}"
-    timings: dict[str, float] = {}
-    started_all = time.monotonic()
-    started = time.monotonic()
+    clock = Clock()
     with ssh_node(cluster_name) as node:
-        timings["node ready"] = time.monotonic() - started
-        token = node.root / "client" / "auth_token"
-        token.write_text(secrets.token_hex(32))
-        token.chmod(0o600)
-        copy = node.root / "client" / "cluster-local.yaml"
-        dashboard_port = free_port()
-        copy.write_text(yaml.safe_dump(filled_in(node, cluster_name, token, dashboard_port)))
-        env = client_env(node)
-        out = node.root / "out"  # the "shared" output folder: the same path for the node and us
-        out.mkdir()
-        os.chown(out, node.uid, pwd.getpwuid(node.uid).pw_gid)
-
-        started = time.monotonic()
-        ray_ok(["up", "-y", "--no-config-cache", str(copy)], env, UP_TIMEOUT)
-        timings["ray up"] = time.monotonic() - started
-        assert (node.ray_tmp / "ray" / "ray_current_cluster").is_file(), "the head's Ray is not in its RAY_TMPDIR"
-        bashrc = node.ssh("cat ~/.bashrc").stdout
-        assert "source ~/paylab-venv/bin/activate" in bashrc, bashrc
-
-        # Token authentication is on (the mounted token): a `ray job` client needs the mode too.
-        dashboard = f"http://127.0.0.1:{dashboard_port}"
-        token_only = {**env, "RAY_AUTH_TOKEN": token.read_text()}
-        started = time.monotonic()
-        refused = ray(["job", "list", "--address", dashboard], token_only, 120)
-        assert refused.returncode != 0 and "Authentication required" in refused.stdout, refused.stdout[-3000:]
-        ray_ok(["job", "list", "--address", dashboard], {**token_only, "RAY_AUTH_MODE": "token"}, 120)
-        timings["ray job list ×2"] = time.monotonic() - started
-
-        started = time.monotonic()
-        printed = ray_ok(["submit", str(copy), "sweep_entry.py", "--", SWEEP_FILE, *OVERRIDES, "--quiet",
-                          f"output={out}"], env, SUBMIT_TIMEOUT)
-        timings["ray submit"] = time.monotonic() - started
-        assert "exp2" in printed and "builtin/coordinate" in printed, printed[-3000:]  # the analysis table
-
-        started = time.monotonic()
-        ray_ok(["down", "-y", str(copy)], env, 180)
-        timings["ray down"] = time.monotonic() - started
-        deadline = time.monotonic() + 30
-        while uid_pids(node.uid) and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert not uid_pids(node.uid), f"ray down left processes of {node.user}: {sorted(uid_pids(node.uid))}"
-
-        assert_finished_cleanly(out, N_RUNS, sweep=SWEEP_NAME)
-        runs = rows(out, "runs", sweep=SWEEP_NAME)
-        assert {r["status"] for r in runs} == {"done"}
-        assert {(r["scenario"], r["model"]) for r in runs} == {
-            (s, m) for s in ("exp1", "exp2", "exp3") for m in ("builtin/coordinate", "builtin/none")}
-        started = time.monotonic()
-        local = node.root / "client" / "local_out"
-        run_ok(["sweep", SWEEP_FILE, *OVERRIDES, "--executor", "local", "--quiet", f"output={local}"],
-               cwd=ROOT, timeout=300)
-        counts = assert_same_tables(out, local, sweep=SWEEP_NAME)
-        assert counts["runs"] == N_RUNS and counts["iterations"] > 0 and counts["samples"] > 0, counts
-        timings["local executor"] = time.monotonic() - started
+        clock.lap("node ready")
+        run_the_cluster(node, cluster_name, clock)
+    clock.lap("cleanup")
+    print(f"\nseconds per phase: {clock.phases}\ncleaned up: {node.cleanups}")
 
     # The machine as we found it.
-    timings["total"] = time.monotonic() - started_all
-    print(f"timings (s): {timings}; cleaned up: {node.cleanups}")
     assert user_files_snapshot() == user_before, "the current user's ~/.ssh or shell start-up files changed"
     assert system_snapshot() == system_before, "account files (or /run/sshd) differ from before"
     assert not uid_pids(node.uid) and node.sshd is not None and node.sshd.poll() is not None
