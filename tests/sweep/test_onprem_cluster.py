@@ -30,6 +30,7 @@ import os
 import pwd
 import secrets
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -186,8 +187,18 @@ def run_the_cluster(node: SshNode, cluster_name: str, clock: Clock) -> None:
     clock.lap("tables checked against the local executor")
 
 
+def package_index_unreachable() -> str | None:
+    """The node's setup commands `pip install` from the package index: skip at once, with the
+    reason, where pip cannot reach it (rather than wait out pip's retries inside `ray up`)."""
+    with tempfile.TemporaryDirectory() as folder:
+        probe = subprocess.run([str(RAY.parent / "pip"), "download", "--no-deps", "--timeout", "20", "--retries",
+                                "1", "-q", "-d", folder, "pip"], capture_output=True, text=True, timeout=120,
+                               check=False)
+    return None if probe.returncode == 0 else f"pip cannot reach the package index: {probe.stderr.strip()[-300:]}"
+
+
 def test_ray_up_submit_down_on_an_ssh_node() -> None:
-    reason = ssh_node_unavailable()
+    reason = ssh_node_unavailable() or package_index_unreachable()
     if reason:
         pytest.skip(reason)
     user_before, system_before = user_files_snapshot(), system_snapshot()
