@@ -33,11 +33,15 @@ REQUIRED = ("cluster_name", "provider", "available_node_types", "head_node_type"
             "setup_commands", "head_start_ray_commands", "worker_start_ray_commands")
 
 
-@pytest.fixture(scope="module")
-def config() -> dict[str, Any]:
-    loaded = yaml.safe_load(CLUSTER.read_text())
+def load(path: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load(path.read_text())
     assert isinstance(loaded, dict)
     return loaded
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    return load(CLUSTER)
 
 
 def test_has_the_launcher_structure(config: dict[str, Any]) -> None:
@@ -133,9 +137,7 @@ ON_PREM_REFUSED = ("available_node_types", "head_node_type", "head_node", "worke
 
 @pytest.fixture(scope="module")
 def local_config() -> dict[str, Any]:
-    loaded = yaml.safe_load(LOCAL.read_text())
-    assert isinstance(loaded, dict)
-    return loaded
+    return load(LOCAL)
 
 
 def test_local_file_is_an_on_prem_launcher_file(local_config: dict[str, Any]) -> None:

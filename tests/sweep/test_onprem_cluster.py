@@ -40,7 +40,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT
-from tests.sweep.helpers_e2e import assert_finished_cleanly, assert_same_tables, kill_session, rows, run_ok
+from tests.sweep.helpers_e2e import assert_finished_cleanly, assert_same_tables, rows, run_in_session, run_ok
 from tests.sweep.helpers_onprem import (
     SshNode,
     free_port,
@@ -102,24 +102,16 @@ def client_env(node: SshNode) -> dict[str, str]:
     return env
 
 
-def ray(args: Sequence[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    """``ray ARGS`` from the repository root (``file_mounts`` copies "."), in a session of its
-    own that is killed to the last process if it overruns."""
-    proc = subprocess.Popen([str(RAY), *args], cwd=ROOT, env=env, text=True, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        kill_session(proc)
-        out, _ = proc.communicate()
-        raise AssertionError(f"ray {' '.join(args)} timed out after {timeout} s\n{out[-5000:]}") from None
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, "")
+def ray(args: Sequence[str], env: dict[str, str], timeout: float) -> tuple[int, str]:
+    """``ray ARGS`` from the repository root (``file_mounts`` copies "."): exit code, output."""
+    done = run_in_session([str(RAY), *args], cwd=ROOT, env=env, timeout=timeout)
+    return done.returncode, done.stdout + done.stderr
 
 
 def ray_ok(args: Sequence[str], env: dict[str, str], timeout: float) -> str:
-    done = ray(args, env, timeout)
-    assert done.returncode == 0, f"ray {' '.join(args)} exited {done.returncode}\n{done.stdout[-6000:]}"
-    return done.stdout
+    code, printed = ray(args, env, timeout)
+    assert code == 0, f"ray {' '.join(args)} exited {code}\n{printed[-6000:]}"
+    return printed
 
 
 class Clock:
@@ -157,8 +149,8 @@ def run_the_cluster(node: SshNode, cluster_name: str, clock: Clock) -> None:
     # Token authentication is on (the mounted token): a `ray job` client needs the mode too.
     dashboard = f"http://127.0.0.1:{dashboard_port}"
     token_only = {**env, "RAY_AUTH_TOKEN": token.read_text()}
-    refused = ray(["job", "list", "--address", dashboard], token_only, 120)
-    assert refused.returncode != 0 and "Authentication required" in refused.stdout, refused.stdout[-3000:]
+    code, printed = ray(["job", "list", "--address", dashboard], token_only, 120)
+    assert code != 0 and "Authentication required" in printed, printed[-3000:]
     ray_ok(["job", "list", "--address", dashboard], {**token_only, "RAY_AUTH_MODE": "token"}, 120)
     clock.lap("ray job list, refused then served")
 
