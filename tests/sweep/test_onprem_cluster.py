@@ -153,7 +153,8 @@ def run_the_cluster(node: SshNode, cluster_name: str, clock: Clock) -> None:
     dashboard = f"http://127.0.0.1:{dashboard_port}"
     token_only = {**env, "RAY_AUTH_TOKEN": token.read_text()}
     code, printed = ray(["job", "list", "--address", dashboard], token_only, 120)
-    assert code != 0 and "Authentication required" in printed, printed[-3000:]
+    assert code != 0 and "Authentication required: Unauthorized: Missing authentication token" in printed, \
+        printed[-3000:]  # as docs/sweeps.md quotes it
     ray_ok(["job", "list", "--address", dashboard], {**token_only, "RAY_AUTH_MODE": "token"}, 120)
     clock.lap("ray job list, refused then served")
 
