@@ -1,9 +1,10 @@
 """Run a sweep on the Ray cluster this script runs on: the entry script for ``ray submit``.
 
-``ray submit cluster.yaml sweep_entry.py -- SWEEP.yaml [OVERRIDES…] [OPTIONS…]`` copies this
-file to ``~/sweep_entry.py`` on the head node and runs ``python ~/sweep_entry.py <the
-arguments after -->`` there, from the home folder. The script moves to the project copy
-that ``cluster.yaml`` puts at ``~/paylab`` (so ``experiments/…`` paths and a relative
+``ray submit cluster.yaml sweep_entry.py -- SWEEP.yaml [OVERRIDES…] [OPTIONS…]`` (or
+``cluster-local.yaml`` for your own machines) copies this file to ``~/sweep_entry.py`` on the
+head node and runs ``python ~/sweep_entry.py <the arguments after -->`` there, from the home
+folder. The script moves to the project copy
+that both cluster files put at ``~/paylab`` (so ``experiments/…`` paths and a relative
 ``output`` mean the same as on your machine) and runs ``paylab sweep <arguments> --address
 auto``, which joins the running cluster instead of starting a Ray of its own.
 
@@ -16,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-PROJECT = Path("~/paylab")  # where cluster.yaml's file_mounts copy the repository
+PROJECT = Path("~/paylab")  # where the cluster files' file_mounts copy the repository
 
 
 def sweep_argv(args: list[str]) -> list[str]:

@@ -122,17 +122,24 @@ def start(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = Non
 def paylab(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
            timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
     """Run ``paylab ARGS`` to completion (in its own session, cleaned up whatever happens)."""
-    proc = subprocess.Popen([str(PAYLAB), *args], cwd=cwd, env=dict(env or os.environ), text=True,
+    return run_in_session([str(PAYLAB), *args], cwd=cwd, env=env, timeout=timeout)
+
+
+def run_in_session(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
+                   timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to completion in a session of its own, then kill whatever it left in that
+    session (a Ray it started, an SSH control master), also when it overruns ``timeout``."""
+    proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env or os.environ), text=True, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_session(proc)
         out, err = proc.communicate()
-        raise AssertionError(f"paylab {' '.join(args)} timed out after {timeout} s\n"
-                             f"stdout: {out[-2000:]}\nstderr: {err[-2000:]}") from None
+        raise AssertionError(f"{' '.join(map(os.path.basename, argv[:1]))} {' '.join(argv[1:])} timed out after "
+                             f"{timeout} s\nstdout: {out[-2000:]}\nstderr: {err[-2000:]}") from None
     finally:
-        kill_session(proc)  # a Ray it started leaves nothing behind
+        kill_session(proc)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
