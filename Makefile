@@ -22,11 +22,16 @@ demo: $(STAMP)
 	$(VENV)/bin/paylab plot results --sweep castro_demo
 	$(VENV)/bin/paylab report results --sweep castro_demo
 
-## The Q1-2026 study (docs/studies/q1.md): both sweeps offline into results/q1, then its tables.
+## The Q1-2026 study (docs/studies/q1.md): both sweeps offline into results/q1, its tables,
+## figures (results/q1/plots/) and one HTML report per sweep.
 study: $(STAMP)
 	$(VENV)/bin/paylab sweep experiments/sweeps/q1_campaign.yaml output=results/q1 --executor local --quiet
 	$(VENV)/bin/paylab sweep experiments/sweeps/bank_count.yaml output=results/q1 --executor local --quiet
 	$(VENV)/bin/paylab analyze results/q1 --sweep q1_bank_count \
+	    --by scenario,scenario_overrides.lsm_config.enable_bilateral,model
+	$(VENV)/bin/paylab plot results/q1 --out results/q1/plots
+	$(VENV)/bin/paylab report results/q1 --sweep q1_campaign --output results/q1/q1_campaign.html
+	$(VENV)/bin/paylab report results/q1 --sweep q1_bank_count --output results/q1/q1_bank_count.html \
 	    --by scenario,scenario_overrides.lsm_config.enable_bilateral,model
 
 ## The default test run (everything but the tests marked slow; ~10 minutes on 2 cores).
