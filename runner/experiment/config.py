@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from runner.errors import ConfigError, NotSupportedError, PolicyError
 from runner.experiment.proposers import BUILTIN_PROPOSERS
+from runner.input_files import read_text
 from runner.llm.config import LLMConfig
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.validate import validate_policy
@@ -218,7 +219,10 @@ class ExperimentConfig(Strict):
             raise ConfigError(f"file '{self.llm.system_prompt_file}' not found"
                               f"{self._looked_in(self.llm.system_prompt_file)}",
                               source=self.source, path="llm.system_prompt_file")
-        return found.read_text()
+        try:
+            return read_text(found)
+        except ConfigError as exc:  # the file's own problem, reached through this field
+            raise ConfigError(exc.one_line(), source=self.source, path="llm.system_prompt_file") from None
 
     def get_constraints(self) -> ScenarioConstraints:
         """What proposals may contain (empty constraints: parameters only, nothing allowed)."""

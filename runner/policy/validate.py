@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from runner.config_errors import closest
-from runner.errors import ConfigError, PolicyError
+from runner.errors import PolicyError
+from runner.input_files import read_json
 from runner.policy import ast as A
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.parse import parse_policy
@@ -97,22 +97,9 @@ def parse_valid_policy(doc: Any, constraints: ScenarioConstraints | None = None,
 
 
 def read_policy_file(path: Path) -> Any:
-    """Decode a policy JSON file; a missing or malformed file is a `ConfigError`."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("policy file not found", source=path) from None
-    except IsADirectoryError:
-        raise ConfigError("is a directory, not a policy file", source=path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read policy file ({exc.strerror})", source=path) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset "
-                          f"{exc.start})", source=path) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                          source=path) from None
-    except RecursionError:
-        raise ConfigError("invalid JSON: nested too deeply", source=path) from None
+    """Decode a policy JSON file within the input bounds (`runner.input_files`).
+
+    Raises:
+        ConfigError: missing, not a regular file, too big, not UTF-8 or not bounded JSON.
+    """
+    return read_json(path)
