@@ -55,7 +55,7 @@ Axis = Annotated[list[Any], Field(min_length=1)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Limits(_Strict):
@@ -111,7 +111,9 @@ class SweepSpec(_Strict):
     @field_validator("experiments", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+        if isinstance(value, str):
+            return (value,)
+        return tuple(value) if isinstance(value, list) else value  # YAML has lists, not tuples
 
     @field_validator("baseline")
     @classmethod

@@ -35,7 +35,9 @@ Mode = Literal["bootstrap", "deterministic", "deterministic-pairwise", "determin
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Frozen, unknown keys are errors, numbers are finite numbers (see `runner.scenario.models.Strict`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class AcceptanceConfig(Strict):

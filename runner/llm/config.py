@@ -28,7 +28,7 @@ class LLMConfig(BaseModel):
     ``api_key_env`` names the environment variable that holds it.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     model: str = Field(min_length=1)
     temperature: float = Field(default=0.0, ge=0, le=2)
