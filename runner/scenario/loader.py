@@ -20,6 +20,7 @@ from runner.policy.ast import Policy
 from runner.policy.library import named_policy
 from runner.policy.validate import parse_valid_policy, read_policy_file
 from runner.scenario import models
+from runner.scenario.bounds import check_bounds
 from runner.scenario.support import check_supported
 
 __all__ = [
@@ -136,6 +137,7 @@ def scenario_from_dict(raw: dict[str, Any], source: str | Path | None = None,
     except ValidationError as exc:
         raise pydantic_error(exc, source, data=raw) from None
     check_supported(config, source)
+    check_bounds(config, source)
     folder = base_dir or (Path(source).parent if source else Path.cwd())
     policies = {a.id: _agent_policy(a, i, folder, source) for i, a in enumerate(config.agents)}
     return Scenario(config=config, policies=policies, source=Path(source) if source else None)
