@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from runner.policy.constraints import ScenarioConstraints
 from runner.policy.parse import parse_policy
 
 NO_OP_ACTIONS = {"NoAction", "HoldCollateral"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _constraint_errors(doc: dict[str, Any], policy: A.Policy,
@@ -68,6 +70,29 @@ def _references(raw: Any, path: str) -> Iterator[tuple[str, str, str]]:
         yield from _references(value, f"{path}.{key}")
 
 
+def encoding_errors(doc: Any) -> list[str]:
+    """Every text of ``doc`` (key or value) that cannot be encoded as UTF-8: a lone surrogate,
+    which ``json.loads`` makes of ``"\\ud800"``. Such a policy could not be written to the
+    event file or a Parquet table, so it is never accepted. Paths are shown ASCII-escaped."""
+    errors: list[str] = []
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack and len(errors) < 20:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                errors.append(f"{path or '(policy)'}: text that cannot be encoded as UTF-8 (a lone "
+                              "surrogate such as \\ud800)")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{ascii(key)[1:-1]}" if path else ascii(key)[1:-1]
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    errors.append(f"{where}: a key that cannot be encoded as UTF-8 (a lone surrogate)")
+                stack.append((item, where))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+    return errors
+
+
 def validate_policy(doc: Any, constraints: ScenarioConstraints | None = None) -> list[str]:
     """Every problem with ``doc``, each prefixed by its JSON path; empty when valid.
 
@@ -79,6 +104,9 @@ def validate_policy(doc: Any, constraints: ScenarioConstraints | None = None) ->
         >>> validate_policy({"payment_tree": {"type": "action", "action": "Release"}})
         []
     """
+    unencodable = encoding_errors(doc)
+    if unencodable:
+        return unencodable
     policy, errors = parse_policy(doc)
     if policy is None:
         return errors
@@ -88,6 +116,8 @@ def validate_policy(doc: Any, constraints: ScenarioConstraints | None = None) ->
 def parse_valid_policy(doc: Any, constraints: ScenarioConstraints | None = None,
                        source: str | Path | None = None) -> A.Policy:
     """Parse and validate ``doc``; raise `PolicyError` with every problem otherwise."""
+    if unencodable := encoding_errors(doc):
+        raise PolicyError(unencodable, source=source)
     policy, errors = parse_policy(doc)
     if policy is not None and constraints is not None:
         errors = _constraint_errors(doc, policy, constraints)
