@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -49,6 +50,9 @@ def load_litellm() -> Any:
     litellm.suppress_debug_info = True
     if hasattr(litellm, "telemetry"):
         litellm.telemetry = False
+    # litellm's models warn with the provider's values in the text (a reply's content, which
+    # may hold the key) when a hostile response has unexpected types: never print them.
+    warnings.filterwarnings("ignore", message="Pydantic serializer warnings", category=UserWarning)
     return litellm
 
 
