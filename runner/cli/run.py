@@ -22,7 +22,8 @@ from runner.output_dir import check_writable_folder
 @click.option("--model", help="Override llm.model (e.g. builtin/coordinate, openai/gpt-4.1).")
 @click.option("--api-base", help="Override llm.api_base (an OpenAI-compatible server).")
 @click.option("--seed", type=int, help="Override master_seed.")
-@click.option("--replicate", type=click.IntRange(min=0), default=0, show_default=True, help="Replicate index (enters every seed).")
+@click.option("--replicate", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Replicate index (enters every seed).")
 @click.option("--max-iterations", type=int, help="Override convergence.max_iterations.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Results folder (default: output.directory).")
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=VALUE", help="Override any experiment key.")

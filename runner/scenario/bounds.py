@@ -77,11 +77,11 @@ def check_bounds(cfg: M.ScenarioConfig, source: str | Path | None = None) -> Non
         _event_ticks(cfg)
         arrivals = _arrivals(cfg)
         _costs(cfg, arrivals)
-    except _Refusal as exc:
+    except _BoundError as exc:
         raise ConfigError(exc.message, source=source, path=exc.path) from None
 
 
-class _Refusal(Exception):
+class _BoundError(Exception):
     def __init__(self, path: str, message: str) -> None:
         super().__init__(f"{path}: {message}")
         self.path, self.message = path, message
@@ -119,13 +119,13 @@ def _numbers(cfg: M.ScenarioConfig) -> None:
         if isinstance(value, int):
             limit = MAX_SEED if name == "rng_seed" else MAX_CENTS
             if abs(value) > limit:
-                raise _Refusal(path, f"must be within ±{limit:,}, got {value:,}")
+                raise _BoundError(path, f"must be within ±{limit:,}, got {value:,}")
             continue
         if not math.isfinite(value):
-            raise _Refusal(path, f"must be a finite number, got {value!r}")
+            raise _BoundError(path, f"must be a finite number, got {value!r}")
         ceiling = _RATE_CEILINGS.get(name, MAX_NUMBER)
         if abs(value) > ceiling:
-            raise _Refusal(path, f"must be at most {ceiling:g}, got {value:g}")
+            raise _BoundError(path, f"must be at most {ceiling:g}, got {value:g}")
 
 
 # --------------------------------------------------------------------------- horizon
@@ -134,11 +134,11 @@ def _numbers(cfg: M.ScenarioConfig) -> None:
 def _horizon(cfg: M.ScenarioConfig) -> None:
     ticks = cfg.episode_ticks
     if ticks > MAX_EPISODE_TICKS:
-        raise _Refusal("simulation.num_days", f"ticks_per_day × num_days must be at most "
+        raise _BoundError("simulation.num_days", f"ticks_per_day × num_days must be at most "
                        f"{MAX_EPISODE_TICKS:,} ticks, got {ticks:,}")
     pairs = len(cfg.scenario_events) * ticks
     if pairs > MAX_EVENT_TICKS:
-        raise _Refusal("scenario_events", f"{len(cfg.scenario_events):,} events × {ticks:,} ticks "
+        raise _BoundError("scenario_events", f"{len(cfg.scenario_events):,} events × {ticks:,} ticks "
                        f"is {pairs:,}; at most {MAX_EVENT_TICKS:,}")
 
 
@@ -148,7 +148,7 @@ def _event_ticks(cfg: M.ScenarioConfig) -> None:
         s = event.schedule
         tick, key = (s.tick, "tick") if isinstance(s, M.OneTime) else (s.start_tick, "start_tick")
         if tick > last:
-            raise _Refusal(f"scenario_events[{i}].schedule.{key}",
+            raise _BoundError(f"scenario_events[{i}].schedule.{key}",
                            f"must be within the simulated horizon, ticks 0..{last} "
                            f"(ticks_per_day × num_days), got {tick}")
 
@@ -219,22 +219,22 @@ def _arrivals(cfg: M.ScenarioConfig) -> dict[str, tuple[int, float]]:
         peak_log = math.log(arrivals.rate_per_tick) + _rate_log_peak(cfg, agent.id, ticks)
         if peak_log > math.log(MAX_RATE_PER_TICK):
             shown = f"{math.exp(peak_log):.3g}" if peak_log < 700 else "beyond 1e300"
-            raise _Refusal(f"{where}.rate_per_tick", f"with the arrival-rate events the rate "
+            raise _BoundError(f"{where}.rate_per_tick", f"with the arrival-rate events the rate "
                            f"reaches {shown} per tick; at most {MAX_RATE_PER_TICK:g}")
         expected = math.exp(peak_log) * ticks
         expected_total += expected
         if expected_total > MAX_EXPECTED_ARRIVALS:
-            raise _Refusal(f"{where}.rate_per_tick", f"up to {expected_total:,.0f} expected payments "
+            raise _BoundError(f"{where}.rate_per_tick", f"up to {expected_total:,.0f} expected payments "
                            f"per sample (rates × {ticks:,} ticks, all agents so far); at most "
                            f"{MAX_EXPECTED_ARRIVALS:,}")
         weights = [arrivals.counterparty_weights.get(a.id, 1.0) for a in cfg.agents if a.id != agent.id]
         if weights and sum(weights) <= 0:
-            raise _Refusal(f"{where}.counterparty_weights", "the weights of the other agents sum "
+            raise _BoundError(f"{where}.counterparty_weights", "the weights of the other agents sum "
                            "to zero, so no receiver can be drawn")
         largest = _max_draw(arrivals.amount_distribution)
         if largest > MAX_CENTS:
             shown = f"{largest:.3g}" if math.isfinite(largest) else "beyond 1e300"
-            raise _Refusal(f"{where}.amount_distribution", f"draws can reach {shown} cents; at "
+            raise _BoundError(f"{where}.amount_distribution", f"draws can reach {shown} cents; at "
                            f"most {MAX_CENTS:,} (see docs/limits.md)")
         out[agent.id] = (poisson_bound(expected), largest)
     return out
@@ -293,11 +293,11 @@ def _costs(cfg: M.ScenarioConfig, arrivals: dict[str, tuple[int, float]]) -> Non
         balance = (abs(agent.opening_balance) + agent.unsecured_cap + (agent.liquidity_pool or 0) * days
                    + collateral + moved)
         if balance > COST_LIMIT:
-            raise _Refusal(f"agents[{i}]", f"balances could reach {balance:.3g} cents (its money plus "
+            raise _BoundError(f"agents[{i}]", f"balances could reach {balance:.3g} cents (its money plus "
                            f"every payment of a sample), beyond int64 headroom ({COST_LIMIT:.3g})")
         delay_weight = sent[agent.id] * weight
         if delay_weight > COST_LIMIT:
-            raise _Refusal("cost_rates.overdue_delay_multiplier", f"agent {agent.id}'s delay weight "
+            raise _BoundError("cost_rates.overdue_delay_multiplier", f"agent {agent.id}'s delay weight "
                            f"(value × multipliers) could reach {delay_weight:.3g}, beyond int64 "
                            f"headroom ({COST_LIMIT:.3g})")
         parts = {
@@ -316,6 +316,6 @@ def _costs(cfg: M.ScenarioConfig, arrivals: dict[str, tuple[int, float]]) -> Non
         total += sum(parts.values())
     if total > COST_LIMIT:
         worst = max(blame, key=lambda k: blame[k])
-        raise _Refusal(worst, f"with these amounts, rates and {ticks:,} ticks one sample's cost could "
+        raise _BoundError(worst, f"with these amounts, rates and {ticks:,} ticks one sample's cost could "
                        f"reach {total:.3g} cents, beyond int64 headroom ({COST_LIMIT:.3g}); this term "
                        "is the largest: lower it, the amounts or the horizon")

@@ -26,8 +26,8 @@ from runner.engine.schedule import generate_schedule
 from runner.engine.setup import build_setup
 from runner.errors import ConfigError
 from runner.experiment.config import ExperimentConfig
-from runner.scenario import scenario_from_dict
 from runner.scenario import bounds as B
+from runner.scenario import scenario_from_dict
 from sweep.spec import load_sweep
 from tests.conftest import EXPERIMENTS
 
@@ -189,7 +189,7 @@ def small(**changes: Any) -> dict[str, Any]:
 
 def _exists(doc: Any, keys: list[str | int]) -> bool:
     for k in keys:
-        if isinstance(doc, dict) and k in doc or isinstance(doc, list) and isinstance(k, int) and k < len(doc):
+        if (isinstance(doc, dict) and k in doc) or (isinstance(doc, list) and isinstance(k, int) and k < len(doc)):
             doc = doc[k]
         else:
             return False
@@ -221,7 +221,8 @@ EDGES = [  # (field, value at the bound, value just past it, words of the refusa
     ("cost_rates.delay_cost_per_tick_per_cent", B.MAX_DELAY_RATE, B.MAX_DELAY_RATE * 1.000001,
      "delay_cost_per_tick_per_cent: must be at most"),
     ("cost_rates.overdue_delay_multiplier", B.MAX_MULTIPLIER, B.MAX_MULTIPLIER * 1.000001, "overdue_delay_multiplier"),
-    ("simulation.ticks_per_day", B.MAX_EPISODE_TICKS, B.MAX_EPISODE_TICKS + 1, "ticks_per_day × num_days must be at most"),
+    ("simulation.ticks_per_day", B.MAX_EPISODE_TICKS, B.MAX_EPISODE_TICKS + 1,
+     "ticks_per_day × num_days must be at most"),
     ("scenario_events.0.schedule.tick", 1, 2, "scenario_events[0].schedule.tick: must be within the simulated horizon"),
 ]
 

@@ -19,7 +19,15 @@ from pathlib import Path
 import pytest
 
 from runner.cli import main
-from runner.input_files import MAX_FILE_BYTES, MAX_NESTING, MAX_NODES, InputError, check_shape, decode_json, load_yaml_text
+from runner.input_files import (
+    MAX_FILE_BYTES,
+    MAX_NESTING,
+    MAX_NODES,
+    InputError,
+    check_shape,
+    decode_json,
+    load_yaml_text,
+)
 from tests.conftest import EXPERIMENTS
 
 EXP1 = EXPERIMENTS / "castro" / "scenarios" / "exp1.yaml"

@@ -32,7 +32,7 @@ from runner.llm.untrusted import (
 )
 from runner.proposals import LLMInteraction, PolicyGenerationResult
 from tests.fakes.contexts import exp2_constraints, exp2_context, fake_llm_config, fraction_policy
-from tests.fakes.fake_openai import FakeOpenAIServer, Raw, Reply, Trickle, completion_body, policy_reply
+from tests.fakes.fake_openai import FakeOpenAIServer, Raw, Reply, Trickle, completion_body
 
 VALID = json.dumps(fraction_policy(0.2))
 

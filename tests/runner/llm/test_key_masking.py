@@ -163,7 +163,8 @@ def test_a_planted_key_reaches_no_stream_or_file(tmp_path: Path, source: str, mo
         exp = experiment(tmp_path, server.base_url, env)
         run_code = exit_code(["run", str(exp), "-vv"])
         sweep_file = tmp_path / "sweep.yaml"
-        sweep_file.write_text(json.dumps({"name": "leak", "experiments": [str(exp)], "output": str(tmp_path / "sweep")}))
+        sweep_file.write_text(json.dumps({"name": "leak", "experiments": [str(exp)],
+                                          "output": str(tmp_path / "sweep")}))
         sweep_code = exit_code(["sweep", str(sweep_file), "--executor", "local", "--quiet"])
         assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in server.requests)  # it was used
     assert (run_code, sweep_code) == (0, 0)
