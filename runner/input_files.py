@@ -25,7 +25,6 @@ import json
 import math
 import os
 import stat
-from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -116,13 +115,13 @@ def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
             continue  # ``<<: *defaults``: explicit keys may override merged ones
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1
-        if isinstance(key, Hashable) and key in seen:
+        if not isinstance(key, str | int | float | bool | None):
+            raise InputError(f"a key at line {line} is {kind_of(key)}; keys must be plain values")
+        if key in seen:
             raise InputError(f"duplicate key {_short(key)} at line {line} (first given at line "
                              f"{seen[key]}); give each key once")
-        if isinstance(key, Hashable):
-            seen[key] = line
-    loader.flatten_mapping(node)
-    return dict(loader.construct_pairs(node))
+        seen[key] = line
+    return loader.construct_mapping(node)
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _mapping)

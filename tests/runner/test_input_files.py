@@ -214,7 +214,15 @@ DUPLICATES = {
     "flow": ("simulation: {ticks_per_day: 2, ticks_per_day: 3}\n", "'ticks_per_day' at line 1"),
     "in_a_list": ("agents:\n  - {id: A, id: B}\n", "'id' at line 2"),
     "numeric_key": ("x: {1: a, 1: b}\n", "duplicate key 1"),
+    "int_and_float_key": ("x: {1: a, 1.0: b}\n", "duplicate key 1.0"),
 }
+
+
+@pytest.mark.parametrize("text", ["? [1, 2]\n: x\n", "? {a: 1}\n: x\n", "x: {? [a]\n: 1}\n"])
+def test_complex_yaml_keys_are_refused(text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "k.yaml"
+    path.write_text(text)
+    refused([str(path)], capsys, "keys must be plain values")
 
 
 @pytest.mark.parametrize("text,where", DUPLICATES.values(), ids=DUPLICATES.keys())
