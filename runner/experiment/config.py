@@ -107,7 +107,7 @@ class ExperimentConfig(Strict):
     name: str = Field(min_length=1)
     description: str = ""
     scenario: str
-    master_seed: int = Field(default=42, ge=0)
+    master_seed: int = Field(default=42, ge=0, le=2**63 - 1)  # stored as int64
     optimized_agents: list[str] = Field(min_length=1)
     initial_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     evaluation: EvaluationConfig = EvaluationConfig()

@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0  # cap of the exponential delay
 MAX_RETRY_AFTER_SECONDS = 300.0  # a longer Retry-After is clipped to this
+# The whole call may take timeout_seconds plus this: litellm's own work around the HTTP
+# exchange (building the request, reading the answer) takes CPU time on a busy machine;
+# litellm's timeout already bounds every connect and read by timeout_seconds.
+CALL_GRACE_SECONDS = 2.0
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
 FATAL_STATUS = frozenset({401, 403, 404})
 
@@ -315,8 +319,8 @@ async def call_with_backoff(config: LLMConfig, kwargs: Mapping[str, Any],
 
     Returns every call made, in order; the last one holds the response, or the error that
     ended the attempt (a non-transient error, or a transient one with retries exhausted).
-    The whole call is bounded by ``config.timeout_seconds`` (litellm's own timeout is per
-    read: a server trickling bytes would never trip it). Every exception of the call itself
+    The whole call is bounded by ``config.timeout_seconds`` + `CALL_GRACE_SECONDS` (litellm's
+    own timeout is per read: a server trickling bytes would never trip it). Every exception of the call itself
     is caught: a hostile response can make litellm raise anything, and no reply ends a run.
     """
     import openai  # installed with litellm; its APIError is the root of litellm's errors
@@ -329,7 +333,7 @@ async def call_with_backoff(config: LLMConfig, kwargs: Mapping[str, Any],
         try:  # the whole call, however slowly the server sends its bytes
             response = await asyncio.wait_for(
                 litellm.acompletion(messages=[dict(m) for m in sent], **kwargs),
-                timeout=config.timeout_seconds)
+                timeout=config.timeout_seconds + CALL_GRACE_SECONDS)
         except openai.APIError as exc:
             fatal = is_fatal(exc)
             failure: _Failure | None = _Failure(exc, describe(exc), not fatal and is_transient(exc), fatal)

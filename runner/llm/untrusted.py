@@ -4,7 +4,8 @@ Every text a provider controls — a reply, its reasoning, an error message (whi
 request headers) — passes `Cleaner.text` before anything prints, stores or parses it:
 
 1. lone surrogates (``"\\ud800"`` in the JSON body) become U+FFFD, so every later encoder
-   (the JSONL event file, Parquet, the terminal) can write it;
+   (the JSONL event file, Parquet, the terminal) can write it, and so do terminal control
+   characters (an ESC sequence could rewrite what ``-vv`` prints);
 2. every API key paylab reads for the call (`secret_values`) is masked, also in the simple
    encodings a provider could echo it in (JSON-escaped, percent-encoded, base64 at any
    alignment, hex) and as the ``sk-abc…xyz`` abbreviations providers print;
@@ -39,6 +40,9 @@ MAX_CALL_COST_USD = 1e6  # a price above this is absurd
 MIN_SECRET_CHARS = 8  # shorter values (a local server's "x") are placeholders, not secrets
 REDACTED = "[redacted]"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Terminal control characters (ESC sequences could rewrite the terminal `-vv` prints to);
+# tab, newline and carriage return stay. JSON never holds them raw, so no policy is lost.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def secret_values(config: LLMConfig, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
@@ -104,7 +108,7 @@ class Cleaner:
     def text(self, value: object, limit: int, what: str) -> str | None:
         if not isinstance(value, str):
             return None
-        value = self.scrub(_SURROGATE.sub("\ufffd", value)) or ""
+        value = self.scrub(_CONTROL.sub("\ufffd", _SURROGATE.sub("\ufffd", value))) or ""
         value, note = cut(value, limit, what)
         if note:
             self.notes.append(note)
