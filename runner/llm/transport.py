@@ -42,7 +42,7 @@ MAX_RETRY_AFTER_SECONDS = 300.0  # a longer Retry-After is clipped to this
 # The whole call may take timeout_seconds plus this: litellm's own work around the HTTP
 # exchange (building the request, reading the answer) takes CPU time on a busy machine;
 # litellm's timeout already bounds every connect and read by timeout_seconds.
-CALL_GRACE_SECONDS = 2.0
+CALL_GRACE_SECONDS = 5.0
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
 FATAL_STATUS = frozenset({401, 403, 404})
 

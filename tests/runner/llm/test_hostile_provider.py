@@ -216,7 +216,7 @@ def test_a_trickling_server_is_bounded_by_timeout_seconds(fake_llm: FakeOpenAISe
     started = time.monotonic()
     result, _ = propose(fake_llm, timeout_seconds=1.0, transport_retries=1)
     elapsed = time.monotonic() - started
-    assert elapsed < 15, elapsed  # two calls of 1 s + 2 s grace each, plus litellm's start
+    assert elapsed < 25, elapsed  # two calls of 1 s + 5 s grace each, plus litellm's start
     assert [i.error.split(":")[0] for i in result.interactions if i.error] == ["Timeout", "Timeout"]
     assert result.policy is None and "within 1 s" in result.errors[0]
 
