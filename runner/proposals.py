@@ -132,15 +132,18 @@ class LLMInteraction:
     completion_tokens: int | None
     cost_usd: float | None
     latency_seconds: float
+    notes: tuple[str, ...] = ()  # what cleaning the provider's answer changed (texts cut, usage dropped)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LLMInteraction:
         """The interaction an `llm_interaction` event payload (`to_dict`) describes."""
         return cls(**{**d, "messages": tuple(d["messages"]),
-                      "validation_errors": tuple(d["validation_errors"])})
+                      "validation_errors": tuple(d["validation_errors"]),
+                      "notes": tuple(d.get("notes", ()))})
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        notes = {"notes": list(self.notes)} if self.notes else {}  # absent when none: older streams
+        return {**notes,
             "agent_id": self.agent_id,
             "iteration": self.iteration,
             "attempt": self.attempt,

@@ -25,9 +25,7 @@ Paths are resolved as follows:
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -38,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from runner.errors import ConfigError
 from runner.experiment.proposers import CoordinateProposer, NoneProposer
 from runner.llm.config import BUILTIN_PREFIX, LLMConfig
+from runner.output_dir import check_writable_folder
 from runner.scenario.loader import pydantic_error, read_yaml
 from sweep.overrides import DOTTED_KEY, apply_sweep_overrides
 
@@ -55,7 +54,7 @@ Axis = Annotated[list[Any], Field(min_length=1)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Limits(_Strict):
@@ -111,7 +110,9 @@ class SweepSpec(_Strict):
     @field_validator("experiments", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
+        if isinstance(value, str):
+            return (value,)
+        return tuple(value) if isinstance(value, list) else value  # YAML has lists, not tuples
 
     @field_validator("baseline")
     @classmethod
@@ -212,8 +213,7 @@ def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
 def check_output(spec: SweepSpec, cwd: Path | None = None) -> None:
     """Fail unless a local ``output`` folder can be created or written; leaves nothing behind.
 
-    The nearest existing folder on the way is probed by creating and removing a temporary
-    folder (``os.access`` says yes to root even on ``/proc``). Remote URIs are not probed:
+    The probe is `runner.output_dir.check_writable_folder`. Remote URIs are not probed:
     that would need the network and credentials at validation time.
     """
     target = Path(spec.output_location(cwd))
@@ -225,20 +225,7 @@ def check_output(spec: SweepSpec, cwd: Path | None = None) -> None:
             raise ConfigError("a file:// URI needs a path (file:///abs/folder)",
                               source=spec.source, path="output")
         target = Path(unquote(parsed.path))
-    existing = target
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        where = "" if existing == target else f", so the folder '{target}' cannot be created"
-        raise ConfigError(f"'{existing}' is not a folder{where}",
-                          source=spec.source, path="output")
-    try:
-        probe = tempfile.mkdtemp(prefix=".paylab-probe-", dir=existing)
-    except OSError as exc:
-        raise ConfigError(f"cannot create folders in '{existing}' ({exc.strerror or exc}), so "
-                          f"'{target}' is not writable", source=spec.source,
-                          path="output") from None
-    os.rmdir(probe)
+    check_writable_folder(target, source=spec.source, path="output")
 
 
 def check_sweep_file(path: str | Path,

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -56,6 +59,23 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(exc), EXIT_BAD_INPUT)
     except RunnerError as exc:
         fail(str(exc), EXIT_RUN_FAILED)
+
+
+@contextmanager
+def naming_file(source: Path) -> Iterator[None]:
+    """Attribute a bad-input error raised after loading (by the engine, the LLM client…) to
+    ``source`` when it names no file itself, so its line still says where the input came from.
+    Errors about a command-line option (``--policy …``) stay as they are."""
+    try:
+        yield
+    except ConfigError as exc:
+        if exc.source is None and not exc.path.startswith("--"):
+            raise exc.with_source(source) from None
+        raise
+    except PolicyError as exc:
+        if exc.source is None:
+            raise PolicyError(exc.errors, source=source) from None
+        raise
 
 
 def fail(message: str, code: int) -> NoReturn:

@@ -8,12 +8,13 @@ from typing import Any
 
 import click
 
-from runner.cli import cli
+from runner.cli import cli, naming_file
 from runner.errors import ConfigError, RunnerError
 from runner.experiment.config import ExperimentConfig
 from runner.experiment.display import VerboseConfig, VerboseLogger, dollars
 from runner.experiment.events import EventSink, read_events
 from runner.experiment.runner import EVENTS_FILE, RESULT_FILE, GenericExperimentRunner
+from runner.output_dir import check_writable_folder
 
 
 @cli.command()
@@ -21,7 +22,8 @@ from runner.experiment.runner import EVENTS_FILE, RESULT_FILE, GenericExperiment
 @click.option("--model", help="Override llm.model (e.g. builtin/coordinate, openai/gpt-4.1).")
 @click.option("--api-base", help="Override llm.api_base (an OpenAI-compatible server).")
 @click.option("--seed", type=int, help="Override master_seed.")
-@click.option("--replicate", type=int, default=0, show_default=True, help="Replicate index (enters every seed).")
+@click.option("--replicate", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Replicate index (enters every seed).")
 @click.option("--max-iterations", type=int, help="Override convergence.max_iterations.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Results folder (default: output.directory).")
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=VALUE", help="Override any experiment key.")
@@ -36,9 +38,14 @@ def run(experiment_file: Path, model: str | None, api_base: str | None, seed: in
     for warning in config.warnings:
         click.echo(f"warning: {warning}", err=True)
     out = out_dir or Path(config.output.directory)
+    if out_dir is not None:
+        check_writable_folder(out, path="--out")
+    else:
+        check_writable_folder(out, source=experiment_file, path="output.directory")
     sinks: list[EventSink] = [] if as_json else [VerboseLogger(VerboseConfig.from_level(verbose))]
-    runner = GenericExperimentRunner(config, replicate=replicate, out_dir=out, sinks=sinks)
-    result = runner.run()
+    with naming_file(experiment_file):
+        runner = GenericExperimentRunner(config, replicate=replicate, out_dir=out, sinks=sinks)
+        result = runner.run()
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     else:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from runner.cli import cli
+from runner.cli import cli, naming_file
 from runner.engine.batch import evaluate_batch
 from runner.engine.rates import COMPONENTS
 from runner.engine.reference import ReferenceEngine
@@ -98,7 +98,8 @@ def format_event(event: dict[str, Any]) -> str:
                    "(e.g. BANK_A.initial_liquidity_fraction=0.2).")
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=VALUE",
               help="Override a scenario key before validation.")
-@click.option("--seed", type=int, default=None, help="Arrival seed (default: simulation.rng_seed).")
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="Arrival seed (default: simulation.rng_seed).")
 @click.option("--events", is_flag=True, help="Also print the event trace.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--plot", type=click.Path(path_type=Path), default=None, metavar="DAY.png",
@@ -111,14 +112,15 @@ def simulate(
     if plot is not None:
         _check_plot_path(plot)
     scenario = load_scenario(scenario_file, overrides)
-    setup = build_setup(scenario, policies_from_options(scenario, policy_opts, param_opts))
-    seed = scenario.config.simulation.rng_seed if seed is None else seed
-    schedule = generate_schedule(scenario.config, seed, setup.horizon)
-    trace: list[dict[str, Any]] = []
-    if events:
-        table, trace = ReferenceEngine(setup).run(schedule, trace=True)
-    else:
-        table = evaluate_batch(setup, [schedule])
+    with naming_file(scenario_file):
+        setup = build_setup(scenario, policies_from_options(scenario, policy_opts, param_opts))
+        seed = scenario.config.simulation.rng_seed if seed is None else seed
+        schedule = generate_schedule(scenario.config, seed, setup.horizon)
+        trace: list[dict[str, Any]] = []
+        if events:
+            table, trace = ReferenceEngine(setup).run(schedule, trace=True)
+        else:
+            table = evaluate_batch(setup, [schedule])
     report = table.report(0)
     if plot is not None:
         _draw_day(setup, schedule, plot, f"{scenario.source}  seed {seed}")

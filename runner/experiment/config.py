@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from runner.errors import ConfigError, NotSupportedError, PolicyError
 from runner.experiment.proposers import BUILTIN_PROPOSERS
+from runner.input_files import read_text
 from runner.llm.config import LLMConfig
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.validate import validate_policy
@@ -34,7 +35,9 @@ Mode = Literal["bootstrap", "deterministic", "deterministic-pairwise", "determin
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Frozen, unknown keys are errors, numbers are finite numbers (see `runner.scenario.models.Strict`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class AcceptanceConfig(Strict):
@@ -104,7 +107,7 @@ class ExperimentConfig(Strict):
     name: str = Field(min_length=1)
     description: str = ""
     scenario: str
-    master_seed: int = Field(default=42, ge=0)
+    master_seed: int = Field(default=42, ge=0, le=2**63 - 1)  # stored as int64
     optimized_agents: list[str] = Field(min_length=1)
     initial_policies: dict[str, dict[str, Any]] = Field(default_factory=dict)
     evaluation: EvaluationConfig = EvaluationConfig()
@@ -218,7 +221,10 @@ class ExperimentConfig(Strict):
             raise ConfigError(f"file '{self.llm.system_prompt_file}' not found"
                               f"{self._looked_in(self.llm.system_prompt_file)}",
                               source=self.source, path="llm.system_prompt_file")
-        return found.read_text()
+        try:
+            return read_text(found)
+        except ConfigError as exc:  # the file's own problem, reached through this field
+            raise ConfigError(exc.one_line(), source=self.source, path="llm.system_prompt_file") from None
 
     def get_constraints(self) -> ScenarioConstraints:
         """What proposals may contain (empty constraints: parameters only, nothing allowed)."""

@@ -23,19 +23,26 @@ from every recorded text.
 from __future__ import annotations
 
 import logging
-import os
 
 from runner.engine.setup import RUNNABLE_ACTIONS
 from runner.errors import ConfigError
 from runner.llm.config import LLMConfig, missing_key_error
 from runner.llm.parsing import extract_policy_json
 from runner.llm.prompts import build_system_prompt, build_user_prompt
-from runner.llm.transport import CallOutcome, LiteLLMTransport, LLMTransport, Sleep, protect_secret
+from runner.llm.transport import CallOutcome, LiteLLMTransport, LLMTransport, Sleep, protect_secrets
+from runner.llm.untrusted import (
+    MAX_REASK_ERRORS,
+    MAX_REASK_REPLY_CHARS,
+    MAX_STORED_ERRORS,
+    capped_errors,
+    cut,
+    secret_values,
+)
 from runner.policy import ast as dsl
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.parse import parse_policy
 from runner.policy.serialize import policy_to_doc
-from runner.policy.validate import validate_policy
+from runner.policy.validate import encoding_errors, validate_policy
 from runner.proposals import LLMInteraction, LLMUsage, PolicyDoc, PolicyGenerationResult, ProposalContext
 
 log = logging.getLogger(__name__)
@@ -51,7 +58,7 @@ def _runnable_errors(doc: PolicyDoc) -> list[str]:
 
 
 def _fix_request(errors: list[str]) -> str:
-    listed = "\n".join(f"- {e}" for e in errors)
+    listed = "\n".join(f"- {e}" for e in capped_errors(errors, MAX_REASK_ERRORS))
     return (f"That answer is not a valid policy. Errors:\n{listed}\n\n"
             "Reply with the complete corrected policy as one JSON object.")
 
@@ -105,9 +112,6 @@ class ExperimentLLMClient:
         """Calls, provider token counts and cost summed over every call so far."""
         return self._usage
 
-    def _api_key(self) -> str | None:
-        return os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
-
     def _record(self, interaction: LLMInteraction, into: list[LLMInteraction]) -> None:
         into.append(interaction)
         self._interactions.append(interaction)
@@ -120,6 +124,8 @@ class ExperimentLLMClient:
         except ValueError as exc:
             return None, [f"(reply): {exc}"]
         errors = validate_policy(doc, self.constraints)
+        if encoding_errors(doc):
+            return None, errors  # never stored: no file or table could encode it
         return doc, errors or _runnable_errors(doc)
 
     def _failed(self, ctx: ProposalContext, attempt: int, outcome: CallOutcome) -> LLMInteraction:
@@ -142,9 +148,9 @@ class ExperimentLLMClient:
             in ``extra`` this call's usage and counts.
         """
         ctx = context
-        # The transport scrubs what it returns; this is a second pass with the key this
+        # The transport cleans what it returns; this is a second pass with the keys this
         # process has (none in a Ray run actor, whose calls the gateway makes).
-        scrub = protect_secret(self._api_key())
+        scrub = protect_secrets(secret_values(self.config))
         system = build_system_prompt(self.config, self.constraints, ctx.scenario,
                                      self.system_prompt)
         messages = [{"role": "system", "content": system},
@@ -169,9 +175,10 @@ class ExperimentLLMClient:
                 agent_id=ctx.agent_id, iteration=ctx.iteration, attempt=attempt,
                 model=self.config.model, messages=last.messages,
                 raw_response=scrub(answer.text), reasoning=scrub(answer.reasoning),
-                parsed_policy=doc, validation_errors=tuple(errors), error=None,
-                prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
-                cost_usd=answer.cost_usd, latency_seconds=last.latency_seconds), interactions)
+                parsed_policy=doc, validation_errors=tuple(capped_errors(errors, MAX_STORED_ERRORS)),
+                error=None, prompt_tokens=answer.prompt_tokens,
+                completion_tokens=answer.completion_tokens, cost_usd=answer.cost_usd,
+                latency_seconds=last.latency_seconds, notes=answer.notes), interactions)
             if not errors and doc is not None:
                 policy, _ = parse_policy(doc)
                 assert policy is not None  # validated just above
@@ -180,7 +187,8 @@ class ExperimentLLMClient:
                 return self._result(policy_to_doc(policy), attempt, interactions, [])
             log.warning("%s iteration %d attempt %d: invalid policy (%d errors), first: %s",
                         ctx.agent_id, ctx.iteration, attempt, len(errors), errors[0])
-            messages += [{"role": "assistant", "content": scrub(answer.text) or ""},
+            quoted, _ = cut(scrub(answer.text) or "", MAX_REASK_REPLY_CHARS, "the reply")
+            messages += [{"role": "assistant", "content": quoted},
                          {"role": "user", "content": _fix_request(errors)}]
         return self._result(None, attempt, interactions, errors)
 
@@ -191,7 +199,7 @@ class ExperimentLLMClient:
             usage = usage.add(interaction)
         extra = {"usage": usage.to_dict(), "reasks": max(0, attempts - 1),
                  "transport_failures": usage.failed_calls}
-        return PolicyGenerationResult(policy=policy, attempts=attempts,
-                                      interactions=tuple(interactions), errors=tuple(errors),
+        return PolicyGenerationResult(policy=policy, attempts=attempts, interactions=tuple(interactions),
+                                      errors=tuple(capped_errors(errors, MAX_STORED_ERRORS)),
                                       extra=extra)
 

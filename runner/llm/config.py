@@ -28,12 +28,12 @@ class LLMConfig(BaseModel):
     ``api_key_env`` names the environment variable that holds it.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     model: str = Field(min_length=1)
     temperature: float = Field(default=0.0, ge=0, le=2)
     max_retries: int = Field(default=3, ge=0, le=20)
-    timeout_seconds: float = Field(default=300.0, gt=0)
+    timeout_seconds: float = Field(default=300.0, gt=0, le=86_400)  # the whole call, however slow
     reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
     thinking_budget: int | None = Field(default=None, gt=0)
     max_tokens: int | None = Field(default=None, gt=0)
@@ -42,7 +42,7 @@ class LLMConfig(BaseModel):
     api_base: str | None = None
     api_key_env: str | None = None
     transport_retries: int = Field(default=4, ge=0, le=20)
-    backoff_seconds: float = Field(default=1.0, ge=0)
+    backoff_seconds: float = Field(default=1.0, ge=0, le=3_600)
 
     @field_validator("model")
     @classmethod

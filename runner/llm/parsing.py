@@ -3,6 +3,9 @@
 Accepted shapes, tried in this order: the whole reply is a JSON object; a fenced code block
 (```json … ``` or plain ```); the first balanced top-level ``{…}`` in surrounding prose that
 decodes as JSON (a nested object of a broken policy is never mistaken for the policy).
+JSON is decoded with the input bounds of every file (`runner.input_files.decode_json`): a
+duplicate key, ``NaN``, a number too large for a float or nesting deeper than 200 levels is
+a reason the reply is invalid, never an exception.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import json
 import re
 from typing import Any
 
+from runner.input_files import InputError, decode_json
+
 DEFAULT_VERSION = "1.0"
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_-]*)[ \t]*\n(.*?)```", re.DOTALL)
 _MAX_CANDIDATES = 50  # top-level {...} spans tried in prose before giving up
@@ -20,9 +25,9 @@ _MAX_CANDIDATES = 50  # top-level {...} spans tried in prose before giving up
 def _decode_object(text: str) -> tuple[dict[str, Any] | None, str | None]:
     """(object, None) if ``text`` is exactly one JSON object, else (None, why not)."""
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return None, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        value = decode_json(text)  # bounded: duplicate keys, NaN, huge numbers, deep nesting
+    except InputError as exc:
+        return None, str(exc)
     if not isinstance(value, dict):
         return None, f"expected a JSON object, got a JSON {type(value).__name__}"
     return value, None

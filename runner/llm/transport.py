@@ -25,22 +25,26 @@ import email.utils
 import logging
 import math
 import os
-import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import warnings
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from runner.llm.config import LLMConfig, missing_key_error
+from runner.llm.untrusted import MAX_REPLY_CHARS, Cleaner, Scrubber, secret_values
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 60.0  # cap of the exponential delay
 MAX_RETRY_AFTER_SECONDS = 300.0  # a longer Retry-After is clipped to this
+# The whole call may take timeout_seconds plus this: litellm's own work around the HTTP
+# exchange (building the request, reading the answer) takes CPU time on a busy machine;
+# litellm's timeout already bounds every connect and read by timeout_seconds.
+CALL_GRACE_SECONDS = 5.0
 TRANSIENT_STATUS = frozenset({408, 409, 425, 429})
 FATAL_STATUS = frozenset({401, 403, 404})
-REDACTED = "[redacted]"
 
 
 def load_litellm() -> Any:
@@ -50,24 +54,10 @@ def load_litellm() -> Any:
     litellm.suppress_debug_info = True
     if hasattr(litellm, "telemetry"):
         litellm.telemetry = False
+    # litellm's models warn with the provider's values in the text (a reply's content, which
+    # may hold the key) when a hostile response has unexpected types: never print them.
+    warnings.filterwarnings("ignore", message="Pydantic serializer warnings", category=UserWarning)
     return litellm
-
-
-class Scrubber:
-    """Removes a secret (and the masked prefixes providers echo back) from text."""
-
-    def __init__(self, secret: str | None) -> None:
-        self._secret = secret or None
-        self._prefix = (re.compile(re.escape(secret[:6]) + r"[^\s'\",;)]*")
-                        if secret and len(secret) >= 12 else None)
-
-    def __call__(self, text: str | None) -> str | None:
-        if text is None or self._secret is None:
-            return text
-        text = text.replace(self._secret, REDACTED)
-        if self._prefix is not None:
-            text = self._prefix.sub(REDACTED, text)
-        return text
 
 
 class _RedactingFilter(logging.Filter):
@@ -79,7 +69,7 @@ class _RedactingFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.scrubbers: dict[str, Scrubber] = {}
+        self.scrubbers: dict[tuple[str, ...], Scrubber] = {}
 
     def _scrub(self, text: str) -> str:
         for scrub in self.scrubbers.values():
@@ -106,11 +96,11 @@ THIRD_PARTY_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "openai",
                        "openai._base_client", "httpx")
 
 
-def protect_secret(secret: str | None) -> Scrubber:
-    """A `Scrubber` for ``secret``, also applied from now on to third-party log records."""
-    scrub = Scrubber(secret)
-    if secret and secret not in _REDACTOR.scrubbers:
-        _REDACTOR.scrubbers[secret] = scrub
+def protect_secrets(secrets: Iterable[str | None]) -> Scrubber:
+    """A `Scrubber` for ``secrets``, also applied from now on to third-party log records."""
+    scrub = Scrubber(secrets)
+    if scrub.secrets and scrub.secrets not in _REDACTOR.scrubbers:
+        _REDACTOR.scrubbers[scrub.secrets] = scrub
         for name in THIRD_PARTY_LOGGERS:
             logger = logging.getLogger(name)
             if _REDACTOR not in logger.filters:
@@ -131,6 +121,7 @@ class Answer:
     prompt_tokens: int | None
     completion_tokens: int | None
     cost_usd: float | None
+    notes: tuple[str, ...] = ()  # what cleaning changed: texts cut, usage dropped
 
 
 @dataclass(frozen=True)
@@ -149,35 +140,38 @@ def _reasoning(message: Any) -> str | None:
     text = getattr(message, "reasoning_content", None)
     if isinstance(text, str) and text.strip():
         return text
-    blocks = getattr(message, "thinking_blocks", None) or []
-    parts = [str(b.get("thinking", "")) for b in blocks if isinstance(b, dict)]
+    blocks = getattr(message, "thinking_blocks", None)
+    blocks = blocks if isinstance(blocks, list) else []
+    parts = [str(b.get("thinking", "")) for b in blocks[:1000] if isinstance(b, dict)]
     joined = "\n".join(p for p in parts if p)
     return joined or None
 
 
-def _cost(response: Any) -> float | None:
+def _cost(response: Any) -> object:
     litellm = load_litellm()
     try:
-        value = litellm.completion_cost(completion_response=response)
+        return litellm.completion_cost(completion_response=response)
     except Exception:  # noqa: BLE001 - litellm raises many types when a model has no price
         return None
-    return float(value) if isinstance(value, int | float) else None
 
 
 def answer_of(response: Any, scrub: Scrubber) -> Answer:
-    """The plain-data `Answer` of a litellm response (texts scrubbed, cost priced here)."""
-    choices = getattr(response, "choices", None) or []
-    message = getattr(choices[0], "message", None) if choices else None  # none: an empty reply
-    content = getattr(message, "content", None)
+    """The plain-data `Answer` of a litellm response: texts cleaned and capped, numbers checked
+    (`runner.llm.untrusted`), cost priced here. Any shape of response gives an `Answer`."""
+    clean = Cleaner(scrub)
+    choices = getattr(response, "choices", None)
+    first = choices[0] if isinstance(choices, list) and choices else None  # none: an empty reply
+    message = getattr(first, "message", None)
+    text = clean.text(getattr(message, "content", None), MAX_REPLY_CHARS, "the reply")
+    reasoning = clean.text(_reasoning(message), MAX_REPLY_CHARS, "the reasoning")
     usage = getattr(response, "usage", None)
-    prompt = getattr(usage, "prompt_tokens", None)
-    completion = getattr(usage, "completion_tokens", None)
-    if not isinstance(prompt, int) or not isinstance(completion, int) or prompt + completion == 0:
+    prompt = clean.token_count(getattr(usage, "prompt_tokens", None), "prompt_tokens")
+    completion = clean.token_count(getattr(usage, "completion_tokens", None), "completion_tokens")
+    if prompt is None or completion is None or prompt + completion == 0:
         # litellm reports 0/0 when the provider sent no usage: that is "unknown", not zero.
         prompt = completion = None
-    cost = _cost(response) if prompt is not None else None  # never priced from estimates
-    return Answer(scrub(content if isinstance(content, str) else None), scrub(_reasoning(message)),
-                  prompt, completion, cost)
+    cost = clean.price(_cost(response)) if prompt is not None else None  # never priced from estimates
+    return Answer(text, reasoning, prompt, completion, cost, tuple(clean.notes))
 
 
 def describe(exc: BaseException) -> str:
@@ -325,7 +319,9 @@ async def call_with_backoff(config: LLMConfig, kwargs: Mapping[str, Any],
 
     Returns every call made, in order; the last one holds the response, or the error that
     ended the attempt (a non-transient error, or a transient one with retries exhausted).
-    Only exceptions from the provider are caught: programming errors propagate.
+    The whole call is bounded by ``config.timeout_seconds`` + `CALL_GRACE_SECONDS` (litellm's
+    own timeout is per read: a server trickling bytes would never trip it). Every exception of the call itself
+    is caught: a hostile response can make litellm raise anything, and no reply ends a run.
     """
     import openai  # installed with litellm; its APIError is the root of litellm's errors
 
@@ -334,27 +330,43 @@ async def call_with_backoff(config: LLMConfig, kwargs: Mapping[str, Any],
     outcomes: list[CallOutcome] = []
     for retry in range(config.transport_retries + 1):
         started = time.perf_counter()
-        try:
-            response = await litellm.acompletion(messages=[dict(m) for m in sent], **kwargs)
+        try:  # the whole call, however slowly the server sends its bytes
+            response = await asyncio.wait_for(
+                litellm.acompletion(messages=[dict(m) for m in sent], **kwargs),
+                timeout=config.timeout_seconds + CALL_GRACE_SECONDS)
         except openai.APIError as exc:
-            latency = time.perf_counter() - started
             fatal = is_fatal(exc)
-            transient = not fatal and is_transient(exc)
-            error = scrub(describe(exc)) or type(exc).__name__
-            outcomes.append(CallOutcome(sent, None, error, transient, latency, fatal))
-            if not transient or retry == config.transport_retries:
-                if not fatal:  # a fatal error ends the run, with this text in its one-line error
-                    log.warning("LLM call to %s failed for good: %s", config.model, error)
-                return outcomes
-            delay = backoff_delay(config, retry, exc)
-            log.warning("LLM call to %s failed (%s); retry %d/%d in %.2f s", config.model, error,
-                        retry + 1, config.transport_retries, delay)
-            await sleep(delay)
-            continue
+            failure: _Failure | None = _Failure(exc, describe(exc), not fatal and is_transient(exc), fatal)
+        except asyncio.TimeoutError as exc:
+            failure = _Failure(exc, f"Timeout: no complete answer within {config.timeout_seconds:g} s",
+                               True, False)
+        except Exception as exc:  # noqa: BLE001 - a response litellm could not even read
+            failure = _Failure(exc, f"unreadable provider response ({describe(exc)})", False, False)
+        else:
+            failure = None
         latency = time.perf_counter() - started
-        outcomes.append(CallOutcome(sent, answer_of(response, scrub), None, False, latency))
-        return outcomes
+        if failure is None:
+            outcomes.append(CallOutcome(sent, answer_of(response, scrub), None, False, latency))
+            return outcomes
+        error = Cleaner(scrub).error(failure.text) or type(failure.exc).__name__
+        outcomes.append(CallOutcome(sent, None, error, failure.transient, latency, failure.fatal))
+        if not failure.transient or retry == config.transport_retries:
+            if not failure.fatal:  # a fatal error ends the run, with this text in its one-line error
+                log.warning("LLM call to %s failed for good: %s", config.model, error)
+            return outcomes
+        delay = backoff_delay(config, retry, failure.exc)
+        log.warning("LLM call to %s failed (%s); retry %d/%d in %.2f s", config.model, error,
+                    retry + 1, config.transport_retries, delay)
+        await sleep(delay)
     return outcomes  # unreachable: the loop always returns
+
+
+@dataclass(frozen=True)
+class _Failure:
+    exc: BaseException
+    text: str  # not yet cleaned
+    transient: bool
+    fatal: bool
 
 
 class LLMTransport(Protocol):
@@ -397,5 +409,5 @@ class LiteLLMTransport:
             raise missing  # a provider's own variable may be unset: then the call is `is_fatal`
         api_key = os.environ.get(config.api_key_env) if config.api_key_env else None
         kwargs = request_kwargs(config, api_key, await self.supported_params(config.model))
-        return await call_with_backoff(config, kwargs, messages, protect_secret(api_key),
+        return await call_with_backoff(config, kwargs, messages, protect_secrets(secret_values(config)),
                                        self._sleep)

@@ -15,7 +15,7 @@ TREE_ALIASES = {"collateral_tree": "strategic_collateral_tree"}
 class ParameterSpec(BaseModel):
     """A tunable policy parameter: its type and inclusive bounds."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     param_type: Literal["int", "float", "enum"] = "float"
@@ -62,7 +62,7 @@ class ScenarioConstraints(BaseModel):
     may not be used at all (stricter than SimCash, where an absent tree meant "anything").
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     allowed_parameters: list[ParameterSpec] = Field(default_factory=list)
     allowed_fields: list[str] = Field(default_factory=list)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from runner.config_errors import closest
-from runner.errors import ConfigError, PolicyError
+from runner.errors import PolicyError
+from runner.input_files import read_json
 from runner.policy import ast as A
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.parse import parse_policy
 
 NO_OP_ACTIONS = {"NoAction", "HoldCollateral"}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _constraint_errors(doc: dict[str, Any], policy: A.Policy,
@@ -68,6 +70,29 @@ def _references(raw: Any, path: str) -> Iterator[tuple[str, str, str]]:
         yield from _references(value, f"{path}.{key}")
 
 
+def encoding_errors(doc: Any) -> list[str]:
+    """Every text of ``doc`` (key or value) that cannot be encoded as UTF-8: a lone surrogate,
+    which ``json.loads`` makes of ``"\\ud800"``. Such a policy could not be written to the
+    event file or a Parquet table, so it is never accepted. Paths are shown ASCII-escaped."""
+    errors: list[str] = []
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack and len(errors) < 20:
+        value, path = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                errors.append(f"{path or '(policy)'}: text that cannot be encoded as UTF-8 (a lone "
+                              "surrogate such as \\ud800)")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                where = f"{path}.{ascii(key)[1:-1]}" if path else ascii(key)[1:-1]
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    errors.append(f"{where}: a key that cannot be encoded as UTF-8 (a lone surrogate)")
+                stack.append((item, where))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value))
+    return errors
+
+
 def validate_policy(doc: Any, constraints: ScenarioConstraints | None = None) -> list[str]:
     """Every problem with ``doc``, each prefixed by its JSON path; empty when valid.
 
@@ -79,6 +104,9 @@ def validate_policy(doc: Any, constraints: ScenarioConstraints | None = None) ->
         >>> validate_policy({"payment_tree": {"type": "action", "action": "Release"}})
         []
     """
+    unencodable = encoding_errors(doc)
+    if unencodable:
+        return unencodable
     policy, errors = parse_policy(doc)
     if policy is None:
         return errors
@@ -88,6 +116,8 @@ def validate_policy(doc: Any, constraints: ScenarioConstraints | None = None) ->
 def parse_valid_policy(doc: Any, constraints: ScenarioConstraints | None = None,
                        source: str | Path | None = None) -> A.Policy:
     """Parse and validate ``doc``; raise `PolicyError` with every problem otherwise."""
+    if unencodable := encoding_errors(doc):
+        raise PolicyError(unencodable, source=source)
     policy, errors = parse_policy(doc)
     if policy is not None and constraints is not None:
         errors = _constraint_errors(doc, policy, constraints)
@@ -97,22 +127,9 @@ def parse_valid_policy(doc: Any, constraints: ScenarioConstraints | None = None,
 
 
 def read_policy_file(path: Path) -> Any:
-    """Decode a policy JSON file; a missing or malformed file is a `ConfigError`."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("policy file not found", source=path) from None
-    except IsADirectoryError:
-        raise ConfigError("is a directory, not a policy file", source=path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read policy file ({exc.strerror})", source=path) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset "
-                          f"{exc.start})", source=path) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}",
-                          source=path) from None
-    except RecursionError:
-        raise ConfigError("invalid JSON: nested too deeply", source=path) from None
+    """Decode a policy JSON file within the input bounds (`runner.input_files`).
+
+    Raises:
+        ConfigError: missing, not a regular file, too big, not UTF-8 or not bounded JSON.
+    """
+    return read_json(path)

@@ -11,19 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from runner.config_errors import pydantic_error
 from runner.errors import ConfigError, PolicyError
+from runner.input_files import InputError, kind_of, load_yaml_text, read_yaml_mapping
 from runner.policy.ast import Policy
 from runner.policy.library import named_policy
 from runner.policy.validate import parse_valid_policy, read_policy_file
 from runner.scenario import models
+from runner.scenario.bounds import check_bounds
 from runner.scenario.support import check_supported
-
-# libyaml's loader when available: same results, several times faster on big files.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 __all__ = [
     "Scenario",
@@ -57,54 +55,8 @@ class Scenario:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping; unreadable files and syntax errors become one-line `ConfigError`s."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("file not found", source=path) from None
-    except IsADirectoryError:
-        raise ConfigError("is a directory, not a file", source=path) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read file ({exc.strerror})", source=path) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset "
-                          f"{exc.start})", source=path) from None
-    try:
-        data = yaml.load(text, Loader=_YAML_LOADER)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"invalid YAML{_yaml_problem(exc)}", source=path) from None
-    if data is None:
-        raise ConfigError("the file is empty; expected a YAML mapping of keys", source=path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"the top level must be a YAML mapping of keys, got {_kind(data)}",
-                          source=path)
-    return data
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    """`` at line L column C: <problem> (<context> at line …)`` from a PyYAML error."""
-    mark = getattr(exc, "problem_mark", None)
-    where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    context = getattr(exc, "context", None)
-    cmark = getattr(exc, "context_mark", None)
-    extra = ""
-    if context and cmark is not None and (mark is None or cmark.line != mark.line):
-        extra = f" ({context} at line {cmark.line + 1} column {cmark.column + 1})"
-    return f"{where}: {problem}{extra}"
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"the text {value[:30]!r}"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return f"the number {value!r}"
-    return type(value).__name__
+    """Read a YAML mapping within the input bounds (`runner.input_files`); problems are one line."""
+    return read_yaml_mapping(path)
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...],
@@ -125,10 +77,11 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...],
             raise ConfigError("must look like dotted.key=VALUE", source=source,
                               path=f"override {item!r}")
         try:
-            value = yaml.safe_load(text) if text else None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"value {text!r} is not valid YAML{_yaml_problem(exc)}",
-                              source=source, path=f"override {key}") from None
+            value = load_yaml_text(text) if text else None
+        except InputError as exc:
+            detail = str(exc).removeprefix("invalid YAML")
+            raise ConfigError(f"value {text!r} is not valid YAML{detail}", source=source,
+                              path=f"override {key}") from None
         set_dotted(out, key, value, source=source)
     return out
 
@@ -156,7 +109,7 @@ def set_dotted(data: dict[str, Any], key: str, value: Any,
                 node = node[idx]
             continue
         if not isinstance(node, dict):
-            raise ConfigError(f"cannot set a key inside {_kind(node)}", source=source,
+            raise ConfigError(f"cannot set a key inside {kind_of(node)}", source=source,
                               path=".".join(parts[:i]))
         if last:
             node[part] = value
@@ -184,6 +137,7 @@ def scenario_from_dict(raw: dict[str, Any], source: str | Path | None = None,
     except ValidationError as exc:
         raise pydantic_error(exc, source, data=raw) from None
     check_supported(config, source)
+    check_bounds(config, source)
     folder = base_dir or (Path(source).parent if source else Path.cwd())
     policies = {a.id: _agent_policy(a, i, folder, source) for i, a in enumerate(config.agents)}
     return Scenario(config=config, policies=policies, source=Path(source) if source else None)

@@ -13,14 +13,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Cents = Annotated[int, Field(strict=False)]
+Cents = int
 NonNegCents = Annotated[int, Field(ge=0)]
 
 
 class Strict(BaseModel):
-    """Base for every config model: frozen, unknown keys are errors."""
+    """Base for every config model: frozen, unknown keys are errors, numbers are numbers.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    ``strict``: a string or a boolean where a number is meant (or the reverse) is an error,
+    never converted; ``allow_inf_nan=False``: ``.inf``/``.nan`` are refused for every float.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- simulation
@@ -201,6 +205,11 @@ class ArrivalConfig(Strict):
     priority: int | PriorityDistribution = 5
     # Accepted for compatibility; any payment can be split, as in SimCash.
     divisible: bool = False
+
+    @field_validator("deadline_range", mode="before")
+    @classmethod
+    def _pair(cls, v: Any) -> Any:
+        return tuple(v) if isinstance(v, list) else v  # YAML has lists, not tuples
 
     @field_validator("deadline_range")
     @classmethod

@@ -6,7 +6,11 @@ POST to ``/v1/chat/completions`` takes the next step of the script:
 
 * `Reply` — a normal completion (content, optional ``reasoning_content``, token usage);
 * `Fault` — an HTTP error status (429 with ``Retry-After``, 500, 503…);
-* `Delay` — sleep before answering, longer than the client's timeout (a timeout fault).
+* `Delay` — sleep before answering, longer than the client's timeout (a timeout fault);
+* `Trickle` — announce a body, then send it one byte at a time, slowly, forever (each read
+  arrives in time, so only a bound on the whole call stops it);
+* `Raw` — any status, headers and body bytes (hostile JSON: deep nesting, huge numbers,
+  absurd ``usage``, lone surrogates, keys echoed in headers and error bodies).
 
 Every request (path, headers, JSON body, arrival time) is recorded for assertions. Standard
 library only: ``http.server`` with one thread per connection, so a delayed answer never blocks
@@ -32,11 +36,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Reply:
-    """A successful completion. ``usage`` is (prompt, completion) tokens, or None to omit it."""
+    """A successful completion. ``usage`` is (prompt, completion) tokens, or None to omit it;
+    any values may be given (a hostile provider's strings, negatives, floats)."""
 
     content: str
     reasoning: str | None = None
-    usage: tuple[int, int] | None = (120, 40)
+    usage: tuple[Any, Any] | None = (120, 40)
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,23 @@ class Delay:
     then: Reply = field(default_factory=lambda: Reply("{}"))
 
 
-Step = Reply | Fault | Delay
+@dataclass(frozen=True)
+class Trickle:
+    """Headers of a large body, then one byte every ``interval`` seconds until the client leaves."""
+
+    interval: float = 0.2
+
+
+@dataclass(frozen=True)
+class Raw:
+    """Exactly this answer: status, extra headers and body bytes."""
+
+    body: bytes
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+Step = Reply | Fault | Delay | Trickle | Raw
 
 
 @dataclass(frozen=True)
@@ -198,6 +219,32 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (timeout) before we answered
 
+        def _trickle(self, step: Trickle) -> None:
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(10**9))
+                self.end_headers()
+                self.wfile.write(b"{")
+                while not server._stopping.is_set():
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    server.wait(step.interval)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up: what a bound on the whole call must do
+
+        def _raw(self, step: Raw) -> None:
+            try:
+                self.send_response(step.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(step.body)))
+                for key, value in step.headers:
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(step.body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
@@ -221,6 +268,12 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             if isinstance(step, Delay):
                 server.wait(step.seconds)
                 step = step.then
+            if isinstance(step, Trickle):
+                self._trickle(step)
+                return
+            if isinstance(step, Raw):
+                self._raw(step)
+                return
             if isinstance(step, Fault):
                 headers = ({} if step.retry_after is None
                            else {"Retry-After": f"{step.retry_after:g}"})

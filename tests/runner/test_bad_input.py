@@ -192,7 +192,7 @@ OPTION_CASES = [
     Case("policy-no-equals", ("simulate", EXP2, "--policy", FIFO),
          (f"--policy {FIFO}: must look like AGENT=FILE.json",)),
     Case("policy-missing-file", ("simulate", EXP2, "--policy", f"BANK_A={BAD}/nope.json"),
-         (f"{BAD}/nope.json: policy file not found",)),
+         (f"{BAD}/nope.json: file not found",)),
     Case("validate-missing-file", ("validate", f"{BAD}/no_such_file.yaml"),
          (f"{BAD}/no_such_file.yaml: file not found",)),
     Case("constraints-on-scenario", ("validate", EXP2, "--constraints", CONSTRAINTS),

@@ -114,7 +114,10 @@ def build_amounts(r: random.Random) -> dict[str, Any]:
         return {"type": "Uniform", "min": lo, "max": lo + r.randint(0, 2_000)}
     if kind == "Exponential":
         return {"type": "Exponential", "lambda": r.uniform(0.0004, 0.05)}
-    return {"type": kind, "mean": r.uniform(1, 2_000), "std_dev": _rate(r, (0,), 1_500)}
+    mean = r.uniform(1, 2_000)
+    if kind == "LogNormal":  # its largest draw grows as exp(13.71·σ): keep it within bounds.py's
+        return {"type": kind, "mean": mean, "std_dev": _rate(r, (0,), min(1_500, mean))}
+    return {"type": kind, "mean": mean, "std_dev": _rate(r, (0,), 1_500)}
 
 
 def build_priority(r: random.Random) -> Any:
@@ -171,9 +174,9 @@ def build_event(r: random.Random, ids: list[str], episode: int) -> dict[str, Any
     kind = _pick(r, "CustomTransactionArrival", "DirectTransfer", "ScheduledSettlement",
                  "GlobalArrivalRateChange", "AgentArrivalRateChange")
     if r.random() < 0.5:
-        schedule: dict[str, Any] = {"type": "OneTime", "tick": r.randint(0, episode)}
-    else:
-        schedule = {"type": "Repeating", "start_tick": r.randint(0, episode),
+        schedule: dict[str, Any] = {"type": "OneTime", "tick": r.randint(0, episode - 1)}
+    else:  # an event outside the simulated horizon is an error (runner.scenario.bounds)
+        schedule = {"type": "Repeating", "start_tick": r.randint(0, episode - 1),
                     "interval": r.randint(1, episode + 1)}
     event: dict[str, Any] = {"type": kind, "schedule": schedule}
     if kind in ("CustomTransactionArrival", "DirectTransfer", "ScheduledSettlement"):

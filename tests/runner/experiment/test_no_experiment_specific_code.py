@@ -109,7 +109,9 @@ def made_up_experiment(folder: Path) -> Path:
         "master_seed": 3,
         "optimized_agents": ["HUB", "SMALL_A"],
         "initial_policies": {"HUB": _policy(4), "SMALL_A": _policy(1)},
-        "scenario_overrides": {"simulation": {"num_days": 1}},
+        # one day: the event that ends day 1's rush (tick 24) would fall outside the horizon
+        "scenario_overrides": {"simulation": {"num_days": 1}, "scenario_events": [
+            {"type": "GlobalArrivalRateChange", "multiplier": 1.5, "schedule": {"type": "OneTime", "tick": 20}}]},
         "evaluation": {"mode": "bootstrap", "world": "full", "num_samples": 5, "reference_samples": 4,
                        "acceptance": {"rule": "mean"}},
         "convergence": {"max_iterations": 2},
