@@ -9,8 +9,9 @@ Tick order: start of day (pool allocation) → scenario events → arrivals → 
 priority escalation and Queue-1 ordering → payment trees over Queue 1 (one snapshot per bank)
 → RTGS settlement of released payments in order → one FIFO pass over Queue 2 → LSM
 (bilateral offsetting and multilateral cycles) → deferred credits → cost accrual → end of day.
-Every settlement path goes through `_Day.can_settle` (liquidity and limits) or, for the LSM's
-groups, `_Day.settle_group` (net positions and limits).
+Collateral trees run after the arrivals and after the LSM, timers after the bank trees
+(`runner.engine.reference_collateral`). Every settlement path goes through `_Day.can_settle`
+(liquidity and limits) or, for the LSM's groups, `settle_group` (net positions and limits).
 
 Decisions where SimCash has a quirk (documented in docs/engine.md):
 * a payment not settled by the end of its deadline tick pays the deadline penalty once, at
@@ -38,6 +39,7 @@ from runner.engine.rates import (
     C,
     mul_div_int,
 )
+from runner.engine.reference_collateral import collateral_tree, run_timers
 from runner.engine.reference_lsm import run_lsm
 from runner.engine.results import CostTable
 from runner.engine.rules import Status, allowed_overdraft, available_liquidity, collateral_capacity
@@ -122,6 +124,7 @@ class _Day:
         self.balance = [int(x) for x in s.opening]
         self.cap = [int(x) for x in s.unsecured_cap]
         self.posted = [int(x) for x in s.posted_collateral]
+        self.timers: list[tuple[int, int, int]] = []  # (due tick, bank, amount) to withdraw
         self.limits = OutflowLimits(s.bilateral_limit, s.multilateral_limit, n)
         self.cycles_left = 0  # cycles the LSM may still settle this tick
         self.allocated = [0] * n
@@ -204,15 +207,12 @@ class _Day:
                 if self.s.pool[a] > 0:
                     self._allocate(a)
         self.scenario_events(t)
-        for tx in self.txs:
-            if tx.arrival == t:
-                tx.status = Status.Q1
-                self.q1[tx.sender].append(tx)
-                self.emit(t, "Arrival", tx=tx.id, sender=self.s.agent_ids[tx.sender],
-                          receiver=self.s.agent_ids[tx.receiver], amount=tx.amount,
-                          deadline=tx.deadline, priority=tx.priority)
+        self.arrivals(t)
+        for a in range(self.s.n_agents):
+            collateral_tree(self, a, t, "strategic_collateral_tree")
         for a in range(self.s.n_agents):
             self.bank_tree(a, t)
+        run_timers(self, t)
         self.escalate(t)
         pending = self.payment_pass(t)
         for tx in pending:  # RTGS: settle in order if affordable, else queue centrally
@@ -227,11 +227,22 @@ class _Day:
         self.queue2_pass(t)
         self.lsm(t)
         for a in range(self.s.n_agents):
+            collateral_tree(self, a, t, "end_of_tick_collateral_tree")
+        for a in range(self.s.n_agents):
             self.balance[a] += self.incoming[a]
             self.incoming[a] = 0
         self.accrue(t)
         if t % tpd == tpd - 1:
             self.end_of_day(t)
+
+    def arrivals(self, t: int) -> None:
+        for tx in self.txs:
+            if tx.arrival == t:
+                tx.status = Status.Q1
+                self.q1[tx.sender].append(tx)
+                self.emit(t, "Arrival", tx=tx.id, sender=self.s.agent_ids[tx.sender],
+                          receiver=self.s.agent_ids[tx.receiver], amount=tx.amount,
+                          deadline=tx.deadline, priority=tx.priority)
 
     def scenario_events(self, t: int) -> None:
         for tick, kind, frm, to, amount in self.sched_events:

@@ -36,7 +36,6 @@ AgentCheck = tuple[str, str, Callable[[M.AgentConfig], bool]]
 _REFUSED_SCENARIO: list[ScenarioCheck] = []
 _REFUSED_AGENT: list[AgentCheck] = [
     ("arrival_bands", "per-band arrivals", lambda a: a.arrival_bands is not None),
-    ("posted_collateral", "collateral", lambda a: bool(a.posted_collateral)),
     ("policy.type", "payment splitting policies",
      lambda a: a.policy.type in ("LiquiditySplitting", "MockSplitting")),
 ]
@@ -51,6 +50,7 @@ _BATCH_MISSING_SCENARIO: list[ScenarioCheck] = [
     ("priority_mode", "central-queue priority ordering", lambda c: c.priority_mode),
 ]
 _BATCH_MISSING_AGENT: list[AgentCheck] = [
+    ("posted_collateral", "posted collateral", lambda a: bool(a.posted_collateral)),
     ("bilateral_limits", "bilateral limits", lambda a: a.bilateral_limits is not None),
     ("multilateral_limit", "multilateral limits", lambda a: a.multilateral_limit is not None),
     ("limits", "bilateral/multilateral limits", lambda a: a.limits is not None),
