@@ -34,6 +34,7 @@ _COLLATERAL = {"HoldCollateral", "PostCollateral", "WithdrawCollateral"}
 # What the reference engine (``paylab simulate``) executes besides.
 REFERENCE_ACTIONS = {
     **RUNNABLE_ACTIONS,
+    "payment_tree": RUNNABLE_ACTIONS["payment_tree"] | {"WithdrawFromRtgs", "ResubmitToRtgs"},
     "strategic_collateral_tree": _COLLATERAL,
     "end_of_tick_collateral_tree": _COLLATERAL,
 }
