@@ -474,7 +474,25 @@ class ScenarioConfig(Strict):
             if sender is not None and sender == getattr(event, "to_agent", None):
                 raise ValueError(f"scenario_events[{i}].to_agent: must differ from from_agent, "
                                  f"got '{sender}' for both")
+        self._check_cap_adjustments()
         return self
+
+    def _check_cap_adjustments(self) -> None:
+        """A `CollateralAdjustment` must not take an unsecured cap below zero (SimCash stops
+        the run there); checked over the whole episode before anything runs."""
+        adjustments = [(i, e) for i, e in enumerate(self.scenario_events)
+                       if isinstance(e, CollateralAdjustment)]
+        if not adjustments:
+            return
+        cap = {a.id: a.unsecured_cap for a in self.agents}
+        for t in range(self.episode_ticks):
+            for i, event in adjustments:
+                if event.fires_at(t):
+                    cap[event.agent] += event.delta
+                    if cap[event.agent] < 0:
+                        raise ValueError(
+                            f"scenario_events[{i}].delta: takes the unsecured cap of "
+                            f"'{event.agent}' below 0 at tick {t} (to {cap[event.agent]})")
 
     @staticmethod
     def _check_limits(i: int, agent: AgentConfig, ids: list[str]) -> None:
