@@ -26,6 +26,8 @@ SUPPORTED_EVENTS = (
     M.GlobalArrivalRateChange,
     M.AgentArrivalRateChange,
     M.CollateralAdjustment,
+    M.CounterpartyWeightChange,
+    M.DeadlineWindowChange,
 )
 BATCH_MISSING_EVENTS = (M.CollateralAdjustment,)
 
@@ -35,7 +37,6 @@ AgentCheck = tuple[str, str, Callable[[M.AgentConfig], bool]]
 # Neither engine yet — delete a line when the feature lands.
 _REFUSED_SCENARIO: list[ScenarioCheck] = []
 _REFUSED_AGENT: list[AgentCheck] = [
-    ("arrival_bands", "per-band arrivals", lambda a: a.arrival_bands is not None),
     ("policy.type", "payment splitting policies",
      lambda a: a.policy.type in ("LiquiditySplitting", "MockSplitting")),
 ]
