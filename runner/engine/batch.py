@@ -9,7 +9,7 @@ accounts ``[sample × agent]`` ("lanes") — and each tick step is a plain funct
   a tick touches only the payments present, never the whole day;
 * policies decide every Queue-1 payment of the tick at once (`runner.engine.batch_policy`);
 * settlement "in order, settle if affordable" runs per lane (`runner.engine.batch_settlement`);
-* the LSM offsets Queue 2 (`runner.engine.batch_lsm`).
+* the LSM offsets pairs and settles cycles in Queue 2 (`runner.engine.batch_lsm`).
 
 All work per tick is linear in the payments present. ``fast=False`` turns every batch
 shortcut off (see `runner.engine.batch_state`): same results, simpler paths.
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from runner.engine.batch_lsm import offsetting
+from runner.engine.batch_lsm import run_lsm
 from runner.engine.batch_policy import bank_trees, payment_pass
 from runner.engine.batch_settlement import (
     available,
@@ -82,8 +82,8 @@ def tick(day: BatchState, t: int) -> None:
     released = payment_pass(day, t)
     if released.size or day.q2.size:
         settle_released(day, released, t)
-    if setup.bilateral_lsm and day.q2.size:
-        offsetting(day, t)
+    if (setup.bilateral_lsm or setup.cycles) and day.q2.size:
+        run_lsm(day, t)
     if day.deferred:
         day.balance += day.incoming
         day.incoming[:] = 0

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from runner.engine.batch_state import FLOAT_EXACT, NO_LIMIT, Q2, SETTLED, BatchState
+from runner.engine.batch_state import FLOAT_EXACT, Q2, SETTLED, BatchState
+from runner.engine.limits import NO_LIMIT
+from runner.engine.rules import available_liquidity
 
 
 def run_starts(lanes: np.ndarray) -> np.ndarray:
@@ -84,7 +86,7 @@ def available(day: BatchState, lanes: np.ndarray | None = None) -> np.ndarray:
         b, limit = day.balance, day.overdraft_limit
     else:
         b, limit = day.balance[lanes], day.overdraft_limit[lanes]
-    out: np.ndarray = np.maximum(b, 0) + np.maximum(0, limit - np.maximum(0, -b))
+    out: np.ndarray = available_liquidity(b, limit)
     return out
 
 

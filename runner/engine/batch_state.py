@@ -20,16 +20,17 @@ from weakref import WeakKeyDictionary
 import numpy as np
 
 from runner.engine.batch_policy_groups import PolicyGroup, policy_groups
+from runner.engine.limits import NO_LIMIT
 from runner.engine.rates import BPS_DEN, COMPONENTS, mul_div
 from runner.engine.rates import C as COMPONENT
+from runner.engine.rules import Status, allowed_overdraft, collateral_capacity
 from runner.engine.schedule import KIND_DIRECT_TRANSFER
 from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
 
 # Payment status as stored in int8 arrays (ordered: Q1..DROPPED are the unsettled ones).
-FUTURE, Q1, Q2, DROPPED, SETTLED = 0, 1, 2, 3, 4
+FUTURE, Q1, Q2, DROPPED, SETTLED = (int(s) for s in Status)
 FLOAT_EXACT = 2**53  # integers below this add exactly in float64
-NO_LIMIT = -1  # a bilateral or multilateral limit that is not set (`EngineSetup`)
 
 _EMPTY = np.zeros(0, dtype=np.int64)
 
@@ -225,12 +226,11 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
     balance, cap, pool, allocation, posted, max_collateral, lane_agent = (
         np.array(row) for row in whole)
     haircut = np.tile(setup.haircut, n_samples)
-    capacity = np.floor(posted * np.maximum(0.0, 1.0 - haircut)).astype(np.int64)
-    # limits arrive with the engine branch's setup fields; absent means none
-    bilateral = getattr(setup, "bilateral_limit", None)
-    multilateral = getattr(setup, "multilateral_limit", None)
-    limited = bilateral is not None and multilateral is not None and bool(
-        (bilateral != NO_LIMIT).any() or (multilateral != NO_LIMIT).any())
+    capacity = collateral_capacity(posted, haircut)
+    no_limit = np.full(n_agents, NO_LIMIT, dtype=np.int64)
+    bilateral = setup.bilateral_limit if setup.bilateral_limit is not None else no_limit[None, :]
+    multilateral = setup.multilateral_limit if setup.multilateral_limit is not None else no_limit
+    limited = bool((bilateral != NO_LIMIT).any() or (multilateral != NO_LIMIT).any())
     n_limit_lanes = n_lanes if limited else 0
     n_budgets = n_lanes if has_bank_tree else 0  # release budgets exist only under a bank tree
     state = BatchState(
@@ -242,10 +242,10 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
         q1=_EMPTY, q2=_EMPTY, dropped=_EMPTY,
         balance=balance, unsecured_cap=cap, pool=pool, allocation=allocation,
         allocated=allocation.copy(), posted_collateral=posted, haircut=haircut,
-        max_collateral=max_collateral, overdraft_limit=capacity + cap, lane_agent=lane_agent,
+        max_collateral=max_collateral, overdraft_limit=allowed_overdraft(cap, capacity), lane_agent=lane_agent,
         incoming=np.zeros(n_lanes, dtype=np.int64),
-        bilateral_limit=np.tile(bilateral, (n_samples, 1)) if limited else _EMPTY,  # type: ignore[arg-type]
-        multilateral_limit=np.tile(multilateral, n_samples) if limited else _EMPTY,  # type: ignore[arg-type]
+        bilateral_limit=np.tile(bilateral, (n_samples, 1)) if limited else _EMPTY,
+        multilateral_limit=np.tile(multilateral, n_samples) if limited else _EMPTY,
         outflow_to=np.zeros((n_limit_lanes, n_agents), dtype=np.int64),
         outflow_total=np.zeros(n_limit_lanes, dtype=np.int64),
         groups=groups, group_of=group_of, has_bank_tree=has_bank_tree, constant_trees=constant,
