@@ -19,7 +19,7 @@ Samples are independent, so each step handles one group per sample at a time:
   at most ``max_cycles_per_tick`` settle per sample, so the loop is short.
 
 The cycle list has a simple path (the shared `runner.engine.lsm.cycles` per sample) and a
-fast one (`_cycles_vectorised`: paths grown edge by edge over every sample at once).
+fast one (`_CycleSearch`: paths grown edge by edge over every sample at once).
 """
 
 from __future__ import annotations
@@ -197,7 +197,11 @@ def _cycle_round(day: BatchState, t: int, active: np.ndarray,
     if not active.any():
         return settled
     flow = _flows(day, active)
-    sample, nodes, length = cycle_list(flow, active, day.setup.max_cycle_length, day.fast)
+    headroom = None
+    if day.fast and day.deferred:  # balances only fall during the round: prune what cannot pay
+        headroom = (day.balance + day.overdraft_limit).reshape(day.n_samples, day.n_agents)
+    sample, nodes, length = cycle_list(flow, active, day.setup.max_cycle_length, day.fast,
+                                       headroom)
     if sample.size == 0:
         return settled
     table = _CycleEdges.build(flow, sample, nodes, length)
@@ -224,12 +228,17 @@ def _cycle_round(day: BatchState, t: int, active: np.ndarray,
     return settled
 
 
-def cycle_list(flow: np.ndarray, samples: np.ndarray, max_length: int,
-               fast: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cycle_list(flow: np.ndarray, samples: np.ndarray, max_length: int, fast: bool,
+               headroom: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every cycle of every sample in ``samples`` (a mask) in `runner.engine.lsm.cycles`
-    order: (sample [C], nodes [C, max_length] padded with -1, length [C]), by sample."""
+    order: (sample [C], nodes [C, max_length] padded with -1, length [C]), by sample.
+
+    ``headroom`` (fast path only; ``[sample, bank]``: balance + overdraft limit) leaves out
+    the cycles in which some bank's net position ``p`` fails the group rule (``p ≤ 0`` and
+    ``p < −headroom``), pruning paths as they grow. Valid when balances cannot rise during
+    the round (deferred crediting): such a cycle could never settle."""
     if fast:
-        return _cycles_vectorised(flow, samples, max_length)
+        return _CycleSearch(flow, samples, headroom).run(max_length)
     found: list[tuple[int, tuple[int, ...]]] = []
     for s in np.flatnonzero(samples).tolist():
         u, v = np.nonzero(flow[s])
@@ -242,41 +251,93 @@ def cycle_list(flow: np.ndarray, samples: np.ndarray, max_length: int,
             np.array([len(c) for _, c in found], dtype=np.int64))
 
 
-def _cycles_vectorised(flow: np.ndarray, samples: np.ndarray,
-                       max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`cycle_list` over all samples at once: simple paths from their smallest bank, grown
-    one edge at a time through every edge (CSR by sender), closed where an edge leads back."""
-    n_samples, n_agents, _ = flow.shape
-    has = (flow > 0) & samples[:, None, None]
-    es, eu, ev = np.nonzero(has)  # edges, sorted by (sample, sender, receiver)
-    node_key = es * n_agents + eu
-    start = np.searchsorted(node_key, np.arange(n_samples * n_agents))
-    count = np.bincount(node_key, minlength=n_samples * n_agents)
-    keep = ev > eu  # first edge: from the smallest bank of the cycle
-    ps, paths = es[keep], np.stack((eu[keep], ev[keep]), axis=1)
-    found_s, found_nodes, found_len = [], [], []
-    while paths.shape[1] < max_length and ps.size:
-        last = ps * n_agents + paths[:, -1]
-        reps = count[last]
-        owner = np.repeat(np.arange(ps.size), reps)
-        offset = np.arange(owner.size) - np.repeat(np.cumsum(reps) - reps, reps)
-        nxt = ev[start[last][owner] + offset]
+def _matches(sorted_keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (query, position) with ``sorted_keys[position] == queries[query]``."""
+    lo = np.searchsorted(sorted_keys, queries, side="left")
+    reps = np.searchsorted(sorted_keys, queries, side="right") - lo
+    owner = np.repeat(np.arange(queries.size), reps)
+    position = np.arange(owner.size) - np.repeat(np.cumsum(reps) - reps, reps) + lo[owner]
+    return owner, position
+
+
+class _CycleSearch:
+    """`cycle_list`'s fast path over all samples at once. Simple paths start at their smallest
+    bank and grow one edge at a time (each path of 3+ banks closes into a cycle where an edge
+    leads back); the last bank of the longest cycles comes from a join with the two-edge paths
+    ``y → x → start`` (x > start), so paths of the full length are never listed."""
+
+    def __init__(self, flow: np.ndarray, samples: np.ndarray, headroom: np.ndarray | None) -> None:
+        self.flow, self.headroom, self.n_agents = flow, headroom, flow.shape[1]
+        self.has = (flow > 0) & samples[:, None, None]
+        # edges, sorted by (sample, sender, receiver)
+        self.es, self.eu, self.ev = np.nonzero(self.has)
+        self.out_key = self.es * self.n_agents + self.eu
+
+    def can_pay(self, s: np.ndarray, before: np.ndarray, bank: np.ndarray,
+                after: np.ndarray) -> np.ndarray:
+        """Whether ``bank`` (paid by ``before``, paying ``after``) passes the group rule."""
+        if self.headroom is None:
+            return np.ones(s.size, dtype=bool)
+        position = self.flow[s, before, bank] - self.flow[s, bank, after]
+        ok: np.ndarray = (position > 0) | (position >= -self.headroom[s, bank])
+        return ok
+
+    def run(self, max_length: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        keep = self.ev > self.eu  # first edge: from the smallest bank of the cycle
+        ps, paths = self.es[keep], np.stack((self.eu[keep], self.ev[keep]), axis=1)
+        found: list[tuple[np.ndarray, np.ndarray]] = []  # (sample, nodes) per length
+        while paths.shape[1] < max_length - 1 and ps.size:
+            ps, paths = self.grow(ps, paths)
+            closes = self.has[ps, paths[:, -1], paths[:, 0]]
+            closes[closes] = (
+                self.can_pay(ps[closes], paths[closes, -2], paths[closes, -1], paths[closes, 0])
+                & self.can_pay(ps[closes], paths[closes, -1], paths[closes, 0], paths[closes, 1]))
+            found.append((ps[closes], paths[closes]))
+        found.append(self.close_through_one_more(ps, paths))
+        sample = np.concatenate([f[0] for f in found])
+        nodes = np.full((sample.size, max_length), -1, dtype=np.int64)
+        length = np.concatenate([np.full(f[0].size, f[1].shape[1], dtype=np.int64) for f in found])
+        at = 0
+        for _, block in found:
+            nodes[at:at + block.shape[0], :block.shape[1]] = block
+            at += block.shape[0]
+        return _in_order(self.flow, sample, nodes, length)
+
+    def grow(self, ps: np.ndarray, paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every path one edge longer (a bank above the start, not on the path yet)."""
+        owner, position = _matches(self.out_key, ps * self.n_agents + paths[:, -1])
+        nxt = self.ev[position]
         grown = np.concatenate((paths[owner], nxt[:, None]), axis=1)
         ok = nxt > grown[:, 0]
         for col in range(1, paths.shape[1]):
             ok &= nxt != grown[:, col]
-        ps, paths = ps[owner][ok], grown[ok]
-        closes = has[ps, paths[:, -1], paths[:, 0]]
-        found_s.append(ps[closes])
-        found_len.append(np.full(int(closes.sum()), paths.shape[1], dtype=np.int64))
-        padded = np.full((int(closes.sum()), max_length), -1, dtype=np.int64)
-        padded[:, :paths.shape[1]] = paths[closes]
-        found_nodes.append(padded)
-    if not found_s:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, np.zeros((0, max_length), dtype=np.int64), empty
-    return _in_order(flow, np.concatenate(found_s), np.concatenate(found_nodes),
-                     np.concatenate(found_len))
+        ok &= self.can_pay(ps[owner], grown[:, -3], grown[:, -2], nxt)
+        return ps[owner][ok], grown[ok]
+
+    def close_through_one_more(self, ps: np.ndarray,
+                               paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The cycles that close each path through one more bank ``x``: last → x → start."""
+        n = self.n_agents
+        es, eu, ev = self.es, self.eu, self.ev
+        in_order = np.argsort(es * n + ev, kind="stable")
+        in_key, in_sender = (es * n + ev)[in_order], eu[in_order]
+        down = np.flatnonzero(eu > ev)  # x → z with x > z; then every y → x
+        owner, position = _matches(in_key, es[down] * n + eu[down])
+        edge = down[owner]
+        pays = self.can_pay(es[edge], in_sender[position], eu[edge], ev[edge])  # x itself
+        edge, position = edge[pays], position[pays]
+        back_key = (es[edge] * n + in_sender[position]) * n + ev[edge]  # (sample, y, z)
+        back_order = np.argsort(back_key, kind="stable")
+        back_key, back_via = back_key[back_order], eu[edge][back_order]
+        owner, position = _matches(back_key, (ps * n + paths[:, -1]) * n + paths[:, 0])
+        via = back_via[position]
+        ok = np.ones(via.size, dtype=bool)
+        for col in range(1, paths.shape[1] - 1):
+            ok &= via != paths[owner, col]
+        s = ps[owner]
+        ok &= (self.can_pay(s, paths[owner, -2], paths[owner, -1], via)
+               & self.can_pay(s, via, paths[owner, 0], paths[owner, 1]))
+        return s[ok], np.concatenate((paths[owner][ok], via[ok, None]), axis=1)
 
 
 def _in_order(flow: np.ndarray, sample: np.ndarray, nodes: np.ndarray,
