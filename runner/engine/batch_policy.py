@@ -69,6 +69,31 @@ def register(day: BatchState, key: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- payment trees
+def escalate(day: BatchState, t: int) -> None:
+    """Priority escalation, then Queue-1 ordering (as `runner.engine.reference._Day.escalate`).
+
+    An unsettled payment with ``r = max(0, deadline − t) ≤ S`` ticks left gets priority
+    ``min(10, original + round_half_up(max_boost × (1 − r/S)))`` if that is higher; with
+    ``queue1_ordering: priority_deadline`` each bank's Queue 1 is then stably sorted by
+    priority (high first), then deadline — Queue 1 is then kept in queue order per lane, not
+    in row order."""
+    setup = day.setup
+    start = setup.escalation_start
+    if start > 0:
+        rows = np.concatenate((day.q1, day.q2, day.dropped))
+        left = np.maximum(0, day.deadline[rows] - t)
+        near = left <= start
+        rows, left = rows[near], left[near]
+        boost = np.floor(setup.escalation_max_boost * (1 - left / start) + 0.5).astype(np.int64)
+        raised = np.minimum(10, day.original_priority[rows] + boost)
+        day.priority[rows] = np.maximum(day.priority[rows], raised)
+    if setup.queue1_priority_deadline and day.q1.size:
+        q1 = day.q1  # each lane's rows in queue order, arrivals last
+        order = np.lexsort((np.arange(q1.size), day.deadline[q1], -day.priority[q1],
+                            day.layout.sender_lane[q1]))
+        day.q1 = q1[order]
+
+
 def payment_pass(day: BatchState, t: int) -> np.ndarray:
     """Decide every Queue-1 payment; returns the released rows in release order (by
     sender lane, then queue position: each sample's pending list in the reference)."""
@@ -88,18 +113,17 @@ def payment_pass(day: BatchState, t: int) -> np.ndarray:
     if drop.any():
         day.status[q1[drop]] = DROPPED
         day.dropped = np.concatenate((day.dropped, q1[drop]))
-    kept = q1[~(go | drop)]
-    released = q1[go]
-    flag = flag[go]
-    order = np.argsort(key[released], kind="stable")  # q1 is in row order
-    released, flag = released[order], flag[order]
+    stay = ~(go | drop)
+    at = np.flatnonzero(go)
+    at = at[np.argsort(key[q1[at]], kind="stable")]  # by lane, each in queue order
+    released, flag = q1[at], flag[at]
     if day.has_bank_tree and day.budget_left.max() >= 0:
         fits = _apply_budgets(day, released)
-        kept = np.sort(np.concatenate((kept, released[~fits])))  # over budget: stays in Q1
+        stay[at[~fits]] = True  # over budget: stays in Queue 1, in its place
         released, flag = released[fits], flag[fits]
     has_flag = flag >= 0
     day.priority[released[has_flag]] = flag[has_flag]
-    day.q1 = kept
+    day.q1 = q1[stay]
     return released
 
 

@@ -43,11 +43,6 @@ _REFUSED_AGENT: list[AgentCheck] = [
 
 # The reference engine runs these; the batch engine not yet.
 _BATCH_MISSING_SCENARIO: list[ScenarioCheck] = [
-    ("priority_escalation.enabled", "priority escalation",
-     lambda c: c.priority_escalation is not None and c.priority_escalation.enabled),
-    ("queue1_ordering", "priority ordering of the internal queues",
-     lambda c: c.queue1_ordering != "fifo"),
-    ("priority_mode", "central-queue priority ordering", lambda c: c.priority_mode),
 ]
 _BATCH_MISSING_AGENT: list[AgentCheck] = []
 
