@@ -22,12 +22,21 @@ from runner.scenario.loader import Scenario
 from runner.scenario.models import ScenarioConfig
 from runner.scenario.support import batch_missing_features
 
-# Actions the engines can execute today; the others parse and validate but are refused here.
+# Actions the batch engine (every evaluation path) can execute today; the others parse and
+# validate but are refused here.
 RUNNABLE_ACTIONS = {
     "payment_tree": {"Release", "ReleaseWithCredit", "Hold", "Reprioritize", "Drop"},
     "bank_tree": {"NoAction", "SetReleaseBudget", "SetState", "AddState"},
     "strategic_collateral_tree": {"HoldCollateral"},
     "end_of_tick_collateral_tree": {"HoldCollateral"},
+}
+_COLLATERAL = {"HoldCollateral", "PostCollateral", "WithdrawCollateral"}
+# What the reference engine (``paylab simulate``) executes besides.
+REFERENCE_ACTIONS = {
+    **RUNNABLE_ACTIONS,
+    "payment_tree": RUNNABLE_ACTIONS["payment_tree"] | {"WithdrawFromRtgs", "ResubmitToRtgs"},
+    "strategic_collateral_tree": _COLLATERAL,
+    "end_of_tick_collateral_tree": _COLLATERAL,
 }
 FRACTION_SCALE = 10**9  # fractions are applied as exact integers (0.29 × 100 000 = 29 000)
 
@@ -102,12 +111,17 @@ def _limits(cfg: ScenarioConfig, agents: list[M.AgentConfig]) -> tuple[np.ndarra
     return bilateral, multilateral
 
 
-def check_runnable(program: PolicyProgram, agent_id: str) -> None:
-    """Refuse, before any tick runs, a policy using an action the engine cannot execute."""
-    for tree, allowed in RUNNABLE_ACTIONS.items():
+def check_runnable(program: PolicyProgram, agent_id: str) -> list[tuple[str, str]]:
+    """Refuse, before any tick runs, a policy using an action no engine can execute; return
+    (key, what) for the actions only the reference engine executes."""
+    batch_missing = []
+    for tree, allowed in REFERENCE_ACTIONS.items():
         for action in sorted(program.actions(tree) - allowed):
             raise NotSupportedError(f"action {action} in {tree} of agent {agent_id}'s policy",
                                     path=f"{tree}.action")
+        batch_missing += [(f"{tree}.action", f"action {action} of agent {agent_id}'s policy")
+                          for action in sorted(program.actions(tree) - RUNNABLE_ACTIONS[tree])]
+    return batch_missing
 
 
 def build_setup(scenario: Scenario | ScenarioConfig, policies: dict[str, Policy] | None = None,
@@ -130,16 +144,16 @@ def build_setup(scenario: Scenario | ScenarioConfig, policies: dict[str, Policy]
     source = scenario.source if isinstance(scenario, Scenario) else None
     agents = sorted(cfg.agents, key=lambda a: a.id)
     programs = []
+    missing = batch_missing_features(cfg)
     for agent in agents:
         if agent.id not in chosen:
             raise KeyError(f"no policy for agent {agent.id}")
         program = PolicyProgram(chosen[agent.id], name=agent.id)
         try:
-            check_runnable(program, agent.id)
+            missing += check_runnable(program, agent.id)
         except NotSupportedError as exc:
             raise (exc.with_source(source) if source else exc) from None
         programs.append(program)
-    missing = tuple(batch_missing_features(cfg))
     if missing and engine == "batch":
         key, detail = missing[0]
         raise NotSupportedError(f"{detail} in the batch engine used for evaluation; "
@@ -188,5 +202,5 @@ def build_setup(scenario: Scenario | ScenarioConfig, policies: dict[str, Policy]
         priority_mode=cfg.priority_mode,
         escalation_start=escalation.start_ticks if escalation is not None and escalate else 0,
         escalation_max_boost=escalation.max_boost if escalation is not None and escalate else 0,
-        batch_missing=missing,
+        batch_missing=tuple(missing),
     )

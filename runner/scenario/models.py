@@ -246,6 +246,45 @@ class ArrivalConfig(Strict):
         return v
 
 
+class ArrivalBand(Strict):
+    """One priority band's stochastic arrivals (reference §3.3): priorities are drawn
+    uniformly within the band (urgent 8–10, normal 4–7, low 0–3)."""
+
+    rate_per_tick: float = Field(ge=0)
+    amount_distribution: AmountDistribution
+    deadline_offset_min: int = Field(gt=0)
+    deadline_offset_max: int = Field(gt=0)
+    counterparty_weights: dict[str, float] = Field(default_factory=dict)
+    # Accepted for compatibility; any payment can be split, as in SimCash.
+    divisible: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ArrivalBand:
+        if self.deadline_offset_max < self.deadline_offset_min:
+            raise ValueError(f"deadline_offset_max: must be >= deadline_offset_min "
+                             f"({self.deadline_offset_min}), got {self.deadline_offset_max}")
+        for name, w in self.counterparty_weights.items():
+            if w < 0:
+                raise ValueError(f"counterparty_weights.{name}: must be >= 0, got {w}")
+        return self
+
+    @property
+    def deadline_range(self) -> tuple[int, int]:
+        return (self.deadline_offset_min, self.deadline_offset_max)
+
+
+class ArrivalBands(Strict):
+    """Per-band arrivals, drawn in the order urgent, normal, low."""
+
+    urgent: ArrivalBand | None = None
+    normal: ArrivalBand | None = None
+    low: ArrivalBand | None = None
+
+    def present(self) -> list[tuple[str, ArrivalBand]]:
+        return [(name, band) for name in ("urgent", "normal", "low")
+                if (band := getattr(self, name)) is not None]
+
+
 # --------------------------------------------------------------------------- policies
 
 
@@ -301,7 +340,7 @@ class AgentConfig(Strict):
     unsecured_cap: NonNegCents = 0
     policy: PolicyRef = PolicyRef(type="Fifo")
     arrival_config: ArrivalConfig | None = None
-    arrival_bands: dict[str, Any] | None = None
+    arrival_bands: ArrivalBands | None = None
     posted_collateral: NonNegCents = 0
     collateral_haircut: float = Field(default=0.02, ge=0, le=1)
     max_collateral_capacity: NonNegCents | None = None
@@ -316,6 +355,9 @@ class AgentConfig(Strict):
 
     @model_validator(mode="after")
     def _one_limit_spelling(self) -> AgentConfig:
+        if self.arrival_config is not None and self.arrival_bands is not None:
+            raise ValueError("arrival_bands: must not be given together with arrival_config "
+                             "(one way of drawing arrivals per agent)")
         if self.limits is not None:
             for key in ("bilateral_limits", "multilateral_limit"):
                 if getattr(self, key) is not None and getattr(self.limits, key) is not None:
@@ -462,7 +504,11 @@ class ScenarioConfig(Strict):
                 )
         for i, agent in enumerate(self.agents):
             if agent.arrival_config is not None:
-                self._check_counterparties(i, agent.id, agent.arrival_config, ids)
+                self._check_counterparties(i, agent.id, agent.arrival_config.counterparty_weights,
+                                           f"agents[{i}].arrival_config", ids)
+            for band_name, band in agent.arrival_bands.present() if agent.arrival_bands else ():
+                self._check_counterparties(i, agent.id, band.counterparty_weights,
+                                           f"agents[{i}].arrival_bands.{band_name}", ids)
             self._check_limits(i, agent, ids)
         for i, event in enumerate(self.scenario_events):
             for attr in ("from_agent", "to_agent", "agent", "counterparty"):
@@ -470,11 +516,39 @@ class ScenarioConfig(Strict):
                 if name is not None and name not in ids:
                     raise ValueError(f"scenario_events[{i}].{attr}: unknown agent '{name}' "
                                      f"(agents: {', '.join(ids)})")
+            if isinstance(event, CounterpartyWeightChange):
+                self._check_weight_change(i, event)
             sender = getattr(event, "from_agent", None)
             if sender is not None and sender == getattr(event, "to_agent", None):
                 raise ValueError(f"scenario_events[{i}].to_agent: must differ from from_agent, "
                                  f"got '{sender}' for both")
+        self._check_cap_adjustments()
         return self
+
+    def _check_weight_change(self, i: int, event: CounterpartyWeightChange) -> None:
+        if event.counterparty == event.agent:
+            raise ValueError(f"scenario_events[{i}].counterparty: an agent cannot pay itself "
+                             f"('{event.agent}')")
+        if self.agent(event.agent).arrival_config is None:
+            raise ValueError(f"scenario_events[{i}].agent: '{event.agent}' has no "
+                             "arrival_config, whose weights this event changes")
+
+    def _check_cap_adjustments(self) -> None:
+        """A `CollateralAdjustment` must not take an unsecured cap below zero (SimCash stops
+        the run there); checked over the whole episode before anything runs."""
+        adjustments = [(i, e) for i, e in enumerate(self.scenario_events)
+                       if isinstance(e, CollateralAdjustment)]
+        if not adjustments:
+            return
+        cap = {a.id: a.unsecured_cap for a in self.agents}
+        for t in range(self.episode_ticks):
+            for i, event in adjustments:
+                if event.fires_at(t):
+                    cap[event.agent] += event.delta
+                    if cap[event.agent] < 0:
+                        raise ValueError(
+                            f"scenario_events[{i}].delta: takes the unsecured cap of "
+                            f"'{event.agent}' below 0 at tick {t} (to {cap[event.agent]})")
 
     @staticmethod
     def _check_limits(i: int, agent: AgentConfig, ids: list[str]) -> None:
@@ -490,16 +564,17 @@ class ScenarioConfig(Strict):
                                  f"(agents: {', '.join(ids)})")
 
     @staticmethod
-    def _check_counterparties(i: int, me: str, cfg: ArrivalConfig, ids: list[str]) -> None:
-        for name in cfg.counterparty_weights:
-            where = f"agents[{i}].arrival_config.counterparty_weights.{name}"
+    def _check_counterparties(i: int, me: str, weights: dict[str, float], block: str,
+                              ids: list[str]) -> None:
+        for name in weights:
+            where = f"{block}.counterparty_weights.{name}"
             if name == me:
                 raise ValueError(f"{where}: an agent cannot pay itself ('{name}')")
             if name not in ids:
                 raise ValueError(f"{where}: '{name}' is not an agent of this scenario "
                                  f"(agents: {', '.join(ids)})")
         if len(ids) < 2:
-            raise ValueError(f"agents[{i}].arrival_config: agent '{me}' has arrivals "
+            raise ValueError(f"{block}: agent '{me}' has arrivals "
                              "but there is no other agent to pay")
 
     @property

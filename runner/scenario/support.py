@@ -26,6 +26,8 @@ SUPPORTED_EVENTS = (
     M.GlobalArrivalRateChange,
     M.AgentArrivalRateChange,
     M.CollateralAdjustment,
+    M.CounterpartyWeightChange,
+    M.DeadlineWindowChange,
 )
 BATCH_MISSING_EVENTS = (M.CollateralAdjustment,)
 
@@ -35,16 +37,15 @@ AgentCheck = tuple[str, str, Callable[[M.AgentConfig], bool]]
 # Neither engine yet — delete a line when the feature lands.
 _REFUSED_SCENARIO: list[ScenarioCheck] = []
 _REFUSED_AGENT: list[AgentCheck] = [
-    ("arrival_bands", "per-band arrivals", lambda a: a.arrival_bands is not None),
-    ("posted_collateral", "collateral", lambda a: bool(a.posted_collateral)),
     ("policy.type", "payment splitting policies",
      lambda a: a.policy.type in ("LiquiditySplitting", "MockSplitting")),
 ]
 
 # The reference engine runs these; the batch engine not yet.
-_BATCH_MISSING_SCENARIO: list[ScenarioCheck] = [
+_BATCH_MISSING_SCENARIO: list[ScenarioCheck] = []
+_BATCH_MISSING_AGENT: list[AgentCheck] = [
+    ("posted_collateral", "posted collateral", lambda a: bool(a.posted_collateral)),
 ]
-_BATCH_MISSING_AGENT: list[AgentCheck] = []
 
 # Keys SimCash accepts and ignores.
 _LEGACY_SCENARIO: list[tuple[str, Callable[[M.ScenarioConfig], bool]]] = [

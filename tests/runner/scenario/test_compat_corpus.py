@@ -30,22 +30,19 @@ from tests.runner.engine.strategies import assert_tables_equal
 CASTRO = "experiments/castro/configs"
 EXAMPLES = "examples/configs"
 CASTRO_FILES = ("exp1_2period.yaml", "exp2_12period.yaml", "exp3_joint.yaml")
-POST_EOT = "end_of_tick_collateral_tree.action"  # PostCollateral
-POST_STRATEGIC = "strategic_collateral_tree.action"
-RESUBMIT = "payment_tree.action"  # ResubmitToRtgs
 # file → None if it runs, else the dotted key its NotSupportedError names
 EXAMPLE_OUTCOMES: dict[str, str | None] = {
-    "advanced_policy_crisis.yaml": POST_EOT,
+    "advanced_policy_crisis.yaml": None,
     "bis_liquidity_delay_tradeoff.yaml": None,
-    "crisis_resolution_10day.yaml": POST_EOT,
-    "suboptimal_policies_10day.yaml": POST_EOT,
-    "suboptimal_policies_25day.yaml": POST_EOT,
-    "target2_crisis_25day.yaml": POST_STRATEGIC,
-    "target2_crisis_25day_bad_policy.yaml": POST_STRATEGIC,
-    "target2_lsm_features_test.yaml": POST_STRATEGIC,
+    "crisis_resolution_10day.yaml": None,
+    "suboptimal_policies_10day.yaml": None,
+    "suboptimal_policies_25day.yaml": None,
+    "target2_crisis_25day.yaml": None,
+    "target2_crisis_25day_bad_policy.yaml": None,
+    "target2_lsm_features_test.yaml": None,
     "test_minimal_eod.yaml": None,
     "test_near_deadline.yaml": None,
-    "test_priority_escalation.yaml": RESUBMIT,
+    "test_priority_escalation.yaml": None,
 }
 
 
