@@ -219,7 +219,7 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
         for group in groups:
             release[group.agents] = group.release[0]
             drop[group.agents] = group.drop[0]
-            flag[group.agents] = group.flag[0]
+            flag[group.agents] = group.flag[0] if group.release[0] else -1
     # every per-agent account figure repeated over the samples, in one tile
     whole = np.tile(np.stack([setup.opening, setup.unsecured_cap, setup.pool, setup.allocation,
                               setup.posted_collateral, setup.max_collateral,
