@@ -164,6 +164,14 @@ class _Day:
         limit: int = allowed_overdraft(self.cap[a], capacity)
         return limit
 
+    def max_collateral(self, a: int) -> int:
+        """What bank ``a`` may have posted: its ``max_collateral_capacity``, else 10 × its
+        current unsecured cap."""
+        follows = self.s.capacity_follows_cap
+        if follows is not None and follows[a]:
+            return 10 * self.cap[a]
+        return int(self.s.max_collateral[a])
+
     def available(self, a: int) -> int:
         out: int = available_liquidity(self.balance[a], self.overdraft_limit(a))
         return out
@@ -281,7 +289,7 @@ class _Day:
             "unsecured_cap": float(self.cap[a]),
             "posted_collateral": float(self.posted[a]),
             "haircut": float(s.haircut[a]),
-            "max_collateral_capacity": float(s.max_collateral[a]),
+            "max_collateral_capacity": float(self.max_collateral(a)),
             "q1_value": float(sum(tx.remaining for tx in self.q1[a])),
             "q1_count": float(len(self.q1[a])),
             "q2_count_agent": float(len(mine_q2)),
