@@ -183,6 +183,12 @@ class _Day:
         out: int = available_liquidity(self.balance[a], self.overdraft_limit(a))
         return out
 
+    def _blocked_by(self, tx: Tx) -> str:
+        """Why ``tx`` cannot settle now: "liquidity", "bilateral_limit" or "multilateral_limit"."""
+        if tx.remaining > self.available(tx.sender):
+            return "liquidity"
+        return self.limits.blocked_by(tx.sender, tx.receiver, tx.remaining) or "liquidity"
+
     def can_settle(self, tx: Tx) -> bool:
         """The one gross-settlement test: affordable and within the sender's limits."""
         return (tx.remaining <= self.available(tx.sender)
@@ -244,7 +250,7 @@ class _Day:
                 tx.status = Status.Q2
                 self.q2.append(tx)
                 self.emit(t, "QueuedRtgs", tx=tx.id, sender=self.s.agent_ids[tx.sender],
-                          amount=tx.remaining)
+                          amount=tx.remaining, reason=self._blocked_by(tx))
         self.queue2_pass(t)
         self.lsm(t)
         for a in range(self.s.n_agents):
