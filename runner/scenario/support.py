@@ -29,7 +29,7 @@ SUPPORTED_EVENTS = (
     M.CounterpartyWeightChange,
     M.DeadlineWindowChange,
 )
-BATCH_MISSING_EVENTS = (M.CollateralAdjustment,)
+BATCH_MISSING_EVENTS: tuple[type, ...] = ()
 
 ScenarioCheck = tuple[str, str, Callable[[M.ScenarioConfig], bool]]
 AgentCheck = tuple[str, str, Callable[[M.AgentConfig], bool]]
