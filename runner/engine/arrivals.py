@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from runner.scenario import events as E
 from runner.scenario import models as M
 
 BAND_PRIORITIES = {"urgent": (8, 10), "normal": (4, 7), "low": (0, 3)}
@@ -101,26 +102,26 @@ def arrival_streams(cfg: M.ScenarioConfig, ids: list[str], horizon: int) -> tupl
         for event in cfg.scenario_events:
             if not event.fires_at(t):
                 continue
-            if isinstance(event, M.GlobalArrivalRateChange):
+            if isinstance(event, E.GlobalArrivalRateChange):
                 current = np.where(legacy, base * event.multiplier, current)
-            elif isinstance(event, M.AgentArrivalRateChange):
+            elif isinstance(event, E.AgentArrivalRateChange):
                 for k, s in enumerate(streams):
                     if s.legacy and s.agent_id == event.agent:
                         base[k] *= event.multiplier  # cumulative, and it moves the base
                         current[k] *= event.multiplier
-            elif isinstance(event, M.CounterpartyWeightChange | M.DeadlineWindowChange):
+            elif isinstance(event, E.CounterpartyWeightChange | E.DeadlineWindowChange):
                 _change(streams, event, ids, t)
         rates[t] = current
     return rates, streams
 
 
-def _change(streams: list[Stream], event: M.CounterpartyWeightChange | M.DeadlineWindowChange,
+def _change(streams: list[Stream], event: E.CounterpartyWeightChange | E.DeadlineWindowChange,
             ids: list[str], t: int) -> None:
     for s in streams:
         if not s.legacy:
             continue
         last = s.segments[-1]
-        if isinstance(event, M.CounterpartyWeightChange):
+        if isinstance(event, E.CounterpartyWeightChange):
             if s.agent_id != event.agent:
                 continue
             s.weights[event.counterparty] = event.new_weight

@@ -313,13 +313,18 @@ class _Day:
         }
 
     def bank_tree(self, a: int, t: int) -> None:
+        """Run bank ``a``'s bank tree. A release budget lasts (with what was released against
+        it) until the tree answers ``NoAction`` or sets a new one; ``SetState`` / ``AddState``
+        leave it in place (as in SimCash). No bank tree: no budget."""
         program = self.s.programs[a]
-        self.budget[a] = None
         if not program.has_tree("bank_tree"):
+            self.budget[a] = None
             return
         node, args = program.decide_one("bank_tree", self.bank_base(a, t))
         self.emit(t, "BankDecision", agent=self.s.agent_ids[a], action=node.action, node=node.node_id)
-        if node.action == "SetState":
+        if node.action == "NoAction":
+            self.budget[a] = None
+        elif node.action == "SetState":
             self.registers[a][str(args["key"])] = float(args["value"])
         elif node.action == "AddState":
             key = str(args["key"])
@@ -401,6 +406,11 @@ class _Day:
                           action=node.action, node=node.node_id, queue=2)
 
     def _may_release(self, tx: Tx, args: dict[str, Any], t: int) -> bool:
+        """A ``Release``: its ``priority_flag`` applies at once (even if the payment stays);
+        it leaves Queue 1 unless timed for a later tick or held back by the release budget."""
+        flag = args.get("priority_flag")
+        if isinstance(flag, str) and flag in PRIORITY_FLAGS:
+            tx.priority = PRIORITY_FLAGS[flag]
         timed = args.get("timed_for_tick")
         if timed is not None and timed > t:
             return False
@@ -413,9 +423,6 @@ class _Day:
                 return False
             budget.left -= tx.remaining
             budget.used[tx.receiver] = used + tx.remaining
-        flag = args.get("priority_flag")
-        if isinstance(flag, str) and flag in PRIORITY_FLAGS:
-            tx.priority = PRIORITY_FLAGS[flag]
         return True
 
     # ------------------------------------------------------------------ settlement

@@ -27,6 +27,7 @@ import numpy as np
 
 from runner.engine.arrivals import Stream, arrival_streams
 from runner.errors import ConfigError
+from runner.scenario import events as E
 from runner.scenario import models as M
 from runner.seeds import generator
 
@@ -156,7 +157,7 @@ class ScheduleGenerator:
         fixed: list[tuple[np.ndarray, ...]] = []
         default_offset = max(self.tpd // 10, 5)
         for i, event in enumerate(cfg.scenario_events):
-            if isinstance(event, M.CustomTransactionArrival):
+            if isinstance(event, E.CustomTransactionArrival):
                 fired = [t for t in range(self.horizon) if event.fires_at(t)]
                 n = len(fired)
                 fixed.append(tuple(np.asarray(x, dtype=np.int64) for x in (
@@ -171,10 +172,10 @@ class ScheduleGenerator:
             for event in cfg.scenario_events:
                 if not event.fires_at(t):
                     continue
-                if isinstance(event, M.DirectTransfer | M.ScheduledSettlement):
-                    code = KIND_DIRECT_TRANSFER if isinstance(event, M.DirectTransfer) else KIND_SCHEDULED_SETTLEMENT
+                if isinstance(event, E.DirectTransfer | E.ScheduledSettlement):
+                    code = KIND_DIRECT_TRANSFER if isinstance(event, E.DirectTransfer) else KIND_SCHEDULED_SETTLEMENT
                     rows.append((t, code, ids.index(event.from_agent), ids.index(event.to_agent), event.amount))
-                elif isinstance(event, M.CollateralAdjustment):
+                elif isinstance(event, E.CollateralAdjustment):
                     k = ids.index(event.agent)
                     rows.append((t, KIND_COLLATERAL_ADJUSTMENT, k, k, event.delta))
         self.events = tuple(np.array(c, dtype=np.int64) for c in zip(*rows, strict=True)) if rows else ()

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from runner.scenario.base import Strict
+from runner.scenario.events import (
+    CounterpartyWeightChange,
+    ScenarioEvent,
+    cap_adjustment_error,
+)
 
 Cents = Annotated[int, Field(strict=False)]
 NonNegCents = Annotated[int, Field(ge=0)]
-
-
-class Strict(BaseModel):
-    """Base for every config model: frozen, unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 # --------------------------------------------------------------------------- simulation
@@ -374,101 +375,6 @@ class AgentConfig(Strict):
         return dict(per_cpty), total
 
 
-# --------------------------------------------------------------------------- events
-
-
-class OneTime(Strict):
-    type: Literal["OneTime"]
-    tick: int = Field(ge=0)
-
-
-class Repeating(Strict):
-    type: Literal["Repeating"]
-    start_tick: int = Field(ge=0)
-    interval: int = Field(gt=0)
-
-
-Schedule = Annotated[OneTime | Repeating, Field(discriminator="type")]
-
-
-class _Event(Strict):
-    schedule: Schedule
-
-    def fires_at(self, tick: int) -> bool:
-        s = self.schedule
-        if isinstance(s, OneTime):
-            return tick == s.tick
-        return tick >= s.start_tick and (tick - s.start_tick) % s.interval == 0
-
-
-class CustomTransactionArrival(_Event):
-    type: Literal["CustomTransactionArrival"]
-    from_agent: str
-    to_agent: str
-    amount: int = Field(gt=0)
-    priority: int = Field(default=5, ge=0, le=10)
-    deadline: int | None = Field(default=None, gt=0)
-    is_divisible: bool = False
-
-
-class DirectTransfer(_Event):
-    type: Literal["DirectTransfer"]
-    from_agent: str
-    to_agent: str
-    amount: int = Field(gt=0)
-
-
-class ScheduledSettlement(_Event):
-    type: Literal["ScheduledSettlement"]
-    from_agent: str
-    to_agent: str
-    amount: int = Field(gt=0)
-
-
-class CollateralAdjustment(_Event):
-    type: Literal["CollateralAdjustment"]
-    agent: str
-    delta: int
-
-
-class GlobalArrivalRateChange(_Event):
-    type: Literal["GlobalArrivalRateChange"]
-    multiplier: float = Field(gt=0)
-
-
-class AgentArrivalRateChange(_Event):
-    type: Literal["AgentArrivalRateChange"]
-    agent: str
-    multiplier: float = Field(gt=0)
-
-
-class CounterpartyWeightChange(_Event):
-    type: Literal["CounterpartyWeightChange"]
-    agent: str
-    counterparty: str
-    new_weight: float = Field(ge=0)
-    auto_balance_others: bool = False
-
-
-class DeadlineWindowChange(_Event):
-    type: Literal["DeadlineWindowChange"]
-    min_ticks_multiplier: float | None = Field(default=None, gt=0)
-    max_ticks_multiplier: float | None = Field(default=None, gt=0)
-
-
-ScenarioEvent = Annotated[
-    CustomTransactionArrival
-    | DirectTransfer
-    | ScheduledSettlement
-    | CollateralAdjustment
-    | GlobalArrivalRateChange
-    | AgentArrivalRateChange
-    | CounterpartyWeightChange
-    | DeadlineWindowChange,
-    Field(discriminator="type"),
-]
-
-
 # --------------------------------------------------------------------------- scenario
 
 
@@ -522,7 +428,10 @@ class ScenarioConfig(Strict):
             if sender is not None and sender == getattr(event, "to_agent", None):
                 raise ValueError(f"scenario_events[{i}].to_agent: must differ from from_agent, "
                                  f"got '{sender}' for both")
-        self._check_cap_adjustments()
+        problem = cap_adjustment_error(self.scenario_events, self.episode_ticks,
+                                       {a.id: a.unsecured_cap for a in self.agents})
+        if problem:
+            raise ValueError(problem)
         return self
 
     def _check_weight_change(self, i: int, event: CounterpartyWeightChange) -> None:
@@ -532,23 +441,6 @@ class ScenarioConfig(Strict):
         if self.agent(event.agent).arrival_config is None:
             raise ValueError(f"scenario_events[{i}].agent: '{event.agent}' has no "
                              "arrival_config, whose weights this event changes")
-
-    def _check_cap_adjustments(self) -> None:
-        """A `CollateralAdjustment` must not take an unsecured cap below zero (SimCash stops
-        the run there); checked over the whole episode before anything runs."""
-        adjustments = [(i, e) for i, e in enumerate(self.scenario_events)
-                       if isinstance(e, CollateralAdjustment)]
-        if not adjustments:
-            return
-        cap = {a.id: a.unsecured_cap for a in self.agents}
-        for t in range(self.episode_ticks):
-            for i, event in adjustments:
-                if event.fires_at(t):
-                    cap[event.agent] += event.delta
-                    if cap[event.agent] < 0:
-                        raise ValueError(
-                            f"scenario_events[{i}].delta: takes the unsecured cap of "
-                            f"'{event.agent}' below 0 at tick {t} (to {cap[event.agent]})")
 
     @staticmethod
     def _check_limits(i: int, agent: AgentConfig, ids: list[str]) -> None:

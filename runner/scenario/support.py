@@ -17,17 +17,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.errors import NotSupportedError
+from runner.scenario import events as E
 from runner.scenario import models as M
 
 SUPPORTED_EVENTS = (
-    M.CustomTransactionArrival,
-    M.DirectTransfer,
-    M.ScheduledSettlement,
-    M.GlobalArrivalRateChange,
-    M.AgentArrivalRateChange,
-    M.CollateralAdjustment,
-    M.CounterpartyWeightChange,
-    M.DeadlineWindowChange,
+    E.CustomTransactionArrival,
+    E.DirectTransfer,
+    E.ScheduledSettlement,
+    E.GlobalArrivalRateChange,
+    E.AgentArrivalRateChange,
+    E.CollateralAdjustment,
+    E.CounterpartyWeightChange,
+    E.DeadlineWindowChange,
 )
 BATCH_MISSING_EVENTS: tuple[type, ...] = ()
 
