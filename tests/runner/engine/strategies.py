@@ -170,7 +170,7 @@ def build_limits(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
 
 
 def build_agent(r: random.Random, me: str, ids: list[str], limits: bool = False,
-                scarce: bool = False) -> dict[str, Any]:
+                scarce: bool = False, collateral: bool = False) -> dict[str, Any]:
     """An agent; ``scarce`` ones hold little liquidity, so Queue 2 fills and gridlocks form
     (what the LSM resolves)."""
     agent: dict[str, Any] = {
@@ -190,6 +190,12 @@ def build_agent(r: random.Random, me: str, ids: list[str], limits: bool = False,
         agent["arrival_config"] = build_arrivals(r, me, ids)
     if limits and r.random() < 0.7:
         agent.update(build_limits(r, me, ids))
+    if collateral and r.random() < 0.7:  # posted at the start: credit at a haircut, and a cost
+        agent["posted_collateral"] = _pick(r, 0, r.randint(1, 3_000), r.randint(1, 300))
+        if r.random() < 0.7:
+            agent["collateral_haircut"] = _pick(r, 0.0, 0.02, 0.1, 0.5, 1.0, r.random())
+        if r.random() < 0.5:
+            agent["max_collateral_capacity"] = r.randint(0, 6_000)
     return agent
 
 
@@ -303,7 +309,7 @@ def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
                    deferred: bool, cap_at_eod: bool, overdue_scope: bool, bilateral: bool,
                    n_events: int, cycles: bool = False, limits: bool = False,
                    scarce: bool = False, priorities: bool = False,
-                   streams: bool = False) -> dict[str, Any]:
+                   streams: bool = False, collateral: bool = False) -> dict[str, Any]:
     """A random valid scenario mapping of the given shape (pass it to `scenario_from_dict`)."""
     r = random.Random(seed)
     ids = list(AGENT_IDS[:n_agents])
@@ -317,7 +323,7 @@ def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
         "lsm_config": {"enable_bilateral": bilateral, "enable_cycles": cycles,
                        "max_cycle_length": r.randint(3, 5),
                        "max_cycles_per_tick": _pick(r, 1, 2, 3, 10)},
-        "agents": [build_agent(r, me, ids, limits, scarce) for me in ids],
+        "agents": [build_agent(r, me, ids, limits, scarce, collateral) for me in ids],
         "scenario_events": [build_event(r, ids, ticks_per_day * num_days)
                             for _ in range(n_events)],
     }
@@ -342,7 +348,7 @@ def scenario_dicts(max_ticks_per_day: int = 10, max_days: int = 2,
         deferred=st.booleans(), cap_at_eod=st.booleans(), overdue_scope=st.booleans(),
         bilateral=st.booleans(), n_events=st.integers(0, 5), cycles=st.booleans(),
         limits=st.booleans(), scarce=st.booleans(), priorities=st.booleans(),
-        streams=st.booleans(),
+        streams=st.booleans(), collateral=st.booleans(),
     )
 
 
