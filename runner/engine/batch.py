@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from runner.engine.batch_lsm import run_lsm
-from runner.engine.batch_policy import bank_trees, escalate, payment_pass
+from runner.engine.batch_policy import bank_trees, escalate, payment_pass, queue2_policy_pass
 from runner.engine.batch_settlement import (
     available,
     credit,
@@ -72,7 +72,7 @@ def tick(day: BatchState, t: int) -> None:
         scenario_events(day, t)
     arrivals = day.layout.by_arrival[t]
     day.status[arrivals] = Q1
-    if setup.queue1_priority_deadline:  # queue order per lane: `escalate` sorts
+    if day.q1_in_queue_order:  # queue order per lane: `escalate` sorts
         day.q1 = np.concatenate((day.q1, arrivals))
     else:  # Queue 1 stays in row order; arrivals come after every waiting payment of their
         # sample but interleave with other samples, hence the sort
@@ -83,6 +83,8 @@ def tick(day: BatchState, t: int) -> None:
         bank_trees(day, t)
     escalate(day, t)
     released = payment_pass(day, t)
+    if day.queue2_actions and day.q2.size:
+        queue2_policy_pass(day, t)
     if released.size or day.q2.size:
         settle_released(day, released, t)
     if (setup.bilateral_lsm or setup.cycles) and day.q2.size:

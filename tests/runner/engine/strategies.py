@@ -441,7 +441,8 @@ class PolicyBuilder:
 
     def payment_action(self) -> dict[str, Any]:
         r = self.r
-        action = _pick(r, "Release", "Release", "ReleaseWithCredit", "Hold", "Drop", "Reprioritize")
+        action = _pick(r, "Release", "Release", "ReleaseWithCredit", "Hold", "Drop", "Reprioritize",
+                       "WithdrawFromRtgs", "ResubmitToRtgs")
         node: dict[str, Any] = {"type": "action", "action": action}
         args: dict[str, Any] = {}
         if action in ("Release", "ReleaseWithCredit"):
@@ -454,6 +455,8 @@ class PolicyBuilder:
                                  "right": {"value": r.randint(-1, 3)}}})
         elif action == "Reprioritize":
             args["new_priority"] = self.value("payment_tree")
+        elif action == "ResubmitToRtgs" and r.random() < 0.8:
+            args["rtgs_priority"] = {"value": _pick(r, "HighlyUrgent", "Urgent", "Normal", "Other")}
         elif action == "Hold" and r.random() < 0.5:
             args["reason"] = {"value": "Because"}
         if args:
