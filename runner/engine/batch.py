@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from runner.engine.batch_lsm import run_lsm
-from runner.engine.batch_policy import bank_trees, escalate, payment_pass
+from runner.engine.batch_policy import bank_trees, escalate, payment_pass, queue2_policy_pass
 from runner.engine.batch_settlement import (
     available,
     credit,
@@ -72,7 +72,7 @@ def tick(day: BatchState, t: int) -> None:
         scenario_events(day, t)
     arrivals = day.layout.by_arrival[t]
     day.status[arrivals] = Q1
-    if setup.queue1_priority_deadline:  # queue order per lane: `escalate` sorts
+    if day.q1_in_queue_order:  # queue order per lane: `escalate` sorts
         day.q1 = np.concatenate((day.q1, arrivals))
     else:  # Queue 1 stays in row order; arrivals come after every waiting payment of their
         # sample but interleave with other samples, hence the sort
@@ -83,6 +83,8 @@ def tick(day: BatchState, t: int) -> None:
         bank_trees(day, t)
     escalate(day, t)
     released = payment_pass(day, t)
+    if day.queue2_actions and day.q2.size:
+        queue2_policy_pass(day, t)
     if released.size or day.q2.size:
         settle_released(day, released, t)
     if (setup.bilateral_lsm or setup.cycles) and day.q2.size:
@@ -113,9 +115,9 @@ def scenario_events(day: BatchState, t: int) -> None:
                          lay.events_exact).reshape(3, n_lanes)
         out, direct_in, scheduled_in = flows
         hard_sample[:] = False
-        short = out > available(day)
-        if short.any():
-            hard_sample[np.flatnonzero(short) // day.n_agents] = True
+        hard_sample[lay.cap_change_samples[t]] = True  # a cap change: event by event
+        hard_sample[np.flatnonzero(out > available(day)) // day.n_agents] = True
+        if hard_sample.any():
             flows *= ~np.repeat(hard_sample, day.n_agents)  # only the easy samples' lanes move
         day.balance -= out
         day.balance += direct_in
@@ -123,16 +125,18 @@ def scenario_events(day: BatchState, t: int) -> None:
             day.incoming += scheduled_in
         else:
             day.balance += scheduled_in
-        if not short.any():
+        if not hard_sample.any():
             return
     rest = idx[hard_sample[lay.event_sample[idx]]]
     for step in rank_steps(lay.event_sample[rest]):
         e = rest[step]
         frm, to, amount = lay.event_from[e], lay.event_to[e], lay.event_amount[e]
-        direct = lay.event_direct[e]
+        direct, cap = lay.event_direct[e], lay.event_cap_change[e]
         day.balance[frm[direct]] -= amount[direct]
         day.balance[to[direct]] += amount[direct]
-        scheduled = ~direct
+        day.unsecured_cap[frm[cap]] += amount[cap]  # SimCash: CollateralAdjustment moves the cap
+        day.overdraft_limit[frm[cap]] += amount[cap]
+        scheduled = ~(direct | cap)
         ok = amount[scheduled] <= available(day, frm[scheduled])
         day.balance[frm[scheduled][ok]] -= amount[scheduled][ok]
         credit(day, to[scheduled][ok], amount[scheduled][ok])
