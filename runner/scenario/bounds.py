@@ -35,6 +35,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from runner.errors import ConfigError
+from runner.scenario import events as E
 from runner.scenario import models as M
 
 MAX_CENTS = 10**15  # any one money amount: $10 trillion
@@ -146,15 +147,15 @@ def _event_ticks(cfg: M.ScenarioConfig) -> None:
     last = cfg.episode_ticks - 1
     for i, event in enumerate(cfg.scenario_events):
         s = event.schedule
-        tick, key = (s.tick, "tick") if isinstance(s, M.OneTime) else (s.start_tick, "start_tick")
+        tick, key = (s.tick, "tick") if isinstance(s, E.OneTime) else (s.start_tick, "start_tick")
         if tick > last:
             raise _BoundError(f"scenario_events[{i}].schedule.{key}",
                            f"must be within the simulated horizon, ticks 0..{last} "
                            f"(ticks_per_day × num_days), got {tick}")
 
 
-def _fires(schedule: M.OneTime | M.Repeating, ticks: int) -> int:
-    if isinstance(schedule, M.OneTime):
+def _fires(schedule: E.OneTime | E.Repeating, ticks: int) -> int:
+    if isinstance(schedule, E.OneTime):
         return 1 if schedule.tick < ticks else 0
     if schedule.start_tick >= ticks:
         return 0
@@ -192,11 +193,11 @@ def _rate_log_peak(cfg: M.ScenarioConfig, agent: str, ticks: int) -> float:
     steps: list[tuple[int, int, float]] = []
     global_peak = 0.0
     for i, event in enumerate(cfg.scenario_events):
-        if isinstance(event, M.GlobalArrivalRateChange) and _fires(event.schedule, ticks):
+        if isinstance(event, E.GlobalArrivalRateChange) and _fires(event.schedule, ticks):
             global_peak = max(global_peak, math.log(event.multiplier))
-        if isinstance(event, M.AgentArrivalRateChange) and event.agent == agent:
+        if isinstance(event, E.AgentArrivalRateChange) and event.agent == agent:
             s = event.schedule
-            at = [s.tick] if isinstance(s, M.OneTime) else range(s.start_tick, ticks, s.interval)
+            at = [s.tick] if isinstance(s, E.OneTime) else range(s.start_tick, ticks, s.interval)
             steps.extend((t, i, math.log(event.multiplier)) for t in at if t < ticks)
     running = peak = 0.0
     for _t, _i, step in sorted(steps):
@@ -205,38 +206,48 @@ def _rate_log_peak(cfg: M.ScenarioConfig, agent: str, ticks: int) -> float:
     return peak + global_peak
 
 
+def _streams(agent: M.AgentConfig, i: int) -> list[tuple[str, M.ArrivalConfig | M.ArrivalBand]]:
+    """The agent's stochastic arrival streams with the dotted path of each: its
+    ``arrival_config``, or each band of its ``arrival_bands``."""
+    if agent.arrival_config is not None:
+        return [(f"agents[{i}].arrival_config", agent.arrival_config)]
+    bands = agent.arrival_bands.present() if agent.arrival_bands is not None else []
+    return [(f"agents[{i}].arrival_bands.{name}", band) for name, band in bands]
+
+
 def _arrivals(cfg: M.ScenarioConfig) -> dict[str, tuple[int, float]]:
     """Per agent: (bound on its stochastic payments per sample, largest amount)."""
     ticks = cfg.episode_ticks
     out: dict[str, tuple[int, float]] = {}
     expected_total = 0.0
     for i, agent in enumerate(cfg.agents):
-        arrivals = agent.arrival_config
-        if arrivals is None or arrivals.rate_per_tick == 0:
-            out[agent.id] = (0, 0.0)
-            continue
-        where = f"agents[{i}].arrival_config"
-        peak_log = math.log(arrivals.rate_per_tick) + _rate_log_peak(cfg, agent.id, ticks)
-        if peak_log > math.log(MAX_RATE_PER_TICK):
-            shown = f"{math.exp(peak_log):.3g}" if peak_log < 700 else "beyond 1e300"
-            raise _BoundError(f"{where}.rate_per_tick", f"with the arrival-rate events the rate "
-                           f"reaches {shown} per tick; at most {MAX_RATE_PER_TICK:g}")
-        expected = math.exp(peak_log) * ticks
-        expected_total += expected
-        if expected_total > MAX_EXPECTED_ARRIVALS:
-            raise _BoundError(f"{where}.rate_per_tick", f"up to {expected_total:,.0f} expected payments "
-                           f"per sample (rates × {ticks:,} ticks, all agents so far); at most "
-                           f"{MAX_EXPECTED_ARRIVALS:,}")
-        weights = [arrivals.counterparty_weights.get(a.id, 1.0) for a in cfg.agents if a.id != agent.id]
-        if weights and sum(weights) <= 0:
-            raise _BoundError(f"{where}.counterparty_weights", "the weights of the other agents sum "
-                           "to zero, so no receiver can be drawn")
-        largest = _max_draw(arrivals.amount_distribution)
-        if largest > MAX_CENTS:
-            shown = f"{largest:.3g}" if math.isfinite(largest) else "beyond 1e300"
-            raise _BoundError(f"{where}.amount_distribution", f"draws can reach {shown} cents; at "
-                           f"most {MAX_CENTS:,} (see docs/limits.md)")
-        out[agent.id] = (poisson_bound(expected), largest)
+        expected_agent, largest_agent = 0.0, 0.0
+        for where, arrivals in _streams(agent, i):
+            if arrivals.rate_per_tick == 0:
+                continue
+            peak_log = math.log(arrivals.rate_per_tick) + _rate_log_peak(cfg, agent.id, ticks)
+            if peak_log > math.log(MAX_RATE_PER_TICK):
+                shown = f"{math.exp(peak_log):.3g}" if peak_log < 700 else "beyond 1e300"
+                raise _BoundError(f"{where}.rate_per_tick", f"with the arrival-rate events the rate "
+                               f"reaches {shown} per tick; at most {MAX_RATE_PER_TICK:g}")
+            expected = math.exp(peak_log) * ticks
+            expected_total += expected
+            expected_agent += expected
+            if expected_total > MAX_EXPECTED_ARRIVALS:
+                raise _BoundError(f"{where}.rate_per_tick", f"up to {expected_total:,.0f} expected "
+                               f"payments per sample (rates × {ticks:,} ticks, all agents so far); "
+                               f"at most {MAX_EXPECTED_ARRIVALS:,}")
+            weights = [arrivals.counterparty_weights.get(a.id, 1.0) for a in cfg.agents if a.id != agent.id]
+            if weights and sum(weights) <= 0:
+                raise _BoundError(f"{where}.counterparty_weights", "the weights of the other agents "
+                               "sum to zero, so no receiver can be drawn")
+            largest = _max_draw(arrivals.amount_distribution)
+            if largest > MAX_CENTS:
+                shown = f"{largest:.3g}" if math.isfinite(largest) else "beyond 1e300"
+                raise _BoundError(f"{where}.amount_distribution", f"draws can reach {shown} cents; at "
+                               f"most {MAX_CENTS:,} (see docs/limits.md)")
+            largest_agent = max(largest_agent, largest)
+        out[agent.id] = (poisson_bound(expected_agent), largest_agent) if expected_agent else (0, 0.0)
     return out
 
 
@@ -252,12 +263,12 @@ def _event_money(cfg: M.ScenarioConfig) -> tuple[dict[str, int], dict[str, int],
     transfers = 0
     for event in cfg.scenario_events:
         n = _fires(event.schedule, ticks)
-        if isinstance(event, M.CustomTransactionArrival):
+        if isinstance(event, E.CustomTransactionArrival):
             count[event.from_agent] = count.get(event.from_agent, 0) + n
             value[event.from_agent] = value.get(event.from_agent, 0) + n * event.amount
-        elif isinstance(event, M.DirectTransfer | M.ScheduledSettlement):
+        elif isinstance(event, E.DirectTransfer | E.ScheduledSettlement):
             transfers += n * event.amount
-        elif isinstance(event, M.CollateralAdjustment):
+        elif isinstance(event, E.CollateralAdjustment):
             collateral[event.agent] = collateral.get(event.agent, 0) + n * abs(event.delta)
     return count, value, collateral, transfers
 

@@ -21,7 +21,7 @@ from runner.policy.library import named_policy
 from runner.policy.validate import parse_valid_policy, read_policy_file
 from runner.scenario import models
 from runner.scenario.bounds import check_bounds
-from runner.scenario.support import check_supported
+from runner.scenario.support import check_supported, legacy_warnings
 
 __all__ = [
     "Scenario",
@@ -42,11 +42,13 @@ class Scenario:
         config: the strict scenario model.
         policies: agent id → parsed policy (from ``agents[].policy``).
         source: the file it was read from, if any (used in messages).
+        warnings: one line per key that loads but has no effect (SimCash's legacy keys).
     """
 
     config: models.ScenarioConfig
     policies: dict[str, Policy]
     source: Path | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def agent_ids(self) -> tuple[str, ...]:
@@ -140,7 +142,9 @@ def scenario_from_dict(raw: dict[str, Any], source: str | Path | None = None,
     check_bounds(config, source)
     folder = base_dir or (Path(source).parent if source else Path.cwd())
     policies = {a.id: _agent_policy(a, i, folder, source) for i, a in enumerate(config.agents)}
-    return Scenario(config=config, policies=policies, source=Path(source) if source else None)
+    prefix = f"{source}: " if source else ""
+    return Scenario(config=config, policies=policies, source=Path(source) if source else None,
+                    warnings=tuple(prefix + line for line in legacy_warnings(config)))
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:

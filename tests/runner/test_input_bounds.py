@@ -358,3 +358,28 @@ def test_accepted_extremes_give_equal_non_negative_costs_in_both_engines(doc: di
     assert np.array_equal(reference.costs, batch.costs)
     assert (batch.costs >= 0).all()
     assert np.array_equal(reference.final_balance, batch.final_balance)
+
+
+def _band(rate: float, dist: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"rate_per_tick": rate, "amount_distribution": dist or {"type": "Uniform", "min": 1, "max": 10},
+            "deadline_offset_min": 1, "deadline_offset_max": 2}
+
+
+@pytest.mark.parametrize("band", ["urgent", "normal", "low"])
+def test_arrival_bands_are_bounded_like_arrival_config(band: str) -> None:
+    """Each band is an arrival stream of its own: rate, draws and the per-sample count."""
+    ok = small(**{"agents.0.arrival_bands": {band: _band(B.MAX_RATE_PER_TICK)}})
+    assert scenario_error(ok) is None
+    error = scenario_error(small(**{"agents.0.arrival_bands": {band: _band(B.MAX_RATE_PER_TICK * 1.0001)}}))
+    assert error is not None and f"agents[0].arrival_bands.{band}.rate_per_tick" in error
+    huge = {"type": "Uniform", "min": 1, "max": M + 1}
+    error = scenario_error(small(**{"agents.0.arrival_bands": {band: _band(0.001, huge)}}))
+    assert error is not None and f"agents[0].arrival_bands.{band}.amount_distribution" in error
+
+
+def test_bands_add_up_towards_the_expected_arrivals_bound() -> None:
+    ticks = int(B.MAX_EXPECTED_ARRIVALS / 1000)
+    two = {"urgent": _band(500.0), "normal": _band(500.0)}
+    assert scenario_error(small(**{"simulation.ticks_per_day": ticks, "agents.0.arrival_bands": two})) is None
+    error = scenario_error(small(**{"simulation.ticks_per_day": ticks + 1, "agents.0.arrival_bands": two}))
+    assert error is not None and "expected payments per sample" in error

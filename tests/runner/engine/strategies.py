@@ -154,20 +154,66 @@ def build_arrivals(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
     return cfg
 
 
-def build_agent(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
+def build_limits(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
+    """Per-day outflow limits in one of SimCash's spellings: the agent's own
+    ``bilateral_limits`` / ``multilateral_limit``, or the ``limits: {…}`` block, or a mix."""
+    out: dict[str, Any] = {}
+    others = [i for i in ids if i != me]
+    bilateral = {c: _pick(r, 0, r.randint(0, 3_000), r.randint(500, 6_000))
+                 for c in r.sample(others, r.randint(0, len(others)))}
+    total = _pick(r, None, 0, r.randint(0, 5_000), r.randint(2_000, 20_000))
+    block: dict[str, Any] = {}
+    for key, value in (("bilateral_limits", bilateral), ("multilateral_limit", total)):
+        if value is None or (key == "bilateral_limits" and not value and r.random() < 0.5):
+            continue
+        (block if r.random() < 0.5 else out)[key] = value
+    if block:
+        out["limits"] = block
+    return out
+
+
+def build_agent(r: random.Random, me: str, ids: list[str], limits: bool = False,
+                scarce: bool = False, collateral: bool = False) -> dict[str, Any]:
+    """An agent; ``scarce`` ones hold little liquidity, so Queue 2 fills and gridlocks form
+    (what the LSM resolves)."""
     agent: dict[str, Any] = {
         "id": me,
         "opening_balance": _pick(r, 0, 1_000, r.randint(0, 3_000), r.randint(0, 3_000),
                                  r.randint(-500, 0)),
         "unsecured_cap": _pick(r, 0, r.randint(0, 2_000)),
     }
-    if r.random() < 0.5:
+    if scarce:
+        agent["opening_balance"] = _pick(r, 0, r.randint(0, 400), r.randint(-200, 0))
+        agent["unsecured_cap"] = _pick(r, 0, r.randint(0, 300))
+    elif r.random() < 0.5:
         agent["liquidity_pool"] = r.randint(0, 5_000)
     if r.random() < 0.5:
         agent["liquidity_allocation_fraction"] = _rate(r, (0.0, 0.2, 0.29, 0.5, 1.0), 1)
     if r.random() < 0.8:
         agent["arrival_config"] = build_arrivals(r, me, ids)
+    if limits and r.random() < 0.7:
+        agent.update(build_limits(r, me, ids))
+    if collateral and r.random() < 0.7:  # posted at the start: credit at a haircut, and a cost
+        agent["posted_collateral"] = _pick(r, 0, r.randint(1, 3_000), r.randint(1, 300))
+        if r.random() < 0.7:
+            agent["collateral_haircut"] = _pick(r, 0.0, 0.02, 0.1, 0.5, 1.0, r.random())
+        if r.random() < 0.5:
+            agent["max_collateral_capacity"] = r.randint(0, 6_000)
     return agent
+
+
+def build_ring(r: random.Random, ids: list[str], episode: int) -> list[dict[str, Any]]:
+    """Payments around a ring of 3+ banks (either orientation), arriving together with
+    amounts that differ by little: the gridlock a multilateral cycle resolves."""
+    ring = r.sample(ids, r.randint(3, len(ids))) if len(ids) >= 3 else list(ids)
+    tick = r.randint(0, max(0, episode - 1))
+    base = r.randint(100, 2_000)
+    return [{"type": "CustomTransactionArrival",
+             "schedule": {"type": "OneTime", "tick": tick},
+             "from_agent": frm, "to_agent": ring[(i + 1) % len(ring)],
+             "amount": base + _pick(r, 0, 0, r.randint(-100, 100)),
+             "deadline": r.randint(1, 8)}
+            for i, frm in enumerate(ring)]
 
 
 def build_event(r: random.Random, ids: list[str], episode: int) -> dict[str, Any]:
@@ -196,9 +242,77 @@ def build_event(r: random.Random, ids: list[str], episode: int) -> dict[str, Any
     return event
 
 
+def build_bands(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
+    """``arrival_bands``: some of urgent / normal / low, each its own arrival stream."""
+    bands: dict[str, Any] = {}
+    for name in r.sample(["urgent", "normal", "low"], r.randint(1, 3)):
+        stream = build_arrivals(r, me, ids)
+        band: dict[str, Any] = {"rate_per_tick": stream["rate_per_tick"],
+                                "amount_distribution": stream["amount_distribution"],
+                                "deadline_offset_min": stream["deadline_range"][0],
+                                "deadline_offset_max": stream["deadline_range"][1]}
+        if r.random() < 0.5:
+            band["counterparty_weights"] = stream["counterparty_weights"]
+        bands[name] = band
+    return bands
+
+
+def add_stream_events(r: random.Random, raw: dict[str, Any]) -> None:
+    """Per-band arrivals for some agents, and the events that change streams and credit:
+    ``CollateralAdjustment`` (moves the unsecured cap), ``CounterpartyWeightChange``,
+    ``DeadlineWindowChange``."""
+    agents = raw["agents"]
+    ids = [a["id"] for a in agents]
+    episode = raw["simulation"]["ticks_per_day"] * raw["simulation"]["num_days"]
+    for agent in agents:
+        if r.random() < 0.4:
+            agent.pop("arrival_config", None)
+            agent["arrival_bands"] = build_bands(r, agent["id"], ids)
+
+    def when() -> dict[str, Any]:
+        if r.random() < 0.5:
+            return {"type": "OneTime", "tick": r.randint(0, episode - 1)}  # inside the horizon
+        return {"type": "Repeating", "start_tick": r.randint(0, episode - 1),
+                "interval": r.randint(1, episode + 1)}
+
+    for _ in range(r.randint(1, 4)):
+        kind = _pick(r, "CollateralAdjustment", "CounterpartyWeightChange", "DeadlineWindowChange")
+        event: dict[str, Any] = {"type": kind, "schedule": when()}
+        if kind == "CollateralAdjustment":  # raising only: a cap below zero is refused
+            event.update(agent=r.choice(ids), delta=_pick(r, 0, r.randint(1, 2_000)))
+        elif kind == "CounterpartyWeightChange":
+            streams = [a["id"] for a in agents if "arrival_config" in a]
+            if not streams:
+                continue
+            me = r.choice(streams)
+            event.update(agent=me, counterparty=r.choice([i for i in ids if i != me]),
+                         new_weight=_pick(r, 0.5, 1.0, 3.0))  # 0 could zero every weight
+        else:
+            for key in r.sample(["min_ticks_multiplier", "max_ticks_multiplier"], r.randint(1, 2)):
+                event[key] = _pick(r, 0.5, 1.0, 1.5, 2.0)
+        raw["scenario_events"].append(event)
+
+
+def build_priorities(r: random.Random) -> dict[str, Any]:
+    """Queue ordering and escalation keys: ``queue1_ordering``, ``priority_mode`` and
+    ``priority_escalation`` (either spelling of its start)."""
+    out: dict[str, Any] = {"queue1_ordering": _pick(r, "fifo", "priority_deadline"),
+                           "priority_mode": r.random() < 0.5}
+    if r.random() < 0.7:
+        escalation: dict[str, Any] = {"enabled": r.random() < 0.8,
+                                      "max_boost": r.randint(0, 10)}
+        start_key = _pick(r, None, "start_escalating_at_ticks", "threshold_ticks")
+        if start_key is not None:
+            escalation[start_key] = r.randint(1, 12)
+        out["priority_escalation"] = escalation
+    return out
+
+
 def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
                    deferred: bool, cap_at_eod: bool, overdue_scope: bool, bilateral: bool,
-                   n_events: int) -> dict[str, Any]:
+                   n_events: int, cycles: bool = False, limits: bool = False,
+                   scarce: bool = False, priorities: bool = False,
+                   streams: bool = False, collateral: bool = False) -> dict[str, Any]:
     """A random valid scenario mapping of the given shape (pass it to `scenario_from_dict`)."""
     r = random.Random(seed)
     ids = list(AGENT_IDS[:n_agents])
@@ -209,11 +323,20 @@ def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
         "deadline_cap_at_eod": cap_at_eod,
         "eod_penalty_scope": "overdue" if overdue_scope else "unsettled",
         "cost_rates": build_cost_rates(r),
-        "lsm_config": {"enable_bilateral": bilateral, "enable_cycles": False},
-        "agents": [build_agent(r, me, ids) for me in ids],
+        "lsm_config": {"enable_bilateral": bilateral, "enable_cycles": cycles,
+                       "max_cycle_length": r.randint(3, 5),
+                       "max_cycles_per_tick": _pick(r, 1, 2, 3, 10)},
+        "agents": [build_agent(r, me, ids, limits, scarce, collateral) for me in ids],
         "scenario_events": [build_event(r, ids, ticks_per_day * num_days)
                             for _ in range(n_events)],
     }
+    if scarce and n_agents >= 3:
+        for _ in range(r.randint(0, 3)):
+            raw["scenario_events"] += build_ring(r, ids, ticks_per_day * num_days)
+    if priorities:
+        raw.update(build_priorities(r))
+    if streams:
+        add_stream_events(r, raw)
     if r.random() < 0.5:
         raw["eod_rush_threshold"] = _pick(r, 0.0, 0.5, 0.8, 1.0)
     return raw
@@ -226,7 +349,9 @@ def scenario_dicts(max_ticks_per_day: int = 10, max_days: int = 2,
         build_scenario, seeds, n_agents=st.integers(2, max_agents),
         ticks_per_day=st.integers(1, max_ticks_per_day), num_days=st.integers(1, max_days),
         deferred=st.booleans(), cap_at_eod=st.booleans(), overdue_scope=st.booleans(),
-        bilateral=st.booleans(), n_events=st.integers(0, 5),
+        bilateral=st.booleans(), n_events=st.integers(0, 5), cycles=st.booleans(),
+        limits=st.booleans(), scarce=st.booleans(), priorities=st.booleans(),
+        streams=st.booleans(), collateral=st.booleans(),
     )
 
 
@@ -319,7 +444,8 @@ class PolicyBuilder:
 
     def payment_action(self) -> dict[str, Any]:
         r = self.r
-        action = _pick(r, "Release", "Release", "ReleaseWithCredit", "Hold", "Drop", "Reprioritize")
+        action = _pick(r, "Release", "Release", "ReleaseWithCredit", "Hold", "Drop", "Reprioritize",
+                       "WithdrawFromRtgs", "ResubmitToRtgs")
         node: dict[str, Any] = {"type": "action", "action": action}
         args: dict[str, Any] = {}
         if action in ("Release", "ReleaseWithCredit"):
@@ -332,6 +458,8 @@ class PolicyBuilder:
                                  "right": {"value": r.randint(-1, 3)}}})
         elif action == "Reprioritize":
             args["new_priority"] = self.value("payment_tree")
+        elif action == "ResubmitToRtgs" and r.random() < 0.8:
+            args["rtgs_priority"] = {"value": _pick(r, "HighlyUrgent", "Urgent", "Normal", "Other")}
         elif action == "Hold" and r.random() < 0.5:
             args["reason"] = {"value": "Because"}
         if args:
