@@ -107,12 +107,15 @@ def simulate(
 ) -> None:
     """Simulate SCENARIO_FILE for its whole episode and report costs in cents."""
     scenario = load_scenario(scenario_file, overrides)
-    setup = build_setup(scenario, policies_from_options(scenario, policy_opts, param_opts))
+    for warning in scenario.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    setup = build_setup(scenario, policies_from_options(scenario, policy_opts, param_opts),
+                        engine="reference")
     seed = scenario.config.simulation.rng_seed if seed is None else seed
     schedule = generate_schedule(scenario.config, seed, setup.horizon)
     trace: list[dict[str, Any]] = []
-    if events:
-        table, trace = ReferenceEngine(setup).run(schedule, trace=True)
+    if events or setup.batch_missing:  # the reference engine runs every feature
+        table, trace = ReferenceEngine(setup).run(schedule, trace=events)
     else:
         table = evaluate_batch(setup, [schedule])
     report = table.report(0)

@@ -13,6 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
+from runner.engine.rules import priority_band
 from runner.scenario import models as M
 
 COMPONENTS = (
@@ -131,12 +132,13 @@ class ScaledRates:
 
     def delay_weight(self, priority: np.ndarray, overdue: np.ndarray) -> np.ndarray:
         """Per-payment delay multiplier × 1000 (overdue × priority band), as int64."""
-        band = np.where(priority >= 8, 2, np.where(priority >= 4, 1, 0))
+        band: np.ndarray = priority_band(priority)
         prio = np.asarray(self.prio_mult, dtype=np.int64)[band]
         over = np.where(overdue, self.overdue_mult, 1000)
-        return (over * prio) // 1000
+        out: np.ndarray = (over * prio) // 1000
+        return out
 
     def delay_weight_int(self, priority: int, overdue: bool) -> int:
-        band = 2 if priority >= 8 else (1 if priority >= 4 else 0)
+        band: int = priority_band(priority)
         over = self.overdue_mult if overdue else 1000
         return (over * self.prio_mult[band]) // 1000

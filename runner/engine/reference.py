@@ -6,9 +6,12 @@ property tests check it on random scenarios and policies). This engine also prod
 event trace used by ``paylab simulate --events`` and by the LLM prompts.
 
 Tick order: start of day (pool allocation) → scenario events → arrivals → bank trees →
-payment trees over Queue 1 (one snapshot per bank) → RTGS settlement of released payments in
-order → one FIFO pass over Queue 2 → bilateral offsetting → deferred credits → cost accrual →
-end of day.
+priority escalation and Queue-1 ordering → payment trees over Queue 1 (one snapshot per bank)
+→ RTGS settlement of released payments in order → one FIFO pass over Queue 2 → LSM
+(bilateral offsetting and multilateral cycles) → deferred credits → cost accrual → end of day.
+Collateral trees run after the arrivals and after the LSM, timers after the bank trees
+(`runner.engine.reference_collateral`). Every settlement path goes through `_Day.can_settle`
+(liquidity and limits) or, for the LSM's groups, `settle_group` (net positions and limits).
 
 Decisions where SimCash has a quirk (documented in docs/engine.md):
 * a payment not settled by the end of its deadline tick pays the deadline penalty once, at
@@ -27,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from runner.engine.limits import OutflowLimits
 from runner.engine.rates import (
     BPS_DEN,
     COMPONENTS,
@@ -35,13 +39,16 @@ from runner.engine.rates import (
     C,
     mul_div_int,
 )
+from runner.engine.reference_collateral import collateral_tree, run_timers
+from runner.engine.reference_lsm import run_lsm
 from runner.engine.results import CostTable
-from runner.engine.schedule import KIND_DIRECT_TRANSFER, Schedule
+from runner.engine.rules import Status, allowed_overdraft, available_liquidity, collateral_capacity
+from runner.engine.schedule import KIND_COLLATERAL_ADJUSTMENT, KIND_DIRECT_TRANSFER, Schedule
 from runner.engine.setup import EngineSetup
 from runner.errors import SimulationError
 
 PRIORITY_FLAGS = {"HIGH": 10, "MEDIUM": 5, "LOW": 1}
-UNSETTLED = ("q1", "q2", "dropped")
+RTGS_NORMAL = 2  # declared RTGS priority: 0 highly urgent, 1 urgent, 2 normal (the default)
 BUDGET_MAX = 2**62  # release budgets above this are unlimited in effect (and fit in int64)
 
 
@@ -75,8 +82,11 @@ class Tx:
     deadline: int
     priority: int
     remaining: int = 0
-    status: str = "future"  # future | q1 | q2 | settled | dropped
+    status: Status = Status.FUTURE
     settle_tick: int = -1
+    original_priority: int = 0  # escalation boosts from the arrival priority
+    rtgs_priority: int = RTGS_NORMAL
+    submitted: int = -1  # tick of submission to RTGS (Queue-2 priority order)
 
 
 @dataclass
@@ -113,6 +123,10 @@ class _Day:
         n = s.n_agents
         self.balance = [int(x) for x in s.opening]
         self.cap = [int(x) for x in s.unsecured_cap]
+        self.posted = [int(x) for x in s.posted_collateral]
+        self.timers: list[tuple[int, int, int]] = []  # (due tick, bank, amount) to withdraw
+        self.limits = OutflowLimits(s.bilateral_limit, s.multilateral_limit, n)
+        self.cycles_left = 0  # cycles the LSM may still settle this tick
         self.allocated = [0] * n
         self.incoming = [0] * n  # deferred credits of this tick
         self.registers: list[dict[str, float]] = [{} for _ in range(n)]
@@ -122,7 +136,7 @@ class _Day:
         self.txs = [
             Tx(i, int(schedule.sender[i]), int(schedule.receiver[i]), int(schedule.amount[i]),
                int(schedule.arrival[i]), int(schedule.deadline[i]), int(schedule.priority[i]),
-               remaining=int(schedule.amount[i]))
+               remaining=int(schedule.amount[i]), original_priority=int(schedule.priority[i]))
             for i in range(schedule.n_payments)
         ]
         self.sched_events = [
@@ -141,13 +155,20 @@ class _Day:
         if self.trace:
             self.events.append({"tick": tick, "type": kind, **data})
 
-    def available(self, a: int) -> int:
-        b = self.balance[a]
-        limit = self._collateral_capacity(a) + self.cap[a]
-        return max(b, 0) + max(0, limit - max(0, -b))
+    def overdraft_limit(self, a: int) -> int:
+        """How far ``a``'s balance may go below zero (unsecured cap + collateral capacity)."""
+        capacity: int = collateral_capacity(self.posted[a], float(self.s.haircut[a]))
+        limit: int = allowed_overdraft(self.cap[a], capacity)
+        return limit
 
-    def _collateral_capacity(self, a: int) -> int:
-        return math.floor(int(self.s.posted_collateral[a]) * max(0.0, 1.0 - float(self.s.haircut[a])))
+    def available(self, a: int) -> int:
+        out: int = available_liquidity(self.balance[a], self.overdraft_limit(a))
+        return out
+
+    def can_settle(self, tx: Tx) -> bool:
+        """The one gross-settlement test: affordable and within the sender's limits."""
+        return (tx.remaining <= self.available(tx.sender)
+                and self.limits.allows(tx.sender, tx.receiver, tx.remaining))
 
     def credit(self, a: int, amount: int) -> None:
         if self.s.deferred_crediting:
@@ -158,10 +179,14 @@ class _Day:
     def settle(self, tx: Tx, t: int, path: str) -> None:
         self.balance[tx.sender] -= tx.remaining
         self.credit(tx.receiver, tx.remaining)
+        self._mark_settled(tx, t, path)
+
+    def _mark_settled(self, tx: Tx, t: int, path: str) -> None:
+        self.limits.record(tx.sender, tx.receiver, tx.remaining)
         self.emit(t, "Settlement", tx=tx.id, sender=self.s.agent_ids[tx.sender],
                   receiver=self.s.agent_ids[tx.receiver], amount=tx.remaining, path=path)
         tx.remaining = 0
-        tx.status = "settled"
+        tx.status = Status.SETTLED
         tx.settle_tick = t
 
     def _allocate(self, a: int) -> None:
@@ -182,33 +207,42 @@ class _Day:
                 if self.s.pool[a] > 0:
                     self._allocate(a)
         self.scenario_events(t)
-        for tx in self.txs:
-            if tx.arrival == t:
-                tx.status = "q1"
-                self.q1[tx.sender].append(tx)
-                self.emit(t, "Arrival", tx=tx.id, sender=self.s.agent_ids[tx.sender],
-                          receiver=self.s.agent_ids[tx.receiver], amount=tx.amount,
-                          deadline=tx.deadline, priority=tx.priority)
+        self.arrivals(t)
+        for a in range(self.s.n_agents):
+            collateral_tree(self, a, t, "strategic_collateral_tree")
         for a in range(self.s.n_agents):
             self.bank_tree(a, t)
+        run_timers(self, t)
+        self.escalate(t)
         pending = self.payment_pass(t)
         for tx in pending:  # RTGS: settle in order if affordable, else queue centrally
-            if tx.remaining <= self.available(tx.sender):
+            tx.submitted = t
+            if self.can_settle(tx):
                 self.settle(tx, t, "rtgs")
             else:
-                tx.status = "q2"
+                tx.status = Status.Q2
                 self.q2.append(tx)
                 self.emit(t, "QueuedRtgs", tx=tx.id, sender=self.s.agent_ids[tx.sender],
                           amount=tx.remaining)
         self.queue2_pass(t)
-        if self.s.bilateral_lsm:
-            self.offsetting(t)
+        self.lsm(t)
+        for a in range(self.s.n_agents):
+            collateral_tree(self, a, t, "end_of_tick_collateral_tree")
         for a in range(self.s.n_agents):
             self.balance[a] += self.incoming[a]
             self.incoming[a] = 0
         self.accrue(t)
         if t % tpd == tpd - 1:
             self.end_of_day(t)
+
+    def arrivals(self, t: int) -> None:
+        for tx in self.txs:
+            if tx.arrival == t:
+                tx.status = Status.Q1
+                self.q1[tx.sender].append(tx)
+                self.emit(t, "Arrival", tx=tx.id, sender=self.s.agent_ids[tx.sender],
+                          receiver=self.s.agent_ids[tx.receiver], amount=tx.amount,
+                          deadline=tx.deadline, priority=tx.priority)
 
     def scenario_events(self, t: int) -> None:
         for tick, kind, frm, to, amount in self.sched_events:
@@ -219,6 +253,10 @@ class _Day:
                 self.balance[frm] -= amount
                 self.balance[to] += amount
                 self.emit(t, "DirectTransfer", amount=amount, **names)
+            elif kind == KIND_COLLATERAL_ADJUSTMENT:  # SimCash: it moves the unsecured cap
+                self.cap[frm] += amount
+                self.emit(t, "CollateralAdjustment", agent=names["sender"], delta=amount,
+                          unsecured_cap=self.cap[frm])
             elif amount <= self.available(frm):
                 self.balance[frm] -= amount
                 self.credit(to, amount)
@@ -232,12 +270,12 @@ class _Day:
         rates = s.rates.raw
         mine_q2 = [tx for tx in self.q2 if tx.sender == a]
         day = t // s.ticks_per_day
-        today = [tx for tx in self.txs if tx.sender == a and tx.status != "future"
+        today = [tx for tx in self.txs if tx.sender == a and tx.status != Status.FUTURE
                  and tx.arrival // s.ticks_per_day == day]
         return {
             "balance": float(self.balance[a]),
             "unsecured_cap": float(self.cap[a]),
-            "posted_collateral": float(s.posted_collateral[a]),
+            "posted_collateral": float(self.posted[a]),
             "haircut": float(s.haircut[a]),
             "max_collateral_capacity": float(s.max_collateral[a]),
             "q1_value": float(sum(tx.remaining for tx in self.q1[a])),
@@ -247,7 +285,7 @@ class _Day:
             "q2_value": float(sum(tx.remaining for tx in self.q2)),
             "q2_nearest_deadline": float(min((tx.deadline for tx in mine_q2), default=math.inf)),
             "arrived_value_today": float(sum(tx.amount for tx in today)),
-            "settled_value_today": float(sum(tx.amount for tx in today if tx.status == "settled")),
+            "settled_value_today": float(sum(tx.amount for tx in today if tx.status == Status.SETTLED)),
             "tick": float(t),
             "tpd": float(s.ticks_per_day),
             "n_agents": float(s.n_agents),
@@ -313,7 +351,7 @@ class _Day:
                 if node.action in ("Release", "ReleaseWithCredit") and self._may_release(tx, args, t):
                     pending.append(tx)
                 elif node.action == "Drop":
-                    tx.status = "dropped"
+                    tx.status = Status.DROPPED
                 else:
                     if node.action == "Reprioritize":
                         tx.priority = whole_arg(float(args["new_priority"]), 0, 10,
@@ -342,11 +380,14 @@ class _Day:
 
     # ------------------------------------------------------------------ settlement
     def queue2_pass(self, t: int) -> bool:
-        """One FIFO pass over Queue 2: settle each payment whose sender can afford it."""
+        """One FIFO pass over Queue 2 (in declared-RTGS-priority order with ``priority_mode``):
+        settle each payment that `can_settle`; the others keep their place."""
+        if self.s.priority_mode:
+            self.q2.sort(key=lambda tx: (tx.rtgs_priority, tx.submitted))
         settled_any = False
         still: list[Tx] = []
         for tx in self.q2:
-            if tx.remaining <= self.available(tx.sender):
+            if self.can_settle(tx):
                 self.settle(tx, t, "queue2")
                 settled_any = True
             else:
@@ -354,45 +395,27 @@ class _Day:
         self.q2 = still
         return settled_any
 
-    def offsetting(self, t: int) -> None:
-        """Bilateral offsetting of Queue 2, up to three rounds (each followed by a FIFO pass)."""
-        for _ in range(3):
-            flows: dict[tuple[int, int], int] = {}
-            for tx in self.q2:
-                key = (tx.sender, tx.receiver)
-                flows[key] = flows.get(key, 0) + tx.remaining
-            ready = sorted(
-                (-min(v, flows[(b, a)]), a, b)
-                for (a, b), v in flows.items() if a < b and (b, a) in flows
-            )
-            offset_pairs = set()
-            for _neg, a, b in ready:
-                out_a, out_b = flows[(a, b)], flows[(b, a)]
-                payer, payee = (a, b) if out_a >= out_b else (b, a)
-                net = abs(out_a - out_b)
-                limit = self._collateral_capacity(payer) + self.cap[payer]
-                if self.balance[payer] - net < -limit:
-                    continue
-                self.balance[payer] -= net
-                self.credit(payee, net)
-                offset_pairs.add((a, b))
-                self.emit(t, "LsmOffset", agents=[self.s.agent_ids[a], self.s.agent_ids[b]],
-                          gross=out_a + out_b, net=net)
-            if not offset_pairs:
-                return
-            still = []
-            for tx in self.q2:
-                if (min(tx.sender, tx.receiver), max(tx.sender, tx.receiver)) in offset_pairs:
-                    self.emit(t, "Settlement", tx=tx.id, sender=self.s.agent_ids[tx.sender],
-                              receiver=self.s.agent_ids[tx.receiver], amount=tx.remaining,
-                              path="offset")
-                    tx.remaining, tx.status, tx.settle_tick = 0, "settled", t
-                else:
-                    still.append(tx)
-            self.q2 = still
-            self.queue2_pass(t)
-            if not self.q2:
-                return
+    def lsm(self, t: int) -> None:
+        """The liquidity-saving mechanism over Queue 2 (`runner.engine.reference_lsm`)."""
+        run_lsm(self, t)
+
+    def escalate(self, t: int) -> None:
+        """Priority escalation, then Queue-1 ordering. An unsettled payment with
+        r = max(0, deadline − t) ≤ S ticks left gets priority
+        min(10, original + round(max_boost × (1 − r/S))) if that is higher; with
+        ``queue1_ordering: priority_deadline`` each Queue 1 is then stably sorted by priority
+        (high first), then deadline."""
+        start, boost_max = self.s.escalation_start, self.s.escalation_max_boost
+        for tx in self.txs:
+            if start <= 0 or not tx.status.unsettled:
+                continue
+            left = max(0, tx.deadline - t)
+            if left <= start:
+                boost = math.floor(boost_max * (1 - left / start) + 0.5)
+                tx.priority = max(tx.priority, min(10, tx.original_priority + boost))
+        if self.s.queue1_priority_deadline:  # stable: equal keys keep their queue order
+            for queue in self.q1:
+                queue.sort(key=lambda tx: (-tx.priority, tx.deadline))
 
     # ------------------------------------------------------------------ costs
     def accrue(self, t: int) -> None:
@@ -401,20 +424,20 @@ class _Day:
         cost = self.costs[day]
         weight = [0] * s.n_agents
         for tx in self.txs:
-            if tx.status not in UNSETTLED and not (tx.status == "settled" and tx.settle_tick > tx.deadline):
+            if not tx.status.unsettled and not (tx.status == Status.SETTLED and tx.settle_tick > tx.deadline):
                 continue
             if tx.deadline == t - 1:  # going overdue: once, at the first tick past the deadline
                 cost[tx.sender, C["deadline_penalty"]] += r.deadline_penalty.of_int(tx.amount)
                 self.emit(t, "Overdue", tx=tx.id, sender=s.agent_ids[tx.sender],
                           penalty=r.deadline_penalty.of_int(tx.amount))
-            if tx.status in UNSETTLED:
+            if tx.status.unsettled:
                 weight[tx.sender] += tx.remaining * r.delay_weight_int(tx.priority, t > tx.deadline)
         for a in range(s.n_agents):
             add = {
                 "liquidity_opportunity": mul_div_int(self.allocated[a], r.liquidity, BPS_DEN, half_up=True),
                 "overdraft": mul_div_int(max(0, -self.balance[a]), r.overdraft, OVERDRAFT_DEN, half_up=True),
                 "delay": mul_div_int(weight[a], r.delay, DELAY_DEN, half_up=True),
-                "collateral": mul_div_int(int(s.posted_collateral[a]), r.collateral, BPS_DEN, half_up=True),
+                "collateral": mul_div_int(self.posted[a], r.collateral, BPS_DEN, half_up=True),
             }
             for name, value in add.items():
                 cost[a, C[name]] += value
@@ -425,7 +448,7 @@ class _Day:
         s = self.s
         day = t // s.ticks_per_day
         for tx in self.txs:
-            if tx.status in UNSETTLED and (s.eod_all_unsettled or tx.deadline < t):
+            if tx.status.unsettled and (s.eod_all_unsettled or tx.deadline < t):
                 penalty = s.rates.eod_penalty.of_int(tx.remaining)
                 self.costs[day, tx.sender, C["eod_penalty"]] += penalty
                 self.emit(t, "EodPenalty", tx=tx.id, sender=s.agent_ids[tx.sender], penalty=penalty)
@@ -433,8 +456,9 @@ class _Day:
             self.registers[a] = {}
             self.balance[a] -= self.allocated[a]  # pooled liquidity goes back at end of day
             self.allocated[a] = 0
+        self.limits.reset()
         self.emit(t, "EndOfDay", day=day,
-                  unsettled=sum(1 for tx in self.txs if tx.status in UNSETTLED))
+                  unsettled=sum(1 for tx in self.txs if tx.status.unsettled))
 
     def _table(self) -> CostTable:
         s = self.s
@@ -447,7 +471,7 @@ class _Day:
             d = tx.arrival // s.ticks_per_day
             counts["arrived_count"][0, d, tx.sender] += 1
             counts["arrived_value"][0, d, tx.sender] += tx.amount
-            if tx.status == "settled":
+            if tx.status == Status.SETTLED:
                 counts["settled_count"][0, d, tx.sender] += 1
                 counts["settled_value"][0, d, tx.sender] += tx.amount
                 counts["delay_ticks"][0, d, tx.sender] += tx.settle_tick - tx.arrival

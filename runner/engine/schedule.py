@@ -28,6 +28,7 @@ from runner.seeds import generator
 
 KIND_DIRECT_TRANSFER = 0
 KIND_SCHEDULED_SETTLEMENT = 1
+KIND_COLLATERAL_ADJUSTMENT = 2  # event_from = the agent, event_amount = delta of its unsecured cap
 
 
 def _i64(values: object = ()) -> np.ndarray:
@@ -160,9 +161,14 @@ class ScheduleGenerator:
         rows: list[tuple[int, int, int, int, int]] = []
         for t in range(self.horizon):
             for event in cfg.scenario_events:
-                if isinstance(event, M.DirectTransfer | M.ScheduledSettlement) and event.fires_at(t):
+                if not event.fires_at(t):
+                    continue
+                if isinstance(event, M.DirectTransfer | M.ScheduledSettlement):
                     code = KIND_DIRECT_TRANSFER if isinstance(event, M.DirectTransfer) else KIND_SCHEDULED_SETTLEMENT
                     rows.append((t, code, ids.index(event.from_agent), ids.index(event.to_agent), event.amount))
+                elif isinstance(event, M.CollateralAdjustment):
+                    k = ids.index(event.agent)
+                    rows.append((t, KIND_COLLATERAL_ADJUSTMENT, k, k, event.delta))
         self.events = tuple(np.array(c, dtype=np.int64) for c in zip(*rows, strict=True)) if rows else ()
 
     def draw(self, seed: int) -> Schedule:

@@ -16,6 +16,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from runner.engine import rules
+
 STATE_PREFIX = "bank_state_"
 NO_DEADLINE = float(2**64 - 1)  # queue2_nearest_deadline when the agent has nothing in Queue 2
 
@@ -41,19 +43,19 @@ def _ratio_or(num: Any, den: Any, default: float) -> Any:
 
 
 def _credit_used(b: Base) -> Any:
-    return np.maximum(0.0, -b["balance"])
+    return rules.credit_used(b["balance"])
 
 
 def _collateral_capacity(b: Base) -> Any:
-    return np.floor(b["posted_collateral"] * np.maximum(0.0, 1.0 - b["haircut"]))
+    return rules.collateral_capacity(b["posted_collateral"], b["haircut"])
 
 
 def _allowed_overdraft(b: Base) -> Any:
-    return _collateral_capacity(b) + b["unsecured_cap"]
+    return rules.allowed_overdraft(b["unsecured_cap"], _collateral_capacity(b))
 
 
 def _available(b: Base) -> Any:
-    return np.maximum(b["balance"], 0.0) + np.maximum(0.0, _allowed_overdraft(b) - _credit_used(b))
+    return rules.available_liquidity(b["balance"], _allowed_overdraft(b))
 
 
 def _tick_in_day(b: Base) -> Any:

@@ -20,7 +20,7 @@ from runner.policy.ast import Policy
 from runner.policy.library import named_policy
 from runner.policy.validate import parse_valid_policy, read_policy_file
 from runner.scenario import models
-from runner.scenario.support import check_supported
+from runner.scenario.support import check_supported, legacy_warnings
 
 # libyaml's loader when available: same results, several times faster on big files.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -44,11 +44,13 @@ class Scenario:
         config: the strict scenario model.
         policies: agent id → parsed policy (from ``agents[].policy``).
         source: the file it was read from, if any (used in messages).
+        warnings: one line per key that loads but has no effect (SimCash's legacy keys).
     """
 
     config: models.ScenarioConfig
     policies: dict[str, Policy]
     source: Path | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def agent_ids(self) -> tuple[str, ...]:
@@ -186,7 +188,9 @@ def scenario_from_dict(raw: dict[str, Any], source: str | Path | None = None,
     check_supported(config, source)
     folder = base_dir or (Path(source).parent if source else Path.cwd())
     policies = {a.id: _agent_policy(a, i, folder, source) for i, a in enumerate(config.agents)}
-    return Scenario(config=config, policies=policies, source=Path(source) if source else None)
+    prefix = f"{source}: " if source else ""
+    return Scenario(config=config, policies=policies, source=Path(source) if source else None,
+                    warnings=tuple(prefix + line for line in legacy_warnings(config)))
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:

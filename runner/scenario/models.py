@@ -103,10 +103,30 @@ class LsmConfig(Strict):
 
 
 class PriorityEscalation(Strict):
+    """Deadline-driven priority boosts (reference §4.2 step 2a).
+
+    SimCash's engine reads ``start_escalating_at_ticks``; its example files write
+    ``threshold_ticks``, which that engine ignores. paylab reads either as the start (the
+    files' evident intent; docs/engine.md), never both. ``curve`` is accepted: the engine's
+    boost is linear whatever it says (a warning names it)."""
+
     enabled: bool = False
     curve: Literal["linear", "exponential", "step"] = "linear"
-    threshold_ticks: int = Field(default=20, gt=0)
-    max_boost: int = Field(default=3, ge=0)
+    start_escalating_at_ticks: int | None = Field(default=None, gt=0)
+    threshold_ticks: int | None = Field(default=None, gt=0)
+    max_boost: int = Field(default=3, ge=0, le=10)
+
+    @model_validator(mode="after")
+    def _one_start(self) -> PriorityEscalation:
+        if self.start_escalating_at_ticks is not None and self.threshold_ticks is not None:
+            raise ValueError("threshold_ticks: must not be given together with "
+                             "start_escalating_at_ticks (two spellings of one key; keep one)")
+        return self
+
+    @property
+    def start_ticks(self) -> int:
+        """Escalation starts when this many ticks (or fewer) remain to the deadline."""
+        return self.start_escalating_at_ticks or self.threshold_ticks or 20
 
 
 # --------------------------------------------------------------------------- arrivals
@@ -268,6 +288,13 @@ class PolicyRef(Strict):
 # --------------------------------------------------------------------------- agents
 
 
+class OutflowLimits(Strict):
+    """The ``limits`` block of an agent: per-day outflow caps, cents."""
+
+    bilateral_limits: dict[str, NonNegCents] | None = None
+    multilateral_limit: NonNegCents | None = None
+
+
 class AgentConfig(Strict):
     id: str = Field(min_length=1)
     opening_balance: Cents
@@ -280,12 +307,29 @@ class AgentConfig(Strict):
     max_collateral_capacity: NonNegCents | None = None
     bilateral_limits: dict[str, NonNegCents] | None = None
     multilateral_limit: NonNegCents | None = None
-    limits: dict[str, Any] | None = None
+    limits: OutflowLimits | None = None
     liquidity_pool: NonNegCents | None = None
     liquidity_allocation_fraction: float | None = Field(default=None, ge=0, le=1)
     # Legacy per-agent cost keys from old SimCash examples (no effect there).
     overdraft_rate: float | None = None
     delay_cost_per_tick: float | None = None
+
+    @model_validator(mode="after")
+    def _one_limit_spelling(self) -> AgentConfig:
+        if self.limits is not None:
+            for key in ("bilateral_limits", "multilateral_limit"):
+                if getattr(self, key) is not None and getattr(self.limits, key) is not None:
+                    raise ValueError(f"limits.{key}: must not be given together with the "
+                                     f"agent's own {key} (two spellings of one key; keep one)")
+        return self
+
+    def outflow_limits(self) -> tuple[dict[str, int], int | None]:
+        """(counterparty → per-day cap, total per-day cap or None) under either spelling."""
+        block = self.limits or OutflowLimits()
+        per_cpty = self.bilateral_limits or block.bilateral_limits or {}
+        total = self.multilateral_limit if self.multilateral_limit is not None \
+            else block.multilateral_limit
+        return dict(per_cpty), total
 
 
 # --------------------------------------------------------------------------- events
@@ -419,6 +463,7 @@ class ScenarioConfig(Strict):
         for i, agent in enumerate(self.agents):
             if agent.arrival_config is not None:
                 self._check_counterparties(i, agent.id, agent.arrival_config, ids)
+            self._check_limits(i, agent, ids)
         for i, event in enumerate(self.scenario_events):
             for attr in ("from_agent", "to_agent", "agent", "counterparty"):
                 name = getattr(event, attr, None)
@@ -430,6 +475,19 @@ class ScenarioConfig(Strict):
                 raise ValueError(f"scenario_events[{i}].to_agent: must differ from from_agent, "
                                  f"got '{sender}' for both")
         return self
+
+    @staticmethod
+    def _check_limits(i: int, agent: AgentConfig, ids: list[str]) -> None:
+        per_cpty = agent.bilateral_limits
+        where = f"agents[{i}].bilateral_limits"
+        if per_cpty is None and agent.limits is not None:
+            per_cpty, where = agent.limits.bilateral_limits, f"agents[{i}].limits.bilateral_limits"
+        for name in per_cpty or {}:
+            if name == agent.id:
+                raise ValueError(f"{where}.{name}: an agent cannot limit payments to itself")
+            if name not in ids:
+                raise ValueError(f"{where}.{name}: '{name}' is not an agent of this scenario "
+                                 f"(agents: {', '.join(ids)})")
 
     @staticmethod
     def _check_counterparties(i: int, me: str, cfg: ArrivalConfig, ids: list[str]) -> None:

@@ -1,8 +1,14 @@
-"""The scenario features paylab parses but does not implement yet.
+"""Which scenario features run where, kept in one place.
 
-Kept in one place so that adding a feature means deleting its line here. Each entry names
-the dotted key, so the user sees exactly what to change ("lsm_config.enable_cycles: not
-supported yet (…)"); nothing is ever silently ignored.
+Three lists, each entry naming the dotted key so the user sees exactly what is meant:
+
+* **refused** — features no engine implements yet: the loader stops with
+  "<key>: not supported yet (…)"; nothing is ever silently ignored;
+* **batch-missing** — features the reference engine (``paylab simulate``) runs but the batch
+  engine (every evaluation path) does not yet: `runner.engine.setup.build_setup` refuses them
+  for the batch engine, naming the feature. Delete a line when the batch engine has it;
+* **legacy** — keys SimCash accepts and ignores: the file loads with a one-line warning
+  naming the key.
 """
 
 from __future__ import annotations
@@ -19,50 +25,90 @@ SUPPORTED_EVENTS = (
     M.ScheduledSettlement,
     M.GlobalArrivalRateChange,
     M.AgentArrivalRateChange,
+    M.CollateralAdjustment,
 )
+BATCH_MISSING_EVENTS = (M.CollateralAdjustment,)
 
+ScenarioCheck = tuple[str, str, Callable[[M.ScenarioConfig], bool]]
+AgentCheck = tuple[str, str, Callable[[M.AgentConfig], bool]]
 
-# (dotted key, detail, predicate on the scenario) — delete a line when the feature lands.
-_SCENARIO_CHECKS: list[tuple[str, str, Callable[[M.ScenarioConfig], bool]]] = [
-    ("simulation.lsm_enabled", "legacy key with no effect in SimCash; use lsm_config",
-     lambda c: c.simulation.lsm_enabled is not None),
-    ("simulation.lsm_frequency_ticks", "legacy key with no effect in SimCash",
-     lambda c: c.simulation.lsm_frequency_ticks is not None),
-    ("lsm_config.enable_cycles", "multilateral LSM cycles; SimCash enables them by default, set false",
-     lambda c: c.lsm_config.enable_cycles),
+# Neither engine yet — delete a line when the feature lands.
+_REFUSED_SCENARIO: list[ScenarioCheck] = []
+_REFUSED_AGENT: list[AgentCheck] = [
+    ("arrival_bands", "per-band arrivals", lambda a: a.arrival_bands is not None),
+    ("policy.type", "payment splitting policies",
+     lambda a: a.policy.type in ("LiquiditySplitting", "MockSplitting")),
+]
+
+# The reference engine runs these; the batch engine not yet.
+_BATCH_MISSING_SCENARIO: list[ScenarioCheck] = [
+    ("lsm_config.enable_cycles", "multilateral LSM cycles", lambda c: c.lsm_config.enable_cycles),
     ("priority_escalation.enabled", "priority escalation",
      lambda c: c.priority_escalation is not None and c.priority_escalation.enabled),
-    ("queue1_ordering", "only fifo ordering", lambda c: c.queue1_ordering != "fifo"),
+    ("queue1_ordering", "priority ordering of the internal queues",
+     lambda c: c.queue1_ordering != "fifo"),
     ("priority_mode", "central-queue priority ordering", lambda c: c.priority_mode),
-    ("cost_model", "legacy cost block; use cost_rates", lambda c: c.cost_model is not None),
 ]
-_AGENT_CHECKS: list[tuple[str, str, Callable[[M.AgentConfig], bool]]] = [
-    ("arrival_bands", "per-band arrivals", lambda a: a.arrival_bands is not None),
-    ("posted_collateral", "collateral", lambda a: bool(a.posted_collateral)),
+_BATCH_MISSING_AGENT: list[AgentCheck] = [
+    ("posted_collateral", "posted collateral", lambda a: bool(a.posted_collateral)),
     ("bilateral_limits", "bilateral limits", lambda a: a.bilateral_limits is not None),
     ("multilateral_limit", "multilateral limits", lambda a: a.multilateral_limit is not None),
     ("limits", "bilateral/multilateral limits", lambda a: a.limits is not None),
-    ("policy.type", "payment splitting policies",
-     lambda a: a.policy.type in ("LiquiditySplitting", "MockSplitting")),
-    ("overdraft_rate", "legacy per-agent cost key; use cost_rates", lambda a: a.overdraft_rate is not None),
-    ("delay_cost_per_tick", "legacy per-agent cost key; use cost_rates",
-     lambda a: a.delay_cost_per_tick is not None),
+]
+
+# Keys SimCash accepts and ignores.
+_LEGACY_SCENARIO: list[tuple[str, Callable[[M.ScenarioConfig], bool]]] = [
+    ("simulation.lsm_enabled", lambda c: c.simulation.lsm_enabled is not None),
+    ("simulation.lsm_frequency_ticks", lambda c: c.simulation.lsm_frequency_ticks is not None),
+    ("cost_model", lambda c: c.cost_model is not None),
+]
+_LEGACY_AGENT: list[tuple[str, Callable[[M.AgentConfig], bool]]] = [
+    ("overdraft_rate", lambda a: a.overdraft_rate is not None),
+    ("delay_cost_per_tick", lambda a: a.delay_cost_per_tick is not None),
 ]
 
 
+def _found(cfg: M.ScenarioConfig, scenario: list[ScenarioCheck],
+           agent: list[AgentCheck]) -> list[tuple[str, str]]:
+    found = [(key, detail) for key, detail, used in scenario if used(cfg)]
+    for i, a in enumerate(cfg.agents):
+        found += [(f"agents[{i}].{key}", detail) for key, detail, used in agent if used(a)]
+    return found
+
+
 def unsupported_features(cfg: M.ScenarioConfig) -> list[tuple[str, str]]:
-    """(dotted key, detail) for every feature of ``cfg`` that the engine cannot run yet."""
-    found = [(key, detail) for key, detail, used in _SCENARIO_CHECKS if used(cfg)]
-    for i, agent in enumerate(cfg.agents):
-        found += [(f"agents[{i}].{key}", detail) for key, detail, used in _AGENT_CHECKS if used(agent)]
+    """(dotted key, detail) for every feature of ``cfg`` that no engine can run yet."""
+    found = _found(cfg, _REFUSED_SCENARIO, _REFUSED_AGENT)
     for i, event in enumerate(cfg.scenario_events):
         if not isinstance(event, SUPPORTED_EVENTS):
             found.append((f"scenario_events[{i}].type", f"{event.type} events"))
     return found
 
 
+def batch_missing_features(cfg: M.ScenarioConfig) -> list[tuple[str, str]]:
+    """(dotted key, detail) for every feature of ``cfg`` the batch engine cannot run yet."""
+    found = _found(cfg, _BATCH_MISSING_SCENARIO, _BATCH_MISSING_AGENT)
+    for i, event in enumerate(cfg.scenario_events):
+        if isinstance(event, BATCH_MISSING_EVENTS):
+            found.append((f"scenario_events[{i}].type", f"{event.type} events"))
+    return found
+
+
+def legacy_warnings(cfg: M.ScenarioConfig) -> list[str]:
+    """One line per legacy key of ``cfg`` that SimCash accepts and ignores (so do we)."""
+    keys = [key for key, used in _LEGACY_SCENARIO if used(cfg)]
+    for i, agent in enumerate(cfg.agents):
+        keys += [f"agents[{i}].{key}" for key, used in _LEGACY_AGENT if used(agent)]
+    esc = cfg.priority_escalation
+    lines = [f"{key}: legacy key with no effect (as in SimCash); ignored" for key in keys]
+    if esc is not None and esc.enabled and esc.curve != "linear":
+        lines.append(f"priority_escalation.curve: '{esc.curve}' has no effect (as in SimCash); "
+                     "the boost is linear")
+    return lines
+
+
 def check_supported(cfg: M.ScenarioConfig, source: str | Path | None = None) -> None:
-    """Raise `NotSupportedError` for the first unsupported feature of ``cfg``."""
+    """Raise `NotSupportedError` for the first feature of ``cfg`` no engine runs yet."""
     found = unsupported_features(cfg)
     if found:
         key, detail = found[0]

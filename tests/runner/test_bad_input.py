@@ -87,7 +87,25 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
         "payment_tree.condition.left.field: 'balanse' is not a known field",
         "did you mean 'balance'",
     ),
-    "cycles_not_supported": ("lsm_config.enable_cycles: not supported yet",),
+    "splitting_not_supported": (
+        "agents[0].policy.type: not supported yet (payment splitting policies)",
+    ),
+    "limit_unknown_bank": ("agents[0].bilateral_limits.C: 'C' is not an agent", "agents: A, B"),
+    "limit_in_block_unknown_bank": (
+        "agents[1].limits.bilateral_limits.Z: 'Z' is not an agent", "agents: A, B",
+    ),
+    "limit_negative": ("agents[0].multilateral_limit: must be >= 0", "got -5"),
+    "limit_to_self": ("agents[0].bilateral_limits.A: an agent cannot limit payments to itself",),
+    "limit_two_spellings": (
+        "agents[0].limits.multilateral_limit: must not be given together with the agent's own",
+    ),
+    "max_cycle_length_below_3": ("lsm_config.max_cycle_length: must be >= 3", "got 2"),
+    "haircut_above_one": ("agents[0].collateral_haircut: must be <= 1", "got 1.5"),
+    "collateral_negative": ("agents[0].posted_collateral: must be >= 0", "got -100"),
+    "escalation_two_spellings": (
+        "priority_escalation.threshold_ticks: must not be given together with "
+        "start_escalating_at_ticks",
+    ),
     "penalty_bad_value": (
         "cost_rates.deadline_penalty: must be an integer number of cents or {mode: fixed",
         "{mode: rate", "got 'lots'",

@@ -3,7 +3,9 @@
 * every Castro config loads and runs a day (batch engine, checked against the reference);
 * every example config either loads and runs a day, or fails with a `NotSupportedError`
   naming the dotted key of the first unsupported feature — which one, per file, is pinned
-  below, so a newly supported feature (or a regression) shows up here.
+  below, so a newly supported feature (or a regression) shows up here. A config using a
+  feature only the reference engine has runs there (as ``paylab simulate`` does), and the
+  batch engine's evaluation path refuses it naming the feature.
 
 Tests use the ``compat_dir`` fixture, which skips when the corpus is absent.
 """
@@ -22,40 +24,44 @@ from runner.engine.schedule import generate_schedule
 from runner.engine.setup import build_setup
 from runner.errors import NotSupportedError
 from runner.scenario import load_scenario
-from runner.scenario.support import unsupported_features
+from runner.scenario.support import batch_missing_features, unsupported_features
 from tests.runner.engine.strategies import assert_tables_equal
 
 CASTRO = "experiments/castro/configs"
 EXAMPLES = "examples/configs"
 CASTRO_FILES = ("exp1_2period.yaml", "exp2_12period.yaml", "exp3_joint.yaml")
-CYCLES = "lsm_config.enable_cycles"  # SimCash turns multilateral cycles on by default
-LEGACY_LSM = "simulation.lsm_enabled"
+RESUBMIT = "payment_tree.action"  # ResubmitToRtgs
 # file → None if it runs, else the dotted key its NotSupportedError names
 EXAMPLE_OUTCOMES: dict[str, str | None] = {
-    "advanced_policy_crisis.yaml": CYCLES,
+    "advanced_policy_crisis.yaml": None,
     "bis_liquidity_delay_tradeoff.yaml": None,
-    "crisis_resolution_10day.yaml": CYCLES,
-    "suboptimal_policies_10day.yaml": CYCLES,
-    "suboptimal_policies_25day.yaml": CYCLES,
-    "target2_crisis_25day.yaml": CYCLES,
-    "target2_crisis_25day_bad_policy.yaml": CYCLES,
-    "target2_lsm_features_test.yaml": CYCLES,
-    "test_minimal_eod.yaml": LEGACY_LSM,
-    "test_near_deadline.yaml": LEGACY_LSM,
-    "test_priority_escalation.yaml": CYCLES,
+    "crisis_resolution_10day.yaml": None,
+    "suboptimal_policies_10day.yaml": None,
+    "suboptimal_policies_25day.yaml": None,
+    "target2_crisis_25day.yaml": None,
+    "target2_crisis_25day_bad_policy.yaml": None,
+    "target2_lsm_features_test.yaml": None,
+    "test_minimal_eod.yaml": None,
+    "test_near_deadline.yaml": None,
+    "test_priority_escalation.yaml": RESUBMIT,
 }
 
 
 def run_one_day(path: Path, seeds: tuple[int, ...] = (0, 1)) -> CostTable:
     """Load ``path`` and simulate its first day for ``seeds`` (rng_seed first); the batch
-    engine must agree with the reference."""
+    engine must agree with the reference, or refuse (naming the feature) what it lacks."""
     sc = load_scenario(path)
-    setup = build_setup(sc, ticks=sc.config.simulation.ticks_per_day)
+    setup = build_setup(sc, ticks=sc.config.simulation.ticks_per_day, engine="reference")
     all_seeds = (sc.config.simulation.rng_seed, *seeds)
     schedules = [generate_schedule(sc.config, s, setup.horizon) for s in all_seeds]
-    table = evaluate_batch(setup, schedules)
-    reference = CostTable.concat([ReferenceEngine(setup).run(s)[0] for s in schedules])
-    assert_tables_equal(table, reference, path.name)
+    table = CostTable.concat([ReferenceEngine(setup).run(s)[0] for s in schedules])
+    if setup.batch_missing:
+        key, detail = setup.batch_missing[0]
+        with pytest.raises(NotSupportedError, match=re.escape(detail)) as info:
+            build_setup(sc, ticks=sc.config.simulation.ticks_per_day)
+        assert info.value.path == key
+    else:
+        assert_tables_equal(evaluate_batch(setup, schedules), table, path.name)
     assert table.costs.shape[:3] == (len(schedules), 1, setup.n_agents)
     assert (table.costs >= 0).all()
     return table
@@ -81,7 +87,8 @@ def test_example_config_runs_or_names_what_is_unsupported(
         run_one_day(path)
         return
     with pytest.raises(NotSupportedError) as info:
-        load_scenario(path)
+        sc = load_scenario(path)
+        build_setup(sc, engine="reference")
     err = info.value
     assert "not supported yet" in str(err)
     assert err.path == unsupported_key
@@ -99,7 +106,9 @@ def test_unsupported_example_features_are_reported(compat_dir: Path) -> None:
     lines = []
     for name in sorted(EXAMPLE_OUTCOMES):
         raw = yaml.safe_load((compat_dir / EXAMPLES / name).read_text())
-        found = unsupported_features(ScenarioConfig.model_validate(raw))
+        cfg = ScenarioConfig.model_validate(raw)
+        found = unsupported_features(cfg) + [(k, f"{d}, batch engine") for k, d in
+                                             batch_missing_features(cfg)]
         keys = {re.sub(r"\[\d+\]", "[*]", key): detail for key, detail in found}
         described = [f"{k} ({d})" if k.startswith("scenario_events") else k for k, d in keys.items()]
         lines.append(f"{name}: {'; '.join(sorted(set(described))) or 'runs'}")

@@ -1,0 +1,82 @@
+"""The settlement rules both engines and the policy fields share, written once.
+
+Each rule is a plain function over numbers that works on Python ints (the reference engine),
+numpy arrays (the batch engine: ``[sample × agent]`` lanes) and float arrays (the policy
+fields) alike, so there is exactly one definition of:
+
+* collateral capacity: ``floor(posted × max(0, 1 − haircut))`` (reference §2.3);
+* the allowed overdraft: collateral capacity + unsecured cap;
+* available liquidity: ``max(balance, 0) + max(0, allowed overdraft − credit used)``;
+* the priority bands: low 0–3, normal 4–7, urgent 8–10;
+* a payment's status, as an ordered integer enum (the batch engine stores it in int64 arrays).
+"""
+
+from __future__ import annotations
+
+import math
+from enum import IntEnum
+from typing import Any
+
+import numpy as np
+
+BAND_LOW, BAND_NORMAL, BAND_URGENT = 0, 1, 2
+BAND_NAMES = ("low", "normal", "urgent")  # index = band
+BAND_RANGES = ((0, 3), (4, 7), (8, 10))  # inclusive priority ranges, index = band
+
+
+class Status(IntEnum):
+    """Where a payment is; the integer values are what the batch engine stores."""
+
+    FUTURE = 0  # not arrived yet
+    Q1 = 1  # in its bank's internal queue
+    Q2 = 2  # in the central RTGS queue
+    DROPPED = 3  # dropped by the policy: in no queue, still unsettled on the books
+    SETTLED = 4
+
+    @property
+    def unsettled(self) -> bool:
+        """Arrived and not settled: accrues delay cost and penalties."""
+        return self in (Status.Q1, Status.Q2, Status.DROPPED)
+
+
+def priority_band(priority: Any) -> Any:
+    """Band of a priority (0–10): 0 low (0–3), 1 normal (4–7), 2 urgent (8–10)."""
+    if isinstance(priority, int | np.integer):
+        return BAND_URGENT if priority >= 8 else (BAND_NORMAL if priority >= 4 else BAND_LOW)
+    return np.where(priority >= 8, BAND_URGENT, np.where(priority >= 4, BAND_NORMAL, BAND_LOW))
+
+
+def collateral_capacity(posted: Any, haircut: Any) -> Any:
+    """Credit that posted collateral secures: ``floor(posted × max(0, 1 − haircut))``.
+
+    On Python ints it returns an int (the reference engine's exact state); on arrays, floats
+    or int64 as given."""
+    if isinstance(posted, int | np.integer) and not isinstance(haircut, np.ndarray):
+        return math.floor(int(posted) * max(0.0, 1.0 - float(haircut)))
+    out = np.floor(np.asarray(posted) * np.maximum(0.0, 1.0 - np.asarray(haircut, dtype=np.float64)))
+    return out.astype(np.asarray(posted).dtype) if np.asarray(posted).dtype.kind == "i" else out
+
+
+def allowed_overdraft(unsecured_cap: Any, capacity: Any) -> Any:
+    """How far a balance may go below zero: unsecured cap + collateral capacity."""
+    return unsecured_cap + capacity
+
+
+def credit_used(balance: Any) -> Any:
+    """Overdraft in use: ``max(0, −balance)``."""
+    if isinstance(balance, int | np.integer):
+        return max(0, -int(balance))
+    return np.maximum(0, -balance)
+
+
+def available_liquidity(balance: Any, overdraft_limit: Any) -> Any:
+    """What a bank can pay now: ``max(balance, 0) + max(0, allowed overdraft − credit used)``."""
+    if isinstance(balance, int | np.integer) and isinstance(overdraft_limit, int | np.integer):
+        b, lim = int(balance), int(overdraft_limit)
+        return max(b, 0) + max(0, lim - max(0, -b))
+    return np.maximum(balance, 0) + np.maximum(0, overdraft_limit - np.maximum(0, -balance))
+
+
+def within_overdraft(balance_after: Any, overdraft_limit: Any) -> Any:
+    """Whether a balance may end at ``balance_after`` (the LSM's net-position test)."""
+    return balance_after >= -overdraft_limit
