@@ -1,24 +1,27 @@
 """Settlement for the batch engine: "in order, settle if affordable", across many lanes at once.
 
-The rule is sequential, so a naive vectorisation steps through the payments one rank at a
-time. Two exact shortcuts avoid most of those steps:
+The rule is sequential. Its simple path (`scan`, always used when `BatchState.fast` is off)
+steps through the payments one rank at a time: step k settles the k-th payment of every
+sample's sequence, if its sender can pay it (and its limits allow it) — the reference's order
+exactly. Two exact shortcuts avoid most of those steps on the fast path:
 
 * **Deferred crediting** (lane = one bank of one sample): nothing is credited during the
   pass, so a lane's balance only falls. ``available(b) = max(b,0) + max(0, L - max(0,-b))``
   is nondecreasing in ``b`` with slope 0 or 1 (for any credit limit ``L``), hence
   ``available(b - x) >= available(b) - x``. So while the running total of a lane's payments
   stays within the lane's available liquidity at the start of a round, every one of them
-  settles in turn: that whole prefix settles at once (`Settlement._rounds`). The next round
-  starts from the exact new balances. A payment above the lane's current available
-  liquidity can never settle later in the pass (available only falls), so it leaves the
-  scan. Each round settles at least the first remaining payment of every lane; one to three
-  rounds usually finish a tick, where a rank-by-rank scan needs as many steps as the
-  longest lane.
+  settles in turn: that whole prefix settles at once (`rounds`). The next round starts from
+  the exact new balances. A payment above the lane's current available liquidity can never
+  settle later in the pass (available only falls), so it leaves the scan. Each round settles
+  at least the first remaining payment of every lane.
 * **Immediate crediting** (lane = one sample): incoming payments raise a receiver's balance
   mid-pass, so the order across banks matters and the scan stays rank by rank. But when every
   sender in a sample can pay *all* its payments from its available liquidity at the start,
   every payment settles (balances only grow by inflows), whatever the order: such samples
-  settle in one aggregate step (`Settlement._scan`).
+  settle in one aggregate step (in `scan`).
+
+With limits set (bilateral or multilateral outflow caps), only the simple path runs: a
+payment refused by a limit does not stop the lane, so the prefix argument does not hold.
 
 Per-lane sums use `np.bincount` with float weights only when they are provably exact (every
 partial sum below 2**53: a bound the engine computes once per batch, or checked per call),
@@ -29,8 +32,9 @@ from __future__ import annotations
 
 import numpy as np
 
-FUTURE, Q1, Q2, DROPPED, SETTLED = 0, 1, 2, 3, 4
-FLOAT_EXACT = 2**53  # integers below this add exactly in float64
+from runner.engine.batch_state import FLOAT_EXACT, Q2, SETTLED, BatchState
+from runner.engine.limits import NO_LIMIT
+from runner.engine.rules import available_liquidity
 
 
 def run_starts(lanes: np.ndarray) -> np.ndarray:
@@ -75,210 +79,210 @@ def lane_sum(lanes: np.ndarray, values: np.ndarray, size: int, exact: bool = Fal
     return out
 
 
-class Settlement:
-    """Lane accounts and settlement passes; the state is set up by `runner.engine.batch`.
+# ---------------------------------------------------------------------- the rules
+def available(day: BatchState, lanes: np.ndarray | None = None) -> np.ndarray:
+    """Liquidity ``lanes`` (default: every lane) can pay from: balance plus unused credit."""
+    if lanes is None:
+        b, limit = day.balance, day.overdraft_limit
+    else:
+        b, limit = day.balance[lanes], day.overdraft_limit[lanes]
+    out: np.ndarray = available_liquidity(b, limit)
+    return out
 
-    Payment rows are flat over samples; Queue 2 (``q2``) is an array of rows in which each
-    sample's rows appear in that sample's queue order (see `_set_q2`).
-    """
 
-    S: int  # samples
-    A: int  # agents
-    deferred: bool
-    exact: bool  # every per-lane sum of amounts, weights or penalties stays below 2**53
-    samp: np.ndarray  # per payment row: sample
-    snd: np.ndarray  # sender agent
-    rcv: np.ndarray  # receiver agent
-    sl: np.ndarray  # sender lane (sample × A + sender)
-    rl: np.ndarray  # receiver lane
-    rem: np.ndarray  # remaining amount
-    status: np.ndarray
-    stick: np.ndarray  # settlement tick
-    bal: np.ndarray  # per lane
-    limit: np.ndarray  # collateral capacity + unsecured cap
-    incoming: np.ndarray  # deferred credits of this tick
-    q2: np.ndarray
+def within_limits(day: BatchState, lanes: np.ndarray, receivers: np.ndarray,
+                  amounts: np.ndarray) -> np.ndarray:
+    """Whether each payment fits its sender's bilateral and multilateral limits of the day
+    (each sender lane at most once in ``lanes``; all true without limits)."""
+    if not day.has_limits:
+        return np.ones(lanes.size, dtype=bool)
+    bilateral = day.bilateral_limit[lanes, receivers]
+    multilateral = day.multilateral_limit[lanes]
+    ok: np.ndarray = (((bilateral == NO_LIMIT) | (day.outflow_to[lanes, receivers] + amounts <= bilateral))
+            & ((multilateral == NO_LIMIT) | (day.outflow_total[lanes] + amounts <= multilateral)))
+    return ok
 
-    def available(self, lanes: np.ndarray | None = None) -> np.ndarray:
-        """Liquidity ``lanes`` (default: every lane) can pay from: balance plus unused credit."""
-        b, limit = (self.bal, self.limit) if lanes is None else (self.bal[lanes], self.limit[lanes])
-        out: np.ndarray = np.maximum(b, 0) + np.maximum(0, limit - np.maximum(0, -b))
-        return out
 
-    def credit(self, lanes: np.ndarray, amounts: np.ndarray) -> None:
-        """Credit *distinct* lanes (now, or at the end of the tick with deferred crediting)."""
-        if self.deferred:
-            self.incoming[lanes] += amounts
-        else:
-            self.bal[lanes] += amounts
+def record_outflows(day: BatchState, rows: np.ndarray) -> None:
+    """Count settled ``rows`` against their senders' limits of the day."""
+    if day.has_limits and rows.size:
+        np.add.at(day.outflow_to, (day.layout.sender_lane[rows], day.receiver[rows]),
+                  day.remaining[rows])
+        np.add.at(day.outflow_total, day.layout.sender_lane[rows], day.remaining[rows])
 
-    def mark_settled(self, rows: np.ndarray, t: int) -> None:
-        self.status[rows] = SETTLED
-        self.stick[rows] = t
-        self.rem[rows] = 0
 
-    # ------------------------------------------------------------------ tick entry points
-    def settle_released(self, released: np.ndarray, t: int) -> None:
-        """RTGS settlement of ``released`` (each sample's rows in release order, failures join
-        Queue 2), then one FIFO pass over Queue 2."""
-        if not self.deferred:
-            ok = self._scan(released)
-            self.mark_settled(released[ok], t)
-            failed = released[~ok]
-            self.status[failed] = Q2
-            self._set_q2(self.q2, failed)
-            self.queue2_pass(t)
+def can_settle(day: BatchState, rows: np.ndarray) -> np.ndarray:
+    """The one settlement test: the sender can pay the full remaining amount now and its
+    limits allow it (each sender lane at most once in ``rows``)."""
+    lanes = day.layout.sender_lane[rows]
+    need = day.remaining[rows]
+    ok: np.ndarray = need <= available(day, lanes)
+    if day.has_limits:
+        ok &= within_limits(day, lanes, day.receiver[rows], need)
+    return ok
+
+
+def credit(day: BatchState, lanes: np.ndarray, amounts: np.ndarray) -> None:
+    """Credit *distinct* lanes (now, or at the end of the tick with deferred crediting)."""
+    if day.deferred:
+        day.incoming[lanes] += amounts
+    else:
+        day.balance[lanes] += amounts
+
+
+def mark_settled(day: BatchState, rows: np.ndarray, t: int) -> None:
+    day.status[rows] = SETTLED
+    day.settle_tick[rows] = t
+    day.remaining[rows] = 0
+
+
+def drop_settled_from_q2(day: BatchState) -> None:
+    day.q2 = day.q2[day.status[day.q2] == Q2]  # keeps the order
+
+
+# ---------------------------------------------------------------------- tick entry points
+def settle_released(day: BatchState, released: np.ndarray, t: int) -> None:
+    """RTGS settlement of ``released`` (each sample's rows in release order, failures join
+    Queue 2), then one FIFO pass over Queue 2."""
+    if not day.lane_sorted_q2 or day.has_limits:
+        ok = scan(day, released, t)
+        failed = released[~ok]
+        day.status[failed] = Q2
+        set_q2(day, day.q2, failed)
+        queue2_pass(day, t)
+        return
+    # Deferred crediting: a payment that fails at RTGS fails again in the Queue-2 pass
+    # (available only falls within the tick), so both passes are one pass per lane over
+    # the releases followed by the old Queue 2. Both inputs are sorted by lane, so the
+    # stable sort is a linear merge (timsort) that puts each lane's releases first.
+    lanes = day.layout.sender_lane
+    if day.q2.size == 0:  # the releases alone, already in lane order
+        if _all_fit(day, released):
+            mark_settled(day, released, t)
             return
-        # Deferred crediting: a payment that fails at RTGS fails again in the Queue-2 pass
-        # (available only falls within the tick), so both passes are one pass per lane over
-        # the releases followed by the old Queue 2. Both inputs are sorted by lane, so the
-        # stable sort is a linear merge (timsort) that puts each lane's releases first.
-        if self.q2.size == 0:  # the releases alone, already in lane order
-            if self._all_fit(released):
-                self.mark_settled(released, t)
-                return
-            both = released
-            ok = self._rounds(released)
-        else:
-            both = np.concatenate((released, self.q2))
-            order = np.argsort(self.sl[both], kind="stable")
-            ok = np.empty(both.size, dtype=bool)
-            ok[order] = self._rounds(both[order])
-        self.mark_settled(both[ok], t)
-        n = released.size
-        failed = released[~ok[:n]]
-        self.status[failed] = Q2
-        self._set_q2(self.q2[~ok[n:]], failed)
+        both = released
+        ok = rounds(day, released)
+    else:
+        both = np.concatenate((released, day.q2))
+        order = np.argsort(lanes[both], kind="stable")
+        ok = np.empty(both.size, dtype=bool)
+        ok[order] = rounds(day, both[order])
+    mark_settled(day, both[ok], t)
+    n = released.size
+    failed = released[~ok[:n]]
+    day.status[failed] = Q2
+    set_q2(day, day.q2[~ok[n:]], failed)
 
-    def _set_q2(self, old: np.ndarray, new: np.ndarray) -> None:
-        """Queue 2 := ``old`` then ``new``. With deferred crediting Queue 2 is kept sorted by
-        lane (each lane in queue order; lanes are independent): a linear merge of two sorted
-        runs. Otherwise each sample's rows keep their queue order."""
-        both = np.concatenate((old, new))
-        if self.deferred and old.size and new.size:
-            both = both[np.argsort(self.sl[both], kind="stable")]
-        self.q2 = both
 
-    def queue2_pass(self, t: int, samples: np.ndarray | None = None) -> None:
-        """One FIFO pass over Queue 2 (only over ``samples`` if given, a mask)."""
-        rows = self.q2 if samples is None else self.q2[samples[self.samp[self.q2]]]
-        if rows.size == 0:
-            return
-        # with deferred crediting Queue 2 is sorted by lane, as `_rounds` needs
-        ok = self._rounds(rows) if self.deferred else self._scan(rows)
+def set_q2(day: BatchState, old: np.ndarray, new: np.ndarray) -> None:
+    """Queue 2 := ``old`` then ``new``. Lane-sorted, a linear merge of two sorted runs;
+    otherwise each sample's rows keep their queue order."""
+    both = np.concatenate((old, new))
+    if day.lane_sorted_q2 and old.size and new.size:
+        both = both[np.argsort(day.layout.sender_lane[both], kind="stable")]
+    day.q2 = both
+
+
+def queue2_pass(day: BatchState, t: int, samples: np.ndarray | None = None) -> bool:
+    """One FIFO pass over Queue 2 (only over ``samples`` if given, a mask); whether anything
+    settled."""
+    rows = day.q2 if samples is None else day.q2[samples[day.layout.sample[day.q2]]]
+    if rows.size == 0:
+        return False
+    if day.lane_sorted_q2 and not day.has_limits:  # Queue 2 is sorted by lane, as `rounds` needs
+        ok = rounds(day, rows)
         if ok.any():
-            self.mark_settled(rows[ok], t)
-            self.q2 = self.q2[self.status[self.q2] == Q2]  # keeps the order
+            mark_settled(day, rows[ok], t)
+    else:
+        ok = scan(day, rows, t)
+    if not ok.any():
+        return False
+    drop_settled_from_q2(day)
+    return True
 
-    # ------------------------------------------------------------------ passes
-    def _all_fit(self, seq: np.ndarray) -> bool:
-        """Deferred crediting: if every lane can pay all of its ``seq`` at once, pay them
-        (debits now, credits to ``incoming``) and say so; else change nothing. The common
-        case with ample liquidity, in a few array operations instead of `_rounds`."""
-        total = lane_sum(self.sl[seq], self.rem[seq], self.bal.size, self.exact)
-        if not (total <= self.available()).all():
-            return False
-        self.bal -= total
-        self.incoming += lane_sum(self.rl[seq], self.rem[seq], self.incoming.size, self.exact)
-        return True
 
-    def _rounds(self, seq: np.ndarray) -> np.ndarray:
-        """Deferred crediting: settle ``seq`` (lanes contiguous, each in order); returns the
-        settled mask. Debits balances now and credits ``incoming`` (see the module doc)."""
-        lanes, need = self.sl[seq], self.rem[seq]
-        ok = np.zeros(seq.size, dtype=bool)
-        pos = np.arange(seq.size)  # still undecided
-        while pos.size:
-            ln, nd = lanes[pos], need[pos]
-            avail = self.available(ln)
-            alive = nd <= avail  # the others can never settle in this pass
-            if not alive.all():
-                pos, ln, nd, avail = pos[alive], ln[alive], nd[alive], avail[alive]
-                if pos.size == 0:
-                    break
-            new = run_starts(ln)
-            cum = np.cumsum(nd)
-            # running total within each lane: subtract the total before the lane's first
-            # entry (those totals are nondecreasing, so a running max carries them forward)
-            cum -= np.maximum.accumulate(np.where(new, cum - nd, 0))
-            fit = cum <= avail  # a prefix of each lane: cum only grows within a lane
-            last = fit.copy()  # the last fitting entry of each lane holds the lane's total
-            last[:-1] &= ~(fit[1:] & ~new[1:])
-            self.bal[ln[last]] -= cum[last]
-            ok[pos[fit]] = True
-            pos = pos[~fit]
-        if ok.any():
-            self.incoming += lane_sum(self.rl[seq[ok]], need[ok], self.incoming.size, self.exact)
+# ---------------------------------------------------------------------- passes
+def _all_fit(day: BatchState, seq: np.ndarray) -> bool:
+    """Deferred crediting: if every lane can pay all of its ``seq`` at once, pay them
+    (debits now, credits to ``incoming``) and say so; else change nothing. The common
+    case with ample liquidity, in a few array operations instead of `rounds`."""
+    lay = day.layout
+    total = lane_sum(lay.sender_lane[seq], day.remaining[seq], day.n_lanes, day.exact)
+    if not (total <= available(day)).all():
+        return False
+    day.balance -= total
+    day.incoming += lane_sum(lay.receiver_lane[seq], day.remaining[seq], day.n_lanes, day.exact)
+    return True
+
+
+def rounds(day: BatchState, seq: np.ndarray) -> np.ndarray:
+    """Deferred crediting, no limits: settle ``seq`` (lanes contiguous, each in order); returns
+    the settled mask. Debits balances now and credits ``incoming`` (see the module doc); the
+    caller marks the rows settled."""
+    lanes, need = day.layout.sender_lane[seq], day.remaining[seq]
+    ok = np.zeros(seq.size, dtype=bool)
+    pos = np.arange(seq.size)  # still undecided
+    while pos.size:
+        ln, nd = lanes[pos], need[pos]
+        avail = available(day, ln)
+        alive = nd <= avail  # the others can never settle in this pass
+        if not alive.all():
+            pos, ln, nd, avail = pos[alive], ln[alive], nd[alive], avail[alive]
+            if pos.size == 0:
+                break
+        new = run_starts(ln)
+        cum = np.cumsum(nd)
+        # running total within each lane: subtract the total before the lane's first
+        # entry (those totals are nondecreasing, so a running max carries them forward)
+        cum -= np.maximum.accumulate(np.where(new, cum - nd, 0))
+        fit = cum <= avail  # a prefix of each lane: cum only grows within a lane
+        last = fit.copy()  # the last fitting entry of each lane holds the lane's total
+        last[:-1] &= ~(fit[1:] & ~new[1:])
+        day.balance[ln[last]] -= cum[last]
+        ok[pos[fit]] = True
+        pos = pos[~fit]
+    if ok.any():
+        day.incoming += lane_sum(day.layout.receiver_lane[seq[ok]], need[ok], day.n_lanes,
+                                 day.exact)
+    return ok
+
+
+def scan(day: BatchState, seq: np.ndarray, t: int) -> np.ndarray:
+    """Settle ``seq`` (each sample's rows in sequence order) payment by payment within each
+    sample; returns the settled mask and marks those rows settled. The simple path of every
+    settlement pass (and the only one with immediate crediting)."""
+    ok = np.zeros(seq.size, dtype=bool)
+    if seq.size == 0:
         return ok
-
-    def _scan(self, seq: np.ndarray) -> np.ndarray:
-        """Immediate crediting: settle ``seq`` (each sample's rows in order, one lane per
-        sample) rank by rank; returns the settled mask. Moves the balances."""
-        ok = np.zeros(seq.size, dtype=bool)
-        if seq.size == 0:
-            return ok
-        send, recv, need = self.sl[seq], self.rl[seq], self.rem[seq]
-        n_lanes = self.bal.size
-        out_total = lane_sum(send, need, n_lanes, self.exact)
-        in_total = lane_sum(recv, need, n_lanes, self.exact)
-        avail = self.available()
+    lay = day.layout
+    send, recv, need = lay.sender_lane[seq], lay.receiver_lane[seq], day.remaining[seq]
+    hard = np.arange(seq.size)
+    if day.fast and not day.has_limits:
+        n_lanes = day.n_lanes
+        out_total = lane_sum(send, need, n_lanes, day.exact)
+        in_total = lane_sum(recv, need, n_lanes, day.exact)
+        avail = available(day)
         # Samples where every sender covers all its payments from its opening available
         # liquidity settle everything, in any order (inflows only add): apply the net flows.
-        short = np.zeros(self.S, dtype=bool)
-        short[np.flatnonzero(out_total > avail) // self.A] = True
-        easy = ~short[self.samp[seq]]
+        short = np.zeros(day.n_samples, dtype=bool)
+        short[np.flatnonzero(out_total > avail) // day.n_agents] = True
+        easy = ~short[lay.sample[seq]]
         if easy.any():
-            self.bal += np.where(np.repeat(short, self.A), 0, in_total - out_total)
+            easy_lane = ~np.repeat(short, day.n_agents)
+            day.balance -= np.where(easy_lane, out_total, 0)
+            credit(day, np.flatnonzero(easy_lane), in_total[easy_lane])
             ok[easy] = True
-        # The rest, rank by rank. A payment above its sender's available liquidity plus every
-        # inflow of this pass can never settle: skip it.
+        # A payment above its sender's available liquidity plus every inflow of this pass
+        # can never settle: skip it.
         hard = np.flatnonzero(~easy)
         hard = hard[need[hard] <= avail[send[hard]] + in_total[send[hard]]]
-        for step in rank_steps(self.samp[seq[hard]]):
-            w = hard[step]
-            nd, snd = need[w], send[w]
-            fit = nd <= self.available(snd)
-            self.bal[snd[fit]] -= nd[fit]
-            self.bal[recv[w[fit]]] += nd[fit]  # one payment per sample per step: distinct lanes
-            ok[w[fit]] = True
-        return ok
-
-    # ------------------------------------------------------------------ LSM
-    def offsetting(self, t: int) -> None:
-        """Bilateral offsetting of Queue 2: up to three rounds, each followed by a FIFO pass.
-        A sample leaves the loop as soon as a round offsets nothing for it (as the reference)."""
-        n_samples, n_agents = self.S, self.A
-        active = np.ones(n_samples, dtype=bool)
-        upper = np.triu(np.ones((n_agents, n_agents), dtype=bool), 1)
-        for _ in range(3):
-            rows = self.q2[active[self.samp[self.q2]]]
-            if rows.size == 0:
-                return
-            pair = self.sl[rows] * n_agents + self.rcv[rows]  # (sample, sender, receiver)
-            shape = (n_samples, n_agents, n_agents)
-            flow = lane_sum(pair, self.rem[rows], int(np.prod(shape)), self.exact).reshape(shape)
-            si, ai, bi = np.nonzero((flow > 0) & (flow.transpose(0, 2, 1) > 0) & upper)
-            if si.size == 0:
-                return
-            out_a, out_b = flow[si, ai, bi], flow[si, bi, ai]
-            order_key = np.lexsort((bi, ai, -np.minimum(out_a, out_b)))  # larger offsets first
-            rank_of = np.empty_like(order_key)
-            rank_of[order_key] = np.arange(order_key.size)
-            done = np.zeros(flow.shape, dtype=bool)
-            for step in rank_steps(si, rank_of):
-                p_is_a = out_a[step] >= out_b[step]
-                payer = si[step] * n_agents + np.where(p_is_a, ai[step], bi[step])
-                payee = si[step] * n_agents + np.where(p_is_a, bi[step], ai[step])
-                net = np.abs(out_a[step] - out_b[step])
-                ok = self.bal[payer] - net >= -self.limit[payer]
-                self.bal[payer[ok]] -= net[ok]
-                self.credit(payee[ok], net[ok])
-                done[si[step][ok], ai[step][ok], bi[step][ok]] = True
-            active = np.asarray(done.any(axis=(1, 2)))
-            if not active.any():
-                return
-            snd, rcv = self.snd[rows], self.rcv[rows]
-            offset = done[self.samp[rows], np.minimum(snd, rcv), np.maximum(snd, rcv)]
-            self.mark_settled(rows[offset], t)
-            self.q2 = self.q2[self.status[self.q2] == Q2]
-            self.queue2_pass(t, active)
+    for step in rank_steps(lay.sample[seq[hard]]):
+        w = hard[step]  # one payment per sample: distinct sender and receiver lanes
+        fit = can_settle(day, seq[w])
+        paid = w[fit]
+        day.balance[send[paid]] -= need[paid]
+        credit(day, recv[paid], need[paid])
+        record_outflows(day, seq[paid])
+        ok[paid] = True
+    mark_settled(day, seq[ok], t)
+    return ok

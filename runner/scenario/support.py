@@ -42,7 +42,6 @@ _REFUSED_AGENT: list[AgentCheck] = [
 
 # The reference engine runs these; the batch engine not yet.
 _BATCH_MISSING_SCENARIO: list[ScenarioCheck] = [
-    ("lsm_config.enable_cycles", "multilateral LSM cycles", lambda c: c.lsm_config.enable_cycles),
     ("priority_escalation.enabled", "priority escalation",
      lambda c: c.priority_escalation is not None and c.priority_escalation.enabled),
     ("queue1_ordering", "priority ordering of the internal queues",
@@ -51,9 +50,6 @@ _BATCH_MISSING_SCENARIO: list[ScenarioCheck] = [
 ]
 _BATCH_MISSING_AGENT: list[AgentCheck] = [
     ("posted_collateral", "posted collateral", lambda a: bool(a.posted_collateral)),
-    ("bilateral_limits", "bilateral limits", lambda a: a.bilateral_limits is not None),
-    ("multilateral_limit", "multilateral limits", lambda a: a.multilateral_limit is not None),
-    ("limits", "bilateral/multilateral limits", lambda a: a.limits is not None),
 ]
 
 # Keys SimCash accepts and ignores.

@@ -151,20 +151,60 @@ def build_arrivals(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
     return cfg
 
 
-def build_agent(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
+def build_limits(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
+    """Per-day outflow limits in one of SimCash's spellings: the agent's own
+    ``bilateral_limits`` / ``multilateral_limit``, or the ``limits: {…}`` block, or a mix."""
+    out: dict[str, Any] = {}
+    others = [i for i in ids if i != me]
+    bilateral = {c: _pick(r, 0, r.randint(0, 3_000), r.randint(500, 6_000))
+                 for c in r.sample(others, r.randint(0, len(others)))}
+    total = _pick(r, None, 0, r.randint(0, 5_000), r.randint(2_000, 20_000))
+    block: dict[str, Any] = {}
+    for key, value in (("bilateral_limits", bilateral), ("multilateral_limit", total)):
+        if value is None or (key == "bilateral_limits" and not value and r.random() < 0.5):
+            continue
+        (block if r.random() < 0.5 else out)[key] = value
+    if block:
+        out["limits"] = block
+    return out
+
+
+def build_agent(r: random.Random, me: str, ids: list[str], limits: bool = False,
+                scarce: bool = False) -> dict[str, Any]:
+    """An agent; ``scarce`` ones hold little liquidity, so Queue 2 fills and gridlocks form
+    (what the LSM resolves)."""
     agent: dict[str, Any] = {
         "id": me,
         "opening_balance": _pick(r, 0, 1_000, r.randint(0, 3_000), r.randint(0, 3_000),
                                  r.randint(-500, 0)),
         "unsecured_cap": _pick(r, 0, r.randint(0, 2_000)),
     }
-    if r.random() < 0.5:
+    if scarce:
+        agent["opening_balance"] = _pick(r, 0, r.randint(0, 400), r.randint(-200, 0))
+        agent["unsecured_cap"] = _pick(r, 0, r.randint(0, 300))
+    elif r.random() < 0.5:
         agent["liquidity_pool"] = r.randint(0, 5_000)
     if r.random() < 0.5:
         agent["liquidity_allocation_fraction"] = _rate(r, (0.0, 0.2, 0.29, 0.5, 1.0), 1)
     if r.random() < 0.8:
         agent["arrival_config"] = build_arrivals(r, me, ids)
+    if limits and r.random() < 0.7:
+        agent.update(build_limits(r, me, ids))
     return agent
+
+
+def build_ring(r: random.Random, ids: list[str], episode: int) -> list[dict[str, Any]]:
+    """Payments around a ring of 3+ banks (either orientation), arriving together with
+    amounts that differ by little: the gridlock a multilateral cycle resolves."""
+    ring = r.sample(ids, r.randint(3, len(ids))) if len(ids) >= 3 else list(ids)
+    tick = r.randint(0, max(0, episode - 1))
+    base = r.randint(100, 2_000)
+    return [{"type": "CustomTransactionArrival",
+             "schedule": {"type": "OneTime", "tick": tick},
+             "from_agent": frm, "to_agent": ring[(i + 1) % len(ring)],
+             "amount": base + _pick(r, 0, 0, r.randint(-100, 100)),
+             "deadline": r.randint(1, 8)}
+            for i, frm in enumerate(ring)]
 
 
 def build_event(r: random.Random, ids: list[str], episode: int) -> dict[str, Any]:
@@ -195,7 +235,8 @@ def build_event(r: random.Random, ids: list[str], episode: int) -> dict[str, Any
 
 def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
                    deferred: bool, cap_at_eod: bool, overdue_scope: bool, bilateral: bool,
-                   n_events: int) -> dict[str, Any]:
+                   n_events: int, cycles: bool = False, limits: bool = False,
+                   scarce: bool = False) -> dict[str, Any]:
     """A random valid scenario mapping of the given shape (pass it to `scenario_from_dict`)."""
     r = random.Random(seed)
     ids = list(AGENT_IDS[:n_agents])
@@ -206,11 +247,16 @@ def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
         "deadline_cap_at_eod": cap_at_eod,
         "eod_penalty_scope": "overdue" if overdue_scope else "unsettled",
         "cost_rates": build_cost_rates(r),
-        "lsm_config": {"enable_bilateral": bilateral, "enable_cycles": False},
-        "agents": [build_agent(r, me, ids) for me in ids],
+        "lsm_config": {"enable_bilateral": bilateral, "enable_cycles": cycles,
+                       "max_cycle_length": r.randint(3, 5),
+                       "max_cycles_per_tick": _pick(r, 1, 2, 3, 10)},
+        "agents": [build_agent(r, me, ids, limits, scarce) for me in ids],
         "scenario_events": [build_event(r, ids, ticks_per_day * num_days)
                             for _ in range(n_events)],
     }
+    if scarce and n_agents >= 3:
+        for _ in range(r.randint(0, 3)):
+            raw["scenario_events"] += build_ring(r, ids, ticks_per_day * num_days)
     if r.random() < 0.5:
         raw["eod_rush_threshold"] = _pick(r, 0.0, 0.5, 0.8, 1.0)
     return raw
@@ -223,7 +269,8 @@ def scenario_dicts(max_ticks_per_day: int = 10, max_days: int = 2,
         build_scenario, seeds, n_agents=st.integers(2, max_agents),
         ticks_per_day=st.integers(1, max_ticks_per_day), num_days=st.integers(1, max_days),
         deferred=st.booleans(), cap_at_eod=st.booleans(), overdue_scope=st.booleans(),
-        bilateral=st.booleans(), n_events=st.integers(0, 5),
+        bilateral=st.booleans(), n_events=st.integers(0, 5), cycles=st.booleans(),
+        limits=st.booleans(), scarce=st.booleans(),
     )
 
 

@@ -148,9 +148,10 @@ def test_liquidity_rich_fifo_day_settles_everything_on_arrival(raw: dict[str, An
     """With more money than anyone can spend and Fifo, every payment settles when it arrives:
     no delay, no penalties, no overdraft; the only cost is the pool's opportunity cost, charged
     every tick on the allocated amount."""
-    for agent in raw["agents"]:
-        agent["opening_balance"] = 10**10
-    raw = {**raw, "scenario_events": [e for e in raw["scenario_events"]
+    limit_keys = ("bilateral_limits", "multilateral_limit", "limits")  # caps whatever the money
+    agents = [{**{k: v for k, v in a.items() if k not in limit_keys}, "opening_balance": 10**10}
+              for a in raw["agents"]]
+    raw = {**raw, "agents": agents, "scenario_events": [e for e in raw["scenario_events"]
                                       if e["type"] not in ("DirectTransfer", "ScheduledSettlement")]}
     sc = scenario_from_dict(raw)
     fifo = parse_valid_policy(named_policy("Fifo"))

@@ -2,7 +2,8 @@
 
 For each drawn case (scenario, policies, several seeds, maybe a mid-day horizon),
 ``evaluate_batch(setup, schedules)`` must equal, array for array, the concatenation of the
-reference engine's one-sample tables. A policy may divide by a field that is 0 at run time:
+reference engine's one-sample tables — with the batch shortcuts on (``fast``) and off (every
+rule on its simple path). A policy may divide by a field that is 0 at run time:
 then both engines raise `SimulationError` (and the samples that do not raise still agree).
 """
 
@@ -38,16 +39,16 @@ def reference_tables(setup: EngineSetup, schedules: list[Schedule]) -> list[Cost
     return out
 
 
-def check_parity(case: Case) -> None:
+def check_parity(case: Case, fast: bool = True) -> None:
     _, setup, schedules = case.build()
     refs = reference_tables(setup, schedules)
     ok = [i for i, t in enumerate(refs) if t is not None]
     if len(ok) < len(schedules):
         event("a policy raised SimulationError")
         with pytest.raises(SimulationError):
-            evaluate_batch(setup, schedules)
+            evaluate_batch(setup, schedules, fast=fast)
     else:
-        batch = evaluate_batch(setup, schedules)
+        batch = evaluate_batch(setup, schedules, fast=fast)
         arrived, settled = int(batch.arrived_count.sum()), int(batch.settled_count.sum())
         event("no payment" if arrived == 0 else "all settled" if settled == arrived
               else "none settled" if settled == 0 else "some settled")
@@ -55,30 +56,36 @@ def check_parity(case: Case) -> None:
         assert_tables_equal(batch, CostTable.concat([t for t in refs if t is not None]), "batch")
     if ok and len(ok) < len(schedules):  # the samples that run still agree, batched together
         good = [schedules[i] for i in ok]
-        assert_tables_equal(evaluate_batch(setup, good),
+        assert_tables_equal(evaluate_batch(setup, good, fast=fast),
                             CostTable.concat([refs[i] for i in ok if refs[i] is not None]),
                             "batch of non-raising samples")
 
 
+FAST = pytest.mark.parametrize("fast", [True, False], ids=["fast", "simple"])
+
+
+@FAST
 @engine_settings(150)
 @given(case=cases())
-def test_batch_matches_reference(case: Case) -> None:
-    check_parity(case)
+def test_batch_matches_reference(case: Case, fast: bool) -> None:
+    check_parity(case, fast)
 
 
+@FAST
 @engine_settings(40)
 @given(case=cases(min_samples=1, max_samples=1))
-def test_single_sample_matches_reference(case: Case) -> None:
+def test_single_sample_matches_reference(case: Case, fast: bool) -> None:
     """A full-day simulation is a batch of one."""
-    check_parity(case)
+    check_parity(case, fast)
 
 
 @pytest.mark.slow
+@FAST
 @engine_settings(15)
 @given(case=cases(min_samples=3, max_samples=6, max_ticks_per_day=24, max_days=3))
-def test_batch_matches_reference_long_days(case: Case) -> None:
+def test_batch_matches_reference_long_days(case: Case, fast: bool) -> None:
     """Heavier variant: longer and multi-day horizons, more samples per batch."""
-    check_parity(case)
+    check_parity(case, fast)
 
 
 # ----------------------------------------------------------------------------- regressions
@@ -107,9 +114,11 @@ def hand_schedule(*payments: tuple[int, int, int, int, int]) -> Schedule:
 
 
 def assert_parity(setup: EngineSetup, schedules: list[Schedule]) -> CostTable:
-    refs = [ReferenceEngine(setup).run(s)[0] for s in schedules]
+    """Both batch paths (fast and simple) equal the reference; returns the fast table."""
+    refs = CostTable.concat([ReferenceEngine(setup).run(s)[0] for s in schedules])
+    assert_tables_equal(evaluate_batch(setup, schedules, fast=False), refs, "simple path")
     batch = evaluate_batch(setup, schedules)
-    assert_tables_equal(batch, CostTable.concat(refs))
+    assert_tables_equal(batch, refs, "fast path")
     return batch
 
 
@@ -179,8 +188,9 @@ def test_nan_action_argument_is_a_simulation_error_in_both_engines(policy: dict[
     sched = hand_schedule((0, 1, 100, 0, 0))
     with pytest.raises(SimulationError, match="not a number"):
         ReferenceEngine(setup).run(sched)
-    with pytest.raises(SimulationError, match="not a number"):
-        evaluate_batch(setup, [sched])
+    for fast in (True, False):
+        with pytest.raises(SimulationError, match="not a number"):
+            evaluate_batch(setup, [sched], fast=fast)
 
 
 def test_div0_evaluates_only_the_branch_it_takes() -> None:

@@ -1,0 +1,77 @@
+"""Policy groups: agents sharing one policy object, decided together by the batch engine.
+
+A group holds its compiled program and tables per payment-tree leaf (does the leaf release,
+drop, reprioritise; its priority flag), built once per setup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
+
+import numpy as np
+
+from runner.engine.setup import EngineSetup
+from runner.errors import SimulationError
+from runner.policy import ast
+from runner.policy.program import PolicyProgram
+
+PRIORITY_FLAGS = {"HIGH": 10, "MEDIUM": 5, "LOW": 1}
+RELEASE_ACTIONS = ("Release", "ReleaseWithCredit")
+PER_CPTY_KEYS = ("max_per_counterparty", "max_per_cpty")  # first present wins
+
+
+@dataclass(frozen=True)
+class PolicyGroup:
+    """Agents sharing one policy object, decided together; tables per payment-tree leaf."""
+
+    program: PolicyProgram
+    agents: np.ndarray
+    release: np.ndarray  # bool: Release / ReleaseWithCredit
+    drop: np.ndarray  # bool: Drop
+    repri: np.ndarray  # bool: Reprioritize
+    flag: np.ndarray  # int64: priority flag, -1 for none
+    constant: bool  # the tree is one action without numeric arguments: every row gets leaf 0
+
+    @classmethod
+    def build(cls, program: PolicyProgram, agents: list[int]) -> PolicyGroup:
+        leaves = program.leaves("payment_tree")
+        root = program.policy.trees["payment_tree"]
+        flags = [PRIORITY_FLAGS.get(str(n.args.get("priority_flag")), -1) for n in leaves]
+        return cls(
+            program, np.asarray(agents),
+            release=np.array([n.action in RELEASE_ACTIONS for n in leaves]),
+            drop=np.array([n.action == "Drop" for n in leaves]),
+            repri=np.array([n.action == "Reprioritize" for n in leaves]),
+            flag=np.array(flags, dtype=np.int64),
+            constant=isinstance(root, ast.ActionNode)
+            and all(isinstance(a, str | tuple) for a in root.args.values()),
+        )
+
+
+def whole_args(values: np.ndarray, hi: int, what: str, policy: str, *, floor: bool) -> np.ndarray:
+    """Numeric action arguments as int64 in ``[0, hi]``: the array twin of
+    `runner.engine.reference.whole_arg` (floor or truncate, clamp; NaN is a SimulationError).
+
+    Fix: ``astype(np.int64)`` turned NaN and values >= 2**63 (e.g. a budget computed from
+    ``queue2_nearest_deadline``) into INT64_MIN: a negative budget meant "no budget", which
+    dropped the focus list, and a NaN priority became INT64_MIN.
+    """
+    if np.isnan(values).any():
+        raise SimulationError(f"policy {policy}: {what} is not a number (NaN)")
+    whole = np.floor(values) if floor else np.trunc(values)
+    out: np.ndarray = np.clip(whole, 0, hi).astype(np.int64)
+    return out
+
+
+_GROUPS: WeakKeyDictionary[EngineSetup, list[PolicyGroup]] = WeakKeyDictionary()
+
+
+def policy_groups(setup: EngineSetup) -> list[PolicyGroup]:
+    """Agents sharing one policy object are decided together (built once per setup)."""
+    if setup not in _GROUPS:
+        groups: dict[int, tuple[PolicyProgram, list[int]]] = {}
+        for a, program in enumerate(setup.programs):
+            groups.setdefault(id(program.policy), (program, []))[1].append(a)
+        _GROUPS[setup] = [PolicyGroup.build(program, agents) for program, agents in groups.values()]
+    return _GROUPS[setup]

@@ -1,0 +1,284 @@
+"""The batch engine's state: one explicit structure, built once per evaluation.
+
+Everything the batch engine knows about a day of many samples lives in one `BatchState`:
+payments of all samples end to end ("rows", each sample's in queue-entry order) and bank
+accounts ``[sample × agent]`` ("lanes"). The tick steps are plain functions over it
+(`runner.engine.batch`, `batch_policy`, `batch_settlement`, `batch_lsm`); none of them keeps
+state of its own.
+
+``fast`` switches the batch shortcuts (aggregate settlement steps, constant-tree tables, net
+event flows, lane-sorted Queue 2) on or off. Off, every rule runs on its simple path — one
+payment per sample per step, exactly the reference's order — so a new rule lands there
+first, and the parity tests run both ways.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from weakref import WeakKeyDictionary
+
+import numpy as np
+
+from runner.engine.batch_policy_groups import PolicyGroup, policy_groups
+from runner.engine.limits import NO_LIMIT
+from runner.engine.rates import BPS_DEN, COMPONENTS, mul_div
+from runner.engine.rates import C as COMPONENT
+from runner.engine.rules import Status, allowed_overdraft, collateral_capacity
+from runner.engine.schedule import KIND_DIRECT_TRANSFER
+from runner.engine.schedule_batch import ScheduleBatch
+from runner.engine.setup import EngineSetup
+
+# Payment status as stored in int8 arrays (ordered: Q1..DROPPED are the unsettled ones).
+FUTURE, Q1, Q2, DROPPED, SETTLED = (int(s) for s in Status)
+FLOAT_EXACT = 2**53  # integers below this add exactly in float64
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def group_by_tick(ticks: np.ndarray, horizon: int) -> list[np.ndarray]:
+    """Indices grouped by tick value, each group in index order (values ≥ horizon dropped)."""
+    key = np.minimum(ticks, horizon)
+    if horizon <= np.iinfo(np.int16).max:
+        key = key.astype(np.int16)  # same order; numpy's stable sort is a radix sort on 16 bits
+    order = np.argsort(key, kind="stable")
+    bounds = np.searchsorted(key[order], np.arange(horizon + 1))
+    return [order[bounds[t]:bounds[t + 1]] for t in range(horizon)]
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """What the engine derives from a batch's arrays alone — no policy, no account — for a
+    number of agents and a horizon. Computed once per batch and reused: the two policies of a
+    paired comparison, and the fixed reference set at every iteration, share their batch."""
+
+    sample: np.ndarray  # per payment row: sample
+    sender_lane: np.ndarray  # sample × n_agents + sender
+    receiver_lane: np.ndarray
+    sender_lane_key: np.ndarray  # sender lanes as a small integer type (fast stable sorts)
+    by_arrival: list[np.ndarray]  # rows arriving at each tick
+    by_deadline: list[np.ndarray]  # rows going overdue at each tick (deadline + 1)
+    event_sample: np.ndarray  # per balance event: sample
+    event_from: np.ndarray  # paying lane
+    event_to: np.ndarray  # receiving lane
+    event_amount: np.ndarray
+    event_direct: np.ndarray  # a direct transfer (else a scheduled settlement)
+    events_by_tick: list[np.ndarray]
+    # Per tick, each event as two flow entries over three lane blocks: [outflows | direct
+    # inflows | scheduled inflows]; a tick's flows are then one sum (`batch.scenario_events`).
+    flow_keys: list[np.ndarray]
+    flow_amounts: list[np.ndarray]
+    events_exact: bool  # per-lane sums of event amounts are exact in float64
+
+    @classmethod
+    def build(cls, batch: ScheduleBatch, n_agents: int, horizon: int) -> Layout:
+        c, n_samples = batch.columns, len(batch)
+        sample = np.repeat(np.arange(n_samples, dtype=np.int64), batch.payment_sizes)
+        sender_lane = sample * n_agents + c["sender"]
+        # numpy's stable sort is a radix sort on 16 bits
+        key = sender_lane.astype(np.int16) if n_samples * n_agents < 2**15 else sender_lane
+        event_sample = np.repeat(np.arange(n_samples, dtype=np.int64), batch.event_sizes)
+        ev_from = event_sample * n_agents + c["event_from"]
+        ev_to = event_sample * n_agents + c["event_to"]
+        amount = c["event_amount"]
+        direct = c["event_kind"] == KIND_DIRECT_TRANSFER
+        n_lanes = n_samples * n_agents
+        by_tick = group_by_tick(c["event_tick"], horizon)
+        flow_key = np.concatenate((ev_from, ev_to + np.where(direct, n_lanes, 2 * n_lanes)))
+        flow_amount = np.concatenate((amount, amount))
+        both = [np.concatenate((e, e + amount.size)) if e.size else e for e in by_tick]
+        return cls(
+            sample=sample, sender_lane=sender_lane, receiver_lane=sample * n_agents + c["receiver"],
+            sender_lane_key=key, by_arrival=group_by_tick(c["arrival"], horizon),
+            by_deadline=group_by_tick(c["deadline"] + 1, horizon),
+            event_sample=event_sample, event_from=ev_from, event_to=ev_to, event_amount=amount,
+            event_direct=direct, events_by_tick=by_tick, flow_keys=[flow_key[b] for b in both],
+            flow_amounts=[flow_amount[b] for b in both],
+            events_exact=amount.size == 0
+            or int(np.abs(amount).max()) * 2 * amount.size < FLOAT_EXACT,
+        )
+
+
+_LAYOUTS: WeakKeyDictionary[ScheduleBatch, dict[tuple[int, int], Layout]] = WeakKeyDictionary()
+
+
+def layout_of(batch: ScheduleBatch, n_agents: int, horizon: int) -> Layout:
+    """The batch's `Layout`, built on first use and kept as long as the batch lives."""
+    per_batch = _LAYOUTS.setdefault(batch, {})
+    key = (n_agents, horizon)
+    if key not in per_batch:
+        per_batch[key] = Layout.build(batch, n_agents, horizon)
+    return per_batch[key]
+
+
+@dataclass(eq=False)
+class BatchState:
+    """The whole state of a batch evaluation (see the module doc). Arrays over payment rows
+    are indexed by row; arrays over lanes by ``sample × n_agents + agent``."""
+
+    setup: EngineSetup
+    layout: Layout
+    n_samples: int
+    n_agents: int
+    fast: bool  # the batch shortcuts on (see the module doc)
+    # ---- payments (the schedule's columns are shared, never written; priority is a copy)
+    payment_counts: np.ndarray  # per sample
+    sender: np.ndarray
+    receiver: np.ndarray
+    amount: np.ndarray
+    arrival: np.ndarray
+    deadline: np.ndarray
+    priority: np.ndarray
+    remaining: np.ndarray
+    status: np.ndarray  # int8, FUTURE .. SETTLED
+    settle_tick: np.ndarray  # -1 until settled
+    q1: np.ndarray  # rows in Queue 1, in row order
+    q2: np.ndarray  # rows in Queue 2: each sample's in queue order (by lane if lane-sorted)
+    dropped: np.ndarray
+    # ---- accounts, per lane
+    balance: np.ndarray
+    unsecured_cap: np.ndarray
+    pool: np.ndarray
+    allocation: np.ndarray  # brought in from the pool at each start of day
+    allocated: np.ndarray  # in the account now (charged the opportunity cost)
+    posted_collateral: np.ndarray
+    haircut: np.ndarray
+    max_collateral: np.ndarray
+    overdraft_limit: np.ndarray  # collateral capacity + unsecured cap
+    lane_agent: np.ndarray
+    incoming: np.ndarray  # deferred credits of this tick
+    # limits: outflows of the day so far, only when some limit is set (else empty)
+    bilateral_limit: np.ndarray  # [lane, counterparty], NO_LIMIT where none
+    multilateral_limit: np.ndarray  # [lane]
+    outflow_to: np.ndarray  # [lane, counterparty]
+    outflow_total: np.ndarray  # [lane]
+    # ---- policies
+    groups: list[PolicyGroup]
+    group_of: np.ndarray  # agent → index in `groups`
+    has_bank_tree: bool
+    constant_trees: bool  # every payment tree is one action without computed arguments
+    agent_release: np.ndarray  # then per agent: that action releases / drops, its flag
+    agent_drop: np.ndarray
+    agent_flag: np.ndarray
+    all_release: bool  # constant trees that all release, and no bank tree (fast path only)
+    budget_left: np.ndarray  # [lane], -1: no budget this tick (tables exist under a bank tree)
+    budget_focus: np.ndarray  # [lane, counterparty]
+    budget_per_cpty: np.ndarray  # [lane], -1: none
+    budget_used: np.ndarray  # [lane, counterparty]
+    registers: dict[str, np.ndarray] = field(default_factory=dict)
+    lane_cache: dict[str, np.ndarray] = field(default_factory=dict)  # this tick's lane stats
+    current_tick: int = 0
+    decisions: int = 0
+    # ---- costs
+    costs: np.ndarray = field(default_factory=lambda: _EMPTY)  # [sample, day, agent, component]
+    tick_costs: np.ndarray = field(default_factory=lambda: _EMPTY)  # [lane, component]
+    priority_in_range: bool = True  # every priority in 0..10 (no clipping for the delay table)
+    exact: bool = True  # every per-lane sum of amounts, weights or penalties stays below 2**53
+
+    @property
+    def n_lanes(self) -> int:
+        return self.n_samples * self.n_agents
+
+    @property
+    def deferred(self) -> bool:
+        return self.setup.deferred_crediting
+
+    @property
+    def lane_sorted_q2(self) -> bool:
+        """Queue 2 kept sorted by lane: with deferred crediting lanes are independent in a
+        FIFO pass, so the fast path settles each lane's run at once."""
+        return self.fast and self.setup.deferred_crediting
+
+    @property
+    def has_limits(self) -> bool:
+        return self.outflow_total.size > 0
+
+    def set_allocated(self, allocated: np.ndarray) -> None:
+        self.allocated = allocated
+        self.tick_costs[:, COMPONENT["liquidity_opportunity"]] = mul_div(
+            allocated, self.setup.rates.liquidity, BPS_DEN, half_up=True)
+
+
+def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchState:
+    """The state at the start of tick 0: payments loaded, accounts opened, day 0's pool in."""
+    n_samples, n_agents = len(batch), setup.n_agents
+    n_lanes = n_samples * n_agents
+    lay = layout_of(batch, n_agents, setup.horizon)
+    c = batch.columns
+    n = c["amount"].size
+    groups = policy_groups(setup)
+    group_of = np.zeros(n_agents, dtype=np.int64)
+    for g, group in enumerate(groups):
+        group_of[group.agents] = g
+    has_bank_tree = any(g.program.has_tree("bank_tree") for g in groups)
+    constant = all(g.constant for g in groups)
+    release = np.zeros(n_agents, dtype=bool)
+    drop = np.zeros(n_agents, dtype=bool)
+    flag = np.full(n_agents, -1, dtype=np.int64)
+    if constant:  # each agent's payment tree is one action: per-agent tables
+        for group in groups:
+            release[group.agents] = group.release[0]
+            drop[group.agents] = group.drop[0]
+            flag[group.agents] = group.flag[0]
+    # every per-agent account figure repeated over the samples, in one tile
+    whole = np.tile(np.stack([setup.opening, setup.unsecured_cap, setup.pool, setup.allocation,
+                              setup.posted_collateral, setup.max_collateral,
+                              np.arange(n_agents)]), n_samples)
+    balance, cap, pool, allocation, posted, max_collateral, lane_agent = (
+        np.array(row) for row in whole)
+    haircut = np.tile(setup.haircut, n_samples)
+    capacity = collateral_capacity(posted, haircut)
+    no_limit = np.full(n_agents, NO_LIMIT, dtype=np.int64)
+    bilateral = setup.bilateral_limit if setup.bilateral_limit is not None else no_limit[None, :]
+    multilateral = setup.multilateral_limit if setup.multilateral_limit is not None else no_limit
+    limited = bool((bilateral != NO_LIMIT).any() or (multilateral != NO_LIMIT).any())
+    n_limit_lanes = n_lanes if limited else 0
+    n_budgets = n_lanes if has_bank_tree else 0  # release budgets exist only under a bank tree
+    state = BatchState(
+        setup=setup, layout=lay, n_samples=n_samples, n_agents=n_agents, fast=fast,
+        payment_counts=batch.payment_sizes, sender=c["sender"], receiver=c["receiver"],
+        amount=c["amount"], arrival=c["arrival"], deadline=c["deadline"],
+        priority=c["priority"].copy(), remaining=c["amount"].copy(),
+        status=np.full(n, FUTURE, dtype=np.int8), settle_tick=np.full(n, -1, dtype=np.int64),
+        q1=_EMPTY, q2=_EMPTY, dropped=_EMPTY,
+        balance=balance, unsecured_cap=cap, pool=pool, allocation=allocation,
+        allocated=allocation.copy(), posted_collateral=posted, haircut=haircut,
+        max_collateral=max_collateral, overdraft_limit=allowed_overdraft(cap, capacity), lane_agent=lane_agent,
+        incoming=np.zeros(n_lanes, dtype=np.int64),
+        bilateral_limit=np.tile(bilateral, (n_samples, 1)) if limited else _EMPTY,
+        multilateral_limit=np.tile(multilateral, n_samples) if limited else _EMPTY,
+        outflow_to=np.zeros((n_limit_lanes, n_agents), dtype=np.int64),
+        outflow_total=np.zeros(n_limit_lanes, dtype=np.int64),
+        groups=groups, group_of=group_of, has_bank_tree=has_bank_tree, constant_trees=constant,
+        agent_release=release, agent_drop=drop, agent_flag=flag,
+        all_release=fast and constant and bool(release.all()) and not has_bank_tree,
+        budget_left=np.full(n_budgets, -1, dtype=np.int64),
+        budget_focus=np.ones((n_budgets, n_agents), dtype=bool),
+        budget_per_cpty=np.full(n_budgets, -1, dtype=np.int64),
+        budget_used=np.zeros((n_budgets, n_agents), dtype=np.int64),
+    )
+    _prepare_costs(state)
+    return state
+
+
+def _prepare_costs(state: BatchState) -> None:
+    setup, rates = state.setup, state.setup.rates
+    state.costs = np.zeros((state.n_samples, setup.days_simulated, state.n_agents,
+                            len(COMPONENTS)), dtype=np.int64)
+    # costs of the tick [lane, component]; liquidity and collateral change only with
+    # allocations, so those columns are kept, the others rewritten each tick
+    state.tick_costs = np.zeros((state.n_lanes, len(COMPONENTS)), dtype=np.int64)
+    state.tick_costs[:, COMPONENT["collateral"]] = mul_div(
+        state.posted_collateral, rates.collateral, BPS_DEN, half_up=True)
+    state.set_allocated(state.allocation.copy())
+    state.balance += state.allocated
+    # priorities only ever change to values in 0..10: if they start there, no clipping
+    n = state.amount.size
+    state.priority_in_range = n == 0 or bool(state.priority.min() >= 0
+                                             and state.priority.max() <= 10)
+    # Every per-lane sum (amounts, delay weights, penalties, delay ticks) is at most
+    # n × the largest term; below 2**53 np.bincount's float64 sums are exact.
+    top = int(np.abs(state.amount).max()) if n else 0
+    largest = np.array([top])
+    penalty = max(int(rates.deadline_penalty.of(largest)[0]), int(rates.eod_penalty.of(largest)[0]))
+    terms = (top * int(rates.delay_lut.max()), setup.horizon, penalty)
+    state.exact = max(terms) * n < FLOAT_EXACT
