@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from functools import cache
@@ -83,6 +84,7 @@ class Outcome:
     # and its LSM counters (bilateral_offsets, cycles, …)
     settled_first_overdue: tuple[tuple[str, int], ...] = field(default=(), compare=False)
     lsm: dict[str, Any] = field(default_factory=dict, compare=False)
+    lsm_ticks: dict[int, dict[str, int]] = field(default_factory=dict, compare=False)
 
     def total(self, agent: str) -> int:
         return sum(self.costs[agent].values())
@@ -109,7 +111,7 @@ def _converter() -> ModuleType:
 
 def oracle_json(path: Path, via_script: bool = False) -> dict[str, Any]:
     """The oracle's JSON report for the scenario file ``path``."""
-    env = {**os.environ, "SIMCASH_ROOT": str(COMPAT)}
+    env = {**os.environ, "SIMCASH_ROOT": str(COMPAT), "LSM_DEBUG": "1"}
     if via_script:
         proc = subprocess.run([str(ORACLE_SCRIPT), str(path)], capture_output=True, text=True,
                               env=env, timeout=120, check=False)
@@ -123,7 +125,32 @@ def oracle_json(path: Path, via_script: bool = False) -> dict[str, Any]:
         raise RuntimeError(f"simcash-oracle failed on {path} (exit {proc.returncode}): "
                            f"{proc.stderr.strip()[-2000:]}")
     report: dict[str, Any] = json.loads(proc.stdout)
+    report["lsm_debug"] = lsm_debug_ticks(proc.stderr)
     return report
+
+
+def lsm_debug_ticks(stderr: str) -> dict[int, dict[str, int]]:
+    """Per tick, from SimCash's ``LSM_DEBUG`` lines: how many rounds found 3+-bank cycles
+    (``found_rounds``), ``cycles_settled``, ``bilateral_offsets`` and the LSM's settled
+    ``value`` in cents (which includes what its internal queue retries settle)."""
+    ticks: dict[int, dict[str, int]] = {}
+    for line in stderr.splitlines():
+        m = re.match(r"\[LSM DEBUG\] Tick (\d+): (.*)", line)
+        if not m:
+            continue
+        row = ticks.setdefault(int(m[1]), {"found_rounds": 0, "cycles_settled": 0,
+                                           "bilateral_offsets": 0, "value": 0})
+        text = m[2]
+        found = re.match(r"Processing (\d+) cycles", text)
+        if found and int(found[1]) > 0:
+            row["found_rounds"] += 1
+        result = re.match(r"LSM result: bilateral_offsets=(\d+), cycles_settled=(\d+), "
+                          r"total_value=\$([\d.]+)", text)
+        if result:
+            row["bilateral_offsets"] = int(result[1])
+            row["cycles_settled"] = int(result[2])
+            row["value"] = round(float(result[3]) * 100)
+    return ticks
 
 
 def run_oracle(path: Path) -> Outcome:
@@ -140,7 +167,8 @@ def run_oracle(path: Path) -> Outcome:
     return Outcome(costs,
                    {a: int(row["transactions_sent"]["arrived"]) for a, row in agents.items()},
                    {a: int(row["transactions_sent"]["settled"]) for a, row in agents.items()},
-                   payments, settled_first_overdue=late, lsm=dict(report.get("lsm", {})))
+                   payments, settled_first_overdue=late, lsm=dict(report.get("lsm", {})),
+                   lsm_ticks=report["lsm_debug"])
 
 
 def run_paylab(path: Path, engine: str = "reference") -> Outcome:
@@ -150,7 +178,8 @@ def run_paylab(path: Path, engine: str = "reference") -> Outcome:
     "batch" (the vectorised engine, a batch of one sample).
     """
     scenario = load_scenario(path, PAYLAB_OVERRIDES)
-    setup = build_setup(scenario, {})
+    # paylab simulate builds a reference setup; the batch setup refuses what batch lacks
+    setup = build_setup(scenario, {}, engine="reference" if engine == "reference" else "batch")
     schedule = generate_schedule(scenario.config, scenario.config.simulation.rng_seed,
                                  setup.horizon)
     events: list[dict[str, Any]] = []

@@ -57,11 +57,12 @@ FEATURES = (
 # The gating: flip a feature on here when the engine runs it.
 REFERENCE_FEATURES = frozenset({
     "bilateral", "deferred", "scheduled_settlement", "direct_transfer", "pools", "policy_trees",
-    "bank_trees",
+    "bank_trees", "cycles", "limits", "queue1_ordering", "priority_mode", "priority_escalation",
+    "collateral", "collateral_trees", "collateral_timers", "collateral_adjustment",
 })
 BATCH_FEATURES = frozenset({
     "bilateral", "deferred", "scheduled_settlement", "direct_transfer", "pools", "policy_trees",
-    "bank_trees",
+    "bank_trees", "cycles", "limits",
 })
 assert BATCH_FEATURES <= REFERENCE_FEATURES <= set(FEATURES)
 
@@ -70,6 +71,9 @@ assert BATCH_FEATURES <= REFERENCE_FEATURES <= set(FEATURES)
 OPEN_FINDINGS = frozenset({
     "budget_kept_until_noaction",  # 1: SimCash keeps a release budget until NoAction
     "priority_flag_before_budget",  # 2: SimCash applies priority_flag to budget-held payments
+    "default_capacity_follows_cap",  # 3: SimCash's default capacity is 10 × the current cap
+    "timer_with_full_haircut",  # 4: SimCash's timer withdraws when the haircut is 1
+    "queue_pass_after_found_cycle",  # 5: SimCash retries Queue 2 when a cycle was only found
 })
 
 # A feature drawn brings the ones it builds on.
@@ -168,6 +172,7 @@ class _Builder:
         self.nodes = 0
         self.bank_actions: tuple[str, ...] = ()
         self.flags = True
+        self.one_per_pair = False
 
     def on(self, feature: str) -> bool:
         return feature in self.features
@@ -216,8 +221,8 @@ class _Builder:
 
     def payment_action(self) -> dict[str, Any]:
         r = self.r
-        action = r.choice(("Release", "Release", "Release", "Hold", "Reprioritize",
-                           "ReleaseWithCredit"))
+        action = r.choice(("Release", "Release", "Release", "Release", "Release", "Hold",
+                           "Reprioritize", "ReleaseWithCredit"))
         node: dict[str, Any] = {"type": "action", "action": action}
         if action == "Reprioritize":
             node["parameters"] = {"new_priority": {"value": r.randint(0, 10)}}
@@ -317,23 +322,27 @@ class _Builder:
             agent["policy"] = {"type": "Fifo"}
         if self.on("collateral"):
             cap = r.randint(0, 5_000)
-            if r.random() < 0.7:
+            explicit = self.on("collateral_adjustment") and (
+                "default_capacity_follows_cap" in OPEN_FINDINGS)
+            if explicit or r.random() < 0.7:
                 agent["max_collateral_capacity"] = cap
             else:
                 cap = 10 * agent["unsecured_cap"]
             agent["posted_collateral"] = r.randint(0, cap) if r.random() < 0.8 else 0
             if r.random() < 0.7:
-                agent["collateral_haircut"] = r.choice((0.0, 0.02, 0.1, 0.29, 0.5, 1.0,
-                                                        round(r.random(), 3)))
-        if self.on("limits"):
+                haircuts = (0.0, 0.02, 0.1, 0.29, 0.5, 0.999, 1.0, round(r.random(), 3))
+                if self.on("collateral_timers") and "timer_with_full_haircut" in OPEN_FINDINGS:
+                    haircuts = tuple(h for h in haircuts if h < 1.0)
+                agent["collateral_haircut"] = r.choice(haircuts)
+        if self.on("limits") and r.random() < 0.6:
             self.limits(agent, me)
         return agent
 
     def limits(self, agent: dict[str, Any], me: str) -> None:
         r = self.r
         others = [i for i in self.ids if i != me]
-        bilateral = {c: r.randint(0, 4_000) for c in r.sample(others, r.randint(0, len(others)))}
-        multilateral = r.randint(0, 8_000) if r.random() < 0.5 else None
+        bilateral = {c: r.choice((0, r.randint(0, 20_000))) for c in r.sample(others, r.randint(0, len(others)))}
+        multilateral = r.randint(0, 30_000) if r.random() < 0.5 else None
         block: dict[str, Any] = {}
         if bilateral:
             block["bilateral_limits"] = bilateral
@@ -356,6 +365,8 @@ class _Builder:
             s, t = r.sample(range(len(self.ids)), 2)
             if self.on("cycles") and _missed_triangle(edges, s, t):
                 continue
+            if self.one_per_pair and (s, t) in edges:
+                continue
             edges.add((s, t))
             tick = r.choice(ticks)
             event: dict[str, Any] = {
@@ -366,6 +377,30 @@ class _Builder:
             if r.random() < 0.7:
                 event["priority"] = r.randint(0, 10)
             out.append(event)
+        if self.on("cycles") and len(self.ids) >= 3:
+            out += self.rings(ticks, edges)
+        return out
+
+    def rings(self, ticks: list[int], edges: set[tuple[int, int]]) -> list[dict[str, Any]]:
+        """Payment rings over 3+ banks arriving together, so that the LSM finds cycles."""
+        r = self.r
+        out = []
+        for _ in range(r.randint(1, 3)):
+            ring = r.sample(range(len(self.ids)), r.randint(3, min(5, len(self.ids))))
+            if len(ring) == 3:
+                ring.sort()  # the orientation SimCash finds (u→v→w→u, u<v<w)
+            pairs = list(zip(ring, ring[1:] + ring[:1], strict=True))
+            if any(_missed_triangle(edges, s, t) for s, t in pairs):
+                continue
+            if self.one_per_pair and any(p in edges for p in pairs):
+                continue
+            edges.update(pairs)
+            tick, base = r.choice(ticks), r.randint(2_000, 9_000)
+            for s, t in pairs:
+                out.append({"type": "CustomTransactionArrival", "from_agent": self.ids[s],
+                            "to_agent": self.ids[t], "amount": base + r.randint(-150, 150),
+                            "deadline": r.randint(1, self.episode - 1 - tick),
+                            "schedule": {"type": "OneTime", "tick": tick}})
         return out
 
     def schedule(self) -> dict[str, Any]:
@@ -414,6 +449,9 @@ class _Builder:
             features.discard("deferred")
         self.features = frozenset(features)
         self.cap_at_eod = r.random() < 0.5
+        # paylab's cycles settle every queued payment of an edge (docs/engine.md, LSM);
+        # SimCash's cycles of 4+ banks settle one payment per edge (its 3-cycles all of them)
+        self.one_per_pair = self.on("cycles") and len(self.ids) >= 4
         policies: dict[str, dict[str, Any]] = {}
         agents = [self.agent(me, policies) for me in self.ids]
         events = self.payments() + self.balance_events()

@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import event, given, note, settings
+from hypothesis import event, given, note, reject, settings
 from hypothesis import strategies as st
 
 from tests.runner.engine.oracle import (
@@ -45,6 +45,7 @@ from tests.runner.engine.oracle import (
 from tests.runner.engine.oracle_scenarios import (
     BATCH_FEATURES,
     FEATURES,
+    OPEN_FINDINGS,
     REFERENCE_FEATURES,
     REQUIRES,
     Case,
@@ -56,6 +57,7 @@ pytestmark = pytest.mark.skipif(oracle_missing() is not None, reason=str(oracle_
 
 DEFAULT_EXAMPLES = 100
 SLOW_EXAMPLES = 1_000
+LSM_EXAMPLES = 50
 
 
 def penalty_cents(spec: Any, amount: int) -> int:
@@ -74,6 +76,13 @@ def expected_paylab_costs(case: Case, oracle: Outcome) -> dict[str, dict[str, in
     for sender, amount in oracle.settled_first_overdue:
         costs[sender]["deadline_penalty"] += penalty_cents(spec, amount)
     return costs
+
+
+def retried_after_found_cycle(oracle: Outcome) -> bool:
+    """Whether SimCash's LSM may have settled something in a Queue-2 retry that followed a
+    cycle step that found cycles but settled none (open finding 5; paylab does not retry)."""
+    return any(row["found_rounds"] > row["cycles_settled"] and row["value"] > 0
+               for row in oracle.lsm_ticks.values())
 
 
 def describe(case: Case) -> str:
@@ -98,8 +107,11 @@ def compare(case: Case, folder: Path) -> None:
 def _compare(case: Case, folder: Path) -> None:
     path = write_case(folder, case.scenario, case.policies)
     oracle = run_oracle(path)
-    ours = run_paylab(path, "reference")
     note(describe(case))
+    if "queue_pass_after_found_cycle" in OPEN_FINDINGS and retried_after_found_cycle(oracle):
+        event("open finding 5: SimCash's LSM retried Queue 2 after an unsettled cycle")
+        reject()
+    ours = run_paylab(path, "reference")
     note(f"oracle lsm: {oracle.lsm}")
     event(f"features: {len(case.features)}")
     for name in sorted(case.features):
@@ -124,9 +136,16 @@ def _compare(case: Case, folder: Path) -> None:
         assert batch == ours, "batch engine differs from the reference engine"
 
 
+# The LSM-centred draw: cycles always (when supported), few features that take liquidity away.
+LSM_FEATURES = frozenset({"bilateral", "cycles", "limits", "queue1_ordering",
+                          "priority_escalation", "priority_mode", "pools", "collateral"})
+
+
 @st.composite
-def cases(draw: st.DrawFn) -> Case:
-    features = {f for f in sorted(REFERENCE_FEATURES) if draw(st.booleans())}
+def cases(draw: st.DrawFn, among: frozenset[str] = REFERENCE_FEATURES,
+          always: frozenset[str] = frozenset()) -> Case:
+    features = {f for f in sorted(among & REFERENCE_FEATURES)
+                if f in always or draw(st.booleans())}
     return build_case(
         draw(st.integers(0, 2**32 - 1)), n_agents=draw(st.integers(2, 5)),
         tpd=draw(st.integers(2, 8)), days=draw(st.integers(1, 2)),
@@ -141,6 +160,14 @@ def _settings(n: int) -> settings:
 @_settings(DEFAULT_EXAMPLES)
 @given(case=cases())
 def test_engines_match_simcash(case: Case) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        compare(case, Path(tmp))
+
+
+@_settings(LSM_EXAMPLES)
+@given(case=cases(LSM_FEATURES, always=frozenset({"cycles"}) & REFERENCE_FEATURES))
+def test_engines_match_simcash_on_lsm_days(case: Case) -> None:
+    """Rings of payments over 3+ banks with the LSM on: cycles settle, limits block them."""
     with tempfile.TemporaryDirectory() as tmp:
         compare(case, Path(tmp))
 
