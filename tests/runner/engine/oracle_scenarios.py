@@ -461,7 +461,9 @@ class _Builder:
                                       "enable_cycles": self.on("cycles")}
         if self.on("cycles"):
             lsm_config["max_cycle_length"] = r.randint(3, 5)
-            lsm_config["max_cycles_per_tick"] = r.randint(1, 10)
+            # SimCash caps the cycles it *tries* (rotations of a ring count apart), paylab the
+            # cycles that settle (finding 7): a cap that never binds compares the rest
+            lsm_config["max_cycles_per_tick"] = r.randint(60, 100)
         scenario: dict[str, Any] = {
             "simulation": {"ticks_per_day": self.tpd, "num_days": self.days, "rng_seed": 1},
             "deferred_crediting": deferred,
