@@ -209,3 +209,48 @@ def test_in_process_converter_matches_the_script(tmp_path: Path) -> None:
     script = {k: v for k, v in oracle_json(path, via_script=True).items() if k not in timing}
     direct = {k: v for k, v in oracle_json(path).items() if k not in timing}
     assert script == direct
+
+
+def _triangle(amounts: tuple[int, int, int], balances: tuple[int, int, int],
+              ring: tuple[int, int, int]) -> dict[str, Any]:
+    ids = ("B0", "B1", "B2")
+    return {
+        "simulation": {"ticks_per_day": 2, "num_days": 1, "rng_seed": 1},
+        "cost_rates": {"delay_cost_per_tick_per_cent": 0.2, "split_friction_cost": 0},
+        "lsm_config": {"enable_bilateral": False, "enable_cycles": True, "max_cycle_length": 3},
+        "agents": [{"id": i, "opening_balance": b, "policy": {"type": "Fifo"}}
+                   for i, b in zip(ids, balances, strict=True)],
+        "scenario_events": [
+            {"type": "CustomTransactionArrival", "from_agent": ids[ring[k]],
+             "to_agent": ids[ring[(k + 1) % 3]], "amount": amounts[k], "deadline": 1,
+             "schedule": {"type": "OneTime", "tick": 0}} for k in range(3)],
+    }
+
+
+@_settings(15)
+@given(amounts=st.tuples(*[st.integers(1_000, 1_200)] * 3),
+       balances=st.tuples(*[st.sampled_from((0, 100, 150, 300))] * 3))
+def test_three_cycle_orientations(amounts: tuple[int, int, int],
+                                  balances: tuple[int, int, int]) -> None:
+    """SimCash finds a 3-bank cycle only as u→v→w→u with u<v<w (sorted ids); paylab settles
+    both orientations (docs/engine.md). The difference is exactly that rule: paylab on the ring
+    B0→B2→B1→B0 equals SimCash on the same ring with B1 and B2 swapped (the orientation
+    SimCash finds), names swapped back; SimCash itself settles nothing on the original."""
+    if "cycles" not in REFERENCE_FEATURES:
+        pytest.skip("cycles are not gated on yet")
+    swap = {"B0": "B0", "B1": "B2", "B2": "B1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        missed = write_case(Path(tmp) / "missed", _triangle(amounts, balances, (0, 2, 1)), {})
+        found = write_case(Path(tmp) / "found",
+                           _triangle(amounts, (balances[0], balances[2], balances[1]),
+                                     (0, 1, 2)), {})
+        ours = run_paylab(missed)
+        simcash_found = run_oracle(found)
+        simcash_missed = run_oracle(missed)
+    back = tuple(sorted((swap[s], swap[r], a, t, k) for s, r, a, t, k in simcash_found.payments))
+    assert ours.payments == back
+    assert ours.costs == {swap[a]: c for a, c in simcash_found.costs.items()}
+    assert simcash_missed.lsm["cycles"] == 0
+    if simcash_found.lsm["cycles"]:
+        event("the ring settled as a cycle")
+        assert all(k == -1 for *_, k in simcash_missed.payments)
