@@ -18,8 +18,15 @@ Cases:
   liquidity (pool 1 000 000 per bank) and scarce liquidity (pool 50 000); 1 and 10 samples.
 * a scaling check: the scarce 50-bank day at 1, 2, 4 and 8 payments per bank per tick
   (batch engine only): time per payment should stay flat.
+* the 50-bank LSM day (``benchmarks/scenarios/bank50_lsm_pool*.yaml``, written by
+  ``benchmarks/make_bank50_lsm.py``): deadlines 3–8, bilateral offsetting and cycles
+  (``max_cycle_length`` 4), Fifo, pools 200 000 and 50 000 cents; 1 and 10 samples. When
+  ``../shared/oracle/`` exists, SimCash's own engine runs the same files in the same run
+  (``run_oracle.sh FILE --timing R``: its median time per day; its arrivals come from its own
+  random generator, so only the time compares, not the costs).
 
-Options: ``--quick`` runs the reference engine on fewer samples (figures per sample).
+Options: ``--quick`` runs the reference engine on fewer samples (figures per sample);
+``--no-oracle`` skips SimCash's engine.
 Exit status 1 if a target fails.
 """
 
@@ -31,11 +38,14 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # before numpy is imported: the targets are per core
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import platform  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -60,6 +70,12 @@ MIN_RATIO = 30.0  # batch / reference samples per second, exp2 shape at 1 000 sa
 MIN_DECISIONS = 200_000  # payment decisions per second per core, exp2 shape at 1 000 samples
 MAX_AMPLE = 0.1  # seconds, 50-bank day, one sample, ample liquidity
 MAX_SCARCE = 1.0  # seconds, 50-bank day, one sample, scarce liquidity
+LSM_POOLS = (("pool 200 000", "benchmarks/scenarios/bank50_lsm_pool200k.yaml"),
+             ("pool 50 000", "benchmarks/scenarios/bank50_lsm_pool50k.yaml"))
+MAX_LSM_SCARCE = 0.12  # seconds per day per core, LSM day at pool 50 000, 10 samples
+MAX_LSM_ANY = 0.5  # seconds per day, any LSM case
+ORACLE = Path("../shared/oracle/run_oracle.sh")
+ORACLE_SECONDS = {"pool 200 000": 1.0, "pool 50 000": 12.0}  # SimCash, per day (issue #10)
 
 
 # ---------------------------------------------------------------------- scenarios
@@ -140,6 +156,7 @@ class Row:
     ref_decisions: int
     identical: bool
     cpu_ratio: float  # the same ratio from CPU times: barely affected by other processes
+    batch_cpu_s: float = 0.0  # CPU time of the best batch run
 
     @property
     def batch_rate(self) -> float:
@@ -183,7 +200,7 @@ def measure(case: str, setup: EngineSetup, scenario: Scenario, n: int, n_ref: in
     cpu_ratio = (n / max(batch_cpu, 1e-9)) / (n_ref / max(ref_cpu, 1e-9))
     return Row(case, n, round(sum(s.n_payments for s in schedules) / n), gen_s,
                min(w for w, _ in batch_times), table.decisions, n_ref,
-               min(w for w, _ in ref_times), ref_table.decisions, identical, cpu_ratio)
+               min(w for w, _ in ref_times), ref_table.decisions, identical, cpu_ratio, batch_cpu)
 
 
 # ---------------------------------------------------------------------- report
@@ -216,6 +233,32 @@ def bank50_table(rows: list[Row]) -> None:
               f"{r.cpu_ratio:>6.0f}×  {same_note(r)}")
 
 
+def oracle_seconds(path: str, reps: int) -> float | None:
+    """SimCash's median time per day on ``path`` (``run_oracle.sh --timing``), None if the
+    oracle is absent or fails."""
+    if not ORACLE.exists():
+        return None
+    try:
+        out = subprocess.run([str(ORACLE), path, "--timing", str(reps)], check=True,
+                             capture_output=True, text=True, timeout=1800).stdout
+        return float(json.loads(out)["timing"]["median_us"]) / 1e6
+    except (subprocess.SubprocessError, OSError, ValueError, KeyError) as exc:
+        print(f"  (oracle failed on {path}: {exc})")
+        return None
+
+
+def lsm_table(rows: list[Row], oracle: dict[str, float | None]) -> None:
+    print(f"  {'variant':<14}{'samples':>8}{'payments':>10}{'batch s/day':>13}{'batch cpu':>11}"
+          f"{'ref s/day':>11}{'SimCash s/day':>15}{'vs SimCash':>12}  same")
+    for r in rows:
+        sim = oracle.get(r.case)
+        vs = f"{sim / (r.batch_s / r.samples):>11.0f}×" if sim else f"{'-':>12}"
+        simcash = f"{sim:.3f}" if sim else "absent"
+        print(f"  {r.case:<14}{r.samples:>8}{fmt(r.payments):>10}{r.batch_s / r.samples:>13.4f}"
+              f"{r.batch_cpu_s / r.samples:>11.4f}{r.ref_s / r.ref_samples:>11.3f}{simcash:>15}{vs}"
+              f"  {same_note(r)}")
+
+
 def load_note() -> str:
     load, cpus = os.getloadavg()[0], os.cpu_count() or 1
     if load <= cpus:
@@ -228,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="run the reference engine on fewer samples")
+    parser.add_argument("--no-oracle", action="store_true", help="skip SimCash's engine")
     args = parser.parse_args(argv)
     ref_cap = 50 if args.quick else 200
     ref_cap50 = 1 if args.quick else 3
@@ -275,6 +319,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {rate:>15.0f}{fmt(schedule.n_payments):>10}{seconds:>10.4f}"
               f"{1e6 * seconds / schedule.n_payments:>12.2f}")
 
+    lsm_rows: list[Row] = []
+    oracle: dict[str, float | None] = {}
+    for label, path in LSM_POOLS:
+        scenario = load_scenario(path)
+        setup = build_setup(scenario)
+        for n in BANK50_SAMPLES:
+            lsm_rows.append(measure(label, setup, scenario, n, 1, repeats=3, ref_repeats=1))
+        oracle[label] = None if args.no_oracle else oracle_seconds(path, 1 if args.quick else 3)
+    print("\n50-bank LSM day — 50 banks × 100 ticks, Poisson 2/bank/tick, deadlines 3–8, "
+          "deferred crediting,\nbilateral offsetting + cycles (max_cycle_length 4), Fifo; "
+          "'SimCash': its engine on the same file (median per day; the issue quotes "
+          + ", ".join(f"{v:g} s ({k})" for k, v in ORACLE_SECONDS.items()) + ")")
+    lsm_table(lsm_rows, oracle)
+
     def at(case: str, n: int, table: list[Row]) -> Row:
         return next(r for r in table if r.case.startswith(case) and r.samples == n)
 
@@ -293,8 +351,16 @@ def main(argv: list[str] | None = None) -> int:
          b_ample.batch_s <= MAX_AMPLE, f"{b_ample.batch_s:.4f} s"),
         (f"50-bank day, scarce liquidity ≤ {MAX_SCARCE} s (batch, 1 sample)",
          b_scarce.batch_s <= MAX_SCARCE, f"{b_scarce.batch_s:.4f} s"),
+        (f"50-bank LSM day at pool 50 000 ≤ {MAX_LSM_SCARCE} s per day per core (batch, "
+         "10 samples, CPU time)",
+         at("pool 50 000", 10, lsm_rows).batch_cpu_s / 10 <= MAX_LSM_SCARCE,
+         f"{at('pool 50 000', 10, lsm_rows).batch_cpu_s / 10:.4f} s CPU, "
+         f"{at('pool 50 000', 10, lsm_rows).batch_s / 10:.4f} s wall"),
+        (f"every 50-bank LSM case ≤ {MAX_LSM_ANY} s per day (batch, CPU time)",
+         all(r.batch_cpu_s / r.samples <= MAX_LSM_ANY for r in lsm_rows),
+         ", ".join(f"{r.batch_cpu_s / r.samples:.3f}" for r in lsm_rows)),
         ("batch results identical to the reference on every sample compared",
-         all(r.identical for r in rows + big), ""),
+         all(r.identical for r in rows + big + lsm_rows), ""),
     ]
     print(f"\n({load_note()})")
     for name, ok, detail in checks:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from runner.engine.batch_lsm import run_lsm
-from runner.engine.batch_policy import bank_trees, payment_pass
+from runner.engine.batch_policy import bank_trees, escalate, payment_pass
 from runner.engine.batch_settlement import (
     available,
     credit,
@@ -72,13 +72,16 @@ def tick(day: BatchState, t: int) -> None:
         scenario_events(day, t)
     arrivals = day.layout.by_arrival[t]
     day.status[arrivals] = Q1
-    # Queue 1 stays in row order; arrivals come after every waiting payment of their
-    # sample but interleave with other samples, hence the sort
-    day.q1 = np.sort(np.concatenate((day.q1, arrivals))) if day.q1.size else arrivals
+    if setup.queue1_priority_deadline:  # queue order per lane: `escalate` sorts
+        day.q1 = np.concatenate((day.q1, arrivals))
+    else:  # Queue 1 stays in row order; arrivals come after every waiting payment of their
+        # sample but interleave with other samples, hence the sort
+        day.q1 = np.sort(np.concatenate((day.q1, arrivals))) if day.q1.size else arrivals
     day.lane_cache = {}
     day.current_tick = t
     if day.has_bank_tree:
         bank_trees(day, t)
+    escalate(day, t)
     released = payment_pass(day, t)
     if released.size or day.q2.size:
         settle_released(day, released, t)

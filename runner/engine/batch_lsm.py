@@ -65,14 +65,17 @@ def _has_queue2(day: BatchState) -> np.ndarray:
     return out
 
 
-def _flows(day: BatchState, samples: np.ndarray) -> np.ndarray:
-    """Queue-2 value per [sample, sender, receiver], over the ``samples`` (a mask) only."""
+def _flows(day: BatchState, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Queue-2 value per [sample, sender, receiver] over the ``samples`` (a mask) only, and
+    its edges: the flat indices of the non-zero entries, ascending (from the queue, so that
+    no pass over the whole [sample, bank, bank] array is needed)."""
     lay, n_agents = day.layout, day.n_agents
     rows = day.q2[samples[lay.sample[day.q2]]]
     pair = lay.sender_lane[rows] * n_agents + day.receiver[rows]
-    size = day.n_lanes * n_agents
-    return lane_sum(pair, day.remaining[rows], size, day.exact).reshape(
-        day.n_samples, n_agents, n_agents)
+    edges, which = np.unique(pair, return_inverse=True)
+    flow = np.zeros(day.n_lanes * n_agents, dtype=np.int64)
+    flow[edges] = lane_sum(which, day.remaining[rows], edges.size, day.exact)
+    return flow.reshape(day.n_samples, n_agents, n_agents), edges
 
 
 def _feasible(day: BatchState, lanes: np.ndarray, position: np.ndarray) -> np.ndarray:
@@ -108,9 +111,10 @@ def _settle_edges(day: BatchState, t: int, done: np.ndarray, settled: np.ndarray
 def _offset_round(day: BatchState, t: int, active: np.ndarray) -> np.ndarray:
     """One bilateral round; returns which samples settled an offset."""
     n_agents = day.n_agents
-    flow = _flows(day, active)
-    upper = np.triu(np.ones((n_agents, n_agents), dtype=bool), 1)
-    si, ai, bi = np.nonzero((flow > 0) & (flow.transpose(0, 2, 1) > 0) & upper)
+    flow, edges = _flows(day, active)
+    si, ai, bi = np.unravel_index(edges, flow.shape)
+    both_ways = (ai < bi) & (flow[si, bi, ai] > 0)
+    si, ai, bi = si[both_ways], ai[both_ways], bi[both_ways]
     settled = np.zeros(day.n_samples, dtype=bool)
     if si.size == 0:
         return settled
@@ -196,12 +200,12 @@ def _cycle_round(day: BatchState, t: int, active: np.ndarray,
     settled = np.zeros(day.n_samples, dtype=bool)
     if not active.any():
         return settled
-    flow = _flows(day, active)
+    flow, edges = _flows(day, active)
     headroom = None
     if day.fast and day.deferred:  # balances only fall during the round: prune what cannot pay
         headroom = (day.balance + day.overdraft_limit).reshape(day.n_samples, day.n_agents)
     sample, nodes, length = cycle_list(flow, active, day.setup.max_cycle_length, day.fast,
-                                       headroom)
+                                       headroom, edges)
     if sample.size == 0:
         return settled
     table = _CycleEdges.build(flow, sample, nodes, length)
@@ -229,16 +233,20 @@ def _cycle_round(day: BatchState, t: int, active: np.ndarray,
 
 
 def cycle_list(flow: np.ndarray, samples: np.ndarray, max_length: int, fast: bool,
-               headroom: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               headroom: np.ndarray | None = None,
+               edges: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every cycle of every sample in ``samples`` (a mask) in `runner.engine.lsm.cycles`
     order: (sample [C], nodes [C, max_length] padded with -1, length [C]), by sample.
 
     ``headroom`` (fast path only; ``[sample, bank]``: balance + overdraft limit) leaves out
     the cycles in which some bank's net position ``p`` fails the group rule (``p ≤ 0`` and
     ``p < −headroom``), pruning paths as they grow. Valid when balances cannot rise during
-    the round (deferred crediting): such a cycle could never settle."""
+    the round (deferred crediting): such a cycle could never settle. ``edges``: the flat
+    indices of the samples' non-zero flows, ascending, if the caller has them."""
     if fast:
-        return _CycleSearch(flow, samples, headroom).run(max_length)
+        if edges is None:
+            edges = np.flatnonzero((flow > 0) & samples[:, None, None])
+        return _CycleSearch(flow, edges, headroom).run(max_length)
     found: list[tuple[int, tuple[int, ...]]] = []
     for s in np.flatnonzero(samples).tolist():
         u, v = np.nonzero(flow[s])
@@ -266,11 +274,10 @@ class _CycleSearch:
     leads back); the last bank of the longest cycles comes from a join with the two-edge paths
     ``y → x → start`` (x > start), so paths of the full length are never listed."""
 
-    def __init__(self, flow: np.ndarray, samples: np.ndarray, headroom: np.ndarray | None) -> None:
+    def __init__(self, flow: np.ndarray, edges: np.ndarray, headroom: np.ndarray | None) -> None:
         self.flow, self.headroom, self.n_agents = flow, headroom, flow.shape[1]
-        self.has = (flow > 0) & samples[:, None, None]
         # edges, sorted by (sample, sender, receiver)
-        self.es, self.eu, self.ev = np.nonzero(self.has)
+        self.es, self.eu, self.ev = np.unravel_index(edges, flow.shape)
         self.out_key = self.es * self.n_agents + self.eu
 
     def can_pay(self, s: np.ndarray, before: np.ndarray, bank: np.ndarray,
@@ -288,7 +295,7 @@ class _CycleSearch:
         found: list[tuple[np.ndarray, np.ndarray]] = []  # (sample, nodes) per length
         while paths.shape[1] < max_length - 1 and ps.size:
             ps, paths = self.grow(ps, paths)
-            closes = self.has[ps, paths[:, -1], paths[:, 0]]
+            closes = self.flow[ps, paths[:, -1], paths[:, 0]] > 0
             closes[closes] = (
                 self.can_pay(ps[closes], paths[closes, -2], paths[closes, -1], paths[closes, 0])
                 & self.can_pay(ps[closes], paths[closes, -1], paths[closes, 0], paths[closes, 1]))

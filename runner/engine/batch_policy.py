@@ -24,7 +24,9 @@ from runner.policy.program import PolicyProgram
 
 # ---------------------------------------------------------------------- bank trees
 def bank_trees(day: BatchState, t: int) -> None:
-    day.budget_left[:] = -1
+    """Every bank tree. A release budget lasts (with what was released against it) until the
+    tree answers ``NoAction`` or sets a new one; ``SetState`` / ``AddState`` leave it in
+    place. Banks without a bank tree never have one."""
     for group in day.groups:
         if group.program.has_tree("bank_tree"):
             _bank_tree(day, group.program, group.agents, t)
@@ -35,9 +37,12 @@ def _bank_tree(day: BatchState, program: PolicyProgram, agents: np.ndarray, t: i
     dec = program.decide_many("bank_tree", BaseQuantities(day, lanes, None, t), lanes.size)
     for i, leaf in enumerate(program.leaves("bank_tree")):
         sel = dec.leaf == i
-        if not sel.any() or leaf.action == "NoAction":
+        if not sel.any():
             continue
         hit = lanes[sel]
+        if leaf.action == "NoAction":
+            day.budget_left[hit] = -1
+            continue
         if leaf.action in ("SetState", "AddState"):
             reg = register(day, str(leaf.args["key"]))
             value = dec.args["value"][sel]
@@ -69,6 +74,31 @@ def register(day: BatchState, key: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- payment trees
+def escalate(day: BatchState, t: int) -> None:
+    """Priority escalation, then Queue-1 ordering (as `runner.engine.reference._Day.escalate`).
+
+    An unsettled payment with ``r = max(0, deadline − t) ≤ S`` ticks left gets priority
+    ``min(10, original + round_half_up(max_boost × (1 − r/S)))`` if that is higher; with
+    ``queue1_ordering: priority_deadline`` each bank's Queue 1 is then stably sorted by
+    priority (high first), then deadline — Queue 1 is then kept in queue order per lane, not
+    in row order."""
+    setup = day.setup
+    start = setup.escalation_start
+    if start > 0:
+        rows = np.concatenate((day.q1, day.q2, day.dropped))
+        left = np.maximum(0, day.deadline[rows] - t)
+        near = left <= start
+        rows, left = rows[near], left[near]
+        boost = np.floor(setup.escalation_max_boost * (1 - left / start) + 0.5).astype(np.int64)
+        raised = np.minimum(10, day.original_priority[rows] + boost)
+        day.priority[rows] = np.maximum(day.priority[rows], raised)
+    if setup.queue1_priority_deadline and day.q1.size:
+        q1 = day.q1  # each lane's rows in queue order, arrivals last
+        order = np.lexsort((np.arange(q1.size), day.deadline[q1], -day.priority[q1],
+                            day.layout.sender_lane[q1]))
+        day.q1 = q1[order]
+
+
 def payment_pass(day: BatchState, t: int) -> np.ndarray:
     """Decide every Queue-1 payment; returns the released rows in release order (by
     sender lane, then queue position: each sample's pending list in the reference)."""
@@ -85,27 +115,26 @@ def payment_pass(day: BatchState, t: int) -> np.ndarray:
         day.q1 = q1[:0]
         return released
     go, drop, flag = decide(day, q1, t)
+    flagged = flag >= 0  # a Release's flag applies even if the payment stays in Queue 1
+    day.priority[q1[flagged]] = flag[flagged]
     if drop.any():
         day.status[q1[drop]] = DROPPED
         day.dropped = np.concatenate((day.dropped, q1[drop]))
-    kept = q1[~(go | drop)]
-    released = q1[go]
-    flag = flag[go]
-    order = np.argsort(key[released], kind="stable")  # q1 is in row order
-    released, flag = released[order], flag[order]
+    stay = ~(go | drop)
+    at = np.flatnonzero(go)
+    at = at[np.argsort(key[q1[at]], kind="stable")]  # by lane, each in queue order
+    released = q1[at]
     if day.has_bank_tree and day.budget_left.max() >= 0:
         fits = _apply_budgets(day, released)
-        kept = np.sort(np.concatenate((kept, released[~fits])))  # over budget: stays in Q1
-        released, flag = released[fits], flag[fits]
-    has_flag = flag >= 0
-    day.priority[released[has_flag]] = flag[has_flag]
-    day.q1 = kept
+        stay[at[~fits]] = True  # over budget: stays in Queue 1, in its place
+        released = released[fits]
+    day.q1 = q1[stay]
     return released
 
 
 def decide(day: BatchState, q1: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Payment-tree decisions for the rows ``q1``: release and drop masks and the priority
-    flag of each row (-1 for none); applies Reprioritize."""
+    flag of each row that reached a release leaf (-1 for none); applies Reprioritize."""
     if day.constant_trees and day.fast:  # no tree to walk: one action per agent
         agent = day.sender[q1]
         return day.agent_release[agent], day.agent_drop[agent], day.agent_flag[agent]
@@ -126,9 +155,10 @@ def decide(day: BatchState, q1: np.ndarray, t: int) -> tuple[np.ndarray, np.ndar
             dec = group.program.decide_many("payment_tree", base, rows.size)
             leaf, args = dec.leaf, dec.args
         release = group.release[leaf]
+        flag[at] = np.where(release, group.flag[leaf], -1)
         if "timed_for_tick" in args:  # NaN (not on this row's leaf) compares False
             release &= ~(args["timed_for_tick"] > t)
-        go[at], drop[at], flag[at] = release, group.drop[leaf], group.flag[leaf]
+        go[at], drop[at] = release, group.drop[leaf]
         repri = group.repri[leaf]
         if repri.any():
             day.priority[rows[repri]] = whole_args(args["new_priority"][repri], 10,

@@ -128,10 +128,11 @@ class BatchState:
     arrival: np.ndarray
     deadline: np.ndarray
     priority: np.ndarray
+    original_priority: np.ndarray  # at arrival (escalation boosts from it)
     remaining: np.ndarray
     status: np.ndarray  # int8, FUTURE .. SETTLED
     settle_tick: np.ndarray  # -1 until settled
-    q1: np.ndarray  # rows in Queue 1, in row order
+    q1: np.ndarray  # rows in Queue 1: in row order, or (queue1 ordering) by lane in queue order
     q2: np.ndarray  # rows in Queue 2: each sample's in queue order (by lane if lane-sorted)
     dropped: np.ndarray
     # ---- accounts, per lane
@@ -218,7 +219,7 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
         for group in groups:
             release[group.agents] = group.release[0]
             drop[group.agents] = group.drop[0]
-            flag[group.agents] = group.flag[0]
+            flag[group.agents] = group.flag[0] if group.release[0] else -1
     # every per-agent account figure repeated over the samples, in one tile
     whole = np.tile(np.stack([setup.opening, setup.unsecured_cap, setup.pool, setup.allocation,
                               setup.posted_collateral, setup.max_collateral,
@@ -237,7 +238,8 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
         setup=setup, layout=lay, n_samples=n_samples, n_agents=n_agents, fast=fast,
         payment_counts=batch.payment_sizes, sender=c["sender"], receiver=c["receiver"],
         amount=c["amount"], arrival=c["arrival"], deadline=c["deadline"],
-        priority=c["priority"].copy(), remaining=c["amount"].copy(),
+        priority=c["priority"].copy(), original_priority=c["priority"],
+        remaining=c["amount"].copy(),
         status=np.full(n, FUTURE, dtype=np.int8), settle_tick=np.full(n, -1, dtype=np.int64),
         q1=_EMPTY, q2=_EMPTY, dropped=_EMPTY,
         balance=balance, unsecured_cap=cap, pool=pool, allocation=allocation,

@@ -32,14 +32,10 @@ import numpy as np
 
 from runner.engine.limits import OutflowLimits
 from runner.engine.rates import (
-    BPS_DEN,
     COMPONENTS,
-    DELAY_DEN,
-    OVERDRAFT_DEN,
-    C,
-    mul_div_int,
 )
 from runner.engine.reference_collateral import collateral_tree, run_timers
+from runner.engine.reference_costs import accrue_costs, close_day
 from runner.engine.reference_lsm import run_lsm
 from runner.engine.results import CostTable
 from runner.engine.rules import Status, allowed_overdraft, available_liquidity, collateral_capacity
@@ -48,7 +44,9 @@ from runner.engine.setup import EngineSetup
 from runner.errors import SimulationError
 
 PRIORITY_FLAGS = {"HIGH": 10, "MEDIUM": 5, "LOW": 1}
-RTGS_NORMAL = 2  # declared RTGS priority: 0 highly urgent, 1 urgent, 2 normal (the default)
+RTGS_PRIORITIES = {"HighlyUrgent": 0, "Urgent": 1, "Normal": 2}  # declared RTGS priority
+RTGS_NORMAL = RTGS_PRIORITIES["Normal"]  # every payment's until ResubmitToRtgs declares another
+QUEUE2_ACTIONS = frozenset({"WithdrawFromRtgs", "ResubmitToRtgs"})
 BUDGET_MAX = 2**62  # release budgets above this are unlimited in effect (and fit in int64)
 
 
@@ -97,6 +95,11 @@ class Budget:
     focus: tuple[int, ...] | None
     per_cpty: int | None
     used: dict[int, int]
+
+
+def _rtgs_priority(args: dict[str, Any]) -> int:
+    """``rtgs_priority`` of ``ResubmitToRtgs``; a name other than the three is "Normal"."""
+    return RTGS_PRIORITIES.get(str(args.get("rtgs_priority", "Normal")), RTGS_NORMAL)
 
 
 class ReferenceEngine:
@@ -161,6 +164,14 @@ class _Day:
         limit: int = allowed_overdraft(self.cap[a], capacity)
         return limit
 
+    def max_collateral(self, a: int) -> int:
+        """What bank ``a`` may have posted: its ``max_collateral_capacity``, else 10 × its
+        current unsecured cap."""
+        follows = self.s.capacity_follows_cap
+        if follows is not None and follows[a]:
+            return 10 * self.cap[a]
+        return int(self.s.max_collateral[a])
+
     def available(self, a: int) -> int:
         out: int = available_liquidity(self.balance[a], self.overdraft_limit(a))
         return out
@@ -215,6 +226,7 @@ class _Day:
         run_timers(self, t)
         self.escalate(t)
         pending = self.payment_pass(t)
+        self.queue2_policy_pass(t)
         for tx in pending:  # RTGS: settle in order if affordable, else queue centrally
             tx.submitted = t
             if self.can_settle(tx):
@@ -277,7 +289,7 @@ class _Day:
             "unsecured_cap": float(self.cap[a]),
             "posted_collateral": float(self.posted[a]),
             "haircut": float(s.haircut[a]),
-            "max_collateral_capacity": float(s.max_collateral[a]),
+            "max_collateral_capacity": float(self.max_collateral(a)),
             "q1_value": float(sum(tx.remaining for tx in self.q1[a])),
             "q1_count": float(len(self.q1[a])),
             "q2_count_agent": float(len(mine_q2)),
@@ -301,13 +313,18 @@ class _Day:
         }
 
     def bank_tree(self, a: int, t: int) -> None:
+        """Run bank ``a``'s bank tree. A release budget lasts (with what was released against
+        it) until the tree answers ``NoAction`` or sets a new one; ``SetState`` / ``AddState``
+        leave it in place (as in SimCash). No bank tree: no budget."""
         program = self.s.programs[a]
-        self.budget[a] = None
         if not program.has_tree("bank_tree"):
+            self.budget[a] = None
             return
         node, args = program.decide_one("bank_tree", self.bank_base(a, t))
         self.emit(t, "BankDecision", agent=self.s.agent_ids[a], action=node.action, node=node.node_id)
-        if node.action == "SetState":
+        if node.action == "NoAction":
+            self.budget[a] = None
+        elif node.action == "SetState":
             self.registers[a][str(args["key"])] = float(args["value"])
         elif node.action == "AddState":
             key = str(args["key"])
@@ -335,14 +352,8 @@ class _Day:
                 continue
             program = self.s.programs[a]
             base = self.bank_base(a, t)
-            decisions = []
-            for tx in queue:
-                ctx = {**base, "amount": float(tx.amount), "remaining": float(tx.remaining),
-                       "arrival_tick": float(tx.arrival), "deadline_tick": float(tx.deadline),
-                       "priority": float(tx.priority), "is_split": 0.0, "in_queue2": 0.0,
-                       "deadline_penalty_here": float(self.s.rates.deadline_penalty.of_int(tx.amount)),
-                       "eod_penalty_here": float(self.s.rates.eod_penalty.of_int(tx.remaining))}
-                decisions.append(program.decide_one("payment_tree", ctx))
+            decisions = [program.decide_one("payment_tree", self._tx_context(base, tx, in_q2=False))
+                         for tx in queue]
             self.decisions += len(queue)
             keep: list[Tx] = []
             for tx, (node, args) in zip(queue, decisions, strict=True):
@@ -352,15 +363,54 @@ class _Day:
                     pending.append(tx)
                 elif node.action == "Drop":
                     tx.status = Status.DROPPED
-                else:
+                else:  # Hold; WithdrawFromRtgs is a hold here (the payment is not in Queue 2)
                     if node.action == "Reprioritize":
                         tx.priority = whole_arg(float(args["new_priority"]), 0, 10,
                                                 "new_priority", program.name, floor=False)
+                    elif node.action == "ResubmitToRtgs":  # declares its RTGS priority, stays
+                        tx.rtgs_priority = _rtgs_priority(args)
                     keep.append(tx)
             self.q1[a] = keep
         return pending
 
+    def _tx_context(self, base: dict[str, Any], tx: Tx, *, in_q2: bool) -> dict[str, Any]:
+        rates = self.s.rates
+        return {**base, "amount": float(tx.amount), "remaining": float(tx.remaining),
+                "arrival_tick": float(tx.arrival), "deadline_tick": float(tx.deadline),
+                "priority": float(tx.priority), "is_split": 0.0, "in_queue2": float(in_q2),
+                "deadline_penalty_here": float(rates.deadline_penalty.of_int(tx.amount)),
+                "eod_penalty_here": float(rates.eod_penalty.of_int(tx.remaining))}
+
+    def queue2_policy_pass(self, t: int) -> None:
+        """The payment tree over each bank's Queue-2 payments (banks in id order, each against
+        one snapshot of its bank). Only two actions act there: ``WithdrawFromRtgs`` takes the
+        payment back to the bank's Queue 1; ``ResubmitToRtgs{rtgs_priority}`` does the same and
+        declares its RTGS priority for its next release. Both are decided again next tick."""
+        for a in range(self.s.n_agents):
+            program = self.s.programs[a]
+            mine = [tx for tx in self.q2 if tx.sender == a]
+            if not mine or not program.actions("payment_tree") & QUEUE2_ACTIONS:
+                continue  # no other action acts on Queue 2: nothing can change
+            base = self.bank_base(a, t)
+            decisions = [program.decide_one("payment_tree", self._tx_context(base, tx, in_q2=True))
+                         for tx in mine]
+            for tx, (node, args) in zip(mine, decisions, strict=True):
+                if node.action not in QUEUE2_ACTIONS:
+                    continue
+                if node.action == "ResubmitToRtgs":
+                    tx.rtgs_priority = _rtgs_priority(args)
+                self.q2.remove(tx)
+                tx.status = Status.Q1
+                self.q1[a].append(tx)
+                self.emit(t, "PolicyDecision", agent=self.s.agent_ids[a], tx=tx.id,
+                          action=node.action, node=node.node_id, queue=2)
+
     def _may_release(self, tx: Tx, args: dict[str, Any], t: int) -> bool:
+        """A ``Release``: its ``priority_flag`` applies at once (even if the payment stays);
+        it leaves Queue 1 unless timed for a later tick or held back by the release budget."""
+        flag = args.get("priority_flag")
+        if isinstance(flag, str) and flag in PRIORITY_FLAGS:
+            tx.priority = PRIORITY_FLAGS[flag]
         timed = args.get("timed_for_tick")
         if timed is not None and timed > t:
             return False
@@ -373,9 +423,6 @@ class _Day:
                 return False
             budget.left -= tx.remaining
             budget.used[tx.receiver] = used + tx.remaining
-        flag = args.get("priority_flag")
-        if isinstance(flag, str) and flag in PRIORITY_FLAGS:
-            tx.priority = PRIORITY_FLAGS[flag]
         return True
 
     # ------------------------------------------------------------------ settlement
@@ -419,46 +466,10 @@ class _Day:
 
     # ------------------------------------------------------------------ costs
     def accrue(self, t: int) -> None:
-        s, r = self.s, self.s.rates
-        day = t // s.ticks_per_day
-        cost = self.costs[day]
-        weight = [0] * s.n_agents
-        for tx in self.txs:
-            if not tx.status.unsettled and not (tx.status == Status.SETTLED and tx.settle_tick > tx.deadline):
-                continue
-            if tx.deadline == t - 1:  # going overdue: once, at the first tick past the deadline
-                cost[tx.sender, C["deadline_penalty"]] += r.deadline_penalty.of_int(tx.amount)
-                self.emit(t, "Overdue", tx=tx.id, sender=s.agent_ids[tx.sender],
-                          penalty=r.deadline_penalty.of_int(tx.amount))
-            if tx.status.unsettled:
-                weight[tx.sender] += tx.remaining * r.delay_weight_int(tx.priority, t > tx.deadline)
-        for a in range(s.n_agents):
-            add = {
-                "liquidity_opportunity": mul_div_int(self.allocated[a], r.liquidity, BPS_DEN, half_up=True),
-                "overdraft": mul_div_int(max(0, -self.balance[a]), r.overdraft, OVERDRAFT_DEN, half_up=True),
-                "delay": mul_div_int(weight[a], r.delay, DELAY_DEN, half_up=True),
-                "collateral": mul_div_int(self.posted[a], r.collateral, BPS_DEN, half_up=True),
-            }
-            for name, value in add.items():
-                cost[a, C[name]] += value
-            if self.trace and any(add.values()):
-                self.emit(t, "CostAccrual", agent=s.agent_ids[a], **add)
+        accrue_costs(self, t)
 
     def end_of_day(self, t: int) -> None:
-        s = self.s
-        day = t // s.ticks_per_day
-        for tx in self.txs:
-            if tx.status.unsettled and (s.eod_all_unsettled or tx.deadline < t):
-                penalty = s.rates.eod_penalty.of_int(tx.remaining)
-                self.costs[day, tx.sender, C["eod_penalty"]] += penalty
-                self.emit(t, "EodPenalty", tx=tx.id, sender=s.agent_ids[tx.sender], penalty=penalty)
-        for a in range(s.n_agents):
-            self.registers[a] = {}
-            self.balance[a] -= self.allocated[a]  # pooled liquidity goes back at end of day
-            self.allocated[a] = 0
-        self.limits.reset()
-        self.emit(t, "EndOfDay", day=day,
-                  unsettled=sum(1 for tx in self.txs if tx.status.unsettled))
+        close_day(self, t)
 
     def _table(self) -> CostTable:
         s = self.s

@@ -10,9 +10,12 @@ amount every tick. Two policy trees move it, once per bank per tick:
 
 ``PostCollateral{amount}`` posts ``amount`` truncated to whole cents, at most the capacity
 left (``max_collateral_capacity − posted``; SimCash stops the run instead); nothing if that
-is ≤ 0. With ``auto_withdraw_after_ticks = k > 0`` it also sets a timer to withdraw the same
-amount at tick t + k (after the bank trees), as much of it as keeps the allowed overdraft at
-least 100 cents above the credit in use (SimCash's guard). ``WithdrawCollateral{amount}``
+is ≤ 0. Without an explicit ``max_collateral_capacity`` the capacity is 10 × the bank's
+*current* unsecured cap (``CollateralAdjustment`` events move it). With
+``auto_withdraw_after_ticks = k > 0`` it also sets a timer to withdraw the same amount at
+tick t + k (after the bank trees), as much of it as keeps the allowed overdraft at least 100
+cents above the credit in use (SimCash's guard; with a haircut of 1 collateral secures
+nothing, so all of it). ``WithdrawCollateral{amount}``
 withdraws at most what is posted.
 """
 
@@ -39,7 +42,7 @@ def collateral_tree(day: _Day, a: int, t: int, tree: str) -> None:
     node, args = program.decide_one(tree, day.bank_base(a, t))
     agent = day.s.agent_ids[a]
     if node.action == "PostCollateral":
-        room = max(0, int(day.s.max_collateral[a]) - day.posted[a])
+        room = max(0, day.max_collateral(a) - day.posted[a])
         amount = whole_arg(float(args["amount"]), 0, room, "amount", program.name, floor=False)
         if amount <= 0:
             return
@@ -67,10 +70,8 @@ def withdrawable(day: _Day, a: int) -> int:
     used = max(0, -day.balance[a])
     uncovered = max(0, used + TIMER_BUFFER - min(day.cap[a], used + TIMER_BUFFER))
     keep_share = 1.0 - float(day.s.haircut[a])
-    if uncovered == 0:
+    if uncovered == 0 or keep_share <= 0:  # a haircut of 1: collateral secures nothing
         return day.posted[a]
-    if keep_share <= 0:
-        return 0
     return max(0, day.posted[a] - math.ceil(uncovered / keep_share))
 
 

@@ -6,13 +6,16 @@ scheduled settlements such as the bootstrap sandbox's "liquidity beats"). Paymen
 queue-entry order: by arrival tick, scenario-event arrivals first (in file order), then
 stochastic arrivals (agents in id order, in generation order).
 
+Stochastic arrivals come from streams (`runner.engine.arrivals`): one per agent in id order —
+its ``arrival_config``, or one per band of its ``arrival_bands`` (urgent, normal, low), or a
+stream of rate 0 for an agent without arrivals.
+
 Random draws for one sample, in this documented order (numpy PCG64 from `SeedSequence`):
-1. arrival counts: one Poisson array of shape ``[ticks, agents]`` (agents in id order; agents
-   without ``arrival_config`` have rate 0);
-2. then for each agent in id order, over all its payments in tick order: amounts
+1. arrival counts: one Poisson array of shape ``[ticks, streams]``;
+2. then for each stream in order, over all its payments in tick order: amounts
    (Uniform: 1 integer each; Normal/LogNormal: 1 standard normal each; Exponential: 1
    exponential each), receivers (1 uniform each), deadline offsets (1 integer each), and
-   priorities (Categorical: 1 choice each; Uniform: 1 integer each; Fixed: none).
+   priorities (Categorical: 1 choice each; Uniform and bands: 1 integer each; Fixed: none).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from runner.engine.arrivals import Stream, arrival_streams
 from runner.errors import ConfigError
+from runner.scenario import events as E
 from runner.scenario import models as M
 from runner.seeds import generator
 
@@ -72,24 +77,6 @@ def cap_deadlines(arrival: np.ndarray, offset: np.ndarray, tpd: int, episode_tic
     return out
 
 
-def _arrival_rates(cfg: M.ScenarioConfig, ids: list[str], horizon: int) -> np.ndarray:
-    """Poisson rates per [tick, agent], with arrival-rate events applied from their tick on."""
-    base = np.array([a.arrival_config.rate_per_tick if a.arrival_config else 0.0
-                     for a in sorted(cfg.agents, key=lambda a: a.id)])
-    current = base.copy()
-    rates = np.zeros((horizon, len(ids)))
-    for t in range(horizon):
-        for event in cfg.scenario_events:
-            if isinstance(event, M.GlobalArrivalRateChange) and event.fires_at(t):
-                current = base * event.multiplier  # relative to the base: not cumulative
-            elif isinstance(event, M.AgentArrivalRateChange) and event.fires_at(t):
-                k = ids.index(event.agent)
-                base[k] *= event.multiplier  # cumulative, and it moves the base
-                current[k] *= event.multiplier
-        rates[t] = current
-    return rates
-
-
 def _amounts(rng: np.random.Generator, dist: object, n: int) -> np.ndarray:
     if isinstance(dist, M.UniformAmount):
         return rng.integers(dist.min, dist.max + 1, size=n, dtype=np.int64)
@@ -117,12 +104,35 @@ def _priorities(rng: np.random.Generator, spec: object, n: int) -> np.ndarray:
     return rng.integers(spec.min, spec.max + 1, size=n, dtype=np.int64)
 
 
-def _receiver_table(cfg: M.ArrivalConfig, ids: list[str], me: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Candidate receivers of agent ``me`` and their cumulative weights (None: all zero)."""
-    candidates = [i for i in range(len(ids)) if i != me]
-    weights = np.array([cfg.counterparty_weights.get(ids[i], 1.0) for i in candidates])
-    cum = np.cumsum(weights) / weights.sum() if weights.sum() > 0 else None
-    return np.asarray(candidates, dtype=np.int64), cum
+def _draw_stream(rng: np.random.Generator, stream: Stream, ticks: np.ndarray,
+                 key0: int) -> tuple[np.ndarray, ...]:
+    """One stream's payments at ``ticks``: sender, receiver, amount, tick, deadline offset,
+    priority, ordering key (draws in the module doc's order)."""
+    n = ticks.size
+    amt = _amounts(rng, stream.amounts, n)
+    seg = stream.segment_index(ticks)
+    u = rng.random(n)
+    rcv = np.empty(n, dtype=np.int64)
+    lo = np.empty(n, dtype=np.int64)
+    hi = np.empty(n, dtype=np.int64)
+    for i, segment in enumerate(stream.segments):
+        mine = seg == i
+        if not mine.any():
+            continue
+        if segment.cum is None:
+            raise ConfigError("counterparty weights sum to zero",
+                              path=f"agents.{stream.agent_id}.arrival_config")
+        cands = segment.candidates
+        rcv[mine] = cands[np.minimum(np.searchsorted(segment.cum, u[mine], side="right"),
+                                     cands.size - 1)]
+        lo[mine], hi[mine] = segment.deadline
+    if len(stream.segments) == 1:  # one window: scalar bounds (the draws of old)
+        off = rng.integers(lo[0], hi[0] + 1, size=n, dtype=np.int64)
+    else:
+        off = rng.integers(lo, hi + 1, size=n, dtype=np.int64)
+    pri = _priorities(rng, stream.priority, n)
+    return (np.full(n, stream.agent, dtype=np.int64), rcv, amt, ticks, off, pri,
+            key0 + np.arange(n))
 
 
 class ScheduleGenerator:
@@ -141,13 +151,13 @@ class ScheduleGenerator:
         self.episode = cfg.episode_ticks
         self.horizon = min(horizon or self.episode, self.episode)
         self.cap_at_eod = cfg.deadline_cap_at_eod
-        self.rates = _arrival_rates(cfg, ids, self.horizon)
+        self.rates, streams = arrival_streams(cfg, ids, self.horizon)
         n_events = len(cfg.scenario_events)
         # payments of scenario events (no random draws): snd, rcv, amt, arr, off, pri, key
         fixed: list[tuple[np.ndarray, ...]] = []
         default_offset = max(self.tpd // 10, 5)
         for i, event in enumerate(cfg.scenario_events):
-            if isinstance(event, M.CustomTransactionArrival):
+            if isinstance(event, E.CustomTransactionArrival):
                 fired = [t for t in range(self.horizon) if event.fires_at(t)]
                 n = len(fired)
                 fixed.append(tuple(np.asarray(x, dtype=np.int64) for x in (
@@ -155,18 +165,17 @@ class ScheduleGenerator:
                     np.full(n, event.amount), np.array(fired, dtype=np.int64),
                     np.full(n, event.deadline or default_offset), np.full(n, event.priority), np.full(n, i))))
         self.fixed = fixed
-        self.arrivals = [(a, agent.id, agent.arrival_config, *_receiver_table(agent.arrival_config, ids, a),
-                          n_events + a * 10**9)
-                         for a, agent in enumerate(agents) if agent.arrival_config is not None]
+        self.streams = [(k, stream, n_events + k * 10**9) for k, stream in enumerate(streams)
+                        if stream.segments]
         rows: list[tuple[int, int, int, int, int]] = []
         for t in range(self.horizon):
             for event in cfg.scenario_events:
                 if not event.fires_at(t):
                     continue
-                if isinstance(event, M.DirectTransfer | M.ScheduledSettlement):
-                    code = KIND_DIRECT_TRANSFER if isinstance(event, M.DirectTransfer) else KIND_SCHEDULED_SETTLEMENT
+                if isinstance(event, E.DirectTransfer | E.ScheduledSettlement):
+                    code = KIND_DIRECT_TRANSFER if isinstance(event, E.DirectTransfer) else KIND_SCHEDULED_SETTLEMENT
                     rows.append((t, code, ids.index(event.from_agent), ids.index(event.to_agent), event.amount))
-                elif isinstance(event, M.CollateralAdjustment):
+                elif isinstance(event, E.CollateralAdjustment):
                     k = ids.index(event.agent)
                     rows.append((t, KIND_COLLATERAL_ADJUSTMENT, k, k, event.delta))
         self.events = tuple(np.array(c, dtype=np.int64) for c in zip(*rows, strict=True)) if rows else ()
@@ -176,19 +185,11 @@ class ScheduleGenerator:
         rng = generator(seed)
         counts = rng.poisson(self.rates)
         cols = list(self.fixed)
-        for a, agent_id, arrivals, candidates, cum, key0 in self.arrivals:
-            n = int(counts[:, a].sum())
-            if n == 0:
-                continue
-            ticks = np.repeat(np.arange(self.horizon), counts[:, a])
-            amt = _amounts(rng, arrivals.amount_distribution, n)
-            if cum is None:
-                raise ConfigError("counterparty weights sum to zero", path=f"agents.{agent_id}.arrival_config")
-            rcv = candidates[np.minimum(np.searchsorted(cum, rng.random(n), side="right"), candidates.size - 1)]
-            lo, hi = arrivals.deadline_range
-            off = rng.integers(lo, hi + 1, size=n, dtype=np.int64)
-            pri = _priorities(rng, arrivals.priority, n)
-            cols.append((np.full(n, a, dtype=np.int64), rcv, amt, ticks, off, pri, key0 + np.arange(n)))
+        for k, stream, key0 in self.streams:
+            n = int(counts[:, k].sum())
+            if n > 0:
+                ticks = np.repeat(np.arange(self.horizon), counts[:, k])
+                cols.append(_draw_stream(rng, stream, ticks, key0))
         if cols:
             snd, rcv, amt, arr, off, pri, key = (np.concatenate([c[i] for c in cols]) for i in range(7))
             order = np.lexsort((key, arr))

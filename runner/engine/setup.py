@@ -34,6 +34,7 @@ _COLLATERAL = {"HoldCollateral", "PostCollateral", "WithdrawCollateral"}
 # What the reference engine (``paylab simulate``) executes besides.
 REFERENCE_ACTIONS = {
     **RUNNABLE_ACTIONS,
+    "payment_tree": RUNNABLE_ACTIONS["payment_tree"] | {"WithdrawFromRtgs", "ResubmitToRtgs"},
     "strategic_collateral_tree": _COLLATERAL,
     "end_of_tick_collateral_tree": _COLLATERAL,
 }
@@ -61,7 +62,7 @@ class EngineSetup:
     allocation: np.ndarray  # int64[A], floor(pool × fraction)
     posted_collateral: np.ndarray  # int64[A]
     haircut: np.ndarray  # float64[A]
-    max_collateral: np.ndarray  # int64[A]
+    max_collateral: np.ndarray  # int64[A] (at the start)
     programs: tuple[PolicyProgram, ...]
     rates: ScaledRates
     deferred_crediting: bool
@@ -80,6 +81,8 @@ class EngineSetup:
     priority_mode: bool = False
     escalation_start: int = 0
     escalation_max_boost: int = 0
+    # banks without an explicit max_collateral_capacity: 10 × their current unsecured cap
+    capacity_follows_cap: np.ndarray | None = None  # bool[A]
     # features of this setup the batch engine cannot run yet: (dotted key, what)
     batch_missing: tuple[tuple[str, str], ...] = ()
 
@@ -201,5 +204,6 @@ def build_setup(scenario: Scenario | ScenarioConfig, policies: dict[str, Policy]
         priority_mode=cfg.priority_mode,
         escalation_start=escalation.start_ticks if escalation is not None and escalate else 0,
         escalation_max_boost=escalation.max_boost if escalation is not None and escalate else 0,
+        capacity_follows_cap=np.array([a.max_collateral_capacity is None for a in agents]),
         batch_missing=tuple(missing),
     )

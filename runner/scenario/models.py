@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from runner.scenario.base import Strict
+from runner.scenario.events import (
+    CounterpartyWeightChange,
+    ScenarioEvent,
+    cap_adjustment_error,
+)
 
 Cents = Annotated[int, Field(strict=False)]
 NonNegCents = Annotated[int, Field(ge=0)]
-
-
-class Strict(BaseModel):
-    """Base for every config model: frozen, unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 # --------------------------------------------------------------------------- simulation
@@ -246,6 +247,45 @@ class ArrivalConfig(Strict):
         return v
 
 
+class ArrivalBand(Strict):
+    """One priority band's stochastic arrivals (reference §3.3): priorities are drawn
+    uniformly within the band (urgent 8–10, normal 4–7, low 0–3)."""
+
+    rate_per_tick: float = Field(ge=0)
+    amount_distribution: AmountDistribution
+    deadline_offset_min: int = Field(gt=0)
+    deadline_offset_max: int = Field(gt=0)
+    counterparty_weights: dict[str, float] = Field(default_factory=dict)
+    # Accepted for compatibility; any payment can be split, as in SimCash.
+    divisible: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ArrivalBand:
+        if self.deadline_offset_max < self.deadline_offset_min:
+            raise ValueError(f"deadline_offset_max: must be >= deadline_offset_min "
+                             f"({self.deadline_offset_min}), got {self.deadline_offset_max}")
+        for name, w in self.counterparty_weights.items():
+            if w < 0:
+                raise ValueError(f"counterparty_weights.{name}: must be >= 0, got {w}")
+        return self
+
+    @property
+    def deadline_range(self) -> tuple[int, int]:
+        return (self.deadline_offset_min, self.deadline_offset_max)
+
+
+class ArrivalBands(Strict):
+    """Per-band arrivals, drawn in the order urgent, normal, low."""
+
+    urgent: ArrivalBand | None = None
+    normal: ArrivalBand | None = None
+    low: ArrivalBand | None = None
+
+    def present(self) -> list[tuple[str, ArrivalBand]]:
+        return [(name, band) for name in ("urgent", "normal", "low")
+                if (band := getattr(self, name)) is not None]
+
+
 # --------------------------------------------------------------------------- policies
 
 
@@ -301,7 +341,7 @@ class AgentConfig(Strict):
     unsecured_cap: NonNegCents = 0
     policy: PolicyRef = PolicyRef(type="Fifo")
     arrival_config: ArrivalConfig | None = None
-    arrival_bands: dict[str, Any] | None = None
+    arrival_bands: ArrivalBands | None = None
     posted_collateral: NonNegCents = 0
     collateral_haircut: float = Field(default=0.02, ge=0, le=1)
     max_collateral_capacity: NonNegCents | None = None
@@ -316,6 +356,9 @@ class AgentConfig(Strict):
 
     @model_validator(mode="after")
     def _one_limit_spelling(self) -> AgentConfig:
+        if self.arrival_config is not None and self.arrival_bands is not None:
+            raise ValueError("arrival_bands: must not be given together with arrival_config "
+                             "(one way of drawing arrivals per agent)")
         if self.limits is not None:
             for key in ("bilateral_limits", "multilateral_limit"):
                 if getattr(self, key) is not None and getattr(self.limits, key) is not None:
@@ -330,101 +373,6 @@ class AgentConfig(Strict):
         total = self.multilateral_limit if self.multilateral_limit is not None \
             else block.multilateral_limit
         return dict(per_cpty), total
-
-
-# --------------------------------------------------------------------------- events
-
-
-class OneTime(Strict):
-    type: Literal["OneTime"]
-    tick: int = Field(ge=0)
-
-
-class Repeating(Strict):
-    type: Literal["Repeating"]
-    start_tick: int = Field(ge=0)
-    interval: int = Field(gt=0)
-
-
-Schedule = Annotated[OneTime | Repeating, Field(discriminator="type")]
-
-
-class _Event(Strict):
-    schedule: Schedule
-
-    def fires_at(self, tick: int) -> bool:
-        s = self.schedule
-        if isinstance(s, OneTime):
-            return tick == s.tick
-        return tick >= s.start_tick and (tick - s.start_tick) % s.interval == 0
-
-
-class CustomTransactionArrival(_Event):
-    type: Literal["CustomTransactionArrival"]
-    from_agent: str
-    to_agent: str
-    amount: int = Field(gt=0)
-    priority: int = Field(default=5, ge=0, le=10)
-    deadline: int | None = Field(default=None, gt=0)
-    is_divisible: bool = False
-
-
-class DirectTransfer(_Event):
-    type: Literal["DirectTransfer"]
-    from_agent: str
-    to_agent: str
-    amount: int = Field(gt=0)
-
-
-class ScheduledSettlement(_Event):
-    type: Literal["ScheduledSettlement"]
-    from_agent: str
-    to_agent: str
-    amount: int = Field(gt=0)
-
-
-class CollateralAdjustment(_Event):
-    type: Literal["CollateralAdjustment"]
-    agent: str
-    delta: int
-
-
-class GlobalArrivalRateChange(_Event):
-    type: Literal["GlobalArrivalRateChange"]
-    multiplier: float = Field(gt=0)
-
-
-class AgentArrivalRateChange(_Event):
-    type: Literal["AgentArrivalRateChange"]
-    agent: str
-    multiplier: float = Field(gt=0)
-
-
-class CounterpartyWeightChange(_Event):
-    type: Literal["CounterpartyWeightChange"]
-    agent: str
-    counterparty: str
-    new_weight: float = Field(ge=0)
-    auto_balance_others: bool = False
-
-
-class DeadlineWindowChange(_Event):
-    type: Literal["DeadlineWindowChange"]
-    min_ticks_multiplier: float | None = Field(default=None, gt=0)
-    max_ticks_multiplier: float | None = Field(default=None, gt=0)
-
-
-ScenarioEvent = Annotated[
-    CustomTransactionArrival
-    | DirectTransfer
-    | ScheduledSettlement
-    | CollateralAdjustment
-    | GlobalArrivalRateChange
-    | AgentArrivalRateChange
-    | CounterpartyWeightChange
-    | DeadlineWindowChange,
-    Field(discriminator="type"),
-]
 
 
 # --------------------------------------------------------------------------- scenario
@@ -462,7 +410,11 @@ class ScenarioConfig(Strict):
                 )
         for i, agent in enumerate(self.agents):
             if agent.arrival_config is not None:
-                self._check_counterparties(i, agent.id, agent.arrival_config, ids)
+                self._check_counterparties(i, agent.id, agent.arrival_config.counterparty_weights,
+                                           f"agents[{i}].arrival_config", ids)
+            for band_name, band in agent.arrival_bands.present() if agent.arrival_bands else ():
+                self._check_counterparties(i, agent.id, band.counterparty_weights,
+                                           f"agents[{i}].arrival_bands.{band_name}", ids)
             self._check_limits(i, agent, ids)
         for i, event in enumerate(self.scenario_events):
             for attr in ("from_agent", "to_agent", "agent", "counterparty"):
@@ -470,11 +422,25 @@ class ScenarioConfig(Strict):
                 if name is not None and name not in ids:
                     raise ValueError(f"scenario_events[{i}].{attr}: unknown agent '{name}' "
                                      f"(agents: {', '.join(ids)})")
+            if isinstance(event, CounterpartyWeightChange):
+                self._check_weight_change(i, event)
             sender = getattr(event, "from_agent", None)
             if sender is not None and sender == getattr(event, "to_agent", None):
                 raise ValueError(f"scenario_events[{i}].to_agent: must differ from from_agent, "
                                  f"got '{sender}' for both")
+        problem = cap_adjustment_error(self.scenario_events, self.episode_ticks,
+                                       {a.id: a.unsecured_cap for a in self.agents})
+        if problem:
+            raise ValueError(problem)
         return self
+
+    def _check_weight_change(self, i: int, event: CounterpartyWeightChange) -> None:
+        if event.counterparty == event.agent:
+            raise ValueError(f"scenario_events[{i}].counterparty: an agent cannot pay itself "
+                             f"('{event.agent}')")
+        if self.agent(event.agent).arrival_config is None:
+            raise ValueError(f"scenario_events[{i}].agent: '{event.agent}' has no "
+                             "arrival_config, whose weights this event changes")
 
     @staticmethod
     def _check_limits(i: int, agent: AgentConfig, ids: list[str]) -> None:
@@ -490,16 +456,17 @@ class ScenarioConfig(Strict):
                                  f"(agents: {', '.join(ids)})")
 
     @staticmethod
-    def _check_counterparties(i: int, me: str, cfg: ArrivalConfig, ids: list[str]) -> None:
-        for name in cfg.counterparty_weights:
-            where = f"agents[{i}].arrival_config.counterparty_weights.{name}"
+    def _check_counterparties(i: int, me: str, weights: dict[str, float], block: str,
+                              ids: list[str]) -> None:
+        for name in weights:
+            where = f"{block}.counterparty_weights.{name}"
             if name == me:
                 raise ValueError(f"{where}: an agent cannot pay itself ('{name}')")
             if name not in ids:
                 raise ValueError(f"{where}: '{name}' is not an agent of this scenario "
                                  f"(agents: {', '.join(ids)})")
         if len(ids) < 2:
-            raise ValueError(f"agents[{i}].arrival_config: agent '{me}' has arrivals "
+            raise ValueError(f"{block}: agent '{me}' has arrivals "
                              "but there is no other agent to pay")
 
     @property

@@ -17,17 +17,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.errors import NotSupportedError
+from runner.scenario import events as E
 from runner.scenario import models as M
 
 SUPPORTED_EVENTS = (
-    M.CustomTransactionArrival,
-    M.DirectTransfer,
-    M.ScheduledSettlement,
-    M.GlobalArrivalRateChange,
-    M.AgentArrivalRateChange,
-    M.CollateralAdjustment,
+    E.CustomTransactionArrival,
+    E.DirectTransfer,
+    E.ScheduledSettlement,
+    E.GlobalArrivalRateChange,
+    E.AgentArrivalRateChange,
+    E.CollateralAdjustment,
+    E.CounterpartyWeightChange,
+    E.DeadlineWindowChange,
 )
-BATCH_MISSING_EVENTS = (M.CollateralAdjustment,)
+BATCH_MISSING_EVENTS = (E.CollateralAdjustment,)
 
 ScenarioCheck = tuple[str, str, Callable[[M.ScenarioConfig], bool]]
 AgentCheck = tuple[str, str, Callable[[M.AgentConfig], bool]]
@@ -35,19 +38,12 @@ AgentCheck = tuple[str, str, Callable[[M.AgentConfig], bool]]
 # Neither engine yet — delete a line when the feature lands.
 _REFUSED_SCENARIO: list[ScenarioCheck] = []
 _REFUSED_AGENT: list[AgentCheck] = [
-    ("arrival_bands", "per-band arrivals", lambda a: a.arrival_bands is not None),
     ("policy.type", "payment splitting policies",
      lambda a: a.policy.type in ("LiquiditySplitting", "MockSplitting")),
 ]
 
 # The reference engine runs these; the batch engine not yet.
-_BATCH_MISSING_SCENARIO: list[ScenarioCheck] = [
-    ("priority_escalation.enabled", "priority escalation",
-     lambda c: c.priority_escalation is not None and c.priority_escalation.enabled),
-    ("queue1_ordering", "priority ordering of the internal queues",
-     lambda c: c.queue1_ordering != "fifo"),
-    ("priority_mode", "central-queue priority ordering", lambda c: c.priority_mode),
-]
+_BATCH_MISSING_SCENARIO: list[ScenarioCheck] = []
 _BATCH_MISSING_AGENT: list[AgentCheck] = [
     ("posted_collateral", "posted collateral", lambda a: bool(a.posted_collateral)),
 ]

@@ -102,6 +102,18 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "max_cycle_length_below_3": ("lsm_config.max_cycle_length: must be >= 3", "got 2"),
     "haircut_above_one": ("agents[0].collateral_haircut: must be <= 1", "got 1.5"),
     "collateral_negative": ("agents[0].posted_collateral: must be >= 0", "got -100"),
+    "cap_adjustment_negative": (
+        "scenario_events[0].delta: takes the unsecured cap of 'A' below 0 at tick 2 (to -10)",
+    ),
+    "bands_and_arrival_config": (
+        "agents[0].arrival_bands: must not be given together with arrival_config",
+    ),
+    "band_deadline_reversed": (
+        "agents[0].arrival_bands.low.deadline_offset_max: must be >= deadline_offset_min (5)",
+        "got 2",
+    ),
+    "weight_change_self": ("scenario_events[0].counterparty: an agent cannot pay itself",),
+    "weight_change_no_arrivals": ("scenario_events[0].agent: 'A' has no arrival_config",),
     "escalation_two_spellings": (
         "priority_escalation.threshold_ticks: must not be given together with "
         "start_escalating_at_ticks",

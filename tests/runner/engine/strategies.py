@@ -233,10 +233,25 @@ def build_event(r: random.Random, ids: list[str], episode: int) -> dict[str, Any
     return event
 
 
+def build_priorities(r: random.Random) -> dict[str, Any]:
+    """Queue ordering and escalation keys: ``queue1_ordering``, ``priority_mode`` and
+    ``priority_escalation`` (either spelling of its start)."""
+    out: dict[str, Any] = {"queue1_ordering": _pick(r, "fifo", "priority_deadline"),
+                           "priority_mode": r.random() < 0.5}
+    if r.random() < 0.7:
+        escalation: dict[str, Any] = {"enabled": r.random() < 0.8,
+                                      "max_boost": r.randint(0, 10)}
+        start_key = _pick(r, None, "start_escalating_at_ticks", "threshold_ticks")
+        if start_key is not None:
+            escalation[start_key] = r.randint(1, 12)
+        out["priority_escalation"] = escalation
+    return out
+
+
 def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
                    deferred: bool, cap_at_eod: bool, overdue_scope: bool, bilateral: bool,
                    n_events: int, cycles: bool = False, limits: bool = False,
-                   scarce: bool = False) -> dict[str, Any]:
+                   scarce: bool = False, priorities: bool = False) -> dict[str, Any]:
     """A random valid scenario mapping of the given shape (pass it to `scenario_from_dict`)."""
     r = random.Random(seed)
     ids = list(AGENT_IDS[:n_agents])
@@ -257,6 +272,8 @@ def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
     if scarce and n_agents >= 3:
         for _ in range(r.randint(0, 3)):
             raw["scenario_events"] += build_ring(r, ids, ticks_per_day * num_days)
+    if priorities:
+        raw.update(build_priorities(r))
     if r.random() < 0.5:
         raw["eod_rush_threshold"] = _pick(r, 0.0, 0.5, 0.8, 1.0)
     return raw
@@ -270,7 +287,7 @@ def scenario_dicts(max_ticks_per_day: int = 10, max_days: int = 2,
         ticks_per_day=st.integers(1, max_ticks_per_day), num_days=st.integers(1, max_days),
         deferred=st.booleans(), cap_at_eod=st.booleans(), overdue_scope=st.booleans(),
         bilateral=st.booleans(), n_events=st.integers(0, 5), cycles=st.booleans(),
-        limits=st.booleans(), scarce=st.booleans(),
+        limits=st.booleans(), scarce=st.booleans(), priorities=st.booleans(),
     )
 
 

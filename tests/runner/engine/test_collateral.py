@@ -113,3 +113,27 @@ def test_batch_engine_refuses_collateral_actions(tmp_path: Path) -> None:
         build_setup(sc)
     assert info.value.path == "strategic_collateral_tree.action"
     assert build_setup(sc, engine="reference").batch_missing
+
+
+def test_default_capacity_follows_the_unsecured_cap(tmp_path: Path) -> None:
+    """No max_collateral_capacity: 10 × the current cap. A posts 600 a tick with cap 100
+    (capacity 1 000): 600 at tick 0; a CollateralAdjustment of −50 at tick 1 cuts the
+    capacity to 500, below what is posted, so nothing more is posted (SimCash agrees)."""
+    cut = {"type": "CollateralAdjustment", "agent": "A", "delta": -50,
+           "schedule": {"type": "OneTime", "tick": 1}}
+    raw = scenario({"A": 0, "B": 0}, [cut], agents={"A": {"unsecured_cap": 100}})
+    doc = release_all(strategic_collateral_tree=action("PostCollateral", amount=600))
+    _, events = run(with_policy(tmp_path, raw, "A", doc))
+    assert [(e["tick"], e["posted"]) for e in events if e["type"] == "CollateralPost"] == [(0, 600)]
+
+
+def test_timer_takes_everything_when_collateral_secures_nothing(tmp_path: Path) -> None:
+    """At a haircut of 1 posted collateral secures no credit, so the timer withdraws it all."""
+    raw = scenario({"A": 0, "B": 0}, [], costs=COSTS,
+                   agents={"A": {"max_collateral_capacity": 5_000, "collateral_haircut": 1.0}})
+    doc = release_all(strategic_collateral_tree=at_tick_0(
+        action("PostCollateral", amount=1_000, auto_withdraw_after_ticks=2)))
+    table, trace = run(with_policy(tmp_path, raw, "A", doc))
+    assert [(e["tick"], e["amount"]) for e in trace
+            if e["type"] == "CollateralTimerWithdraw"] == [(2, 1_000)]
+    assert agent_costs(table)["A"] == 2
