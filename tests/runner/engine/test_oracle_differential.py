@@ -78,6 +78,12 @@ def expected_paylab_costs(case: Case, oracle: Outcome) -> dict[str, dict[str, in
     return costs
 
 
+# paylab trace events and payment-tree answers worth counting (what the draws exercise)
+COVERAGE_EVENTS = {"LsmCycle", "LsmOffset", "CollateralPost", "CollateralWithdraw",
+                   "CollateralTimerWithdraw", "CollateralAdjustment", "ResubmitToRtgs",
+                   "Reprioritize"}
+
+
 def retried_after_found_cycle(oracle: Outcome) -> bool:
     """Whether SimCash's LSM may have settled something in a Queue-2 retry that followed a
     cycle step that found cycles but settled none (open finding 5; paylab does not retry)."""
@@ -112,6 +118,10 @@ def _compare(case: Case, folder: Path) -> None:
         event("open finding 5: SimCash's LSM retried Queue 2 after an unsettled cycle")
         reject()
     ours = run_paylab(path, "reference")
+    kinds = {e["type"] for e in ours.events} | {
+        e["action"] for e in ours.events if e["type"] == "PolicyDecision"}
+    for kind in sorted(kinds & COVERAGE_EVENTS):
+        event(f"paylab: {kind}")
     note(f"oracle lsm: {oracle.lsm}")
     event(f"features: {len(case.features)}")
     for name in sorted(case.features):
