@@ -30,6 +30,7 @@ figures (`expected_paylab_costs`) and so checks that it is the only difference.
 
 from __future__ import annotations
 
+import copy
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -106,6 +107,8 @@ class Case:
     scenario: dict[str, Any]
     policies: dict[str, dict[str, Any]]  # file name -> policy document
     features: frozenset[str]
+    # what SimCash must run to give paylab's figures, when a documented spelling differs
+    oracle_scenario: dict[str, Any] | None = None
 
     @property
     def batch_runs(self) -> bool:
@@ -475,11 +478,20 @@ class _Builder:
             scenario["queue1_ordering"] = r.choice(("priority_deadline", "priority_deadline", "fifo"))
         if self.on("priority_mode"):
             scenario["priority_mode"] = r.random() < 0.8
+        oracle_scenario = None
         if self.on("priority_escalation"):
+            start = r.randint(1, 10)
             scenario["priority_escalation"] = {
                 "enabled": True, "curve": "linear",
-                "start_escalating_at_ticks": r.randint(1, 10), "max_boost": r.randint(1, 5)}
-        return Case(scenario, policies, self.features)
+                "start_escalating_at_ticks": start, "max_boost": r.randint(1, 5)}
+            if r.random() < 0.4:
+                # SimCash's example spelling: its engine ignores threshold_ticks (default 20),
+                # paylab reads it as the start (docs/engine.md). The documented difference is
+                # exactly that: paylab on threshold_ticks = SimCash on start_escalating_at_ticks.
+                oracle_scenario = copy.deepcopy(scenario)
+                del scenario["priority_escalation"]["start_escalating_at_ticks"]
+                scenario["priority_escalation"]["threshold_ticks"] = start
+        return Case(scenario, policies, self.features, oracle_scenario)
 
 
 def build_case(seed: int, n_agents: int, tpd: int, days: int, features: frozenset[str],

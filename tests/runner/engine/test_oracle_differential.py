@@ -112,7 +112,11 @@ def compare(case: Case, folder: Path) -> None:
 
 def _compare(case: Case, folder: Path) -> None:
     path = write_case(folder, case.scenario, case.policies)
-    oracle = run_oracle(path)
+    if case.oracle_scenario is not None:
+        event("threshold_ticks: SimCash runs start_escalating_at_ticks (documented difference)")
+        oracle = run_oracle(write_case(folder / "oracle", case.oracle_scenario, case.policies))
+    else:
+        oracle = run_oracle(path)
     note(describe(case))
     if "queue_pass_after_found_cycle" in OPEN_FINDINGS and retried_after_found_cycle(oracle):
         event("open finding 5: SimCash's LSM retried Queue 2 after an unsettled cycle")
