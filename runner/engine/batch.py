@@ -113,9 +113,9 @@ def scenario_events(day: BatchState, t: int) -> None:
                          lay.events_exact).reshape(3, n_lanes)
         out, direct_in, scheduled_in = flows
         hard_sample[:] = False
-        short = out > available(day)
-        if short.any():
-            hard_sample[np.flatnonzero(short) // day.n_agents] = True
+        hard_sample[lay.cap_change_samples[t]] = True  # a cap change: event by event
+        hard_sample[np.flatnonzero(out > available(day)) // day.n_agents] = True
+        if hard_sample.any():
             flows *= ~np.repeat(hard_sample, day.n_agents)  # only the easy samples' lanes move
         day.balance -= out
         day.balance += direct_in
@@ -123,16 +123,18 @@ def scenario_events(day: BatchState, t: int) -> None:
             day.incoming += scheduled_in
         else:
             day.balance += scheduled_in
-        if not short.any():
+        if not hard_sample.any():
             return
     rest = idx[hard_sample[lay.event_sample[idx]]]
     for step in rank_steps(lay.event_sample[rest]):
         e = rest[step]
         frm, to, amount = lay.event_from[e], lay.event_to[e], lay.event_amount[e]
-        direct = lay.event_direct[e]
+        direct, cap = lay.event_direct[e], lay.event_cap_change[e]
         day.balance[frm[direct]] -= amount[direct]
         day.balance[to[direct]] += amount[direct]
-        scheduled = ~direct
+        day.unsecured_cap[frm[cap]] += amount[cap]  # SimCash: CollateralAdjustment moves the cap
+        day.overdraft_limit[frm[cap]] += amount[cap]
+        scheduled = ~(direct | cap)
         ok = amount[scheduled] <= available(day, frm[scheduled])
         day.balance[frm[scheduled][ok]] -= amount[scheduled][ok]
         credit(day, to[scheduled][ok], amount[scheduled][ok])

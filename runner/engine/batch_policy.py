@@ -260,9 +260,11 @@ class BaseQuantities:
             return np.full(lanes.size, simple[name])
         if name == "registers":
             return lambda key: register(d, key)[lanes] if key.startswith(STATE_PREFIX) else 0.0
+        if name == "max_collateral_capacity":  # 10 × the current cap where none is set
+            return np.where(d.capacity_follows_cap[lanes], 10 * d.unsecured_cap[lanes],
+                            d.max_collateral[lanes]).astype(np.float64)
         account = {"balance": d.balance, "unsecured_cap": d.unsecured_cap,
-                   "posted_collateral": d.posted_collateral, "haircut": d.haircut,
-                   "max_collateral_capacity": d.max_collateral}
+                   "posted_collateral": d.posted_collateral, "haircut": d.haircut}
         if name in account:
             return account[name][lanes].astype(np.float64)
         return lane_stat(d, name)[lanes]

@@ -24,7 +24,7 @@ from runner.engine.limits import NO_LIMIT
 from runner.engine.rates import BPS_DEN, COMPONENTS, mul_div
 from runner.engine.rates import C as COMPONENT
 from runner.engine.rules import Status, allowed_overdraft, collateral_capacity
-from runner.engine.schedule import KIND_DIRECT_TRANSFER
+from runner.engine.schedule import KIND_COLLATERAL_ADJUSTMENT, KIND_DIRECT_TRANSFER
 from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
 
@@ -61,10 +61,13 @@ class Layout:
     event_from: np.ndarray  # paying lane
     event_to: np.ndarray  # receiving lane
     event_amount: np.ndarray
-    event_direct: np.ndarray  # a direct transfer (else a scheduled settlement)
+    event_direct: np.ndarray  # a direct transfer
+    event_cap_change: np.ndarray  # a CollateralAdjustment (moves the unsecured cap)
     events_by_tick: list[np.ndarray]
-    # Per tick, each event as two flow entries over three lane blocks: [outflows | direct
-    # inflows | scheduled inflows]; a tick's flows are then one sum (`batch.scenario_events`).
+    cap_change_samples: list[np.ndarray]  # per tick: samples with a cap change
+    # Per tick, each balance event as two flow entries over three lane blocks: [outflows |
+    # direct inflows | scheduled inflows]; a tick's flows are then one sum
+    # (`batch.scenario_events`). Cap changes move no money: they have no flow entries.
     flow_keys: list[np.ndarray]
     flow_amounts: list[np.ndarray]
     events_exact: bool  # per-lane sums of event amounts are exact in float64
@@ -81,17 +84,21 @@ class Layout:
         ev_to = event_sample * n_agents + c["event_to"]
         amount = c["event_amount"]
         direct = c["event_kind"] == KIND_DIRECT_TRANSFER
+        cap_change = c["event_kind"] == KIND_COLLATERAL_ADJUSTMENT
         n_lanes = n_samples * n_agents
         by_tick = group_by_tick(c["event_tick"], horizon)
         flow_key = np.concatenate((ev_from, ev_to + np.where(direct, n_lanes, 2 * n_lanes)))
         flow_amount = np.concatenate((amount, amount))
-        both = [np.concatenate((e, e + amount.size)) if e.size else e for e in by_tick]
+        moves = [e[~cap_change[e]] for e in by_tick]
+        both = [np.concatenate((e, e + amount.size)) if e.size else e for e in moves]
         return cls(
             sample=sample, sender_lane=sender_lane, receiver_lane=sample * n_agents + c["receiver"],
             sender_lane_key=key, by_arrival=group_by_tick(c["arrival"], horizon),
             by_deadline=group_by_tick(c["deadline"] + 1, horizon),
             event_sample=event_sample, event_from=ev_from, event_to=ev_to, event_amount=amount,
-            event_direct=direct, events_by_tick=by_tick, flow_keys=[flow_key[b] for b in both],
+            event_direct=direct, event_cap_change=cap_change, events_by_tick=by_tick,
+            cap_change_samples=[np.unique(event_sample[e[cap_change[e]]]) for e in by_tick],
+            flow_keys=[flow_key[b] for b in both],
             flow_amounts=[flow_amount[b] for b in both],
             events_exact=amount.size == 0
             or int(np.abs(amount).max()) * 2 * amount.size < FLOAT_EXACT,
@@ -144,6 +151,7 @@ class BatchState:
     posted_collateral: np.ndarray
     haircut: np.ndarray
     max_collateral: np.ndarray
+    capacity_follows_cap: np.ndarray  # bool: no max_collateral_capacity, so 10 × the cap
     overdraft_limit: np.ndarray  # collateral capacity + unsecured cap
     lane_agent: np.ndarray
     incoming: np.ndarray  # deferred credits of this tick
@@ -227,6 +235,8 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
     balance, cap, pool, allocation, posted, max_collateral, lane_agent = (
         np.array(row) for row in whole)
     haircut = np.tile(setup.haircut, n_samples)
+    follows = (setup.capacity_follows_cap if setup.capacity_follows_cap is not None
+               else np.zeros(n_agents, dtype=bool))
     capacity = collateral_capacity(posted, haircut)
     no_limit = np.full(n_agents, NO_LIMIT, dtype=np.int64)
     bilateral = setup.bilateral_limit if setup.bilateral_limit is not None else no_limit[None, :]
@@ -244,7 +254,9 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
         q1=_EMPTY, q2=_EMPTY, dropped=_EMPTY,
         balance=balance, unsecured_cap=cap, pool=pool, allocation=allocation,
         allocated=allocation.copy(), posted_collateral=posted, haircut=haircut,
-        max_collateral=max_collateral, overdraft_limit=allowed_overdraft(cap, capacity), lane_agent=lane_agent,
+        max_collateral=max_collateral,
+        capacity_follows_cap=np.tile(follows, n_samples),
+        overdraft_limit=allowed_overdraft(cap, capacity), lane_agent=lane_agent,
         incoming=np.zeros(n_lanes, dtype=np.int64),
         bilateral_limit=np.tile(bilateral, (n_samples, 1)) if limited else _EMPTY,
         multilateral_limit=np.tile(multilateral, n_samples) if limited else _EMPTY,

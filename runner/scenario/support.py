@@ -30,7 +30,7 @@ SUPPORTED_EVENTS = (
     E.CounterpartyWeightChange,
     E.DeadlineWindowChange,
 )
-BATCH_MISSING_EVENTS = (E.CollateralAdjustment,)
+BATCH_MISSING_EVENTS: tuple[type, ...] = ()
 
 ScenarioCheck = tuple[str, str, Callable[[M.ScenarioConfig], bool]]
 AgentCheck = tuple[str, str, Callable[[M.AgentConfig], bool]]

@@ -233,6 +233,57 @@ def build_event(r: random.Random, ids: list[str], episode: int) -> dict[str, Any
     return event
 
 
+def build_bands(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
+    """``arrival_bands``: some of urgent / normal / low, each its own arrival stream."""
+    bands: dict[str, Any] = {}
+    for name in r.sample(["urgent", "normal", "low"], r.randint(1, 3)):
+        stream = build_arrivals(r, me, ids)
+        band: dict[str, Any] = {"rate_per_tick": stream["rate_per_tick"],
+                                "amount_distribution": stream["amount_distribution"],
+                                "deadline_offset_min": stream["deadline_range"][0],
+                                "deadline_offset_max": stream["deadline_range"][1]}
+        if r.random() < 0.5:
+            band["counterparty_weights"] = stream["counterparty_weights"]
+        bands[name] = band
+    return bands
+
+
+def add_stream_events(r: random.Random, raw: dict[str, Any]) -> None:
+    """Per-band arrivals for some agents, and the events that change streams and credit:
+    ``CollateralAdjustment`` (moves the unsecured cap), ``CounterpartyWeightChange``,
+    ``DeadlineWindowChange``."""
+    agents = raw["agents"]
+    ids = [a["id"] for a in agents]
+    episode = raw["simulation"]["ticks_per_day"] * raw["simulation"]["num_days"]
+    for agent in agents:
+        if r.random() < 0.4:
+            agent.pop("arrival_config", None)
+            agent["arrival_bands"] = build_bands(r, agent["id"], ids)
+
+    def when() -> dict[str, Any]:
+        if r.random() < 0.5:
+            return {"type": "OneTime", "tick": r.randint(0, episode)}
+        return {"type": "Repeating", "start_tick": r.randint(0, episode),
+                "interval": r.randint(1, episode + 1)}
+
+    for _ in range(r.randint(1, 4)):
+        kind = _pick(r, "CollateralAdjustment", "CounterpartyWeightChange", "DeadlineWindowChange")
+        event: dict[str, Any] = {"type": kind, "schedule": when()}
+        if kind == "CollateralAdjustment":  # raising only: a cap below zero is refused
+            event.update(agent=r.choice(ids), delta=_pick(r, 0, r.randint(1, 2_000)))
+        elif kind == "CounterpartyWeightChange":
+            streams = [a["id"] for a in agents if "arrival_config" in a]
+            if not streams:
+                continue
+            me = r.choice(streams)
+            event.update(agent=me, counterparty=r.choice([i for i in ids if i != me]),
+                         new_weight=_pick(r, 0.5, 1.0, 3.0))  # 0 could zero every weight
+        else:
+            for key in r.sample(["min_ticks_multiplier", "max_ticks_multiplier"], r.randint(1, 2)):
+                event[key] = _pick(r, 0.5, 1.0, 1.5, 2.0)
+        raw["scenario_events"].append(event)
+
+
 def build_priorities(r: random.Random) -> dict[str, Any]:
     """Queue ordering and escalation keys: ``queue1_ordering``, ``priority_mode`` and
     ``priority_escalation`` (either spelling of its start)."""
@@ -251,7 +302,8 @@ def build_priorities(r: random.Random) -> dict[str, Any]:
 def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
                    deferred: bool, cap_at_eod: bool, overdue_scope: bool, bilateral: bool,
                    n_events: int, cycles: bool = False, limits: bool = False,
-                   scarce: bool = False, priorities: bool = False) -> dict[str, Any]:
+                   scarce: bool = False, priorities: bool = False,
+                   streams: bool = False) -> dict[str, Any]:
     """A random valid scenario mapping of the given shape (pass it to `scenario_from_dict`)."""
     r = random.Random(seed)
     ids = list(AGENT_IDS[:n_agents])
@@ -274,6 +326,8 @@ def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
             raw["scenario_events"] += build_ring(r, ids, ticks_per_day * num_days)
     if priorities:
         raw.update(build_priorities(r))
+    if streams:
+        add_stream_events(r, raw)
     if r.random() < 0.5:
         raw["eod_rush_threshold"] = _pick(r, 0.0, 0.5, 0.8, 1.0)
     return raw
@@ -288,6 +342,7 @@ def scenario_dicts(max_ticks_per_day: int = 10, max_days: int = 2,
         deferred=st.booleans(), cap_at_eod=st.booleans(), overdue_scope=st.booleans(),
         bilateral=st.booleans(), n_events=st.integers(0, 5), cycles=st.booleans(),
         limits=st.booleans(), scarce=st.booleans(), priorities=st.booleans(),
+        streams=st.booleans(),
     )
 
 

@@ -186,9 +186,9 @@ def test_costs_follow_the_spec(case: Case) -> None:
     ticks alone (spec §3–§4): the deadline penalty once per payment unsettled at the end of
     its deadline tick (dropped ones included); the end-of-day penalty on every payment still
     unsettled at the end of a day (only overdue ones with ``eod_penalty_scope: overdue``); the
-    pool's opportunity cost every tick; and — when no policy changes priorities — the delay
-    cost of everything queued, ×overdue and priority multipliers, rounded once per bank and
-    tick."""
+    pool's opportunity cost every tick; and — when neither a policy nor escalation changes
+    priorities — the delay cost of everything queued, ×overdue and priority multipliers,
+    rounded once per bank and tick."""
     _, setup, (sched,) = case.build()
     try:
         table, events = ReferenceEngine(setup).run(sched, trace=True)
@@ -219,8 +219,10 @@ def test_costs_follow_the_spec(case: Case) -> None:
             expected[t // tpd, a, C["delay"]] += mul_div_int(int(weight[t, a]), r.delay,
                                                              DELAY_DEN, half_up=True)
     checked = ["deadline_penalty", "eod_penalty", "liquidity_opportunity"]
-    if not any("Reprioritize" in str(p) or "priority_flag" in str(p) for p in case.policies):
-        checked.append("delay")
+    escalation = case.scenario.get("priority_escalation") or {}
+    if not escalation.get("enabled") and not any(
+            "Reprioritize" in str(p) or "priority_flag" in str(p) for p in case.policies):
+        checked.append("delay")  # priorities stay as drawn
     for name in checked:
         np.testing.assert_array_equal(table.costs[0, ..., C[name]], expected[..., C[name]],
                                       err_msg=name)
