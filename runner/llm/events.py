@@ -27,7 +27,7 @@ _OWNED: dict[str, tuple[str, tuple[str, ...]]] = {
     "Arrival": ("sender", ("tx", "sender", "receiver", "amount", "deadline", "priority")),
     "PolicyDecision": ("agent", ("tx", "agent", "action", "node")),
     "BankDecision": ("agent", ("agent", "action", "node")),
-    "QueuedRtgs": ("sender", ("tx", "sender", "amount")),
+    "QueuedRtgs": ("sender", ("tx", "sender", "amount", "reason")),
     "Overdue": ("sender", ("tx", "sender", "penalty")),
     "EodPenalty": ("sender", ("tx", "sender", "penalty")),
     "ScheduledSettlementFailed": ("sender", ("sender", "receiver", "amount")),
@@ -49,6 +49,9 @@ _RANK = {
     "LsmCycle": 1, "CollateralPost": 1, "CollateralWithdraw": 1, "CollateralTimerWithdraw": 1,
     "CollateralAdjustment": 0,
 }
+# why a payment could not settle at once, when the engine says (limits: issue #10)
+_QUEUED_WHY = {"limit": "over your outflow limit", "bilateral_limit": "over your limit to "
+               "that bank", "multilateral_limit": "over your total outflow limit"}
 _PATHS = {"rtgs": "at once", "queue2": "from the central queue", "offset": "by offsetting",
           "cycle": "in an LSM cycle", "scheduled": "as scheduled"}
 
@@ -185,7 +188,8 @@ _LINES: dict[str, Callable[[Mapping[str, Any], str], str]] = {
                               f"deadline t{e.get('deadline')}, priority {e.get('priority')}"),
     "PolicyDecision": lambda e, _a: f"{_tx(e)}: {e.get('action')} (node {e.get('node')})",
     "BankDecision": lambda e, _a: f"bank tree: {e.get('action')} (node {e.get('node')})",
-    "QueuedRtgs": lambda e, _a: f"{_tx(e)} queued centrally, {_money(e)} (not enough liquidity)",
+    "QueuedRtgs": lambda e, _a: (f"{_tx(e)} queued centrally, {_money(e)} "
+                                 f"({_QUEUED_WHY.get(str(e.get('reason')), 'not enough liquidity')})"),
     "Settlement": _settlement,
     "Overdue": lambda e, _a: f"{_tx(e)} missed its deadline: penalty {_money(e, 'penalty')}",
     "EodPenalty": lambda e, _a: f"{_tx(e)} unsettled at end of day: penalty {_money(e, 'penalty')}",

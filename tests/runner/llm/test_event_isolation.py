@@ -166,3 +166,11 @@ def test_new_event_lines_read_as_text() -> None:
     assert "timed collateral withdrawal" in text and "collateral withdrawn $2.00" in text
     assert "unsecured credit cap changed by -$1.00" in text
     assert "settled in an LSM cycle" in text
+
+
+def test_a_limit_block_reads_as_such_when_the_engine_says_so() -> None:
+    queued = [{"tick": 2, "type": "QueuedRtgs", "tx": 7, "sender": "B1", "amount": 1_500,
+               "reason": "bilateral_limit"}]
+    assert format_events(queued, "B1") == [
+        "t2  tx7 queued centrally, $15.00 (over your limit to that bank)"]
+    assert filter_events_for_agent(queued, "B3") == ()
