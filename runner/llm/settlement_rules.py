@@ -65,7 +65,7 @@ def collateral_lines(facts: SettlementFacts, trees_allowed: bool) -> list[str]:
                 else f"{_cents(10 * facts.unsecured_cap)} (10 x your unsecured credit)")
     lines = [f"- Collateral: you start with {_cents(facts.posted_collateral)} posted and may "
              f"post up to {cap_text} in total. Posted collateral, less a "
-             f"{facts.collateral_haircut:.0%} haircut (rounded down to a cent), adds to your "
+             f"{facts.collateral_haircut * 100:g}% haircut (rounded down to a cent), adds to your "
              "overdraft limit on top of your unsecured credit; it costs the collateral rate "
              "every tick it stays posted."]
     if trees_allowed:
