@@ -79,6 +79,7 @@ class Outcome:
     arrived: dict[str, int]
     settled: dict[str, int]
     payments: tuple[Payment, ...]  # sorted
+    balances: dict[str, int]  # after the last tick (pooled liquidity returned)
     events: list[dict[str, Any]] = field(default_factory=list, compare=False)
     # SimCash only: (sender, amount) of payments settled in the tick after their deadline,
     # and its LSM counters (bilateral_offsets, cycles, …)
@@ -167,7 +168,8 @@ def run_oracle(path: Path) -> Outcome:
     return Outcome(costs,
                    {a: int(row["transactions_sent"]["arrived"]) for a, row in agents.items()},
                    {a: int(row["transactions_sent"]["settled"]) for a, row in agents.items()},
-                   payments, settled_first_overdue=late, lsm=dict(report.get("lsm", {})),
+                   payments, {a: int(row["final_balance"]) for a, row in agents.items()},
+                   settled_first_overdue=late, lsm=dict(report.get("lsm", {})),
                    lsm_ticks=report["lsm_debug"])
 
 
@@ -199,4 +201,5 @@ def run_paylab(path: Path, engine: str = "reference") -> Outcome:
     return Outcome({a: dict(row["costs"]) for a, row in agents.items()},
                    {a: int(row["arrived"]) for a, row in agents.items()},
                    {a: int(row["settled"]) for a, row in agents.items()},
-                   payments, events)
+                   payments,
+                   {a: int(table.final_balance[0, i]) for i, a in enumerate(ids)}, events)

@@ -142,6 +142,7 @@ def _compare(case: Case, folder: Path) -> None:
 
     assert ours.payments == oracle.payments, "settlement ticks (sender, receiver, amount, arrival, settled)"
     assert ours.arrived == oracle.arrived
+    assert ours.balances == oracle.balances, "final balances"
     assert ours.settled == oracle.settled
     assert ours.costs == expected_paylab_costs(case, oracle), (
         f"costs differ; SimCash's own figures: {oracle.costs}")
