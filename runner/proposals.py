@@ -80,20 +80,6 @@ class IterationRecord:
 
 
 @dataclass(frozen=True)
-class ScenarioFacts:
-    """What the system prompt may say about the scenario (rules and rates, no other agent)."""
-
-    cost_rates: CostRates
-    ticks_per_day: int
-    num_days: int
-    deferred_crediting: bool
-    bilateral_offsetting: bool
-    eod_penalty_scope: str
-    liquidity_pool: int | None  # this agent's pool, cents
-    settlement: SettlementFacts = field(default_factory=lambda: SettlementFacts())
-
-
-@dataclass(frozen=True)
 class SettlementFacts:
     """The settlement rules of issue #10 as one agent may know them: the scenario-wide
     switches, and only this agent's own limits and collateral (never another bank's)."""
@@ -109,6 +95,20 @@ class SettlementFacts:
     collateral_haircut: float = 0.02
     max_collateral_capacity: int | None = None  # None: 10 x the unsecured cap
     unsecured_cap: int = 0
+
+
+@dataclass(frozen=True)
+class ScenarioFacts:
+    """What the system prompt may say about the scenario (rules and rates, no other agent)."""
+
+    cost_rates: CostRates
+    ticks_per_day: int
+    num_days: int
+    deferred_crediting: bool
+    bilateral_offsetting: bool
+    eod_penalty_scope: str
+    liquidity_pool: int | None  # this agent's pool, cents
+    settlement: SettlementFacts = field(default_factory=SettlementFacts)
 
 
 @dataclass(frozen=True)
