@@ -83,6 +83,20 @@ NODE_FORMS = (
 )
 
 
+QUEUE2_ACTIONS = ("WithdrawFromRtgs", "ResubmitToRtgs")
+
+
+def tree_doc(tree: str, actions: list[str] | tuple[str, ...]) -> str:
+    """What a tree does; the payment tree also judges central-queue payments when it may
+    answer an action that acts there."""
+    text = TREE_DOCS[tree]
+    if tree == "payment_tree" and any(a in QUEUE2_ACTIONS for a in actions):
+        text += ("; after that pass it also judges each of your payments waiting in the central "
+                 "queue (is_in_queue2 = 1), where only WithdrawFromRtgs and ResubmitToRtgs act "
+                 "and any other answer leaves the payment waiting")
+    return text
+
+
 def field_doc(name: str) -> str:
     """One line for a context field: its meaning, and where it can be read."""
     if name.startswith(STATE_PREFIX):

@@ -24,10 +24,10 @@ from runner.llm.policy_docs import (
     CONDITION_FORMS,
     NODE_FORMS,
     PARAMETER_DOCS,
-    TREE_DOCS,
     VALUE_KINDS,
     action_doc,
     field_doc,
+    tree_doc,
 )
 from runner.llm.settlement_rules import settlement_lines
 from runner.policy import ast as dsl
@@ -94,7 +94,7 @@ def _format_section(constraints: ScenarioConstraints) -> list[str]:
         actions = constraints.actions_for(tree)
         if actions is None:
             continue
-        lines.append(f"- {tree}: {TREE_DOCS[tree]}. Actions:")
+        lines.append(f"- {tree}: {tree_doc(tree, actions)}. Actions:")
         lines += [f"  - {action_doc(action)}" for action in actions]
     lines += ["", "### Nodes, conditions and values", "Nodes:"]
     lines += [f"- {form}" for form in NODE_FORMS]

@@ -111,3 +111,14 @@ def test_collateral_trees_are_explained_when_allowed() -> None:
 
 def test_settlement_lines_are_empty_by_default() -> None:
     assert settlement_lines(SettlementFacts(), collateral_trees_allowed=False) == []
+
+
+def test_queue2_actions_explain_the_central_queue_pass() -> None:
+    with_q2 = ScenarioConstraints(allowed_actions={
+        "payment_tree": ["Release", "Hold", "ResubmitToRtgs", "WithdrawFromRtgs"]})
+    text = system_prompt(scenario_with("priority_mode"), "B0", with_q2)
+    assert "also judges each of your payments waiting in the central queue" in text
+    assert "ResubmitToRtgs — move a payment that waits in the central queue" in text
+    assert "WithdrawFromRtgs — take a payment that waits in the central queue" in text
+    plain = system_prompt(scenario_with("priority_mode"), "B0")
+    assert "also judges each of your payments" not in plain and "ResubmitToRtgs" not in plain
