@@ -16,7 +16,7 @@ import numpy as np
 
 from runner.engine.batch_policy_groups import PER_CPTY_KEYS, whole_args
 from runner.engine.batch_settlement import lane_sum, rank_steps
-from runner.engine.batch_state import DROPPED, SETTLED, BatchState
+from runner.engine.batch_state import DROPPED, Q1, Q2, SETTLED, BatchState
 from runner.engine.reference import BUDGET_MAX
 from runner.policy.fields import STATE_PREFIX
 from runner.policy.program import PolicyProgram
@@ -92,10 +92,13 @@ def escalate(day: BatchState, t: int) -> None:
         boost = np.floor(setup.escalation_max_boost * (1 - left / start) + 0.5).astype(np.int64)
         raised = np.minimum(10, day.original_priority[rows] + boost)
         day.priority[rows] = np.maximum(day.priority[rows], raised)
-    if setup.queue1_priority_deadline and day.q1.size:
-        q1 = day.q1  # each lane's rows in queue order, arrivals last
-        order = np.lexsort((np.arange(q1.size), day.deadline[q1], -day.priority[q1],
-                            day.layout.sender_lane[q1]))
+    if day.q1_in_queue_order and day.q1.size:
+        q1 = day.q1  # each lane's rows in queue order, arrivals (and returns) last
+        lanes = day.layout.sender_lane[q1]
+        if setup.queue1_priority_deadline:
+            order = np.lexsort((np.arange(q1.size), day.deadline[q1], -day.priority[q1], lanes))
+        else:
+            order = np.argsort(lanes, kind="stable")
         day.q1 = q1[order]
 
 
@@ -159,12 +162,48 @@ def decide(day: BatchState, q1: np.ndarray, t: int) -> tuple[np.ndarray, np.ndar
         if "timed_for_tick" in args:  # NaN (not on this row's leaf) compares False
             release &= ~(args["timed_for_tick"] > t)
         go[at], drop[at] = release, group.drop[leaf]
+        declared = group.rtgs[leaf]  # ResubmitToRtgs on a Queue-1 payment: declares, stays
+        if (declared >= 0).any():
+            day.rtgs_priority[rows[declared >= 0]] = declared[declared >= 0]
         repri = group.repri[leaf]
         if repri.any():
             day.priority[rows[repri]] = whole_args(args["new_priority"][repri], 10,
                                                    "new_priority", group.program.name,
                                                    floor=False)
     return go, drop, flag
+
+
+def queue2_policy_pass(day: BatchState, t: int) -> None:
+    """The payment tree over each bank's Queue-2 payments, for the policies that can act
+    there (against a snapshot taken after the Queue-1 pass). ``WithdrawFromRtgs`` takes the
+    payment back to the end of its bank's Queue 1; ``ResubmitToRtgs{rtgs_priority}`` does the
+    same and declares its RTGS priority. Other actions do nothing there."""
+    day.lane_cache = {}  # Queue 1 changed since the payment pass
+    back = []
+    for g, group in enumerate(day.groups):
+        if not group.acts_on_queue2:
+            continue
+        rows = day.q2[day.group_of[day.sender[day.q2]] == g]
+        if rows.size == 0:
+            continue
+        base = BaseQuantities(day, day.layout.sender_lane[rows], rows, t, in_queue2=True)
+        leaf = group.program.decide_many("payment_tree", base, rows.size).leaf
+        out = group.to_queue1[leaf]
+        declared = group.rtgs[leaf]
+        resubmit = out & (declared >= 0)
+        day.rtgs_priority[rows[resubmit]] = declared[resubmit]
+        back.append(rows[out])
+    if not back:
+        return
+    leaving = np.concatenate(back)
+    if leaving.size == 0:
+        return
+    day.status[leaving] = Q1
+    day.q2 = day.q2[day.status[day.q2] == Q2]
+    # each lane's returns join the end of its Queue 1, in their Queue-2 order
+    leaving = leaving[np.argsort(day.layout.sender_lane[leaving], kind="stable")]
+    q1 = np.concatenate((day.q1, leaving))
+    day.q1 = q1[np.argsort(day.layout.sender_lane[q1], kind="stable")]
 
 
 def _apply_budgets(day: BatchState, rows: np.ndarray) -> np.ndarray:
@@ -227,8 +266,9 @@ class BaseQuantities:
     """Base quantities for a batch of decisions (bank lanes, and payment rows if any)."""
 
     def __init__(self, day: BatchState, lanes: np.ndarray, rows: np.ndarray | None,
-                 t: int) -> None:
+                 t: int, in_queue2: bool = False) -> None:
         self.day, self.lanes, self.rows, self.t = day, lanes, rows, t
+        self.in_queue2 = in_queue2
 
     def __getitem__(self, name: str) -> Any:
         d, lanes, rows = self.day, self.lanes, self.rows
@@ -238,8 +278,10 @@ class BaseQuantities:
                   "deadline_tick": d.deadline, "priority": d.priority}
             if name in tx:
                 return tx[name][rows].astype(np.float64)
-            if name in ("is_split", "in_queue2"):
+            if name == "is_split":
                 return np.zeros(rows.size)
+            if name == "in_queue2":
+                return np.full(rows.size, float(self.in_queue2))
             if name == "deadline_penalty_here":
                 return rates.deadline_penalty.of(d.amount[rows]).astype(np.float64)
             if name == "eod_penalty_here":

@@ -11,6 +11,7 @@ from weakref import WeakKeyDictionary
 
 import numpy as np
 
+from runner.engine.reference import QUEUE2_ACTIONS, RTGS_NORMAL, RTGS_PRIORITIES
 from runner.engine.setup import EngineSetup
 from runner.errors import SimulationError
 from runner.policy import ast
@@ -31,7 +32,13 @@ class PolicyGroup:
     drop: np.ndarray  # bool: Drop
     repri: np.ndarray  # bool: Reprioritize
     flag: np.ndarray  # int64: priority flag, -1 for none
+    to_queue1: np.ndarray  # bool: WithdrawFromRtgs / ResubmitToRtgs (act on Queue 2)
+    rtgs: np.ndarray  # int64: ResubmitToRtgs's declared RTGS priority, -1 elsewhere
     constant: bool  # the tree is one action without numeric arguments: every row gets leaf 0
+
+    @property
+    def acts_on_queue2(self) -> bool:
+        return bool(self.to_queue1.any())
 
     @classmethod
     def build(cls, program: PolicyProgram, agents: list[int]) -> PolicyGroup:
@@ -44,6 +51,10 @@ class PolicyGroup:
             drop=np.array([n.action == "Drop" for n in leaves]),
             repri=np.array([n.action == "Reprioritize" for n in leaves]),
             flag=np.array(flags, dtype=np.int64),
+            to_queue1=np.array([n.action in QUEUE2_ACTIONS for n in leaves]),
+            rtgs=np.array([RTGS_PRIORITIES.get(str(n.args.get("rtgs_priority", "Normal")),
+                                               RTGS_NORMAL) if n.action == "ResubmitToRtgs"
+                           else -1 for n in leaves], dtype=np.int64),
             constant=isinstance(root, ast.ActionNode)
             and all(isinstance(a, str | tuple) for a in root.args.values()),
         )

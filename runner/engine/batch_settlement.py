@@ -141,9 +141,21 @@ def drop_settled_from_q2(day: BatchState) -> None:
 
 
 # ---------------------------------------------------------------------- tick entry points
+def order_q2(day: BatchState) -> None:
+    """With ``priority_mode``: Queue 2 stably sorted by declared RTGS priority, then
+    submission tick (within each sample, or each lane when lane-sorted), as before every
+    FIFO pass of the reference."""
+    if not day.setup.priority_mode or day.q2.size < 2:
+        return
+    q2 = day.q2
+    group = day.layout.sender_lane[q2] if day.lane_sorted_q2 else day.layout.sample[q2]
+    day.q2 = q2[np.lexsort((np.arange(q2.size), day.submitted[q2], day.rtgs_priority[q2], group))]
+
+
 def settle_released(day: BatchState, released: np.ndarray, t: int) -> None:
     """RTGS settlement of ``released`` (each sample's rows in release order, failures join
     Queue 2), then one FIFO pass over Queue 2."""
+    day.submitted[released] = t
     if not day.lane_sorted_q2 or day.has_limits:
         ok = scan(day, released, t)
         failed = released[~ok]
@@ -156,6 +168,7 @@ def settle_released(day: BatchState, released: np.ndarray, t: int) -> None:
     # the releases followed by the old Queue 2. Both inputs are sorted by lane, so the
     # stable sort is a linear merge (timsort) that puts each lane's releases first.
     lanes = day.layout.sender_lane
+    order_q2(day)  # failed releases fail again in the pass: only the old queue's order counts
     if day.q2.size == 0:  # the releases alone, already in lane order
         if _all_fit(day, released):
             mark_settled(day, released, t)
@@ -186,6 +199,7 @@ def set_q2(day: BatchState, old: np.ndarray, new: np.ndarray) -> None:
 def queue2_pass(day: BatchState, t: int, samples: np.ndarray | None = None) -> bool:
     """One FIFO pass over Queue 2 (only over ``samples`` if given, a mask); whether anything
     settled."""
+    order_q2(day)
     rows = day.q2 if samples is None else day.q2[samples[day.layout.sample[day.q2]]]
     if rows.size == 0:
         return False

@@ -23,6 +23,7 @@ from runner.engine.batch_policy_groups import PolicyGroup, policy_groups
 from runner.engine.limits import NO_LIMIT
 from runner.engine.rates import BPS_DEN, COMPONENTS, mul_div
 from runner.engine.rates import C as COMPONENT
+from runner.engine.reference import RTGS_NORMAL
 from runner.engine.rules import Status, allowed_overdraft, collateral_capacity
 from runner.engine.schedule import KIND_COLLATERAL_ADJUSTMENT, KIND_DIRECT_TRANSFER
 from runner.engine.schedule_batch import ScheduleBatch
@@ -137,9 +138,11 @@ class BatchState:
     priority: np.ndarray
     original_priority: np.ndarray  # at arrival (escalation boosts from it)
     remaining: np.ndarray
+    rtgs_priority: np.ndarray  # declared: 0 highly urgent, 1 urgent, 2 normal (ResubmitToRtgs)
+    submitted: np.ndarray  # tick of the last release to RTGS (-1 before)
     status: np.ndarray  # int8, FUTURE .. SETTLED
     settle_tick: np.ndarray  # -1 until settled
-    q1: np.ndarray  # rows in Queue 1: in row order, or (queue1 ordering) by lane in queue order
+    q1: np.ndarray  # rows in Queue 1: in row order, or (`q1_in_queue_order`) by lane, queue order
     q2: np.ndarray  # rows in Queue 2: each sample's in queue order (by lane if lane-sorted)
     dropped: np.ndarray
     # ---- accounts, per lane
@@ -173,6 +176,10 @@ class BatchState:
     budget_focus: np.ndarray  # [lane, counterparty]
     budget_per_cpty: np.ndarray  # [lane], -1: none
     budget_used: np.ndarray  # [lane, counterparty]
+    # collateral timers (due tick, lane, amount), in the order they were set
+    timer_due: np.ndarray = field(default_factory=lambda: _EMPTY)
+    timer_lane: np.ndarray = field(default_factory=lambda: _EMPTY)
+    timer_amount: np.ndarray = field(default_factory=lambda: _EMPTY)
     registers: dict[str, np.ndarray] = field(default_factory=dict)
     lane_cache: dict[str, np.ndarray] = field(default_factory=dict)  # this tick's lane stats
     current_tick: int = 0
@@ -196,6 +203,23 @@ class BatchState:
         """Queue 2 kept sorted by lane: with deferred crediting lanes are independent in a
         FIFO pass, so the fast path settles each lane's run at once."""
         return self.fast and self.setup.deferred_crediting
+
+    @property
+    def q1_in_queue_order(self) -> bool:
+        """Queue 1 cannot stay in row order when it is sorted by priority or when payments
+        come back to it from Queue 2 (they join its end)."""
+        return self.setup.queue1_priority_deadline or self.queue2_actions
+
+    @property
+    def queue2_actions(self) -> bool:
+        """Some payment tree can take payments out of Queue 2."""
+        return any(g.acts_on_queue2 for g in self.groups)
+
+    @property
+    def collateral_trees(self) -> bool:
+        """Some policy has a collateral tree (so posted collateral may move)."""
+        return any(g.program.has_tree(tree) for g in self.groups
+                   for tree in ("strategic_collateral_tree", "end_of_tick_collateral_tree"))
 
     @property
     def has_limits(self) -> bool:
@@ -249,7 +273,8 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
         payment_counts=batch.payment_sizes, sender=c["sender"], receiver=c["receiver"],
         amount=c["amount"], arrival=c["arrival"], deadline=c["deadline"],
         priority=c["priority"].copy(), original_priority=c["priority"],
-        remaining=c["amount"].copy(),
+        remaining=c["amount"].copy(), rtgs_priority=np.full(n, RTGS_NORMAL, dtype=np.int64),
+        submitted=np.full(n, -1, dtype=np.int64),
         status=np.full(n, FUTURE, dtype=np.int8), settle_tick=np.full(n, -1, dtype=np.int64),
         q1=_EMPTY, q2=_EMPTY, dropped=_EMPTY,
         balance=balance, unsecured_cap=cap, pool=pool, allocation=allocation,

@@ -27,13 +27,18 @@ class OutflowLimits:
 
     def allows(self, sender: int, receiver: int, amount: int) -> bool:
         """Whether ``sender`` may pay ``amount`` more to ``receiver`` today."""
-        if not self.active:
-            return True
+        return not self.active or self.blocked_by(sender, receiver, amount) is None
+
+    def blocked_by(self, sender: int, receiver: int, amount: int) -> str | None:
+        """Which limit ``amount`` more to ``receiver`` would break: "bilateral_limit",
+        "multilateral_limit", or None."""
         cap = self.bilateral[sender][receiver]
         if cap != NO_LIMIT and self.out[sender][receiver] + amount > cap:
-            return False
+            return "bilateral_limit"
         total = self.multilateral[sender]
-        return total == NO_LIMIT or self.total[sender] + amount <= total
+        if total != NO_LIMIT and self.total[sender] + amount > total:
+            return "multilateral_limit"
+        return None
 
     def allows_all(self, edges: dict[tuple[int, int], int]) -> bool:
         """Whether every edge's total passes its sender's limits (a bank appears as sender

@@ -142,6 +142,13 @@ class _Day:
                remaining=int(schedule.amount[i]), original_priority=int(schedule.priority[i]))
             for i in range(schedule.n_payments)
         ]
+        self.by_tick: dict[int, list[Tx]] = {}  # arrivals per tick
+        for tx in self.txs:
+            self.by_tick.setdefault(tx.arrival, []).append(tx)
+        # arrived and not settled before this tick (what accrues costs), in arrival order
+        self.open: list[Tx] = []
+        self.arrived_today = [0] * n  # value of each bank's payments that arrived today
+        self.settled_today = [0] * n  # … of those, settled
         self.sched_events = [
             (int(schedule.event_tick[k]), int(schedule.event_kind[k]), int(schedule.event_from[k]),
              int(schedule.event_to[k]), int(schedule.event_amount[k]))
@@ -176,6 +183,12 @@ class _Day:
         out: int = available_liquidity(self.balance[a], self.overdraft_limit(a))
         return out
 
+    def _blocked_by(self, tx: Tx) -> str:
+        """Why ``tx`` cannot settle now: "liquidity", "bilateral_limit" or "multilateral_limit"."""
+        if tx.remaining > self.available(tx.sender):
+            return "liquidity"
+        return self.limits.blocked_by(tx.sender, tx.receiver, tx.remaining) or "liquidity"
+
     def can_settle(self, tx: Tx) -> bool:
         """The one gross-settlement test: affordable and within the sender's limits."""
         return (tx.remaining <= self.available(tx.sender)
@@ -194,6 +207,8 @@ class _Day:
 
     def _mark_settled(self, tx: Tx, t: int, path: str) -> None:
         self.limits.record(tx.sender, tx.receiver, tx.remaining)
+        if tx.arrival // self.s.ticks_per_day == t // self.s.ticks_per_day:
+            self.settled_today[tx.sender] += tx.amount
         self.emit(t, "Settlement", tx=tx.id, sender=self.s.agent_ids[tx.sender],
                   receiver=self.s.agent_ids[tx.receiver], amount=tx.remaining, path=path)
         tx.remaining = 0
@@ -235,7 +250,7 @@ class _Day:
                 tx.status = Status.Q2
                 self.q2.append(tx)
                 self.emit(t, "QueuedRtgs", tx=tx.id, sender=self.s.agent_ids[tx.sender],
-                          amount=tx.remaining)
+                          amount=tx.remaining, reason=self._blocked_by(tx))
         self.queue2_pass(t)
         self.lsm(t)
         for a in range(self.s.n_agents):
@@ -248,13 +263,17 @@ class _Day:
             self.end_of_day(t)
 
     def arrivals(self, t: int) -> None:
-        for tx in self.txs:
-            if tx.arrival == t:
-                tx.status = Status.Q1
-                self.q1[tx.sender].append(tx)
-                self.emit(t, "Arrival", tx=tx.id, sender=self.s.agent_ids[tx.sender],
-                          receiver=self.s.agent_ids[tx.receiver], amount=tx.amount,
-                          deadline=tx.deadline, priority=tx.priority)
+        if t % self.s.ticks_per_day == 0:
+            self.arrived_today = [0] * self.s.n_agents
+            self.settled_today = [0] * self.s.n_agents
+        for tx in self.by_tick.get(t, ()):
+            tx.status = Status.Q1
+            self.open.append(tx)
+            self.arrived_today[tx.sender] += tx.amount
+            self.q1[tx.sender].append(tx)
+            self.emit(t, "Arrival", tx=tx.id, sender=self.s.agent_ids[tx.sender],
+                      receiver=self.s.agent_ids[tx.receiver], amount=tx.amount,
+                      deadline=tx.deadline, priority=tx.priority)
 
     def scenario_events(self, t: int) -> None:
         for tick, kind, frm, to, amount in self.sched_events:
@@ -281,9 +300,6 @@ class _Day:
         s = self.s
         rates = s.rates.raw
         mine_q2 = [tx for tx in self.q2 if tx.sender == a]
-        day = t // s.ticks_per_day
-        today = [tx for tx in self.txs if tx.sender == a and tx.status != Status.FUTURE
-                 and tx.arrival // s.ticks_per_day == day]
         return {
             "balance": float(self.balance[a]),
             "unsecured_cap": float(self.cap[a]),
@@ -296,8 +312,8 @@ class _Day:
             "q2_size": float(len(self.q2)),
             "q2_value": float(sum(tx.remaining for tx in self.q2)),
             "q2_nearest_deadline": float(min((tx.deadline for tx in mine_q2), default=math.inf)),
-            "arrived_value_today": float(sum(tx.amount for tx in today)),
-            "settled_value_today": float(sum(tx.amount for tx in today if tx.status == Status.SETTLED)),
+            "arrived_value_today": float(self.arrived_today[a]),
+            "settled_value_today": float(self.settled_today[a]),
             "tick": float(t),
             "tpd": float(s.ticks_per_day),
             "n_agents": float(s.n_agents),
@@ -453,8 +469,8 @@ class _Day:
         ``queue1_ordering: priority_deadline`` each Queue 1 is then stably sorted by priority
         (high first), then deadline."""
         start, boost_max = self.s.escalation_start, self.s.escalation_max_boost
-        for tx in self.txs:
-            if start <= 0 or not tx.status.unsettled:
+        for tx in self.open if start > 0 else ():
+            if not tx.status.unsettled:
                 continue
             left = max(0, tx.deadline - t)
             if left <= start:

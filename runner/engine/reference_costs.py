@@ -17,7 +17,7 @@ def accrue_costs(sim: _Day, t: int) -> None:
     day = t // s.ticks_per_day
     cost = sim.costs[day]
     weight = [0] * s.n_agents
-    for tx in sim.txs:
+    for tx in sim.open:  # arrived, and unsettled or settled during this tick
         if not tx.status.unsettled and not (tx.status == Status.SETTLED and tx.settle_tick > tx.deadline):
             continue
         if tx.deadline == t - 1:  # going overdue: once, at the first tick past the deadline
@@ -37,13 +37,14 @@ def accrue_costs(sim: _Day, t: int) -> None:
             cost[a, C[name]] += value
         if sim.trace and any(add.values()):
             sim.emit(t, "CostAccrual", agent=s.agent_ids[a], **add)
+    sim.open = [tx for tx in sim.open if tx.status.unsettled]
 
 
 def close_day(sim: _Day, t: int) -> None:
     """End of day: end-of-day penalties, registers and limits reset, pooled liquidity returned."""
     s = sim.s
     day = t // s.ticks_per_day
-    for tx in sim.txs:
+    for tx in sim.open:
         if tx.status.unsettled and (s.eod_all_unsettled or tx.deadline < t):
             penalty = s.rates.eod_penalty.of_int(tx.remaining)
             sim.costs[day, tx.sender, C["eod_penalty"]] += penalty
@@ -54,4 +55,4 @@ def close_day(sim: _Day, t: int) -> None:
         sim.allocated[a] = 0
     sim.limits.reset()
     sim.emit(t, "EndOfDay", day=day,
-              unsettled=sum(1 for tx in sim.txs if tx.status.unsettled))
+              unsettled=len(sim.open))

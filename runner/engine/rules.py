@@ -36,7 +36,7 @@ class Status(IntEnum):
     @property
     def unsettled(self) -> bool:
         """Arrived and not settled: accrues delay cost and penalties."""
-        return self in (Status.Q1, Status.Q2, Status.DROPPED)
+        return Status.Q1 <= self <= Status.DROPPED  # Q1, Q2, DROPPED (the values in between)
 
 
 def priority_band(priority: Any) -> Any:

@@ -44,9 +44,7 @@ _REFUSED_AGENT: list[AgentCheck] = [
 
 # The reference engine runs these; the batch engine not yet.
 _BATCH_MISSING_SCENARIO: list[ScenarioCheck] = []
-_BATCH_MISSING_AGENT: list[AgentCheck] = [
-    ("posted_collateral", "posted collateral", lambda a: bool(a.posted_collateral)),
-]
+_BATCH_MISSING_AGENT: list[AgentCheck] = []
 
 # Keys SimCash accepts and ignores.
 _LEGACY_SCENARIO: list[tuple[str, Callable[[M.ScenarioConfig], bool]]] = [

@@ -170,7 +170,7 @@ def build_limits(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
 
 
 def build_agent(r: random.Random, me: str, ids: list[str], limits: bool = False,
-                scarce: bool = False) -> dict[str, Any]:
+                scarce: bool = False, collateral: bool = False) -> dict[str, Any]:
     """An agent; ``scarce`` ones hold little liquidity, so Queue 2 fills and gridlocks form
     (what the LSM resolves)."""
     agent: dict[str, Any] = {
@@ -190,6 +190,12 @@ def build_agent(r: random.Random, me: str, ids: list[str], limits: bool = False,
         agent["arrival_config"] = build_arrivals(r, me, ids)
     if limits and r.random() < 0.7:
         agent.update(build_limits(r, me, ids))
+    if collateral and r.random() < 0.7:  # posted at the start: credit at a haircut, and a cost
+        agent["posted_collateral"] = _pick(r, 0, r.randint(1, 3_000), r.randint(1, 300))
+        if r.random() < 0.7:
+            agent["collateral_haircut"] = _pick(r, 0.0, 0.02, 0.1, 0.5, 1.0, r.random())
+        if r.random() < 0.5:
+            agent["max_collateral_capacity"] = r.randint(0, 6_000)
     return agent
 
 
@@ -303,7 +309,7 @@ def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
                    deferred: bool, cap_at_eod: bool, overdue_scope: bool, bilateral: bool,
                    n_events: int, cycles: bool = False, limits: bool = False,
                    scarce: bool = False, priorities: bool = False,
-                   streams: bool = False) -> dict[str, Any]:
+                   streams: bool = False, collateral: bool = False) -> dict[str, Any]:
     """A random valid scenario mapping of the given shape (pass it to `scenario_from_dict`)."""
     r = random.Random(seed)
     ids = list(AGENT_IDS[:n_agents])
@@ -317,7 +323,7 @@ def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
         "lsm_config": {"enable_bilateral": bilateral, "enable_cycles": cycles,
                        "max_cycle_length": r.randint(3, 5),
                        "max_cycles_per_tick": _pick(r, 1, 2, 3, 10)},
-        "agents": [build_agent(r, me, ids, limits, scarce) for me in ids],
+        "agents": [build_agent(r, me, ids, limits, scarce, collateral) for me in ids],
         "scenario_events": [build_event(r, ids, ticks_per_day * num_days)
                             for _ in range(n_events)],
     }
@@ -342,7 +348,7 @@ def scenario_dicts(max_ticks_per_day: int = 10, max_days: int = 2,
         deferred=st.booleans(), cap_at_eod=st.booleans(), overdue_scope=st.booleans(),
         bilateral=st.booleans(), n_events=st.integers(0, 5), cycles=st.booleans(),
         limits=st.booleans(), scarce=st.booleans(), priorities=st.booleans(),
-        streams=st.booleans(),
+        streams=st.booleans(), collateral=st.booleans(),
     )
 
 
@@ -435,7 +441,8 @@ class PolicyBuilder:
 
     def payment_action(self) -> dict[str, Any]:
         r = self.r
-        action = _pick(r, "Release", "Release", "ReleaseWithCredit", "Hold", "Drop", "Reprioritize")
+        action = _pick(r, "Release", "Release", "ReleaseWithCredit", "Hold", "Drop", "Reprioritize",
+                       "WithdrawFromRtgs", "ResubmitToRtgs")
         node: dict[str, Any] = {"type": "action", "action": action}
         args: dict[str, Any] = {}
         if action in ("Release", "ReleaseWithCredit"):
@@ -448,6 +455,8 @@ class PolicyBuilder:
                                  "right": {"value": r.randint(-1, 3)}}})
         elif action == "Reprioritize":
             args["new_priority"] = self.value("payment_tree")
+        elif action == "ResubmitToRtgs" and r.random() < 0.8:
+            args["rtgs_priority"] = {"value": _pick(r, "HighlyUrgent", "Urgent", "Normal", "Other")}
         elif action == "Hold" and r.random() < 0.5:
             args["reason"] = {"value": "Because"}
         if args:
@@ -471,16 +480,32 @@ class PolicyBuilder:
             node["parameters"] = args
         return node
 
+    def collateral_action(self) -> dict[str, Any]:
+        r = self.r
+        action = _pick(r, "PostCollateral", "PostCollateral", "WithdrawCollateral", "HoldCollateral")
+        node: dict[str, Any] = {"type": "action", "action": action}
+        if action != "HoldCollateral":
+            args: dict[str, Any] = {"amount": _pick(r, {"value": r.randint(0, 3_000)},
+                                                    self.value("bank_tree"))}
+            if action == "PostCollateral" and r.random() < 0.5:
+                args["auto_withdraw_after_ticks"] = {"value": r.randint(0, 4)}
+            node["parameters"] = args
+        return node
+
     def tree(self, tree: str, depth: int) -> dict[str, Any]:
         """A decision tree with at most ``depth`` levels of condition nodes."""
+        fields = "payment_tree" if tree == "payment_tree" else "bank_tree"  # collateral: bank-level
         if depth <= 0 or self.r.random() < 0.2:
-            return self.payment_action() if tree == "payment_tree" else self.bank_action()
-        return {"type": "condition", "condition": self.condition(tree),
+            if tree == "payment_tree":
+                return self.payment_action()
+            return self.bank_action() if tree == "bank_tree" else self.collateral_action()
+        return {"type": "condition", "condition": self.condition(fields),
                 "on_true": self.tree(tree, depth - 1), "on_false": self.tree(tree, depth - 1)}
 
 
 def build_policy(seed: int, horizon: int, payment_depth: int, bank_depth: int | None,
-                 n_params: int, with_fraction: bool) -> dict[str, Any]:
+                 n_params: int, with_fraction: bool,
+                 collateral_trees: bool = False) -> dict[str, Any]:
     """A random valid policy document (payment tree of depth ≤ 3, optional bank tree)."""
     r = random.Random(seed)
     params: dict[str, float] = {}
@@ -495,6 +520,9 @@ def build_policy(seed: int, horizon: int, payment_depth: int, bank_depth: int | 
     doc["payment_tree"] = b.tree("payment_tree", payment_depth)
     if bank_depth is not None:
         doc["bank_tree"] = b.tree("bank_tree", bank_depth)
+    for tree in ("strategic_collateral_tree", "end_of_tick_collateral_tree"):
+        if collateral_trees and r.random() < 0.6:
+            doc[tree] = b.tree(tree, r.randint(0, 2))
     return doc
 
 
@@ -502,7 +530,8 @@ def policy_docs(horizon: int = 20) -> st.SearchStrategy[dict[str, Any]]:
     """Random valid policy documents."""
     return st.builds(build_policy, seeds, st.just(horizon), payment_depth=st.integers(0, 3),
                      bank_depth=st.one_of(st.none(), st.integers(0, 2)),
-                     n_params=st.integers(0, 2), with_fraction=st.booleans())
+                     n_params=st.integers(0, 2), with_fraction=st.booleans(),
+                     collateral_trees=st.booleans())
 
 
 def named_policy_docs() -> st.SearchStrategy[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.runner.engine.handworked import pay, scenario, settle_ticks
+from tests.runner.engine.handworked import pay, run, scenario, settle_ticks
 
 LSM = {"enable_bilateral": True, "enable_cycles": True}
 
@@ -84,3 +84,19 @@ def test_lsm_settlements_count_towards_later_payments() -> None:
                    [pay("A", "B", 500), pay("B", "A", 300), pay("A", "B", 200, tick=1), gift],
                    days=2, agents={"A": {"bilateral_limits": {"B": 600}}}, lsm_config=LSM)
     assert settle_ticks(raw) == [0, 0, 3]
+
+
+@pytest.mark.parametrize(("balance", "limits", "reason"), [
+    (1_000, {"bilateral_limits": {"B": 150}}, "bilateral_limit"),
+    (1_000, {"multilateral_limit": 150}, "multilateral_limit"),
+    (150, {"multilateral_limit": 150}, "liquidity"),  # both: short of money first
+    (150, {}, "liquidity"),
+])
+def test_queued_payment_says_what_blocked_it(balance: int, limits: dict[str, Any],
+                                             reason: str) -> None:
+    """The trace's QueuedRtgs names the reason (the LLM's event lines read it): A's second
+    100 is over its limit, or over its money."""
+    raw = scenario({"A": balance, "B": 0}, [pay("A", "B", 100), pay("A", "B", 100)],
+                   agents={"A": limits}, lsm_config={"enable_cycles": False})
+    _, events = run(raw)
+    assert [e["reason"] for e in events if e["type"] == "QueuedRtgs"] == [reason]
