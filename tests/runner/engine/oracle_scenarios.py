@@ -75,7 +75,7 @@ REFERENCE_FEATURES = frozenset({
 BATCH_FEATURES = frozenset({
     "bilateral", "deferred", "scheduled_settlement", "direct_transfer", "pools", "policy_trees",
     "bank_trees", "cycles", "limits", "queue1_ordering", "priority_mode", "priority_escalation",
-    "collateral_adjustment",
+    "collateral", "collateral_trees", "collateral_timers", "collateral_adjustment", "resubmit",
 })
 assert BATCH_FEATURES <= REFERENCE_FEATURES <= set(FEATURES)
 
