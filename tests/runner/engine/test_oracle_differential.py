@@ -269,3 +269,13 @@ def test_three_cycle_orientations(amounts: tuple[int, int, int],
     if simcash_found.lsm["cycles"]:
         event("the ring settled as a cycle")
         assert all(k == -1 for *_, k in simcash_missed.payments)
+
+
+def test_a_missing_oracle_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The skip reason names the missing file (what a user's own clone without
+    ``../shared/oracle/`` sees instead of a failure)."""
+    from tests.runner.engine import oracle
+
+    monkeypatch.setattr(oracle, "ORACLE_BIN", tmp_path / "simcash-oracle")
+    reason = oracle.oracle_missing()
+    assert reason is not None and str(tmp_path / "simcash-oracle") in reason and "absent" in reason
