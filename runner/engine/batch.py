@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from runner.engine.batch_collateral import collateral_trees, run_timers
 from runner.engine.batch_lsm import run_lsm
 from runner.engine.batch_policy import bank_trees, escalate, payment_pass, queue2_policy_pass
 from runner.engine.batch_settlement import (
@@ -70,6 +71,22 @@ def tick(day: BatchState, t: int) -> None:
         day.balance += np.where(has_pool, day.allocation, 0)
     if day.layout.events_by_tick[t].size:
         scenario_events(day, t)
+    _arrivals(day, t)
+    _policies(day, t)
+    if (setup.bilateral_lsm or setup.cycles) and day.q2.size:
+        run_lsm(day, t)
+    if day.collateral_trees:
+        day.lane_cache = {}  # the queues moved since the trees of the tick's start
+        collateral_trees(day, t, "end_of_tick_collateral_tree")
+    if day.deferred:
+        day.balance += day.incoming
+        day.incoming[:] = 0
+    accrue(day, t)
+    if t % tpd == tpd - 1:
+        end_of_day(day, t)
+
+
+def _arrivals(day: BatchState, t: int) -> None:
     arrivals = day.layout.by_arrival[t]
     day.status[arrivals] = Q1
     if day.q1_in_queue_order:  # queue order per lane: `escalate` sorts
@@ -79,22 +96,23 @@ def tick(day: BatchState, t: int) -> None:
         day.q1 = np.sort(np.concatenate((day.q1, arrivals))) if day.q1.size else arrivals
     day.lane_cache = {}
     day.current_tick = t
+
+
+def _policies(day: BatchState, t: int) -> None:
+    """Collateral and bank trees, timers, escalation, both payment passes, then RTGS
+    settlement and the FIFO pass over Queue 2."""
+    if day.collateral_trees:
+        collateral_trees(day, t, "strategic_collateral_tree")
     if day.has_bank_tree:
         bank_trees(day, t)
+    if day.collateral_trees:
+        run_timers(day, t)
     escalate(day, t)
     released = payment_pass(day, t)
     if day.queue2_actions and day.q2.size:
         queue2_policy_pass(day, t)
     if released.size or day.q2.size:
         settle_released(day, released, t)
-    if (setup.bilateral_lsm or setup.cycles) and day.q2.size:
-        run_lsm(day, t)
-    if day.deferred:
-        day.balance += day.incoming
-        day.incoming[:] = 0
-    accrue(day, t)
-    if t % tpd == tpd - 1:
-        end_of_day(day, t)
 
 
 def scenario_events(day: BatchState, t: int) -> None:

@@ -176,6 +176,10 @@ class BatchState:
     budget_focus: np.ndarray  # [lane, counterparty]
     budget_per_cpty: np.ndarray  # [lane], -1: none
     budget_used: np.ndarray  # [lane, counterparty]
+    # collateral timers (due tick, lane, amount), in the order they were set
+    timer_due: np.ndarray = field(default_factory=lambda: _EMPTY)
+    timer_lane: np.ndarray = field(default_factory=lambda: _EMPTY)
+    timer_amount: np.ndarray = field(default_factory=lambda: _EMPTY)
     registers: dict[str, np.ndarray] = field(default_factory=dict)
     lane_cache: dict[str, np.ndarray] = field(default_factory=dict)  # this tick's lane stats
     current_tick: int = 0
@@ -210,6 +214,12 @@ class BatchState:
     def queue2_actions(self) -> bool:
         """Some payment tree can take payments out of Queue 2."""
         return any(g.acts_on_queue2 for g in self.groups)
+
+    @property
+    def collateral_trees(self) -> bool:
+        """Some policy has a collateral tree (so posted collateral may move)."""
+        return any(g.program.has_tree(tree) for g in self.groups
+                   for tree in ("strategic_collateral_tree", "end_of_tick_collateral_tree"))
 
     @property
     def has_limits(self) -> bool:

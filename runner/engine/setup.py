@@ -28,8 +28,8 @@ RUNNABLE_ACTIONS = {
     "payment_tree": {"Release", "ReleaseWithCredit", "Hold", "Reprioritize", "Drop",
                      "WithdrawFromRtgs", "ResubmitToRtgs"},
     "bank_tree": {"NoAction", "SetReleaseBudget", "SetState", "AddState"},
-    "strategic_collateral_tree": {"HoldCollateral"},
-    "end_of_tick_collateral_tree": {"HoldCollateral"},
+    "strategic_collateral_tree": {"HoldCollateral", "PostCollateral", "WithdrawCollateral"},
+    "end_of_tick_collateral_tree": {"HoldCollateral", "PostCollateral", "WithdrawCollateral"},
 }
 _COLLATERAL = {"HoldCollateral", "PostCollateral", "WithdrawCollateral"}
 # What the reference engine (``paylab simulate``) executes besides.

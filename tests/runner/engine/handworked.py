@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from runner.engine.batch import evaluate_batch
 from runner.engine.reference import ReferenceEngine
 from runner.engine.results import CostTable
 from runner.engine.schedule import generate_schedule
 from runner.engine.setup import build_setup
 from runner.scenario.loader import scenario_from_dict
+from tests.runner.engine.strategies import assert_tables_equal
 
 ZERO_COSTS = {
     "overdraft_bps_per_tick": 0.0, "delay_cost_per_tick_per_cent": 0.0,
@@ -44,10 +46,20 @@ def scenario(balances: dict[str, int], events: list[dict[str, Any]], *, ticks: i
 
 
 def run(raw: dict[str, Any]) -> tuple[CostTable, list[dict[str, Any]]]:
-    """Simulate ``raw`` on the reference engine; its one-sample table and event trace."""
+    """Simulate ``raw`` on the reference engine; its one-sample table and event trace.
+
+    Unless the scenario uses something only the reference engine runs, the batch engine
+    (fast and simple paths) must give the same table: every hand-worked case is a parity
+    case too."""
     sc = scenario_from_dict(raw)
     setup = build_setup(sc, engine="reference")
-    return ReferenceEngine(setup).run(generate_schedule(sc.config, 1, setup.horizon), trace=True)
+    schedule = generate_schedule(sc.config, 1, setup.horizon)
+    table, events = ReferenceEngine(setup).run(schedule, trace=True)
+    if not setup.batch_missing:
+        for fast in (True, False):
+            assert_tables_equal(evaluate_batch(setup, [schedule], fast=fast), table,
+                                f"batch engine (fast={fast})")
+    return table, events
 
 
 def settle_ticks(raw: dict[str, Any]) -> list[int]:

@@ -483,16 +483,32 @@ class PolicyBuilder:
             node["parameters"] = args
         return node
 
+    def collateral_action(self) -> dict[str, Any]:
+        r = self.r
+        action = _pick(r, "PostCollateral", "PostCollateral", "WithdrawCollateral", "HoldCollateral")
+        node: dict[str, Any] = {"type": "action", "action": action}
+        if action != "HoldCollateral":
+            args: dict[str, Any] = {"amount": _pick(r, {"value": r.randint(0, 3_000)},
+                                                    self.value("bank_tree"))}
+            if action == "PostCollateral" and r.random() < 0.5:
+                args["auto_withdraw_after_ticks"] = {"value": r.randint(0, 4)}
+            node["parameters"] = args
+        return node
+
     def tree(self, tree: str, depth: int) -> dict[str, Any]:
         """A decision tree with at most ``depth`` levels of condition nodes."""
+        fields = "payment_tree" if tree == "payment_tree" else "bank_tree"  # collateral: bank-level
         if depth <= 0 or self.r.random() < 0.2:
-            return self.payment_action() if tree == "payment_tree" else self.bank_action()
-        return {"type": "condition", "condition": self.condition(tree),
+            if tree == "payment_tree":
+                return self.payment_action()
+            return self.bank_action() if tree == "bank_tree" else self.collateral_action()
+        return {"type": "condition", "condition": self.condition(fields),
                 "on_true": self.tree(tree, depth - 1), "on_false": self.tree(tree, depth - 1)}
 
 
 def build_policy(seed: int, horizon: int, payment_depth: int, bank_depth: int | None,
-                 n_params: int, with_fraction: bool) -> dict[str, Any]:
+                 n_params: int, with_fraction: bool,
+                 collateral_trees: bool = False) -> dict[str, Any]:
     """A random valid policy document (payment tree of depth ≤ 3, optional bank tree)."""
     r = random.Random(seed)
     params: dict[str, float] = {}
@@ -507,6 +523,9 @@ def build_policy(seed: int, horizon: int, payment_depth: int, bank_depth: int | 
     doc["payment_tree"] = b.tree("payment_tree", payment_depth)
     if bank_depth is not None:
         doc["bank_tree"] = b.tree("bank_tree", bank_depth)
+    for tree in ("strategic_collateral_tree", "end_of_tick_collateral_tree"):
+        if collateral_trees and r.random() < 0.6:
+            doc[tree] = b.tree(tree, r.randint(0, 2))
     return doc
 
 
@@ -514,7 +533,8 @@ def policy_docs(horizon: int = 20) -> st.SearchStrategy[dict[str, Any]]:
     """Random valid policy documents."""
     return st.builds(build_policy, seeds, st.just(horizon), payment_depth=st.integers(0, 3),
                      bank_depth=st.one_of(st.none(), st.integers(0, 2)),
-                     n_params=st.integers(0, 2), with_fraction=st.booleans())
+                     n_params=st.integers(0, 2), with_fraction=st.booleans(),
+                     collateral_trees=st.booleans())
 
 
 def named_policy_docs() -> st.SearchStrategy[dict[str, Any]]:

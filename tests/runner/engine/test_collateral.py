@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from runner.engine.setup import build_setup
-from runner.errors import NotSupportedError
 from runner.scenario.loader import scenario_from_dict
 from tests.runner.engine.handworked import agent_costs, pay, run, scenario, settle_ticks
 
@@ -104,15 +103,15 @@ def test_collateral_adjustment_moves_the_unsecured_cap() -> None:
     assert settle_ticks(scenario({"A": 0, "B": 0}, [pay("A", "B", 100), bump])) == [1]
 
 
-def test_batch_engine_refuses_collateral_actions(tmp_path: Path) -> None:
+def test_batch_engine_runs_collateral_actions(tmp_path: Path) -> None:
+    """The batch engine runs the collateral trees (the hand-worked cases above check it
+    against the reference through `run`)."""
     raw = scenario({"A": 0, "B": 0}, [], agents={"A": {"max_collateral_capacity": 5_000}},
                    lsm_config={"enable_cycles": False})
     doc = release_all(strategic_collateral_tree=action("PostCollateral", amount=1_000))
     sc = scenario_from_dict(with_policy(tmp_path, raw, "A", doc))
-    with pytest.raises(NotSupportedError, match="PostCollateral") as info:
-        build_setup(sc)
-    assert info.value.path == "strategic_collateral_tree.action"
-    assert build_setup(sc, engine="reference").batch_missing
+    assert not build_setup(sc).batch_missing
+    assert not build_setup(sc, engine="reference").batch_missing
 
 
 def test_default_capacity_follows_the_unsecured_cap(tmp_path: Path) -> None:
