@@ -29,6 +29,7 @@ def sweep(sweep_file: Path, overrides: tuple[str, ...], dry_run: bool, executor:
     from sweep.analysis import analysis_table
     from sweep.driver import plan, run_sweep
     from sweep.expand import dry_run_table
+    from sweep.lock import hold_output_lock
     from sweep.progress import SweepProgress
     from sweep.spec import check_sweep_file
     from sweep.store import open_store
@@ -38,6 +39,7 @@ def sweep(sweep_file: Path, overrides: tuple[str, ...], dry_run: bool, executor:
         click.echo(dry_run_table(runs))
         return
     root = spec.output_location()  # absolute: Ray workers resolve nothing against their cwd
+    lock = hold_output_lock(root)  # noqa: F841 — held (by this process) until it exits
     store = open_store(root)
     the_plan = plan(runs, store, retry_failed)
     for cell in the_plan.to_run:  # every run of that model would fail: say so before anything starts
