@@ -28,7 +28,7 @@ import pytest
 import sweep.run
 from sweep.driver import run_sweep
 from sweep.expand import RunSpec
-from sweep.spec import SweepSpec, check_sweep_file
+from sweep.spec import check_sweep_file
 from sweep.store import ParquetStore
 from tests.sweep.helpers_e2e import (
     CASTRO,
@@ -94,40 +94,31 @@ def test_the_reference_shows_every_stop_rule(small: Sweep) -> None:
     assert stops["builtin/coordinate"][0] == "max_iterations"
 
 
-def _kill_and_resume(small: Sweep, out: Path, kill: Any) -> str:
-    """Run until ``kill`` fires (it must), then resume; the step killed at, for messages."""
+def _kill_and_resume(small: Sweep, out: Path, *, step: int | None = None, event: int | None = None) -> None:
+    """Run until the kill fires (it must), then resume and compare with the clean run."""
     with pytest.raises(Killed) as died:
-        kill()
+        if event is not None:
+            with kill_after_event(event):
+                small.run(out)
+        else:
+            small.run(out, KillingStore(out, kill_at=step))
     small.run(out)
-    return str(died.value)
+    try:
+        small.check(out)
+    except AssertionError as exc:
+        raise AssertionError(f"killed after {died.value}: {exc}") from None
+    shutil.rmtree(out)
 
 
 def test_killed_after_every_store_step_resumes_exactly(small: Sweep, tmp_path: Path) -> None:
     assert len(small.steps) > 40, small.steps  # every file of every iteration, compaction, statuses
     for k in range(1, len(small.steps) + 1):
-        out = tmp_path / f"step{k}"
-        step = _kill_and_resume(small, out, lambda: small.run(out, KillingStore(out, kill_at=k)))
-        try:
-            small.check(out)
-        except AssertionError as exc:
-            raise AssertionError(f"killed after step {k} ({step}): {exc}") from None
-        shutil.rmtree(out)
+        _kill_and_resume(small, tmp_path / f"step{k}", step=k)
 
 
 def test_killed_after_every_event_resumes_exactly(small: Sweep, tmp_path: Path) -> None:
     for k in range(1, small.n_events + 1):
-        out = tmp_path / f"event{k}"
-
-        def killed_run() -> None:
-            with kill_after_event(k):
-                small.run(out)
-
-        step = _kill_and_resume(small, out, killed_run)
-        try:
-            small.check(out)
-        except AssertionError as exc:
-            raise AssertionError(f"killed {step}: {exc}") from None
-        shutil.rmtree(out)
+        _kill_and_resume(small, tmp_path / f"event{k}", event=k)
 
 
 def test_a_run_killed_twice_in_a_row_still_resumes_exactly(small: Sweep, tmp_path: Path) -> None:
