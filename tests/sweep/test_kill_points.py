@@ -74,7 +74,10 @@ class Sweep:
         assert_same_tables(out, self.reference, skip=SKIP, sweep=NAME)
 
 
-@pytest.fixture(scope="module", params=sorted(CASES))
+# The fast suite kills the shorter case at every point; `-m slow` adds the longer one.
+@pytest.fixture(scope="module", params=[
+    "converges at the last iteration",
+    pytest.param("converges before the last iteration", marks=pytest.mark.slow)])
 def small(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(sweep.run, "HEARTBEAT_SECONDS", 3600.0)  # no beats from the thread
@@ -121,6 +124,7 @@ def test_killed_after_every_event_resumes_exactly(small: Sweep, tmp_path: Path) 
         _kill_and_resume(small, tmp_path / f"event{k}", event=k)
 
 
+@pytest.mark.slow
 def test_a_run_killed_twice_in_a_row_still_resumes_exactly(small: Sweep, tmp_path: Path) -> None:
     """Resumes are themselves killed: after step k, then again after step k of the resume."""
     for k in range(5, len(small.steps), 7):
