@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from sweep.compact import Compactor, compact_sweep
 from sweep.expand import RunSpec
 from sweep.limits import LocalLimiter
 from sweep.run import RunOutcome, run_one
@@ -62,19 +63,23 @@ def run_sweep(spec: SweepSpec, runs: Sequence[RunSpec], store: ResultStore, stor
     budget = limits.llm_budget_usd if limits is not None else None
     concurrency = dict(limits.concurrency) if limits is not None else {}
     if not the_plan.to_run:  # all done (or failed, left alone): no Ray to start, nothing to wait for
+        compact_sweep(store, spec.name)
         return []
+    on_update = Compactor(store, spec.name).wrap(on_update)  # batches finished runs' files as it goes
     if executor == "local":
         limiter = LocalLimiter(concurrency)
         outcomes = []
         for cell in the_plan.to_run:
             outcome = run_one(cell, store, limiter=limiter, budget_usd=budget, param_keys=param_keys)
             outcomes.append(outcome)
-            if on_update:
-                on_update(outcome)
+            on_update(outcome)
+        compact_sweep(store, spec.name)
         return outcomes
     from sweep.ray_driver import run_on_ray
 
     cap = limits.max_runs_in_flight if limits is not None else None
-    return run_on_ray(the_plan.to_run, store, store_root, address=address, num_cpus=num_cpus,
-                      concurrency=concurrency, budget_usd=budget, max_in_flight=cap,
-                      chunk_size=chunk_size, param_keys=param_keys, on_update=on_update)
+    outcomes = run_on_ray(the_plan.to_run, store, store_root, address=address, num_cpus=num_cpus,
+                          concurrency=concurrency, budget_usd=budget, max_in_flight=cap,
+                          chunk_size=chunk_size, param_keys=param_keys, on_update=on_update)
+    compact_sweep(store, spec.name)
+    return outcomes

@@ -62,11 +62,16 @@ def check_names(sweep: str, run_id: str | None = None, part: str | None = None) 
 
 @dataclass(frozen=True)
 class FileRef:
-    """One stored file of a table: a part (``part`` set) or the run's compacted file."""
+    """One stored file of a table: a part (``part`` set) or the run's compacted file.
+
+    ``batch`` names the batch file that holds a compacted run's rows among other runs'
+    (`sweep.batch_files`); None for a file of the run's own.
+    """
 
     sweep: str
     run_id: str
     part: str | None
+    batch: str | None = None
 
 
 def file_name(ref: FileRef) -> str:

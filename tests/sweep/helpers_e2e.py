@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sweep.batch_files import batch_generation
 from sweep.store import ParquetStore, StatusRecord
 from sweep.tables import TABLES
 from tests.conftest import EXPERIMENTS, ROOT
@@ -226,6 +227,7 @@ def assert_finished_cleanly(out: Path, n_runs: int, sweep: str = SWEEP) -> None:
     status = statuses(out, sweep)
     assert len(status) == n_runs and {s.status for s in status.values()} == {"done"}, \
         {k: s.status for k, s in status.items()}
-    leftovers = [p.name for p in out.glob("*/sweep=*/*") if p.name.startswith(".") or "~" in p.name]
+    leftovers = [p.name for p in out.glob("*/sweep=*/*")
+                 if p.name.startswith(".") or ("~" in p.name and batch_generation(p.name) is None)]
     assert leftovers == [], leftovers
     assert_no_duplicates(out, sweep)

@@ -55,6 +55,15 @@ class KillingStore(ParquetStore):
             super()._remove(table, [ref])
             self._step(f"remove {table}/{ref.run_id}~{ref.part}")
 
+    def write_batch(self, table: str, sweep: str, generation: int, data: Any, entries: Any) -> str:
+        name = super().write_batch(table, sweep, generation, data, entries)
+        self._step(f"save {table}/{name}")
+        return name
+
+    def delete_batch(self, table: str, sweep: str, name: str) -> None:
+        super().delete_batch(table, sweep, name)
+        self._step(f"remove {table}/{name}")
+
     def _put_status(self, sweep: str, run_id: str, text: str) -> None:
         super()._put_status(sweep, run_id, text)
         self._step(f"status {run_id}")
