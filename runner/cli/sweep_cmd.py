@@ -73,3 +73,20 @@ def analyze(out: str, sweep_name: str | None, by: str, fmt: str) -> None:
     from sweep.store import open_store
 
     click.echo(analyze_results(open_store(out), sweep_name, [c.strip() for c in by.split(",") if c.strip()], fmt))
+
+
+@cli.command()
+@click.argument("out", type=str)
+@click.option("--sweep", "sweep_names", multiple=True, help="Only this sweep (repeatable; default: all in OUT).")
+def compact(out: str, sweep_names: tuple[str, ...]) -> None:
+    """Merge the finished runs' files of OUT into a few batch files per table (atomically)."""
+    from sweep.compact import compact_output
+    from sweep.lock import hold_output_lock
+
+    with hold_output_lock(out, "paylab compact"):
+        reports = compact_output(out, list(sweep_names) or None)
+    for name, report in reports.items():
+        click.echo(f"{name}: {report.files_before} → {report.files_after} table files "
+                   f"({report.runs_moved} run slices moved)")
+    if not reports:
+        click.echo(f"no sweep found in {out}")
