@@ -132,7 +132,7 @@ class BatchFiles:
         name = new_batch_name(generation)
         rows = data.replace_schema_metadata({RUNS_KEY: encode_runs(entries)})
         self._atomic(self._dir(table, sweep), name,
-                     lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs))
+                     lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs, write_page_checksum=True))
         return name
 
     def delete_batch(self, table: str, sweep: str, name: str) -> None:

@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from sweep.store import ParquetStore, ResultStore
 from sweep.store_base import PartIndex, concat
 from sweep.tables import TABLES
@@ -61,7 +63,12 @@ def compact_sweep(store: ResultStore, sweep: str, *, final: bool = True,
         return CompactionReport(0, 0, 0)
     before = table_files(store, sweep)
     finished = {run_id for run_id, s in store.get_status(sweep).items() if s.status in FINISHED}
-    moved = sum(_compact_table(store, table, sweep, finished, final, every) for table in TABLES)
+    moved = 0
+    for table in TABLES:
+        try:
+            moved += _compact_table(store, table, sweep, finished, final, every)
+        except (OSError, pa.ArrowException):  # a damaged file: left for `sweep.integrity` to report
+            continue
     return CompactionReport(before, table_files(store, sweep), moved)
 
 

@@ -15,10 +15,11 @@ One driver per sweep output at a time.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sweep.compact import Compactor, compact_sweep
 from sweep.expand import RunSpec
+from sweep.integrity import repair_sweep
 from sweep.limits import LocalLimiter
 from sweep.run import RunOutcome, run_one
 from sweep.spec import SweepSpec
@@ -33,9 +34,11 @@ class SweepPlan:
     to_run: list[RunSpec]
     done: list[RunSpec]
     failed: list[RunSpec]  # left alone (no --retry-failed)
+    repairs: list[str] = field(default_factory=list)  # damage found and cleared (sweep.integrity)
 
 
 def plan(runs: Sequence[RunSpec], store: ResultStore, retry_failed: bool) -> SweepPlan:
+    repairs = repair_sweep(store, runs[0].sweep) if runs else []
     statuses = store.get_status(runs[0].sweep) if runs else {}
     to_run, done, failed = [], [], []
     for spec in runs:
@@ -47,7 +50,7 @@ def plan(runs: Sequence[RunSpec], store: ResultStore, retry_failed: bool) -> Swe
             failed.append(spec)
         else:
             to_run.append(spec)
-    return SweepPlan(to_run, done, failed)
+    return SweepPlan(to_run, done, failed, repairs)
 
 
 def run_sweep(spec: SweepSpec, runs: Sequence[RunSpec], store: ResultStore, store_root: str, *,

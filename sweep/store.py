@@ -290,7 +290,7 @@ class ParquetStore(BatchFiles, PartStore):
                     if index is not None else None)
         rows = data.replace_schema_metadata(metadata)
         self._atomic(self._dir(table, ref.sweep), file_name(ref),
-                     lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs))
+                     lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs, write_page_checksum=True))
 
     def _remove(self, table: str, refs: Sequence[FileRef]) -> None:
         batched: dict[tuple[str, str], set[str]] = {}
@@ -348,7 +348,7 @@ class ParquetStore(BatchFiles, PartStore):
                 stream = self._fs.open_input_stream
                 # FileNotFoundError: deleted since listed
                 with contextlib.suppress(FileNotFoundError), stream(info.path) as f:
-                    out[info.base_name[: -len(".json")]] = f.read().decode()
+                    out[info.base_name[: -len(".json")]] = f.read().decode(errors="replace")
         return out
 
     def _remove_status(self, sweep: str, run_id: str) -> None:

@@ -22,6 +22,7 @@ store's semantics, so both backends pass the same contract test by construction:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from abc import ABC, abstractmethod
@@ -290,9 +291,28 @@ class PartStore(ABC):
         return sorted(ids)
 
     def get_status(self, sweep: str) -> dict[str, StatusRecord]:
-        """``{run_id: StatusRecord}`` for every run of ``sweep`` that has one."""
+        """``{run_id: StatusRecord}`` for every run of ``sweep`` with a readable status.
+
+        A status that does not parse (a truncated file) is left out: the run counts as
+        pending, and `sweep.integrity.repair_sweep` reports and removes the file.
+        """
         check_names(sweep)
-        return {k: StatusRecord.from_json(v) for k, v in sorted(self._status_texts(sweep).items())}
+        out = {}
+        for run_id, text in sorted(self._status_texts(sweep).items()):
+            with contextlib.suppress(ValueError, KeyError, TypeError):  # JSONDecodeError is a ValueError
+                out[run_id] = StatusRecord.from_json(text)
+        return out
+
+    def status_problems(self, sweep: str) -> dict[str, str]:
+        """``{run_id: reason}`` for the statuses `get_status` leaves out."""
+        check_names(sweep)
+        problems = {}
+        for run_id, text in sorted(self._status_texts(sweep).items()):
+            try:
+                StatusRecord.from_json(text)
+            except (ValueError, KeyError, TypeError) as exc:
+                problems[run_id] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return problems
 
     def last_complete_iteration(self, sweep: str, run_id: str) -> int | None:
         """The last iteration whose events (up to its ``reference_cost``) are stored."""

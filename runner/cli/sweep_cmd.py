@@ -42,6 +42,8 @@ def sweep(sweep_file: Path, overrides: tuple[str, ...], dry_run: bool, executor:
     lock = hold_output_lock(root)  # noqa: F841 — held (by this process) until it exits
     store = open_store(root)
     the_plan = plan(runs, store, retry_failed)
+    for note in the_plan.repairs:
+        click.echo(f"warning: {note}", err=True)
     for cell in the_plan.to_run:  # every run of that model would fail: say so before anything starts
         if (missing := missing_key_error(cell.config.llm)) is not None:
             raise missing.with_source(sweep_file)
