@@ -37,8 +37,9 @@ class SweepPlan:
     repairs: list[str] = field(default_factory=list)  # damage found and cleared (sweep.integrity)
 
 
-def plan(runs: Sequence[RunSpec], store: ResultStore, retry_failed: bool) -> SweepPlan:
-    repairs = repair_sweep(store, runs[0].sweep) if runs else []
+def plan(runs: Sequence[RunSpec], store: ResultStore, retry_failed: bool, *, repair: bool = True) -> SweepPlan:
+    """Which cells run now; ``repair`` first clears damaged results (`sweep.integrity`)."""
+    repairs = repair_sweep(store, runs[0].sweep) if runs and repair else []
     statuses = store.get_status(runs[0].sweep) if runs else {}
     to_run, done, failed = [], [], []
     for spec in runs:

@@ -8,6 +8,7 @@ On-disk layout of a `ParquetStore` (spec §4)::
 
     <root>/<table>/sweep=<sweep>/<run_id>~<part>.parquet   rows of one part ("it-00003", "final")
     <root>/<table>/sweep=<sweep>/<run_id>.parquet          a run's compacted rows
+    <root>/<table>/sweep=<sweep>/~batch-<gen>-<tag>.parquet  many finished runs' rows (sweep.batch_files)
     <root>/_status/sweep=<sweep>/<run_id>.json             status, attempt, heartbeat, progress
 
 ``<table>`` is one of runs, iterations, proposals, samples, llm_calls, events. The ``sweep``

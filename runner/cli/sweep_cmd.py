@@ -39,14 +39,14 @@ def sweep(sweep_file: Path, overrides: tuple[str, ...], dry_run: bool, executor:
         click.echo(dry_run_table(runs))
         return
     root = spec.output_location()  # absolute: Ray workers resolve nothing against their cwd
-    lock = hold_output_lock(root)  # noqa: F841 — held (by this process) until it exits
     store = open_store(root)
-    the_plan = plan(runs, store, retry_failed)
+    for cell in plan(runs, store, retry_failed, repair=False).to_run:  # checked before anything is written
+        if (missing := missing_key_error(cell.config.llm)) is not None:  # every run of it would fail
+            raise missing.with_source(sweep_file)
+    lock = hold_output_lock(root)  # noqa: F841 — held (by this process) until it exits
+    the_plan = plan(runs, store, retry_failed)  # under the lock: finds and clears damage first
     for note in the_plan.repairs:
         click.echo(f"warning: {note}", err=True)
-    for cell in the_plan.to_run:  # every run of that model would fail: say so before anything starts
-        if (missing := missing_key_error(cell.config.llm)) is not None:
-            raise missing.with_source(sweep_file)
     click.echo(f"sweep {spec.name}: {len(runs)} runs ({len(the_plan.done)} done, {len(the_plan.failed)} failed "
                f"before, {len(the_plan.to_run)} to run) → {root}", err=True)
     progress = None if quiet else SweepProgress(store, spec.name, [r.run_id for r in runs])
