@@ -132,8 +132,8 @@ def _compact_table(store: ParquetStore, table: str, sweep: str, finished: set[st
 class Compactor:
     """Compacts a sweep while it runs: after each finished run, once enough are waiting."""
 
-    def __init__(self, store: ResultStore, sweep: str, every: int = COMPACT_EVERY) -> None:
-        self.store, self.sweep, self.every = store, sweep, every
+    def __init__(self, store: ResultStore, sweep: str, every: int | None = None) -> None:
+        self.store, self.sweep, self.every = store, sweep, every or COMPACT_EVERY
         self._finished = 0
 
     def wrap(self, on_update: Callable[[Any], None] | None) -> Callable[[Any], None]:

@@ -261,9 +261,11 @@ class ParquetStore(BatchFiles, PartStore):
                 by_batch.setdefault((ref.sweep, ref.batch), []).append(ref.run_id)
         for (sweep, name), run_ids in by_batch.items():
             runs, data = self.batch(table, sweep, name).runs, self.load_batch(table, sweep, name)
-            for rid in run_ids:
-                rows = data.slice(runs[rid].offset, runs[rid].rows)
-                pieces.append(rows.append_column("sweep", pa.array([sweep] * rows.num_rows, pa.string())))
+            if len(run_ids) < len(runs):  # one take of the wanted runs' rows, not a slice per run
+                data = data.take(pa.array([i for rid in run_ids
+                                           for i in range(runs[rid].offset, runs[rid].offset + runs[rid].rows)],
+                                          pa.int64()))
+            pieces.append(data.append_column("sweep", pa.array([sweep] * data.num_rows, pa.string())))
         return pieces[0] if len(pieces) == 1 else concat(table, pieces)
 
     def _load_own(self, table: str, refs: Sequence[FileRef]) -> Any:
