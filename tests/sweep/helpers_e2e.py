@@ -42,6 +42,8 @@ WALL_CLOCK_PAYLOAD = {"llm_interaction": ("latency_seconds",)}  # inside events.
 # `runs.attempt` counts how many times the cell was executed: after an interruption it is
 # 2 by design (bookkeeping, not a result), so resume comparisons leave it out too.
 RESUME_EXTRA = {"runs": ("attempt",)}
+#: What a resumed sweep's tables may differ in from an uninterrupted one's.
+RESUME_SKIP = {**WALL_CLOCK, **{t: WALL_CLOCK.get(t, ()) + c for t, c in RESUME_EXTRA.items()}}
 ROW_KEYS = {"runs": ("run_id",), "iterations": ("run_id", "iteration", "agent"),
             "proposals": ("run_id", "iteration", "agent"),
             "samples": ("run_id", "iteration", "agent", "sample"),

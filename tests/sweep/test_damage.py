@@ -29,8 +29,7 @@ from sweep.store import ParquetStore
 from sweep.tables import TABLES
 from tests.sweep.helpers_e2e import (
     CASTRO,
-    RESUME_EXTRA,
-    WALL_CLOCK,
+    RESUME_SKIP,
     assert_finished_cleanly,
     assert_same_tables,
     write_sweep,
@@ -40,7 +39,7 @@ from tests.sweep.killpoints import Killed, KillingStore
 NAME = "damage"
 SMALL = ("evaluation.num_samples=4", "evaluation.reference_samples=4", "evaluation.context_days=1",
          "convergence.max_iterations=3")
-SKIP = {**WALL_CLOCK, **{t: WALL_CLOCK.get(t, ()) + c for t, c in RESUME_EXTRA.items()}}
+SKIP = RESUME_SKIP
 
 
 def _flip_middle(data: bytes) -> bytes:

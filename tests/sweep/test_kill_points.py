@@ -32,15 +32,14 @@ from sweep.spec import check_sweep_file
 from sweep.store import ParquetStore
 from tests.sweep.helpers_e2e import (
     CASTRO,
-    RESUME_EXTRA,
-    WALL_CLOCK,
+    RESUME_SKIP,
     assert_finished_cleanly,
     assert_same_tables,
     write_sweep,
 )
 from tests.sweep.killpoints import Killed, KillingStore, kill_after_event
 
-SKIP = {**WALL_CLOCK, **{t: WALL_CLOCK.get(t, ()) + c for t, c in RESUME_EXTRA.items()}}
+SKIP = RESUME_SKIP
 NAME = "killpoints"
 # exp1 + builtin/none converges at iteration 2 (window 2); max_iterations 3 stops the others,
 # and max_iterations 2 makes convergence and the last iteration coincide.

@@ -19,8 +19,7 @@ import pytest
 
 from tests.sweep.helpers_e2e import (
     CASTRO,
-    RESUME_EXTRA,
-    WALL_CLOCK,
+    RESUME_SKIP,
     assert_finished_cleanly,
     assert_same_tables,
     paylab,
@@ -30,7 +29,7 @@ from tests.sweep.helpers_e2e import (
     write_sweep,
 )
 
-SKIP = {**WALL_CLOCK, **{t: WALL_CLOCK.get(t, ()) + c for t, c in RESUME_EXTRA.items()}}
+SKIP = RESUME_SKIP
 SMALL = ("evaluation.num_samples=4", "evaluation.reference_samples=4", "evaluation.context_days=1",
          "convergence.max_iterations=3", "convergence.stability_window=2")
 SITECUSTOMIZE = '''
