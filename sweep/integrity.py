@@ -66,8 +66,9 @@ def damaged_files(store: ParquetStore, sweep: str) -> list[tuple[str, str, set[s
 
 def repair_sweep(store: ResultStore, sweep: str) -> list[str]:
     """Find and clear the damage of ``sweep``'s results (see the module docstring); one line each."""
-    if not isinstance(store, ParquetStore):
-        return []
+    if not isinstance(store, ParquetStore) or sweep in store.repaired:
+        return []  # (a driver plans twice: the command, then `run_sweep`; one full read is enough)
+    store.repaired.add(sweep)
     notes = []
     for run_id, reason in store.status_problems(sweep).items():
         notes.append(f"damaged status file {store._status_dir(sweep)}/{run_id}.json ({reason}): removed, "

@@ -194,6 +194,7 @@ class ParquetStore(BatchFiles, PartStore):
             self.root = path
         self._base = path.rstrip("/")
         self._batch_cache = {}
+        self.repaired: set[str] = set()  # sweeps `sweep.integrity.repair_sweep` checked through this object
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         return ParquetStore, (self.root,)
