@@ -17,6 +17,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import sweep.compact
@@ -108,12 +110,23 @@ def _check_recovers(folders: Folders, kind: str, table: str, damage: str, tmp_pa
     source = folders.files(kind, table)
     assert source, f"no {kind} in {table}"
     victim = work / source[0].relative_to(folders.states[kind])
-    victim.write_bytes(DAMAGE[damage](victim.read_bytes()))
+    original = victim.read_bytes()
+    victim.write_bytes(DAMAGE[damage](original))
+    harmless = _reads_the_same(victim, original)  # flipped bytes in a page header's statistics, say
     notes = folders.run(work)
-    assert any(str(victim) in note for note in notes), notes
+    assert harmless or any(str(victim) in note for note in notes), notes
     assert all("\n" not in note for note in notes)
     assert_finished_cleanly(work, len(folders.cells), sweep=NAME)
     assert_same_tables(work, folders.reference, skip=SKIP, sweep=NAME)
+
+
+def _reads_the_same(damaged: Path, original: bytes) -> bool:
+    """Whether the damaged file still reads, with CRC checks, as the original's rows."""
+    try:
+        got = pq.read_table(damaged, page_checksum_verification=True)
+    except (OSError, pa.ArrowException):
+        return False
+    return bool(got.equals(pq.read_table(pa.BufferReader(original))))
 
 
 # Fast: every (file kind, table), with the damage kinds in rotation; slow: every combination.

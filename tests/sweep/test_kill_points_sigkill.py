@@ -106,7 +106,7 @@ def test_local_driver_sigkilled_at_a_step_and_rerun(cells: tuple[Path, Path], tm
 
 @pytest.mark.slow
 @pytest.mark.ray
-@pytest.mark.parametrize("at", [2, 9, 17])
+@pytest.mark.parametrize("at", [2, 9, 17, 26, 40])
 def test_ray_process_sigkilled_at_a_step_and_the_sweep_finishes(cells: tuple[Path, Path], ray_tmp: Path,
                                                                tmp_path: Path, at: int) -> None:
     _kill_then_finish(cells, tmp_path, at, ("--num-cpus", "2"), ray_env(ray_tmp))
