@@ -2,7 +2,8 @@
 
 A backend (`sweep.store.MemoryStore`, `sweep.store.ParquetStore`) only lists, loads, saves
 and removes whole "files" — a run's part files ``(sweep, run_id, part)`` and its compacted
-file ``(sweep, run_id, None)`` — and keeps status texts. `PartStore` turns those into the
+file ``(sweep, run_id, None)`` — and keeps status texts. (`ParquetStore` also serves a run's
+slice of a batch file as its compacted file: `sweep.batch_files`.) `PartStore` turns those into the
 store's semantics, so both backends pass the same contract test by construction:
 
 * **A part name is the unit of replacement.** Writing a part again replaces it, also after
