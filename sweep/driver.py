@@ -15,9 +15,11 @@ One driver per sweep output at a time.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from sweep.compact import Compactor, compact_sweep
 from sweep.expand import RunSpec
+from sweep.integrity import repair_sweep
 from sweep.limits import LocalLimiter
 from sweep.run import RunOutcome, run_one
 from sweep.spec import SweepSpec
@@ -32,9 +34,12 @@ class SweepPlan:
     to_run: list[RunSpec]
     done: list[RunSpec]
     failed: list[RunSpec]  # left alone (no --retry-failed)
+    repairs: list[str] = field(default_factory=list)  # damage found and cleared (sweep.integrity)
 
 
-def plan(runs: Sequence[RunSpec], store: ResultStore, retry_failed: bool) -> SweepPlan:
+def plan(runs: Sequence[RunSpec], store: ResultStore, retry_failed: bool, *, repair: bool = True) -> SweepPlan:
+    """Which cells run now; ``repair`` first clears damaged results (`sweep.integrity`)."""
+    repairs = repair_sweep(store, runs[0].sweep) if runs and repair else []
     statuses = store.get_status(runs[0].sweep) if runs else {}
     to_run, done, failed = [], [], []
     for spec in runs:
@@ -46,7 +51,7 @@ def plan(runs: Sequence[RunSpec], store: ResultStore, retry_failed: bool) -> Swe
             failed.append(spec)
         else:
             to_run.append(spec)
-    return SweepPlan(to_run, done, failed)
+    return SweepPlan(to_run, done, failed, repairs)
 
 
 def run_sweep(spec: SweepSpec, runs: Sequence[RunSpec], store: ResultStore, store_root: str, *,
@@ -62,19 +67,23 @@ def run_sweep(spec: SweepSpec, runs: Sequence[RunSpec], store: ResultStore, stor
     budget = limits.llm_budget_usd if limits is not None else None
     concurrency = dict(limits.concurrency) if limits is not None else {}
     if not the_plan.to_run:  # all done (or failed, left alone): no Ray to start, nothing to wait for
+        compact_sweep(store, spec.name)
         return []
+    on_update = Compactor(store, spec.name).wrap(on_update)  # batches finished runs' files as it goes
     if executor == "local":
         limiter = LocalLimiter(concurrency)
         outcomes = []
         for cell in the_plan.to_run:
             outcome = run_one(cell, store, limiter=limiter, budget_usd=budget, param_keys=param_keys)
             outcomes.append(outcome)
-            if on_update:
-                on_update(outcome)
+            on_update(outcome)
+        compact_sweep(store, spec.name)
         return outcomes
     from sweep.ray_driver import run_on_ray
 
     cap = limits.max_runs_in_flight if limits is not None else None
-    return run_on_ray(the_plan.to_run, store, store_root, address=address, num_cpus=num_cpus,
-                      concurrency=concurrency, budget_usd=budget, max_in_flight=cap,
-                      chunk_size=chunk_size, param_keys=param_keys, on_update=on_update)
+    outcomes = run_on_ray(the_plan.to_run, store, store_root, address=address, num_cpus=num_cpus,
+                          concurrency=concurrency, budget_usd=budget, max_in_flight=cap,
+                          chunk_size=chunk_size, param_keys=param_keys, on_update=on_update)
+    compact_sweep(store, spec.name)
+    return outcomes

@@ -141,10 +141,13 @@ def run_one(cell: RunSpec | CellInputs, store: ResultStore, *, executor: Evaluat
             error = f"{type(exc).__name__}: {exc}"
             detail = traceback.format_exc(limit=8)
             finished = datetime.now(timezone.utc)
-            store.write_part("runs", spec.sweep, spec.run_id, "final",
-                             run_row(spec.sweep, spec, None, "failed", error, started, finished, attempt,
-                                     param_keys if param_keys is not None else sorted(spec.params)))
-            store.compact(spec.sweep, spec.run_id)
+            try:  # a results folder damaged under the run must not crash the sweep either
+                store.write_part("runs", spec.sweep, spec.run_id, "final",
+                                 run_row(spec.sweep, spec, None, "failed", error, started, finished, attempt,
+                                         param_keys if param_keys is not None else sorted(spec.params)))
+                store.compact(spec.sweep, spec.run_id)
+            except Exception as stored:  # noqa: BLE001 — the status below still records the failure
+                error = f"{error} (its runs row could not be stored: {type(stored).__name__}: {stored})"
             store.set_status(spec.sweep, spec.run_id, "failed", attempt=attempt, error=f"{error}\n{detail}")
             return RunOutcome(spec.run_id, "failed", error=error)
     finished = datetime.now(timezone.utc)

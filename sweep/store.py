@@ -8,6 +8,7 @@ On-disk layout of a `ParquetStore` (spec §4)::
 
     <root>/<table>/sweep=<sweep>/<run_id>~<part>.parquet   rows of one part ("it-00003", "final")
     <root>/<table>/sweep=<sweep>/<run_id>.parquet          a run's compacted rows
+    <root>/<table>/sweep=<sweep>/~batch-<gen>-<tag>.parquet  many finished runs' rows (sweep.batch_files)
     <root>/_status/sweep=<sweep>/<run_id>.json             status, attempt, heartbeat, progress
 
 ``<table>`` is one of runs, iterations, proposals, samples, llm_calls, events. The ``sweep``
@@ -56,6 +57,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from runner.experiment.events import Event
+from sweep.batch_files import TOKEN_KEY, BatchFiles, batch_generation
 from sweep.store_base import (
     FileRef,
     PartIndex,
@@ -170,7 +172,7 @@ class MemoryStore(PartStore):
             self._statuses.pop((sweep, run_id), None)
 
 
-class ParquetStore(PartStore):
+class ParquetStore(BatchFiles, PartStore):
     """Parquet files under ``root``: a local path or a pyarrow filesystem URI.
 
     Paths inside the filesystem are always '/'-joined strings (never `os.path`), so the same
@@ -191,6 +193,8 @@ class ParquetStore(PartStore):
             self._fs, path = pafs.LocalFileSystem(), Path(text).expanduser().resolve().as_posix()
             self.root = path
         self._base = path.rstrip("/")
+        self._batch_cache = {}
+        self.repaired: set[str] = set()  # sweeps `sweep.integrity.repair_sweep` checked through this object
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         return ParquetStore, (self.root,)
@@ -232,13 +236,40 @@ class ParquetStore(PartStore):
                       if i.type == pafs.FileType.Directory and i.base_name.startswith("sweep=")]
         refs = []
         for s in sorted(sweeps):
+            found, batch_names = [], []
             for info in self._files_in(self._dir(table, s)):
                 ref = parse_file_name(s, info.base_name)
                 if ref is not None and run_id in (None, ref.run_id):
-                    refs.append(ref)
+                    found.append(ref)
+                elif ref is None and batch_generation(info.base_name) is not None:
+                    batch_names.append(info.base_name)
+            # a batched run: from the newest batch listing it, unless it has a file of its own
+            served = {r.run_id for r in found if r.part is None}
+            for batch in reversed(self.batches(table, s, batch_names)):
+                for rid in batch.runs:
+                    if rid not in served and run_id in (None, rid):
+                        served.add(rid)
+                        found.append(FileRef(s, rid, None, batch.name))
+            refs.extend(found)
         return refs
 
     def _load(self, table: str, refs: Sequence[FileRef]) -> Any:
+        own = [r for r in refs if r.batch is None]
+        pieces = [self._load_own(table, own)] if own or not refs else []
+        by_batch: dict[tuple[str, str], list[str]] = {}
+        for ref in refs:
+            if ref.batch is not None:
+                by_batch.setdefault((ref.sweep, ref.batch), []).append(ref.run_id)
+        for (sweep, name), run_ids in by_batch.items():
+            runs, data = self.batch(table, sweep, name).runs, self.load_batch(table, sweep, name)
+            if len(run_ids) < len(runs):  # one take of the wanted runs' rows, not a slice per run
+                data = data.take(pa.array([i for rid in run_ids
+                                           for i in range(runs[rid].offset, runs[rid].offset + runs[rid].rows)],
+                                          pa.int64()))
+            pieces.append(data.append_column("sweep", pa.array([sweep] * data.num_rows, pa.string())))
+        return pieces[0] if len(pieces) == 1 else concat(table, pieces)
+
+    def _load_own(self, table: str, refs: Sequence[FileRef]) -> Any:
         partitioning = ds.partitioning(_SWEEP_FIELD, flavor="hive")
         options: dict[str, Any] = {
             "filesystem": self._fs, "format": "parquet", "partitioning": partitioning,
@@ -252,20 +283,35 @@ class ParquetStore(PartStore):
         return ds.dataset(paths, schema=schema, **options).to_table()
 
     def _index(self, table: str, ref: FileRef) -> PartIndex:
+        if ref.batch is not None:
+            return list(self.batch(table, ref.sweep, ref.batch).runs[ref.run_id].parts)
         with self._fs.open_input_file(self._path(table, ref)) as f:
             metadata = pq.read_schema(f).metadata or {}
         return [(str(name), int(n)) for name, n in json.loads(metadata.get(_INDEX_KEY, b"[]"))]
 
     def _save(self, table: str, ref: FileRef, data: Any, index: PartIndex | None) -> None:
-        metadata = {_INDEX_KEY: json.dumps(index).encode()} if index is not None else None
+        metadata = ({_INDEX_KEY: json.dumps(index).encode(), TOKEN_KEY: uuid.uuid4().hex.encode()}
+                    if index is not None else None)
         rows = data.replace_schema_metadata(metadata)
         self._atomic(self._dir(table, ref.sweep), file_name(ref),
-                     lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs))
+                     lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs, write_page_checksum=True))
 
     def _remove(self, table: str, refs: Sequence[FileRef]) -> None:
+        batched: dict[tuple[str, str], set[str]] = {}
         for ref in refs:
+            if ref.batch is not None:
+                batched.setdefault((ref.sweep, ref.batch), set()).add(ref.run_id)
+                continue
             with contextlib.suppress(FileNotFoundError):
                 self._fs.delete_file(self._path(table, ref))
+        for (sweep, name), run_ids in batched.items():
+            self.drop_from_batch(table, sweep, name, run_ids)
+
+    def run_file_token(self, table: str, ref: FileRef) -> str | None:
+        """The token a run's own compacted file was saved with (None: none, or not ours)."""
+        with self._fs.open_input_file(self._path(table, ref)) as f:
+            token = (pq.read_schema(f).metadata or {}).get(TOKEN_KEY)
+        return token.decode() if token else None
 
     def compact(self, sweep: str, run_id: str) -> None:
         """`PartStore.compact`, then delete the run's temp files that a killed writer left.
@@ -306,7 +352,7 @@ class ParquetStore(PartStore):
                 stream = self._fs.open_input_stream
                 # FileNotFoundError: deleted since listed
                 with contextlib.suppress(FileNotFoundError), stream(info.path) as f:
-                    out[info.base_name[: -len(".json")]] = f.read().decode()
+                    out[info.base_name[: -len(".json")]] = f.read().decode(errors="replace")
         return out
 
     def _remove_status(self, sweep: str, run_id: str) -> None:

@@ -2,7 +2,8 @@
 
 A backend (`sweep.store.MemoryStore`, `sweep.store.ParquetStore`) only lists, loads, saves
 and removes whole "files" — a run's part files ``(sweep, run_id, part)`` and its compacted
-file ``(sweep, run_id, None)`` — and keeps status texts. `PartStore` turns those into the
+file ``(sweep, run_id, None)`` — and keeps status texts. (`ParquetStore` also serves a run's
+slice of a batch file as its compacted file: `sweep.batch_files`.) `PartStore` turns those into the
 store's semantics, so both backends pass the same contract test by construction:
 
 * **A part name is the unit of replacement.** Writing a part again replaces it, also after
@@ -22,6 +23,7 @@ store's semantics, so both backends pass the same contract test by construction:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from abc import ABC, abstractmethod
@@ -62,11 +64,16 @@ def check_names(sweep: str, run_id: str | None = None, part: str | None = None) 
 
 @dataclass(frozen=True)
 class FileRef:
-    """One stored file of a table: a part (``part`` set) or the run's compacted file."""
+    """One stored file of a table: a part (``part`` set) or the run's compacted file.
+
+    ``batch`` names the batch file that holds a compacted run's rows among other runs'
+    (`sweep.batch_files`); None for a file of the run's own.
+    """
 
     sweep: str
     run_id: str
     part: str | None
+    batch: str | None = None
 
 
 def file_name(ref: FileRef) -> str:
@@ -285,9 +292,28 @@ class PartStore(ABC):
         return sorted(ids)
 
     def get_status(self, sweep: str) -> dict[str, StatusRecord]:
-        """``{run_id: StatusRecord}`` for every run of ``sweep`` that has one."""
+        """``{run_id: StatusRecord}`` for every run of ``sweep`` with a readable status.
+
+        A status that does not parse (a truncated file) is left out: the run counts as
+        pending, and `sweep.integrity.repair_sweep` reports and removes the file.
+        """
         check_names(sweep)
-        return {k: StatusRecord.from_json(v) for k, v in sorted(self._status_texts(sweep).items())}
+        out = {}
+        for run_id, text in sorted(self._status_texts(sweep).items()):
+            with contextlib.suppress(ValueError, KeyError, TypeError):  # JSONDecodeError is a ValueError
+                out[run_id] = StatusRecord.from_json(text)
+        return out
+
+    def status_problems(self, sweep: str) -> dict[str, str]:
+        """``{run_id: reason}`` for the statuses `get_status` leaves out."""
+        check_names(sweep)
+        problems = {}
+        for run_id, text in sorted(self._status_texts(sweep).items()):
+            try:
+                StatusRecord.from_json(text)
+            except (ValueError, KeyError, TypeError) as exc:
+                problems[run_id] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return problems
 
     def last_complete_iteration(self, sweep: str, run_id: str) -> int | None:
         """The last iteration whose events (up to its ``reference_cost``) are stored."""

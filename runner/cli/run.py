@@ -16,6 +16,8 @@ from runner.experiment.events import EventSink, read_events
 from runner.experiment.runner import EVENTS_FILE, RESULT_FILE, GenericExperimentRunner
 from runner.output_dir import check_writable_folder
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
 
 @cli.command()
 @click.argument("experiment_file", type=click.Path(path_type=Path))
@@ -45,7 +47,13 @@ def run(experiment_file: Path, model: str | None, api_base: str | None, seed: in
     sinks: list[EventSink] = [] if as_json else [VerboseLogger(VerboseConfig.from_level(verbose))]
     with naming_file(experiment_file):
         runner = GenericExperimentRunner(config, replicate=replicate, out_dir=out, sinks=sinks)
-        result = runner.run()
+        try:
+            result = runner.run()
+        except KeyboardInterrupt:  # Ctrl-C: no result; the events so far are a complete prefix
+            state = runner.get_current_state()
+            click.echo(f"interrupted at iteration {state.iteration}: no result; the events so far are in "
+                       f"{out / runner.run_id / EVENTS_FILE}", err=True)
+            raise SystemExit(EXIT_INTERRUPTED) from None
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
     else:

@@ -29,6 +29,7 @@ def sweep(sweep_file: Path, overrides: tuple[str, ...], dry_run: bool, executor:
     from sweep.analysis import analysis_table
     from sweep.driver import plan, run_sweep
     from sweep.expand import dry_run_table
+    from sweep.lock import hold_output_lock
     from sweep.progress import SweepProgress
     from sweep.spec import check_sweep_file
     from sweep.store import open_store
@@ -39,10 +40,13 @@ def sweep(sweep_file: Path, overrides: tuple[str, ...], dry_run: bool, executor:
         return
     root = spec.output_location()  # absolute: Ray workers resolve nothing against their cwd
     store = open_store(root)
-    the_plan = plan(runs, store, retry_failed)
-    for cell in the_plan.to_run:  # every run of that model would fail: say so before anything starts
-        if (missing := missing_key_error(cell.config.llm)) is not None:
+    for cell in plan(runs, store, retry_failed, repair=False).to_run:  # checked before anything is written
+        if (missing := missing_key_error(cell.config.llm)) is not None:  # every run of it would fail
             raise missing.with_source(sweep_file)
+    lock = hold_output_lock(root)  # noqa: F841 — held (by this process) until it exits
+    the_plan = plan(runs, store, retry_failed)  # under the lock: finds and clears damage first
+    for note in the_plan.repairs:
+        click.echo(f"warning: {note}", err=True)
     click.echo(f"sweep {spec.name}: {len(runs)} runs ({len(the_plan.done)} done, {len(the_plan.failed)} failed "
                f"before, {len(the_plan.to_run)} to run) → {root}", err=True)
     progress = None if quiet else SweepProgress(store, spec.name, [r.run_id for r in runs])
@@ -71,3 +75,20 @@ def analyze(out: str, sweep_name: str | None, by: str, fmt: str) -> None:
     from sweep.store import open_store
 
     click.echo(analyze_results(open_store(out), sweep_name, [c.strip() for c in by.split(",") if c.strip()], fmt))
+
+
+@cli.command()
+@click.argument("out", type=str)
+@click.option("--sweep", "sweep_names", multiple=True, help="Only this sweep (repeatable; default: all in OUT).")
+def compact(out: str, sweep_names: tuple[str, ...]) -> None:
+    """Merge the finished runs' files of OUT into a few batch files per table (atomically)."""
+    from sweep.compact import compact_output
+    from sweep.lock import hold_output_lock
+
+    with hold_output_lock(out, "paylab compact"):
+        reports = compact_output(out, list(sweep_names) or None)
+    for name, report in reports.items():
+        click.echo(f"{name}: {report.files_before} → {report.files_after} table files "
+                   f"({report.runs_moved} run slices moved)")
+    if not reports:
+        click.echo(f"no sweep found in {out}")

@@ -103,6 +103,14 @@ class OptimizationLoop:
     async def run(self) -> None:
         if not self.restored:
             self.report_reference(iteration=0, accepted_any=False)
+        elif self.detector.converged():
+            # A restored run may have stopped already: the clean run checks convergence right
+            # after each reference cost, and a kill can fall between that event being stored
+            # and the stop being recorded. Re-apply the rule before going on (the other stop
+            # rules — max_iterations, stop_check — are checked at the top of the loop below).
+            self.stop_reason = "converged"
+            self.provider.emit(self.iteration, "converged", reason=self.detector.reason)
+            return
         for it in range(self.iteration + 1, self.config.convergence.max_iterations + 1):
             reason = self.stop_check() if self.stop_check else None
             if reason:  # before the iteration starts: `iteration` stays the last completed one

@@ -8,10 +8,13 @@ into an `OptimizationLoop`, streams the run's events to the terminal and to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -81,8 +84,13 @@ class GenericExperimentRunner:
         self._status = "pending"
 
     def run(self) -> ExperimentResult:
-        """Run to the end (blocking) and return the result."""
-        return asyncio.run(self.arun())
+        """Run to the end (blocking) and return the result.
+
+        Ctrl-C raises `KeyboardInterrupt` at once, wherever the run is (see `_interruptible`);
+        the events emitted so far stay in the stream, and no result is produced.
+        """
+        with _interruptible():
+            return asyncio.run(self.arun())
 
     async def arun(self) -> ExperimentResult:
         started = time.perf_counter()
@@ -175,6 +183,32 @@ class GenericExperimentRunner:
             final_policies={a: policy_to_doc(loop.policies[a]) for a in self.config.optimized_agents},
             history=history, llm=self._usage(), duration_seconds=round(duration, 3),
             events_path=str(self.run_dir / EVENTS_FILE) if self.run_dir else None)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Make SIGINT raise `KeyboardInterrupt` immediately inside ``asyncio.run``.
+
+    Why: ``asyncio.run`` replaces Python's SIGINT handler with one that only *cancels* the
+    main task, and a cancellation lands at the task's next real ``await``. The offline
+    proposers never await anything, so a Ctrl-C used to wait for the whole run to end. A
+    handler of our own (asyncio keeps any handler that is not Python's default) raises in
+    the main thread at the next bytecode instead. Only the main thread can set handlers; a
+    non-default handler someone else installed is left alone.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _last_complete(events: list[Event] | None) -> int:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from sweep.batch_files import batch_generation
 from sweep.store import ParquetStore, StatusRecord
 from sweep.tables import TABLES
 from tests.conftest import EXPERIMENTS, ROOT
@@ -41,6 +42,8 @@ WALL_CLOCK_PAYLOAD = {"llm_interaction": ("latency_seconds",)}  # inside events.
 # `runs.attempt` counts how many times the cell was executed: after an interruption it is
 # 2 by design (bookkeeping, not a result), so resume comparisons leave it out too.
 RESUME_EXTRA = {"runs": ("attempt",)}
+#: What a resumed sweep's tables may differ in from an uninterrupted one's.
+RESUME_SKIP = {**WALL_CLOCK, **{t: WALL_CLOCK.get(t, ()) + c for t, c in RESUME_EXTRA.items()}}
 ROW_KEYS = {"runs": ("run_id",), "iterations": ("run_id", "iteration", "agent"),
             "proposals": ("run_id", "iteration", "agent"),
             "samples": ("run_id", "iteration", "agent", "sample"),
@@ -233,6 +236,7 @@ def assert_finished_cleanly(out: Path, n_runs: int, sweep: str = SWEEP) -> None:
     status = statuses(out, sweep)
     assert len(status) == n_runs and {s.status for s in status.values()} == {"done"}, \
         {k: s.status for k, s in status.items()}
-    leftovers = [p.name for p in out.glob("*/sweep=*/*") if p.name.startswith(".") or "~" in p.name]
+    leftovers = [p.name for p in out.glob("*/sweep=*/*")
+                 if p.name.startswith(".") or ("~" in p.name and batch_generation(p.name) is None)]
     assert leftovers == [], leftovers
     assert_no_duplicates(out, sweep)

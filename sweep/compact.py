@@ -1,0 +1,155 @@
+"""Sweep-level compaction: finished runs' files moved into a few batch files per table.
+
+Every finished run leaves one compacted file per table (`PartStore.compact`), seven files a
+run with its status: 70 000 files for 10 000 runs, which every reader has to open. This
+module moves the runs' files into batch files (format and reading rules:
+`sweep.batch_files`) of at most `MAX_RUNS_PER_BATCH` runs:
+
+* during a sweep, whenever `COMPACT_EVERY` finished runs have files of their own
+  (`Compactor`, called by the driver after each run);
+* at the end of a sweep, everything finished, small batches merged (`compact_sweep`);
+* for an existing output folder, ``paylab compact OUT`` (`compact_output`).
+
+Each step is atomic for `ParquetStore` readers (and resume): a new batch is written whole
+before anything it replaces is deleted, and a run's own file wins over a batch until then.
+A crash leaves at worst files that hold the same rows twice, which no paylab reader counts
+twice and which the next compaction (of a sweep, or ``paylab compact``) deletes first.
+Plain readers (pyarrow, DuckDB, polars) see the same rows before and after a completed
+compaction. Only runs whose status is ``done`` or ``failed`` are moved: a run in flight
+keeps its own files, and so never races its writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from sweep.store import ParquetStore, ResultStore
+from sweep.store_base import PartIndex, concat
+from sweep.tables import TABLES
+
+COMPACT_EVERY = 64  # finished runs with files of their own before a batch is made mid-sweep
+MAX_RUNS_PER_BATCH = 1000
+FINISHED = ("done", "failed")
+
+
+@dataclass(frozen=True)
+class CompactionReport:
+    """Table files of the sweep(s) before and after, and how many run slices moved."""
+
+    files_before: int
+    files_after: int
+    runs_moved: int
+
+
+def table_files(store: ParquetStore, sweep: str) -> int:
+    """The Parquet files a plain reader opens for ``sweep`` (every table)."""
+    return sum(1 for table in TABLES for info in store._files_in(store._dir(table, sweep))
+               if info.base_name.endswith(".parquet") and not info.base_name.startswith("."))
+
+
+def compact_sweep(store: ResultStore, sweep: str, *, final: bool = True,
+                  every: int = COMPACT_EVERY) -> CompactionReport:
+    """Move ``sweep``'s finished runs into batch files (see the module docstring).
+
+    ``final`` also merges small batches and moves any number of runs; otherwise a table is
+    compacted only once ``every`` runs are waiting. Stores other than `ParquetStore` keep
+    their files as they are.
+    """
+    if not isinstance(store, ParquetStore):
+        return CompactionReport(0, 0, 0)
+    before = table_files(store, sweep)
+    finished = {run_id for run_id, s in store.get_status(sweep).items() if s.status in FINISHED}
+    moved = 0
+    for table in TABLES:
+        try:
+            moved += _compact_table(store, table, sweep, finished, final, every)
+        except (OSError, pa.ArrowException):  # a damaged file: left for `sweep.integrity` to report
+            continue
+    return CompactionReport(before, table_files(store, sweep), moved)
+
+
+def _finish_interrupted(store: ParquetStore, table: str, sweep: str) -> None:
+    """Delete what an interrupted compaction left behind: copies a newer batch holds."""
+    batches = store.batches(table, sweep)
+    newest = {rid: run for b in batches for rid, run in b.runs.items()}  # oldest first: newest wins
+    for ref in store._list(table, sweep, None):
+        held = newest.get(ref.run_id)
+        if ref.part is None and ref.batch is None and held is not None and held.token is not None \
+                and held.token == store.run_file_token(table, ref):
+            store._remove(table, [ref])  # the batch holds exactly this file's rows
+    serving = {r.batch for r in store._list(table, sweep, None) if r.batch is not None}
+    for batch in batches:
+        if batch.name not in serving:  # every run it holds has a newer copy
+            store.delete_batch(table, sweep, batch.name)
+
+
+def _compact_table(store: ParquetStore, table: str, sweep: str, finished: set[str], final: bool,
+                   every: int) -> int:
+    _finish_interrupted(store, table, sweep)
+    refs = store._list(table, sweep, None)
+    in_flight = {r.run_id for r in refs if r.part is not None}
+    loose = [r for r in refs if r.part is None and r.batch is None
+             and r.run_id in finished and r.run_id not in in_flight]
+    serving: dict[str, set[str]] = {}
+    for r in refs:
+        if r.batch is not None:
+            serving.setdefault(r.batch, set()).add(r.run_id)
+    batches = store.batches(table, sweep)
+    stale = [b for b in batches if set(b.runs) != serving.get(b.name, set())]  # hold replaced runs
+    small = [b for b in batches if b.name in serving and len(serving[b.name]) < MAX_RUNS_PER_BATCH]
+    merge = {b.name: b for b in stale}
+    if final and (len(small) > 1 or (small and loose)):
+        merge.update((b.name, b) for b in small)
+    if not merge and (not loose or (not final and len(loose) < every)):
+        return 0
+    slices: list[tuple[str, str | None, PartIndex, Any]] = []  # run, token, parts, rows
+    for ref in loose:
+        rows = store._load(table, [ref]).drop_columns(["sweep"])
+        slices.append((ref.run_id, store.run_file_token(table, ref),
+                       store._index(table, ref) or [("", rows.num_rows)], rows))
+    for name, batch in merge.items():
+        data = store.load_batch(table, sweep, name)
+        for rid in sorted(serving.get(name, set())):
+            run = batch.runs[rid]
+            slices.append((rid, run.token, run.parts, data.slice(run.offset, run.rows)))
+    slices.sort(key=lambda s: s[0])
+    generation = max((b.generation for b in batches), default=0)
+    for start in range(0, len(slices), MAX_RUNS_PER_BATCH):
+        chunk = slices[start:start + MAX_RUNS_PER_BATCH]
+        generation += 1
+        data = concat(table, [rows for *_, rows in chunk]).drop_columns(["sweep"])
+        store.write_batch(table, sweep, generation, data, [(rid, tok, parts) for rid, tok, parts, _ in chunk])
+    store._remove(table, loose)  # only now: until here the run files win and hold the same rows
+    for name in merge:
+        store.delete_batch(table, sweep, name)
+    return len(slices)
+
+
+class Compactor:
+    """Compacts a sweep while it runs: after each finished run, once enough are waiting."""
+
+    def __init__(self, store: ResultStore, sweep: str, every: int | None = None) -> None:
+        self.store, self.sweep, self.every = store, sweep, every or COMPACT_EVERY
+        self._finished = 0
+
+    def wrap(self, on_update: Callable[[Any], None] | None) -> Callable[[Any], None]:
+        """``on_update`` that also counts finished runs and compacts every ``every`` of them."""
+        def update(outcome: Any) -> None:
+            if outcome is not None:
+                self._finished += 1
+                if self._finished % self.every == 0:
+                    compact_sweep(self.store, self.sweep, final=False, every=self.every)
+            if on_update is not None:
+                on_update(outcome)
+        return update
+
+
+def compact_output(root: str, sweeps: Sequence[str] | None = None) -> dict[str, CompactionReport]:
+    """``paylab compact``: every sweep of the output folder ``root`` (or ``sweeps``)."""
+    store = ParquetStore(root)
+    names = sweeps or sorted({ref.sweep for table in TABLES for ref in store._list(table, None, None)})
+    return {name: compact_sweep(store, name) for name in names}

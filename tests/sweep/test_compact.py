@@ -1,0 +1,151 @@
+"""Sweep-level compaction (`sweep.compact`): fewer files, the same rows for every reader, atomic.
+
+Readers compared before and after: `ResultStore.read`, pyarrow's dataset, DuckDB, polars and
+the `paylab analyze` report. Atomicity: compaction is killed after each of its durable steps
+(`tests.sweep.killpoints`), and at every point `ResultStore.read` must give the rows of
+before; compacting again must then leave exactly the files (and plain-reader rows) of an
+uninterrupted compaction.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pyarrow.dataset as ds
+import pytest
+
+import sweep.compact
+import sweep.driver
+from sweep.analysis import analyze_results
+from sweep.compact import compact_sweep, table_files
+from sweep.driver import run_sweep
+from sweep.spec import check_sweep_file
+from sweep.store import ParquetStore
+from sweep.tables import SORT_KEYS, TABLES
+from tests.sweep.helpers_e2e import CASTRO, paylab, write_sweep
+from tests.sweep.killpoints import Killed, KillingStore
+
+NAME = "compaction"
+SMALL = ("evaluation.num_samples=4", "evaluation.reference_samples=4", "evaluation.context_days=1",
+         "convergence.max_iterations=2")
+
+
+def _sorted_rows(table: Any, name: str) -> list[dict[str, Any]]:
+    keys = [k for k in SORT_KEYS[name] if k in table.column_names]
+    return table.sort_by([(k, "ascending") for k in keys]).to_pylist()
+
+
+def plain_rows(out: Path, name: str) -> dict[str, list[dict[str, Any]]]:
+    """The rows of table ``name`` as pyarrow, DuckDB and polars read the files as they are."""
+    import duckdb
+    import polars as pl
+
+    glob = f"{out}/{name}/*/*.parquet"
+    schema = ParquetStore(out).read(name, NAME).schema
+    found = {"pyarrow": _sorted_rows(ds.dataset(out / name, format="parquet", partitioning="hive",
+                                                schema=schema).to_table(), name)}
+    con = duckdb.connect()
+    found["duckdb"] = _sorted_rows(con.sql(f"SELECT * FROM read_parquet('{glob}', hive_partitioning=true, "
+                                           f"union_by_name=true)").arrow().read_all(), name)
+    found["polars"] = _sorted_rows(pl.scan_parquet(glob, hive_partitioning=True).collect().to_arrow(), name)
+    return {k: [{c: v for c, v in r.items() if c in schema.names} for r in rows] for k, rows in found.items()}
+
+
+def snapshot(out: Path) -> dict[str, Any]:
+    store = ParquetStore(out)
+    return {"store": {t: store.read(t, NAME).to_pylist() for t in TABLES},
+            "plain": {t: plain_rows(out, t) for t in TABLES},
+            "analyze": analyze_results(store, NAME, ["scenario", "model"], "json")}
+
+
+@pytest.fixture(scope="module")
+def uncompacted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 finished runs, each with its own files (the sweep's own compaction switched off)."""
+    folder = tmp_path_factory.mktemp("compaction")
+    sweep_file = write_sweep(folder, name=NAME, experiments=CASTRO, replicates=1)
+    spec, cells = check_sweep_file(sweep_file, [*SMALL, f"output={folder}"])
+    out = folder / "out"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sweep.driver, "compact_sweep", lambda *a, **k: None)
+        mp.setattr(sweep.compact, "COMPACT_EVERY", 10**9)
+        run_sweep(spec, cells, ParquetStore(out), str(out), executor="local")
+    return out
+
+
+@pytest.fixture()
+def out(uncompacted: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "out"
+    shutil.copytree(uncompacted, copy)
+    return copy
+
+
+def test_compaction_keeps_every_row_for_every_reader_with_far_fewer_files(out: Path) -> None:
+    before = snapshot(out)
+    for name, rows in before["plain"].items():  # the plain readers agree with the store to begin with
+        for reader, found in rows.items():
+            assert len(found) == len(before["store"][name]), (name, reader)
+    n_before = table_files(ParquetStore(out), NAME)
+    report = compact_sweep(ParquetStore(out), NAME)
+    assert (report.files_before, report.files_after) == (n_before, len(TABLES)) == (6 * len(TABLES), 6)
+    assert snapshot(out) == before
+    again = compact_sweep(ParquetStore(out), NAME)  # nothing left to do: nothing rewritten
+    assert again.runs_moved == 0 and snapshot(out) == before
+
+
+def test_batches_are_bounded_and_merged_at_the_end(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    before = snapshot(out)
+    monkeypatch.setattr(sweep.compact, "MAX_RUNS_PER_BATCH", 4)
+    compact_sweep(ParquetStore(out), NAME, final=False, every=2)  # mid-sweep: 6 runs waiting → 4 + 2
+    assert table_files(ParquetStore(out), NAME) == 2 * len(TABLES)
+    assert snapshot(out) == before
+    monkeypatch.setattr(sweep.compact, "MAX_RUNS_PER_BATCH", 1000)
+    compact_sweep(ParquetStore(out), NAME)  # the end: small batches merged
+    assert table_files(ParquetStore(out), NAME) == len(TABLES)
+    assert snapshot(out) == before
+
+
+def test_a_run_retried_after_compaction_replaces_its_batched_rows(out: Path) -> None:
+    store = ParquetStore(out)
+    compact_sweep(store, NAME)
+    run_id = store.list_runs(NAME)[0]
+    events = store.read("events", NAME, run_id)
+    store.write_part("events", NAME, run_id, "final", events.slice(events.num_rows - 1, 1))
+    store.compact(NAME, run_id)  # its own file now: it wins over the batch
+    assert store.read("events", NAME, run_id).num_rows == events.num_rows
+    compact_sweep(store, NAME)  # the batch holding the stale copy is rewritten
+    assert table_files(store, NAME) == len(TABLES)
+    assert len(plain_rows(out, "events")["duckdb"]) == store.read("events", NAME).num_rows
+    store.delete_run(NAME, run_id)  # and a batched run can be deleted alone
+    assert run_id not in store.list_runs(NAME) and len(store.list_runs(NAME)) == 5
+
+
+def test_compaction_killed_at_every_step_never_loses_or_doubles_a_row(out: Path, tmp_path: Path) -> None:
+    before = snapshot(out)
+    counting = tmp_path / "counting"
+    shutil.copytree(out, counting)
+    steps = KillingStore(counting)
+    compact_sweep(steps, NAME)
+    assert len(steps.steps) >= 2 * len(TABLES) * 2  # a batch and the files it replaces, per table
+    clean_files = sorted(p.name.split("-")[0] for p in counting.glob("*/sweep=*/*.parquet"))
+    for k in range(1, len(steps.steps) + 1):
+        work = tmp_path / f"k{k}"
+        shutil.copytree(out, work)
+        with pytest.raises(Killed):
+            compact_sweep(KillingStore(work, kill_at=k), NAME)
+        store = ParquetStore(work)
+        assert {t: store.read(t, NAME).to_pylist() for t in TABLES} == before["store"], steps.steps[k - 1]
+        compact_sweep(store, NAME)  # finishes the job
+        assert snapshot(work) == before, steps.steps[k - 1]
+        assert sorted(p.name.split("-")[0] for p in work.glob("*/sweep=*/*.parquet")) == clean_files
+        shutil.rmtree(work)
+
+
+def test_paylab_compact_command(out: Path, tmp_path: Path) -> None:
+    before = snapshot(out)
+    done = paylab(["compact", str(out)], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{NAME}: {6 * len(TABLES)} → {len(TABLES)} table files (36 run slices moved)"
+    assert snapshot(out) == before
+    assert paylab(["compact", str(tmp_path / "empty")], cwd=tmp_path).stdout.startswith("no sweep found")
