@@ -29,10 +29,24 @@ from runner.scenario import scenario_from_dict
 from sweep.plots.day_frames import day_frames, is_lsm, reconcile
 from sweep.plots.figures import day_figure
 from tests.conftest import EXPERIMENTS
-from tests.runner.engine.strategies import Case, build_scenario, cases, engine_settings
+from tests.runner.engine.strategies import Case, cases, engine_settings
 from tests.sweep.plots.helpers import assert_not_blank, dollars, line_xy
 
-OFFSET_SEED = 6  # build_scenario(6, …, bilateral) gives a day with one bilateral offset
+
+def _arrival(tick: int, sender: str, receiver: str, amount: int) -> dict[str, object]:
+    return {"type": "CustomTransactionArrival", "from_agent": sender, "to_agent": receiver,
+            "amount": amount, "deadline": 2, "schedule": {"type": "OneTime", "tick": tick}}
+
+
+# Three banks without money: two payments that only a bilateral offset settles (tick 0), then a
+# ring that only a multilateral cycle settles (tick 1).
+LSM_DAY = {
+    "simulation": {"ticks_per_day": 2, "num_days": 1, "rng_seed": 1},
+    "lsm_config": {"enable_bilateral": True, "enable_cycles": True},
+    "agents": [{"id": bank, "opening_balance": 0} for bank in ("A", "B", "C")],
+    "scenario_events": [_arrival(0, "A", "B", 100), _arrival(0, "B", "A", 100),
+                        _arrival(1, "A", "B", 50), _arrival(1, "B", "C", 50), _arrival(1, "C", "A", 50)],
+}
 
 
 @engine_settings(25)
@@ -54,16 +68,15 @@ def test_the_replay_reconciles_with_the_engine(case: Case) -> None:
         for r in last:
             i = setup.index(r["agent"])
             assert r["queue1"] + r["queue2"] <= arrived[i] - settled[i]
-        lsm = [e for e in events if e["type"] == "LsmOffset"
-               or (e["type"] == "Settlement" and e.get("path") == "offset")]
+        lsm = [e for e in events if e["type"] in ("LsmOffset", "LsmCycle")
+               or (e["type"] == "Settlement" and e.get("path") in ("offset", "cycle"))]
         assert frames["lsm"].num_rows == len(lsm)
 
 
 def _offset_day() -> tuple[EngineSetup, Schedule]:
-    raw = build_scenario(OFFSET_SEED, 3, 10, 2, False, False, False, True, 2)
-    scenario = scenario_from_dict(raw)
+    scenario = scenario_from_dict(LSM_DAY)
     setup = build_setup(scenario)
-    return setup, generate_schedule(scenario.config, OFFSET_SEED, setup.horizon)
+    return setup, generate_schedule(scenario.config, 1, setup.horizon)
 
 
 def test_offsetting_is_marked_and_every_line_is_the_frame() -> None:
@@ -72,7 +85,7 @@ def test_offsetting_is_marked_and_every_line_is_the_frame() -> None:
     assert problems == []
     marks = figure.frames["lsm"].to_pylist()
     kinds = {m["kind"] for m in marks}
-    assert {"LsmOffset", "Settlement:offset"} <= kinds
+    assert kinds == {"LsmOffset", "Settlement:offset", "LsmCycle", "Settlement:cycle"}
     lsm_ticks = sorted({float(m["tick"]) for m in marks})
     fig = figure.figure
     drawn = [c for c in fig.findobj(lambda a: a.get_gid() == "lsm") if hasattr(c, "get_segments")]
