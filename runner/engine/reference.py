@@ -31,41 +31,26 @@ from typing import Any
 import numpy as np
 
 from runner.engine.limits import OutflowLimits
-from runner.engine.rates import (
-    COMPONENTS,
-)
+from runner.engine.rates import COMPONENTS
 from runner.engine.reference_collateral import collateral_tree, run_timers
 from runner.engine.reference_costs import accrue_costs, close_day
 from runner.engine.reference_lsm import run_lsm
 from runner.engine.results import CostTable
-from runner.engine.rules import Status, allowed_overdraft, available_liquidity, collateral_capacity
+from runner.engine.rules import (
+    Status,
+    allowed_overdraft,
+    available_liquidity,
+    collateral_capacity,
+    whole_arg,
+)
 from runner.engine.schedule import KIND_COLLATERAL_ADJUSTMENT, KIND_DIRECT_TRANSFER, Schedule
 from runner.engine.setup import EngineSetup
-from runner.errors import SimulationError
 
 PRIORITY_FLAGS = {"HIGH": 10, "MEDIUM": 5, "LOW": 1}
 RTGS_PRIORITIES = {"HighlyUrgent": 0, "Urgent": 1, "Normal": 2}  # declared RTGS priority
 RTGS_NORMAL = RTGS_PRIORITIES["Normal"]  # every payment's until ResubmitToRtgs declares another
 QUEUE2_ACTIONS = frozenset({"WithdrawFromRtgs", "ResubmitToRtgs"})
 BUDGET_MAX = 2**62  # release budgets above this are unlimited in effect (and fit in int64)
-
-
-def whole_arg(value: float, lo: int, hi: int, what: str, policy: str, *, floor: bool) -> int:
-    """A numeric action argument as an integer in ``[lo, hi]``: floored (or truncated towards
-    zero), then clamped; ±inf clamps to a bound, NaN is a `SimulationError`.
-
-    Fix: ``int(x)`` used to raise OverflowError on ±inf (``ticks_to_nearest_queue2_deadline``
-    is inf while the bank has nothing in Queue 2) and ValueError on NaN (inf − inf), while the
-    batch engine clamped silently — and cast budgets ≥ 2**63 to a negative int64, i.e.
-    "no budget", ignoring the focus list. Both engines now apply this rule.
-    """
-    if math.isnan(value):
-        raise SimulationError(f"policy {policy}: {what} is not a number (NaN)")
-    if value <= lo:
-        return lo
-    if value >= hi:
-        return hi
-    return int(math.floor(value) if floor else math.trunc(value))
 
 
 @dataclass

@@ -8,7 +8,8 @@ fields) alike, so there is exactly one definition of:
 * the allowed overdraft: collateral capacity + unsecured cap;
 * available liquidity: ``max(balance, 0) + max(0, allowed overdraft − credit used)``;
 * the priority bands: low 0–3, normal 4–7, urgent 8–10;
-* a payment's status, as an ordered integer enum (the batch engine stores it in int64 arrays).
+* a payment's status, as an ordered integer enum (the batch engine stores it in int64 arrays);
+* a numeric action argument as a whole number in range (`whole_arg`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from enum import IntEnum
 from typing import Any
 
 import numpy as np
+
+from runner.errors import SimulationError
 
 BAND_LOW, BAND_NORMAL, BAND_URGENT = 0, 1, 2
 BAND_NAMES = ("low", "normal", "urgent")  # index = band
@@ -80,3 +83,21 @@ def available_liquidity(balance: Any, overdraft_limit: Any) -> Any:
 def within_overdraft(balance_after: Any, overdraft_limit: Any) -> Any:
     """Whether a balance may end at ``balance_after`` (the LSM's net-position test)."""
     return balance_after >= -overdraft_limit
+
+
+def whole_arg(value: float, lo: int, hi: int, what: str, policy: str, *, floor: bool) -> int:
+    """A numeric action argument as an integer in ``[lo, hi]``: floored (or truncated towards
+    zero), then clamped; ±inf clamps to a bound, NaN is a `SimulationError`.
+
+    Fix: ``int(x)`` used to raise OverflowError on ±inf (``ticks_to_nearest_queue2_deadline``
+    is inf while the bank has nothing in Queue 2) and ValueError on NaN (inf − inf), while the
+    batch engine clamped silently — and cast budgets ≥ 2**63 to a negative int64, i.e.
+    "no budget", ignoring the focus list. Both engines now apply this rule.
+    """
+    if math.isnan(value):
+        raise SimulationError(f"policy {policy}: {what} is not a number (NaN)")
+    if value <= lo:
+        return lo
+    if value >= hi:
+        return hi
+    return int(math.floor(value) if floor else math.trunc(value))
