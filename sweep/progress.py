@@ -10,6 +10,7 @@ import sys
 import time
 from typing import TextIO
 
+from runner.money import format_cents
 from sweep.run import RunOutcome
 from sweep.store import ResultStore
 
@@ -48,7 +49,7 @@ class SweepProgress:
         eta = ""
         if finished_now > 0 and pending + counts["running"] > 0:
             eta = f" | ETA {_duration(elapsed / finished_now * (pending + counts['running']))}"
-        best_text = f" | best run ${best / 100:,.2f}" if best is not None else ""
+        best_text = f" | best run {format_cents(best)}" if best is not None else ""
         return (f"sweep {self.sweep}: {total} runs — done {counts['done']}, running {counts['running']}, "
                 f"failed {counts['failed']}, pending {pending} | iterations {iterations} | "
                 f"LLM calls {calls}, ${spend:,.2f}{best_text} | {_duration(elapsed)}{eta}")

@@ -18,6 +18,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from runner.money import format_cents
+
 # event type -> (key naming the owning agent, fields the owner may see)
 _OWNED: dict[str, tuple[str, tuple[str, ...]]] = {
     "Arrival": ("sender", ("tx", "sender", "receiver", "amount", "deadline", "priority")),
@@ -41,17 +43,6 @@ _RANK = {
 }
 _PATHS = {"rtgs": "at once", "queue2": "from the central queue", "offset": "by offsetting",
           "scheduled": "as scheduled"}
-
-
-def format_cents(cents: float) -> str:
-    """Dollars with two decimals from an amount in cents: ``49800 -> "$498.00"``.
-
-    Example:
-        >>> format_cents(-123456.0)
-        '-$1,234.56'
-    """
-    sign = "-" if cents < 0 else ""
-    return f"{sign}${abs(cents) / 100:,.2f}"
 
 
 def _pick(event: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:

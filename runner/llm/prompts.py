@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from runner.llm.config import LLMConfig
-from runner.llm.events import filter_events_for_agent, format_cents, format_events
+from runner.llm.events import filter_events_for_agent, format_events
 from runner.llm.policy_docs import (
     CONDITION_FORMS,
     NODE_FORMS,
@@ -29,6 +29,7 @@ from runner.llm.policy_docs import (
     action_doc,
     field_doc,
 )
+from runner.money import format_cents
 from runner.policy import ast as dsl
 from runner.policy.constraints import ParameterSpec, ScenarioConstraints
 from runner.proposals import IterationRecord, PolicyDoc, ProposalContext, ScenarioFacts
