@@ -13,19 +13,20 @@ from typing import Any, TextIO
 
 from runner.experiment.events import Event
 from runner.money import format_cents
+from runner.proposals import PolicyChanges
 
 
 def param_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
     """Short description of what a proposal changes ("initial_liquidity_fraction 0.5→0.4")."""
     if not new:
         return "no valid proposal"
-    op, np_ = (old or {}).get("parameters", {}), new.get("parameters", {})
-    parts = [f"{k} {op.get(k, '–')}→{np_[k]:g}" if isinstance(np_[k], int | float) else f"{k}→{np_[k]}"
-             for k in sorted(np_) if op.get(k) != np_[k]]
-    parts += [f"-{k}" for k in sorted(op) if k not in np_]
-    trees = [k for k in new if k.endswith("_tree") and (old or {}).get(k) != new.get(k)]
-    if trees:
-        parts.append("changed " + ", ".join(trees))
+    changes = PolicyChanges.between(old, new)
+    kept = sorted((c for c in changes.parameters if c.after is not None), key=lambda c: c.name)
+    parts = [f"{c.name} {'–' if c.before is None else c.before}→{c.after:g}" if isinstance(c.after, int | float)
+             else f"{c.name}→{c.after}" for c in kept]
+    parts += sorted(f"-{c.name}" for c in changes.parameters if c.after is None)
+    if changes.trees:
+        parts.append("changed " + ", ".join(changes.trees))
     return "; ".join(parts) or "same policy"
 
 
