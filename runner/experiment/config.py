@@ -13,8 +13,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from runner.config_base import Strict
 from runner.errors import ConfigError, NotSupportedError, PolicyError
 from runner.experiment.proposers import BUILTIN_PROPOSERS
 from runner.llm.config import LLMConfig
@@ -31,10 +32,6 @@ from runner.scenario.loader import (
 )
 
 Mode = Literal["bootstrap", "deterministic", "deterministic-pairwise", "deterministic-temporal"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class AcceptanceConfig(Strict):

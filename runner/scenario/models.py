@@ -11,16 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from runner.config_base import Strict
 
 Cents = Annotated[int, Field(strict=False)]
 NonNegCents = Annotated[int, Field(ge=0)]
-
-
-class Strict(BaseModel):
-    """Base for every config model: frozen, unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 # --------------------------------------------------------------------------- simulation
