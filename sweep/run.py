@@ -134,9 +134,8 @@ def run_one(cell: RunSpec | CellInputs, store: ResultStore, *, executor: Evaluat
                 resume_events=store.events_for(spec.sweep, spec.run_id), scenario=inputs.scenario)
             result = runner.run()
         except Exception as exc:  # noqa: BLE001 — a failed cell is a row, not a crash of the sweep
-            # Fixed: the heartbeat thread used to run until the `with` block ended, so a beat in
-            # flight could land after (and overwrite) the "failed" status written below,
-            # leaving a failed run "running". Stop it first.
+            # Stop the heartbeat before writing "failed": a beat still in flight could land
+            # after that status and overwrite it, leaving a failed run "running".
             heartbeat.stop()
             error = f"{type(exc).__name__}: {exc}"
             detail = traceback.format_exc(limit=8)

@@ -1,4 +1,4 @@
-"""The Castro validation targets (engine spec §8), from our files and from SimCash's copies."""
+"""The validation targets of Castro et al. (2025), from our files and from SimCash's copies."""
 
 from __future__ import annotations
 
