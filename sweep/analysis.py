@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from runner.errors import ConfigError
 from runner.experiment.stats import t_quantile
+from runner.experiment.status import RunStatus
 from runner.money import format_cents
 from sweep.store_base import check_names
 
@@ -179,7 +180,7 @@ def is_baseline(row: Row) -> bool:
 
 
 def is_done(row: Row) -> bool:
-    return row.get("status") == "done" and row.get("final_total_cost") is not None
+    return row.get("status") == RunStatus.DONE and row.get("final_total_cost") is not None
 
 
 def _pair_params(row: Row) -> dict[str, Any]:
@@ -237,10 +238,10 @@ def _summarize_group(key: tuple[Any, ...], rows: list[Row], baselines: Baselines
                      proposals: Proposals) -> GroupSummary:
     done = [r for r in rows if is_done(r)]
     g = GroupSummary(key=key, runs=len(rows), done=len(done),
-                     failed=sum(r.get("status") == "failed" for r in rows),
+                     failed=sum(r.get("status") == RunStatus.FAILED for r in rows),
                      is_baseline=all(is_baseline(r) for r in rows))
     g.failed_runs = sorted((str(r["run_id"]), (str(r.get("error") or "").strip() + "\n")
-                            .split("\n")[0]) for r in rows if r.get("status") == "failed")
+                            .split("\n")[0]) for r in rows if r.get("status") == RunStatus.FAILED)
     g.final_cost_mean, g.final_cost_sd, g.final_cost_ci_low, g.final_cost_ci_high = cost_stats(
         [float(r["final_total_cost"]) for r in done])
     _paired(g, done, baselines)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from runner.experiment.status import RunStatus
 from runner.money import format_cents
 from sweep.analysis import TableReader, analyze_results
 from sweep.plots.figures import run_figures, sweep_figures
@@ -88,7 +89,7 @@ def _runs_table(runs: list[dict[str, Any]]) -> str:
 
 
 def _status(status: Any) -> str:
-    cls = {"done": "ok", "failed": "bad"}.get(str(status), "grey")
+    cls = "ok" if status == RunStatus.DONE else "bad" if status == RunStatus.FAILED else "grey"
     return f'<span class="{cls}">{esc(status)}</span>'
 
 

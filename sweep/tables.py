@@ -29,9 +29,10 @@ import pyarrow as pa
 
 from runner.engine.rates import COMPONENTS
 from runner.experiment.result import ExperimentResult
+from runner.experiment.status import STORED_STATUSES
 
 SCHEMA_VERSION = 2  # 2: llm_calls.call (transport retries had duplicate keys)
-RUN_STATUSES = ("pending", "running", "done", "failed")
+RUN_STATUSES = tuple(s.value for s in STORED_STATUSES)  # plain strings, as they are stored
 EVENT_TABLES = ("iterations", "proposals", "samples", "llm_calls", "events")
 TABLES = ("runs", *EVENT_TABLES)
 
