@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, overload, runtime_checkable
 
+from runner.policy.ast import TREES
 from runner.policy.constraints import ScenarioConstraints
 from runner.scenario.models import CostRates
 
@@ -95,6 +96,42 @@ class SettlementFacts:
     collateral_haircut: float = 0.02
     max_collateral_capacity: int | None = None  # None: 10 x the unsecured cap
     unsecured_cap: int = 0
+
+
+@dataclass(frozen=True)
+class ParameterChange:
+    """One parameter a proposal changes; None: the parameter is absent on that side."""
+
+    name: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class PolicyChanges:
+    """What a proposal changes in the policy in force (the prompt and the terminal word it
+    differently; this is the one place that decides what changed).
+
+    ``parameters``: in the old document's order, then the names the proposal adds;
+    ``trees``: the decision trees that differ, in `runner.policy.ast.TREES` order.
+    """
+
+    parameters: tuple[ParameterChange, ...]
+    trees: tuple[str, ...]
+
+    @staticmethod
+    def between(old: PolicyDoc | None, new: PolicyDoc) -> PolicyChanges:
+        """Example:
+        >>> PolicyChanges.between({"parameters": {"f": 0.5}}, {"parameters": {"f": 0.4}}).parameters
+        (ParameterChange(name='f', before=0.5, after=0.4),)
+        """
+        old = old or {}
+        before: dict[str, Any] = dict(old.get("parameters") or {})
+        after: dict[str, Any] = dict(new.get("parameters") or {})
+        names = [*before, *(k for k in after if k not in before)]
+        return PolicyChanges(
+            tuple(ParameterChange(k, before.get(k), after.get(k)) for k in names if before.get(k) != after.get(k)),
+            tuple(tree for tree in TREES if old.get(tree) != new.get(tree)))
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ import pyarrow as pa
 
 from runner.errors import ConfigError
 from runner.experiment.stats import t_quantile
+from runner.experiment.status import RunStatus
+from runner.money import format_cents
 from sweep.store_base import check_names
 
 Row = dict[str, Any]
@@ -178,7 +180,7 @@ def is_baseline(row: Row) -> bool:
 
 
 def is_done(row: Row) -> bool:
-    return row.get("status") == "done" and row.get("final_total_cost") is not None
+    return row.get("status") == RunStatus.DONE and row.get("final_total_cost") is not None
 
 
 def _pair_params(row: Row) -> dict[str, Any]:
@@ -236,10 +238,10 @@ def _summarize_group(key: tuple[Any, ...], rows: list[Row], baselines: Baselines
                      proposals: Proposals) -> GroupSummary:
     done = [r for r in rows if is_done(r)]
     g = GroupSummary(key=key, runs=len(rows), done=len(done),
-                     failed=sum(r.get("status") == "failed" for r in rows),
+                     failed=sum(r.get("status") == RunStatus.FAILED for r in rows),
                      is_baseline=all(is_baseline(r) for r in rows))
     g.failed_runs = sorted((str(r["run_id"]), (str(r.get("error") or "").strip() + "\n")
-                            .split("\n")[0]) for r in rows if r.get("status") == "failed")
+                            .split("\n")[0]) for r in rows if r.get("status") == RunStatus.FAILED)
     g.final_cost_mean, g.final_cost_sd, g.final_cost_ci_low, g.final_cost_ci_high = cost_stats(
         [float(r["final_total_cost"]) for r in done])
     _paired(g, done, baselines)
@@ -327,22 +329,16 @@ def _to_csv(labels: list[str], groups: list[GroupSummary]) -> str:
     return out.getvalue()
 
 
-def _dollars(cents: float | None, sign: bool = False) -> str:
-    if cents is None:
-        return "—"
-    return ("-" if cents < 0 else "+" if sign else "") + f"${abs(cents) / 100:,.2f}"
-
-
 def _cells(g: GroupSummary) -> list[str]:
-    cost = _dollars(g.final_cost_mean) + (
-        "" if g.final_cost_sd is None else f" ± {_dollars(g.final_cost_sd)}")
+    cost = format_cents(g.final_cost_mean) + (
+        "" if g.final_cost_sd is None else f" ± {format_cents(g.final_cost_sd)}")
     ci = ("—" if g.final_cost_ci_low is None
-          else f"[{_dollars(g.final_cost_ci_low)}, {_dollars(g.final_cost_ci_high)}]")
+          else f"[{format_cents(g.final_cost_ci_low)}, {format_cents(g.final_cost_ci_high)}]")
     change = "baseline" if g.is_baseline else "—" if g.delta_mean is None else (
-        _dollars(g.delta_mean, sign=True)
+        format_cents(g.delta_mean, plus=True)
         + ("" if g.delta_pct is None else f" ({g.delta_pct:+.1f}%)"))
     change_ci = ("—" if g.delta_ci_low is None
-                 else f"[{_dollars(g.delta_ci_low, sign=True)}, {_dollars(g.delta_ci_high, sign=True)}]")
+                 else f"[{format_cents(g.delta_ci_low, plus=True)}, {format_cents(g.delta_ci_high, plus=True)}]")
     rate = g.acceptance_rate
     return [f"{g.done}/{g.failed}", cost, ci, change, change_ci,
             "—" if g.settlement_rate is None else f"{100 * g.settlement_rate:.1f}%",

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from typing import TextIO
 
+from runner.experiment.status import RunStatus
+from runner.money import format_cents
 from sweep.run import RunOutcome
 from sweep.store import ResultStore
 
@@ -28,29 +31,29 @@ class SweepProgress:
 
     def line(self) -> str:
         statuses = {k: v for k, v in self.store.get_status(self.sweep).items() if k in self.run_ids}
-        counts = dict.fromkeys(("done", "running", "failed"), 0)
+        counts = Counter(record.status for record in statuses.values())
+        done, running, failed = counts[RunStatus.DONE], counts[RunStatus.RUNNING], counts[RunStatus.FAILED]
         iterations, calls, spend = 0, 0, 0.0
         best: float | None = None
         for record in statuses.values():
-            counts[record.status] = counts.get(record.status, 0) + 1
             progress = record.progress or {}
             iterations += int(progress.get("iteration", 0))
             calls += int(progress.get("llm_calls", 0))
             spend += float(progress.get("llm_cost_usd", 0.0) or 0.0)
-            if "total" in progress and record.status == "done":
+            if "total" in progress and record.status == RunStatus.DONE:
                 best = progress["total"] if best is None else min(best, progress["total"])
         total = len(self.run_ids)
-        pending = total - counts["done"] - counts["running"] - counts["failed"]
+        pending = total - done - running - failed
         if self._done_at_start is None:
-            self._done_at_start = counts["done"]
-        finished_now = counts["done"] + counts["failed"] - self._done_at_start
+            self._done_at_start = done
+        finished_now = done + failed - self._done_at_start
         elapsed = time.monotonic() - self.started
         eta = ""
-        if finished_now > 0 and pending + counts["running"] > 0:
-            eta = f" | ETA {_duration(elapsed / finished_now * (pending + counts['running']))}"
-        best_text = f" | best run ${best / 100:,.2f}" if best is not None else ""
-        return (f"sweep {self.sweep}: {total} runs — done {counts['done']}, running {counts['running']}, "
-                f"failed {counts['failed']}, pending {pending} | iterations {iterations} | "
+        if finished_now > 0 and pending + running > 0:
+            eta = f" | ETA {_duration(elapsed / finished_now * (pending + running))}"
+        best_text = f" | best run {format_cents(best)}" if best is not None else ""
+        return (f"sweep {self.sweep}: {total} runs — done {done}, running {running}, "
+                f"failed {failed}, pending {pending} | iterations {iterations} | "
                 f"LLM calls {calls}, ${spend:,.2f}{best_text} | {_duration(elapsed)}{eta}")
 
     def update(self, outcome: RunOutcome | None = None, force: bool = False) -> None:

@@ -91,9 +91,8 @@ def _record_failure(store: ResultStore, spec: RunSpec, error: str, started: date
                     param_keys: Mapping[str, Any]) -> RunOutcome:
     """Record a run that `run_one` could not record itself (its actor died for good).
 
-    Fixed: this used to set only the status (with ``attempt=1``), so such a run had no
-    ``runs`` row — invisible to `paylab analyze` — and lost its attempt count. Now it is
-    recorded as `run_one` records a failed run: a ``runs`` row with the error, then the status.
+    It is recorded as `run_one` records a failed run — a ``runs`` row with the error, then the
+    status, keeping its attempt count — so `paylab analyze` sees it like any other failure.
     """
     previous = store.get_status(spec.sweep).get(spec.run_id)
     attempt = previous.attempt if previous is not None else 1

@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from runner.experiment.status import RunStatus
+from runner.money import format_cents
 from sweep.analysis import TableReader, analyze_results
 from sweep.plots.figures import run_figures, sweep_figures
 from sweep.plots.run_frames import outcome
@@ -27,10 +29,6 @@ from sweep.report_html import Raw, anchor, esc, excerpt, figure, page, table
 
 MAX_RUN_FIGURES = 100
 MAX_AUDIT_CALLS = 40
-
-
-def _money(cents: float | None) -> str:
-    return "—" if cents is None else ("-" if cents < 0 else "") + f"${abs(cents) / 100:,.2f}"
 
 
 def build_report(store: TableReader, where: str, sweep: str | None, by: Sequence[str]) -> str:
@@ -85,13 +83,13 @@ def _runs_table(runs: list[dict[str, Any]]) -> str:
         error = lines[0] if lines else None
         rows.append([link, r.get("scenario"), r.get("model"), r.get("replicate"),
                      Raw(_status(r.get("status"))), r.get("iterations"), r.get("stop_reason"),
-                     _money(r.get("baseline_total_cost")), _money(r.get("final_total_cost")), error])
+                     format_cents(r.get("baseline_total_cost")), format_cents(r.get("final_total_cost")), error])
     return table(["run", "scenario", "model", "replicate", "status", "iterations", "stop", "baseline",
                   "final", "error"], rows, numeric=(3, 5, 7, 8))
 
 
 def _status(status: Any) -> str:
-    cls = {"done": "ok", "failed": "bad"}.get(str(status), "grey")
+    cls = "ok" if status == RunStatus.DONE else "bad" if status == RunStatus.FAILED else "grey"
     return f'<span class="{cls}">{esc(status)}</span>'
 
 
@@ -100,8 +98,8 @@ def _run_section(tables: SweepTables, run_id: str, with_figures: bool) -> str:
     facts = ", ".join(f"{k} {esc(run.get(k))}" for k in ("scenario", "model", "replicate", "iterations",
                                                         "stop_reason") if run.get(k) is not None)
     out = [f'<section class="run" id="{anchor("run", run_id)}"><h3>Run {esc(run_id)}</h3>',
-           f"<p>{_status(run.get('status'))} · {facts} · cost {_money(run.get('baseline_total_cost'))} → "
-           f"{_money(run.get('final_total_cost'))}</p>"]
+           f"<p>{_status(run.get('status'))} · {facts} · cost {format_cents(run.get('baseline_total_cost'))} → "
+           f"{format_cents(run.get('final_total_cost'))}</p>"]
     if run.get("error"):
         out.append(f'<pre class="wrap bad">{excerpt(str(run["error"]))}</pre>')
     if with_figures:
@@ -118,11 +116,11 @@ def _decisions(rows: list[dict[str, Any]]) -> str:
     body = []
     for r in rows:
         kind = outcome(r)
-        ci = "—" if r["ci_low"] is None else f"[{_money(r['ci_low'])}, {_money(r['ci_high'])}]"
+        ci = "—" if r["ci_low"] is None else f"[{format_cents(r['ci_low'])}, {format_cents(r['ci_high'])}]"
         cls = {"accepted": "ok", "rejected": "bad"}.get(kind, "grey")
         body.append([r["iteration"], r["agent"], Raw(f'<span class="{cls}">{kind}</span>'),
-                     _money(r["mean_delta"]), ci, r["n_samples"],
-                     f"{_money(r['old_mean_cost'])} → {_money(r['new_mean_cost'])}", r["reason"]])
+                     format_cents(r["mean_delta"]), ci, r["n_samples"],
+                     f"{format_cents(r['old_mean_cost'])} → {format_cents(r['new_mean_cost'])}", r["reason"]])
     return table(["iteration", "agent", "outcome", "mean saving (old − new)", "CI", "samples",
                   "mean cost old → new", "reason"], body, numeric=(0, 3, 5))
 

@@ -19,6 +19,7 @@ from runner.experiment.events import Event
 from runner.experiment.executor import EvaluationExecutor, InProcessExecutor
 from runner.experiment.proposers import make_proposer
 from runner.experiment.runner import GenericExperimentRunner
+from runner.experiment.status import RunStatus
 from runner.scenario.loader import Scenario
 from sweep.expand import RunSpec
 from sweep.limits import GatedProposer, Limiter, LocalLimiter
@@ -37,7 +38,7 @@ class RunOutcome:
     """What the driver learns about a finished cell (also kept in the store)."""
 
     run_id: str
-    status: str  # done | failed | skipped
+    status: str  # a `RunStatus`: DONE, FAILED or SKIPPED
     iterations: int = 0
     stop_reason: str | None = None
     final_total: float | None = None
@@ -68,7 +69,7 @@ class _Heartbeat:
                 event.payload.get("cost_usd") or 0.0)
 
     def beat(self) -> None:
-        self.store.set_status(self.spec.sweep, self.spec.run_id, "running", attempt=self.attempt,
+        self.store.set_status(self.spec.sweep, self.spec.run_id, RunStatus.RUNNING, attempt=self.attempt,
                               progress=dict(self.progress))
 
     def _beat(self) -> None:
@@ -114,8 +115,8 @@ def run_one(cell: RunSpec | CellInputs, store: ResultStore, *, executor: Evaluat
     inputs = cell if isinstance(cell, CellInputs) else None
     spec = cell.spec if isinstance(cell, CellInputs) else cell
     previous = store.get_status(spec.sweep).get(spec.run_id)
-    if previous is not None and previous.status == "done":
-        return RunOutcome(spec.run_id, "skipped")
+    if previous is not None and previous.status == RunStatus.DONE:
+        return RunOutcome(spec.run_id, RunStatus.SKIPPED)
     attempt = (previous.attempt + 1) if previous is not None else 1
     started = datetime.now(timezone.utc)
     runner: GenericExperimentRunner | None = None
@@ -134,31 +135,30 @@ def run_one(cell: RunSpec | CellInputs, store: ResultStore, *, executor: Evaluat
                 resume_events=store.events_for(spec.sweep, spec.run_id), scenario=inputs.scenario)
             result = runner.run()
         except Exception as exc:  # noqa: BLE001 — a failed cell is a row, not a crash of the sweep
-            # Fixed: the heartbeat thread used to run until the `with` block ended, so a beat in
-            # flight could land after (and overwrite) the "failed" status written below,
-            # leaving a failed run "running". Stop it first.
+            # Stop the heartbeat before writing "failed": a beat still in flight could land
+            # after that status and overwrite it, leaving a failed run "running".
             heartbeat.stop()
             error = f"{type(exc).__name__}: {exc}"
             detail = traceback.format_exc(limit=8)
             finished = datetime.now(timezone.utc)
             try:  # a results folder damaged under the run must not crash the sweep either
                 store.write_part("runs", spec.sweep, spec.run_id, "final",
-                                 run_row(spec.sweep, spec, None, "failed", error, started, finished, attempt,
-                                         param_keys if param_keys is not None else sorted(spec.params)))
+                                 run_row(spec.sweep, spec, None, RunStatus.FAILED, error, started, finished,
+                                         attempt, param_keys if param_keys is not None else sorted(spec.params)))
                 store.compact(spec.sweep, spec.run_id)
             except Exception as stored:  # noqa: BLE001 — the status below still records the failure
                 error = f"{error} (its runs row could not be stored: {type(stored).__name__}: {stored})"
-            store.set_status(spec.sweep, spec.run_id, "failed", attempt=attempt, error=f"{error}\n{detail}")
-            return RunOutcome(spec.run_id, "failed", error=error)
+            store.set_status(spec.sweep, spec.run_id, RunStatus.FAILED, attempt=attempt, error=f"{error}\n{detail}")
+            return RunOutcome(spec.run_id, RunStatus.FAILED, error=error)
     finished = datetime.now(timezone.utc)
     store.write_part("runs", spec.sweep, spec.run_id, "final",
-                     run_row(spec.sweep, spec, result, "done", None, started, finished, attempt,
+                     run_row(spec.sweep, spec, result, RunStatus.DONE, None, started, finished, attempt,
                              param_keys if param_keys is not None else sorted(spec.params)))
     store.compact(spec.sweep, spec.run_id)
-    store.set_status(spec.sweep, spec.run_id, "done", attempt=attempt,
+    store.set_status(spec.sweep, spec.run_id, RunStatus.DONE, attempt=attempt,
                      progress={"iteration": result.iterations, "total": result.final_total,
                                "llm_calls": result.llm.calls, "llm_cost_usd": result.llm.cost_usd or 0.0})
     del runner
-    return RunOutcome(spec.run_id, "done", result.iterations, result.stop_reason, result.final_total,
+    return RunOutcome(spec.run_id, RunStatus.DONE, result.iterations, result.stop_reason, result.final_total,
                       llm_calls=result.llm.calls, llm_cost_usd=result.llm.cost_usd or 0.0)
 

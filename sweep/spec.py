@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import unquote, urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from runner.config_base import Strict
 from runner.errors import ConfigError
 from runner.experiment.proposers import CoordinateProposer, NoneProposer
 from runner.llm.config import BUILTIN_PREFIX, LLMConfig
@@ -53,11 +54,7 @@ _URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 Axis = Annotated[list[Any], Field(min_length=1)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
-
-
-class Limits(_Strict):
+class Limits(Strict):
     """Sweep-wide limits; every key is optional.
 
     Attributes:
@@ -73,7 +70,7 @@ class Limits(_Strict):
     llm_budget_usd: float | None = Field(default=None, gt=0)
 
 
-class SweepSpec(_Strict):
+class SweepSpec(Strict):
     """A validated sweep file (see the module docstring for the format).
 
     Example:

@@ -4,7 +4,7 @@
 URI: ``file://``, ``s3://``, ``gs://``…) share every rule through `sweep.store_base.PartStore`
 and pass one contract test (``tests/sweep/test_store.py``).
 
-On-disk layout of a `ParquetStore` (spec §4)::
+On-disk layout of a `ParquetStore` (for users: docs/sweeps.md, "The Parquet dataset")::
 
     <root>/<table>/sweep=<sweep>/<run_id>~<part>.parquet   rows of one part ("it-00003", "final")
     <root>/<table>/sweep=<sweep>/<run_id>.parquet          a run's compacted rows
@@ -316,11 +316,11 @@ class ParquetStore(BatchFiles, PartStore):
     def compact(self, sweep: str, run_id: str) -> None:
         """`PartStore.compact`, then delete the run's temp files that a killed writer left.
 
-        Fixed: a writer killed between creating its hidden temp file and renaming it (SIGKILL,
-        a dead node) left ``.<run_id>~<part>.parquet.<uuid>.tmp`` in the table's folder for
-        good: readers skip it, but every crash added garbage nothing removed. The run's own
-        compaction (by its only writer, when it ends, its heartbeat stopped) now removes
-        them, and those of its status file.
+        A writer killed between creating its hidden temp file and renaming it (SIGKILL, a
+        dead node) leaves ``.<run_id>~<part>.parquet.<uuid>.tmp`` in the table's folder.
+        Readers skip such files; the run's own compaction (by its only writer, when it ends,
+        its heartbeat stopped) removes them, and those of its status file, so crashes leave
+        no garbage behind.
         """
         super().compact(sweep, run_id)
         folders = [self._dir(table, sweep) for table in TABLES] + [self._status_dir(sweep)]

@@ -1,10 +1,11 @@
 """The six tables of a sweep's Parquet dataset: Arrow schemas and the rows a run produces.
 
-Tables (spec §4): ``runs`` (one row per run, written when the run ends), and five tables
-derived from a run's event stream: ``iterations``, ``proposals``, ``samples``, ``llm_calls``
-and ``events`` (the complete stream, what replay and resume read back). Every table starts
-with ``sweep`` (the hive partition key: it lives in the folder name, not inside the files)
-and ``run_id`` and ends with ``schema_version``.
+Tables (for users: docs/sweeps.md, "The Parquet dataset"): ``runs`` (one row per run,
+written when the run ends), and five tables derived from a run's event stream:
+``iterations``, ``proposals``, ``samples``, ``llm_calls`` and ``events`` (the complete
+stream, what replay and resume read back). Every table starts with ``sweep`` (the hive
+partition key: it lives in the folder name, not inside the files) and ``run_id`` and ends
+with ``schema_version``.
 
 Money is int64 cents. Events carry costs as float means (a mean over samples is rarely a
 whole cent); `round_cents` rounds them half away from zero — the same as half-up for the
@@ -28,9 +29,10 @@ import pyarrow as pa
 
 from runner.engine.rates import COMPONENTS
 from runner.experiment.result import ExperimentResult
+from runner.experiment.status import STORED_STATUSES
 
 SCHEMA_VERSION = 2  # 2: llm_calls.call (transport retries had duplicate keys)
-RUN_STATUSES = ("pending", "running", "done", "failed")
+RUN_STATUSES = tuple(s.value for s in STORED_STATUSES)  # plain strings, as they are stored
 EVENT_TABLES = ("iterations", "proposals", "samples", "llm_calls", "events")
 TABLES = ("runs", *EVENT_TABLES)
 

@@ -11,9 +11,10 @@ import click
 from runner.cli import cli, naming_file
 from runner.errors import ConfigError, RunnerError
 from runner.experiment.config import ExperimentConfig
-from runner.experiment.display import VerboseConfig, VerboseLogger, dollars
+from runner.experiment.display import VerboseConfig, VerboseLogger
 from runner.experiment.events import EventSink, read_events
 from runner.experiment.runner import EVENTS_FILE, RESULT_FILE, GenericExperimentRunner
+from runner.money import format_cents as dollars
 from runner.output_dir import check_writable_folder
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C

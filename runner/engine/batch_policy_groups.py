@@ -62,11 +62,11 @@ class PolicyGroup:
 
 def whole_args(values: np.ndarray, hi: int, what: str, policy: str, *, floor: bool) -> np.ndarray:
     """Numeric action arguments as int64 in ``[0, hi]``: the array twin of
-    `runner.engine.reference.whole_arg` (floor or truncate, clamp; NaN is a SimulationError).
+    `runner.engine.rules.whole_arg` (floor or truncate, clamp; NaN is a SimulationError).
 
-    Fix: ``astype(np.int64)`` turned NaN and values >= 2**63 (e.g. a budget computed from
-    ``queue2_nearest_deadline``) into INT64_MIN: a negative budget meant "no budget", which
-    dropped the focus list, and a NaN priority became INT64_MIN.
+    A bare ``astype(np.int64)`` would not do: it turns NaN and values >= 2**63 (e.g. a
+    budget computed from ``queue2_nearest_deadline``) into INT64_MIN, and a negative budget
+    means "no budget" (the focus list dropped).
     """
     if np.isnan(values).any():
         raise SimulationError(f"policy {policy}: {what} is not a number (NaN)")

@@ -89,10 +89,9 @@ def whole_arg(value: float, lo: int, hi: int, what: str, policy: str, *, floor: 
     """A numeric action argument as an integer in ``[lo, hi]``: floored (or truncated towards
     zero), then clamped; ±inf clamps to a bound, NaN is a `SimulationError`.
 
-    Fix: ``int(x)`` used to raise OverflowError on ±inf (``ticks_to_nearest_queue2_deadline``
-    is inf while the bank has nothing in Queue 2) and ValueError on NaN (inf − inf), while the
-    batch engine clamped silently — and cast budgets ≥ 2**63 to a negative int64, i.e.
-    "no budget", ignoring the focus list. Both engines now apply this rule.
+    Both engines apply this rule. A bare ``int(x)`` would not do: fields such as
+    ``ticks_to_nearest_queue2_deadline`` are inf while the bank has nothing in Queue 2 (and
+    inf − inf is NaN), and a budget ≥ 2**63 must not wrap to a negative int64 ("no budget").
     """
     if math.isnan(value):
         raise SimulationError(f"policy {policy}: {what} is not a number (NaN)")

@@ -3,20 +3,22 @@
 * `TransactionHistory` — from one simulated context day, each agent's outgoing payments
   (amount, priority, receiver, deadline offset) and settled incoming payments (settlement
   offset).
-* `SampleFactory` — builds the samples an agent's policies are judged on:
-  ``sandbox`` (SOURCE → AGENT → SINK: the agent's resampled outgoing payments go to a sink,
-  its resampled incoming settlements arrive from a source as liquidity beats) or ``full``
-  (every agent's day resampled and all agents re-simulated with their current policies).
-  Unlike SimCash, samples keep the scenario's rules (deferred crediting, deadline caps, cost
-  rates, end-of-day scope) because the sandbox is built from the same scenario config.
+* `SampleFactory` — builds the samples an agent's policies are judged on, in the world
+  ``evaluation.world`` names (a `SampleWorld`, picked once): `SandboxWorld` (SOURCE → AGENT →
+  SINK: the agent's resampled outgoing payments go to a sink, its resampled incoming
+  settlements arrive from a source as liquidity beats) or `FullWorld` (every agent's day
+  resampled and all agents re-simulated with their current policies). Unlike SimCash,
+  samples keep the scenario's rules (deferred crediting, deadline caps, cost rates,
+  end-of-day scope) because the sandbox is built from the same scenario config.
 * `BootstrapPolicyEvaluator` — scores policies on samples through an executor (in-process or
   Ray tasks: same results) and `compute_paired_deltas` compares two runs on the same samples.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -72,82 +74,65 @@ def sandbox_config(config: ScenarioConfig, agent: str) -> ScenarioConfig:
     return config.model_copy(update={"agents": [me, source, sink], "scenario_events": []})
 
 
-class SampleFactory:
-    """Builds one agent's bootstrap samples from a context day's history."""
+def _capped_deadlines(config: ScenarioConfig, arrival: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    return cap_deadlines(arrival, offset, config.simulation.ticks_per_day, config.episode_ticks,
+                         config.deadline_cap_at_eod)
 
-    def __init__(self, scenario: Scenario, ticks: int, world: str) -> None:
-        self.scenario = scenario
+
+def _draw(u: np.ndarray, n: int) -> np.ndarray:
+    """Uniforms in [0, 1) → integers in [0, n) (n ≥ 1)."""
+    picked: np.ndarray = np.minimum((u * n).astype(np.int64), n - 1)
+    return picked
+
+
+class SampleWorld(Protocol):
+    """Where an agent's samples are simulated: what `SampleFactory` needs of a world."""
+
+    def policies_used(self, agent: str, policies: Mapping[str, Policy]) -> tuple[Policy, ...]:
+        """The policies ``agent``'s engine setup is built from (same objects: same setup)."""
+        ...
+
+    def build_setup(self, agent: str, policies: Mapping[str, Policy]) -> EngineSetup:
+        """Engine parameters for ``agent``'s samples with ``policies`` in force."""
+        ...
+
+    def width(self, history: TransactionHistory, agent: str) -> int:
+        """How many uniforms one sample of ``history`` uses."""
+        ...
+
+    def samples(self, histories: Sequence[TransactionHistory], agent: str, day: np.ndarray,
+                u: np.ndarray, seed: int, context: Schedule | None) -> ScheduleBatch:
+        """Sample k resamples ``histories[day[k]]`` with the uniforms of row k of ``u``."""
+        ...
+
+
+class SandboxWorld:
+    """SOURCE → AGENT → SINK: the agent's resampled outgoing payments go to a sink, its
+    resampled incoming settlements arrive from a source as liquidity beats."""
+
+    def __init__(self, scenario: Scenario, ticks: int) -> None:
         self.config = scenario.config
         self.ticks = ticks
-        self.world = world
         self.fifo = parse_valid_policy(named_policy("Fifo"))
         self._sandboxes: dict[str, ScenarioConfig] = {}
-        # per agent, the last setup built and the policy objects it was built for (kept alive,
-        # so identity means "same policies"): the current policy is evaluated every iteration
-        self._last: dict[str, tuple[tuple[Policy, ...], EngineSetup]] = {}
 
-    def setup(self, agent: str, policies: Mapping[str, Policy]) -> EngineSetup:
-        """Engine parameters for ``agent``'s samples with ``policies`` in force."""
-        used = (policies[agent],) if self.world == "sandbox" else tuple(policies[a] for a in sorted(policies))
-        last = self._last.get(agent)
-        if last is not None and len(last[0]) == len(used) and all(
-                a is b for a, b in zip(last[0], used, strict=True)):
-            return last[1]
-        if self.world == "sandbox":
-            if agent not in self._sandboxes:
-                self._sandboxes[agent] = sandbox_config(self.config, agent)
-            setup = build_setup(self._sandboxes[agent], {agent: policies[agent], SOURCE: self.fifo,
-                                                         SINK: self.fifo}, ticks=self.ticks)
-        else:
-            setup = build_setup(self.scenario, dict(policies), ticks=self.ticks)
-        self._last[agent] = (used, setup)
-        return setup
+    def policies_used(self, agent: str, policies: Mapping[str, Policy]) -> tuple[Policy, ...]:
+        return (policies[agent],)
 
-    def samples(self, histories: Sequence[TransactionHistory], agent: str, stream_seed: int,
-                count: int, context: Schedule | None = None) -> ScheduleBatch:
-        """``count`` bootstrap samples of ``agent``'s day, all drawn from one random stream.
+    def build_setup(self, agent: str, policies: Mapping[str, Policy]) -> EngineSetup:
+        if agent not in self._sandboxes:
+            self._sandboxes[agent] = sandbox_config(self.config, agent)
+        return build_setup(self._sandboxes[agent], {agent: policies[agent], SOURCE: self.fifo,
+                                                    SINK: self.fifo}, ticks=self.ticks)
 
-        Sample k uses only row k of a ``[count, width]`` block of uniforms (the width is fixed
-        by the histories), so a sample does not depend on how many samples are drawn, nor on
-        where they are evaluated. Each sample first picks one of the context days, then
-        resamples that day's records with replacement and draws new arrival ticks. Every
-        sample carries ``seed = stream_seed``; (seed, index) identifies its draws exactly.
-        """
-        widths = [self._width(h, agent) for h in histories]
-        u = generator(stream_seed).random((count, 1 + max(widths)))
-        day = np.minimum((u[:, 0] * len(histories)).astype(np.int64), len(histories) - 1)
-        if self.world == "sandbox":
-            return self._sandbox(histories, agent, day, u[:, 1:], stream_seed)
-        assert context is not None
-        blocks, rows_of = [], []
-        for d, history in enumerate(histories):
-            rows = np.flatnonzero(day == d)
-            if rows.size:
-                blocks.append(self._full_block(history, u[rows, 1:], context, stream_seed))
-                rows_of.append(rows)
-        # the blocks hold the samples day by day: put them back in sample order
-        return ScheduleBatch.concat(blocks).take(np.argsort(np.concatenate(rows_of), kind="stable"))
+    def width(self, history: TransactionHistory, agent: str) -> int:
+        rec = history.records[agent]
+        return 2 * rec.out_amount.size + 2 * rec.in_amount.size
 
-    def _width(self, history: TransactionHistory, agent: str) -> int:
-        if self.world == "sandbox":
-            rec = history.records[agent]
-            return 2 * rec.out_amount.size + 2 * rec.in_amount.size
-        return sum(2 * r.out_amount.size for r in history.records.values())
-
-    def _deadlines(self, arrival: np.ndarray, offset: np.ndarray) -> np.ndarray:
-        c = self.config
-        return cap_deadlines(arrival, offset, c.simulation.ticks_per_day, c.episode_ticks,
-                             c.deadline_cap_at_eod)
-
-    def _draw(self, u: np.ndarray, n: int) -> np.ndarray:
-        """Uniforms in [0, 1) → integers in [0, n) (n ≥ 1)."""
-        picked: np.ndarray = np.minimum((u * n).astype(np.int64), n - 1)
-        return picked
-
-    def _sandbox(self, histories: Sequence[TransactionHistory], agent: str, day: np.ndarray,
-                 u: np.ndarray, seed: int) -> ScheduleBatch:
-        """Sandbox samples; row k of ``u`` holds sample k's uniforms, laid out for its day's
-        records (``n`` outgoing, ``m`` incoming): n picks, n arrival ticks, m picks, m ticks.
+    def samples(self, histories: Sequence[TransactionHistory], agent: str, day: np.ndarray,
+                u: np.ndarray, seed: int, context: Schedule | None) -> ScheduleBatch:
+        """Row k of ``u`` holds sample k's uniforms, laid out for its day's records (``n``
+        outgoing, ``m`` incoming): n picks, n arrival ticks, m picks, m ticks.
 
         All samples at once: each row is padded to the longest day, the padding sorted after
         the real entries (tick ``ticks``) and dropped when flattening.
@@ -189,7 +174,7 @@ class SampleFactory:
         n_pay, n_ev = arrival.size, beat_tick.size
         columns = {"sender": np.full(n_pay, me, dtype=np.int64), "receiver": np.full(n_pay, sink, dtype=np.int64),
                    "amount": cat("out_amount")[pick], "arrival": arrival,
-                   "deadline": self._deadlines(arrival, cat("out_offset")[pick]),
+                   "deadline": _capped_deadlines(self.config, arrival, cat("out_offset")[pick]),
                    "priority": cat("out_priority")[pick],
                    "event_tick": beat_tick, "event_kind": np.full(n_ev, KIND_SCHEDULED_SETTLEMENT, dtype=np.int64),
                    "event_from": np.full(n_ev, source, dtype=np.int64), "event_to": np.full(n_ev, me, dtype=np.int64),
@@ -197,20 +182,51 @@ class SampleFactory:
         starts = [np.concatenate(([0], np.cumsum(x[:, 0]))).astype(np.int64) for x in (n, m)]
         return ScheduleBatch(columns, starts[0], starts[1], (seed,) * day.size)
 
-    def _full_block(self, history: TransactionHistory, u: np.ndarray, context: Schedule,
-                    seed: int) -> ScheduleBatch:
+
+class FullWorld:
+    """Every agent's day resampled and all agents re-simulated with their current policies."""
+
+    def __init__(self, scenario: Scenario, ticks: int) -> None:
+        self.scenario = scenario
+        self.config = scenario.config
+        self.ticks = ticks
+
+    def policies_used(self, agent: str, policies: Mapping[str, Policy]) -> tuple[Policy, ...]:
+        return tuple(policies[a] for a in sorted(policies))
+
+    def build_setup(self, agent: str, policies: Mapping[str, Policy]) -> EngineSetup:
+        return build_setup(self.scenario, dict(policies), ticks=self.ticks)
+
+    def width(self, history: TransactionHistory, agent: str) -> int:
+        return sum(2 * r.out_amount.size for r in history.records.values())
+
+    def samples(self, histories: Sequence[TransactionHistory], agent: str, day: np.ndarray,
+                u: np.ndarray, seed: int, context: Schedule | None) -> ScheduleBatch:
+        if context is None:
+            raise ValueError("full-world samples need the context day's schedule (its scenario events)")
+        blocks, rows_of = [], []
+        for d, history in enumerate(histories):
+            rows = np.flatnonzero(day == d)
+            if rows.size:
+                blocks.append(self._block(history, u[rows], context, seed))
+                rows_of.append(rows)
+        # the blocks hold the samples day by day: put them back in sample order
+        return ScheduleBatch.concat(blocks).take(np.argsort(np.concatenate(rows_of), kind="stable"))
+
+    def _block(self, history: TransactionHistory, u: np.ndarray, context: Schedule,
+               seed: int) -> ScheduleBatch:
         cols: list[tuple[np.ndarray, ...]] = []
         at = 0
         rows = u.shape[0]
         for a, agent in enumerate(history.agent_ids):
             rec = history.records[agent]
             n = rec.out_amount.size
-            pick = self._draw(u[:, at:at + n], max(n, 1))
-            arrival = self._draw(u[:, at + n:at + 2 * n], self.ticks)
+            pick = _draw(u[:, at:at + n], max(n, 1))
+            arrival = _draw(u[:, at + n:at + 2 * n], self.ticks)
             at += 2 * n
             cols.append((np.full((rows, n), a, dtype=np.int64), rec.out_receiver[pick],
-                         rec.out_amount[pick], arrival, self._deadlines(arrival, rec.out_offset[pick]),
-                         rec.out_priority[pick]))
+                         rec.out_amount[pick], arrival,
+                         _capped_deadlines(self.config, arrival, rec.out_offset[pick]), rec.out_priority[pick]))
         snd, rcv, amt, arr, dl, pri = (np.concatenate([c[i] for c in cols], axis=1) for i in range(6))
         order = np.argsort(arr, axis=1, kind="stable")  # ties: agents in id order, then draw order
         snd, rcv, amt, arr, dl, pri = (np.take_along_axis(x, order, 1) for x in (snd, rcv, amt, arr, dl, pri))
@@ -218,6 +234,46 @@ class SampleFactory:
                     "priority": pri}
         events = {f: np.tile(getattr(context, f), (rows, 1)) for f in EVENT_FIELDS}
         return ScheduleBatch.from_blocks(payments, events, [seed] * rows)
+
+
+#: ``evaluation.world`` → the world its samples are built in (chosen once, by `SampleFactory`).
+WORLDS: dict[str, Callable[[Scenario, int], SampleWorld]] = {"sandbox": SandboxWorld, "full": FullWorld}
+
+
+class SampleFactory:
+    """Builds one agent's bootstrap samples from a context day's history, in ``world``."""
+
+    def __init__(self, scenario: Scenario, ticks: int, world: str) -> None:
+        self.world = WORLDS[world](scenario, ticks)
+        # per agent, the last setup built and the policy objects it was built for (kept alive,
+        # so identity means "same policies"): the current policy is evaluated every iteration
+        self._last: dict[str, tuple[tuple[Policy, ...], EngineSetup]] = {}
+
+    def setup(self, agent: str, policies: Mapping[str, Policy]) -> EngineSetup:
+        """Engine parameters for ``agent``'s samples with ``policies`` in force."""
+        used = self.world.policies_used(agent, policies)
+        last = self._last.get(agent)
+        if last is not None and len(last[0]) == len(used) and all(
+                a is b for a, b in zip(last[0], used, strict=True)):
+            return last[1]
+        setup = self.world.build_setup(agent, policies)
+        self._last[agent] = (used, setup)
+        return setup
+
+    def samples(self, histories: Sequence[TransactionHistory], agent: str, stream_seed: int,
+                count: int, context: Schedule | None = None) -> ScheduleBatch:
+        """``count`` bootstrap samples of ``agent``'s day, all drawn from one random stream.
+
+        Sample k uses only row k of a ``[count, width]`` block of uniforms (the width is fixed
+        by the histories), so a sample does not depend on how many samples are drawn, nor on
+        where they are evaluated. Each sample first picks one of the context days, then
+        resamples that day's records with replacement and draws new arrival ticks. Every
+        sample carries ``seed = stream_seed``; (seed, index) identifies its draws exactly.
+        """
+        widths = [self.world.width(h, agent) for h in histories]
+        u = generator(stream_seed).random((count, 1 + max(widths)))
+        day = np.minimum((u[:, 0] * len(histories)).astype(np.int64), len(histories) - 1)
+        return self.world.samples(histories, agent, day, u[:, 1:], stream_seed, context)
 
 
 @dataclass(frozen=True)

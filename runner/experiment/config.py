@@ -13,8 +13,9 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from runner.config_base import Strict
 from runner.errors import ConfigError, NotSupportedError, PolicyError
 from runner.experiment.proposers import BUILTIN_PROPOSERS
 from runner.input_files import read_text
@@ -32,12 +33,6 @@ from runner.scenario.loader import (
 )
 
 Mode = Literal["bootstrap", "deterministic", "deterministic-pairwise", "deterministic-temporal"]
-
-
-class Strict(BaseModel):
-    """Frozen, unknown keys are errors, numbers are finite numbers (see `runner.scenario.models.Strict`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class AcceptanceConfig(Strict):

@@ -12,25 +12,21 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from runner.experiment.events import Event
-
-
-def dollars(cents: float) -> str:
-    """Cents shown as dollars: 498000 → "$4,980.00"."""
-    sign = "-" if cents < 0 else ""
-    return f"{sign}${abs(cents) / 100:,.2f}"
+from runner.money import format_cents
+from runner.proposals import PolicyChanges
 
 
 def param_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
     """Short description of what a proposal changes ("initial_liquidity_fraction 0.5→0.4")."""
     if not new:
         return "no valid proposal"
-    op, np_ = (old or {}).get("parameters", {}), new.get("parameters", {})
-    parts = [f"{k} {op.get(k, '–')}→{np_[k]:g}" if isinstance(np_[k], int | float) else f"{k}→{np_[k]}"
-             for k in sorted(np_) if op.get(k) != np_[k]]
-    parts += [f"-{k}" for k in sorted(op) if k not in np_]
-    trees = [k for k in new if k.endswith("_tree") and (old or {}).get(k) != new.get(k)]
-    if trees:
-        parts.append("changed " + ", ".join(trees))
+    changes = PolicyChanges.between(old, new)
+    kept = sorted((c for c in changes.parameters if c.after is not None), key=lambda c: c.name)
+    parts = [f"{c.name} {'–' if c.before is None else c.before}→{c.after:g}" if isinstance(c.after, int | float)
+             else f"{c.name}→{c.after}" for c in kept]
+    parts += sorted(f"-{c.name}" for c in changes.parameters if c.after is None)
+    if changes.trees:
+        parts.append("changed " + ", ".join(changes.trees))
     return "; ".join(parts) or "same policy"
 
 
@@ -74,12 +70,12 @@ class VerboseLogger:
 
     def _on_context_day(self, it: int, p: dict[str, Any]) -> None:
         if self.config.evaluations:
-            costs = ", ".join(f"{a} {dollars(c)}" for a, c in p["costs"].items())
+            costs = ", ".join(f"{a} {format_cents(c)}" for a, c in p["costs"].items())
             self.write(f"   context day (seed {p['seed']}): {costs}")
 
     def _on_evaluation(self, it: int, p: dict[str, Any]) -> None:
         if self.config.evaluations:
-            self.write(f"   {p['agent']}: current policy {dollars(p['mean'])} ± {dollars(p['std'])} "
+            self.write(f"   {p['agent']}: current policy {format_cents(p['mean'])} ± {format_cents(p['std'])} "
                        f"over {p['n']} samples, settlement {p['settlement']:.1%}")
 
     def _on_llm_interaction(self, it: int, p: dict[str, Any]) -> None:
@@ -106,15 +102,15 @@ class VerboseLogger:
         level = p.get("confidence", 0.95)  # (events stored before it was recorded: 95 %)
         ci = (f" {level:.0%}CI [{p['ci_low']:+.0f}, {p['ci_high']:+.0f}]¢" if p["n"] > 1 else "")
         self.write(f"it {it:>3} {p['agent']:<10} {mark}  {param_changes(p['policy'], p['proposal'])}  "
-                   f"mean {dollars(p['old_mean'])}→{dollars(p['new_mean'])}  Δ {p['mean_delta']:+.0f}¢"
+                   f"mean {format_cents(p['old_mean'])}→{format_cents(p['new_mean'])}  Δ {p['mean_delta']:+.0f}¢"
                    f"{ci} (n={p['n']}) — {p['reason']}")
         if self.config.samples and p.get("deltas"):
             self.write("      deltas (¢): " + " ".join(str(d) for d in p["deltas"]))
 
     def _on_reference_cost(self, it: int, p: dict[str, Any]) -> None:
-        agents = "  ".join(f"{a} {dollars(c)}" for a, c in p["costs"].items())
+        agents = "  ".join(f"{a} {format_cents(c)}" for a, c in p["costs"].items())
         label = "baseline" if it == 0 else f"iteration {it}"
-        self.write(f"{label:>12}: total {dollars(p['total'])}  {agents}  "
+        self.write(f"{label:>12}: total {format_cents(p['total'])}  {agents}  "
                    f"(reference set, {p['n']} samples)")
 
     def _on_converged(self, it: int, p: dict[str, Any]) -> None:
@@ -122,6 +118,6 @@ class VerboseLogger:
 
     def _on_experiment_end(self, it: int, p: dict[str, Any]) -> None:
         self.write(f"stopped: {p['stop_reason']} after {p['iterations']} iteration(s); "
-                   f"total cost {dollars(p['baseline_total'])} → {dollars(p['final_total'])}")
+                   f"total cost {format_cents(p['baseline_total'])} → {format_cents(p['final_total'])}")
         for agent, params in p["final_parameters"].items():
             self.write(f"  {agent}: {json.dumps(params, sort_keys=True)}")

@@ -1,6 +1,8 @@
 """`OptimizationLoop`: evaluate → propose → compare (paired) → accept or reject → repeat.
 
-Read `run` top to bottom; each step is a method below it. The loop owns the policies in
+Read `run` top to bottom; each step is a method below it. The evaluation mode is an
+`EvaluationPlan` (bootstrap or deterministic, picked once in `__init__`): the loop asks it
+for days, samples and setups and never tests the mode. The loop owns the policies in
 force and each agent's history; everything it observes goes out as events (display, files,
 Parquet hang off the event stream, not off the loop).
 """
@@ -25,7 +27,6 @@ from runner.experiment.acceptance import Decision, make_rule
 from runner.experiment.bootstrap import (
     BootstrapPolicyEvaluator,
     PolicyEvaluation,
-    SampleFactory,
     TransactionHistory,
     compute_paired_deltas,
 )
@@ -33,6 +34,7 @@ from runner.experiment.config import ExperimentConfig
 from runner.experiment.convergence import ConvergenceDetector
 from runner.experiment.events import Event, LiveStateProvider
 from runner.experiment.executor import EvaluationExecutor
+from runner.experiment.plans import make_plan
 from runner.experiment.streams import agent_stream, scenario_facts
 from runner.policy.ast import Policy
 from runner.policy.serialize import policy_json, policy_to_doc
@@ -45,7 +47,6 @@ from runner.proposals import (
     SampleStream,
 )
 from runner.scenario.loader import Scenario
-from runner.seeds import bootstrap_seed, derive_seed, iteration_seed, reference_seed
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,8 @@ class OptimizationLoop:
         self.ticks = min(ev.ticks or scenario.config.episode_ticks, scenario.config.episode_ticks)
         self.constraints = config.get_constraints()
         self.evaluator = BootstrapPolicyEvaluator(executor)
-        self.factory = SampleFactory(scenario, self.ticks, ev.world)
         self.days = ScheduleGenerator(scenario.config, self.ticks)
+        self.plan = make_plan(config, scenario, self.ticks, self.days, replicate)
         self.rule = make_rule(ev.acceptance, temporal=ev.temporal)
         conv = config.convergence
         self.detector = ConvergenceDetector(conv.stability_threshold, conv.stability_window, ev.temporal)
@@ -92,7 +93,7 @@ class OptimizationLoop:
             self.policies[agent] = parse_valid_policy(config.initial_policy_doc(agent),
                                                       source=f"{config.source}: initial_policies.{agent}")
         self.history: dict[str, list[IterationRecord]] = {a: [] for a in config.optimized_agents}
-        self.reference = ScheduleBatch.of(self._reference_schedules())  # laid out once, reused
+        self.reference = ScheduleBatch.of(self.plan.reference_schedules())  # laid out once, reused
         self.iteration = 0
         self.reference_costs: dict[str, float] = {}
         self._reference_cache: dict[str, Any] = {}
@@ -129,8 +130,8 @@ class OptimizationLoop:
                 return
 
     async def optimize_agent(self, agent: str, it: int, context: ContextDay) -> bool:
-        samples = self.agent_samples(agent, it, context)
-        setup = self.setup_for(agent, self.policies)
+        samples = self.plan.samples(agent, it, context.schedule, context.histories)
+        setup = self.plan.setup(agent, self.policies)
         current = self.evaluator.evaluate(agent, setup, samples)
         self.emit_evaluation(agent, it, current)
         result = await self.proposer.propose(self.proposal_context(agent, it, context, current, samples, setup))
@@ -144,7 +145,7 @@ class OptimizationLoop:
             return False
         try:
             candidate = parse_valid_policy(result.policy, self.constraints)
-            new = self.evaluator.evaluate(agent, self.setup_for(agent, {**self.policies, agent: candidate}),
+            new = self.evaluator.evaluate(agent, self.plan.setup(agent, {**self.policies, agent: candidate}),
                                           samples)
         except (PolicyError, SimulationError, ConfigError) as exc:
             reason = f"cannot run: {exc}"
@@ -162,10 +163,10 @@ class OptimizationLoop:
 
     # ------------------------------------------------------------------ steps
     def simulate_context_day(self, it: int) -> ContextDay:
-        """The full scenario with the current policies (iteration seed; fixed when deterministic)."""
+        """The full scenario with the current policies, on the plan's day(s) for iteration ``it``."""
         setup = build_setup(self.scenario, self.policies, ticks=self.ticks)
-        days = 1 if self.config.evaluation.deterministic else self.config.evaluation.context_days
-        seeds = [self._day_seed(it) if d == 0 else derive_seed(self._day_seed(it), "day", d) for d in range(days)]
+        seeds = self.plan.context_seeds(it)
+        days = len(seeds)
         schedules = [self.days.draw(seed) for seed in seeds]
         table = evaluate_batch(setup, schedules)  # histories need settlement ticks, not traces
         totals = table.totals()[0]
@@ -175,18 +176,6 @@ class OptimizationLoop:
         histories = [TransactionHistory(setup.agent_ids, sch, ticks)
                      for sch, ticks in zip(schedules, table.settle_ticks, strict=True)]
         return ContextDay(seeds[0], schedules[0], setup, histories, costs)
-
-    def agent_samples(self, agent: str, it: int, context: ContextDay) -> Sequence[Schedule]:
-        if self.config.evaluation.deterministic:
-            return [context.schedule]
-        seed = bootstrap_seed(self.config.master_seed, self.replicate, it, agent)
-        return self.factory.samples(context.histories, agent, seed, self.config.evaluation.num_samples,
-                                    context.schedule)
-
-    def setup_for(self, agent: str, policies: dict[str, Policy]) -> EngineSetup:
-        if self.config.evaluation.deterministic:
-            return build_setup(self.scenario, policies, ticks=self.ticks)
-        return self.factory.setup(agent, policies)
 
     def proposal_context(self, agent: str, it: int, context: ContextDay, current: PolicyEvaluation,
                          samples: Sequence[Schedule], setup: EngineSetup) -> ProposalContext:
@@ -291,14 +280,3 @@ class OptimizationLoop:
             new_settlement=d.new_settlement, policy=policy_to_doc(self.policies[agent]), proposal=proposal,
             seeds=list(old.seeds), old_costs=[int(x) for x in old.costs],
             new_costs=[int(x) for x in new.costs], deltas=[int(x) for x in old.costs - new.costs])
-
-    def _day_seed(self, it: int) -> int:
-        if self.config.evaluation.deterministic:
-            return derive_seed(self.config.master_seed, "replicate", self.replicate, "deterministic-day")
-        return iteration_seed(self.config.master_seed, self.replicate, it)
-
-    def _reference_schedules(self) -> list[Schedule]:
-        if self.config.evaluation.deterministic:
-            return [self.days.draw(self._day_seed(0))]
-        return [self.days.draw(reference_seed(self.config.master_seed, self.replicate, k))
-                for k in range(self.config.evaluation.reference_samples)]

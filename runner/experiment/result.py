@@ -32,7 +32,7 @@ class ExperimentResult:
     master_seed: int
     iterations: int
     converged: bool
-    stop_reason: str  # converged | max_iterations | budget | failed
+    stop_reason: str  # a `StopReason` value
     agents: dict[str, AgentOutcome]
     baseline_total: float
     final_total: float

@@ -22,6 +22,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from runner.money import format_cents
+
 # event type -> (key naming the owning agent, fields the owner may see)
 _OWNED: dict[str, tuple[str, tuple[str, ...]]] = {
     "Arrival": ("sender", ("tx", "sender", "receiver", "amount", "deadline", "priority")),
@@ -54,17 +56,6 @@ _QUEUED_WHY = {"limit": "over your outflow limit", "bilateral_limit": "over your
                "that bank", "multilateral_limit": "over your total outflow limit"}
 _PATHS = {"rtgs": "at once", "queue2": "from the central queue", "offset": "by offsetting",
           "cycle": "in an LSM cycle", "scheduled": "as scheduled"}
-
-
-def format_cents(cents: float) -> str:
-    """Dollars with two decimals from an amount in cents: ``49800 -> "$498.00"``.
-
-    Example:
-        >>> format_cents(-123456.0)
-        '-$1,234.56'
-    """
-    sign = "-" if cents < 0 else ""
-    return f"{sign}${abs(cents) / 100:,.2f}"
 
 
 def _pick(event: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import json
 from typing import Any
 
 from runner.llm.config import LLMConfig
-from runner.llm.events import filter_events_for_agent, format_cents, format_events
+from runner.llm.events import filter_events_for_agent, format_events
 from runner.llm.policy_docs import (
     CONDITION_FORMS,
     NODE_FORMS,
@@ -30,9 +30,10 @@ from runner.llm.policy_docs import (
     tree_doc,
 )
 from runner.llm.settlement_rules import settlement_lines
+from runner.money import format_cents
 from runner.policy import ast as dsl
 from runner.policy.constraints import ParameterSpec, ScenarioConstraints
-from runner.proposals import IterationRecord, PolicyDoc, ProposalContext, ScenarioFacts
+from runner.proposals import IterationRecord, PolicyChanges, PolicyDoc, ProposalContext, ScenarioFacts
 from runner.scenario.models import CostRates, FixedPenalty, Penalty, RatePenalty
 
 __all__ = ["build_system_prompt", "build_user_prompt", "filter_events_for_agent", "format_cents"]
@@ -286,21 +287,11 @@ def _streams_section(ctx: ProposalContext, max_event_lines: int) -> list[str]:
     return lines
 
 
-def _tree_changes(old: PolicyDoc, new: PolicyDoc) -> list[str]:
-    return [tree for tree in dsl.TREES if old.get(tree) != new.get(tree)]
+def _param_changes(changes: PolicyChanges) -> str:
+    def shown(value: Any) -> str:
+        return "unset" if value is None else _number(float(value))
 
-
-def _param_changes(old: PolicyDoc, new: PolicyDoc) -> str:
-    before: dict[str, Any] = dict(old.get("parameters") or {})
-    after: dict[str, Any] = dict(new.get("parameters") or {})
-    parts = []
-    for name in [*before, *(k for k in after if k not in before)]:
-        a, b = before.get(name), after.get(name)
-        if a == b:
-            continue
-        fa = "unset" if a is None else _number(float(a))
-        fb = "unset" if b is None else _number(float(b))
-        parts.append(f"{name} {fa} -> {fb}")
+    parts = [f"{c.name} {shown(c.before)} -> {shown(c.after)}" for c in changes.parameters]
     return ", ".join(parts) or "parameters unchanged"
 
 
@@ -317,9 +308,9 @@ def _history_line(r: IterationRecord) -> str:
     if r.proposal is None:
         return f"- iteration {r.iteration}: no valid policy was proposed ({r.reason})"
     verdict = "ACCEPTED" if r.accepted else "REJECTED"
-    trees = _tree_changes(r.policy, r.proposal)
-    tree_text = "; ".join(f"{tree} proposed as {_compact(r.proposal.get(tree))}" for tree in trees)
-    change = f"{_param_changes(r.policy, r.proposal)}; {tree_text or 'trees unchanged'}"
+    changes = PolicyChanges.between(r.policy, r.proposal)
+    tree_text = "; ".join(f"{tree} proposed as {_compact(r.proposal.get(tree))}" for tree in changes.trees)
+    change = f"{_param_changes(changes)}; {tree_text or 'trees unchanged'}"
     text = f"- iteration {r.iteration}, {verdict} ({r.reason}): {change}"
     if r.old_mean_cost is not None and r.new_mean_cost is not None:
         text += (f". Mean cost {format_cents(r.old_mean_cost)} -> "

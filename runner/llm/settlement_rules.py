@@ -8,7 +8,7 @@ holds only the agent's own). Money is shown in dollars, like the rest of the pro
 
 from __future__ import annotations
 
-from runner.llm.events import format_cents
+from runner.money import format_cents
 from runner.proposals import SettlementFacts
 
 

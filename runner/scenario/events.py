@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from runner.scenario.base import Strict
+from runner.config_base import Strict
 
 
 class OneTime(Strict):

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from runner.scenario.base import Strict
+from runner.config_base import Strict
 from runner.scenario.events import (
     CounterpartyWeightChange,
     ScenarioEvent,

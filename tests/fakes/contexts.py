@@ -18,11 +18,13 @@ from runner.engine.rates import COMPONENTS
 from runner.engine.reference import ReferenceEngine
 from runner.engine.schedule import generate_schedule
 from runner.engine.setup import build_setup
+from runner.experiment.streams import scenario_facts
 from runner.llm.config import LLMConfig
 from runner.policy import ParameterSpec, ScenarioConstraints, parse_valid_policy
-from runner.proposals import IterationRecord, ProposalContext, SampleStream, ScenarioFacts
+from runner.proposals import IterationRecord, ProposalContext, SampleStream
 from runner.scenario import Scenario, load_scenario
 from tests.conftest import EXPERIMENTS
+from tests.helpers import fraction_policy
 
 EXP2 = EXPERIMENTS / "castro" / "scenarios" / "exp2.yaml"
 BANK_B_FRACTION = 0.37
@@ -68,26 +70,13 @@ def fake_llm_config(base_url: str, **overrides: Any) -> LLMConfig:
     return LLMConfig(**{**settings, **overrides})
 
 
-def fraction_policy(fraction: float, node_id: str = "release_all",
-                    policy_id: str = "current") -> dict[str, Any]:
-    return {"version": "1.0", "policy_id": policy_id,
-            "parameters": {"initial_liquidity_fraction": fraction},
-            "payment_tree": {"type": "action", "node_id": node_id, "action": "Release"},
-            "bank_tree": {"type": "action", "node_id": "bank_idle", "action": "NoAction"}}
+def exp2_policy(fraction: float, node_id: str = "release_all", policy_id: str = "current") -> dict[str, Any]:
+    """`fraction_policy` as these contexts write it: ids of their own and an idle bank tree."""
+    return fraction_policy(fraction, policy_id, node_id=node_id, bank_tree=True)
 
 
 def exp2_scenario() -> Scenario:
     return load_scenario(EXP2)
-
-
-def scenario_facts(scenario: Scenario, agent_id: str) -> ScenarioFacts:
-    cfg = scenario.config
-    return ScenarioFacts(
-        cost_rates=cfg.cost_rates, ticks_per_day=cfg.simulation.ticks_per_day,
-        num_days=cfg.simulation.num_days, deferred_crediting=cfg.deferred_crediting,
-        bilateral_offsetting=cfg.lsm_config.enable_bilateral,
-        eod_penalty_scope=cfg.eod_penalty_scope,
-        liquidity_pool=cfg.agent(agent_id).liquidity_pool)
 
 
 def _run(scenario: Scenario, policies: dict[str, Any],
@@ -108,9 +97,9 @@ def exp2_context(agent_id: str = "BANK_A", *, filtered: bool = True,
 
     scenario = exp2_scenario()
     other = "BANK_B" if agent_id == "BANK_A" else "BANK_A"
-    mine = fraction_policy(fraction)
+    mine = exp2_policy(fraction)
     policies = {agent_id: mine,
-                other: fraction_policy(BANK_B_FRACTION, BANK_B_NODE, "bank_b_private")}
+                other: exp2_policy(BANK_B_FRACTION, BANK_B_NODE, "bank_b_private")}
     runs = {seed: _run(scenario, policies, seed) for seed in (42, *SAMPLE_SEEDS)}
     index = runs[42][0].agent_ids.index(agent_id)
 
@@ -127,26 +116,26 @@ def exp2_context(agent_id: str = "BANK_A", *, filtered: bool = True,
     rates = [float(runs[s][0].settlement_rates()[0, index]) for s in SAMPLE_SEEDS]
     best = min(SAMPLE_SEEDS, key=lambda s: (total(s), s))
     worst = max(SAMPLE_SEEDS, key=lambda s: (total(s), -s))
-    cautious = fraction_policy(0.05)
+    cautious = exp2_policy(0.05)
     cautious["payment_tree"] = {
         "type": "condition", "node_id": "urgent",
         "condition": {"op": "<=", "left": {"field": "ticks_to_deadline"}, "right": {"value": 2}},
         "on_true": {"type": "action", "node_id": "release_urgent", "action": "Release"},
         "on_false": {"type": "action", "node_id": "wait", "action": "Hold"}}
     history = (
-        IterationRecord(iteration=1, policy=fraction_policy(0.5), proposal=fraction_policy(0.25),
+        IterationRecord(iteration=1, policy=exp2_policy(0.5), proposal=exp2_policy(0.25),
                         accepted=True, reason="CI lower bound $201.40 > 0",
                         old_mean_cost=49_800.0, new_mean_cost=24_900.0, mean_delta=24_900.0,
                         ci_low=20_140.0, ci_high=29_660.0),
-        IterationRecord(iteration=2, policy=fraction_policy(0.25), proposal=fraction_policy(0.1),
+        IterationRecord(iteration=2, policy=exp2_policy(0.25), proposal=exp2_policy(0.1),
                         accepted=True, reason="CI lower bound $12.75 > 0",
                         old_mean_cost=24_900.0, new_mean_cost=17_012.5, mean_delta=7_887.5,
                         ci_low=1_275.0, ci_high=14_500.0),
-        IterationRecord(iteration=3, policy=fraction_policy(0.1), proposal=cautious,
+        IterationRecord(iteration=3, policy=exp2_policy(0.1), proposal=cautious,
                         accepted=False, reason="CI lower bound -$1,180.20 <= 0",
                         old_mean_cost=31_220.0, new_mean_cost=140_331.25, mean_delta=-109_111.25,
                         ci_low=-118_020.0, ci_high=-100_202.5),
-        IterationRecord(iteration=4, policy=fraction_policy(0.1), proposal=None, accepted=False,
+        IterationRecord(iteration=4, policy=exp2_policy(0.1), proposal=None, accepted=False,
                         reason="invalid: parameters.initial_liquidity_fraction: must be <= 1, "
                                "got 1.5"),
     )

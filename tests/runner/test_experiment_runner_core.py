@@ -1,4 +1,4 @@
-"""`GenericExperimentRunner` (experiment spec §6): protocol, config wiring, constraints, system
+"""`GenericExperimentRunner`: protocol, config wiring, constraints, system
 prompt, result, live state, scenario path resolution and run ids."""
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from tests.fakes.contexts import (
     exp2_constraints,
     exp2_context,
     fake_llm_config,
-    fraction_policy,
 )
 from tests.fakes.fake_openai import FakeOpenAIServer, Reply, policy_reply
+from tests.helpers import fraction_policy
 
 
 def propose(client: ExperimentLLMClient, agent: str = "BANK_A") -> PolicyGenerationResult:

@@ -1,4 +1,4 @@
-"""The optimisation loop (experiment spec §3): iterations, convergence, evaluation, acceptance,
+"""The optimisation loop (README, "One experiment"): iterations, convergence, evaluation, acceptance,
 paired comparison, events and integer-cent costs — driven by a scripted fake proposer."""
 
 from __future__ import annotations

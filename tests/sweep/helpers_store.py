@@ -10,18 +10,9 @@ from runner.experiment.events import Event
 from runner.experiment.result import ExperimentResult
 from runner.experiment.runner import GenericExperimentRunner
 from tests.conftest import EXPERIMENTS
+from tests.helpers import RecordingSink
 
 RUN_ID = "castro_exp1-0123456789abcdef-coordinate"
-
-
-class Collector:
-    """An event sink keeping every event."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def handle(self, event: Event) -> None:
-        self.events.append(event)
 
 
 @dataclass(frozen=True)
@@ -45,6 +36,6 @@ def exp1_config(iterations: int = 3) -> ExperimentConfig:
 
 def run_exp1() -> tuple[list[Event], ExperimentResult]:
     """Run castro exp1 for 3 iterations (about 0.1 s) and return its events and result."""
-    collector = Collector()
+    collector = RecordingSink()
     result = GenericExperimentRunner(exp1_config(), run_id=RUN_ID, sinks=[collector]).run()
     return collector.events, result

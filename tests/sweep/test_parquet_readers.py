@@ -1,4 +1,4 @@
-"""A finished sweep's output opens as it is with plain Parquet readers (spec §4, docs/sweeps.md).
+"""A finished sweep's output opens as it is with plain Parquet readers (docs/sweeps.md, "The Parquet dataset").
 
 A small local sweep (Castro exp1 and exp2 × {coordinate, none}, one replicate, few
 iterations and samples: 4 runs, in this process) is written to a folder; then each of the

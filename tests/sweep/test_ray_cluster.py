@@ -1,4 +1,4 @@
-"""A sweep on a real two-node Ray cluster on this machine, submitted as a Ray job (spec §3).
+"""A sweep on a real two-node Ray cluster on this machine, submitted as a Ray job (docs/sweeps.md).
 
 The cluster: ``ray start --head`` (1 CPU, custom resource ``head``) and a second
 ``ray start --address`` (1 CPU, custom resource ``worker``): two raylets on one machine, each

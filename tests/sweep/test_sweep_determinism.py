@@ -1,4 +1,4 @@
-"""The three executors give the same result tables (spec §3: "Same results in all three").
+"""The three executors give the same result tables (docs/sweeps.md, "Running: executors").
 
 A sweep runs through the real CLI with ``--executor local``, with a Ray of one CPU and with
 a Ray of two CPUs, into three output folders. To fit the time budget (each Ray run actor

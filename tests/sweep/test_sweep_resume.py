@@ -1,7 +1,7 @@
 """Kill a sweep anywhere, run the same command again: the tables equal an uninterrupted run's.
 
-Spec §2: "A resumed sweep yields exactly the rows an uninterrupted one would (with a recorded
-or offline proposer), no duplicates, nothing lost." Every case compares every table with the
+A resumed sweep yields exactly the rows an uninterrupted one would (with a recorded or
+offline proposer): no duplicates, nothing lost (docs/sweeps.md, "Resume"). Every case compares every table with the
 session's uninterrupted local run of the same cells (`conftest.local_reference`; the three
 executors are shown to agree in test_sweep_determinism.py), row for row, leaving out the
 wall-clock columns (`helpers_e2e.WALL_CLOCK`) and ``runs.attempt``, which counts executions
@@ -188,8 +188,8 @@ def test_ray_run_actor_killed_more_often_than_restarted_fails_alone(ray_tmp: Pat
     """RunActor has max_restarts=3: the 4th death fails the run, recorded, and the next runs on.
 
     The sweep: exp2 (killed at every incarnation of its actor) then exp1, one CPU so one
-    actor at a time. The failed run gets a ``runs`` row with its error (bug fixed in
-    sweep/ray_driver.py: it used to get only a status), the sweep prints it and exits 1.
+    actor at a time. The failed run gets a ``runs`` row with its error, not only a status
+    (`sweep.ray_driver._record_failure`), the sweep prints it and exits 1.
     """
     sweep_file = write_sweep(tmp_path, name="e2e_dies", experiments=[CASTRO[1], CASTRO[0]],
                              models=["builtin/coordinate"], replicates=1)

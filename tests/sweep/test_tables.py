@@ -27,7 +27,8 @@ from sweep.tables import (
     rows_for_events,
     run_row,
 )
-from tests.sweep.helpers_store import RUN_ID, Cell, Collector, exp1_config, run_exp1
+from tests.helpers import RecordingSink
+from tests.sweep.helpers_store import RUN_ID, Cell, exp1_config, run_exp1
 
 SWEEP = "castro_models"
 AGENTS = ["BANK_A", "BANK_B"]
@@ -217,7 +218,7 @@ def test_param_types_over_the_whole_sweep() -> None:
 # ---------------------------------------------------------------------------- StoreSink
 def test_store_sink_end_to_end_into_parquet(tmp_path: Path) -> None:
     store = ParquetStore(str(tmp_path / "out"))
-    collector = Collector()
+    collector = RecordingSink()
     GenericExperimentRunner(exp1_config(), run_id=RUN_ID,
                             sinks=[collector, StoreSink(store, SWEEP, RUN_ID)]).run()
     parts = sorted(p.name for p in (tmp_path / "out" / "events" / f"sweep={SWEEP}").iterdir())

@@ -1,4 +1,4 @@
-"""The Castro validation targets (engine spec §8), from our files and from SimCash's copies."""
+"""The validation targets of Castro et al. (2025), from our files and from SimCash's copies."""
 
 from __future__ import annotations
 
@@ -14,19 +14,19 @@ from runner.policy import parse_valid_policy
 from runner.policy.ast import Policy
 from runner.scenario import load_scenario
 from tests.conftest import EXPERIMENTS
+from tests.helpers import fraction_policy
 
 OURS = EXPERIMENTS / "castro" / "scenarios"
 SIMCASH = {"exp1": "exp1_2period.yaml", "exp2": "exp2_12period.yaml", "exp3": "exp3_joint.yaml"}
 
 
-def fraction_policy(f: float) -> Policy:
-    return parse_valid_policy({"parameters": {"initial_liquidity_fraction": f},
-                               "payment_tree": {"type": "action", "action": "Release"}})
+def compiled(f: float) -> Policy:
+    return parse_valid_policy(fraction_policy(f))
 
 
 def costs(path: Path, fa: float, fb: float) -> tuple[int, int]:
     sc = load_scenario(path)
-    setup = build_setup(sc, {"BANK_A": fraction_policy(fa), "BANK_B": fraction_policy(fb)})
+    setup = build_setup(sc, {"BANK_A": compiled(fa), "BANK_B": compiled(fb)})
     sched = generate_schedule(sc.config, sc.config.simulation.rng_seed)
     batch = evaluate_batch(setup, [sched]).totals()[0]
     ref = ReferenceEngine(setup).run(sched)[0].totals()[0]
@@ -77,7 +77,7 @@ def test_exp3_symmetric_points(source: str, request: pytest.FixtureRequest) -> N
 def test_exp2_baseline_liquidity_cost(source: str, request: pytest.FixtureRequest) -> None:
     path = pick("exp2", source, request)
     sc = load_scenario(path)
-    setup = build_setup(sc, {"BANK_A": fraction_policy(0.5), "BANK_B": fraction_policy(0.5)})
+    setup = build_setup(sc, {"BANK_A": compiled(0.5), "BANK_B": compiled(0.5)})
     table = evaluate_batch(setup, [generate_schedule(sc.config, seed) for seed in range(20)])
     liquidity = table.costs[:, :, :, 0].sum(axis=1)
     assert (liquidity == 49_800).all()

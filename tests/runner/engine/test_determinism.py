@@ -1,4 +1,4 @@
-"""Determinism (spec §2): a scenario and a seed give the same schedule and the same costs, in
+"""Determinism (docs/engine.md, "Transaction ids"): a scenario and a seed give the same schedule and the same costs, in
 one process, across processes (whatever ``PYTHONHASHSEED``), and for any batch composition."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Engine invariants (spec §7) on random scenarios and policies.
+"""Engine invariants on random scenarios and policies.
 
 * money is conserved: payments, offsets, scheduled settlements and direct transfers only move
   money between banks, and pooled liquidity is brought in at the start of a day and returned
@@ -183,7 +183,7 @@ def _settle_ticks(events: list[dict[str, Any]], n: int) -> np.ndarray:
 @given(case=cases(min_samples=1, max_samples=1))
 def test_costs_follow_the_spec(case: Case) -> None:
     """Penalties, delay and liquidity costs recomputed from the schedule and the settlement
-    ticks alone (spec §3–§4): the deadline penalty once per payment unsettled at the end of
+    ticks alone (docs/engine.md, "Costs" and "Decisions"): the deadline penalty once per payment unsettled at the end of
     its deadline tick (dropped ones included); the end-of-day penalty on every payment still
     unsettled at the end of a day (only overdue ones with ``eod_penalty_scope: overdue``); the
     pool's opportunity cost every tick; and — when neither a policy nor escalation changes

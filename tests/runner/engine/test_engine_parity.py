@@ -1,4 +1,4 @@
-"""The batch engine equals the reference engine to the cent on random scenarios (spec §6).
+"""The batch engine equals the reference engine to the cent on random scenarios (docs/engine.md).
 
 For each drawn case (scenario, policies, several seeds, maybe a mid-day horizon),
 ``evaluate_batch(setup, schedules)`` must equal, array for array, the concatenation of the

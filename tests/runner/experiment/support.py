@@ -20,6 +20,8 @@ from runner.experiment.result import ExperimentResult
 from runner.experiment.runner import GenericExperimentRunner
 from runner.proposals import PolicyGenerationResult, ProposalContext
 from tests.conftest import EXPERIMENTS, ROOT
+from tests.helpers import RecordingSink as RecordingSink  # re-exported for the experiment tests
+from tests.helpers import fraction_policy
 
 CASTRO = EXPERIMENTS / "castro"
 EXP1 = CASTRO / "exp1.yaml"
@@ -33,16 +35,6 @@ SMALL_EXP2 = ("evaluation.num_samples=10", "evaluation.reference_samples=20",
               "evaluation.context_days=2", "convergence.max_iterations=2")
 
 Script = Callable[[ProposalContext], "dict[str, Any] | PolicyGenerationResult | None"]
-
-
-def fraction_policy(fraction: float, policy_id: str = "scripted") -> dict[str, Any]:
-    """A Release-everything policy that brings ``fraction`` of the liquidity pool."""
-    return {
-        "version": "1.0",
-        "policy_id": policy_id,
-        "parameters": {"initial_liquidity_fraction": fraction},
-        "payment_tree": {"type": "action", "node_id": "release", "action": "Release"},
-    }
 
 
 def fraction_of(doc: dict[str, Any]) -> float:
@@ -90,16 +82,6 @@ class ScriptedProposer:
             return copy.deepcopy(ctx.current_policy)
 
         return cls(script)
-
-
-class RecordingSink:
-    """An event sink that keeps every event it receives."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def handle(self, event: Event) -> None:
-        self.events.append(event)
 
 
 def config(path: Path = EXP1, *overrides: str) -> ExperimentConfig:

@@ -1,4 +1,4 @@
-"""Acceptance rules on paired deltas (experiment spec §3) and the Student-t helpers."""
+"""Acceptance rules on paired deltas (`runner/experiment/acceptance.py`) and the Student-t helpers."""
 
 from __future__ import annotations
 

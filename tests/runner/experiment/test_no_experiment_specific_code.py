@@ -1,4 +1,4 @@
-"""The runner has no experiment-specific code (experiment spec §8): no agent or experiment
+"""The runner has no experiment-specific code: no agent or experiment
 names, prompts or constraint lists in its source — and a made-up experiment on another
 scenario, other agents and other constraints runs through the very same runner."""
 
@@ -23,7 +23,7 @@ SOURCES = [*sorted((ROOT / "runner" / "experiment").glob("*.py")), ROOT / "runne
 ACTIONS = {a for actions in ACTIONS_BY_TREE.values() for a in actions}
 NAMES = re.compile(r"BANK_[A-Z]\b|castro|\bexp[0-9]+\b|multibank|\bHUB\b|SMALL_[AB]\b|BIG_[AB]\b", re.I)
 PROMPTY = re.compile(r"\byou (are|manage)\b|\byour bank\b|cash manager|settlement account|\bRTGS\b", re.I)
-# The one sanctioned literal: the default initial policy of the spec (§1: fraction 0.5 + Release).
+# The one sanctioned literal: the default initial policy (`ExperimentConfig`: fraction 0.5 + Release).
 DEFAULT_POLICY_STRINGS = {"initial_liquidity_fraction", "Release", "release", "initial", "1.0"}
 
 
@@ -81,7 +81,7 @@ def test_no_constraint_or_field_lists(path: Path) -> None:
             hits.append((node.lineno, "constraints built in code"))  # (empty ones are fine)
     assert hits == [], f"{path.name}: hard-coded constraints or fields {hits}"
     policy_words = {s for _, s in _strings(path) if s in DEFAULT_POLICY_STRINGS | ACTIONS}
-    if path.name == "config.py":  # the spec's default initial policy lives here, nowhere else
+    if path.name == "config.py":  # the default initial policy lives here, nowhere else
         assert policy_words <= DEFAULT_POLICY_STRINGS
     else:
         assert policy_words & ACTIONS == set(), path.name

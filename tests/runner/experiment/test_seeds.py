@@ -1,4 +1,4 @@
-"""Seed derivation (experiment spec §2): stable, replicate-independent, order-free."""
+"""Seed derivation (`runner/seeds.py`): stable, replicate-independent, order-free."""
 
 from __future__ import annotations
 

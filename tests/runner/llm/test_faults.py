@@ -23,9 +23,9 @@ from tests.fakes.contexts import (
     exp2_constraints,
     exp2_context,
     fake_llm_config,
-    fraction_policy,
 )
 from tests.fakes.fake_openai import Delay, FakeOpenAIServer, Fault, Reply, policy_reply
+from tests.helpers import fraction_policy
 
 
 def propose(client: ExperimentLLMClient) -> PolicyGenerationResult:
@@ -139,8 +139,8 @@ def test_missing_credentials_are_refused_before_any_call(fake_llm: FakeOpenAISer
                                  "set (or name the variable that holds it in llm.api_key_env; a server "
                                  "that checks none takes any value)")  # it has an api_base
     # Through the transport regardless (as a Ray sweep's gateway would call): the OpenAI SDK
-    # refuses to build the request, litellm reports it as a 500 — which used to be retried
-    # with backoff, seconds per proposal and every iteration. Now: one call, fatal.
+    # refuses to build the request and litellm reports it as a 500: one call, fatal (retrying
+    # it with backoff would cost seconds per proposal, every iteration, and never succeed).
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:

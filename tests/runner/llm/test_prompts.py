@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from runner.llm.events import filter_events_for_agent, format_cents, format_events
+from runner.llm.events import filter_events_for_agent, format_events
 from runner.llm.prompts import build_system_prompt, build_user_prompt
+from runner.money import format_cents
 from tests.fakes.contexts import (
     BANK_B_FRACTION,
     BANK_B_NODE,

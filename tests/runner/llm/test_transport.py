@@ -28,9 +28,9 @@ from tests.fakes.contexts import (
     exp2_constraints,
     exp2_context,
     fake_llm_config,
-    fraction_policy,
 )
 from tests.fakes.fake_openai import FakeOpenAIServer, Fault, Reply, policy_reply
+from tests.helpers import fraction_policy
 
 MESSAGES = ({"role": "system", "content": "You set liquidity."}, {"role": "user", "content": "Propose."})
 PLAIN = (str, int, float, bool, type(None))
@@ -146,7 +146,8 @@ def test_a_client_over_a_remote_transport_never_imports_litellm() -> None:
     code = """
 import asyncio, sys
 from runner.llm import ExperimentLLMClient
-from tests.fakes.contexts import exp2_constraints, exp2_context, fake_llm_config, fraction_policy
+from tests.fakes.contexts import exp2_constraints, exp2_context, fake_llm_config
+from tests.helpers import fraction_policy
 from tests.fakes.fake_openai import policy_reply
 from tests.runner.llm.test_transport import CannedTransport
 transport = CannedTransport(policy_reply(fraction_policy(0.08)).content)

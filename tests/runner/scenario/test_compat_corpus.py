@@ -1,4 +1,4 @@
-"""The SimCash corpus (``../shared/compat/simcash``) reads as it is (spec §1).
+"""The SimCash corpus (``../shared/compat/simcash``) reads as it is (README: SimCash files load as they are).
 
 * every Castro config loads and runs a day (batch engine, checked against the reference);
 * every example config either loads and runs a day, or fails with a `NotSupportedError`
