@@ -34,7 +34,8 @@ from runner.proposals import LLMInteraction, PolicyGenerationResult
 from tests.fakes.contexts import exp2_constraints, exp2_context, fake_llm_config, fraction_policy
 from tests.fakes.fake_openai import FakeOpenAIServer, Raw, Reply, Trickle, completion_body
 
-VALID = json.dumps(fraction_policy(0.2))
+VALID = json.dumps(fraction_policy(0.2, "current"))
+assert '"current"' in VALID and '"parameters"' in VALID and "0.2" in VALID  # the cases below edit these
 
 
 def propose(server: FakeOpenAIServer, **config: Any) -> tuple[PolicyGenerationResult, ExperimentLLMClient]:
