@@ -76,6 +76,7 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() not
 # the neighbours' load, while the in-process references run at niceness 0. Same footing for all.
 os.environ.setdefault("RAY_worker_niceness", "0")
 
+import benchmarks.sweep_scale as scale  # noqa: E402
 from tests.fakes.fake_openai import Delay, FakeOpenAIServer, policy_reply  # noqa: E402
 
 # (a)
@@ -546,8 +547,9 @@ def part_parquet(workdir: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["llm", "fanout", "parquet"], action="append",
-                        help="run only this part (repeatable)")
+    parser.add_argument("--only", choices=["llm", "fanout", "parquet", "pool", "many", "resume"],
+                        action="append", help="run only this part (repeatable)")
+    parser.add_argument("--sweep-child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--fanout-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workload", help=argparse.SUPPRESS)
@@ -559,7 +561,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.run_cost_child:
         run_cost_child(args.run_cost_child)
         return 0
-    parts = args.only or ["llm", "fanout", "parquet"]
+    if args.sweep_child:
+        executor, sweep_file, *overrides = args.sweep_child
+        scale.sweep_child(executor, Path(sweep_file), overrides)
+        return 0
+    parts = args.only or ["llm", "pool", "many", "resume", "fanout", "parquet"]
     print(f"paylab sweep benchmark — Python {sys.version.split()[0]}, {load_note()}; "
           "best of several repeats (the machine may be shared)\n")
     ok = True
@@ -567,6 +573,9 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         if "llm" in parts:
             ok &= part_llm(workdir)
+        for name, part in (("pool", scale.part_pool), ("many", scale.part_many), ("resume", scale.part_resume)):
+            if name in parts:
+                ok &= part(Path(__file__).resolve(), workdir, load_note, verdict)
         if "fanout" in parts:
             ok &= part_fanout(workdir)
         if "parquet" in parts:

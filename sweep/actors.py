@@ -1,9 +1,10 @@
-"""Ray execution: one actor per run, bootstrap evaluations as remote tasks, one limiter actor
+"""Ray execution: reused run actors, bootstrap evaluations as remote tasks, one limiter actor
 and one LLM gateway actor.
 
-This is the only module that imports Ray. `RunActor` owns one experiment run (its loop, its
-LLM client) and calls `sweep.run.run_one`; when its process dies Ray restarts it and the
-run resumes from its last completed iteration in the store. Inside a run,
+This module and `sweep.ray_driver` are the only ones that import Ray. A `RunActor` owns one
+experiment run at a time (its loop, its LLM client) and calls `sweep.run.run_one`, then takes
+the next; when its process dies Ray restarts it and the run resumes from its last completed
+iteration in the store. Inside a run,
 `RayEvaluationExecutor` splits sample evaluations into chunks evaluated by remote tasks (the
 setup and the samples go through the object store once, and workers keep what they read)
 with a cap on tasks in flight. `LimiterActor` holds the per-model LLM concurrency and the sweep's spend.
@@ -277,19 +278,24 @@ def start_gateway(llms: Iterable[LLMConfig]) -> Any | None:
 
 @ray.remote(num_cpus=0, max_restarts=3, max_task_retries=3)
 class RunActor:
-    """Owns one experiment run; restartable (the run resumes from the store).
+    """Runs one experiment run at a time, one after another (`sweep.ray_driver.RunActorPool`
+    reuses it); restartable (the run in progress resumes from the store).
 
     Its LLM calls go to the sweep's ``gateway`` (`LLMGatewayActor`), so this process neither
     imports litellm nor holds an API key.
     """
 
     def run(self, cell: CellInputs, store_root: str, limiter: Any, budget_usd: float | None,
-            chunk_size: int, param_keys: Mapping[str, Any], gateway: Any | None = None) -> dict[str, Any]:
+            chunk_size: int, param_keys: Mapping[str, Any],
+            gateway: Any | None = None) -> tuple[dict[str, Any], int]:
+        """The run's `RunOutcome` as a dict, and this process's pid (a changed pid tells the
+        pool that Ray restarted the actor during the run)."""
         os.environ.update(WORKER_ENV)
         outcome = run_one(cell, open_store(store_root), executor=RayEvaluationExecutor(chunk_size),
-                          limiter=RayLimiter(limiter), budget_usd=budget_usd, param_keys=param_keys,
+                          limiter=RayLimiter(limiter) if limiter is not None else LocalLimiter(),
+                          budget_usd=budget_usd, param_keys=param_keys,
                           transport=RayGatewayTransport(gateway) if gateway is not None else None)
-        return outcome.to_dict()
+        return outcome.to_dict(), os.getpid()
 
     def pid(self) -> int:
         return os.getpid()

@@ -25,11 +25,13 @@ same key are de-duplicated: the first one (in the order above) is kept.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import glob
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +41,7 @@ import yaml
 
 from runner.errors import ConfigError, PolicyError
 from runner.experiment.config import ExperimentConfig
-from runner.scenario.loader import apply_overrides, read_yaml, resolve_relative
+from runner.scenario.loader import read_yaml, resolve_relative, set_dotted
 from sweep.spec import SweepSpec, model_problem
 
 KEY_VERSION = 1  # bump when the composition of the cell key changes
@@ -101,32 +103,63 @@ def expand(spec: SweepSpec, base_dir: str | Path | None = None) -> list[RunSpec]
         base_dir: folder the experiment paths are relative to (default: the sweep file's).
 
     Raises:
-        ConfigError: an experiment path resolves to nothing, or a cell is invalid; the line
-            names the sweep file, the cell (experiment file and parameters) and the field.
+        ConfigError: an experiment path resolves to nothing, the sweep would expand to more
+            than its cell limit (`check_size`), or a cell is invalid; the line names the sweep
+            file, the cell (experiment file and parameters) and the field.
     """
+    return list(iter_runs(spec, base_dir))
+
+
+def iter_runs(spec: SweepSpec, base_dir: str | Path | None = None) -> Iterator[RunSpec]:
+    """`expand`, one run at a time: what is kept between runs is the keys seen (32 bytes a
+    run) and one resolved scenario per distinct scenario, so a dry run or a validation of a
+    100 000-run sweep never holds 100 000 configs. The size is checked before the first run."""
     base = (Path(base_dir) if base_dir is not None else (
         Path(spec.source).parent if spec.source else Path.cwd())).resolve()
-    runs: list[RunSpec] = []
-    seen: set[str] = set()
-    points = _points(spec)
-    scenarios: dict[str, dict[str, Any]] = {}  # resolved scenarios, shared by this call only
-    for index, path, shown in experiment_paths(spec, base):
+    paths = experiment_paths(spec, base)
+    check_size(spec, len(paths))
+    seen: set[bytes] = set()
+    scenarios: dict[str, _ScenarioPart] = {}  # resolved scenarios, shared by this call only
+    for index, path, shown in paths:
         raw = _read_experiment(spec, path, index)
-        for cell in _cells(spec, points):
+        for cell in _cells(spec):
             config, content = _build(spec, (path, shown), raw, cell, scenarios)
             params = _params(spec, cell, config)
-            for replicate in range(spec.replicates):
-                key = cell_key(content, replicate)
-                if key in seen:
+            baseline = spec.baseline is not None and config.llm.model == spec.baseline
+            for replicate, key in enumerate(content.keys(spec.replicates)):
+                digest = bytes.fromhex(key)
+                if digest in seen:
                     continue
-                seen.add(key)
-                runs.append(RunSpec(
+                seen.add(digest)
+                yield RunSpec(
                     sweep=spec.name, run_id=_run_id(config, key), cell_key=key,
                     experiment_path=str(path), experiment=config.name, replicate=replicate,
-                    params=dict(params), overrides=cell.overrides,
-                    baseline=spec.baseline is not None and config.llm.model == spec.baseline,
-                    config=config))
-    return runs
+                    params=dict(params), overrides=cell.overrides, baseline=baseline, config=config)
+
+
+def count_runs(spec: SweepSpec, experiments: int) -> int:
+    """How many runs ``spec`` expands to over ``experiments`` files, before de-duplication
+    (so at least as many as `expand` returns), from the axis lengths alone."""
+    points = math.prod(len(v) for v in spec.grid.values()) * _zip_width(spec)
+    if spec.baseline is not None:  # one baseline cell per distinct point of the other axes
+        models = spec.grid.get("llm.model")
+        points += points // len(models) if models else points
+    return experiments * points * spec.replicates
+
+
+def check_size(spec: SweepSpec, experiments: int) -> None:
+    """Refuse a sweep that would expand past ``limits.max_cells`` (before expanding anything)."""
+    count = count_runs(spec, experiments)
+    limit = spec.limits.cell_limit
+    if count > limit:
+        axes = " × ".join([f"{experiments} experiment{'s' if experiments != 1 else ''}",
+                           *(f"{len(v)} {k}" for k, v in spec.grid.items()),
+                           *([f"{_zip_width(spec)} zip"] if spec.zip else []),
+                           f"{spec.replicates} replicate{'s' if spec.replicates != 1 else ''}"])
+        extra = " (+ baseline cells)" if spec.baseline is not None else ""
+        raise ConfigError(f"the sweep would expand to {count:,} runs ({axes}{extra}), more than the "
+                          f"limit of {limit:,}; shrink the grid or raise limits.max_cells",
+                          source=spec.source, path="grid")
 
 
 def experiment_paths(spec: SweepSpec, base: Path) -> list[tuple[int, Path, str]]:
@@ -162,12 +195,56 @@ def cell_key(content: dict[str, Any], replicate: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class _ScenarioPart:
+    """A resolved scenario and its policies, as content and as canonical JSON text."""
+
+    content: dict[str, Any]
+    text: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CellContent:
+    """A cell's resolved content (what its key is computed from, module docstring) and its
+    canonical JSON text laid out around the replicate, so the key of each replicate hashes
+    the same text as `cell_key` without re-serialising the scenario for every replicate."""
+
+    content: dict[str, Any]
+    head: str  # the canonical JSON of content + replicate, up to the replicate's value
+    tail: str  # and after it
+
+    @classmethod
+    def of(cls, experiment: dict[str, Any], part: _ScenarioPart) -> CellContent:
+        content = {"key_version": KEY_VERSION, "experiment": experiment, **part.content}
+        text = {"key_version": _canonical_json(KEY_VERSION), "experiment": _canonical_json(experiment),
+                **part.text}
+        names = sorted([*content, "replicate"])  # the order json.dumps(sort_keys=True) writes
+        at = names.index("replicate")
+        items = [f"{_canonical_json(name)}:{text[name]}" for name in names[:at]]
+        head = "{" + ",".join([*items, '"replicate":'])
+        tail = "".join(f",{_canonical_json(name)}:{text[name]}" for name in names[at + 1:]) + "}"
+        return cls(content, head, tail)
+
+    def keys(self, replicates: int) -> Iterator[str]:
+        """`cell_key` of this content for replicates ``0 .. replicates-1``."""
+        prefix = hashlib.sha256(self.head.encode())
+        for replicate in range(replicates):
+            digest = prefix.copy()
+            digest.update(f"{replicate}{self.tail}".encode())
+            yield digest.hexdigest()
+
+
 def resolved_content(config: ExperimentConfig,
-                     cache: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                     cache: dict[str, _ScenarioPart] | None = None) -> CellContent:
     """What a cell's key is computed from (see the module docstring).
 
-    ``cache`` (scenario inputs → resolved scenario part) lets cells that differ only outside
-    the scenario (the model, a seed) skip re-reading it; `expand` keeps one per call.
+    Also where a cell's scenario and prompt are loaded, hence checked: ``cache`` (scenario
+    inputs → resolved scenario part) lets cells that differ only outside the scenario (the
+    model, a seed) skip re-reading and re-validating it; `expand` keeps one per call.
     """
     experiment = config.model_dump(mode="json")
     experiment.pop("scenario", None)
@@ -177,10 +254,11 @@ def resolved_content(config: ExperimentConfig,
                          config.optimized_agents], sort_keys=True, default=repr)
     part = cache.get(marker) if cache is not None else None
     if part is None:
-        part = _scenario_part(config)
+        content = _scenario_part(config)
+        part = _ScenarioPart(content, {k: _canonical_json(v) for k, v in content.items()})
         if cache is not None:
             cache[marker] = part
-    return {"key_version": KEY_VERSION, "experiment": experiment, **part}
+    return CellContent.of(experiment, part)
 
 
 def _scenario_part(config: ExperimentConfig) -> dict[str, Any]:
@@ -225,31 +303,38 @@ def dry_run_table(runs: Sequence[RunSpec]) -> str:
 # --------------------------------------------------------------------------- internals
 
 
-def _points(spec: SweepSpec) -> list[dict[str, Any]]:
-    """Grid × zip points: ``{dotted key: value}`` in axis order."""
-    keys = list(spec.grid)
-    width = len(next(iter(spec.zip.values()))) if spec.zip else 1
-    return [{**dict(zip(keys, combo, strict=True)), **{k: v[j] for k, v in spec.zip.items()}}
-            for combo in itertools.product(*spec.grid.values()) for j in range(width)]
+def _zip_width(spec: SweepSpec) -> int:
+    return len(next(iter(spec.zip.values()))) if spec.zip else 1
 
 
-def _cells(spec: SweepSpec, points: list[dict[str, Any]]) -> Iterator[_Cell]:
+def _points(spec: SweepSpec) -> Iterator[_Cell]:
+    """Grid × zip points in axis order, one at a time (a 100 000-point grid is never a list);
+    each axis value is rendered as override text once, not once per cell."""
+    grid = [(key, values, [f"{key}={render_value(v)}" for v in values]) for key, values in spec.grid.items()]
+    zipped = [(key, values, [f"{key}={render_value(v)}" for v in values]) for key, values in spec.zip.items()]
+    for combo in itertools.product(*(range(len(values)) for _, values, _ in grid)):
+        for j in range(_zip_width(spec)):
+            params = {key: values[i] for (key, values, _), i in zip(grid, combo, strict=True)}
+            params.update((key, values[j]) for key, values, _ in zipped)
+            shown = [rendered[i] for (_, _, rendered), i in zip(grid, combo, strict=True)]
+            shown += [rendered[j] for _, _, rendered in zipped]
+            yield _Cell(params, tuple(shown))
+
+
+def _cells(spec: SweepSpec) -> Iterator[_Cell]:
     """The grid cells, then one baseline cell per distinct non-model point."""
-    for point in points:
-        yield _cell(point)
+    yield from _points(spec)
     if spec.baseline is None:
         return
+    model = f"llm.model={render_value(spec.baseline)}"
     seen: set[str] = set()
-    for point in points:
-        rest = {k: v for k, v in point.items() if k != "llm.model"}
+    for point in _points(spec):
+        rest = {k: v for k, v in point.params.items() if k != "llm.model"}
         marker = json.dumps(rest, sort_keys=True, default=str)
         if marker not in seen:
             seen.add(marker)
-            yield _cell({**rest, "llm.model": spec.baseline})
-
-
-def _cell(params: dict[str, Any]) -> _Cell:
-    return _Cell(params, tuple(f"{k}={render_value(v)}" for k, v in params.items()))
+            texts = tuple(t for t in point.overrides if not t.startswith("llm.model="))
+            yield _Cell({**rest, "llm.model": spec.baseline}, (*texts, model))
 
 
 def _params(spec: SweepSpec, cell: _Cell, config: ExperimentConfig) -> dict[str, Any]:
@@ -268,12 +353,19 @@ def _read_experiment(spec: SweepSpec, path: Path, index: int) -> dict[str, Any]:
 
 
 def _build(spec: SweepSpec, where: tuple[Path, str], raw: dict[str, Any], cell: _Cell,
-           cache: dict[str, dict[str, Any]]) -> tuple[ExperimentConfig, dict[str, Any]]:
-    """The validated config of one cell and its resolved content."""
+           cache: dict[str, _ScenarioPart]) -> tuple[ExperimentConfig, CellContent]:
+    """The validated config of one cell and its resolved content.
+
+    The cell's values are set into a copy of the experiment file as parsed values (what its
+    override texts parse back to, `render_value`), and its scenario is loaded, hence checked,
+    once per distinct scenario (`resolved_content`), not once per cell.
+    """
     path, shown = where
     try:
-        config = ExperimentConfig.from_dict(apply_overrides(raw, cell.overrides, source=path),
-                                            source=path)
+        data = copy.deepcopy(raw)
+        for key, value in cell.params.items():
+            set_dotted(data, key, copy.deepcopy(value), source=path)
+        config = ExperimentConfig.from_dict(data, source=path, check_files=False)
         problem = model_problem(config.llm.model)
         if problem:
             raise ConfigError(problem, source=path, path="llm.model")

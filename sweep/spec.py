@@ -44,6 +44,9 @@ from sweep.overrides import DOTTED_KEY, apply_sweep_overrides
 if TYPE_CHECKING:
     from sweep.expand import RunSpec
 
+# The most runs a sweep expands to unless its ``limits.max_cells`` says otherwise: expanding
+# and validating 100 000 runs takes seconds, and their runs table is still quick to read.
+DEFAULT_MAX_CELLS = 100_000
 BUILTIN_MODELS = (CoordinateProposer.name, NoneProposer.name)
 # Schemes pyarrow.fs.FileSystem.from_uri understands (checked offline: no bucket is contacted).
 URI_SCHEMES = ("abfs", "abfss", "file", "gcs", "gs", "hdfs", "mock", "s3", "viewfs")
@@ -66,12 +69,19 @@ class Limits(_Strict):
             across the whole sweep (``{"openai/*": 8}``).
         max_runs_in_flight: runs executing at the same time.
         llm_budget_usd: total LLM spend; a run over budget stops with reason ``budget``.
+        max_cells: the most runs (cells × replicates) the sweep may expand to, default
+            `DEFAULT_MAX_CELLS`; a bigger sweep is refused before anything is expanded.
     """
 
     concurrency: dict[Annotated[str, Field(min_length=1)], Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict)
     max_runs_in_flight: int | None = Field(default=None, ge=1)
     llm_budget_usd: float | None = Field(default=None, gt=0)
+    max_cells: int | None = Field(default=None, ge=1)
+
+    @property
+    def cell_limit(self) -> int:
+        return self.max_cells if self.max_cells is not None else DEFAULT_MAX_CELLS
 
 
 class SweepSpec(_Strict):
