@@ -32,7 +32,7 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,7 +119,7 @@ def iter_runs(spec: SweepSpec, base_dir: str | Path | None = None) -> Iterator[R
     paths = experiment_paths(spec, base)
     check_size(spec, len(paths))
     seen: set[bytes] = set()
-    scenarios: dict[str, _ScenarioPart] = {}  # resolved scenarios, shared by this call only
+    scenarios: dict[str, ScenarioPart] = {}  # resolved scenarios, shared by this call only
     for index, path, shown in paths:
         raw = _read_experiment(spec, path, index)
         for cell in _cells(spec):
@@ -200,11 +200,15 @@ def _canonical_json(value: Any) -> str:
 
 
 @dataclass(frozen=True)
-class _ScenarioPart:
+class ScenarioPart:
     """A resolved scenario and its policies, as content and as canonical JSON text."""
 
     content: dict[str, Any]
     text: dict[str, str]
+
+    @classmethod
+    def of(cls, content: dict[str, Any]) -> ScenarioPart:
+        return cls(content, {k: _canonical_json(v) for k, v in content.items()})
 
 
 @dataclass(frozen=True)
@@ -218,7 +222,7 @@ class CellContent:
     tail: str  # and after it
 
     @classmethod
-    def of(cls, experiment: dict[str, Any], part: _ScenarioPart) -> CellContent:
+    def of(cls, experiment: dict[str, Any], part: ScenarioPart) -> CellContent:
         content = {"key_version": KEY_VERSION, "experiment": experiment, **part.content}
         text = {"key_version": _canonical_json(KEY_VERSION), "experiment": _canonical_json(experiment),
                 **part.text}
@@ -239,7 +243,7 @@ class CellContent:
 
 
 def resolved_content(config: ExperimentConfig,
-                     cache: dict[str, _ScenarioPart] | None = None) -> CellContent:
+                     cache: dict[str, ScenarioPart] | None = None) -> CellContent:
     """What a cell's key is computed from (see the module docstring).
 
     Also where a cell's scenario and prompt are loaded, hence checked: ``cache`` (scenario
@@ -254,8 +258,7 @@ def resolved_content(config: ExperimentConfig,
                          config.optimized_agents], sort_keys=True, default=repr)
     part = cache.get(marker) if cache is not None else None
     if part is None:
-        content = _scenario_part(config)
-        part = _ScenarioPart(content, {k: _canonical_json(v) for k, v in content.items()})
+        part = ScenarioPart.of(_scenario_part(config))
         if cache is not None:
             cache[marker] = part
     return CellContent.of(experiment, part)
@@ -282,22 +285,6 @@ def render_value(value: Any) -> str:
     if not _same(_load(text), value):
         raise ConfigError(f"value {value!r} cannot be written as an override")
     return text
-
-
-def dry_run_table(runs: Sequence[RunSpec]) -> str:
-    """A fixed-width table of the runs (run id, experiment, replicate, parameters) and the count."""
-    keys = list(dict.fromkeys(k for r in runs for k in r.params))
-    headers = ["#", "run_id", "experiment", "rep", *_short_names(keys), "baseline"]
-    rows = [[str(i + 1), r.run_id, r.experiment, str(r.replicate),
-             *(render_value(r.params[k]) if k in r.params else "" for k in keys),
-             "yes" if r.baseline else ""] for i, r in enumerate(runs)]
-    widths = [max(len(row[c]) for row in [headers, *rows]) for c in range(len(headers))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in [headers, *rows]]
-    experiments = len({r.experiment_path for r in runs})
-    lines.append(f"{len(runs)} run{'s' if len(runs) != 1 else ''} "
-                 f"({experiments} experiment{'s' if experiments != 1 else ''})")
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- internals
@@ -353,7 +340,7 @@ def _read_experiment(spec: SweepSpec, path: Path, index: int) -> dict[str, Any]:
 
 
 def _build(spec: SweepSpec, where: tuple[Path, str], raw: dict[str, Any], cell: _Cell,
-           cache: dict[str, _ScenarioPart]) -> tuple[ExperimentConfig, CellContent]:
+           cache: dict[str, ScenarioPart]) -> tuple[ExperimentConfig, CellContent]:
     """The validated config of one cell and its resolved content.
 
     The cell's values are set into a copy of the experiment file as parsed values (what its
@@ -434,16 +421,3 @@ def _same(a: Any, b: Any) -> bool:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=repr)
-
-
-def _short_names(keys: list[str]) -> list[str]:
-    """The shortest dotted suffix of each key that is unique among ``keys``."""
-    out = []
-    for key in keys:
-        parts = key.split(".")
-        for n in range(1, len(parts) + 1):
-            name = ".".join(parts[-n:])
-            if sum(k == name or k.endswith("." + name) for k in keys) == 1:
-                break
-        out.append(name)
-    return out

@@ -198,19 +198,23 @@ def model_problem(model: object) -> str | None:
     return None
 
 
-def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
+def load_sweep(path: str | Path, overrides: Sequence[str] = (), output: str | None = None) -> SweepSpec:
     """Read a sweep file, apply Hydra-style ``overrides``, validate it and probe its output.
 
     Args:
         path: the sweep YAML file.
         overrides: ``KEY=VALUE`` strings (see `sweep.overrides`): ``llm.model=a,b``,
             ``master_seed=range(3)``, ``replicates=5``, ``limits.max_runs_in_flight=4``.
+        output: ``paylab sweep --out``: replaces ``output`` after the overrides, as the text
+            given (not parsed as YAML: any folder name is a folder name).
 
     Raises:
         ConfigError: one line naming the file, the key and what must hold.
     """
     path = Path(path)
     raw = apply_sweep_overrides(read_yaml(path), overrides, source=path)
+    if output is not None:
+        raw["output"] = output
     try:
         spec = SweepSpec.model_validate({**raw, "source": str(path)})
     except ValidationError as exc:
@@ -251,8 +255,8 @@ def check_output(spec: SweepSpec, cwd: Path | None = None) -> None:
     os.rmdir(probe)
 
 
-def check_sweep_file(path: str | Path,
-                     overrides: Sequence[str] = ()) -> tuple[SweepSpec, list[RunSpec]]:
+def check_sweep_file(path: str | Path, overrides: Sequence[str] = (),
+                     output: str | None = None) -> tuple[SweepSpec, list[RunSpec]]:
     """Load, expand and validate every cell of a sweep file without running or writing anything.
 
     Returns:
@@ -263,30 +267,5 @@ def check_sweep_file(path: str | Path,
     """
     from sweep.expand import expand
 
-    spec = load_sweep(path, overrides)
+    spec = load_sweep(path, overrides, output)
     return spec, expand(spec, Path(path).parent)
-
-
-def describe(spec: SweepSpec, runs: Sequence[RunSpec]) -> str:
-    """What ``paylab sweep S.yaml --dry-run`` prints: the sweep's settings, its cells, the count."""
-    from sweep.expand import dry_run_table
-
-    names = list(dict.fromkeys(r.experiment for r in runs))
-    axes = [f"{k} ({len(v)})" for k, v in spec.grid.items()]
-    zipped = [f"{k} ({len(v)})" for k, v in spec.zip.items()]
-    limits = [f"{k}={v}" for k, v in spec.limits.model_dump(exclude_none=True).items()
-              if k != "concurrency"]
-    limits += [f"concurrency[{p}]={n}" for p, n in spec.limits.concurrency.items()]
-    lines = [
-        f"sweep {spec.name}" + (f" ({spec.source})" if spec.source else ""),
-        f"  experiments: {len(names)} ({', '.join(names)})",
-        f"  grid:        {' × '.join(axes) or '-'}",
-        f"  zip:         {', '.join(zipped) or '-'}",
-        f"  replicates:  {spec.replicates}",
-        f"  baseline:    {spec.baseline or '-'}",
-        f"  limits:      {', '.join(limits) or '-'}",
-        f"  output:      {spec.output_location()}",
-        "",
-        dry_run_table(runs),
-    ]
-    return "\n".join(lines)
