@@ -31,7 +31,7 @@ from typing import Any
 
 import ray
 
-from sweep.actors import LimiterActor, RecentlyUsed, RunActor, init_ray, start_gateway
+from sweep.actors import RecentlyUsed, RunActor, init_ray, start_gateway
 from sweep.expand import RunSpec
 from sweep.limits import pattern_for
 from sweep.run import CellInputs, RunOutcome
@@ -64,32 +64,19 @@ def pool_size(cpus: int, runs: Sequence[RunSpec], concurrency: Mapping[str, int]
     return max(1, min(cpus + llm_runs, len(runs)))
 
 
-def shares_limits(runs: Sequence[RunSpec], concurrency: Mapping[str, int], budget_usd: float | None) -> bool:
-    """Whether the runs need a `LimiterActor`: a concurrency pattern matches a model, or a
-    budget is set and a model can spend. Otherwise each run actor's own `LocalLimiter` is
-    the same (and the sweep saves an actor process: a second of CPU on a busy machine)."""
-    for spec in runs:
-        if pattern_for(spec.model, dict(concurrency)) is not None:
-            return True
-        if budget_usd is not None and not spec.config.llm.is_builtin:
-            return True
-    return False
-
-
 def run_on_ray(to_run: Sequence[RunSpec], store: ResultStore, store_root: str, *,
                address: str | None, num_cpus: int | None, concurrency: dict[str, int],
                budget_usd: float | None, max_in_flight: int | None, chunk_size: int,
                param_keys: Mapping[str, Any],
                on_update: Callable[[RunOutcome | None], None] | None = None) -> list[RunOutcome]:
     init_ray(address, num_cpus)
-    gateway = start_gateway(spec.config.llm for spec in to_run)  # None when every model is builtin
+    # None when every model is builtin; else it makes every LLM call, within the limits
+    gateway = start_gateway((spec.config.llm for spec in to_run), concurrency)
     # Run actors do CPU work of their own (context days, sampling): more CPU-bound ones than
     # CPUs only thrashes.
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
-    limiter = (LimiterActor.remote(concurrency)  # type: ignore[attr-defined]
-               if shares_limits(to_run, concurrency, budget_usd) else None)
     pool = RunActorPool(pool_size(cpus, to_run, concurrency, max_in_flight), cpus, store, store_root,
-                        _RunArgs(limiter, budget_usd, chunk_size, param_keys, gateway))
+                        _RunArgs(budget_usd, chunk_size, param_keys, gateway))
     try:
         return pool.run_all(to_run, on_update)
     finally:
@@ -102,7 +89,6 @@ def run_on_ray(to_run: Sequence[RunSpec], store: ResultStore, store_root: str, *
 class _RunArgs:
     """What every `RunActor.run` call takes besides its cell."""
 
-    limiter: Any
     budget_usd: float | None
     chunk_size: int
     param_keys: Mapping[str, Any]
@@ -185,8 +171,8 @@ class RunActorPool:
 
     def _submit(self, spec: RunSpec, actor: Any, busy: dict[Any, _Busy]) -> None:
         a = self.args
-        ref = actor.run.remote(self._cell_inputs(spec), self.store_root, a.limiter, a.budget_usd,
-                               a.chunk_size, a.param_keys, a.gateway)
+        ref = actor.run.remote(self._cell_inputs(spec), self.store_root, a.budget_usd, a.chunk_size,
+                               a.param_keys, a.gateway)
         busy[ref] = _Busy(spec, actor, self._pids.get(actor), datetime.now(timezone.utc))
 
     def _cell_inputs(self, spec: RunSpec) -> CellInputs:

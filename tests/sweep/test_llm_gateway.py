@@ -117,7 +117,7 @@ def test_llm_sweep_on_ray_matches_the_local_executor(fake_llm: FakeOpenAIServer,
 def test_run_actor_never_imports_litellm(fake_llm: FakeOpenAIServer, tmp_path: Path) -> None:
     import ray
 
-    from sweep.actors import LimiterActor, RayGatewayTransport, RunActor
+    from sweep.actors import RayGatewayTransport, RunActor
     from sweep.run import CellInputs
     from sweep.tables import infer_param_types
 
@@ -125,11 +125,10 @@ def test_run_actor_never_imports_litellm(fake_llm: FakeOpenAIServer, tmp_path: P
                                   [*OVERRIDES, f"output={tmp_path / 'out'}"])
     cell = runs[0]
     gateway = start_gateway([cell.config.llm])  # as sweep.ray_driver does
-    limiter = LimiterActor.remote({})  # type: ignore[attr-defined]
     actor = RunActor.remote()  # type: ignore[attr-defined]
     try:
-        outcome = ray.get(actor.run.remote(CellInputs.load(cell), spec.output_location(), limiter, None, 100,
-                                           infer_param_types(runs, sorted(cell.params)), gateway), timeout=300)
+        outcome, _ = ray.get(actor.run.remote(CellInputs.load(cell), spec.output_location(), None, 100,
+                                              infer_param_types(runs, sorted(cell.params)), gateway), timeout=300)
         assert outcome["status"] == "done" and outcome["llm_calls"] > 0, outcome
         assert len(fake_llm.requests) == outcome["llm_calls"]
         assert ray.get(actor.imported.remote("litellm")) is False
