@@ -76,7 +76,7 @@ def run_on_ray(to_run: Sequence[RunSpec], store: ResultStore, store_root: str, *
     # CPUs only thrashes.
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     pool = RunActorPool(pool_size(cpus, to_run, concurrency, max_in_flight), cpus, store, store_root,
-                        _RunArgs(budget_usd, chunk_size, param_keys, gateway))
+                        RunArgs(budget_usd, chunk_size, param_keys, gateway))
     try:
         return pool.run_all(to_run, on_update)
     finally:
@@ -86,7 +86,7 @@ def run_on_ray(to_run: Sequence[RunSpec], store: ResultStore, store_root: str, *
 
 
 @dataclass(frozen=True)
-class _RunArgs:
+class RunArgs:
     """What every `RunActor.run` call takes besides its cell."""
 
     budget_usd: float | None
@@ -97,21 +97,21 @@ class _RunArgs:
 
 @dataclass
 class _Busy:
-    """A run in flight: its cell, the actor running it and the pid that actor booted with."""
+    """A run in flight: its cell and the actor running it."""
 
     spec: RunSpec
     actor: Any
-    pid: int | None
     started: datetime
 
 
 class RunActorPool:
     """``size`` reused `RunActor`s; `run_all` hands each the next queued run when it is free."""
 
-    def __init__(self, size: int, cpus: int, store: ResultStore, store_root: str, args: _RunArgs) -> None:
+    def __init__(self, size: int, cpus: int, store: ResultStore, store_root: str, args: RunArgs) -> None:
         self.size, self.cpus = size, cpus
         self.store, self.store_root, self.args = store, store_root, args
         self.actors: list[Any] = []
+        self.ran_on: dict[str, int] = {}  # run id → pid of the process that finished it
         self._pids: dict[Any, int] = {}  # actor → the pid it booted with, once known
         self._booting: dict[Any, Any] = {}  # pid ref → actor, until its process is up
         if args.gateway is not None:
@@ -173,7 +173,7 @@ class RunActorPool:
         a = self.args
         ref = actor.run.remote(self._cell_inputs(spec), self.store_root, a.budget_usd, a.chunk_size,
                                a.param_keys, a.gateway)
-        busy[ref] = _Busy(spec, actor, self._pids.get(actor), datetime.now(timezone.utc))
+        busy[ref] = _Busy(spec, actor, datetime.now(timezone.utc))
 
     def _cell_inputs(self, spec: RunSpec) -> CellInputs:
         scenario, prompt = self._inputs.get(id(spec.config), lambda: (
@@ -189,7 +189,11 @@ class RunActorPool:
             error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             outcome = _record_failure(self.store, run.spec, error, run.started, self.args.param_keys)
             pid = None
-        booted = self._pids.get(run.actor, run.pid)
+        if pid is not None:
+            self.ran_on[run.spec.run_id] = pid
+        for boot_ref in [r for r, a in self._booting.items() if a == run.actor]:
+            self._booted(boot_ref)  # resolved before the run ended (called first), not yet seen here
+        booted = self._pids.get(run.actor)
         if pid is not None and (booted is None or pid == booted):
             self._pids[run.actor] = pid
             return outcome, run.actor
