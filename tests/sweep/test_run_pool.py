@@ -72,9 +72,9 @@ def ray_here(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 def test_two_actors_take_five_runs_in_turn(tmp_path: Path) -> None:
     from sweep.ray_driver import RunActorPool, RunArgs
 
-    runs = cells(tmp_path / "cells", ["builtin/coordinate"], replicates=5)
+    runs = cells(tmp_path, ["builtin/coordinate"], replicates=5)
     local = tmp_path / "local"
-    run_sweep(check_sweep_file(tmp_path / "cells" / "small.yaml")[0], runs, open_store(str(local)), str(local),
+    run_sweep(check_sweep_file(tmp_path / "small.yaml")[0], runs, open_store(str(local)), str(local),
               executor="local")
     out = tmp_path / "ray"
     param_keys = infer_param_types(runs, sorted({k for r in runs for k in r.params}))
