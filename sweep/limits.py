@@ -137,9 +137,12 @@ class GatedProposer:
         return BUDGET_STOP if self.over_budget() else None
 
     async def propose(self, context: ProposalContext) -> PolicyGenerationResult:
-        self.sweep_spent = await self.limiter.spent()
-        if self.over_budget():
-            return PolicyGenerationResult(None, 0, errors=("sweep LLM budget exhausted",))
+        # Without a budget the spend is not asked for nor reported: on Ray each would be a
+        # message to the gateway between two of the run's calls, while its slot waits.
+        if self.budget_usd is not None:
+            self.sweep_spent = await self.limiter.spent()
+            if self.over_budget():
+                return PolicyGenerationResult(None, 0, errors=("sweep LLM budget exhausted",))
         priority = max(0, self.max_iterations - context.iteration)
         PROPOSAL_PRIORITY.set(priority)
         await self.limiter.acquire(self.name, priority)
@@ -147,6 +150,6 @@ class GatedProposer:
             result = await self.inner.propose(context)
         finally:
             await self.limiter.release(self.name)
-        spend = sum(i.cost_usd or 0.0 for i in result.interactions)
-        self.sweep_spent = await self.limiter.add_spend(spend)
+        if self.budget_usd is not None:
+            self.sweep_spent = await self.limiter.add_spend(sum(i.cost_usd or 0.0 for i in result.interactions))
         return result
