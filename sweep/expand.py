@@ -254,7 +254,9 @@ def resolved_content(config: ExperimentConfig,
     experiment.pop("scenario", None)
     experiment.pop("scenario_overrides", None)
     experiment["llm"].update(system_prompt=config.system_prompt_text(), system_prompt_file=None)
-    marker = json.dumps([str(config.scenario_path().resolve()), config.scenario_overrides,
+    # The scenario's inputs as written (the experiment file and its scenario path): finding
+    # the file on disk for every cell cost more than the rest of a cell's key.
+    marker = json.dumps([config.source, config.scenario, config.scenario_overrides,
                          config.optimized_agents], sort_keys=True, default=repr)
     part = cache.get(marker) if cache is not None else None
     if part is None:
@@ -277,6 +279,8 @@ def _scenario_part(config: ExperimentConfig) -> dict[str, Any]:
 
 def render_value(value: Any) -> str:
     """``value`` as override text that YAML parses back to exactly ``value`` (types included)."""
+    if type(value) is int:  # the common grid axis (seeds, counts): its digits, without a YAML round trip
+        return str(value)
     if isinstance(value, str) and "," not in value and _same(_load(value), value):
         return value  # plain strings stay readable: builtin/none, not 'builtin/none'
     text = yaml.safe_dump(value, default_flow_style=True, width=1_000_000, sort_keys=False,
@@ -349,9 +353,7 @@ def _build(spec: SweepSpec, where: tuple[Path, str], raw: dict[str, Any], cell: 
     """
     path, shown = where
     try:
-        data = copy.deepcopy(raw)
-        for key, value in cell.params.items():
-            set_dotted(data, key, copy.deepcopy(value), source=path)
+        data = _with_values(raw, cell.params, path)
         config = ExperimentConfig.from_dict(data, source=path, check_files=False)
         problem = model_problem(config.llm.model)
         if problem:
@@ -359,6 +361,24 @@ def _build(spec: SweepSpec, where: tuple[Path, str], raw: dict[str, Any], cell: 
         return config, resolved_content(config, cache)
     except (ConfigError, PolicyError) as exc:
         raise _cell_error(spec, path, shown, cell, exc) from None
+
+
+def _with_values(raw: dict[str, Any], params: dict[str, Any], source: Path) -> dict[str, Any]:
+    """``raw`` with each dotted key of ``params`` set (`set_dotted`), copying only the mappings
+    on the keys' paths (a deep copy of the whole experiment for every cell cost more than
+    validating it); the rest is shared with ``raw``, which validation only reads."""
+    out = dict(raw)
+    for key, value in params.items():
+        node = out
+        for part in key.split(".")[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):  # a list (items by id) or nothing yet: copy it whole
+                if child is not None:
+                    node[part] = copy.deepcopy(child)
+                break
+            node[part] = node = dict(child)
+        set_dotted(out, key, copy.deepcopy(value), source=source)
+    return out
 
 
 def _cell_error(spec: SweepSpec, path: Path, shown: str, cell: _Cell,
