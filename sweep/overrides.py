@@ -3,7 +3,8 @@
 Grammar (values are YAML scalars, as in experiment overrides):
 
 * ``KEY=V`` — one value; ``KEY=V1,V2,…`` — a comma list; ``KEY=range(N)``,
-  ``KEY=range(A,B)``, ``KEY=range(A,B,STEP)`` — integers as Python's `range`;
+  ``KEY=range(A,B)``, ``KEY=range(A,B,STEP)`` — integers as Python's `range` (at most
+  `MAX_RANGE_VALUES` of them: a bigger range is refused before it is made);
   ``KEY=choice(V1,V2)`` — Hydra's explicit spelling of a comma list. Commas inside
   ``[…]``, ``{…}``, ``(…)`` or quotes, or escaped as ``\\,``, do not split.
 * Sweep keys are set: ``name``, ``replicates``, ``baseline``, ``output`` (one value each),

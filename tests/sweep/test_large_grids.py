@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 
 from runner.errors import ConfigError
 from runner.experiment.config import ExperimentConfig
+from sweep.cell_key import CellContent, ScenarioPart, cell_key, resolved_content
 from sweep.dry_run import SCREENFUL, SHOWN, DryRunSummary, describe
-from sweep.expand import CellContent, ScenarioPart, cell_key, count_runs, expand, iter_runs, resolved_content
+from sweep.expand import count_runs, expand, iter_runs
 from sweep.overrides import MAX_RANGE_VALUES, parse_override
 from sweep.spec import DEFAULT_MAX_CELLS, check_sweep_file, load_sweep
 from tests.sweep.helpers_e2e import PAYLAB
