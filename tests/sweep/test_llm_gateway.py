@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from runner.llm.config import PROVIDER_KEY_ENV, LLMConfig
 from sweep.actors import start_gateway
 from sweep.spec import check_sweep_file
 from tests.fakes.fake_openai import FakeOpenAIServer, policy_reply
+from tests.sweep.conftest import ray_in_this_process
 from tests.sweep.helpers_e2e import CASTRO, assert_finished_cleanly, assert_same_tables, rows
 
 SWEEP = "e2e_llm"
@@ -60,20 +60,8 @@ def test_gateway_only_for_llm_models() -> None:
 @pytest.fixture(scope="module")
 def ray_here(ray_tmp: Path) -> Iterator[None]:
     """Ray started in this process without any provider key in its environment; shut down after."""
-    import ray
-
-    from sweep.actors import init_ray
-
-    assert not ray.is_initialized()
-    saved = {k: os.environ.pop(k) for k in ("RAY_ADDRESS", *PROVIDER_KEY_ENV.values()) if k in os.environ}
-    os.environ.update(RAY_TMPDIR=str(ray_tmp), RAY_USAGE_STATS_ENABLED="0")
-    try:
-        init_ray(None, num_cpus=2)
+    with ray_in_this_process(ray_tmp, drop=PROVIDER_KEY_ENV.values()):
         yield
-    finally:
-        ray.shutdown()
-        os.environ.pop("RAY_TMPDIR", None)
-        os.environ.update(saved)
 
 
 @pytest.fixture

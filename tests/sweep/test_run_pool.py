@@ -8,7 +8,6 @@ as the local executor's, wall-clock columns excepted.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from sweep.ray_driver import UNLIMITED_LLM_RUNS, pool_size
 from sweep.spec import check_sweep_file
 from sweep.store import open_store
 from sweep.tables import infer_param_types
+from tests.sweep.conftest import ray_in_this_process
 from tests.sweep.helpers_e2e import CASTRO, assert_finished_cleanly, assert_same_tables, write_sweep
 
 SWEEP = "pool"
@@ -48,22 +48,9 @@ def test_pool_size(tmp_path: Path, models: list[str], runs: int, concurrency: di
 
 
 @pytest.fixture
-def ray_here(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    import ray
-
-    from sweep.actors import init_ray
-
-    assert not ray.is_initialized()
-    os.environ.update(RAY_TMPDIR=str(tmp_path_factory.mktemp("ray", numbered=True)), RAY_USAGE_STATS_ENABLED="0")
-    saved = os.environ.pop("RAY_ADDRESS", None)
-    try:
-        init_ray(None, num_cpus=2)
+def ray_here(ray_tmp: Path) -> Iterator[None]:
+    with ray_in_this_process(ray_tmp):
         yield
-    finally:
-        ray.shutdown()
-        os.environ.pop("RAY_TMPDIR", None)
-        if saved is not None:
-            os.environ["RAY_ADDRESS"] = saved
 
 
 @pytest.mark.slow
