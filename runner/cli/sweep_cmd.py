@@ -18,7 +18,7 @@ from runner.cli import cli
 @click.option("--dry-run", is_flag=True,
               help="Summarise the cells (all of them up to a screenful) without running anything.")
 @click.option("--executor", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
-              help="ray: actors per run, tasks per sample chunk; local: in-process, one run at a time.")
+              help="ray: a pool of reused run actors, tasks per sample chunk; local: in-process, one run at a time.")
 @click.option("--address", default=None, help="Join an existing Ray cluster (auto, ray://…; default $RAY_ADDRESS).")
 @click.option("--num-cpus", type=int, default=None, help="CPUs for a Ray started here (default: all).")
 @click.option("--retry-failed", is_flag=True, help="Also re-run cells that failed before.")
@@ -26,8 +26,7 @@ from runner.cli import cli
               help="Samples per Ray evaluation task (smaller sample sets are evaluated in the run actor).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
 def sweep(sweep_file: Path, overrides: tuple[str, ...], out_dir: str | None, dry_run: bool, executor: str,
-          address: str | None,
-          num_cpus: int | None, retry_failed: bool, chunk_size: int, quiet: bool) -> None:
+          address: str | None, num_cpus: int | None, retry_failed: bool, chunk_size: int, quiet: bool) -> None:
     """Run every cell of SWEEP_FILE; OVERRIDES are Hydra-style (llm.model=a,b master_seed=range(3))."""
     from runner.llm.config import missing_key_error
     from sweep.analysis import analysis_table
