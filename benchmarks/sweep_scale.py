@@ -196,5 +196,12 @@ def part_resume(script: Path, workdir: Path, load_note: Any, verdict: Any) -> bo
         print(f"    killed with {done} runs done")
     r = run_child(script, ["--sweep-child", "ray", str(sweep_file), f"output={out}"])
     same, counts = same_rows(out, reference, "bench_resume")
+    for table in COMPARED if not same else ():  # which runs differ, and how
+        got, want = table_rows(out, "bench_resume", table), table_rows(reference, "bench_resume", table)
+        extra = [row for row in got if row not in want]
+        missing = [row for row in want if row not in got]
+        for kind, found in (("not in the clean run", extra), ("missing", missing)):
+            for row in found[:4]:
+                print(f"    {table} row {kind}: " + ", ".join(f"{k}={row[k]}" for k in list(row)[:6]))
     return verdict(same and r["failed"] == 0,
                    f"(r) resumed after {len(KILL_AFTER)} kills: the same rows as a clean run ({counts})")
