@@ -1,13 +1,14 @@
-"""Ray execution: one actor per run, bootstrap evaluations as remote tasks, one limiter actor
-and one LLM gateway actor.
+"""Ray execution: reused run actors, bootstrap evaluations as remote tasks, one LLM gateway
+actor.
 
-This is the only module that imports Ray. `RunActor` owns one experiment run (its loop, its
-LLM client) and calls `sweep.run.run_one`; when its process dies Ray restarts it and the
-run resumes from its last completed iteration in the store. Inside a run,
+This module and `sweep.ray_driver` are the only ones that import Ray. A `RunActor` owns one
+experiment run at a time (its loop, its LLM client) and calls `sweep.run.run_one`, then takes
+the next; when its process dies Ray restarts it and the run resumes from its last completed
+iteration in the store. Inside a run,
 `RayEvaluationExecutor` splits sample evaluations into chunks evaluated by remote tasks (the
 setup and the samples go through the object store once, and workers keep what they read)
-with a cap on tasks in flight. `LimiterActor` holds the per-model LLM concurrency and the sweep's spend.
-`LLMGatewayActor` makes every run's LLM calls (through litellm, with the API keys), and the
+with a cap on tasks in flight. `LLMGatewayActor` makes every run's LLM calls (through litellm,
+with the API keys) within the per-model concurrency limits, and keeps the sweep's spend; the
 runs reach it through `RayGatewayTransport`: ``import litellm`` costs seconds of CPU, paid
 once per sweep instead of once per run, and run actors never hold a key.
 """
@@ -29,7 +30,7 @@ from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
 from runner.llm.config import LLMConfig
 from runner.llm.transport import CallOutcome
-from sweep.limits import LocalLimiter
+from sweep.limits import PROPOSAL_PRIORITY, LocalLimiter
 from sweep.run import CellInputs, run_one
 from sweep.store import open_store
 
@@ -156,85 +157,85 @@ class RayEvaluationExecutor:
         return tables[0] if len(tables) == 1 else CostTable.concat(tables)
 
 
-@ray.remote(num_cpus=0)
-class LimiterActor:
-    """Sweep-wide LLM concurrency per model pattern and the spend so far.
-
-    An async actor around a `LocalLimiter`: one event loop serves every run's requests, so
-    the same semaphores bound all of them.
-    """
-
-    def __init__(self, concurrency: dict[str, int]) -> None:
-        self.limiter = LocalLimiter(concurrency)
-
-    async def acquire(self, model: str, priority: int = 0) -> None:
-        await self.limiter.acquire(model, priority)
-
-    async def release(self, model: str) -> None:
-        await self.limiter.release(model)
-
-    async def add_spend(self, usd: float) -> float:
-        return await self.limiter.add_spend(usd)
-
-    async def spent(self) -> float:
-        return await self.limiter.spent()
-
-
-class RayLimiter:
-    """The `sweep.limits.Limiter` interface over a `LimiterActor` handle."""
-
-    def __init__(self, handle: Any) -> None:
-        self.handle = handle
-
-    async def acquire(self, model: str, priority: int = 0) -> None:
-        await self.handle.acquire.remote(model, priority)
-
-    async def release(self, model: str) -> None:
-        await self.handle.release.remote(model)
-
-    async def add_spend(self, usd: float) -> float:
-        return float(await self.handle.add_spend.remote(usd))
-
-    async def spent(self) -> float:
-        return float(await self.handle.spent.remote())
-
-
-GATEWAY_MAX_CONCURRENCY = 1000  # calls held at once; the limiter, not the gateway, bounds them
+GATEWAY_MAX_CONCURRENCY = 1000  # calls held at once, waiting for a slot or answered
 
 
 # (Ray's type stubs lack max_concurrency, which actors take.)
 @ray.remote(num_cpus=0, max_concurrency=GATEWAY_MAX_CONCURRENCY, max_restarts=3,  # type: ignore[call-overload]
             max_task_retries=3)
 class LLMGatewayActor:
-    """Makes the LLM calls of every run of a Ray sweep: one async actor, one litellm import.
+    """Makes the LLM calls of every run of a Ray sweep, within the sweep's limits: one async
+    actor, one litellm import, one `LocalLimiter`.
 
     ``import litellm`` takes seconds of CPU; in every run actor it cost a 16-run sweep on two
     cores more than the LLM waits themselves (benchmarks/sweep.py, part a). The constructor
     imports it at once, so the import overlaps the start of the run actors. ``key_env`` (the
     API keys of the sweep's models, `llm_key_env`) is set in this process: the keys live
-    here only. Concurrency is not enforced here: `LimiterActor` bounds the proposals, hence
-    the calls, in flight.
+    here only.
+
+    The concurrency limits hold call by call, here: a call waits for a slot of its model's
+    pattern (the run with the most iterations left first, `sweep.limits.PriorityGate`), and
+    the moment an answer comes back the next waiting call goes out, with no round trip
+    between processes. (Gating whole proposals in a separate limiter actor left each slot
+    idle ~65 ms per call: the release, the grant and the call itself were three messages
+    between processes, and the run's own CPU work between its turns held the slot too.)
+    The sweep's spend is kept here as well.
     """
 
-    def __init__(self, key_env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, key_env: Mapping[str, str] | None = None,
+                 concurrency: Mapping[str, int] | None = None) -> None:
         os.environ.update(WORKER_ENV)
         os.environ.update(key_env or {})
         from runner.llm.transport import LiteLLMTransport, load_litellm
 
+        self.limits = LocalLimiter(dict(concurrency or {}))
         load_litellm()
         self.transport = LiteLLMTransport()
 
     async def supported_params(self, model: str) -> list[str] | None:
         return await self.transport.supported_params(model)
 
-    async def call(self, config: LLMConfig, messages: list[dict[str, str]]) -> list[CallOutcome]:
-        return await self.transport.call(config, messages)
+    async def call(self, config: LLMConfig, messages: list[dict[str, str]], priority: int = 0) -> list[CallOutcome]:
+        await self.limits.acquire(config.model, priority)
+        try:
+            return await self.transport.call(config, messages)
+        finally:
+            await self.limits.release(config.model)
+
+    async def add_spend(self, usd: float) -> float:
+        return await self.limits.add_spend(usd)
+
+    async def spent(self) -> float:
+        return await self.limits.spent()
 
     def pid(self) -> int:
         return os.getpid()
 
     def imported(self, module: str) -> bool:
         return module in sys.modules
+
+
+class GatewayLimiter:
+    """The `sweep.limits.Limiter` of a run whose calls go through an `LLMGatewayActor`.
+
+    Slots are not taken per proposal: the gateway gates each call (with the proposal's
+    priority, `sweep.limits.PROPOSAL_PRIORITY`). The spend is the gateway's.
+    """
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def acquire(self, model: str, priority: int = 0) -> None:
+        return None
+
+    async def release(self, model: str) -> None:
+        return None
+
+    async def add_spend(self, usd: float) -> float:
+        return float(await self.handle.add_spend.remote(usd))
+
+    async def spent(self) -> float:
+        return float(await self.handle.spent.remote())
 
 
 class RayGatewayTransport:
@@ -252,7 +253,8 @@ class RayGatewayTransport:
         return None if params is None else list(params)
 
     async def call(self, config: LLMConfig, messages: Sequence[Mapping[str, str]]) -> list[CallOutcome]:
-        return list(await self._await(self.handle.call.remote(config, [dict(m) for m in messages])))
+        ref = self.handle.call.remote(config, [dict(m) for m in messages], PROPOSAL_PRIORITY.get())
+        return list(await self._await(ref))
 
     @staticmethod
     async def _await(ref: Any) -> Any:
@@ -264,32 +266,43 @@ class RayGatewayTransport:
             raise
 
 
-def start_gateway(llms: Iterable[LLMConfig]) -> Any | None:
-    """An `LLMGatewayActor` for the sweep's models with their keys, or None if all are builtin."""
+def start_gateway(llms: Iterable[LLMConfig], concurrency: Mapping[str, int] | None = None) -> Any | None:
+    """An `LLMGatewayActor` for the sweep's models with their keys and the sweep's
+    ``limits.concurrency``, or None if all are builtin."""
     models = [llm for llm in llms if not llm.is_builtin]
     if not models:
         return None
     key_env: dict[str, str] = {}
     for llm in models:
         key_env.update(llm_key_env(llm))
-    return LLMGatewayActor.remote(key_env)  # type: ignore[attr-defined]
+    return LLMGatewayActor.remote(key_env, dict(concurrency or {}))  # type: ignore[attr-defined]
 
 
 @ray.remote(num_cpus=0, max_restarts=3, max_task_retries=3)
 class RunActor:
-    """Owns one experiment run; restartable (the run resumes from the store).
+    """Runs one experiment run at a time, one after another (`sweep.ray_driver.RunActorPool`
+    reuses it); restartable (the run in progress resumes from the store).
 
     Its LLM calls go to the sweep's ``gateway`` (`LLMGatewayActor`), so this process neither
     imports litellm nor holds an API key.
     """
 
-    def run(self, cell: CellInputs, store_root: str, limiter: Any, budget_usd: float | None,
-            chunk_size: int, param_keys: Mapping[str, Any], gateway: Any | None = None) -> dict[str, Any]:
+    def run(self, cell: CellInputs, store_root: str, budget_usd: float | None, chunk_size: int,
+            param_keys: Mapping[str, Any], gateway: Any | None = None) -> tuple[dict[str, Any], int]:
+        """The run's `RunOutcome` as a dict, and this process's pid (a changed pid tells the
+        pool that Ray restarted the actor during the run).
+
+        An LLM model's calls, and the sweep's spend, go through ``gateway``, which holds the
+        concurrency limits. A builtin proposer makes no LLM call and spends nothing: it
+        neither waits for a slot nor asks the gateway (which may still be importing litellm).
+        """
         os.environ.update(WORKER_ENV)
+        llm = gateway is not None and not cell.spec.config.llm.is_builtin
         outcome = run_one(cell, open_store(store_root), executor=RayEvaluationExecutor(chunk_size),
-                          limiter=RayLimiter(limiter), budget_usd=budget_usd, param_keys=param_keys,
-                          transport=RayGatewayTransport(gateway) if gateway is not None else None)
-        return outcome.to_dict()
+                          limiter=GatewayLimiter(gateway) if llm else LocalLimiter(),
+                          budget_usd=budget_usd, param_keys=param_keys,
+                          transport=RayGatewayTransport(gateway) if llm else None)
+        return outcome.to_dict(), os.getpid()
 
     def pid(self) -> int:
         return os.getpid()

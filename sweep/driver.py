@@ -2,7 +2,7 @@
 
 Executors:
 * ``local`` — in this process, one run after another (debugging, fast tests; no Ray);
-* ``ray`` — one Ray actor per run, sample evaluations as Ray tasks; a single-machine Ray is
+* ``ray`` — a pool of reused Ray run actors, sample evaluations as Ray tasks; a single-machine Ray is
   started for you, or ``address`` (``auto``, ``ray://…`` or ``RAY_ADDRESS``) joins a cluster.
 All three give identical result tables: runs are seeded per cell and evaluations are
 independent of how samples are split.

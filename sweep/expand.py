@@ -2,35 +2,27 @@
 
 `expand` is pure: it reads the experiment, scenario and policy files and nothing else, writes
 nothing, and returns the same runs with the same ids in the same order every time.
+`iter_runs` yields the same runs one at a time (a dry run of 100 000 cells holds none of
+them), after `check_size` has refused a sweep past its cell limit from the axis lengths alone.
+Each distinct scenario is loaded and validated once per expansion, not once per cell.
 
 Order: experiments (as listed; a glob's matches sorted), then grid points (itertools.product
 over the axes in the order the file lists them, the last axis varying fastest), then zip
 positions, then replicates; an experiment's added baseline cells follow its grid cells.
 
-Identity: a cell's key is the SHA-256 of the canonical JSON (sorted keys, no whitespace) of
-its fully resolved *content* plus the replicate:
-
-* the validated experiment config (``ExperimentConfig.model_dump(mode="json")``) without
-  ``source``, without the ``scenario`` path and ``scenario_overrides`` (the scenario's content
-  below replaces them) and with ``llm.system_prompt_file`` replaced by the prompt text;
-* the validated scenario after ``scenario_overrides`` (defaults filled in, so comments and
-  spelling do not matter, but any value does), without policy ``json_path``s;
-* every agent's parsed policy (so editing a referenced policy JSON changes the key).
-
-The key therefore changes when any value that can affect results changes, and does not
-change with the sweep's name, the experiment file's location, or how a value was written
-(``0.2`` in the scenario vs ``scenario_overrides`` setting the same ``0.2``). Cells with the
-same key are de-duplicated: the first one (in the order above) is kept.
+Identity: see `sweep.cell_key` (the key of a cell is the hash of its resolved content and
+its replicate; cells with the same key are de-duplicated: the first one, in the order
+above, is kept).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import glob
-import hashlib
 import itertools
 import json
-from collections.abc import Iterator, Sequence
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,10 +31,10 @@ import yaml
 
 from runner.errors import ConfigError, PolicyError
 from runner.experiment.config import ExperimentConfig
-from runner.scenario.loader import apply_overrides, read_yaml, resolve_relative
+from runner.scenario.loader import read_yaml, resolve_relative, set_dotted
+from sweep.cell_key import CellContent, ScenarioPart, resolved_content
 from sweep.spec import SweepSpec, model_problem
 
-KEY_VERSION = 1  # bump when the composition of the cell key changes
 _GLOB_CHARS = frozenset("*?[")
 
 
@@ -101,32 +93,63 @@ def expand(spec: SweepSpec, base_dir: str | Path | None = None) -> list[RunSpec]
         base_dir: folder the experiment paths are relative to (default: the sweep file's).
 
     Raises:
-        ConfigError: an experiment path resolves to nothing, or a cell is invalid; the line
-            names the sweep file, the cell (experiment file and parameters) and the field.
+        ConfigError: an experiment path resolves to nothing, the sweep would expand to more
+            than its cell limit (`check_size`), or a cell is invalid; the line names the sweep
+            file, the cell (experiment file and parameters) and the field.
     """
+    return list(iter_runs(spec, base_dir))
+
+
+def iter_runs(spec: SweepSpec, base_dir: str | Path | None = None) -> Iterator[RunSpec]:
+    """`expand`, one run at a time: what is kept between runs is the keys seen (32 bytes a
+    run) and one resolved scenario per distinct scenario, so a dry run or a validation of a
+    100 000-run sweep never holds 100 000 configs. The size is checked before the first run."""
     base = (Path(base_dir) if base_dir is not None else (
         Path(spec.source).parent if spec.source else Path.cwd())).resolve()
-    runs: list[RunSpec] = []
-    seen: set[str] = set()
-    points = _points(spec)
-    scenarios: dict[str, dict[str, Any]] = {}  # resolved scenarios, shared by this call only
-    for index, path, shown in experiment_paths(spec, base):
+    paths = experiment_paths(spec, base)
+    check_size(spec, len(paths))
+    seen: set[bytes] = set()
+    scenarios: dict[str, ScenarioPart] = {}  # resolved scenarios, shared by this call only
+    for index, path, shown in paths:
         raw = _read_experiment(spec, path, index)
-        for cell in _cells(spec, points):
+        for cell in _cells(spec):
             config, content = _build(spec, (path, shown), raw, cell, scenarios)
             params = _params(spec, cell, config)
-            for replicate in range(spec.replicates):
-                key = cell_key(content, replicate)
-                if key in seen:
+            baseline = spec.baseline is not None and config.llm.model == spec.baseline
+            for replicate, key in enumerate(content.keys(spec.replicates)):
+                digest = bytes.fromhex(key)
+                if digest in seen:
                     continue
-                seen.add(key)
-                runs.append(RunSpec(
+                seen.add(digest)
+                yield RunSpec(
                     sweep=spec.name, run_id=_run_id(config, key), cell_key=key,
                     experiment_path=str(path), experiment=config.name, replicate=replicate,
-                    params=dict(params), overrides=cell.overrides,
-                    baseline=spec.baseline is not None and config.llm.model == spec.baseline,
-                    config=config))
-    return runs
+                    params=dict(params), overrides=cell.overrides, baseline=baseline, config=config)
+
+
+def count_runs(spec: SweepSpec, experiments: int) -> int:
+    """How many runs ``spec`` expands to over ``experiments`` files, before de-duplication
+    (so at least as many as `expand` returns), from the axis lengths alone."""
+    points = math.prod(len(v) for v in spec.grid.values()) * _zip_width(spec)
+    if spec.baseline is not None:  # one baseline cell per distinct point of the other axes
+        models = spec.grid.get("llm.model")
+        points += points // len(models) if models else points
+    return experiments * points * spec.replicates
+
+
+def check_size(spec: SweepSpec, experiments: int) -> None:
+    """Refuse a sweep that would expand past ``limits.max_cells`` (before expanding anything)."""
+    count = count_runs(spec, experiments)
+    limit = spec.limits.cell_limit
+    if count > limit:
+        axes = " × ".join([f"{experiments} experiment{'s' if experiments != 1 else ''}",
+                           *(f"{len(v)} {k}" for k, v in spec.grid.items()),
+                           *([f"{_zip_width(spec)} zip"] if spec.zip else []),
+                           f"{spec.replicates} replicate{'s' if spec.replicates != 1 else ''}"])
+        extra = " (+ baseline cells)" if spec.baseline is not None else ""
+        raise ConfigError(f"the sweep would expand to {count:,} runs ({axes}{extra}), more than the "
+                          f"limit of {limit:,}; shrink the grid or raise limits.max_cells",
+                          source=spec.source, path="grid")
 
 
 def experiment_paths(spec: SweepSpec, base: Path) -> list[tuple[int, Path, str]]:
@@ -156,46 +179,10 @@ def experiment_paths(spec: SweepSpec, base: Path) -> list[tuple[int, Path, str]]
     return [(index, path, shown) for path, (index, shown) in out.items()]
 
 
-def cell_key(content: dict[str, Any], replicate: int) -> str:
-    """SHA-256 hex of the canonical JSON of ``content`` plus ``replicate``."""
-    text = json.dumps({**content, "replicate": replicate}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def resolved_content(config: ExperimentConfig,
-                     cache: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """What a cell's key is computed from (see the module docstring).
-
-    ``cache`` (scenario inputs → resolved scenario part) lets cells that differ only outside
-    the scenario (the model, a seed) skip re-reading it; `expand` keeps one per call.
-    """
-    experiment = config.model_dump(mode="json")
-    experiment.pop("scenario", None)
-    experiment.pop("scenario_overrides", None)
-    experiment["llm"].update(system_prompt=config.system_prompt_text(), system_prompt_file=None)
-    marker = json.dumps([str(config.scenario_path().resolve()), config.scenario_overrides,
-                         config.optimized_agents], sort_keys=True, default=repr)
-    part = cache.get(marker) if cache is not None else None
-    if part is None:
-        part = _scenario_part(config)
-        if cache is not None:
-            cache[marker] = part
-    return {"key_version": KEY_VERSION, "experiment": experiment, **part}
-
-
-def _scenario_part(config: ExperimentConfig) -> dict[str, Any]:
-    scenario = config.load_scenario()
-    resolved = scenario.config.model_dump(mode="json")
-    for agent in resolved.get("agents") or []:
-        policy = agent.get("policy")
-        if isinstance(policy, dict) and policy.get("json_path"):
-            policy["json_path"] = None  # its parsed content is under "policies"
-    policies = {agent: _plain(policy) for agent, policy in sorted(scenario.policies.items())}
-    return {"scenario": resolved, "policies": policies}
-
-
 def render_value(value: Any) -> str:
     """``value`` as override text that YAML parses back to exactly ``value`` (types included)."""
+    if type(value) is int:  # the common grid axis (seeds, counts): its digits, without a YAML round trip
+        return str(value)
     if isinstance(value, str) and "," not in value and _same(_load(value), value):
         return value  # plain strings stay readable: builtin/none, not 'builtin/none'
     text = yaml.safe_dump(value, default_flow_style=True, width=1_000_000, sort_keys=False,
@@ -206,50 +193,41 @@ def render_value(value: Any) -> str:
     return text
 
 
-def dry_run_table(runs: Sequence[RunSpec]) -> str:
-    """A fixed-width table of the runs (run id, experiment, replicate, parameters) and the count."""
-    keys = list(dict.fromkeys(k for r in runs for k in r.params))
-    headers = ["#", "run_id", "experiment", "rep", *_short_names(keys), "baseline"]
-    rows = [[str(i + 1), r.run_id, r.experiment, str(r.replicate),
-             *(render_value(r.params[k]) if k in r.params else "" for k in keys),
-             "yes" if r.baseline else ""] for i, r in enumerate(runs)]
-    widths = [max(len(row[c]) for row in [headers, *rows]) for c in range(len(headers))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-             for row in [headers, *rows]]
-    experiments = len({r.experiment_path for r in runs})
-    lines.append(f"{len(runs)} run{'s' if len(runs) != 1 else ''} "
-                 f"({experiments} experiment{'s' if experiments != 1 else ''})")
-    return "\n".join(lines)
-
-
 # --------------------------------------------------------------------------- internals
 
 
-def _points(spec: SweepSpec) -> list[dict[str, Any]]:
-    """Grid × zip points: ``{dotted key: value}`` in axis order."""
-    keys = list(spec.grid)
-    width = len(next(iter(spec.zip.values()))) if spec.zip else 1
-    return [{**dict(zip(keys, combo, strict=True)), **{k: v[j] for k, v in spec.zip.items()}}
-            for combo in itertools.product(*spec.grid.values()) for j in range(width)]
+def _zip_width(spec: SweepSpec) -> int:
+    return len(next(iter(spec.zip.values()))) if spec.zip else 1
 
 
-def _cells(spec: SweepSpec, points: list[dict[str, Any]]) -> Iterator[_Cell]:
+def _points(spec: SweepSpec) -> Iterator[_Cell]:
+    """Grid × zip points in axis order, one at a time (a 100 000-point grid is never a list);
+    each axis value is rendered as override text once, not once per cell."""
+    grid = [(key, values, [f"{key}={render_value(v)}" for v in values]) for key, values in spec.grid.items()]
+    zipped = [(key, values, [f"{key}={render_value(v)}" for v in values]) for key, values in spec.zip.items()]
+    for combo in itertools.product(*(range(len(values)) for _, values, _ in grid)):
+        for j in range(_zip_width(spec)):
+            params = {key: values[i] for (key, values, _), i in zip(grid, combo, strict=True)}
+            params.update((key, values[j]) for key, values, _ in zipped)
+            shown = [rendered[i] for (_, _, rendered), i in zip(grid, combo, strict=True)]
+            shown += [rendered[j] for _, _, rendered in zipped]
+            yield _Cell(params, tuple(shown))
+
+
+def _cells(spec: SweepSpec) -> Iterator[_Cell]:
     """The grid cells, then one baseline cell per distinct non-model point."""
-    for point in points:
-        yield _cell(point)
+    yield from _points(spec)
     if spec.baseline is None:
         return
+    model = f"llm.model={render_value(spec.baseline)}"
     seen: set[str] = set()
-    for point in points:
-        rest = {k: v for k, v in point.items() if k != "llm.model"}
+    for point in _points(spec):
+        rest = {k: v for k, v in point.params.items() if k != "llm.model"}
         marker = json.dumps(rest, sort_keys=True, default=str)
         if marker not in seen:
             seen.add(marker)
-            yield _cell({**rest, "llm.model": spec.baseline})
-
-
-def _cell(params: dict[str, Any]) -> _Cell:
-    return _Cell(params, tuple(f"{k}={render_value(v)}" for k, v in params.items()))
+            texts = tuple(t for t in point.overrides if not t.startswith("llm.model="))
+            yield _Cell({**rest, "llm.model": spec.baseline}, (*texts, model))
 
 
 def _params(spec: SweepSpec, cell: _Cell, config: ExperimentConfig) -> dict[str, Any]:
@@ -268,18 +246,41 @@ def _read_experiment(spec: SweepSpec, path: Path, index: int) -> dict[str, Any]:
 
 
 def _build(spec: SweepSpec, where: tuple[Path, str], raw: dict[str, Any], cell: _Cell,
-           cache: dict[str, dict[str, Any]]) -> tuple[ExperimentConfig, dict[str, Any]]:
-    """The validated config of one cell and its resolved content."""
+           cache: dict[str, ScenarioPart]) -> tuple[ExperimentConfig, CellContent]:
+    """The validated config of one cell and its resolved content.
+
+    The cell's values are set into a copy of the experiment file as parsed values (what its
+    override texts parse back to, `render_value`), and its scenario is loaded, hence checked,
+    once per distinct scenario (`resolved_content`), not once per cell.
+    """
     path, shown = where
     try:
-        config = ExperimentConfig.from_dict(apply_overrides(raw, cell.overrides, source=path),
-                                            source=path)
+        data = _with_values(raw, cell.params, path)
+        config = ExperimentConfig.from_dict(data, source=path, check_files=False)
         problem = model_problem(config.llm.model)
         if problem:
             raise ConfigError(problem, source=path, path="llm.model")
         return config, resolved_content(config, cache)
     except (ConfigError, PolicyError) as exc:
         raise _cell_error(spec, path, shown, cell, exc) from None
+
+
+def _with_values(raw: dict[str, Any], params: dict[str, Any], source: Path) -> dict[str, Any]:
+    """``raw`` with each dotted key of ``params`` set (`set_dotted`), copying only the mappings
+    on the keys' paths (a deep copy of the whole experiment for every cell cost more than
+    validating it); the rest is shared with ``raw``, which validation only reads."""
+    out = dict(raw)
+    for key, value in params.items():
+        node = out
+        for part in key.split(".")[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):  # a list (items by id) or nothing yet: copy it whole
+                if child is not None:
+                    node[part] = copy.deepcopy(child)
+                break
+            node[part] = node = dict(child)
+        set_dotted(out, key, copy.deepcopy(value), source=source)
+    return out
 
 
 def _cell_error(spec: SweepSpec, path: Path, shown: str, cell: _Cell,
@@ -312,18 +313,6 @@ def _run_id(config: ExperimentConfig, key: str) -> str:
     return f"{config.name}-{key[:16]}" + (f"-{slug}" if slug else "")
 
 
-def _plain(value: Any) -> Any:
-    """A parsed policy as JSON-ready data; node classes are tagged (FieldRef ≠ ParamRef)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {"_type": type(value).__name__,
-                **{f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}}
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _load(text: str) -> Any:
     try:
         return yaml.safe_load(text)
@@ -342,16 +331,3 @@ def _same(a: Any, b: Any) -> bool:
 
 def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=repr)
-
-
-def _short_names(keys: list[str]) -> list[str]:
-    """The shortest dotted suffix of each key that is unique among ``keys``."""
-    out = []
-    for key in keys:
-        parts = key.split(".")
-        for n in range(1, len(parts) + 1):
-            name = ".".join(parts[-n:])
-            if sum(k == name or k.endswith("." + name) for k in keys) == 1:
-                break
-        out.append(name)
-    return out

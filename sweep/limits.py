@@ -6,9 +6,11 @@ iterations left (first come first served among equals): each run's proposals for
 and serving the longest remaining chains first (the LPT rule) keeps the sweep's tail short —
 served in turn, runs that started late (run actors boot a few at a time) would be left to
 finish on their own while most slots sit idle. The limiter is in-process (`LocalLimiter`) for the
-local executor and one Ray actor (`sweep.actors.LimiterActor`) for a Ray sweep, so the
-limits hold across all run actors. A run whose sweep has spent its budget stops cleanly with
-reason ``budget``.
+local executor. In a Ray sweep the LLM gateway actor (`sweep.actors.LLMGatewayActor`), which
+makes every run's calls, holds one `LocalLimiter` and gates each call itself, with the
+priority of the proposal it belongs to (`PROPOSAL_PRIORITY`), so the limits hold across all
+run actors and a freed slot is taken at once. A run whose sweep has spent its budget stops
+cleanly with reason ``budget``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ import asyncio
 import fnmatch
 import heapq
 import itertools
+from contextvars import ContextVar
 from typing import Protocol
 
 from runner.proposals import PolicyGenerationResult, PolicyProposer, ProposalContext
 
 BUDGET_STOP = "budget"
+# The priority of the proposal being made in this task (iterations left after it), set by
+# `GatedProposer`: a transport that gates each call itself (the Ray LLM gateway) sends it along.
+PROPOSAL_PRIORITY: ContextVar[int] = ContextVar("proposal_priority", default=0)
 
 
 class Limiter(Protocol):
@@ -131,14 +137,19 @@ class GatedProposer:
         return BUDGET_STOP if self.over_budget() else None
 
     async def propose(self, context: ProposalContext) -> PolicyGenerationResult:
-        self.sweep_spent = await self.limiter.spent()
-        if self.over_budget():
-            return PolicyGenerationResult(None, 0, errors=("sweep LLM budget exhausted",))
-        await self.limiter.acquire(self.name, max(0, self.max_iterations - context.iteration))
+        # Without a budget the spend is not asked for nor reported: on Ray each would be a
+        # message to the gateway between two of the run's calls, while its slot waits.
+        if self.budget_usd is not None:
+            self.sweep_spent = await self.limiter.spent()
+            if self.over_budget():
+                return PolicyGenerationResult(None, 0, errors=("sweep LLM budget exhausted",))
+        priority = max(0, self.max_iterations - context.iteration)
+        PROPOSAL_PRIORITY.set(priority)
+        await self.limiter.acquire(self.name, priority)
         try:
             result = await self.inner.propose(context)
         finally:
             await self.limiter.release(self.name)
-        spend = sum(i.cost_usd or 0.0 for i in result.interactions)
-        self.sweep_spent = await self.limiter.add_spend(spend)
+        if self.budget_usd is not None:
+            self.sweep_spent = await self.limiter.add_spend(sum(i.cost_usd or 0.0 for i in result.interactions))
         return result

@@ -3,7 +3,8 @@
 Grammar (values are YAML scalars, as in experiment overrides):
 
 * ``KEY=V`` — one value; ``KEY=V1,V2,…`` — a comma list; ``KEY=range(N)``,
-  ``KEY=range(A,B)``, ``KEY=range(A,B,STEP)`` — integers as Python's `range`;
+  ``KEY=range(A,B)``, ``KEY=range(A,B,STEP)`` — integers as Python's `range` (at most
+  `MAX_RANGE_VALUES` of them: a bigger range is refused before it is made);
   ``KEY=choice(V1,V2)`` — Hydra's explicit spelling of a comma list. Commas inside
   ``[…]``, ``{…}``, ``(…)`` or quotes, or escaped as ``\\,``, do not split.
 * Sweep keys are set: ``name``, ``replicates``, ``baseline``, ``output`` (one value each),
@@ -37,6 +38,9 @@ DOTTED_KEY = re.compile(r"^[A-Za-z_][\w-]*(?:\.[\w-]+)*$")
 _INT = re.compile(r"^[+-]?\d+$")
 _OPEN, _CLOSE = "([{", ")]}"
 FORMS = "KEY=VALUE, KEY=V1,V2 or KEY=range(N)"
+# A range() axis has at most this many values (range(10**12) would fill the memory before
+# the sweep's cell limit, `sweep.expand.check_size`, could refuse it).
+MAX_RANGE_VALUES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -140,10 +144,13 @@ def _range(text: str, source: str | Path | None, where: str) -> tuple[int, ...]:
     bounds = [int(p) for p in parts]
     if len(bounds) == 3 and bounds[2] == 0:
         raise ConfigError(f"range() step must not be 0, got {text!r}", source=source, path=where)
-    values = tuple(range(*bounds))
-    if not values:
+    span = range(*bounds)  # its length is known without making its values
+    if not span:
         raise ConfigError(f"{text} is empty", source=source, path=where)
-    return values
+    if len(span) > MAX_RANGE_VALUES:
+        raise ConfigError(f"{text} has {len(span):,} values, more than {MAX_RANGE_VALUES:,}",
+                          source=source, path=where)
+    return tuple(span)
 
 
 def _apply(out: dict[str, Any], ov: Override, item: str, source: str | Path | None) -> None:

@@ -1,33 +1,67 @@
-"""The Ray side of `sweep.driver.run_sweep`: keep up to N run actors busy, collect outcomes.
+"""The Ray side of `sweep.driver.run_sweep`: a pool of reused run actors, collect outcomes.
 
-Uses `ray.wait` over the in-flight runs and starting actors (never `ray.get` in a loop). A
-run whose actor dies for good (restarts exhausted) is recorded as failed; the others carry
-on. If any cell asks an LLM, one `LLMGatewayActor` makes every run's calls; it is created
-first, so its litellm import overlaps the start of the run actors.
+`RunActorPool` keeps a fixed number of `RunActor`s (`pool_size`: one per CPU, plus one per
+LLM slot the sweep's models may use, or ``limits.max_runs_in_flight``); each owns one run at
+a time and takes the next queued run when it finishes. Reuse is the point: an actor process
+costs about a second of CPU to boot (Ray's worker, numpy, pyarrow, the engine), which one
+fresh actor per run paid again for every run (200 short runs of Castro exp1 took 157 s on
+2 CPUs that way, 39 s in one process; benchmarks/sweep.py, part d).
 
-Actor processes start at most one per CPU at a time (the gateway's included): a new run
-actor is created once fewer are still starting. Started all at once, they share the CPUs
-evenly, so each one, and the gateway's multi-second litellm import above all, is ready only
-near the end of the stampede: 16 run actors started at once on a busy 2-core machine left
-the gateway ready after 25 s, one per CPU at a time after 8 s (the sweep of
-benchmarks/sweep.py, part a), and no LLM call can start before it is.
+A run actor whose process dies is restarted by Ray and its ``run`` call retried, which
+resumes the run from its last completed iteration in the store. An actor that was restarted
+is retired once that run ends (each run gets a fresh allowance of restarts), and one whose
+restarts are exhausted fails its run (recorded as failed; the others carry on) and is
+replaced. Uses `ray.wait` over the in-flight runs and booting actors (never `ray.get` in a
+loop).
+
+If any cell asks an LLM, one `LLMGatewayActor` makes every run's calls; it is created first,
+so its litellm import overlaps the start of the run actors. Actor processes boot at most one
+per CPU at a time (the gateway's included): started all at once they share the CPUs evenly,
+so each one, and the gateway's multi-second litellm import above all, is ready only near the
+end of the stampede (16 run actors started at once on a busy 2-core machine left the gateway
+ready after 25 s, one per CPU at a time after 8 s), and no LLM call can start before it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import ray
 
-from sweep.actors import LimiterActor, RunActor, init_ray, start_gateway
+from sweep.actors import RecentlyUsed, RunActor, init_ray, start_gateway
 from sweep.expand import RunSpec
+from sweep.limits import pattern_for
 from sweep.run import CellInputs, RunOutcome
 from sweep.store import ResultStore
 from sweep.tables import run_row
 
 POLL_SECONDS = 1.0
+# Run actors for LLM models no concurrency pattern limits: they wait on the provider, not a CPU.
+UNLIMITED_LLM_RUNS = 16
+
+
+def pool_size(cpus: int, runs: Sequence[RunSpec], concurrency: Mapping[str, int],
+              max_runs_in_flight: int | None) -> int:
+    """How many run actors a Ray sweep keeps: ``max_runs_in_flight`` if set, else one per CPU
+    plus one per LLM slot its models can use (a run waiting for an answer uses no CPU, so
+    the CPUs stay busy while every slot is filled); never more than there are runs."""
+    if max_runs_in_flight is not None:
+        return max(1, min(max_runs_in_flight, len(runs)))
+    patterns: set[str] = set()
+    unlimited = False
+    for spec in runs:
+        if spec.config.llm.is_builtin:
+            continue
+        pattern = pattern_for(spec.model, dict(concurrency))
+        if pattern is None:
+            unlimited = True
+        else:
+            patterns.add(pattern)
+    llm_runs = sum(concurrency[p] for p in patterns) + (UNLIMITED_LLM_RUNS if unlimited else 0)
+    return max(1, min(cpus + llm_runs, len(runs)))
 
 
 def run_on_ray(to_run: Sequence[RunSpec], store: ResultStore, store_root: str, *,
@@ -36,55 +70,142 @@ def run_on_ray(to_run: Sequence[RunSpec], store: ResultStore, store_root: str, *
                param_keys: Mapping[str, Any],
                on_update: Callable[[RunOutcome | None], None] | None = None) -> list[RunOutcome]:
     init_ray(address, num_cpus)
-    gateway = start_gateway(spec.config.llm for spec in to_run)  # None when every model is builtin
+    # None when every model is builtin; else it makes every LLM call, within the limits
+    gateway = start_gateway((spec.config.llm for spec in to_run), concurrency)
+    # Run actors do CPU work of their own (context days, sampling): more CPU-bound ones than
+    # CPUs only thrashes.
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
+    pool = RunActorPool(pool_size(cpus, to_run, concurrency, max_in_flight), cpus, store, store_root,
+                        RunArgs(budget_usd, chunk_size, param_keys, gateway))
     try:
-        return _run_all(to_run, store, store_root, gateway, concurrency=concurrency, budget_usd=budget_usd,
-                        max_in_flight=max_in_flight, chunk_size=chunk_size, param_keys=param_keys,
-                        on_update=on_update)
+        return pool.run_all(to_run, on_update)
     finally:
+        pool.shutdown()
         if gateway is not None:
             ray.kill(gateway)
 
 
-def _run_all(to_run: Sequence[RunSpec], store: ResultStore, store_root: str, gateway: Any | None, *,
-             concurrency: dict[str, int], budget_usd: float | None, max_in_flight: int | None,
-             chunk_size: int, param_keys: Mapping[str, Any],
-             on_update: Callable[[RunOutcome | None], None] | None) -> list[RunOutcome]:
-    # Run actors do CPU work of their own (context days, sampling): more of them than CPUs
-    # only thrashes, so an unset cap means one run per CPU of the cluster.
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
-    max_in_flight = max_in_flight or cpus
-    limiter = LimiterActor.remote(concurrency)  # type: ignore[attr-defined]
-    queue = list(to_run)
-    in_flight: dict[Any, tuple[RunSpec, Any, datetime]] = {}
-    # Refs that resolve (to a pid, or to the error of a death) once an actor's process is up.
-    starting: set[Any] = {gateway.pid.remote()} if gateway is not None else set()
-    outcomes: list[RunOutcome] = []
-    while queue or in_flight:
-        while queue and len(in_flight) < max_in_flight and len(starting) < cpus:
-            spec = queue.pop(0)
-            actor = RunActor.remote()  # type: ignore[attr-defined]
-            starting.add(actor.pid.remote())  # before run: an actor serves one caller's calls in order
-            ref = actor.run.remote(CellInputs.load(spec), store_root, limiter, budget_usd, chunk_size, param_keys,
-                                   gateway)
-            in_flight[ref] = (spec, actor, datetime.now(timezone.utc))
-        ready, _ = ray.wait([*in_flight, *starting], num_returns=1, timeout=POLL_SECONDS)
-        starting.difference_update(ready)
-        finished = [ref for ref in ready if ref in in_flight]
-        for ref in finished:
-            spec, actor, started = in_flight.pop(ref)
-            try:
-                outcome = RunOutcome(**ray.get(ref))
-            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
-                error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                outcome = _record_failure(store, spec, error, started, param_keys)
+@dataclass(frozen=True)
+class RunArgs:
+    """What every `RunActor.run` call takes besides its cell."""
+
+    budget_usd: float | None
+    chunk_size: int
+    param_keys: Mapping[str, Any]
+    gateway: Any | None
+
+
+@dataclass
+class _Busy:
+    """A run in flight: its cell and the actor running it."""
+
+    spec: RunSpec
+    actor: Any
+    started: datetime
+
+
+class RunActorPool:
+    """``size`` reused `RunActor`s; `run_all` hands each the next queued run when it is free."""
+
+    def __init__(self, size: int, cpus: int, store: ResultStore, store_root: str, args: RunArgs) -> None:
+        self.size, self.cpus = size, cpus
+        self.store, self.store_root, self.args = store, store_root, args
+        self.actors: list[Any] = []
+        self.ran_on: dict[str, int] = {}  # run id → pid of the process that finished it
+        self._pids: dict[Any, int] = {}  # actor → the pid it booted with, once known
+        self._booting: dict[Any, Any] = {}  # pid ref → actor, until its process is up
+        if args.gateway is not None:
+            self._booting[args.gateway.pid.remote()] = None
+        # Replicates share one config object: their scenario is read and parsed once.
+        self._inputs = RecentlyUsed(8)
+
+    def run_all(self, to_run: Sequence[RunSpec],
+                on_update: Callable[[RunOutcome | None], None] | None) -> list[RunOutcome]:
+        queue = list(reversed(to_run))  # popped from the end: in order
+        idle: list[Any] = []
+        busy: dict[Any, _Busy] = {}
+        outcomes: list[RunOutcome] = []
+        while queue or busy:
+            while queue and idle:
+                self._submit(queue.pop(), idle.pop(), busy)
+            while queue and len(self.actors) < self.size and len(self._booting) < self.cpus:
+                self._submit(queue.pop(), self._boot(), busy)
+            ready, _ = ray.wait([*busy, *self._booting], num_returns=1, timeout=POLL_SECONDS)
+            finished = False
+            for ref in ready:
+                if ref in self._booting:
+                    self._booted(ref)
+                    continue
+                finished = True
+                outcome, actor = self._finish(ref, busy.pop(ref))
+                if actor is not None:
+                    idle.append(actor)
+                outcomes.append(outcome)
+                if on_update:
+                    on_update(outcome)
+            if not finished and on_update:
+                on_update(None)  # a tick for the progress view
+        return outcomes
+
+    def shutdown(self) -> None:
+        for actor in self.actors:
             ray.kill(actor)
-            outcomes.append(outcome)
-            if on_update:
-                on_update(outcome)
-        if not finished and on_update:
-            on_update(None)  # a tick for the progress view
-    return outcomes
+        self.actors.clear()
+
+    def _boot(self) -> Any:
+        actor = RunActor.remote()  # type: ignore[attr-defined]
+        # pid before run: an actor serves one caller's calls in order, so this resolves when
+        # the process is up, before the run it is given next has ended
+        self._booting[actor.pid.remote()] = actor
+        self.actors.append(actor)
+        return actor
+
+    def _booted(self, ref: Any) -> None:
+        actor = self._booting.pop(ref)
+        try:
+            pid = ray.get(ref)
+        except ray.exceptions.RayError:
+            return  # died while booting: its run's call reports that
+        if actor is not None:
+            self._pids[actor] = pid
+
+    def _submit(self, spec: RunSpec, actor: Any, busy: dict[Any, _Busy]) -> None:
+        a = self.args
+        ref = actor.run.remote(self._cell_inputs(spec), self.store_root, a.budget_usd, a.chunk_size,
+                               a.param_keys, a.gateway)
+        busy[ref] = _Busy(spec, actor, datetime.now(timezone.utc))
+
+    def _cell_inputs(self, spec: RunSpec) -> CellInputs:
+        scenario, prompt = self._inputs.get(id(spec.config), lambda: (
+            spec.config, spec.config.load_scenario(), spec.config.system_prompt_text()))[1:]
+        return CellInputs(spec, scenario, prompt)
+
+    def _finish(self, ref: Any, run: _Busy) -> tuple[RunOutcome, Any | None]:
+        """The run's outcome, and its actor if it can take another run (else it is retired)."""
+        try:
+            result, pid = ray.get(ref)
+            outcome = RunOutcome(**result)
+        except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+            error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            outcome = _record_failure(self.store, run.spec, error, run.started, self.args.param_keys)
+            pid = None
+        if pid is not None:
+            self.ran_on[run.spec.run_id] = pid
+        for boot_ref in [r for r, a in self._booting.items() if a == run.actor]:
+            self._booted(boot_ref)  # resolved before the run ended (called first), not yet seen here
+        booted = self._pids.get(run.actor)
+        if pid is not None and (booted is None or pid == booted):
+            self._pids[run.actor] = pid
+            return outcome, run.actor
+        # dead for good, or restarted by Ray during this run (its restarts are partly used):
+        # a fresh actor takes the next run
+        self._retire(run.actor)
+        return outcome, None
+
+    def _retire(self, actor: Any) -> None:
+        ray.kill(actor)
+        self.actors.remove(actor)
+        self._pids.pop(actor, None)
 
 
 def _record_failure(store: ResultStore, spec: RunSpec, error: str, started: datetime,

@@ -44,6 +44,9 @@ from sweep.overrides import DOTTED_KEY, apply_sweep_overrides
 if TYPE_CHECKING:
     from sweep.expand import RunSpec
 
+# The most runs a sweep expands to unless its ``limits.max_cells`` says otherwise: expanding
+# and validating 100 000 runs takes seconds, and their runs table is still quick to read.
+DEFAULT_MAX_CELLS = 100_000
 BUILTIN_MODELS = (CoordinateProposer.name, NoneProposer.name)
 # Schemes pyarrow.fs.FileSystem.from_uri understands (checked offline: no bucket is contacted).
 URI_SCHEMES = ("abfs", "abfss", "file", "gcs", "gs", "hdfs", "mock", "s3", "viewfs")
@@ -62,12 +65,19 @@ class Limits(Strict):
             across the whole sweep (``{"openai/*": 8}``).
         max_runs_in_flight: runs executing at the same time.
         llm_budget_usd: total LLM spend; a run over budget stops with reason ``budget``.
+        max_cells: the most runs (cells × replicates) the sweep may expand to, default
+            `DEFAULT_MAX_CELLS`; a bigger sweep is refused before anything is expanded.
     """
 
     concurrency: dict[Annotated[str, Field(min_length=1)], Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict)
     max_runs_in_flight: int | None = Field(default=None, ge=1)
     llm_budget_usd: float | None = Field(default=None, gt=0)
+    max_cells: int | None = Field(default=None, ge=1)
+
+    @property
+    def cell_limit(self) -> int:
+        return self.max_cells if self.max_cells is not None else DEFAULT_MAX_CELLS
 
 
 class SweepSpec(Strict):
@@ -186,19 +196,23 @@ def model_problem(model: object) -> str | None:
     return None
 
 
-def load_sweep(path: str | Path, overrides: Sequence[str] = ()) -> SweepSpec:
+def load_sweep(path: str | Path, overrides: Sequence[str] = (), output: str | None = None) -> SweepSpec:
     """Read a sweep file, apply Hydra-style ``overrides``, validate it and probe its output.
 
     Args:
         path: the sweep YAML file.
         overrides: ``KEY=VALUE`` strings (see `sweep.overrides`): ``llm.model=a,b``,
             ``master_seed=range(3)``, ``replicates=5``, ``limits.max_runs_in_flight=4``.
+        output: ``paylab sweep --out``: replaces ``output`` after the overrides, as the text
+            given (not parsed as YAML: any folder name is a folder name).
 
     Raises:
         ConfigError: one line naming the file, the key and what must hold.
     """
     path = Path(path)
     raw = apply_sweep_overrides(read_yaml(path), overrides, source=path)
+    if output is not None:
+        raw["output"] = output
     try:
         spec = SweepSpec.model_validate({**raw, "source": str(path)})
     except ValidationError as exc:
@@ -225,8 +239,8 @@ def check_output(spec: SweepSpec, cwd: Path | None = None) -> None:
     check_writable_folder(target, source=spec.source, path="output")
 
 
-def check_sweep_file(path: str | Path,
-                     overrides: Sequence[str] = ()) -> tuple[SweepSpec, list[RunSpec]]:
+def check_sweep_file(path: str | Path, overrides: Sequence[str] = (),
+                     output: str | None = None) -> tuple[SweepSpec, list[RunSpec]]:
     """Load, expand and validate every cell of a sweep file without running or writing anything.
 
     Returns:
@@ -237,30 +251,5 @@ def check_sweep_file(path: str | Path,
     """
     from sweep.expand import expand
 
-    spec = load_sweep(path, overrides)
+    spec = load_sweep(path, overrides, output)
     return spec, expand(spec, Path(path).parent)
-
-
-def describe(spec: SweepSpec, runs: Sequence[RunSpec]) -> str:
-    """What ``paylab sweep S.yaml --dry-run`` prints: the sweep's settings, its cells, the count."""
-    from sweep.expand import dry_run_table
-
-    names = list(dict.fromkeys(r.experiment for r in runs))
-    axes = [f"{k} ({len(v)})" for k, v in spec.grid.items()]
-    zipped = [f"{k} ({len(v)})" for k, v in spec.zip.items()]
-    limits = [f"{k}={v}" for k, v in spec.limits.model_dump(exclude_none=True).items()
-              if k != "concurrency"]
-    limits += [f"concurrency[{p}]={n}" for p, n in spec.limits.concurrency.items()]
-    lines = [
-        f"sweep {spec.name}" + (f" ({spec.source})" if spec.source else ""),
-        f"  experiments: {len(names)} ({', '.join(names)})",
-        f"  grid:        {' × '.join(axes) or '-'}",
-        f"  zip:         {', '.join(zipped) or '-'}",
-        f"  replicates:  {spec.replicates}",
-        f"  baseline:    {spec.baseline or '-'}",
-        f"  limits:      {', '.join(limits) or '-'}",
-        f"  output:      {spec.output_location()}",
-        "",
-        dry_run_table(runs),
-    ]
-    return "\n".join(lines)

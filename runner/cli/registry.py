@@ -20,9 +20,11 @@ def validate_other(kind: str, file: Path) -> None:
                    f"agents {', '.join(cfg.optimized_agents)}, max {cfg.convergence.max_iterations} iterations)")
         return
     if kind == "sweep":
-        from sweep.spec import check_sweep_file
+        from sweep.expand import iter_runs
+        from sweep.spec import load_sweep
 
-        spec, runs = check_sweep_file(file)
-        click.echo(f"{file}: valid sweep {spec.name} ({len(runs)} runs, every cell validated)")
+        spec = load_sweep(file)
+        count = sum(1 for _ in iter_runs(spec, file.parent))  # one at a time: bounded memory
+        click.echo(f"{file}: valid sweep {spec.name} ({count} runs, every cell validated)")
         return
     raise NotSupportedError(f"validating {kind} files", source=file)

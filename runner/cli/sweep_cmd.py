@@ -13,31 +13,36 @@ from runner.cli import cli
 @cli.command(context_settings={"ignore_unknown_options": False})
 @click.argument("sweep_file", type=click.Path(path_type=Path))
 @click.argument("overrides", nargs=-1)
-@click.option("--dry-run", is_flag=True, help="List the cells (and their count) without running anything.")
+@click.option("--out", "out_dir", default=None,
+              help="Results folder or URI (as the output= override; default: the sweep file's output).")
+@click.option("--dry-run", is_flag=True,
+              help="Summarise the cells (all of them up to a screenful) without running anything.")
 @click.option("--executor", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
-              help="ray: actors per run, tasks per sample chunk; local: in-process, one run at a time.")
+              help="ray: a pool of reused run actors, tasks per sample chunk; local: in-process, one run at a time.")
 @click.option("--address", default=None, help="Join an existing Ray cluster (auto, ray://…; default $RAY_ADDRESS).")
 @click.option("--num-cpus", type=int, default=None, help="CPUs for a Ray started here (default: all).")
 @click.option("--retry-failed", is_flag=True, help="Also re-run cells that failed before.")
 @click.option("--chunk-size", type=int, default=500, show_default=True,
               help="Samples per Ray evaluation task (smaller sample sets are evaluated in the run actor).")
 @click.option("--quiet", is_flag=True, help="No progress line.")
-def sweep(sweep_file: Path, overrides: tuple[str, ...], dry_run: bool, executor: str, address: str | None,
-          num_cpus: int | None, retry_failed: bool, chunk_size: int, quiet: bool) -> None:
+def sweep(sweep_file: Path, overrides: tuple[str, ...], out_dir: str | None, dry_run: bool, executor: str,
+          address: str | None, num_cpus: int | None, retry_failed: bool, chunk_size: int, quiet: bool) -> None:
     """Run every cell of SWEEP_FILE; OVERRIDES are Hydra-style (llm.model=a,b master_seed=range(3))."""
     from runner.llm.config import missing_key_error
     from sweep.analysis import analysis_table
     from sweep.driver import plan, run_sweep
-    from sweep.expand import dry_run_table
+    from sweep.dry_run import describe
+    from sweep.expand import expand, iter_runs
     from sweep.lock import hold_output_lock
     from sweep.progress import SweepProgress
-    from sweep.spec import check_sweep_file
+    from sweep.spec import load_sweep
     from sweep.store import open_store
 
-    spec, runs = check_sweep_file(sweep_file, list(overrides))
-    if dry_run:
-        click.echo(dry_run_table(runs))
+    spec = load_sweep(sweep_file, list(overrides), out_dir)
+    if dry_run:  # one cell at a time: a dry run of 100 000 cells holds none of them
+        click.echo(describe(spec, iter_runs(spec, sweep_file.parent)))
         return
+    runs = expand(spec, sweep_file.parent)
     root = spec.output_location()  # absolute: Ray workers resolve nothing against their cwd
     store = open_store(root)
     for cell in plan(runs, store, retry_failed, repair=False).to_run:  # checked before anything is written

@@ -155,7 +155,10 @@ class ExperimentConfig(Strict):
         return cls.from_dict(raw, source=path)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str | Path | None = None) -> ExperimentConfig:
+    def from_dict(cls, raw: dict[str, Any], source: str | Path | None = None, *,
+                  check_files: bool = True) -> ExperimentConfig:
+        """Validate ``raw``; ``check_files=False`` leaves loading the scenario and the prompt
+        file to the caller (a sweep's expansion loads each distinct scenario once, not per cell)."""
         try:
             cfg = cls.model_validate({**raw, "source": str(source) if source else None})
         except ValidationError as exc:
@@ -163,8 +166,9 @@ class ExperimentConfig(Strict):
         if cfg.constraints is not None and cfg.policy_constraints is None:
             raise NotSupportedError("python-module constraints; use policy_constraints",
                                     source=source, path="constraints")
-        cfg.load_scenario()  # fail early: missing file, unknown agents, unsupported features
-        cfg.system_prompt_text()
+        if check_files:
+            cfg.load_scenario()  # fail early: missing file, unknown agents, unsupported features
+            cfg.system_prompt_text()
         if cfg.llm.is_builtin and cfg.llm.model not in BUILTIN_PROPOSERS:
             raise ConfigError(f"unknown builtin proposer '{cfg.llm.model}' "
                               f"(use {' or '.join(BUILTIN_PROPOSERS)})", source=source, path="llm.model")

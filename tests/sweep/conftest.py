@@ -11,9 +11,11 @@ Ray tests are marked slow and ray, and `ray_tmp` gives their Rays a private temp
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -47,3 +49,23 @@ def ray_tmp() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="plray", dir="/tmp"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def ray_in_this_process(ray_tmp: Path, drop: Iterable[str] = ()) -> Iterator[None]:
+    """A Ray of 2 CPUs started in this process under ``ray_tmp``, without ``RAY_ADDRESS``
+    (never another Ray) and the variables ``drop`` in its environment; shut down after."""
+    import ray
+
+    from sweep.actors import init_ray
+
+    assert not ray.is_initialized()
+    saved = {k: os.environ.pop(k) for k in ("RAY_ADDRESS", *drop) if k in os.environ}
+    os.environ.update(RAY_TMPDIR=str(ray_tmp), RAY_USAGE_STATS_ENABLED="0")
+    try:
+        init_ray(None, num_cpus=2)
+        yield
+    finally:
+        ray.shutdown()
+        os.environ.pop("RAY_TMPDIR", None)
+        os.environ.update(saved)

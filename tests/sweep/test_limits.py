@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from runner.proposals import PolicyGenerationResult
 from sweep.limits import GatedProposer, LocalLimiter, PriorityGate
 
@@ -93,3 +95,47 @@ def test_gated_proposer_asks_with_the_iterations_left() -> None:
     for it in (1, 7, 25):
         asyncio.run(proposer.propose(Context(it)))  # type: ignore[arg-type]
     assert limiter.priorities == [24, 18, 0]
+
+
+def test_spend_is_counted_against_a_budget_and_not_asked_for_without_one() -> None:
+    """With a budget the spend of every proposal is added up (its interactions' costs) and
+    a proposal after the budget is spent is refused; without one the limiter's spend is
+    never asked for (on Ray each ask is a message to the gateway between two calls). The
+    proposal's priority is what a call-gating transport sees (`PROPOSAL_PRIORITY`)."""
+    from runner.proposals import LLMInteraction
+    from sweep.limits import PROPOSAL_PRIORITY
+
+    class Counting(LocalLimiter):
+        asked = 0
+
+        async def spent(self) -> float:
+            self.asked += 1
+            return await super().spent()
+
+    class Inner:
+        name = "openai/fake"
+
+        def __init__(self) -> None:
+            self.seen: list[int] = []
+
+        async def propose(self, context: Any) -> PolicyGenerationResult:
+            self.seen.append(PROPOSAL_PRIORITY.get())
+            interaction = LLMInteraction("A", context.iteration, 1, self.name, (), "{}", None, None, (), None,
+                                         10, 10, 0.4, 0.0)
+            return PolicyGenerationResult(None, 1, interactions=(interaction,))
+
+    class Context:
+        def __init__(self, iteration: int) -> None:
+            self.iteration = iteration
+
+    free, inner = Counting(), Inner()
+    unbudgeted = GatedProposer(inner, free, None, max_iterations=10)
+    for it in (1, 2, 3):
+        assert asyncio.run(unbudgeted.propose(Context(it))).errors == ()  # type: ignore[arg-type]
+    assert free.asked == 0 and unbudgeted.stop_check() is None and inner.seen == [9, 8, 7]
+
+    shared = Counting()
+    budgeted = GatedProposer(Inner(), shared, 1.0, max_iterations=10)
+    results = [asyncio.run(budgeted.propose(Context(it))) for it in range(4)]  # type: ignore[arg-type]
+    assert [r.errors for r in results] == [(), (), (), ("sweep LLM budget exhausted",)]
+    assert asyncio.run(shared.spent()) == pytest.approx(1.2) and budgeted.stop_check() == "budget"

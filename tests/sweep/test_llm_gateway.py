@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from runner.llm.config import PROVIDER_KEY_ENV, LLMConfig
 from sweep.actors import start_gateway
 from sweep.spec import check_sweep_file
 from tests.fakes.fake_openai import FakeOpenAIServer, policy_reply
+from tests.sweep.conftest import ray_in_this_process
 from tests.sweep.helpers_e2e import CASTRO, assert_finished_cleanly, assert_same_tables, rows
 
 SWEEP = "e2e_llm"
@@ -60,20 +60,8 @@ def test_gateway_only_for_llm_models() -> None:
 @pytest.fixture(scope="module")
 def ray_here(ray_tmp: Path) -> Iterator[None]:
     """Ray started in this process without any provider key in its environment; shut down after."""
-    import ray
-
-    from sweep.actors import init_ray
-
-    assert not ray.is_initialized()
-    saved = {k: os.environ.pop(k) for k in ("RAY_ADDRESS", *PROVIDER_KEY_ENV.values()) if k in os.environ}
-    os.environ.update(RAY_TMPDIR=str(ray_tmp), RAY_USAGE_STATS_ENABLED="0")
-    try:
-        init_ray(None, num_cpus=2)
+    with ray_in_this_process(ray_tmp, drop=PROVIDER_KEY_ENV.values()):
         yield
-    finally:
-        ray.shutdown()
-        os.environ.pop("RAY_TMPDIR", None)
-        os.environ.update(saved)
 
 
 @pytest.fixture
@@ -117,7 +105,7 @@ def test_llm_sweep_on_ray_matches_the_local_executor(fake_llm: FakeOpenAIServer,
 def test_run_actor_never_imports_litellm(fake_llm: FakeOpenAIServer, tmp_path: Path) -> None:
     import ray
 
-    from sweep.actors import LimiterActor, RayGatewayTransport, RunActor
+    from sweep.actors import RayGatewayTransport, RunActor
     from sweep.run import CellInputs
     from sweep.tables import infer_param_types
 
@@ -125,11 +113,10 @@ def test_run_actor_never_imports_litellm(fake_llm: FakeOpenAIServer, tmp_path: P
                                   [*OVERRIDES, f"output={tmp_path / 'out'}"])
     cell = runs[0]
     gateway = start_gateway([cell.config.llm])  # as sweep.ray_driver does
-    limiter = LimiterActor.remote({})  # type: ignore[attr-defined]
     actor = RunActor.remote()  # type: ignore[attr-defined]
     try:
-        outcome = ray.get(actor.run.remote(CellInputs.load(cell), spec.output_location(), limiter, None, 100,
-                                           infer_param_types(runs, sorted(cell.params)), gateway), timeout=300)
+        outcome, _ = ray.get(actor.run.remote(CellInputs.load(cell), spec.output_location(), None, 100,
+                                              infer_param_types(runs, sorted(cell.params)), gateway), timeout=300)
         assert outcome["status"] == "done" and outcome["llm_calls"] > 0, outcome
         assert len(fake_llm.requests) == outcome["llm_calls"]
         assert ray.get(actor.imported.remote("litellm")) is False

@@ -17,9 +17,10 @@ import yaml
 from runner.errors import ConfigError
 from runner.experiment.config import ExperimentConfig
 from sweep import RunSpec, SweepSpec, expand, load_sweep
-from sweep.expand import dry_run_table, render_value
+from sweep.dry_run import describe, dry_run_table
+from sweep.expand import render_value
 from sweep.overrides import parse_override, split_list
-from sweep.spec import check_output, check_sweep_file, describe
+from sweep.spec import check_output, check_sweep_file
 
 ROOT = Path(__file__).resolve().parents[2]
 CASTRO = ROOT / "experiments" / "castro"
@@ -89,11 +90,11 @@ def test_dry_run_table_and_describe() -> None:
     assert table.splitlines()[0].split() == ["#", "run_id", "experiment", "rep", "model",
                                              "baseline"]
     assert runs[0].run_id in table
-    assert table.endswith("18 runs (3 experiments)")
+    assert len(table.splitlines()) == 1 + 18
     text = describe(spec, runs)
     assert "sweep castro_demo" in text
     assert "replicates:  3" in text
-    assert text.endswith(table)
+    assert text.endswith(table + "\n18 runs (3 experiments)")  # a screenful: every cell listed
 
 
 def test_table_headers_are_short_unique_suffixes(tmp_path: Path) -> None:

@@ -69,9 +69,11 @@ def test_dry_run_lists_the_cells_and_writes_nothing(small_sweep: Path, tmp_path:
     done_out = paylab(["sweep", str(small_sweep), "--dry-run", f"output={out}", *SMALL_OVERRIDES],
                       cwd=tmp_path)
     assert done.returncode == 0 and done_out.returncode == 0, done.stderr + done_out.stderr
-    assert done.stdout == done_out.stdout  # the output folder is not part of a cell
+    # the settings come first, output included; the output folder is not part of a cell
+    assert f"  output:      {out}" in done_out.stdout.splitlines()
+    assert done.stdout.split("\n\n", 1)[1] == done_out.stdout.split("\n\n", 1)[1]
     _, cells = check_sweep_file(small_sweep, [*SMALL_OVERRIDES, f"output={out}"])
-    lines = done.stdout.splitlines()
+    lines = done.stdout.split("\n\n", 1)[1].splitlines()  # all the cells: fewer than a screenful
     assert lines[-1] == f"{N_RUNS} runs (3 experiments)"
     listed = [line.split()[1] for line in lines[1:-1]]  # "#  run_id  experiment  rep  …"
     assert listed == [c.run_id for c in cells]

@@ -1,12 +1,14 @@
 """The three executors give the same result tables (docs/sweeps.md, "Running: executors").
 
-A sweep runs through the real CLI with ``--executor local``, with a Ray of one CPU and with
-a Ray of two CPUs, into three output folders. To fit the time budget (each Ray run actor
-costs a fresh worker process, seconds on a busy machine) the Ray sweep is the stochastic
-part of the small sweep: Castro exp2 (bootstrap evaluation) × {coordinate, none} × 2
-replicates = 4 runs. The Ray runs also split bootstrap evaluations into remote tasks of 4
-and of 7 samples (10 samples and 20 reference samples per evaluation: uneven chunks), which
-must not change a single number.
+A sweep runs through the real CLI with ``--executor local``, with a Ray of one CPU and a
+pool of one run actor, and with a Ray of two CPUs and a pool of two run actors
+(``limits.max_runs_in_flight``), into three output folders. To fit the time budget the Ray
+sweep is the stochastic part of the small sweep: Castro exp2 (bootstrap evaluation) ×
+{coordinate, none} × 2 replicates = 4 runs, so the one actor runs all four one after
+another and each of the two runs two: whatever a reused actor keeps from its previous runs
+must not change a number. The Ray runs also split bootstrap evaluations into remote tasks
+of 4 and of 7 samples (10 samples and 20 reference samples per evaluation: uneven chunks),
+which must not change a single number either.
 
 Compared: every row of runs, iterations, proposals, samples, llm_calls and events as
 `ResultStore.read` returns them, except the wall-clock columns (`helpers_e2e.WALL_CLOCK`):
@@ -53,7 +55,8 @@ def test_local_and_ray_executors_write_identical_tables(local_reference: Path, r
     run_ok(sweep_args(sweep_file, outputs["local"], "--executor", "local"), cwd=tmp_path)
     for cpus, chunk in (("1", "4"), ("2", "7")):
         outputs[f"ray{cpus}"] = tmp_path / f"ray{cpus}"
-        run_ok(sweep_args(sweep_file, outputs[f"ray{cpus}"], "--num-cpus", cpus, "--chunk-size", chunk),
+        run_ok(sweep_args(sweep_file, outputs[f"ray{cpus}"], "--num-cpus", cpus, "--chunk-size", chunk,
+                          overrides=[*SMALL_OVERRIDES, f"limits.max_runs_in_flight={cpus}"]),
                cwd=tmp_path, env=ray_env(ray_tmp), timeout=300)
     for out in outputs.values():
         assert_finished_cleanly(out, len(run_ids))

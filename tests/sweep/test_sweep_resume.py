@@ -218,3 +218,35 @@ def test_ray_run_actor_killed_more_often_than_restarted_fails_alone(ray_tmp: Pat
     assert "failed runs (1)" in text  # the analyze table printed at the end lists it
     status = statuses(out, "e2e_dies")[dead["run_id"]]
     assert status.status == "failed" and status.attempt == dead["attempt"] >= 1
+
+
+@pytest.mark.ray
+def test_ray_pool_driver_killed_at_several_points_then_finished(ray_tmp: Path, tmp_path: Path) -> None:
+    """The shape of benchmarks/sweep.py part (d), smaller: Castro exp1 × builtin/coordinate ×
+    12 replicates on a pool of 2 run actors, the driver (with its Ray) SIGKILLed after 2, 5
+    and 9 runs are done, each time run again; finished, the tables equal an uninterrupted
+    local run's, and the runs done before a kill were not run again."""
+    sweep_file = write_sweep(tmp_path, name=SWEEP, experiments=[CASTRO[0]], models=["builtin/coordinate"],
+                             replicates=12, file="pool.yaml")
+    reference = tmp_path / "reference"
+    run_ok(sweep_args(sweep_file, reference, "--executor", "local"), cwd=tmp_path, timeout=300)
+    out = tmp_path / "out"
+    args = sweep_args(sweep_file, out, "--num-cpus", "2")
+    env = ray_env(ray_tmp)
+    started: dict[str, Any] = {}
+    for k in (2, 5, 9):
+        proc = start(args, cwd=tmp_path, env=env, log=tmp_path / f"killed{k}.log")
+        try:
+            wait_for(f"{k} runs done", lambda k=k: done_count(out) >= k, proc, timeout=240)
+        finally:
+            kill_session(proc)
+        found = {run_id: s.status for run_id, s in statuses(out).items()}
+        assert set(found.values()) <= {"done", "running"} and list(found.values()).count("done") >= k, found
+        done_before = {r: t for r, t in _started_at(out).items() if found.get(r) == "done"}
+        assert {r: done_before[r] for r in started} == started, "a run that was done was run again"
+        started = done_before
+    run_ok(args, cwd=tmp_path, env=env, timeout=300)
+    assert_finished_cleanly(out, 12)
+    assert_same_tables(out, reference, skip=SKIP)
+    after = _started_at(out)
+    assert {r: after[r] for r in started} == started
