@@ -215,7 +215,7 @@ def _record_failure(store: ResultStore, spec: RunSpec, error: str, started: date
     It is recorded as `run_one` records a failed run — a ``runs`` row with the error, then the
     status, keeping its attempt count — so `paylab analyze` sees it like any other failure.
     """
-    previous = store.get_status(spec.sweep).get(spec.run_id)
+    previous = store.run_status(spec.sweep, spec.run_id)
     attempt = previous.attempt if previous is not None else 1
     store.write_part("runs", spec.sweep, spec.run_id, "final",
                      run_row(spec.sweep, spec, None, "failed", error, started, datetime.now(timezone.utc),

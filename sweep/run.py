@@ -114,7 +114,7 @@ def run_one(cell: RunSpec | CellInputs, store: ResultStore, *, executor: Evaluat
     """
     inputs = cell if isinstance(cell, CellInputs) else None
     spec = cell.spec if isinstance(cell, CellInputs) else cell
-    previous = store.get_status(spec.sweep).get(spec.run_id)
+    previous = store.run_status(spec.sweep, spec.run_id)
     if previous is not None and previous.status == RunStatus.DONE:
         return RunOutcome(spec.run_id, RunStatus.SKIPPED)
     attempt = (previous.attempt + 1) if previous is not None else 1

@@ -110,6 +110,9 @@ class ResultStore(Protocol):
     def get_status(self, sweep: str) -> dict[str, StatusRecord]:
         """``{run_id: StatusRecord}`` of ``sweep``."""
 
+    def run_status(self, sweep: str, run_id: str) -> StatusRecord | None:
+        """The status of ``run_id`` alone (None if it has none)."""
+
     def last_complete_iteration(self, sweep: str, run_id: str) -> int | None:
         """The last iteration of ``run_id`` whose rows are all stored (None: none yet)."""
 
@@ -166,6 +169,10 @@ class MemoryStore(PartStore):
     def _status_texts(self, sweep: str) -> dict[str, str]:
         with self._lock:
             return {r: text for (s, r), text in self._statuses.items() if s == sweep}
+
+    def _status_text(self, sweep: str, run_id: str) -> str | None:
+        with self._lock:
+            return self._statuses.get((sweep, run_id))
 
     def _remove_status(self, sweep: str, run_id: str) -> None:
         with self._lock:
@@ -354,6 +361,14 @@ class ParquetStore(BatchFiles, PartStore):
                 with contextlib.suppress(FileNotFoundError), stream(info.path) as f:
                     out[info.base_name[: -len(".json")]] = f.read().decode(errors="replace")
         return out
+
+    def _status_text(self, sweep: str, run_id: str) -> str | None:
+        try:
+            with self._fs.open_input_stream(f"{self._status_dir(sweep)}/{run_id}.json") as f:
+                text: str = f.read().decode(errors="replace")
+                return text
+        except (FileNotFoundError, IsADirectoryError):
+            return None
 
     def _remove_status(self, sweep: str, run_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):

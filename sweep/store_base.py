@@ -214,6 +214,9 @@ class PartStore(ABC):
     def _status_texts(self, sweep: str) -> dict[str, str]: ...
 
     @abstractmethod
+    def _status_text(self, sweep: str, run_id: str) -> str | None: ...
+
+    @abstractmethod
     def _remove_status(self, sweep: str, run_id: str) -> None: ...
 
     # -------------------------------------------------------------- writing
@@ -303,6 +306,20 @@ class PartStore(ABC):
             with contextlib.suppress(ValueError, KeyError, TypeError):  # JSONDecodeError is a ValueError
                 out[run_id] = StatusRecord.from_json(text)
         return out
+
+    def run_status(self, sweep: str, run_id: str) -> StatusRecord | None:
+        """``run_id``'s status alone (None: none, or unreadable, as `get_status` leaves it out).
+
+        A run asks for its own status once at its start: reading every status of the sweep there
+        would make a sweep of N runs read N² files."""
+        check_names(sweep, run_id)
+        text = self._status_text(sweep, run_id)
+        if text is None:
+            return None
+        try:
+            return StatusRecord.from_json(text)
+        except (ValueError, KeyError, TypeError):  # JSONDecodeError is a ValueError
+            return None
 
     def status_problems(self, sweep: str) -> dict[str, str]:
         """``{run_id: reason}`` for the statuses `get_status` leaves out."""

@@ -328,3 +328,20 @@ def test_write_throughput(tmp_path: Path) -> None:
     rate = write_throughput(str(tmp_path / "bench"), 1_000)
     assert rate > 0
     assert not list((tmp_path / "bench").rglob("*.parquet"))
+
+
+def test_run_status_reads_one_run_as_get_status_sees_it(store: ResultStore, tmp_path: Path) -> None:
+    """`run_status` (what a starting run asks) agrees with `get_status` run by run: the
+    record, None for a run without a status, None for an unreadable one."""
+    store.set_status("s", "r1", "done", attempt=1)
+    store.set_status("s", "r2", "failed", attempt=3, error="boom")
+    store.set_status("t", "r1", "running", attempt=2)
+    everything = store.get_status("s")
+    assert {r: store.run_status("s", r) for r in ("r1", "r2")} == everything
+    assert store.run_status("s", "nobody") is None
+    assert store.run_status("t", "r1") == store.get_status("t")["r1"]
+    status_file = tmp_path / "out" / "_status" / "sweep=s" / "r1.json"
+    if isinstance(store, ParquetStore):
+        assert status_file.is_file()
+        status_file.write_text('{"status": "do')  # truncated
+        assert store.run_status("s", "r1") is None and "r1" not in store.get_status("s")
