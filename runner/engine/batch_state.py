@@ -30,7 +30,8 @@ from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
 
 # Payment status as stored in int8 arrays (ordered: Q1..DROPPED are the unsettled ones).
-FUTURE, Q1, Q2, DROPPED, SETTLED = (int(s) for s in Status)
+FUTURE, Q1, Q2, DROPPED, SETTLED = (int(s) for s in (Status.FUTURE, Status.Q1, Status.Q2,
+                                                        Status.DROPPED, Status.SETTLED))
 FLOAT_EXACT = 2**53  # integers below this add exactly in float64
 
 _EMPTY = np.zeros(0, dtype=np.int64)

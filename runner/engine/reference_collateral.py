@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from runner.engine.rules import whole_arg
+
 if TYPE_CHECKING:
     from runner.engine.reference import _Day
 
@@ -34,8 +36,6 @@ TIMER_BUFFER = 100  # cents of headroom a timed withdrawal leaves (SimCash)
 
 def collateral_tree(day: _Day, a: int, t: int, tree: str) -> None:
     """Run bank ``a``'s collateral ``tree`` once and apply its action."""
-    from runner.engine.reference import whole_arg
-
     program = day.s.programs[a]
     if not program.has_tree(tree):
         return

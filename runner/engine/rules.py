@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from runner.errors import SimulationError
+
 BAND_LOW, BAND_NORMAL, BAND_URGENT = 0, 1, 2
 BAND_NAMES = ("low", "normal", "urgent")  # index = band
 BAND_RANGES = ((0, 3), (4, 7), (8, 10))  # inclusive priority ranges, index = band
@@ -32,6 +34,7 @@ class Status(IntEnum):
     Q2 = 2  # in the central RTGS queue
     DROPPED = 3  # dropped by the policy: in no queue, still unsettled on the books
     SETTLED = 4
+    SPLIT = 5  # split into children: in no queue; settled when its last child is
 
     @property
     def unsettled(self) -> bool:
@@ -80,3 +83,32 @@ def available_liquidity(balance: Any, overdraft_limit: Any) -> Any:
 def within_overdraft(balance_after: Any, overdraft_limit: Any) -> Any:
     """Whether a balance may end at ``balance_after`` (the LSM's net-position test)."""
     return balance_after >= -overdraft_limit
+
+
+# Payment splitting (docs/engine.md, "Payment splitting")
+SPLIT_ACTIONS = frozenset({"Split", "PaceAndRelease", "StaggerSplit"})
+MAX_SPLIT_PARTS = 100  # parts of one split; more would let a policy flood the queues
+
+
+def split_amounts(amount: int, parts: int) -> list[int]:
+    """Children's amounts: ``floor(amount / parts)`` each, the last one the remainder."""
+    each = amount // parts
+    return [each] * (parts - 1) + [amount - each * (parts - 1)]
+
+
+def whole_arg(value: float, lo: int, hi: int, what: str, policy: str, *, floor: bool) -> int:
+    """A numeric action argument as an integer in ``[lo, hi]``: floored (or truncated towards
+    zero), then clamped; ±inf clamps to a bound, NaN is a `SimulationError`.
+
+    Fix: ``int(x)`` used to raise OverflowError on ±inf (``ticks_to_nearest_queue2_deadline``
+    is inf while the bank has nothing in Queue 2) and ValueError on NaN (inf − inf), while the
+    batch engine clamped silently — and cast budgets ≥ 2**63 to a negative int64, i.e.
+    "no budget", ignoring the focus list. Both engines now apply this rule.
+    """
+    if math.isnan(value):
+        raise SimulationError(f"policy {policy}: {what} is not a number (NaN)")
+    if value <= lo:
+        return lo
+    if value >= hi:
+        return hi
+    return int(math.floor(value) if floor else math.trunc(value))

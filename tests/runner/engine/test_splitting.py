@@ -1,0 +1,175 @@
+"""Payment splitting worked out by hand (docs/engine.md, "Payment splitting").
+
+Every figure was also checked against SimCash's engine (`../shared/oracle/run_oracle.sh` on
+the same scenario, ``eod_penalty_scope`` irrelevant here: every unsettled child is overdue at
+the end of the day), except where a test says it shows one of our decisions.
+Rates: delay 0.01 per cent per tick (×5 when overdue), deadline penalty 100, end-of-day
+penalty 1 000, friction 7 per extra child.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.engine.rates import C
+from runner.engine.setup import build_setup
+from runner.errors import NotSupportedError
+from runner.scenario.loader import scenario_from_dict
+from tests.runner.engine.handworked import pay, run, scenario
+
+COSTS = {"delay_cost_per_tick_per_cent": 0.01, "deadline_penalty": 100, "eod_penalty": 1000,
+         "split_friction_cost": 7}
+
+
+def action(name: str, **args: float) -> dict[str, Any]:
+    return {"type": "action", "node_id": name.lower(), "action": name,
+            "parameters": {k: {"value": v} for k, v in args.items()}}
+
+
+def first_time(split: dict[str, Any]) -> dict[str, Any]:
+    """A policy: ``split`` a scenario payment, release a split child."""
+    return {"version": "1.0", "policy_id": "p", "payment_tree": {
+        "type": "condition", "node_id": "child",
+        "condition": {"op": "==", "left": {"field": "is_split"}, "right": {"value": 1}},
+        "on_true": action("Release"), "on_false": split}}
+
+
+def day(tmp_path: Path, policy: dict[str, Any], amount: int = 1001, balance: int = 700,
+        extra: list[dict[str, Any]] | None = None, **kw: Any) -> dict[str, Any]:
+    path = tmp_path / "b0.json"
+    path.write_text(json.dumps(policy))
+    return scenario({"B0": balance, "B1": 0, "B2": 400},
+                    [pay("B0", "B1", amount, deadline=1, priority=4), *(extra or [])],
+                    ticks=4, costs={**COSTS, **kw.pop("costs", {})},
+                    agents={"B0": {"policy": {"type": "FromJson", "json_path": str(path)}}},
+                    lsm_config={"enable_bilateral": False, "enable_cycles": False}, **kw)
+
+
+def costs_of(table: Any, bank: int = 0) -> dict[str, int]:
+    return {name: int(table.costs[0, :, bank, i].sum()) for name, i in C.items()}
+
+
+def splits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in events if e["type"] == "Split"]
+
+
+def child_settlements(events: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
+    """(tick, child id, amount) of every settlement of a child (ids after the schedule's)."""
+    return [(e["tick"], e["tx"], e["amount"]) for e in events
+            if e["type"] == "Settlement" and e["tx"] is not None and e["tx"] >= 1]
+
+
+@pytest.mark.parametrize("name", ["Split", "PaceAndRelease"])
+def test_split_three_ways_remainder_on_the_last_child(tmp_path: Path, name: str) -> None:
+    """1 001 in 3 parts: 333, 333, 335 (ids 1, 2, 3), all released at tick 0. B0 has 700:
+    the two 333s settle (34 left), 335 waits in Queue 2 for ever.
+    Costs of B0: friction 7 × 2 = 14; delay on 335: ticks 0, 1 at 3.35 → 3 each, ticks 2, 3
+    overdue 16.75 → 17 each = 40; the 335 child goes overdue at tick 2: 100; end of day
+    1 000. Total 1 154 (SimCash: the same, per cost). The scenario payment is unsettled."""
+    table, events = run(day(tmp_path, first_time(action(name, num_splits=3))))
+    (event,) = splits(events)
+    assert (event["children"], event["amounts"], event["friction"]) == ([1, 2, 3], [333, 333, 335], 14)
+    assert child_settlements(events) == [(0, 1, 333), (0, 2, 333)]
+    costs = costs_of(table)
+    assert (costs["split_friction"], costs["delay"], costs["deadline_penalty"],
+            costs["eod_penalty"]) == (14, 40, 100, 1000)
+    assert int(table.totals()[0, 0]) == 1154
+    assert int(table.final_balance[0, 0]) == 34
+    assert [int(x) for x in table.settle_tick] == [-1]
+    assert (int(table.arrived_count.sum()), int(table.settled_count.sum())) == (1, 0)
+
+
+def test_parent_settles_with_its_last_child(tmp_path: Path) -> None:
+    """As above, and B2 sends B0 400 at tick 1: the Queue-2 pass settles the 335 child at
+    tick 1, so the scenario payment counts as settled at tick 1 (delay 1 tick), its full
+    value settled. B0: friction 14 + delay 3 (tick 0) = 17."""
+    gift = {"type": "DirectTransfer", "from_agent": "B2", "to_agent": "B0", "amount": 400,
+            "schedule": {"type": "OneTime", "tick": 1}}
+    table, events = run(day(tmp_path, first_time(action("Split", num_splits=3)), extra=[gift]))
+    assert child_settlements(events) == [(0, 1, 333), (0, 2, 333), (1, 3, 335)]
+    assert int(table.totals()[0, 0]) == 17
+    assert [int(x) for x in table.settle_tick[:1]] == [1]
+    assert int(table.settled_count[0, 0, 0]) == 1
+    assert int(table.settled_value[0, 0, 0]) == 1001
+    assert int(table.delay_ticks[0, 0, 0]) == 1
+
+
+def test_stagger_split_releases_the_first_and_queues_the_rest(tmp_path: Path) -> None:
+    """1 000 in 4 parts of 250, priority 4 + boost 4 = 8 (urgent band, delay ×2). The first
+    child is released at tick 0 and settles; three go to the end of Queue 1 and are released
+    at tick 1 (is_split = 1), where B0's 750 covers them. ``stagger_gap_ticks`` has no effect.
+    B0: friction 7 × 3 = 21; delay at tick 0: 750 × 0.01 × 2 = 15; nothing after."""
+    stagger = action("StaggerSplit", num_splits=4, stagger_first_now=1, stagger_gap_ticks=3,
+                     priority_boost_children=4)
+    raw = day(tmp_path, first_time(stagger), amount=1000, balance=1000,
+              costs={"priority_delay_multipliers": {"urgent_multiplier": 2.0}})
+    table, events = run(raw)
+    (event,) = splits(events)
+    assert event["amounts"] == [250] * 4
+    assert [e["priority"] for e in events if e["type"] == "Arrival" and "parent" in e] == [8] * 4
+    assert child_settlements(events) == [(0, 1, 250), (1, 2, 250), (1, 3, 250), (1, 4, 250)]
+    costs = costs_of(table)
+    assert (costs["split_friction"], costs["delay"]) == (21, 15)
+    assert [int(x) for x in table.settle_tick[:1]] == [1]
+
+
+@pytest.mark.parametrize(("num_splits", "amounts", "friction"), [
+    (1.9, None, 0),  # fewer than two parts: released whole, no friction (SimCash: run error)
+    (-3, None, 0),
+    (5, [1, 1, 1], 14),  # at most one part per cent (SimCash: run error on a 0-cent child)
+    (2.99, [1, 2], 7),  # truncated
+])
+def test_parts_are_truncated_and_bounded(tmp_path: Path, num_splits: float,
+                                         amounts: list[int] | None, friction: int) -> None:
+    """Our decisions where SimCash stops the whole run: the payment of 3 cents settles at
+    tick 0 either way."""
+    table, events = run(day(tmp_path, first_time(action("Split", num_splits=num_splits)), amount=3))
+    assert [e["amounts"] for e in splits(events)] == ([] if amounts is None else [amounts])
+    assert costs_of(table)["split_friction"] == friction
+    assert [int(x) for x in table.settle_tick[:1]] == [0]
+
+
+def test_parts_capped_at_one_hundred(tmp_path: Path) -> None:
+    table, events = run(day(tmp_path, first_time(action("Split", num_splits=1e9)), amount=10_000,
+                            balance=10_000))
+    (event,) = splits(events)
+    assert event["amounts"] == [100] * 100
+    assert costs_of(table)["split_friction"] == 7 * 99
+
+
+def test_mock_splitting_splits_staggered_children_again(tmp_path: Path) -> None:
+    """MockSplitting{num_splits: 2} on 1 001 with 700: 500 + 501, both settle at tick 0
+    (friction 7). As a named policy it needs no file."""
+    raw = day(tmp_path, first_time(action("Hold")))
+    raw["agents"][0]["policy"] = {"type": "MockSplitting", "num_splits": 2}
+    table, events = run(raw)
+    assert [e["amounts"] for e in splits(events)] == [[500, 501]]
+    assert child_settlements(events) == [(0, 1, 500)]
+    assert costs_of(table)["split_friction"] == 7
+
+
+def test_liquidity_splitting_named_policy(tmp_path: Path) -> None:
+    """LiquiditySplitting (max_splits 4): 1 001 > balance 700 > 0 and deadline 1 tick away
+    (urgent): 4 parts 250, 250, 250, 251, all released; two settle at tick 0 (200 left),
+    the others wait in Queue 2 (where the tree's Drop of overdue payments does not act).
+    Friction 7 × 3 = 21."""
+    raw = day(tmp_path, first_time(action("Hold")))
+    raw["agents"][0]["policy"] = {"type": "LiquiditySplitting", "max_splits": 4,
+                                  "min_split_amount": 100}
+    table, events = run(raw)
+    assert [e["amounts"] for e in splits(events)] == [[250, 250, 250, 251]]
+    assert child_settlements(events) == [(0, 1, 250), (0, 2, 250)]
+    assert costs_of(table)["split_friction"] == 21
+
+
+def test_batch_engine_refuses_splitting_in_one_line(tmp_path: Path) -> None:
+    sc = scenario_from_dict(day(tmp_path, first_time(action("Split", num_splits=2))))
+    with pytest.raises(NotSupportedError) as info:
+        build_setup(sc)
+    assert "action Split of agent B0's policy" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert build_setup(sc, engine="reference").batch_missing
