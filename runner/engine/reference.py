@@ -31,9 +31,7 @@ from typing import Any
 import numpy as np
 
 from runner.engine.limits import OutflowLimits
-from runner.engine.rates import (
-    COMPONENTS,
-)
+from runner.engine.rates import COMPONENTS
 from runner.engine.reference_collateral import collateral_tree, run_timers
 from runner.engine.reference_costs import accrue_costs, close_day, cost_table
 from runner.engine.reference_lsm import run_lsm

@@ -8,7 +8,8 @@ fields) alike, so there is exactly one definition of:
 * the allowed overdraft: collateral capacity + unsecured cap;
 * available liquidity: ``max(balance, 0) + max(0, allowed overdraft − credit used)``;
 * the priority bands: low 0–3, normal 4–7, urgent 8–10;
-* a payment's status, as an ordered integer enum (the batch engine stores it in int64 arrays).
+* a payment's status, as an ordered integer enum (the batch engine stores it in int64 arrays);
+* a numeric action argument as a whole number in range (`whole_arg`).
 """
 
 from __future__ import annotations
