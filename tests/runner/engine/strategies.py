@@ -36,6 +36,12 @@ from runner.policy import named_policy, parse_valid_policy
 from runner.policy.ast import Policy
 from runner.policy.fields import BANK_FIELDS, TX_FIELDS
 from runner.scenario import Scenario, scenario_from_dict
+from tests.runner.engine.feature_strategies import (
+    add_stream_events,
+    build_limits,
+    build_priorities,
+    build_ring,
+)
 
 # ----------------------------------------------------------------------------- profiles
 
@@ -151,24 +157,6 @@ def build_arrivals(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
     return cfg
 
 
-def build_limits(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
-    """Per-day outflow limits in one of SimCash's spellings: the agent's own
-    ``bilateral_limits`` / ``multilateral_limit``, or the ``limits: {…}`` block, or a mix."""
-    out: dict[str, Any] = {}
-    others = [i for i in ids if i != me]
-    bilateral = {c: _pick(r, 0, r.randint(0, 3_000), r.randint(500, 6_000))
-                 for c in r.sample(others, r.randint(0, len(others)))}
-    total = _pick(r, None, 0, r.randint(0, 5_000), r.randint(2_000, 20_000))
-    block: dict[str, Any] = {}
-    for key, value in (("bilateral_limits", bilateral), ("multilateral_limit", total)):
-        if value is None or (key == "bilateral_limits" and not value and r.random() < 0.5):
-            continue
-        (block if r.random() < 0.5 else out)[key] = value
-    if block:
-        out["limits"] = block
-    return out
-
-
 def build_agent(r: random.Random, me: str, ids: list[str], limits: bool = False,
                 scarce: bool = False, collateral: bool = False) -> dict[str, Any]:
     """An agent; ``scarce`` ones hold little liquidity, so Queue 2 fills and gridlocks form
@@ -199,20 +187,6 @@ def build_agent(r: random.Random, me: str, ids: list[str], limits: bool = False,
     return agent
 
 
-def build_ring(r: random.Random, ids: list[str], episode: int) -> list[dict[str, Any]]:
-    """Payments around a ring of 3+ banks (either orientation), arriving together with
-    amounts that differ by little: the gridlock a multilateral cycle resolves."""
-    ring = r.sample(ids, r.randint(3, len(ids))) if len(ids) >= 3 else list(ids)
-    tick = r.randint(0, max(0, episode - 1))
-    base = r.randint(100, 2_000)
-    return [{"type": "CustomTransactionArrival",
-             "schedule": {"type": "OneTime", "tick": tick},
-             "from_agent": frm, "to_agent": ring[(i + 1) % len(ring)],
-             "amount": base + _pick(r, 0, 0, r.randint(-100, 100)),
-             "deadline": r.randint(1, 8)}
-            for i, frm in enumerate(ring)]
-
-
 def build_event(r: random.Random, ids: list[str], episode: int) -> dict[str, Any]:
     kind = _pick(r, "CustomTransactionArrival", "DirectTransfer", "ScheduledSettlement",
                  "GlobalArrivalRateChange", "AgentArrivalRateChange")
@@ -237,72 +211,6 @@ def build_event(r: random.Random, ids: list[str], episode: int) -> dict[str, Any
         tame = schedule["type"] == "Repeating"
         event["multiplier"] = r.choice((0.5, 0.8, 1.0, 1.1) if tame else (0.25, 0.5, 1.5, 2.0, 3.0))
     return event
-
-
-def build_bands(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
-    """``arrival_bands``: some of urgent / normal / low, each its own arrival stream."""
-    bands: dict[str, Any] = {}
-    for name in r.sample(["urgent", "normal", "low"], r.randint(1, 3)):
-        stream = build_arrivals(r, me, ids)
-        band: dict[str, Any] = {"rate_per_tick": stream["rate_per_tick"],
-                                "amount_distribution": stream["amount_distribution"],
-                                "deadline_offset_min": stream["deadline_range"][0],
-                                "deadline_offset_max": stream["deadline_range"][1]}
-        if r.random() < 0.5:
-            band["counterparty_weights"] = stream["counterparty_weights"]
-        bands[name] = band
-    return bands
-
-
-def add_stream_events(r: random.Random, raw: dict[str, Any]) -> None:
-    """Per-band arrivals for some agents, and the events that change streams and credit:
-    ``CollateralAdjustment`` (moves the unsecured cap), ``CounterpartyWeightChange``,
-    ``DeadlineWindowChange``."""
-    agents = raw["agents"]
-    ids = [a["id"] for a in agents]
-    episode = raw["simulation"]["ticks_per_day"] * raw["simulation"]["num_days"]
-    for agent in agents:
-        if r.random() < 0.4:
-            agent.pop("arrival_config", None)
-            agent["arrival_bands"] = build_bands(r, agent["id"], ids)
-
-    def when() -> dict[str, Any]:
-        if r.random() < 0.5:
-            return {"type": "OneTime", "tick": r.randint(0, episode)}
-        return {"type": "Repeating", "start_tick": r.randint(0, episode),
-                "interval": r.randint(1, episode + 1)}
-
-    for _ in range(r.randint(1, 4)):
-        kind = _pick(r, "CollateralAdjustment", "CounterpartyWeightChange", "DeadlineWindowChange")
-        event: dict[str, Any] = {"type": kind, "schedule": when()}
-        if kind == "CollateralAdjustment":  # raising only: a cap below zero is refused
-            event.update(agent=r.choice(ids), delta=_pick(r, 0, r.randint(1, 2_000)))
-        elif kind == "CounterpartyWeightChange":
-            streams = [a["id"] for a in agents if "arrival_config" in a]
-            if not streams:
-                continue
-            me = r.choice(streams)
-            event.update(agent=me, counterparty=r.choice([i for i in ids if i != me]),
-                         new_weight=_pick(r, 0.5, 1.0, 3.0))  # 0 could zero every weight
-        else:
-            for key in r.sample(["min_ticks_multiplier", "max_ticks_multiplier"], r.randint(1, 2)):
-                event[key] = _pick(r, 0.5, 1.0, 1.5, 2.0)
-        raw["scenario_events"].append(event)
-
-
-def build_priorities(r: random.Random) -> dict[str, Any]:
-    """Queue ordering and escalation keys: ``queue1_ordering``, ``priority_mode`` and
-    ``priority_escalation`` (either spelling of its start)."""
-    out: dict[str, Any] = {"queue1_ordering": _pick(r, "fifo", "priority_deadline"),
-                           "priority_mode": r.random() < 0.5}
-    if r.random() < 0.7:
-        escalation: dict[str, Any] = {"enabled": r.random() < 0.8,
-                                      "max_boost": r.randint(0, 10)}
-        start_key = _pick(r, None, "start_escalating_at_ticks", "threshold_ticks")
-        if start_key is not None:
-            escalation[start_key] = r.randint(1, 12)
-        out["priority_escalation"] = escalation
-    return out
 
 
 def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
@@ -333,7 +241,7 @@ def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
     if priorities:
         raw.update(build_priorities(r))
     if streams:
-        add_stream_events(r, raw)
+        add_stream_events(r, raw, build_arrivals)
     if r.random() < 0.5:
         raw["eod_rush_threshold"] = _pick(r, 0.0, 0.5, 0.8, 1.0)
     return raw
