@@ -80,6 +80,24 @@ class IterationRecord:
 
 
 @dataclass(frozen=True)
+class SettlementFacts:
+    """The settlement rules of issue #10 as one agent may know them: the scenario-wide
+    switches, and only this agent's own limits and collateral (never another bank's)."""
+
+    cycles: bool = False
+    max_cycle_length: int = 0
+    queue1_priority_deadline: bool = False
+    priority_mode: bool = False
+    escalation: tuple[int, int] | None = None  # (start ticks before the deadline, max boost)
+    bilateral_limits: tuple[tuple[str, int], ...] = ()  # this agent's, counterparty -> cents
+    multilateral_limit: int | None = None  # this agent's, cents per day
+    posted_collateral: int = 0  # this agent's, cents
+    collateral_haircut: float = 0.02
+    max_collateral_capacity: int | None = None  # None: 10 x the unsecured cap
+    unsecured_cap: int = 0
+
+
+@dataclass(frozen=True)
 class ScenarioFacts:
     """What the system prompt may say about the scenario (rules and rates, no other agent)."""
 
@@ -90,6 +108,7 @@ class ScenarioFacts:
     bilateral_offsetting: bool
     eod_penalty_scope: str
     liquidity_pool: int | None  # this agent's pool, cents
+    settlement: SettlementFacts = field(default_factory=SettlementFacts)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,11 @@ is deliberately allowed. In particular:
   the counterparty's queue, which this agent must not see);
 * an offsetting event keeps the pair of banks but not the gross or net amounts (those reveal
   the counterparty's queue); the settlements it produces carry this agent's own amounts;
-* the end-of-day marker keeps the day but not the system-wide count of unsettled payments.
+* the end-of-day marker keeps the day but not the system-wide count of unsettled payments;
+* an LSM cycle keeps only the ring's size and this agent's two neighbours in it (who paid it
+  and whom it paid — what its own settlements show anyway), not the other links or the value;
+* collateral posts, withdrawals, timed withdrawals and changes of the unsecured cap
+  (``CollateralAdjustment`` events) go to the bank they concern only.
 """
 
 from __future__ import annotations
@@ -23,13 +27,17 @@ _OWNED: dict[str, tuple[str, tuple[str, ...]]] = {
     "Arrival": ("sender", ("tx", "sender", "receiver", "amount", "deadline", "priority")),
     "PolicyDecision": ("agent", ("tx", "agent", "action", "node")),
     "BankDecision": ("agent", ("agent", "action", "node")),
-    "QueuedRtgs": ("sender", ("tx", "sender", "amount")),
+    "QueuedRtgs": ("sender", ("tx", "sender", "amount", "reason")),
     "Overdue": ("sender", ("tx", "sender", "penalty")),
     "EodPenalty": ("sender", ("tx", "sender", "penalty")),
     "ScheduledSettlementFailed": ("sender", ("sender", "receiver", "amount")),
     "CostAccrual": ("agent", ("agent", "liquidity_opportunity", "overdraft", "delay",
                               "collateral", "split_friction", "deadline_penalty",
                               "eod_penalty")),
+    "CollateralPost": ("agent", ("agent", "amount", "tree", "posted", "withdraw_at")),
+    "CollateralWithdraw": ("agent", ("agent", "amount", "tree", "posted")),
+    "CollateralTimerWithdraw": ("agent", ("agent", "amount", "requested", "posted")),
+    "CollateralAdjustment": ("agent", ("agent", "delta", "unsecured_cap")),
 }
 _COST_KEYS = _OWNED["CostAccrual"][1][1:]
 
@@ -38,9 +46,14 @@ _RANK = {
     "Overdue": 0, "EodPenalty": 0, "QueuedRtgs": 0, "ScheduledSettlementFailed": 0,
     "EndOfDay": 0, "CostAccrual": 1, "BankDecision": 1, "LsmOffset": 1,
     "Settlement": 2, "Arrival": 2, "DirectTransfer": 2, "PolicyDecision": 3,
+    "LsmCycle": 1, "CollateralPost": 1, "CollateralWithdraw": 1, "CollateralTimerWithdraw": 1,
+    "CollateralAdjustment": 0,
 }
+# why a payment could not settle at once, when the engine says (limits: issue #10)
+_QUEUED_WHY = {"limit": "over your outflow limit", "bilateral_limit": "over your limit to "
+               "that bank", "multilateral_limit": "over your total outflow limit"}
 _PATHS = {"rtgs": "at once", "queue2": "from the central queue", "offset": "by offsetting",
-          "scheduled": "as scheduled"}
+          "cycle": "in an LSM cycle", "scheduled": "as scheduled"}
 
 
 def format_cents(cents: float) -> str:
@@ -82,7 +95,22 @@ def _visible(event: Mapping[str, Any], agent_id: str) -> dict[str, Any] | None:
             keys = ("agents",)
     elif kind == "EndOfDay":
         keys = ("day",)
+    elif kind == "LsmCycle":
+        return _cycle_view(event, agent_id)
     return None if keys is None else _pick(event, keys)  # unknown types are never shown
+
+
+def _cycle_view(event: Mapping[str, Any], agent_id: str) -> dict[str, Any] | None:
+    """A cycle as one member sees it: the ring's size and its own neighbours in the ring
+    (an already reduced view, which names its member, passes again: idempotence)."""
+    ring = event.get("agents")
+    if ring is None and event.get("agent") == agent_id:
+        return _pick(event, ("agent", "banks", "paid_by", "pays"))
+    if not isinstance(ring, list | tuple) or agent_id not in ring or len(ring) < 2:
+        return None
+    i = list(ring).index(agent_id)
+    return {"tick": event.get("tick"), "type": "LsmCycle", "agent": agent_id, "banks": len(ring),
+            "paid_by": ring[i - 1], "pays": ring[(i + 1) % len(ring)]}
 
 
 def filter_events_for_agent(events: Iterable[Mapping[str, Any]],
@@ -91,7 +119,8 @@ def filter_events_for_agent(events: Iterable[Mapping[str, Any]],
 
     Keeps the agent's own arrivals, payment and bank decisions, central-queue entries,
     settlements where it is sender or receiver, its own cost accruals and penalties,
-    offsetting it took part in, and end-of-day markers. Idempotent.
+    offsetting and cycles it took part in, its own collateral moves and credit-cap changes,
+    and end-of-day markers. Idempotent.
 
     Example:
         >>> filter_events_for_agent([{"tick": 0, "type": "CostAccrual", "agent": "B",
@@ -137,12 +166,30 @@ def _offset(e: Mapping[str, Any], agent_id: str) -> str:
     return f"bilateral offset with {', '.join(others)}"
 
 
+def _cycle(e: Mapping[str, Any], _agent_id: str) -> str:
+    return (f"LSM cycle of {e.get('banks')} banks settled: paid by {e.get('paid_by')}, "
+            f"paying {e.get('pays')}")
+
+
+def _post(e: Mapping[str, Any], _agent_id: str) -> str:
+    text = f"collateral posted {_money(e)} (now {_money(e, 'posted')})"
+    return text if e.get("withdraw_at") is None else f"{text}, back at t{e.get('withdraw_at')}"
+
+
+def _cap_change(e: Mapping[str, Any], _agent_id: str) -> str:
+    delta = int(e.get("delta", 0))
+    sign = "+" if delta >= 0 else "-"
+    return (f"unsecured credit cap changed by {sign}{format_cents(abs(delta))} "
+            f"(now {_money(e, 'unsecured_cap')})")
+
+
 _LINES: dict[str, Callable[[Mapping[str, Any], str], str]] = {
     "Arrival": lambda e, _a: (f"new payment {_tx(e)} to {e.get('receiver')}, {_money(e)}, "
                               f"deadline t{e.get('deadline')}, priority {e.get('priority')}"),
     "PolicyDecision": lambda e, _a: f"{_tx(e)}: {e.get('action')} (node {e.get('node')})",
     "BankDecision": lambda e, _a: f"bank tree: {e.get('action')} (node {e.get('node')})",
-    "QueuedRtgs": lambda e, _a: f"{_tx(e)} queued centrally, {_money(e)} (not enough liquidity)",
+    "QueuedRtgs": lambda e, _a: (f"{_tx(e)} queued centrally, {_money(e)} "
+                                 f"({_QUEUED_WHY.get(str(e.get('reason')), 'not enough liquidity')})"),
     "Settlement": _settlement,
     "Overdue": lambda e, _a: f"{_tx(e)} missed its deadline: penalty {_money(e, 'penalty')}",
     "EodPenalty": lambda e, _a: f"{_tx(e)} unsettled at end of day: penalty {_money(e, 'penalty')}",
@@ -152,6 +199,14 @@ _LINES: dict[str, Callable[[Mapping[str, Any], str], str]] = {
     "ScheduledSettlementFailed": lambda e, _a: (f"scheduled payment to {e.get('receiver')} "
                                                 f"failed, {_money(e)} (not enough liquidity)"),
     "CostAccrual": lambda e, _a: f"costs: {_costs_text(e)}",
+    "LsmCycle": _cycle,
+    "CollateralPost": _post,
+    "CollateralWithdraw": lambda e, _a: (f"collateral withdrawn {_money(e)} "
+                                         f"(now {_money(e, 'posted')})"),
+    "CollateralTimerWithdraw": lambda e, _a: (f"timed collateral withdrawal {_money(e)} of "
+                                              f"{_money(e, 'requested')} (now "
+                                              f"{_money(e, 'posted')})"),
+    "CollateralAdjustment": _cap_change,
 }
 
 
@@ -201,7 +256,10 @@ def _entries(events: Sequence[Mapping[str, Any]],
 _TYPE_WORDS = {"PolicyDecision": "payment decisions", "Arrival": "arrivals",
                "Settlement": "settlements", "CostAccrual": "cost lines",
                "BankDecision": "bank decisions", "LsmOffset": "offsets",
-               "DirectTransfer": "transfers"}
+               "DirectTransfer": "transfers", "LsmCycle": "cycles",
+               "CollateralPost": "collateral posts", "CollateralWithdraw": "collateral withdrawals",
+               "CollateralTimerWithdraw": "timed withdrawals",
+               "CollateralAdjustment": "credit-cap changes"}
 
 
 def format_events(events: Iterable[Mapping[str, Any]], agent_id: str,

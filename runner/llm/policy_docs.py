@@ -32,15 +32,24 @@ ACTION_DOCS = {
     "StaggerSplit": "split the payment into num_splits parts released with gaps",
     "Reprioritize": "set the payment's priority (0-10) and keep it queued",
     "Drop": "remove the payment from the queue; it still counts as unsettled and keeps costing",
-    "WithdrawFromRtgs": "take the payment back from the central queue",
-    "ResubmitToRtgs": "resubmit the payment to the central queue",
+    "WithdrawFromRtgs": "take a payment that waits in the central queue (is_in_queue2 = 1) "
+                        "back into your internal queue",
+    "ResubmitToRtgs": "move a payment that waits in the central queue (is_in_queue2 = 1) back "
+                      "to your internal queue with a new declared RTGS priority (rtgs_priority: "
+                      "HighlyUrgent, Urgent or Normal), which orders the central queue when "
+                      "its priority ordering is on",
     "NoAction": "do nothing",
     "SetReleaseBudget": "cap the value (cents) your payment tree may release this tick",
     "SetState": "store a number in a register (key must start with bank_state_), readable as a "
                 "field until the end of the day",
     "AddState": "add a number to a register (key must start with bank_state_)",
-    "PostCollateral": "post collateral (cents)",
-    "WithdrawCollateral": "withdraw collateral (cents)",
+    "PostCollateral": "post collateral (amount in cents, cut to the capacity left; nothing if "
+                      "<= 0): it raises your overdraft limit by the amount less the haircut and "
+                      "costs the collateral rate every tick it stays posted; "
+                      "auto_withdraw_after_ticks = k takes it back k ticks later (only as much "
+                      "as keeps your overdraft limit 100 cents above the credit you use)",
+    "WithdrawCollateral": "withdraw collateral (amount in cents, at most what is posted); "
+                          "lowers your overdraft limit",
     "HoldCollateral": "leave collateral unchanged",
 }
 
@@ -72,6 +81,20 @@ NODE_FORMS = (
     '{"type": "action", "node_id": ID, "action": NAME, "parameters": {...}} '
     '("parameters" only when the action takes any)',
 )
+
+
+QUEUE2_ACTIONS = ("WithdrawFromRtgs", "ResubmitToRtgs")
+
+
+def tree_doc(tree: str, actions: list[str] | tuple[str, ...]) -> str:
+    """What a tree does; the payment tree also judges central-queue payments when it may
+    answer an action that acts there."""
+    text = TREE_DOCS[tree]
+    if tree == "payment_tree" and any(a in QUEUE2_ACTIONS for a in actions):
+        text += ("; after that pass it also judges each of your payments waiting in the central "
+                 "queue (is_in_queue2 = 1), where only WithdrawFromRtgs and ResubmitToRtgs act "
+                 "and any other answer leaves the payment waiting")
+    return text
 
 
 def field_doc(name: str) -> str:

@@ -24,11 +24,12 @@ from runner.llm.policy_docs import (
     CONDITION_FORMS,
     NODE_FORMS,
     PARAMETER_DOCS,
-    TREE_DOCS,
     VALUE_KINDS,
     action_doc,
     field_doc,
+    tree_doc,
 )
+from runner.llm.settlement_rules import settlement_lines
 from runner.policy import ast as dsl
 from runner.policy.constraints import ParameterSpec, ScenarioConstraints
 from runner.proposals import IterationRecord, PolicyDoc, ProposalContext, ScenarioFacts
@@ -93,7 +94,7 @@ def _format_section(constraints: ScenarioConstraints) -> list[str]:
         actions = constraints.actions_for(tree)
         if actions is None:
             continue
-        lines.append(f"- {tree}: {TREE_DOCS[tree]}. Actions:")
+        lines.append(f"- {tree}: {tree_doc(tree, actions)}. Actions:")
         lines += [f"  - {action_doc(action)}" for action in actions]
     lines += ["", "### Nodes, conditions and values", "Nodes:"]
     lines += [f"- {form}" for form in NODE_FORMS]
@@ -171,7 +172,13 @@ def _cost_lines(rates: CostRates, eod_scope: str) -> list[str]:
     return lines
 
 
-def _scenario_section(scenario: ScenarioFacts) -> list[str]:
+def _collateral_trees_allowed(constraints: ScenarioConstraints) -> bool:
+    return any(action in (constraints.actions_for(tree) or ())
+               for tree in ("strategic_collateral_tree", "end_of_tick_collateral_tree")
+               for action in ("PostCollateral", "WithdrawCollateral"))
+
+
+def _scenario_section(scenario: ScenarioFacts, collateral_trees: bool = False) -> list[str]:
     days = "day" if scenario.num_days == 1 else "days"
     lines = ["## Scenario", "",
              f"- A day has {scenario.ticks_per_day} ticks (t0 to t{scenario.ticks_per_day - 1}); "
@@ -189,9 +196,12 @@ def _scenario_section(scenario: ScenarioFacts) -> list[str]:
     if scenario.bilateral_offsetting:
         lines.append("- Bilateral offsetting: queued payments between two banks can settle "
                      "against each other, only the net amount moving.")
+    elif scenario.settlement.cycles:
+        lines.append("- No bilateral offsetting between two banks.")
     else:
         lines.append("- No offsetting: a queued payment settles only when its sender can cover "
                      "it in full.")
+    lines += settlement_lines(scenario.settlement, collateral_trees)
     lines += ["", "### Costs (shown in dollars)", *_cost_lines(scenario.cost_rates,
                                                                scenario.eod_penalty_scope)]
     return lines
@@ -231,7 +241,8 @@ def build_system_prompt(config: LLMConfig, constraints: ScenarioConstraints,
     if opening is None or not opening.strip():
         opening = DEFAULT_SYSTEM_PROMPT
     parts = [opening.rstrip("\n"), "\n".join(_format_section(constraints)),
-             "\n".join(_scenario_section(scenario)), "\n".join(_contract_section())]
+             "\n".join(_scenario_section(scenario, _collateral_trees_allowed(constraints))),
+             "\n".join(_contract_section())]
     return "\n\n".join(parts) + "\n"
 
 
