@@ -30,8 +30,8 @@ from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
 
 # Payment status as stored in int8 arrays (ordered: Q1..DROPPED are the unsettled ones).
-FUTURE, Q1, Q2, DROPPED, SETTLED = (int(s) for s in (Status.FUTURE, Status.Q1, Status.Q2,
-                                                        Status.DROPPED, Status.SETTLED))
+FUTURE, Q1, Q2, DROPPED, SETTLED, SPLIT = (int(s) for s in (
+    Status.FUTURE, Status.Q1, Status.Q2, Status.DROPPED, Status.SETTLED, Status.SPLIT))
 FLOAT_EXACT = 2**53  # integers below this add exactly in float64
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -143,6 +143,7 @@ class BatchState:
     submitted: np.ndarray  # tick of the last release to RTGS (-1 before)
     status: np.ndarray  # int8, FUTURE .. SETTLED
     settle_tick: np.ndarray  # -1 until settled
+    root: np.ndarray  # the scenario payment (row) each row is, or was split from
     q1: np.ndarray  # rows in Queue 1: in row order, or (`q1_in_queue_order`) by lane, queue order
     q2: np.ndarray  # rows in Queue 2: each sample's in queue order (by lane if lane-sorted)
     dropped: np.ndarray
@@ -209,7 +210,17 @@ class BatchState:
     def q1_in_queue_order(self) -> bool:
         """Queue 1 cannot stay in row order when it is sorted by priority or when payments
         come back to it from Queue 2 (they join its end)."""
-        return self.setup.queue1_priority_deadline or self.queue2_actions
+        return self.setup.queue1_priority_deadline or self.queue2_actions or self.splits
+
+    @property
+    def n_payments(self) -> int:
+        """The scenario's payments (rows ``0 … n-1``); split parts come after."""
+        return int(self.payment_counts.sum())
+
+    @property
+    def splits(self) -> bool:
+        """Some payment tree can split payments (children join the end of Queue 1)."""
+        return any(bool(g.split.any()) for g in self.groups)
 
     @property
     def queue2_actions(self) -> bool:
@@ -277,6 +288,7 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
         remaining=c["amount"].copy(), rtgs_priority=np.full(n, RTGS_NORMAL, dtype=np.int64),
         submitted=np.full(n, -1, dtype=np.int64),
         status=np.full(n, FUTURE, dtype=np.int8), settle_tick=np.full(n, -1, dtype=np.int64),
+        root=np.arange(n, dtype=np.int64),
         q1=_EMPTY, q2=_EMPTY, dropped=_EMPTY,
         balance=balance, unsecured_cap=cap, pool=pool, allocation=allocation,
         allocated=allocation.copy(), posted_collateral=posted, haircut=haircut,

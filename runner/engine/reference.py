@@ -131,6 +131,7 @@ class _Day:
             for i in range(schedule.n_payments)
         ]
         self.n_scheduled = len(self.txs)  # split children come after
+        self.parts_of: dict[int, int] = {}  # scenario payment id → parts created from it
         self.by_tick: dict[int, list[Tx]] = {}  # arrivals per tick
         for tx in self.txs:
             self.by_tick.setdefault(tx.arrival, []).append(tx)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runner.engine.rates import C
-from runner.engine.rules import MAX_SPLIT_PARTS, Status, split_amounts, whole_arg
+from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS, Status, split_amounts, whole_arg
+from runner.errors import SimulationError
 
 if TYPE_CHECKING:
     from runner.engine.reference import Tx, _Day
@@ -32,6 +33,13 @@ def split_payment(sim: _Day, tx: Tx, action: str, args: dict[str, Any], t: int,
         priority = min(10, tx.priority + boost)
         first_now = whole_arg(float(args.get("stagger_first_now", 1)), 0, parts,
                               "stagger_first_now", policy, floor=False)
+    root = tx
+    while root.parent is not None:
+        root = root.parent
+    sim.parts_of[root.id] = sim.parts_of.get(root.id, 0) + parts
+    if sim.parts_of[root.id] > MAX_SPLIT_DESCENDANTS:
+        raise SimulationError(f"a payment was split into more than {MAX_SPLIT_DESCENDANTS} "
+                              "parts in all (splits of its parts included)")
     children = []
     for amount in split_amounts(tx.amount, parts):
         child = Tx(len(sim.txs), tx.sender, tx.receiver, amount, tx.arrival, tx.deadline,

@@ -89,6 +89,7 @@ def within_overdraft(balance_after: Any, overdraft_limit: Any) -> Any:
 # Payment splitting (docs/engine.md, "Payment splitting")
 SPLIT_ACTIONS = frozenset({"Split", "PaceAndRelease", "StaggerSplit"})
 MAX_SPLIT_PARTS = 100  # parts of one split; more would let a policy flood the queues
+MAX_SPLIT_DESCENDANTS = 1000  # parts one scenario payment may end up in (splits of parts too)
 
 
 def split_amounts(amount: int, parts: int) -> list[int]:

@@ -27,7 +27,7 @@ from runner.scenario.support import batch_missing_features
 # validate but are refused here.
 RUNNABLE_ACTIONS = {
     "payment_tree": {"Release", "ReleaseWithCredit", "Hold", "Reprioritize", "Drop",
-                     "WithdrawFromRtgs", "ResubmitToRtgs"},
+                     "WithdrawFromRtgs", "ResubmitToRtgs", *SPLIT_ACTIONS},
     "bank_tree": {"NoAction", "SetReleaseBudget", "SetState", "AddState"},
     "strategic_collateral_tree": {"HoldCollateral", "PostCollateral", "WithdrawCollateral"},
     "end_of_tick_collateral_tree": {"HoldCollateral", "PostCollateral", "WithdrawCollateral"},
@@ -36,7 +36,7 @@ _COLLATERAL = {"HoldCollateral", "PostCollateral", "WithdrawCollateral"}
 # What the reference engine (``paylab simulate``) executes besides.
 REFERENCE_ACTIONS = {
     **RUNNABLE_ACTIONS,
-    "payment_tree": RUNNABLE_ACTIONS["payment_tree"] | SPLIT_ACTIONS,
+    "payment_tree": RUNNABLE_ACTIONS["payment_tree"],
     "strategic_collateral_tree": _COLLATERAL,
     "end_of_tick_collateral_tree": _COLLATERAL,
 }

@@ -17,7 +17,7 @@ import pytest
 
 from runner.engine.rates import C
 from runner.engine.setup import build_setup
-from runner.errors import NotSupportedError
+from runner.errors import SimulationError
 from runner.scenario.loader import scenario_from_dict
 from tests.runner.engine.handworked import pay, run, scenario
 
@@ -166,10 +166,19 @@ def test_liquidity_splitting_named_policy(tmp_path: Path) -> None:
     assert costs_of(table)["split_friction"] == 21
 
 
-def test_batch_engine_refuses_splitting_in_one_line(tmp_path: Path) -> None:
+def test_both_engines_run_splitting(tmp_path: Path) -> None:
+    """Splitting needs nothing only the reference has: every case above is also a batch
+    parity case (`handworked.run` compares the batch engine, fast and simple)."""
     sc = scenario_from_dict(day(tmp_path, first_time(action("Split", num_splits=2))))
-    with pytest.raises(NotSupportedError) as info:
-        build_setup(sc)
-    assert "action Split of agent B0's policy" in str(info.value)
-    assert "\n" not in str(info.value)
-    assert build_setup(sc, engine="reference").batch_missing
+    assert not build_setup(sc, engine="reference").batch_missing
+
+
+def test_too_many_parts_in_all_is_a_run_error(tmp_path: Path) -> None:
+    """MockSplitting with StaggerSplit-like re-splitting: a part withdrawn... here every part
+    is split again by a policy that always splits: 2 parts, then each part of the 50 staggered
+    ones again: more than 1 000 parts of one payment stops the run in both engines."""
+    always = action("StaggerSplit", num_splits=100, stagger_first_now=0)
+    raw = day(tmp_path, {"version": "1.0", "policy_id": "p", "payment_tree": always},
+              amount=10**9, balance=0)
+    with pytest.raises(SimulationError, match="more than 1000 parts"):
+        run(raw)
