@@ -64,9 +64,8 @@ def split_payment(sim: _Day, tx: Tx, action: str, args: dict[str, Any], t: int,
 def settle_ancestors(child: Tx, t: int) -> None:
     """A child settled: its parent (and theirs) is settled once every child is."""
     parent = child.parent
-    while parent is not None:
+    while parent is not None:  # every ancestor carries the child's value
         parent.remaining -= child.amount
-        if parent.remaining:
-            return
-        parent.settle_tick = t
+        if parent.remaining == 0:
+            parent.settle_tick = t
         parent = parent.parent

@@ -39,11 +39,11 @@ def first_time(split: dict[str, Any]) -> dict[str, Any]:
 
 
 def day(tmp_path: Path, policy: dict[str, Any], amount: int = 1001, balance: int = 700,
-        extra: list[dict[str, Any]] | None = None, **kw: Any) -> dict[str, Any]:
+        extra: list[dict[str, Any]] | None = None, deadline: int = 1, **kw: Any) -> dict[str, Any]:
     path = tmp_path / "b0.json"
     path.write_text(json.dumps(policy))
     return scenario({"B0": balance, "B1": 0, "B2": 400},
-                    [pay("B0", "B1", amount, deadline=1, priority=4), *(extra or [])],
+                    [pay("B0", "B1", amount, deadline=deadline, priority=4), *(extra or [])],
                     ticks=4, costs={**COSTS, **kw.pop("costs", {})},
                     agents={"B0": {"policy": {"type": "FromJson", "json_path": str(path)}}},
                     lsm_config={"enable_bilateral": False, "enable_cycles": False}, **kw)
@@ -182,3 +182,24 @@ def test_too_many_parts_in_all_is_a_run_error(tmp_path: Path) -> None:
               amount=10**9, balance=0)
     with pytest.raises(SimulationError, match="more than 1000 parts"):
         run(raw)
+
+
+def test_parts_split_again_settle_their_ancestors(tmp_path: Path) -> None:
+    """StaggerSplit{2, first now 1} while the amount is ≥ 2, else Release, on 8 with plenty
+    of money: tick 0 releases 4 (settles), 4 waits; tick 1: 2 + 2; tick 2: 1 + 1; tick 3 the
+    last cent is released whole. The scenario payment settles at tick 3 — only when every
+    part of every level has (a part's settlement counts for all its ancestors).
+    Friction 3 splits × 7 = 21 (SimCash: the same)."""
+    stagger = action("StaggerSplit", num_splits=2, stagger_first_now=1, stagger_gap_ticks=1,
+                     priority_boost_children=0)
+    policy = {"version": "1.0", "policy_id": "p", "payment_tree": {
+        "type": "condition", "node_id": "big",
+        "condition": {"op": ">=", "left": {"field": "amount"}, "right": {"value": 2}},
+        "on_true": stagger, "on_false": action("Release")}}
+    table, events = run(day(tmp_path, policy, amount=8, balance=100, deadline=10))
+    assert [e["amounts"] for e in splits(events)] == [[4, 4], [2, 2], [1, 1]]
+    assert [(tick, amount) for tick, _, amount in child_settlements(events)] == [
+        (0, 4), (1, 2), (2, 1), (3, 1)]
+    assert [int(x) for x in table.settle_tick[:1]] == [3]
+    assert int(table.delay_ticks[0, 0, 0]) == 3
+    assert costs_of(table)["split_friction"] == 21
