@@ -122,7 +122,7 @@ def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray,
     day.remaining = np.concatenate((day.remaining, amount))
     day.priority = np.concatenate((day.priority, priority))
     day.original_priority = np.concatenate((day.original_priority, priority))
-    descendants = np.bincount(day.root[first:], minlength=0)
+    descendants = np.bincount(day.root[day.n_payments:])  # every part so far, per payment
     if descendants.size and int(descendants.max()) > MAX_SPLIT_DESCENDANTS:
         raise SimulationError(f"a payment was split into more than {MAX_SPLIT_DESCENDANTS} "
                               "parts in all (splits of its parts included)")

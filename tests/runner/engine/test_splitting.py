@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from runner.engine.batch import evaluate_batch
 from runner.engine.rates import C
+from runner.engine.schedule import generate_schedule
 from runner.engine.setup import build_setup
 from runner.errors import SimulationError
 from runner.scenario.loader import scenario_from_dict
@@ -174,14 +176,22 @@ def test_both_engines_run_splitting(tmp_path: Path) -> None:
 
 
 def test_too_many_parts_in_all_is_a_run_error(tmp_path: Path) -> None:
-    """MockSplitting with StaggerSplit-like re-splitting: a part withdrawn... here every part
-    is split again by a policy that always splits: 2 parts, then each part of the 50 staggered
-    ones again: more than 1 000 parts of one payment stops the run in both engines."""
-    always = action("StaggerSplit", num_splits=100, stagger_first_now=0)
+    """A policy that always staggers every part into 10, releasing none: 10 parts at tick 0,
+    100 more at tick 1, 1 000 more at tick 2 — 1 110 parts of one payment in all, over the
+    1 000 bound: the run stops in both engines (the bound counts every tick's parts)."""
+    always = action("StaggerSplit", num_splits=10, stagger_first_now=0)
     raw = day(tmp_path, {"version": "1.0", "policy_id": "p", "payment_tree": always},
-              amount=10**9, balance=0)
+              amount=10**6, balance=0)
+    raw["simulation"]["ticks_per_day"] = 3  # ticks 0, 1, 2
     with pytest.raises(SimulationError, match="more than 1000 parts"):
         run(raw)
+    sc = scenario_from_dict(raw)
+    setup = build_setup(sc)
+    for fast in (True, False):
+        with pytest.raises(SimulationError, match="more than 1000 parts"):
+            evaluate_batch(setup, [generate_schedule(sc.config, 1, setup.horizon)], fast=fast)
+    raw["simulation"]["ticks_per_day"] = 2  # 110 parts: runs
+    run(raw)
 
 
 def test_parts_split_again_settle_their_ancestors(tmp_path: Path) -> None:
