@@ -107,38 +107,58 @@ def split_rows(day: BatchState, released: np.ndarray, parts: np.ndarray, first_n
     return order, later
 
 
+def _extend(day: BatchState, key: str, current: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``current`` with ``values`` appended, as a view of a backing array that grows
+    geometrically (amortised O(1) per row; the shared schedule columns are never written:
+    the first growth copies them)."""
+    n, k = current.size, values.size
+    held = day.row_backing.get(key)
+    if held is None or held[1] is not current or held[0].size < n + k:
+        backing = np.empty(max(2 * (n + k), 1024), dtype=current.dtype)
+        backing[:n] = current
+    else:
+        backing = held[0]
+    backing[n:n + k] = values
+    view = backing[:n + k]
+    day.row_backing[key] = (backing, view)
+    return view
+
+
 def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray,
                      priority: np.ndarray, t: int) -> None:
     first = day.amount.size
     rows = np.arange(first, first + parent.size)
-    copy = {name: getattr(day, name)[parent] for name in CHILD_COLUMNS}
-    copy.update(rtgs_priority=np.full(parent.size, RTGS_NORMAL, dtype=np.int64),
-                submitted=np.full(parent.size, -1, dtype=np.int64),
-                status=np.full(parent.size, Q1, dtype=np.int8),
-                settle_tick=np.full(parent.size, -1, dtype=np.int64))
-    for name, values in copy.items():
-        setattr(day, name, np.concatenate((getattr(day, name), values)))
-    day.amount = np.concatenate((day.amount, amount))
-    day.remaining = np.concatenate((day.remaining, amount))
-    day.priority = np.concatenate((day.priority, priority))
-    day.original_priority = np.concatenate((day.original_priority, priority))
-    descendants = np.bincount(day.root[day.n_payments:])  # every part so far, per payment
-    if descendants.size and int(descendants.max()) > MAX_SPLIT_DESCENDANTS:
+    new = {name: getattr(day, name)[parent] for name in CHILD_COLUMNS}
+    new.update(rtgs_priority=np.full(parent.size, RTGS_NORMAL, dtype=np.int64),
+               submitted=np.full(parent.size, -1, dtype=np.int64),
+               status=np.full(parent.size, Q1, dtype=np.int8),
+               settle_tick=np.full(parent.size, -1, dtype=np.int64),
+               amount=amount, remaining=amount, priority=priority, original_priority=priority)
+    for name, values in new.items():
+        setattr(day, name, _extend(day, name, getattr(day, name), values))
+    if day.parts_of.size == 0:  # parts per scenario payment so far
+        day.parts_of = np.zeros(day.n_payments, dtype=np.int64)
+    roots = day.root[rows]
+    np.add.at(day.parts_of, roots, 1)
+    if int(day.parts_of[roots].max()) > MAX_SPLIT_DESCENDANTS:
         raise SimulationError(f"a payment was split into more than {MAX_SPLIT_DESCENDANTS} "
                               "parts in all (splits of its parts included)")
     lay = day.layout
-    sample = lay.sample[parent]
     by_deadline = list(lay.by_deadline)
     due = day.deadline[rows] + 1
     for tick in np.unique(due[(due >= t) & (due < len(by_deadline))]):
         by_deadline[tick] = np.concatenate((by_deadline[tick], rows[due == tick]))
     day.layout = replace(
-        lay, sample=np.concatenate((lay.sample, sample)),
-        sender_lane=np.concatenate((lay.sender_lane, lay.sender_lane[parent])),
-        receiver_lane=np.concatenate((lay.receiver_lane, lay.receiver_lane[parent])),
-        sender_lane_key=np.concatenate((lay.sender_lane_key, lay.sender_lane_key[parent])),
+        lay, sample=_extend(day, "sample", lay.sample, lay.sample[parent]),
+        sender_lane=_extend(day, "sender_lane", lay.sender_lane, lay.sender_lane[parent]),
+        receiver_lane=_extend(day, "receiver_lane", lay.receiver_lane, lay.receiver_lane[parent]),
+        sender_lane_key=_extend(day, "sender_lane_key", lay.sender_lane_key,
+                                lay.sender_lane_key[parent]),
         by_deadline=by_deadline)
-    top = int(np.abs(day.amount).max())
+    # parts are never larger than their payment: only the number of rows grows
+    if day.split_top < 0:
+        day.split_top = int(np.abs(day.amount[:day.n_payments]).max(initial=0))
+    top = day.split_top
     rates = day.setup.rates
     largest = np.array([top])
     penalty = max(int(rates.deadline_penalty.of(largest)[0]), int(rates.eod_penalty.of(largest)[0]))

@@ -191,6 +191,10 @@ class BatchState:
     tick_costs: np.ndarray = field(default_factory=lambda: _EMPTY)  # [lane, component]
     priority_in_range: bool = True  # every priority in 0..10 (no clipping for the delay table)
     exact: bool = True  # every per-lane sum of amounts, weights or penalties stays below 2**53
+    # ---- split parts (`runner.engine.batch_split`): growing row arrays, parts per payment
+    row_backing: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    parts_of: np.ndarray = field(default_factory=lambda: _EMPTY)
+    split_top: int = -1  # the largest scenario amount (parts are never larger), once known
 
     @property
     def n_lanes(self) -> int:
