@@ -125,19 +125,17 @@ def payment_pass(day: BatchState, t: int) -> np.ndarray:
     if drop.any():
         day.status[q1[drop]] = DROPPED
         day.dropped = np.concatenate((day.dropped, q1[drop]))
-    split = splits.parts >= 0 if splits is not None else np.zeros(q1.size, dtype=bool)
-    stay = ~(go | drop | split)
-    at = np.flatnonzero(go | split)
+    leaves = go if splits is None else go | (splits.parts >= 0)  # released or split
+    stay = ~(leaves | drop)
+    at = np.flatnonzero(leaves)
     at = at[np.argsort(key[q1[at]], kind="stable")]  # by lane, each in queue order
     released = q1[at]
     if day.has_bank_tree and day.budget_left.max() >= 0:
-        budgeted = go[at]  # a split's parts pass no budget (as in SimCash)
-        fits = np.ones(at.size, dtype=bool)
-        fits[budgeted] = _apply_budgets(day, released[budgeted])
+        fits = _budget_fits(day, released, None if splits is None else go[at])
         stay[at[~fits]] = True  # over budget: stays in Queue 1, in its place
         at, released = at[fits], released[fits]
     later = q1[:0]
-    if splits is not None and split.any():
+    if splits is not None and (splits.parts >= 0).any():
         released, later = split_rows(day, released, splits.parts[at], splits.first_now[at],
                                      splits.priority[at], t)
     day.q1 = np.concatenate((q1[stay], later)) if later.size else q1[stay]
@@ -219,6 +217,16 @@ def queue2_policy_pass(day: BatchState, t: int) -> None:
     leaving = leaving[np.argsort(day.layout.sender_lane[leaving], kind="stable")]
     q1 = np.concatenate((day.q1, leaving))
     day.q1 = q1[np.argsort(day.layout.sender_lane[q1], kind="stable")]
+
+
+def _budget_fits(day: BatchState, released: np.ndarray, budgeted: np.ndarray | None) -> np.ndarray:
+    """Which released rows fit their release budget; only the ``budgeted`` ones (a
+    ``Release``, not a split) are checked and consume it (as in SimCash)."""
+    if budgeted is None:
+        return _apply_budgets(day, released)
+    fits = np.ones(released.size, dtype=bool)
+    fits[budgeted] = _apply_budgets(day, released[budgeted])
+    return fits
 
 
 def _apply_budgets(day: BatchState, rows: np.ndarray) -> np.ndarray:

@@ -15,6 +15,7 @@ first, and the parity tests run both ways.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -221,7 +222,7 @@ class BatchState:
         """The scenario's payments (rows ``0 … n-1``); split parts come after."""
         return int(self.payment_counts.sum())
 
-    @property
+    @cached_property
     def splits(self) -> bool:
         """Some payment tree can split payments (children join the end of Queue 1)."""
         return any(bool(g.split.any()) for g in self.groups)
