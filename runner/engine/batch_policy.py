@@ -85,6 +85,8 @@ def escalate(day: BatchState, t: int) -> None:
     in row order."""
     setup = day.setup
     start = setup.escalation_start
+    if start <= 0 and not day.q1_in_queue_order:
+        return
     if start > 0:
         rows = np.concatenate((day.q1, day.q2, day.dropped))
         left = np.maximum(0, day.deadline[rows] - t)

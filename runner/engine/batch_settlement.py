@@ -155,7 +155,8 @@ def order_q2(day: BatchState) -> None:
 def settle_released(day: BatchState, released: np.ndarray, t: int) -> None:
     """RTGS settlement of ``released`` (each sample's rows in release order, failures join
     Queue 2), then one FIFO pass over Queue 2."""
-    day.submitted[released] = t
+    if day.setup.priority_mode:  # the submission tick orders Queue 2 (`order_q2`)
+        day.submitted[released] = t
     if not day.lane_sorted_q2 or day.has_limits:
         ok = scan(day, released, t)
         failed = released[~ok]
@@ -168,7 +169,8 @@ def settle_released(day: BatchState, released: np.ndarray, t: int) -> None:
     # the releases followed by the old Queue 2. Both inputs are sorted by lane, so the
     # stable sort is a linear merge (timsort) that puts each lane's releases first.
     lanes = day.layout.sender_lane
-    order_q2(day)  # failed releases fail again in the pass: only the old queue's order counts
+    if day.setup.priority_mode:  # failed releases fail again: only the old queue's order counts
+        order_q2(day)
     if day.q2.size == 0:  # the releases alone, already in lane order
         if _all_fit(day, released):
             mark_settled(day, released, t)

@@ -128,14 +128,17 @@ def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray,
                      priority: np.ndarray, t: int) -> None:
     first = day.amount.size
     rows = np.arange(first, first + parent.size)
-    new = {name: getattr(day, name)[parent] for name in CHILD_COLUMNS}
+    new = {name: getattr(day, name)[parent] for name in CHILD_COLUMNS
+           if getattr(day, name).size == first}
     new.update(rtgs_priority=np.full(parent.size, RTGS_NORMAL, dtype=np.int64),
                submitted=np.full(parent.size, -1, dtype=np.int64),
                status=np.full(parent.size, Q1, dtype=np.int8),
                settle_tick=np.full(parent.size, -1, dtype=np.int64),
                amount=amount, remaining=amount, priority=priority, original_priority=priority)
     for name, values in new.items():
-        setattr(day, name, _extend(day, name, getattr(day, name), values))
+        current = getattr(day, name)
+        if current.size == first:  # rtgs_priority, submitted: only allocated when read
+            setattr(day, name, _extend(day, name, current, values))
     if day.parts_of.size == 0:  # parts per scenario payment so far
         day.parts_of = np.zeros(day.n_payments, dtype=np.int64)
     roots = day.root[rows]

@@ -15,7 +15,6 @@ first, and the parity tests run both ways.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -100,7 +99,8 @@ class Layout:
             by_deadline=group_by_tick(c["deadline"] + 1, horizon),
             event_sample=event_sample, event_from=ev_from, event_to=ev_to, event_amount=amount,
             event_direct=direct, event_cap_change=cap_change, events_by_tick=by_tick,
-            cap_change_samples=[np.unique(event_sample[e[cap_change[e]]]) for e in by_tick],
+            cap_change_samples=[np.unique(event_sample[e[cap_change[e]]]) if cap_change.any()
+                                else _EMPTY for e in by_tick],
             flow_keys=[flow_key[b] for b in both],
             flow_amounts=[flow_amount[b] for b in both],
             events_exact=amount.size == 0
@@ -140,8 +140,10 @@ class BatchState:
     priority: np.ndarray
     original_priority: np.ndarray  # at arrival (escalation boosts from it)
     remaining: np.ndarray
-    rtgs_priority: np.ndarray  # declared: 0 highly urgent, 1 urgent, 2 normal (ResubmitToRtgs)
-    submitted: np.ndarray  # tick of the last release to RTGS (-1 before)
+    # declared RTGS priority (0 highly urgent, 1 urgent, 2 normal; ResubmitToRtgs) and tick of
+    # the last release to RTGS (-1 before): allocated only with Queue-2 actions or priority_mode
+    rtgs_priority: np.ndarray
+    submitted: np.ndarray
     status: np.ndarray  # int8, FUTURE .. SETTLED
     settle_tick: np.ndarray  # -1 until settled
     root: np.ndarray  # the scenario payment (row) each row is, or was split from
@@ -183,6 +185,14 @@ class BatchState:
     timer_due: np.ndarray = field(default_factory=lambda: _EMPTY)
     timer_lane: np.ndarray = field(default_factory=lambda: _EMPTY)
     timer_amount: np.ndarray = field(default_factory=lambda: _EMPTY)
+    # what the policies can do, fixed for the evaluation (read every tick)
+    queue2_actions: bool = False  # some payment tree can take payments out of Queue 2
+    collateral_trees: bool = False  # some policy has a collateral tree: posted collateral moves
+    # Queue 1 cannot stay in row order when it is sorted by priority or when payments come
+    # back to it from Queue 2 or split parts join it (at its end): it is then kept by lane,
+    # in queue order
+    q1_in_queue_order: bool = False
+    splits: bool = False  # some payment tree can split payments (parts join Queue 1's end)
     registers: dict[str, np.ndarray] = field(default_factory=dict)
     lane_cache: dict[str, np.ndarray] = field(default_factory=dict)  # this tick's lane stats
     current_tick: int = 0
@@ -196,51 +206,24 @@ class BatchState:
     row_backing: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     parts_of: np.ndarray = field(default_factory=lambda: _EMPTY)
     split_top: int = -1  # the largest scenario amount (parts are never larger), once known
+    # ---- derived once (read in every step)
+    n_lanes: int = 0  # n_samples × n_agents
+    deferred: bool = False  # deferred crediting
+    # Queue 2 kept sorted by lane: with deferred crediting lanes are independent in a FIFO
+    # pass, so the fast path settles each lane's run at once
+    lane_sorted_q2: bool = False
+    has_limits: bool = False  # some bilateral or multilateral limit is set
 
-    @property
-    def n_lanes(self) -> int:
-        return self.n_samples * self.n_agents
-
-    @property
-    def deferred(self) -> bool:
-        return self.setup.deferred_crediting
-
-    @property
-    def lane_sorted_q2(self) -> bool:
-        """Queue 2 kept sorted by lane: with deferred crediting lanes are independent in a
-        FIFO pass, so the fast path settles each lane's run at once."""
-        return self.fast and self.setup.deferred_crediting
-
-    @property
-    def q1_in_queue_order(self) -> bool:
-        """Queue 1 cannot stay in row order when it is sorted by priority or when payments
-        come back to it from Queue 2 (they join its end)."""
-        return self.setup.queue1_priority_deadline or self.queue2_actions or self.splits
+    def __post_init__(self) -> None:
+        self.n_lanes = self.n_samples * self.n_agents
+        self.deferred = self.setup.deferred_crediting
+        self.lane_sorted_q2 = self.fast and self.deferred
+        self.has_limits = self.outflow_total.size > 0
 
     @property
     def n_payments(self) -> int:
         """The scenario's payments (rows ``0 … n-1``); split parts come after."""
         return int(self.payment_counts.sum())
-
-    @cached_property
-    def splits(self) -> bool:
-        """Some payment tree can split payments (children join the end of Queue 1)."""
-        return any(bool(g.split.any()) for g in self.groups)
-
-    @property
-    def queue2_actions(self) -> bool:
-        """Some payment tree can take payments out of Queue 2."""
-        return any(g.acts_on_queue2 for g in self.groups)
-
-    @property
-    def collateral_trees(self) -> bool:
-        """Some policy has a collateral tree (so posted collateral may move)."""
-        return any(g.program.has_tree(tree) for g in self.groups
-                   for tree in ("strategic_collateral_tree", "end_of_tick_collateral_tree"))
-
-    @property
-    def has_limits(self) -> bool:
-        return self.outflow_total.size > 0
 
     def set_allocated(self, allocated: np.ndarray) -> None:
         self.allocated = allocated
@@ -290,8 +273,7 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
         payment_counts=batch.payment_sizes, sender=c["sender"], receiver=c["receiver"],
         amount=c["amount"], arrival=c["arrival"], deadline=c["deadline"],
         priority=c["priority"].copy(), original_priority=c["priority"],
-        remaining=c["amount"].copy(), rtgs_priority=np.full(n, RTGS_NORMAL, dtype=np.int64),
-        submitted=np.full(n, -1, dtype=np.int64),
+        remaining=c["amount"].copy(), rtgs_priority=_EMPTY, submitted=_EMPTY,
         status=np.full(n, FUTURE, dtype=np.int8), settle_tick=np.full(n, -1, dtype=np.int64),
         root=np.arange(n, dtype=np.int64),
         q1=_EMPTY, q2=_EMPTY, dropped=_EMPTY,
@@ -313,8 +295,24 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
         budget_per_cpty=np.full(n_budgets, -1, dtype=np.int64),
         budget_used=np.zeros((n_budgets, n_agents), dtype=np.int64),
     )
+    _prepare_policies(state)
     _prepare_costs(state)
     return state
+
+
+def _prepare_policies(state: BatchState) -> None:
+    """What the policies can do, fixed for the evaluation."""
+    groups, setup, n = state.groups, state.setup, state.amount.size
+    state.queue2_actions = any(g.acts_on_queue2 for g in groups)
+    state.collateral_trees = any(g.program.has_tree(tree) for g in groups
+                                 for tree in ("strategic_collateral_tree",
+                                              "end_of_tick_collateral_tree"))
+    state.splits = any(bool(g.split.any()) for g in groups)
+    state.q1_in_queue_order = (setup.queue1_priority_deadline or state.queue2_actions
+                               or state.splits)
+    if state.queue2_actions or setup.priority_mode:  # read and written only then
+        state.rtgs_priority = np.full(n, RTGS_NORMAL, dtype=np.int64)
+        state.submitted = np.full(n, -1, dtype=np.int64)
 
 
 def _prepare_costs(state: BatchState) -> None:
