@@ -76,6 +76,7 @@ MAX_LSM_SCARCE = 0.12  # seconds per day per core, LSM day at pool 50 000, 10 sa
 MAX_LSM_ANY = 0.5  # seconds per day, any LSM case
 ORACLE = Path("../shared/oracle/run_oracle.sh")
 ORACLE_SECONDS = {"pool 200 000": 1.0, "pool 50 000": 12.0}  # SimCash, per day (issue #10)
+MAX_SPLIT_RATIO = 1.5  # splitting day / the same day without splitting (batch, issue #11)
 
 
 # ---------------------------------------------------------------------- scenarios
@@ -116,6 +117,50 @@ def bank50_scenario(pool: int, rate: float = 2.0, banks: int = 50, ticks: int = 
         "agents": agents,
     }
     return scenario_from_dict(raw, source="benchmarks/engine.py:bank50_scenario")
+
+
+def split_setup(scenario: Scenario, split: bool = True) -> EngineSetup:
+    """Every bank pays whole what its balance covers, else splits a scenario payment in 4
+    (then releases the parts as they come), bringing its whole pool; ``split=False``: the
+    same tree releasing whole where it would split (the same day without splitting)."""
+    release = {"type": "action", "action": "Release"}
+    split_leaf = ({"type": "action", "action": "Split", "parameters": {"num_splits": {"value": 4}}}
+                  if split else release)
+    policy = parse_valid_policy({
+        "parameters": {"initial_liquidity_fraction": 1.0},
+        "payment_tree": {
+            "type": "condition",
+            "condition": {"op": "or", "conditions": [
+                {"op": ">=", "left": {"field": "balance"}, "right": {"field": "amount"}},
+                {"op": "==", "left": {"field": "is_split"}, "right": {"value": 1}}]},
+            "on_true": release,
+            "on_false": split_leaf}})
+    return build_setup(scenario, dict.fromkeys(scenario.agent_ids, policy))
+
+
+def split_section() -> tuple[float, bool]:
+    """The scarce 50-bank day with a splitting policy against the same day without splitting,
+    batch engine, interleaved; returns the worst time ratio and whether the splitting day's
+    batch results equal the reference's (1 sample)."""
+    scenario = bank50_scenario(50_000)
+    plain, split = split_setup(scenario, split=False), split_setup(scenario)
+    print("\nSplitting — scarce 50-bank day (pool 50 000), batch engine: a policy that splits "
+          "what the balance does not cover\ninto 4 parts, against the same tree releasing whole instead")
+    print(f"  {'samples':>8}{'whole s':>11}{'split s':>9}{'ratio':>7}")
+    worst = 0.0
+    identical = True
+    for n in BANK50_SAMPLES:
+        schedules = [generate_schedule(scenario.config, s) for s in range(n)]
+        times: dict[str, list[float]] = {"plain": [], "split": []}
+        for _ in range(3):  # interleaved
+            times["plain"].append(timed(lambda: evaluate_batch(plain, schedules))[0])  # noqa: B023
+            times["split"].append(timed(lambda: evaluate_batch(split, schedules))[0])  # noqa: B023
+        if n == 1:
+            identical = same(evaluate_batch(split, schedules), run_reference(split, schedules))
+        ratio = min(times["split"]) / min(times["plain"])
+        worst = max(worst, ratio)
+        print(f"  {n:>8}{min(times['plain']):>11.4f}{min(times['split']):>9.4f}{ratio:>7.2f}")
+    return worst, identical
 
 
 # ---------------------------------------------------------------------- timing
@@ -333,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"{v:g} s ({k})" for k, v in ORACLE_SECONDS.items()) + ")")
     lsm_table(lsm_rows, oracle)
 
+    split_ratio, split_same = split_section()
+
     def at(case: str, n: int, table: list[Row]) -> Row:
         return next(r for r in table if r.case.startswith(case) and r.samples == n)
 
@@ -359,8 +406,10 @@ def main(argv: list[str] | None = None) -> int:
         (f"every 50-bank LSM case ≤ {MAX_LSM_ANY} s per day (batch, CPU time)",
          all(r.batch_cpu_s / r.samples <= MAX_LSM_ANY for r in lsm_rows),
          ", ".join(f"{r.batch_cpu_s / r.samples:.3f}" for r in lsm_rows)),
+        (f"splitting day ≤ {MAX_SPLIT_RATIO}× the same day without splitting (batch)",
+         split_ratio <= MAX_SPLIT_RATIO, f"{split_ratio:.2f}×"),
         ("batch results identical to the reference on every sample compared",
-         all(r.identical for r in rows + big + lsm_rows), ""),
+         all(r.identical for r in rows + big + lsm_rows) and split_same, ""),
     ]
     print(f"\n({load_note()})")
     for name, ok, detail in checks:

@@ -31,6 +31,7 @@ from runner.engine.batch_settlement import (
     rank_steps,
     settle_released,
 )
+from runner.engine.batch_split import settled_roots
 from runner.engine.batch_state import DROPPED, Q1, SETTLED, BatchState, build_state
 from runner.engine.rates import COMPONENTS, DELAY_DEN, OVERDRAFT_DEN, mul_div
 from runner.engine.rates import C as COMPONENT
@@ -221,12 +222,14 @@ def cost_table(day: BatchState) -> CostTable:
     setup = day.setup
     days, n_agents, n_samples = setup.days_simulated, day.n_agents, day.n_samples
     size = n_samples * days * n_agents
-    within = day.arrival < setup.horizon  # arrived during the simulated ticks
-    rows = slice(None) if within.all() else np.flatnonzero(within)
+    n = day.n_payments  # counts per scenario payment: a split one when all its parts settled
+    done_all, settle_tick = settled_roots(day, n)
+    within = day.arrival[:n] < setup.horizon  # arrived during the simulated ticks
+    rows = slice(0, n) if within.all() else np.flatnonzero(within)
     arrival_day = day.arrival[rows] // setup.ticks_per_day
     cell = (day.layout.sample[rows] * days + arrival_day) * n_agents + day.sender[rows]
-    done = day.status[rows] == SETTLED
-    amount, delay = day.amount[rows], day.settle_tick[rows] - day.arrival[rows]
+    done = done_all[rows]
+    amount, delay = day.amount[rows], settle_tick[rows] - day.arrival[rows]
 
     def total(at: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
         if values is None:
@@ -244,5 +247,5 @@ def cost_table(day: BatchState) -> CostTable:
         delay_ticks=total(cell[done], delay[done]),
         final_balance=day.balance.reshape(n_samples, n_agents).copy(),
         decisions=day.decisions,
-        settle_tick=day.settle_tick, payment_counts=day.payment_counts,
+        settle_tick=settle_tick, payment_counts=day.payment_counts,
     )

@@ -16,6 +16,7 @@ import numpy as np
 
 from runner.engine.batch_policy_groups import PER_CPTY_KEYS, whole_args
 from runner.engine.batch_settlement import lane_sum, rank_steps
+from runner.engine.batch_split import SplitDecisions, decide_splits, split_rows
 from runner.engine.batch_state import DROPPED, Q1, Q2, SETTLED, BatchState
 from runner.engine.reference import BUDGET_MAX
 from runner.policy.fields import STATE_PREFIX
@@ -119,27 +120,37 @@ def payment_pass(day: BatchState, t: int) -> np.ndarray:
         day.priority[released[has_flag]] = flag[has_flag]
         day.q1 = q1[:0]
         return released
-    go, drop, flag = decide(day, q1, t)
+    splits = SplitDecisions.empty(q1.size) if day.splits else None
+    go, drop, flag = decide(day, q1, t, splits)
     flagged = flag >= 0  # a Release's flag applies even if the payment stays in Queue 1
     day.priority[q1[flagged]] = flag[flagged]
     if drop.any():
         day.status[q1[drop]] = DROPPED
         day.dropped = np.concatenate((day.dropped, q1[drop]))
-    stay = ~(go | drop)
-    at = np.flatnonzero(go)
+    leaves = go if splits is None else go | (splits.parts >= 0)  # released or split
+    stay = ~(leaves | drop)
+    at = np.flatnonzero(leaves)
     at = at[np.argsort(key[q1[at]], kind="stable")]  # by lane, each in queue order
     released = q1[at]
     if day.has_bank_tree and day.budget_left.max() >= 0:
-        fits = _apply_budgets(day, released)
+        fits = _budget_fits(day, released, None if splits is None else go[at])
         stay[at[~fits]] = True  # over budget: stays in Queue 1, in its place
-        released = released[fits]
-    day.q1 = q1[stay]
+        at, released = at[fits], released[fits]
+    later = q1[:0]
+    if splits is not None and (splits.parts >= 0).any():
+        released, later = split_rows(day, released, splits.parts[at], splits.first_now[at],
+                                     splits.priority[at], t)
+    day.q1 = np.concatenate((q1[stay], later)) if later.size else q1[stay]
+    if later.size:  # each lane's staggered parts join the end of its Queue 1
+        day.q1 = day.q1[np.argsort(day.layout.sender_lane[day.q1], kind="stable")]
     return released
 
 
-def decide(day: BatchState, q1: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decide(day: BatchState, q1: np.ndarray, t: int, splits: SplitDecisions | None = None,
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Payment-tree decisions for the rows ``q1``: release and drop masks and the priority
-    flag of each row that reached a release leaf (-1 for none); applies Reprioritize."""
+    flag of each row that reached a release leaf (-1 for none); applies Reprioritize and
+    fills ``splits`` for the rows that reached a split leaf."""
     if day.constant_trees and day.fast:  # no tree to walk: one action per agent
         agent = day.sender[q1]
         return day.agent_release[agent], day.agent_drop[agent], day.agent_flag[agent]
@@ -164,6 +175,8 @@ def decide(day: BatchState, q1: np.ndarray, t: int) -> tuple[np.ndarray, np.ndar
         if "timed_for_tick" in args:  # NaN (not on this row's leaf) compares False
             release &= ~(args["timed_for_tick"] > t)
         go[at], drop[at] = release, group.drop[leaf]
+        if splits is not None:
+            decide_splits(day, group, rows, leaf, args, splits, at)
         declared = group.rtgs[leaf]  # ResubmitToRtgs on a Queue-1 payment: declares, stays
         if (declared >= 0).any():
             day.rtgs_priority[rows[declared >= 0]] = declared[declared >= 0]
@@ -206,6 +219,16 @@ def queue2_policy_pass(day: BatchState, t: int) -> None:
     leaving = leaving[np.argsort(day.layout.sender_lane[leaving], kind="stable")]
     q1 = np.concatenate((day.q1, leaving))
     day.q1 = q1[np.argsort(day.layout.sender_lane[q1], kind="stable")]
+
+
+def _budget_fits(day: BatchState, released: np.ndarray, budgeted: np.ndarray | None) -> np.ndarray:
+    """Which released rows fit their release budget; only the ``budgeted`` ones (a
+    ``Release``, not a split) are checked and consume it (as in SimCash)."""
+    if budgeted is None:
+        return _apply_budgets(day, released)
+    fits = np.ones(released.size, dtype=bool)
+    fits[budgeted] = _apply_budgets(day, released[budgeted])
+    return fits
 
 
 def _apply_budgets(day: BatchState, rows: np.ndarray) -> np.ndarray:
@@ -258,6 +281,10 @@ def lane_stat(day: BatchState, name: str) -> np.ndarray:
         tpd, t = day.setup.ticks_per_day, day.current_tick
         today = np.concatenate(day.layout.by_arrival[t - t % tpd:t + 1])
         done = today[day.status[today] == SETTLED]
+        if day.amount.size > day.n_payments:  # split parts count as they settle
+            kids = np.arange(day.n_payments, day.amount.size)
+            kids = kids[(day.status[kids] == SETTLED) & (day.arrival[kids] >= t - t % tpd)]
+            done = np.concatenate((done, kids))
         stats = {"arrived_value_today": value(today, day.amount[today]),
                  "settled_value_today": value(done, day.amount[done])}
     day.lane_cache.update(stats)
@@ -280,8 +307,8 @@ class BaseQuantities:
                   "deadline_tick": d.deadline, "priority": d.priority}
             if name in tx:
                 return tx[name][rows].astype(np.float64)
-            if name == "is_split":
-                return np.zeros(rows.size)
+            if name == "is_split":  # children are the rows after the scenario's payments
+                return (rows >= d.n_payments).astype(np.float64)
             if name == "in_queue2":
                 return np.full(rows.size, float(self.in_queue2))
             if name == "deadline_penalty_here":

@@ -12,6 +12,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 
 from runner.engine.reference import QUEUE2_ACTIONS, RTGS_NORMAL, RTGS_PRIORITIES
+from runner.engine.rules import SPLIT_ACTIONS
 from runner.engine.setup import EngineSetup
 from runner.errors import SimulationError
 from runner.policy import ast
@@ -35,6 +36,8 @@ class PolicyGroup:
     to_queue1: np.ndarray  # bool: WithdrawFromRtgs / ResubmitToRtgs (act on Queue 2)
     rtgs: np.ndarray  # int64: ResubmitToRtgs's declared RTGS priority, -1 elsewhere
     constant: bool  # the tree is one action without numeric arguments: every row gets leaf 0
+    split: np.ndarray  # bool: Split / PaceAndRelease / StaggerSplit
+    stagger: np.ndarray  # bool: StaggerSplit
 
     @property
     def acts_on_queue2(self) -> bool:
@@ -55,8 +58,10 @@ class PolicyGroup:
             rtgs=np.array([RTGS_PRIORITIES.get(str(n.args.get("rtgs_priority", "Normal")),
                                                RTGS_NORMAL) if n.action == "ResubmitToRtgs"
                            else -1 for n in leaves], dtype=np.int64),
-            constant=isinstance(root, ast.ActionNode)
+            constant=isinstance(root, ast.ActionNode) and root.action not in SPLIT_ACTIONS
             and all(isinstance(a, str | tuple) for a in root.args.values()),
+            split=np.array([n.action in SPLIT_ACTIONS for n in leaves]),
+            stagger=np.array([n.action == "StaggerSplit" for n in leaves]),
         )
 
 

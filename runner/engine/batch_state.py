@@ -30,7 +30,8 @@ from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
 
 # Payment status as stored in int8 arrays (ordered: Q1..DROPPED are the unsettled ones).
-FUTURE, Q1, Q2, DROPPED, SETTLED = (int(s) for s in Status)
+FUTURE, Q1, Q2, DROPPED, SETTLED, SPLIT = (int(s) for s in (
+    Status.FUTURE, Status.Q1, Status.Q2, Status.DROPPED, Status.SETTLED, Status.SPLIT))
 FLOAT_EXACT = 2**53  # integers below this add exactly in float64
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -145,6 +146,7 @@ class BatchState:
     submitted: np.ndarray
     status: np.ndarray  # int8, FUTURE .. SETTLED
     settle_tick: np.ndarray  # -1 until settled
+    root: np.ndarray  # the scenario payment (row) each row is, or was split from
     q1: np.ndarray  # rows in Queue 1: in row order, or (`q1_in_queue_order`) by lane, queue order
     q2: np.ndarray  # rows in Queue 2: each sample's in queue order (by lane if lane-sorted)
     dropped: np.ndarray
@@ -187,8 +189,10 @@ class BatchState:
     queue2_actions: bool = False  # some payment tree can take payments out of Queue 2
     collateral_trees: bool = False  # some policy has a collateral tree: posted collateral moves
     # Queue 1 cannot stay in row order when it is sorted by priority or when payments come
-    # back to it from Queue 2 (they join its end): it is then kept by lane, in queue order
+    # back to it from Queue 2 or split parts join it (at its end): it is then kept by lane,
+    # in queue order
     q1_in_queue_order: bool = False
+    splits: bool = False  # some payment tree can split payments (parts join Queue 1's end)
     registers: dict[str, np.ndarray] = field(default_factory=dict)
     lane_cache: dict[str, np.ndarray] = field(default_factory=dict)  # this tick's lane stats
     current_tick: int = 0
@@ -198,6 +202,10 @@ class BatchState:
     tick_costs: np.ndarray = field(default_factory=lambda: _EMPTY)  # [lane, component]
     priority_in_range: bool = True  # every priority in 0..10 (no clipping for the delay table)
     exact: bool = True  # every per-lane sum of amounts, weights or penalties stays below 2**53
+    # ---- split parts (`runner.engine.batch_split`): growing row arrays, parts per payment
+    row_backing: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    parts_of: np.ndarray = field(default_factory=lambda: _EMPTY)
+    split_top: int = -1  # the largest scenario amount (parts are never larger), once known
     # ---- derived once (read in every step)
     n_lanes: int = 0  # n_samples × n_agents
     deferred: bool = False  # deferred crediting
@@ -211,6 +219,11 @@ class BatchState:
         self.deferred = self.setup.deferred_crediting
         self.lane_sorted_q2 = self.fast and self.deferred
         self.has_limits = self.outflow_total.size > 0
+
+    @property
+    def n_payments(self) -> int:
+        """The scenario's payments (rows ``0 … n-1``); split parts come after."""
+        return int(self.payment_counts.sum())
 
     def set_allocated(self, allocated: np.ndarray) -> None:
         self.allocated = allocated
@@ -262,6 +275,7 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
         priority=c["priority"].copy(), original_priority=c["priority"],
         remaining=c["amount"].copy(), rtgs_priority=_EMPTY, submitted=_EMPTY,
         status=np.full(n, FUTURE, dtype=np.int8), settle_tick=np.full(n, -1, dtype=np.int64),
+        root=np.arange(n, dtype=np.int64),
         q1=_EMPTY, q2=_EMPTY, dropped=_EMPTY,
         balance=balance, unsecured_cap=cap, pool=pool, allocation=allocation,
         allocated=allocation.copy(), posted_collateral=posted, haircut=haircut,
@@ -293,7 +307,9 @@ def _prepare_policies(state: BatchState) -> None:
     state.collateral_trees = any(g.program.has_tree(tree) for g in groups
                                  for tree in ("strategic_collateral_tree",
                                               "end_of_tick_collateral_tree"))
-    state.q1_in_queue_order = setup.queue1_priority_deadline or state.queue2_actions
+    state.splits = any(bool(g.split.any()) for g in groups)
+    state.q1_in_queue_order = (setup.queue1_priority_deadline or state.queue2_actions
+                               or state.splits)
     if state.queue2_actions or setup.priority_mode:  # read and written only then
         state.rtgs_priority = np.full(n, RTGS_NORMAL, dtype=np.int64)
         state.submitted = np.full(n, -1, dtype=np.int64)

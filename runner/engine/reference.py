@@ -33,10 +33,12 @@ import numpy as np
 from runner.engine.limits import OutflowLimits
 from runner.engine.rates import COMPONENTS
 from runner.engine.reference_collateral import collateral_tree, run_timers
-from runner.engine.reference_costs import accrue_costs, close_day
+from runner.engine.reference_costs import accrue_costs, close_day, cost_table
 from runner.engine.reference_lsm import run_lsm
+from runner.engine.reference_split import settle_ancestors, split_payment
 from runner.engine.results import CostTable
 from runner.engine.rules import (
+    SPLIT_ACTIONS,
     Status,
     allowed_overdraft,
     available_liquidity,
@@ -70,6 +72,7 @@ class Tx:
     original_priority: int = 0  # escalation boosts from the arrival priority
     rtgs_priority: int = RTGS_NORMAL
     submitted: int = -1  # tick of submission to RTGS (Queue-2 priority order)
+    parent: Tx | None = None  # the payment this one was split from
 
 
 @dataclass
@@ -127,6 +130,8 @@ class _Day:
                remaining=int(schedule.amount[i]), original_priority=int(schedule.priority[i]))
             for i in range(schedule.n_payments)
         ]
+        self.n_scheduled = len(self.txs)  # split children come after
+        self.parts_of: dict[int, int] = {}  # scenario payment id → parts created from it
         self.by_tick: dict[int, list[Tx]] = {}  # arrivals per tick
         for tx in self.txs:
             self.by_tick.setdefault(tx.arrival, []).append(tx)
@@ -199,6 +204,7 @@ class _Day:
         tx.remaining = 0
         tx.status = Status.SETTLED
         tx.settle_tick = t
+        settle_ancestors(tx, t)
 
     def _allocate(self, a: int) -> None:
         amount = int(self.s.allocation[a])
@@ -357,11 +363,16 @@ class _Day:
                          for tx in queue]
             self.decisions += len(queue)
             keep: list[Tx] = []
+            later: list[Tx] = []  # staggered children: the end of Queue 1, decided next tick
             for tx, (node, args) in zip(queue, decisions, strict=True):
                 self.emit(t, "PolicyDecision", agent=self.s.agent_ids[a], tx=tx.id,
                           action=node.action, node=node.node_id)
                 if node.action in ("Release", "ReleaseWithCredit") and self._may_release(tx, args, t):
                     pending.append(tx)
+                elif node.action in SPLIT_ACTIONS:
+                    now, rest = split_payment(self, tx, node.action, args, t, program.name)
+                    pending += now
+                    later += rest
                 elif node.action == "Drop":
                     tx.status = Status.DROPPED
                 else:  # Hold; WithdrawFromRtgs is a hold here (the payment is not in Queue 2)
@@ -371,14 +382,14 @@ class _Day:
                     elif node.action == "ResubmitToRtgs":  # declares its RTGS priority, stays
                         tx.rtgs_priority = _rtgs_priority(args)
                     keep.append(tx)
-            self.q1[a] = keep
+            self.q1[a] = keep + later
         return pending
 
     def _tx_context(self, base: dict[str, Any], tx: Tx, *, in_q2: bool) -> dict[str, Any]:
         rates = self.s.rates
         return {**base, "amount": float(tx.amount), "remaining": float(tx.remaining),
                 "arrival_tick": float(tx.arrival), "deadline_tick": float(tx.deadline),
-                "priority": float(tx.priority), "is_split": 0.0, "in_queue2": float(in_q2),
+                "priority": float(tx.priority), "is_split": float(tx.parent is not None), "in_queue2": float(in_q2),
                 "deadline_penalty_here": float(rates.deadline_penalty.of_int(tx.amount)),
                 "eod_penalty_here": float(rates.eod_penalty.of_int(tx.remaining))}
 
@@ -473,22 +484,4 @@ class _Day:
         close_day(self, t)
 
     def _table(self) -> CostTable:
-        s = self.s
-        days, n = s.days_simulated, s.n_agents
-        counts = {k: np.zeros((1, days, n), dtype=np.int64) for k in
-                  ("arrived_count", "settled_count", "arrived_value", "settled_value", "delay_ticks")}
-        for tx in self.txs:
-            if tx.arrival >= s.horizon:
-                continue
-            d = tx.arrival // s.ticks_per_day
-            counts["arrived_count"][0, d, tx.sender] += 1
-            counts["arrived_value"][0, d, tx.sender] += tx.amount
-            if tx.status == Status.SETTLED:
-                counts["settled_count"][0, d, tx.sender] += 1
-                counts["settled_value"][0, d, tx.sender] += tx.amount
-                counts["delay_ticks"][0, d, tx.sender] += tx.settle_tick - tx.arrival
-        final = np.array([self.balance], dtype=np.int64)
-        settle = np.array([tx.settle_tick for tx in self.txs], dtype=np.int64)
-        return CostTable(s.agent_ids, self.costs[None].copy(), final_balance=final,
-                         decisions=self.decisions, settle_tick=settle,
-                         payment_counts=np.array([settle.size], dtype=np.int64), **counts)
+        return cost_table(self)

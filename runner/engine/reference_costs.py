@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from runner.engine.rates import BPS_DEN, DELAY_DEN, OVERDRAFT_DEN, C, mul_div_int
+from runner.engine.results import CostTable
 from runner.engine.rules import Status
 
 if TYPE_CHECKING:
@@ -56,3 +59,28 @@ def close_day(sim: _Day, t: int) -> None:
     sim.limits.reset()
     sim.emit(t, "EndOfDay", day=day,
               unsettled=len(sim.open))
+
+
+def cost_table(sim: _Day) -> CostTable:
+    """The run's one-sample table; counts per scenario payment (a split one is settled when
+    its last child is)."""
+    s = sim.s
+    days, n = s.days_simulated, s.n_agents
+    counts = {k: np.zeros((1, days, n), dtype=np.int64) for k in
+              ("arrived_count", "settled_count", "arrived_value", "settled_value", "delay_ticks")}
+    originals = sim.txs[:sim.n_scheduled]  # counts per scenario payment, not per child
+    for tx in originals:
+        if tx.arrival >= s.horizon:
+            continue
+        d = tx.arrival // s.ticks_per_day
+        counts["arrived_count"][0, d, tx.sender] += 1
+        counts["arrived_value"][0, d, tx.sender] += tx.amount
+        if tx.settle_tick >= 0:
+            counts["settled_count"][0, d, tx.sender] += 1
+            counts["settled_value"][0, d, tx.sender] += tx.amount
+            counts["delay_ticks"][0, d, tx.sender] += tx.settle_tick - tx.arrival
+    final = np.array([sim.balance], dtype=np.int64)
+    settle = np.array([tx.settle_tick for tx in originals], dtype=np.int64)
+    return CostTable(s.agent_ids, sim.costs[None].copy(), final_balance=final,
+                     decisions=sim.decisions, settle_tick=settle,
+                     payment_counts=np.array([settle.size], dtype=np.int64), **counts)

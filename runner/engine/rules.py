@@ -35,6 +35,7 @@ class Status(IntEnum):
     Q2 = 2  # in the central RTGS queue
     DROPPED = 3  # dropped by the policy: in no queue, still unsettled on the books
     SETTLED = 4
+    SPLIT = 5  # split into children: in no queue; settled when its last child is
 
     @property
     def unsettled(self) -> bool:
@@ -83,6 +84,18 @@ def available_liquidity(balance: Any, overdraft_limit: Any) -> Any:
 def within_overdraft(balance_after: Any, overdraft_limit: Any) -> Any:
     """Whether a balance may end at ``balance_after`` (the LSM's net-position test)."""
     return balance_after >= -overdraft_limit
+
+
+# Payment splitting (docs/engine.md, "Payment splitting")
+SPLIT_ACTIONS = frozenset({"Split", "PaceAndRelease", "StaggerSplit"})
+MAX_SPLIT_PARTS = 100  # parts of one split; more would let a policy flood the queues
+MAX_SPLIT_DESCENDANTS = 1000  # parts one scenario payment may end up in (splits of parts too)
+
+
+def split_amounts(amount: int, parts: int) -> list[int]:
+    """Children's amounts: ``floor(amount / parts)`` each, the last one the remainder."""
+    each = amount // parts
+    return [each] * (parts - 1) + [amount - each * (parts - 1)]
 
 
 def whole_arg(value: float, lo: int, hi: int, what: str, policy: str, *, floor: bool) -> int:

@@ -14,6 +14,7 @@ import numpy as np
 
 from runner.engine.limits import NO_LIMIT
 from runner.engine.rates import ScaledRates
+from runner.engine.rules import SPLIT_ACTIONS
 from runner.errors import NotSupportedError
 from runner.policy.ast import Policy
 from runner.policy.program import PolicyProgram
@@ -26,7 +27,7 @@ from runner.scenario.support import batch_missing_features
 # validate but are refused here.
 RUNNABLE_ACTIONS = {
     "payment_tree": {"Release", "ReleaseWithCredit", "Hold", "Reprioritize", "Drop",
-                     "WithdrawFromRtgs", "ResubmitToRtgs"},
+                     "WithdrawFromRtgs", "ResubmitToRtgs", *SPLIT_ACTIONS},
     "bank_tree": {"NoAction", "SetReleaseBudget", "SetState", "AddState"},
     "strategic_collateral_tree": {"HoldCollateral", "PostCollateral", "WithdrawCollateral"},
     "end_of_tick_collateral_tree": {"HoldCollateral", "PostCollateral", "WithdrawCollateral"},
@@ -35,7 +36,7 @@ _COLLATERAL = {"HoldCollateral", "PostCollateral", "WithdrawCollateral"}
 # What the reference engine (``paylab simulate``) executes besides.
 REFERENCE_ACTIONS = {
     **RUNNABLE_ACTIONS,
-    "payment_tree": RUNNABLE_ACTIONS["payment_tree"] | {"WithdrawFromRtgs", "ResubmitToRtgs"},
+    "payment_tree": RUNNABLE_ACTIONS["payment_tree"],
     "strategic_collateral_tree": _COLLATERAL,
     "end_of_tick_collateral_tree": _COLLATERAL,
 }

@@ -27,9 +27,16 @@ ACTION_DOCS = {
     "ReleaseWithCredit": "like Release",
     "Hold": "keep the payment in your internal queue; it is decided again next tick and keeps "
             "accruing delay cost",
-    "Split": "split the payment into num_splits parts",
-    "PaceAndRelease": "split the payment into num_splits parts released over time",
-    "StaggerSplit": "split the payment into num_splits parts released with gaps",
+    "Split": "split the payment into num_splits parts (2 to 100, at most one per cent; the "
+             "last part takes the remainder) and release them all now: each part settles on "
+             "its own when you can cover it, so a payment too large for your balance can go "
+             "out piece by piece; costs split friction x (parts - 1) at once, and deadline and "
+             "end-of-day penalties apply to each unsettled part; a split part has is_split = 1",
+    "PaceAndRelease": "the same as Split",
+    "StaggerSplit": "split like Split, release the first stagger_first_now parts now (default "
+                    "1) and put the others back in your internal queue, where the tree "
+                    "decides them again next tick (stagger_gap_ticks has no effect); "
+                    "priority_boost_children raises the parts' priority (max 10)",
     "Reprioritize": "set the payment's priority (0-10) and keep it queued",
     "Drop": "remove the payment from the queue; it still counts as unsettled and keeps costing",
     "WithdrawFromRtgs": "take a payment that waits in the central queue (is_in_queue2 = 1) "

@@ -37,10 +37,7 @@ AgentCheck = tuple[str, str, Callable[[M.AgentConfig], bool]]
 
 # Neither engine yet — delete a line when the feature lands.
 _REFUSED_SCENARIO: list[ScenarioCheck] = []
-_REFUSED_AGENT: list[AgentCheck] = [
-    ("policy.type", "payment splitting policies",
-     lambda a: a.policy.type in ("LiquiditySplitting", "MockSplitting")),
-]
+_REFUSED_AGENT: list[AgentCheck] = []
 
 # The reference engine runs these; the batch engine not yet.
 _BATCH_MISSING_SCENARIO: list[ScenarioCheck] = []

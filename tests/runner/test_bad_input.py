@@ -87,9 +87,6 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
         "payment_tree.condition.left.field: 'balanse' is not a known field",
         "did you mean 'balance'",
     ),
-    "splitting_not_supported": (
-        "agents[0].policy.type: not supported yet (payment splitting policies)",
-    ),
     "limit_unknown_bank": ("agents[0].bilateral_limits.C: 'C' is not an agent", "agents: A, B"),
     "limit_in_block_unknown_bank": (
         "agents[1].limits.bilateral_limits.Z: 'Z' is not an agent", "agents: A, B",

@@ -1,4 +1,5 @@
-"""Built-in named policies (``{type: Fifo}``, ``Deadline``, ``LiquidityAware`` in scenarios).
+"""Built-in named policies (``{type: Fifo}``, ``Deadline``, ``LiquidityAware``,
+``LiquiditySplitting``, ``MockSplitting`` in scenarios; docs/engine.md describes them).
 
 They are ordinary policy documents shipped as JSON next to this module; keyword arguments
 given in the scenario override their ``parameters``.
@@ -14,6 +15,8 @@ NAMED_POLICY_FILES = {
     "Fifo": "fifo.json",
     "Deadline": "deadline.json",
     "LiquidityAware": "liquidity_aware.json",
+    "LiquiditySplitting": "liquidity_splitting.json",
+    "MockSplitting": "mock_splitting.json",
 }
 
 

@@ -67,6 +67,7 @@ FEATURES = (
     "pools",  # liquidity_pool + liquidity_allocation_fraction
     "policy_trees",  # random JSON decision trees (else the named policies)
     "bank_trees",  # SetReleaseBudget / SetState / AddState bank trees
+    "splitting",  # Split / PaceAndRelease / StaggerSplit in the payment trees, split friction
 )
 
 # The gating: flip a feature on here when the engine runs it.
@@ -74,11 +75,13 @@ REFERENCE_FEATURES = frozenset({
     "bilateral", "deferred", "scheduled_settlement", "direct_transfer", "pools", "policy_trees",
     "bank_trees", "cycles", "limits", "queue1_ordering", "priority_mode", "priority_escalation",
     "collateral", "collateral_trees", "collateral_timers", "collateral_adjustment", "resubmit",
+    "splitting",
 })
 BATCH_FEATURES = frozenset({
     "bilateral", "deferred", "scheduled_settlement", "direct_transfer", "pools", "policy_trees",
     "bank_trees", "cycles", "limits", "queue1_ordering", "priority_mode", "priority_escalation",
     "collateral", "collateral_trees", "collateral_timers", "collateral_adjustment", "resubmit",
+    "splitting",
 })
 assert BATCH_FEATURES <= REFERENCE_FEATURES <= set(FEATURES)
 
@@ -94,6 +97,7 @@ REQUIRES = {
     "collateral_trees": {"collateral", "policy_trees"},
     "resubmit": {"policy_trees"},
     "bank_trees": {"policy_trees"},
+    "splitting": {"policy_trees"},
 }
 
 # SimCash's built-in Fifo carries initial_liquidity_fraction 1.0, read from day 2 on. (Its
@@ -129,15 +133,18 @@ def _penalty(r: random.Random) -> Any:
     return {"mode": "rate", "bps_per_event": r.choice((0, 1, 50, 4_000, 10_000, 2_500.5))}
 
 
-def _cost_rates(r: random.Random, collateral: bool) -> dict[str, Any]:
+def _cost_rates(r: random.Random, collateral: bool, splitting: bool) -> dict[str, Any]:
     rates: dict[str, Any] = {
         "overdraft_bps_per_tick": _rate(r, (0, 0.001, 1, 20, 333.3), 500),
         "delay_cost_per_tick_per_cent": _rate(r, (0, 0.0001, 0.01, 0.2, 1.5), 2),
         "liquidity_cost_per_tick_bps": _rate(r, (0, 5, 83, 150.25), 500),
         "eod_penalty_per_transaction": _penalty(r),
         "deadline_penalty": _penalty(r),
-        "split_friction_cost": 0,
+        "split_friction_cost": r.randint(0, 2_000) if splitting else 0,
     }
+    if splitting:  # SimCash reports only scenario payments that settle in their first overdue
+        # tick (the documented deadline-penalty difference), not parts: no penalty to compare
+        rates["deadline_penalty"] = 0
     if collateral:
         rates["collateral_cost_per_tick_bps"] = _rate(r, (0, 0.0002, 5, 100), 500)
     if r.random() < 0.5:
@@ -312,6 +319,8 @@ class _Builder(PolicyParts):
         for feature, needs in REQUIRES.items():
             if feature in features:
                 features |= needs
+        if "splitting" in features:  # parts share edges: the guards against SimCash's cycle
+            features.discard("cycles")  # quirks (findings 6, 7; one orientation) see payments only
         lsm = bool(features & {"bilateral", "cycles"})
         deferred = "deferred" in features and not lsm
         if deferred:
@@ -339,7 +348,7 @@ class _Builder(PolicyParts):
             "simulation": {"ticks_per_day": self.tpd, "num_days": self.days, "rng_seed": 1},
             "deferred_crediting": deferred,
             "deadline_cap_at_eod": self.cap_at_eod,
-            "cost_rates": _cost_rates(r, self.on("collateral")),
+            "cost_rates": _cost_rates(r, self.on("collateral"), self.on("splitting")),
             "lsm_config": lsm_config,
             "agents": agents,
             "scenario_events": events,

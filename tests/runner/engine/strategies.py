@@ -353,7 +353,8 @@ class PolicyBuilder:
     def payment_action(self) -> dict[str, Any]:
         r = self.r
         action = _pick(r, "Release", "Release", "ReleaseWithCredit", "Hold", "Drop", "Reprioritize",
-                       "WithdrawFromRtgs", "ResubmitToRtgs")
+                       "WithdrawFromRtgs", "ResubmitToRtgs", "Split", "PaceAndRelease",
+                       "StaggerSplit")
         node: dict[str, Any] = {"type": "action", "action": action}
         args: dict[str, Any] = {}
         if action in ("Release", "ReleaseWithCredit"):
@@ -368,6 +369,14 @@ class PolicyBuilder:
             args["new_priority"] = self.value("payment_tree")
         elif action == "ResubmitToRtgs" and r.random() < 0.8:
             args["rtgs_priority"] = {"value": _pick(r, "HighlyUrgent", "Urgent", "Normal", "Other")}
+        elif action in ("Split", "PaceAndRelease", "StaggerSplit"):
+            args["num_splits"] = _pick(r, {"value": r.randint(-1, 6)}, {"value": r.uniform(0, 5)},
+                                       self.value("payment_tree"))
+            if action == "StaggerSplit":
+                for key, hi in (("stagger_first_now", 5), ("stagger_gap_ticks", 3),
+                                ("priority_boost_children", 4)):
+                    if r.random() < 0.7:
+                        args[key] = _pick(r, {"value": r.randint(-1, hi)}, self.value("payment_tree"))
         elif action == "Hold" and r.random() < 0.5:
             args["reason"] = {"value": "Because"}
         if args:
@@ -446,11 +455,16 @@ def policy_docs(horizon: int = 20) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def named_policy_docs() -> st.SearchStrategy[dict[str, Any]]:
-    """The built-in named policies (Fifo, Deadline, LiquidityAware) with a drawn threshold."""
+    """The built-in named policies (Fifo, Deadline, LiquidityAware, the two splitting ones)
+    with a drawn argument."""
     return st.one_of(
         st.just(named_policy("Fifo")),
         st.builds(lambda name, k: named_policy(name, {"urgency_threshold": k}),
                   st.sampled_from(["Deadline", "LiquidityAware"]), st.integers(0, 6)),
+        st.builds(lambda k: named_policy("MockSplitting", {"num_splits": k}), st.integers(1, 4)),
+        st.builds(lambda k, u: named_policy("LiquiditySplitting", {"max_splits": k,
+                                                                   "urgency_ticks": u}),
+                  st.integers(2, 5), st.integers(0, 6)),
     )
 
 

@@ -80,7 +80,7 @@ def expected_paylab_costs(case: Case, oracle: Outcome) -> dict[str, dict[str, in
 # paylab trace events and payment-tree answers worth counting (what the draws exercise)
 COVERAGE_EVENTS = {"LsmCycle", "LsmOffset", "CollateralPost", "CollateralWithdraw",
                    "CollateralTimerWithdraw", "CollateralAdjustment", "ResubmitToRtgs",
-                   "Reprioritize"}
+                   "Reprioritize", "Split"}
 
 
 def retried_after_found_cycle(oracle: Outcome) -> bool:

@@ -34,8 +34,14 @@ def _divide_by(field: str) -> dict[str, Any]:
     return {**fraction_policy(0.2), "payment_tree": tree}
 
 
-SPLIT = {**fraction_policy(0.2), "payment_tree": {"type": "action", "node_id": "s", "action": "Split",
-                                                   "parameters": {"num_splits": {"value": 2}}}}
+# Splits payments (which runs), but computes the parts with a division by zero (ticks to
+# deadline minus itself) that no validator can see.
+_ZERO = {"compute": {"op": "-", "left": {"field": "ticks_to_deadline"},
+                     "right": {"field": "ticks_to_deadline"}}}
+SPLIT = {**fraction_policy(0.2), "payment_tree": {
+    "type": "action", "node_id": "s", "action": "Split",
+    "parameters": {"num_splits": {"compute": {"op": "/", "left": {"field": "balance"},
+                                              "right": _ZERO}}}}}
 
 
 def test_rejected_proposal_keeps_the_old_policy_and_is_recorded() -> None:
@@ -115,7 +121,7 @@ def test_proposal_failing_at_run_time_is_rejected_and_the_run_continues() -> Non
                  "policy_constraints.allowed_actions.payment_tree=[Release, Hold, Split]")
 
     def script(ctx: ProposalContext) -> dict[str, Any]:
-        if ctx.iteration == 1:  # BANK_A: an action the engine refuses; BANK_B: division by zero
+        if ctx.iteration == 1:  # both: a division by zero at run time
             return SPLIT if ctx.agent_id == "BANK_A" else _divide_by("system_tick_in_day")
         return fraction_policy(0.0 if ctx.agent_id == "BANK_A" else 0.2)
 
@@ -127,7 +133,7 @@ def test_proposal_failing_at_run_time_is_rejected_and_the_run_continues() -> Non
     a1, b1 = (next(h for h in result.history if h["agent"] == a and h["iteration"] == 1)
               for a in ("BANK_A", "BANK_B"))
     assert a1["accepted"] is False and a1["reason"].startswith("cannot run: ")
-    assert "Split" in a1["reason"] and "not supported" in a1["reason"]
+    assert "division by zero" in a1["reason"] and "BANK_A" in a1["reason"]
     assert b1["accepted"] is False and b1["reason"].startswith("cannot run: ")
     assert "division by zero" in b1["reason"] and "BANK_B" in b1["reason"]
     assert a1["proposal"] == SPLIT and a1["mean_delta"] is None

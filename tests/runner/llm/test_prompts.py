@@ -148,3 +148,19 @@ def test_history_sorted_by_cost_with_rejections() -> None:
     order = [int(m) for m in re.findall(r"^- iteration (\d+)", history, flags=re.MULTILINE)]
     assert order == [2, 1, 3, 4]  # by proposal cost; the invalid one (no cost) last
     assert '"condition":{"op":"<="' in history  # the rejected tree is shown, compactly
+
+
+@pytest.mark.parametrize("allowed", [["Release", "Hold"], ["Release", "Split", "StaggerSplit"]])
+def test_split_actions_described_only_when_allowed(allowed: list[str]) -> None:
+    """With splitting allowed, the policy reference says what a split does (parts, friction,
+    per-part penalties, is_split, StaggerSplit's arguments); without, nothing about it."""
+    ctx = exp2_context()
+    constraints = exp2_constraints().model_copy(
+        update={"allowed_actions": {"payment_tree": allowed, "bank_tree": ["NoAction"]}})
+    text = build_system_prompt(exp2_llm_config(), constraints, ctx.scenario, None)
+    phrases = ("split friction x (parts - 1)", "is_split = 1", "stagger_first_now",
+               "num_splits")
+    if "Split" in allowed:
+        assert all(p in text for p in phrases), [p for p in phrases if p not in text]
+    else:
+        assert not any(p in text for p in phrases)
