@@ -150,15 +150,16 @@ def part_many(script: Path, workdir: Path, load_note: Any, verdict: Any) -> bool
         out = workdir / f"many_{n}"
         r = run_child(script, ["--sweep-child", "ray", str(sweep_file), f"output={out}", *MANY_OVERRIDES])
         memory[n] = r["maxrss_mb"]
-        files = sum(1 for p in out.rglob("*") if p.is_file())
+        files = [p for p in out.rglob("*") if p.is_file()]
+        statuses = sum(1 for p in files if "_status" in p.parts)
         began = time.monotonic()
         analyzed = subprocess.run([str(ROOT / ".venv/bin/paylab"), "analyze", str(out)], capture_output=True,
                                   text=True, check=False)
         analyze = time.monotonic() - began
         print(f"    {n:5d} runs: wall {r['wall']:6.1f} s (Ray's start-up {r['ray_start']:.1f} s) = "
               f"{(r['wall'] - r['ray_start']) / n * 1000:.0f} ms a run after it; steady state "
-              f"{r['steady']:.1f} runs/s; driver peak memory {r['maxrss_mb']:.0f} MB; {files} files "
-              f"(raw: no compaction across runs on this branch); paylab analyze {analyze:.1f} s "
+              f"{r['steady']:.1f} runs/s; driver peak memory {r['maxrss_mb']:.0f} MB; {len(files) - statuses} table "
+              f"files after compaction (+ {statuses} status files, one a run); paylab analyze {analyze:.1f} s "
               f"(exit {analyzed.returncode}); {r['failed']} not done ({load_note()})")
         ok &= r["failed"] == 0 and analyzed.returncode == 0
         if n == MANY_RUNS[-1]:

@@ -32,7 +32,7 @@ from sweep.store_base import PartIndex, concat
 from sweep.tables import TABLES
 
 COMPACT_EVERY = 64  # finished runs with files of their own before a batch is made mid-sweep
-MAX_RUNS_PER_BATCH = 1000
+MAX_RUNS_PER_BATCH = 250  # also what one compaction step holds in memory
 FINISHED = ("done", "failed")
 
 
@@ -106,27 +106,49 @@ def _compact_table(store: ParquetStore, table: str, sweep: str, finished: set[st
         merge.update((b.name, b) for b in small)
     if not merge and (not loose or (not final and len(loose) < every)):
         return 0
-    slices: list[tuple[str, str | None, PartIndex, Any]] = []  # run, token, parts, rows
-    for ref in loose:
-        rows = store._load(table, [ref]).drop_columns(["sweep"])
-        slices.append((ref.run_id, store.run_file_token(table, ref),
-                       store._index(table, ref) or [("", rows.num_rows)], rows))
-    for name, batch in merge.items():
-        data = store.load_batch(table, sweep, name)
-        for rid in sorted(serving.get(name, set())):
-            run = batch.runs[rid]
-            slices.append((rid, run.token, run.parts, data.slice(run.offset, run.rows)))
-    slices.sort(key=lambda s: s[0])
     generation = max((b.generation for b in batches), default=0)
-    for start in range(0, len(slices), MAX_RUNS_PER_BATCH):
-        chunk = slices[start:start + MAX_RUNS_PER_BATCH]
+    moved = 0
+    pending: list[Slice] = []
+    for source in _sources(loose, merge):  # a batch's worth of rows in memory at a time, at most
+        pending += _load_source(store, table, sweep, source, merge, serving)
+        while len(pending) >= MAX_RUNS_PER_BATCH:
+            generation += 1
+            _write(store, table, sweep, generation, pending[:MAX_RUNS_PER_BATCH])
+            moved, pending = moved + MAX_RUNS_PER_BATCH, pending[MAX_RUNS_PER_BATCH:]
+    if pending:
         generation += 1
-        data = concat(table, [rows for *_, rows in chunk]).drop_columns(["sweep"])
-        store.write_batch(table, sweep, generation, data, [(rid, tok, parts) for rid, tok, parts, _ in chunk])
+        _write(store, table, sweep, generation, pending)
+        moved += len(pending)
     store._remove(table, loose)  # only now: until here the run files win and hold the same rows
     for name in merge:
         store.delete_batch(table, sweep, name)
-    return len(slices)
+    return moved
+
+
+Slice = tuple[str, str | None, PartIndex, Any]  # run id, file token, parts, rows
+Source = tuple[str, Any]  # ("run", a run's own FileRef) or ("batch", a batch name)
+
+
+def _sources(loose: Sequence[Any], merge: dict[str, Any]) -> list[Source]:
+    return [("run", ref) for ref in sorted(loose, key=lambda r: r.run_id)] + [("batch", n) for n in sorted(merge)]
+
+
+def _load_source(store: ParquetStore, table: str, sweep: str, source: Source, merge: dict[str, Any],
+                 serving: dict[str, set[str]]) -> list[Slice]:
+    """The runs one source serves, by run id, each with its rows."""
+    kind, what = source
+    if kind == "run":
+        rows = store._load(table, [what]).drop_columns(["sweep"])
+        return [(what.run_id, store.run_file_token(table, what), store._index(table, what)
+                 or [("", rows.num_rows)], rows)]
+    batch, data = merge[what], store.load_batch(table, sweep, what)
+    return [(rid, batch.runs[rid].token, batch.runs[rid].parts,
+             data.slice(batch.runs[rid].offset, batch.runs[rid].rows)) for rid in sorted(serving.get(what, set()))]
+
+
+def _write(store: ParquetStore, table: str, sweep: str, generation: int, slices: list[Slice]) -> None:
+    data = concat(table, [rows for *_, rows in slices]).drop_columns(["sweep"])
+    store.write_batch(table, sweep, generation, data, [(rid, tok, parts) for rid, tok, parts, _ in slices])
 
 
 class Compactor:

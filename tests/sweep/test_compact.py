@@ -149,3 +149,22 @@ def test_paylab_compact_command(out: Path, tmp_path: Path) -> None:
     assert done.stdout.strip() == f"{NAME}: {6 * len(TABLES)} → {len(TABLES)} table files (36 run slices moved)"
     assert snapshot(out) == before
     assert paylab(["compact", str(tmp_path / "empty")], cwd=tmp_path).stdout.startswith("no sweep found")
+
+
+def test_small_batches_are_packed_into_full_ones_a_batch_at_a_time(out: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The end of a sweep packs its small batches into full ones (at most one left short), and
+    it never writes a batch before it holds a full one: what it keeps in memory is bounded by
+    `MAX_RUNS_PER_BATCH` runs (plus one source), not by the size of the sweep."""
+    before = snapshot(out)
+    monkeypatch.setattr(sweep.compact, "MAX_RUNS_PER_BATCH", 1)
+    compact_sweep(ParquetStore(out), NAME, final=False, every=1)  # six one-run batches
+    assert table_files(ParquetStore(out), NAME) == 6 * len(TABLES)
+    monkeypatch.setattr(sweep.compact, "MAX_RUNS_PER_BATCH", 4)
+    written: list[int] = []
+    real_write = sweep.compact._write
+    monkeypatch.setattr(sweep.compact, "_write", lambda *a: (written.append(len(a[-1])), real_write(*a)))
+    compact_sweep(ParquetStore(out), NAME)
+    assert written == [4, 2] * len(TABLES)
+    assert table_files(ParquetStore(out), NAME) == 2 * len(TABLES)
+    assert snapshot(out) == before
