@@ -169,10 +169,13 @@ def experiment_paths(spec: SweepSpec, base: Path) -> list[tuple[int, Path, str]]
                                   "parent folders)", source=spec.source, path=where)
         else:
             found = resolve_relative(base, entry)
-            if found is None or not found.is_file():
-                problem = "is a folder, not a file" if found else "not found"
-                raise ConfigError(f"file '{entry}' {problem} (looked in {base} and its parent "
-                                  "folders)", source=spec.source, path=where)
+            if found is None:
+                raise ConfigError(f"file '{entry}' not found (looked in {base} and its parent folders)",
+                                  source=spec.source, path=where)
+            if not found.is_file():
+                problem = "is a folder" if found.is_dir() else "is not a regular file (a FIFO, device or socket)"
+                raise ConfigError(f"file '{entry}' ({found}) {problem}, not an experiment file",
+                                  source=spec.source, path=where)
             matches = [(found, entry)]
         for path, shown in matches:
             out.setdefault(path.resolve(), (index, shown))

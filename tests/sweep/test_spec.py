@@ -351,3 +351,19 @@ def test_read_only_output_folder_is_rejected(tmp_path: Path) -> None:
             load_sweep(write_sweep(tmp_path, output="locked/results"))
     finally:
         locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "missing"])
+def test_an_experiment_entry_that_is_no_file_says_what_it_is(tmp_path: Path, kind: str) -> None:
+    target = tmp_path / "exp.yaml"
+    if kind == "folder":
+        target.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(target)
+    sweep_file = tmp_path / "s.yaml"
+    sweep_file.write_text("name: s\nexperiments: [exp.yaml]\n")
+    with pytest.raises(ConfigError) as caught:
+        check_sweep_file(sweep_file)
+    words = {"folder": "is a folder, not an experiment file",
+             "fifo": "is not a regular file (a FIFO, device or socket)", "missing": "not found"}[kind]
+    assert caught.value.path == "experiments[0]" and words in str(caught.value)
