@@ -16,7 +16,7 @@ from runner.engine.reference import ReferenceEngine
 from runner.engine.schedule import Schedule, generate_schedule
 from runner.engine.setup import EngineSetup, build_setup
 from runner.errors import ConfigError
-from runner.policy.ast import Policy
+from runner.policy.tree import Policy
 from runner.policy.validate import parse_valid_policy, read_policy_file
 from runner.scenario import Scenario, load_scenario
 

@@ -16,8 +16,8 @@ from runner.engine.limits import NO_LIMIT
 from runner.engine.rates import ScaledRates
 from runner.engine.rules import SPLIT_ACTIONS
 from runner.errors import NotSupportedError
-from runner.policy.ast import Policy
 from runner.policy.program import PolicyProgram
+from runner.policy.tree import Policy
 from runner.scenario import models as M
 from runner.scenario.loader import Scenario
 from runner.scenario.models import ScenarioConfig

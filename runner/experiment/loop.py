@@ -36,8 +36,8 @@ from runner.experiment.events import Event, LiveStateProvider
 from runner.experiment.executor import EvaluationExecutor
 from runner.experiment.plans import make_plan
 from runner.experiment.streams import agent_stream, scenario_facts
-from runner.policy.ast import Policy
 from runner.policy.serialize import policy_json, policy_to_doc
+from runner.policy.tree import Policy
 from runner.policy.validate import parse_valid_policy
 from runner.proposals import (
     IterationRecord,
