@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from runner.cli import cli
+from paylab_cli import cli
 from runner.experiment.status import RunStatus
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from runner.cli import cli, naming_file
+from paylab_cli import cli, naming_file
 from runner.engine.batch import evaluate_batch
 from runner.engine.rates import COMPONENTS
 from runner.engine.reference import ReferenceEngine
