@@ -44,7 +44,7 @@ thread before numpy is imported, and the Rays started here run their workers at 
     at once) is timed as the reference point, every Ray result is checked equal to it, and
     the steps a chunk goes through (laid out and pickled in the caller, evaluated in the
     task) are timed without Ray.
-(c) Parquet write throughput: ``sweep.store.write_throughput`` (rows/s of
+(c) Parquet write throughput: ``benchmarks.store_throughput.write_throughput`` (rows/s of
     ``ParquetStore.write_part`` for ``samples`` rows) at 100 and at 1 000 rows per part.
 
 The machine may be shared: every figure is the best of several repeats (each sweep of (a)
