@@ -567,7 +567,7 @@ def fanout_workload(workdir: Path, work: Workload) -> bool:
 
 # ---------------------------------------------------------------------- (c) Parquet
 def part_parquet(workdir: Path) -> bool:
-    from sweep.store import write_throughput
+    from benchmarks.store_throughput import write_throughput
 
     print(f"\n(c) Parquet write throughput, ParquetStore.write_part of samples rows ({load_note()})")
     for per_part, n_rows in PARQUET_CASES:
