@@ -43,7 +43,7 @@ test-slow: $(STAMP)
 	$(VENV)/bin/pytest -q -m slow
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check runner sweep tests benchmarks experiments
+	$(VENV)/bin/ruff check runner sweep paylab_cli tests benchmarks experiments
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

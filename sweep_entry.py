@@ -32,7 +32,7 @@ def main(args: list[str] | None = None) -> None:
     project = PROJECT.expanduser()
     if Path.cwd() == Path.home() and project.is_dir():  # how `ray submit` starts us
         os.chdir(project)
-    from runner.cli import main as paylab
+    from paylab_cli import main as paylab
 
     paylab(sweep_argv(sys.argv[1:] if args is None else args))
 

@@ -44,7 +44,7 @@ thread before numpy is imported, and the Rays started here run their workers at 
     at once) is timed as the reference point, every Ray result is checked equal to it, and
     the steps a chunk goes through (laid out and pickled in the caller, evaluated in the
     task) are timed without Ray.
-(c) Parquet write throughput: ``sweep.store.write_throughput`` (rows/s of
+(c) Parquet write throughput: ``benchmarks.store_throughput.write_throughput`` (rows/s of
     ``ParquetStore.write_part`` for ``samples`` rows) at 100 and at 1 000 rows per part.
 
 The machine may be shared: every figure is the best of several repeats (each sweep of (a)
@@ -567,7 +567,7 @@ def fanout_workload(workdir: Path, work: Workload) -> bool:
 
 # ---------------------------------------------------------------------- (c) Parquet
 def part_parquet(workdir: Path) -> bool:
-    from sweep.store import write_throughput
+    from benchmarks.store_throughput import write_throughput
 
     print(f"\n(c) Parquet write throughput, ParquetStore.write_part of samples rows ({load_note()})")
     for per_part, n_rows in PARQUET_CASES:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, overload, runtime_checkable
 
-from runner.policy.ast import TREES
 from runner.policy.constraints import ScenarioConstraints
+from runner.policy.tree import TREES
 from runner.scenario.models import CostRates
 
 PolicyDoc = dict[str, Any]
@@ -113,7 +113,7 @@ class PolicyChanges:
     differently; this is the one place that decides what changed).
 
     ``parameters``: in the old document's order, then the names the proposal adds;
-    ``trees``: the decision trees that differ, in `runner.policy.ast.TREES` order.
+    ``trees``: the decision trees that differ, in `runner.policy.tree.TREES` order.
     """
 
     parameters: tuple[ParameterChange, ...]

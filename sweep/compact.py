@@ -27,13 +27,14 @@ from typing import Any
 
 import pyarrow as pa
 
+from runner.experiment.status import RunStatus
 from sweep.store import ParquetStore, ResultStore
 from sweep.store_base import PartIndex, concat
 from sweep.tables import TABLES
 
 COMPACT_EVERY = 64  # finished runs with files of their own before a batch is made mid-sweep
 MAX_RUNS_PER_BATCH = 250  # also what one compaction step holds in memory
-FINISHED = ("done", "failed")
+FINISHED = (RunStatus.DONE, RunStatus.FAILED)
 
 
 @dataclass(frozen=True)

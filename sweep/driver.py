@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from runner.experiment.status import RunStatus
 from sweep.compact import Compactor, compact_sweep
 from sweep.expand import RunSpec
 from sweep.integrity import repair_sweep
@@ -44,10 +45,10 @@ def plan(runs: Sequence[RunSpec], store: ResultStore, retry_failed: bool, *, rep
     to_run, done, failed = [], [], []
     for spec in runs:
         status = statuses.get(spec.run_id)
-        state = status.status if status is not None else "pending"
-        if state == "done":
+        state = status.status if status is not None else RunStatus.PENDING
+        if state == RunStatus.DONE:
             done.append(spec)
-        elif state == "failed" and not retry_failed:
+        elif state == RunStatus.FAILED and not retry_failed:
             failed.append(spec)
         else:
             to_run.append(spec)

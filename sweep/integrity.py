@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from runner.experiment.status import RunStatus
 from sweep.batch_files import batch_generation
 from sweep.store import ParquetStore, ResultStore
 from sweep.store_base import parse_file_name
@@ -93,13 +94,13 @@ def repair_sweep(store: ResultStore, sweep: str) -> list[str]:
 
 
 def _verify_done(store: ParquetStore, sweep: str) -> list[str]:
-    done = sorted(r for r, s in store.get_status(sweep).items() if s.status == "done")
+    done = sorted(r for r, s in store.get_status(sweep).items() if s.status == RunStatus.DONE)
     if not done:
         return []
     events = store.read("events", sweep)
     ended = set(events.filter(pc.equal(events["type"], "experiment_end"))["run_id"].to_pylist())
     runs = store.read("runs", sweep)
-    with_row = set(runs.filter(pc.equal(runs["status"], "done"))["run_id"].to_pylist())
+    with_row = set(runs.filter(pc.equal(runs["status"], RunStatus.DONE.value))["run_id"].to_pylist())
     # A finished run has a compacted file (its own or a batch's slice) in every table, even
     # with no rows there: one that has none lost it (a batch whose footer did not read).
     served = {t: {r.run_id for r in store._list(t, sweep, None) if r.part is None} for t in TABLES}

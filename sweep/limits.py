@@ -22,9 +22,9 @@ import itertools
 from contextvars import ContextVar
 from typing import Protocol
 
+from runner.experiment.status import StopReason
 from runner.proposals import PolicyGenerationResult, PolicyProposer, ProposalContext
 
-BUDGET_STOP = "budget"
 # The priority of the proposal being made in this task (iterations left after it), set by
 # `GatedProposer`: a transport that gates each call itself (the Ray LLM gateway) sends it along.
 PROPOSAL_PRIORITY: ContextVar[int] = ContextVar("proposal_priority", default=0)
@@ -132,9 +132,9 @@ class GatedProposer:
     def over_budget(self) -> bool:
         return self.budget_usd is not None and self.sweep_spent >= self.budget_usd
 
-    def stop_check(self) -> str | None:
+    def stop_check(self) -> StopReason | None:
         """For the loop: stop with reason ``budget`` once the sweep's budget is spent."""
-        return BUDGET_STOP if self.over_budget() else None
+        return StopReason.BUDGET if self.over_budget() else None
 
     async def propose(self, context: ProposalContext) -> PolicyGenerationResult:
         # Without a budget the spend is not asked for nor reported: on Ray each would be a

@@ -31,6 +31,7 @@ from typing import Any
 
 import ray
 
+from runner.experiment.status import RunStatus
 from sweep.actors import RecentlyUsed, RunActor, init_ray, start_gateway
 from sweep.expand import RunSpec
 from sweep.limits import pattern_for
@@ -218,8 +219,8 @@ def _record_failure(store: ResultStore, spec: RunSpec, error: str, started: date
     previous = store.run_status(spec.sweep, spec.run_id)
     attempt = previous.attempt if previous is not None else 1
     store.write_part("runs", spec.sweep, spec.run_id, "final",
-                     run_row(spec.sweep, spec, None, "failed", error, started, datetime.now(timezone.utc),
+                     run_row(spec.sweep, spec, None, RunStatus.FAILED, error, started, datetime.now(timezone.utc),
                              attempt, param_keys))
     store.compact(spec.sweep, spec.run_id)
-    store.set_status(spec.sweep, spec.run_id, "failed", attempt=attempt, error=error)
-    return RunOutcome(spec.run_id, "failed", error=error)
+    store.set_status(spec.sweep, spec.run_id, RunStatus.FAILED, attempt=attempt, error=error)
+    return RunOutcome(spec.run_id, RunStatus.FAILED, error=error)

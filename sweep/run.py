@@ -38,13 +38,17 @@ class RunOutcome:
     """What the driver learns about a finished cell (also kept in the store)."""
 
     run_id: str
-    status: str  # a `RunStatus`: DONE, FAILED or SKIPPED
+    status: RunStatus  # DONE, FAILED or SKIPPED
     iterations: int = 0
     stop_reason: str | None = None
     final_total: float | None = None
     error: str | None = None
     llm_calls: int = 0
     llm_cost_usd: float = 0.0
+
+    def __post_init__(self) -> None:
+        # An outcome rebuilt from `to_dict` (across a Ray actor) may carry the plain string.
+        object.__setattr__(self, "status", RunStatus(self.status))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

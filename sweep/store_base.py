@@ -36,6 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from runner.experiment.events import Event
+from runner.experiment.status import RunStatus
 from sweep.tables import RUN_STATUSES, SCHEMAS, SORT_KEYS, TABLES, runs_schema
 
 FINAL_PART = "final"
@@ -109,7 +110,7 @@ class StatusRecord:
         Heartbeats come from other machines' clocks: keep the timeout well above both the
         heartbeat interval and any clock skew.
         """
-        return self.status == "running" and (now - self.heartbeat).total_seconds() > timeout_s
+        return self.status == RunStatus.RUNNING and (now - self.heartbeat).total_seconds() > timeout_s
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "heartbeat": self.heartbeat.isoformat()}, sort_keys=True)

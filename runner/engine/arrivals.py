@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from runner.scenario import events as E
-from runner.scenario import models as M
+from runner.scenario.models import CategoricalPriority, FixedPriority, ScenarioConfig, UniformPriority
 
 BAND_PRIORITIES = {"urgent": (8, 10), "normal": (4, 7), "low": (0, 3)}
-Priority = int | M.FixedPriority | M.CategoricalPriority | M.UniformPriority
+Priority = int | FixedPriority | CategoricalPriority | UniformPriority
 
 
 @dataclass
@@ -69,14 +69,14 @@ def _table(weights: dict[str, float], ids: list[str], me: int) -> tuple[np.ndarr
     return np.asarray(candidates, dtype=np.int64), cum
 
 
-def _streams(cfg: M.ScenarioConfig, ids: list[str]) -> list[Stream]:
+def _streams(cfg: ScenarioConfig, ids: list[str]) -> list[Stream]:
     out = []
     for a, agent in enumerate(sorted(cfg.agents, key=lambda x: x.id)):
         if agent.arrival_bands is not None and agent.arrival_bands.present():
             for name, band in agent.arrival_bands.present():
                 lo, hi = BAND_PRIORITIES[name]
                 out.append(Stream(a, agent.id, band.amount_distribution,
-                                  M.UniformPriority(type="Uniform", min=lo, max=hi), False,
+                                  UniformPriority(type="Uniform", min=lo, max=hi), False,
                                   dict(band.counterparty_weights), band.rate_per_tick,
                                   [Segment(0, *_table(band.counterparty_weights, ids, a),
                                            band.deadline_range)]))
@@ -91,7 +91,7 @@ def _streams(cfg: M.ScenarioConfig, ids: list[str]) -> list[Stream]:
     return out
 
 
-def arrival_streams(cfg: M.ScenarioConfig, ids: list[str], horizon: int) -> tuple[np.ndarray, list[Stream]]:
+def arrival_streams(cfg: ScenarioConfig, ids: list[str], horizon: int) -> tuple[np.ndarray, list[Stream]]:
     """Poisson rates per ``[tick, stream]`` and the streams, scenario events applied."""
     streams = _streams(cfg, ids)
     base = np.array([s.rate for s in streams])

@@ -33,8 +33,7 @@ from runner.engine.batch_settlement import (
 )
 from runner.engine.batch_split import settled_roots
 from runner.engine.batch_state import DROPPED, Q1, SETTLED, BatchState, build_state
-from runner.engine.rates import COMPONENTS, DELAY_DEN, OVERDRAFT_DEN, mul_div
-from runner.engine.rates import C as COMPONENT
+from runner.engine.rates import COMPONENT, COMPONENTS, DELAY_DEN, OVERDRAFT_DEN, mul_div
 from runner.engine.results import CostTable
 from runner.engine.schedule import Schedule
 from runner.engine.schedule_batch import ScheduleBatch

@@ -16,8 +16,7 @@ import numpy as np
 from runner.engine.batch_policy import BaseQuantities
 from runner.engine.batch_settlement import rank_steps
 from runner.engine.batch_state import BatchState
-from runner.engine.rates import BPS_DEN, mul_div
-from runner.engine.rates import C as COMPONENT
+from runner.engine.rates import BPS_DEN, COMPONENT, mul_div
 from runner.engine.reference_collateral import MAX_TIMER_TICKS, TIMER_BUFFER
 from runner.engine.rules import allowed_overdraft, collateral_capacity
 from runner.errors import SimulationError

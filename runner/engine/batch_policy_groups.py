@@ -15,8 +15,8 @@ from runner.engine.reference import QUEUE2_ACTIONS, RTGS_NORMAL, RTGS_PRIORITIES
 from runner.engine.rules import SPLIT_ACTIONS
 from runner.engine.setup import EngineSetup
 from runner.errors import SimulationError
-from runner.policy import ast
 from runner.policy.program import PolicyProgram
+from runner.policy.tree import ActionNode
 
 PRIORITY_FLAGS = {"HIGH": 10, "MEDIUM": 5, "LOW": 1}
 RELEASE_ACTIONS = ("Release", "ReleaseWithCredit")
@@ -58,7 +58,7 @@ class PolicyGroup:
             rtgs=np.array([RTGS_PRIORITIES.get(str(n.args.get("rtgs_priority", "Normal")),
                                                RTGS_NORMAL) if n.action == "ResubmitToRtgs"
                            else -1 for n in leaves], dtype=np.int64),
-            constant=isinstance(root, ast.ActionNode) and root.action not in SPLIT_ACTIONS
+            constant=isinstance(root, ActionNode) and root.action not in SPLIT_ACTIONS
             and all(isinstance(a, str | tuple) for a in root.args.values()),
             split=np.array([n.action in SPLIT_ACTIONS for n in leaves]),
             stagger=np.array([n.action == "StaggerSplit" for n in leaves]),

@@ -15,7 +15,7 @@ import numpy as np
 
 from runner.engine.batch_policy_groups import PolicyGroup, whole_args
 from runner.engine.batch_state import FLOAT_EXACT, FUTURE, Q1, SETTLED, SPLIT, BatchState
-from runner.engine.rates import C
+from runner.engine.rates import COMPONENT as C
 from runner.engine.reference import RTGS_NORMAL
 from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS
 from runner.errors import SimulationError

@@ -21,8 +21,7 @@ import numpy as np
 
 from runner.engine.batch_policy_groups import PolicyGroup, policy_groups
 from runner.engine.limits import NO_LIMIT
-from runner.engine.rates import BPS_DEN, COMPONENTS, mul_div
-from runner.engine.rates import C as COMPONENT
+from runner.engine.rates import BPS_DEN, COMPONENT, COMPONENTS, mul_div
 from runner.engine.reference import RTGS_NORMAL
 from runner.engine.rules import Status, allowed_overdraft, collateral_capacity
 from runner.engine.schedule import KIND_COLLATERAL_ADJUSTMENT, KIND_DIRECT_TRANSFER

@@ -14,7 +14,8 @@ from functools import cached_property
 import numpy as np
 
 from runner.engine.rules import priority_band
-from runner.scenario import models as M
+from runner.scenario.models import CostRates, FixedPenalty, RatePenalty
+from runner.scenario.models import Penalty as PenaltyConfig
 
 COMPONENTS = (
     "liquidity_opportunity",
@@ -25,7 +26,8 @@ COMPONENTS = (
     "collateral",
     "split_friction",
 )
-C = {name: i for i, name in enumerate(COMPONENTS)}
+# The column of each cost component in a cost table's last axis.
+COMPONENT = {name: i for i, name in enumerate(COMPONENTS)}
 
 OVERDRAFT_DEN = 10**7  # overdraft_bps × 1000 / 10^7 = bps / 10^4
 DELAY_DEN = 10**9  # (value × 1000-scaled multiplier) × rate × 10^6 / 10^9
@@ -70,10 +72,10 @@ class Penalty:
     bps_num: int = 0  # floor(bps × 10^6); cost = floor(value × bps_num / 10^10)
 
     @classmethod
-    def from_config(cls, raw: M.Penalty) -> Penalty:
-        if isinstance(raw, M.RatePenalty):
+    def from_config(cls, raw: PenaltyConfig) -> Penalty:
+        if isinstance(raw, RatePenalty):
             return cls(bps_num=math.floor(raw.bps_per_event * 10**6))
-        if isinstance(raw, M.FixedPenalty):
+        if isinstance(raw, FixedPenalty):
             return cls(fixed=raw.amount)
         return cls(fixed=int(raw))
 
@@ -102,10 +104,10 @@ class ScaledRates:
     overdue_mult: int  # × 1000
     prio_mult: tuple[int, int, int]  # × 1000 for bands low (0-3), normal (4-7), urgent (8-10)
     # the float rates, for policy fields
-    raw: M.CostRates
+    raw: CostRates
 
     @classmethod
-    def from_config(cls, rates: M.CostRates) -> ScaledRates:
+    def from_config(cls, rates: CostRates) -> ScaledRates:
         pm = rates.priority_delay_multipliers
         prio = (1000, 1000, 1000) if pm is None else (
             scaled(pm.low_multiplier, 1000),

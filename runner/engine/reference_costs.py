@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from runner.engine.rates import BPS_DEN, DELAY_DEN, OVERDRAFT_DEN, C, mul_div_int
+from runner.engine.rates import BPS_DEN, COMPONENT, DELAY_DEN, OVERDRAFT_DEN, mul_div_int
 from runner.engine.results import CostTable
 from runner.engine.rules import Status
 
@@ -24,7 +24,7 @@ def accrue_costs(sim: _Day, t: int) -> None:
         if not tx.status.unsettled and not (tx.status == Status.SETTLED and tx.settle_tick > tx.deadline):
             continue
         if tx.deadline == t - 1:  # going overdue: once, at the first tick past the deadline
-            cost[tx.sender, C["deadline_penalty"]] += r.deadline_penalty.of_int(tx.amount)
+            cost[tx.sender, COMPONENT["deadline_penalty"]] += r.deadline_penalty.of_int(tx.amount)
             sim.emit(t, "Overdue", tx=tx.id, sender=s.agent_ids[tx.sender],
                       penalty=r.deadline_penalty.of_int(tx.amount))
         if tx.status.unsettled:
@@ -37,7 +37,7 @@ def accrue_costs(sim: _Day, t: int) -> None:
             "collateral": mul_div_int(sim.posted[a], r.collateral, BPS_DEN, half_up=True),
         }
         for name, value in add.items():
-            cost[a, C[name]] += value
+            cost[a, COMPONENT[name]] += value
         if sim.trace and any(add.values()):
             sim.emit(t, "CostAccrual", agent=s.agent_ids[a], **add)
     sim.open = [tx for tx in sim.open if tx.status.unsettled]
@@ -50,7 +50,7 @@ def close_day(sim: _Day, t: int) -> None:
     for tx in sim.open:
         if tx.status.unsettled and (s.eod_all_unsettled or tx.deadline < t):
             penalty = s.rates.eod_penalty.of_int(tx.remaining)
-            sim.costs[day, tx.sender, C["eod_penalty"]] += penalty
+            sim.costs[day, tx.sender, COMPONENT["eod_penalty"]] += penalty
             sim.emit(t, "EodPenalty", tx=tx.id, sender=s.agent_ids[tx.sender], penalty=penalty)
     for a in range(s.n_agents):
         sim.registers[a] = {}

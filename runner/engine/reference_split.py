@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runner.engine.rates import C
+from runner.engine.rates import COMPONENT as C
 from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS, Status, split_amounts, whole_arg
 from runner.errors import SimulationError
 

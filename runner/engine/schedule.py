@@ -28,7 +28,16 @@ import numpy as np
 from runner.engine.arrivals import Stream, arrival_streams
 from runner.errors import ConfigError
 from runner.scenario import events as E
-from runner.scenario import models as M
+from runner.scenario.models import (
+    CategoricalPriority,
+    ExponentialAmount,
+    FixedPriority,
+    LogNormalAmount,
+    NormalAmount,
+    ScenarioConfig,
+    UniformAmount,
+    UniformPriority,
+)
 from runner.seeds import generator
 
 KIND_DIRECT_TRANSFER = 0
@@ -78,16 +87,16 @@ def cap_deadlines(arrival: np.ndarray, offset: np.ndarray, tpd: int, episode_tic
 
 
 def _amounts(rng: np.random.Generator, dist: object, n: int) -> np.ndarray:
-    if isinstance(dist, M.UniformAmount):
+    if isinstance(dist, UniformAmount):
         return rng.integers(dist.min, dist.max + 1, size=n, dtype=np.int64)
-    if isinstance(dist, M.NormalAmount):
+    if isinstance(dist, NormalAmount):
         x = dist.mean + dist.std_dev * rng.standard_normal(n)
-    elif isinstance(dist, M.LogNormalAmount):
+    elif isinstance(dist, LogNormalAmount):
         sigma2 = math.log1p((dist.std_dev / dist.mean) ** 2)
         mu = math.log(dist.mean) - sigma2 / 2
         x = np.exp(mu + math.sqrt(sigma2) * rng.standard_normal(n))
     else:
-        assert isinstance(dist, M.ExponentialAmount)
+        assert isinstance(dist, ExponentialAmount)
         x = rng.exponential(1.0 / dist.lambda_, n)
     return np.maximum(1, np.floor(x + 0.5)).astype(np.int64)
 
@@ -95,12 +104,12 @@ def _amounts(rng: np.random.Generator, dist: object, n: int) -> np.ndarray:
 def _priorities(rng: np.random.Generator, spec: object, n: int) -> np.ndarray:
     if isinstance(spec, int):
         return np.full(n, spec, dtype=np.int64)
-    if isinstance(spec, M.FixedPriority):
+    if isinstance(spec, FixedPriority):
         return np.full(n, spec.value, dtype=np.int64)
-    if isinstance(spec, M.CategoricalPriority):
+    if isinstance(spec, CategoricalPriority):
         p = np.asarray(spec.weights, dtype=float)
         return rng.choice(np.asarray(spec.values, dtype=np.int64), size=n, p=p / p.sum())
-    assert isinstance(spec, M.UniformPriority)
+    assert isinstance(spec, UniformPriority)
     return rng.integers(spec.min, spec.max + 1, size=n, dtype=np.int64)
 
 
@@ -144,7 +153,7 @@ class ScheduleGenerator:
         >>> schedules = [days.draw(seed) for seed in seeds]  # doctest: +SKIP
     """
 
-    def __init__(self, cfg: M.ScenarioConfig, horizon: int | None = None) -> None:
+    def __init__(self, cfg: ScenarioConfig, horizon: int | None = None) -> None:
         agents = sorted(cfg.agents, key=lambda a: a.id)
         ids = [a.id for a in agents]
         self.tpd = cfg.simulation.ticks_per_day
@@ -204,6 +213,6 @@ class ScheduleGenerator:
         return replace(sched, event_tick=tick, event_kind=kind, event_from=frm, event_to=to, event_amount=amount)
 
 
-def generate_schedule(cfg: M.ScenarioConfig, seed: int, horizon: int | None = None) -> Schedule:
+def generate_schedule(cfg: ScenarioConfig, seed: int, horizon: int | None = None) -> Schedule:
     """Draw one sample of ``cfg``'s day(s) from ``seed`` (see the module doc for the order)."""
     return ScheduleGenerator(cfg, horizon).draw(seed)

@@ -16,11 +16,10 @@ from runner.engine.limits import NO_LIMIT
 from runner.engine.rates import ScaledRates
 from runner.engine.rules import SPLIT_ACTIONS
 from runner.errors import NotSupportedError
-from runner.policy.ast import Policy
 from runner.policy.program import PolicyProgram
-from runner.scenario import models as M
+from runner.policy.tree import Policy
 from runner.scenario.loader import Scenario
-from runner.scenario.models import ScenarioConfig
+from runner.scenario.models import AgentConfig, ScenarioConfig
 from runner.scenario.support import batch_missing_features
 
 # Actions the batch engine (every evaluation path) can execute today; the others parse and
@@ -100,7 +99,7 @@ class EngineSetup:
         return self.agent_ids.index(agent_id)
 
 
-def _limits(cfg: ScenarioConfig, agents: list[M.AgentConfig]) -> tuple[np.ndarray, np.ndarray]:
+def _limits(cfg: ScenarioConfig, agents: list[AgentConfig]) -> tuple[np.ndarray, np.ndarray]:
     """Per-day outflow limits from every spelling: agent-level ``bilateral_limits`` /
     ``multilateral_limit`` and the ``limits: {bilateral_limits, multilateral_limit}`` block."""
     ids = [a.id for a in agents]

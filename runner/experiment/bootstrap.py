@@ -27,8 +27,8 @@ from runner.engine.schedule import KIND_SCHEDULED_SETTLEMENT, Schedule, cap_dead
 from runner.engine.schedule_batch import EVENT_FIELDS, ScheduleBatch
 from runner.engine.setup import EngineSetup, build_setup
 from runner.experiment.executor import EvaluationExecutor
-from runner.policy.ast import Policy
 from runner.policy.library import named_policy
+from runner.policy.tree import Policy
 from runner.policy.validate import parse_valid_policy
 from runner.scenario.loader import Scenario
 from runner.scenario.models import AgentConfig, ScenarioConfig

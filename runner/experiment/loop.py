@@ -35,9 +35,10 @@ from runner.experiment.convergence import ConvergenceDetector
 from runner.experiment.events import Event, LiveStateProvider
 from runner.experiment.executor import EvaluationExecutor
 from runner.experiment.plans import make_plan
+from runner.experiment.status import StopReason
 from runner.experiment.streams import agent_stream, scenario_facts
-from runner.policy.ast import Policy
 from runner.policy.serialize import policy_json, policy_to_doc
+from runner.policy.tree import Policy
 from runner.policy.validate import parse_valid_policy
 from runner.proposals import (
     IterationRecord,
@@ -76,7 +77,7 @@ class OptimizationLoop:
 
     def __init__(self, config: ExperimentConfig, scenario: Scenario, proposer: PolicyProposer,
                  executor: EvaluationExecutor, provider: LiveStateProvider, replicate: int = 0,
-                 stop_check: Callable[[], str | None] | None = None) -> None:
+                 stop_check: Callable[[], StopReason | None] | None = None) -> None:
         self.config, self.scenario, self.proposer = config, scenario, proposer
         self.provider, self.replicate, self.stop_check = provider, replicate, stop_check
         ev = config.evaluation
@@ -98,7 +99,7 @@ class OptimizationLoop:
         self.reference_costs: dict[str, float] = {}
         self._reference_cache: dict[str, Any] = {}
         self.restored = False
-        self.stop_reason = "max_iterations"
+        self.stop_reason = StopReason.MAX_ITERATIONS
 
     # ------------------------------------------------------------------ the loop
     async def run(self) -> None:
@@ -109,7 +110,7 @@ class OptimizationLoop:
             # after each reference cost, and a kill can fall between that event being stored
             # and the stop being recorded. Re-apply the rule before going on (the other stop
             # rules — max_iterations, stop_check — are checked at the top of the loop below).
-            self.stop_reason = "converged"
+            self.stop_reason = StopReason.CONVERGED
             self.provider.emit(self.iteration, "converged", reason=self.detector.reason)
             return
         for it in range(self.iteration + 1, self.config.convergence.max_iterations + 1):
@@ -125,7 +126,7 @@ class OptimizationLoop:
                 accepted_any |= await self.optimize_agent(agent, it, context)
             self.report_reference(it, accepted_any)
             if self.detector.converged():
-                self.stop_reason = "converged"
+                self.stop_reason = StopReason.CONVERGED
                 self.provider.emit(it, "converged", reason=self.detector.reason)
                 return
 

@@ -19,7 +19,7 @@ from runner.engine.schedule import Schedule, ScheduleGenerator
 from runner.engine.setup import EngineSetup, build_setup
 from runner.experiment.bootstrap import SampleFactory, TransactionHistory
 from runner.experiment.config import ExperimentConfig
-from runner.policy.ast import Policy
+from runner.policy.tree import Policy
 from runner.scenario.loader import Scenario
 from runner.seeds import bootstrap_seed, derive_seed, iteration_seed, reference_seed
 

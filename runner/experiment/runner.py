@@ -25,6 +25,7 @@ from runner.experiment.executor import EvaluationExecutor, InProcessExecutor
 from runner.experiment.loop import OptimizationLoop
 from runner.experiment.proposers import make_proposer
 from runner.experiment.result import AgentOutcome, ExperimentResult, ExperimentState
+from runner.experiment.status import RunStatus, StopReason
 from runner.policy.serialize import policy_to_doc
 from runner.proposals import LLMInteraction, LLMUsage, PolicyProposer
 from runner.scenario.loader import Scenario
@@ -61,7 +62,7 @@ class GenericExperimentRunner:
     def __init__(self, config: ExperimentConfig, *, run_id: str | None = None, replicate: int = 0,
                  out_dir: Path | None = None, proposer: PolicyProposer | None = None,
                  executor: EvaluationExecutor | None = None, sinks: list[EventSink] | None = None,
-                 stop_check: Callable[[], str | None] | None = None,
+                 stop_check: Callable[[], StopReason | None] | None = None,
                  resume_events: list[Event] | None = None, scenario: Scenario | None = None) -> None:
         self.config = config
         self.run_id = run_id or new_run_id(config.name)
@@ -81,7 +82,7 @@ class GenericExperimentRunner:
         self.provider.events.extend(self.resume_events)
         self.stop_check = stop_check
         self._loop: OptimizationLoop | None = None
-        self._status = "pending"
+        self._status = RunStatus.PENDING
 
     def run(self) -> ExperimentResult:
         """Run to the end (blocking) and return the result.
@@ -94,7 +95,7 @@ class GenericExperimentRunner:
 
     async def arun(self) -> ExperimentResult:
         started = time.perf_counter()
-        self._status = "running"
+        self._status = RunStatus.RUNNING
         cfg = self.config
         loop = OptimizationLoop(cfg, self.scenario, self.proposer, self.executor, self.provider,
                                 replicate=self.replicate, stop_check=self.stop_check)
@@ -106,7 +107,7 @@ class GenericExperimentRunner:
         try:
             await loop.run()
         except BaseException:
-            self._status = "failed"
+            self._status = RunStatus.FAILED
             self._close()
             raise
         return self._finish(loop, started)
@@ -127,7 +128,7 @@ class GenericExperimentRunner:
                            best_total=result.best_total,
                            final_parameters={a: p.get("parameters", {}) for a, p in result.final_policies.items()},
                            llm_calls=result.llm.calls)
-        self._status = "done"
+        self._status = RunStatus.DONE
         if self.run_dir is not None:
             (self.run_dir / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True))
         self._close()
@@ -154,7 +155,7 @@ class GenericExperimentRunner:
             accepted=sum(1 for e in decisions if e.payload["accepted"]),
             rejected=sum(1 for e in self.provider.of_type("proposal") if not e.payload["valid"])
             + sum(1 for e in decisions if not e.payload["accepted"]),
-            llm=usage, stop_reason=loop.stop_reason if self._status == "done" else None)
+            llm=usage, stop_reason=loop.stop_reason if self._status == RunStatus.DONE else None)
 
     def _usage(self) -> LLMUsage:
         usage = LLMUsage()
@@ -178,7 +179,7 @@ class GenericExperimentRunner:
         return ExperimentResult(
             run_id=self.run_id, experiment=self.config.name, model=self.config.llm.model,
             replicate=self.replicate, master_seed=self.config.master_seed, iterations=loop.iteration,
-            converged=loop.stop_reason == "converged", stop_reason=loop.stop_reason, agents=agents,
+            converged=loop.stop_reason == StopReason.CONVERGED, stop_reason=loop.stop_reason, agents=agents,
             baseline_total=totals[0], final_total=totals[-1], best_total=min(totals),
             final_policies={a: policy_to_doc(loop.policies[a]) for a in self.config.optimized_agents},
             history=history, llm=self._usage(), duration_seconds=round(duration, 3),

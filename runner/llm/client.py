@@ -38,10 +38,10 @@ from runner.llm.untrusted import (
     cut,
     secret_values,
 )
-from runner.policy import ast as dsl
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.parse import parse_policy
 from runner.policy.serialize import policy_to_doc
+from runner.policy.tree import TREES, actions_used
 from runner.policy.validate import encoding_errors, validate_policy
 from runner.proposals import LLMInteraction, LLMUsage, PolicyDoc, PolicyGenerationResult, ProposalContext
 
@@ -53,7 +53,7 @@ def _runnable_errors(doc: PolicyDoc) -> list[str]:
     if policy is None:
         return []
     return [f"{tree}: action '{action}' cannot run in this simulator yet"
-            for tree in dsl.TREES for action in sorted(dsl.actions_used(policy, tree)
+            for tree in TREES for action in sorted(actions_used(policy, tree)
                                                      - RUNNABLE_ACTIONS.get(tree, set()))]
 
 

@@ -7,10 +7,10 @@ so the prompt cannot drift from what `validate_policy` accepts.
 
 from __future__ import annotations
 
-from runner.policy import ast as dsl
 from runner.policy.fields import FIELDS, STATE_PREFIX, TX_FIELDS
 from runner.policy.parse import ACTION_ARGS, LIST_ARGS, REQUIRED_ARGS, STRING_ARGS
 from runner.policy.program import LIQUIDITY_PARAM
+from runner.policy.tree import COMPARISONS
 
 TREE_DOCS = {
     "payment_tree": "runs every tick for each payment waiting in your internal queue and decides "
@@ -78,7 +78,7 @@ VALUE_KINDS = (
 )
 
 CONDITION_FORMS = (
-    '{"op": OP, "left": V, "right": V} with OP one of ' + " ".join(dsl.COMPARISONS),
+    '{"op": OP, "left": V, "right": V} with OP one of ' + " ".join(COMPARISONS),
     '{"op": "and"|"or", "conditions": [C, ...]}',
     '{"op": "not", "condition": C}',
 )

@@ -31,8 +31,8 @@ from runner.llm.policy_docs import (
 )
 from runner.llm.settlement_rules import settlement_lines
 from runner.money import format_cents
-from runner.policy import ast as dsl
 from runner.policy.constraints import ParameterSpec, ScenarioConstraints
+from runner.policy.tree import TREES
 from runner.proposals import IterationRecord, PolicyChanges, PolicyDoc, ProposalContext, ScenarioFacts
 from runner.scenario.models import CostRates, FixedPenalty, Penalty, RatePenalty
 
@@ -91,7 +91,7 @@ def _format_section(constraints: ScenarioConstraints) -> list[str]:
     else:
         lines.append("- none: conditions may only use parameters and constants")
     lines += ["", "### Trees and their actions (no other tree may appear)"]
-    for tree in dsl.TREES:
+    for tree in TREES:
         actions = constraints.actions_for(tree)
         if actions is None:
             continue

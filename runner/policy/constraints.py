@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from runner.policy.ast import ACTIONS_BY_TREE
 from runner.policy.fields import FIELDS, STATE_PREFIX
+from runner.policy.tree import ACTIONS_BY_TREE
 
 TREE_ALIASES = {"collateral_tree": "strategic_collateral_tree"}
 

@@ -1,4 +1,4 @@
-"""Parse a policy document (already-decoded JSON) into `runner.policy.ast` nodes.
+"""Parse a policy document (already-decoded JSON) into `runner.policy.tree` nodes.
 
 The parser walks the real shape and collects *every* problem with its JSON path instead of
 stopping at the first, so an LLM (or a person) can fix them all in one go. Missing node ids
@@ -11,11 +11,37 @@ import math
 from typing import Any
 
 from runner.config_errors import closest, show_value
-from runner.policy import ast as A
 from runner.policy.fields import BANK_FIELDS, TX_FIELDS, is_known_field
+from runner.policy.tree import (
+    ACTIONS_BY_TREE,
+    BINARY_COMPUTE,
+    COMPARISONS,
+    LIST_COMPUTE,
+    TREES,
+    UNARY_COMPUTE,
+    ActionArg,
+    ActionNode,
+    AllOf,
+    AnyOf,
+    Binary,
+    Clamp,
+    Compare,
+    Condition,
+    ConditionNode,
+    Const,
+    FieldRef,
+    Nary,
+    Negate,
+    Node,
+    ParamRef,
+    Policy,
+    SafeDiv,
+    Unary,
+    Value,
+)
 
 MAX_DEPTH = 100
-TOP_KEYS = {"version", "policy_id", "description", "parameters", *A.TREES}
+TOP_KEYS = {"version", "policy_id", "description", "parameters", *TREES}
 DOC_KEYS = {"description", "comment"}
 STRING_ARGS = {"priority_flag", "reason", "rtgs_priority", "key"}
 LIST_ARGS = {"focus_counterparties", "focus_cpty_list"}
@@ -66,8 +92,8 @@ def _hint(word: object, choices: Any) -> str:
     return f" (did you mean '{guess}'?)" if guess else ""
 
 
-COMPUTE_OPS = (*A.BINARY_COMPUTE, *A.LIST_COMPUTE, *A.UNARY_COMPUTE, "clamp", "div0")
-CONDITION_OPS = (*A.COMPARISONS, "and", "or", "not")
+COMPUTE_OPS = (*BINARY_COMPUTE, *LIST_COMPUTE, *UNARY_COMPUTE, "clamp", "div0")
+CONDITION_OPS = (*COMPARISONS, "and", "or", "not")
 
 
 class _Parser:
@@ -80,11 +106,11 @@ class _Parser:
         self.errors.append(f"{path}: {msg}")
 
     # ---- values
-    def value(self, raw: Any, path: str, tree: str) -> A.Value:
+    def value(self, raw: Any, path: str, tree: str) -> Value:
         if not isinstance(raw, dict) or len(raw) != 1:
             self.err(path, "a value must be one of {field}, {param}, {value} or {compute}, "
                            f"got {show_value(raw)}")
-            return A.Const(0.0)
+            return Const(0.0)
         (kind, arg), = raw.items()
         if kind == "field":
             if not isinstance(arg, str) or not is_known_field(arg, tree):
@@ -95,106 +121,106 @@ class _Parser:
                     where = "" if tree == "payment_tree" else f" in {tree}"
                     reason = f"{arg!r} is not a known field{where}{_hint(arg, sorted(known))}"
                 self.err(f"{path}.field", reason)
-            return A.FieldRef(str(arg))
+            return FieldRef(str(arg))
         if kind == "param":
             if not isinstance(arg, str) or arg not in self.params:
                 declared = ", ".join(self.params) or "none"
                 self.err(f"{path}.param",
                          f"{arg!r} is not declared in parameters (declared: {declared})")
-            return A.ParamRef(str(arg))
+            return ParamRef(str(arg))
         if kind == "value":
             if isinstance(arg, bool):
-                return A.Const(1.0 if arg else 0.0)
+                return Const(1.0 if arg else 0.0)
             if not _num(arg):
                 self.err(f"{path}.value", f"must be a finite number, got {arg!r}")
-                return A.Const(0.0)
-            return A.Const(float(arg))
+                return Const(0.0)
+            return Const(float(arg))
         if kind == "compute":
             return self.compute(arg, f"{path}.compute", tree)
         self.err(path, f"unknown value kind {kind!r} (use field, param, value or compute)")
-        return A.Const(0.0)
+        return Const(0.0)
 
-    def compute(self, raw: Any, path: str, tree: str) -> A.Value:
+    def compute(self, raw: Any, path: str, tree: str) -> Value:
         if not isinstance(raw, dict):
             self.err(path, f"a computation must be an object with an 'op', got {show_value(raw)}")
-            return A.Const(0.0)
+            return Const(0.0)
         if "op" not in raw:
             self.err(f"{path}.op", f"required key is missing (one of {', '.join(COMPUTE_OPS)})")
-            return A.Const(0.0)
+            return Const(0.0)
         op = raw["op"]
         shapes: dict[str, tuple[str, ...]] = {
-            **dict.fromkeys(A.BINARY_COMPUTE, ("left", "right")),
-            **dict.fromkeys(A.LIST_COMPUTE, ("values",)),
-            **dict.fromkeys(A.UNARY_COMPUTE, ("value",)),
+            **dict.fromkeys(BINARY_COMPUTE, ("left", "right")),
+            **dict.fromkeys(LIST_COMPUTE, ("values",)),
+            **dict.fromkeys(UNARY_COMPUTE, ("value",)),
             "clamp": ("value", "min", "max"),
             "div0": ("numerator", "denominator", "default"),
         }
         if op not in shapes:
             self.err(f"{path}.op",
                      f"unknown computation {show_value(op)} (use {', '.join(COMPUTE_OPS)})")
-            return A.Const(0.0)
+            return Const(0.0)
         keys = set(raw) - {"op"}
         if keys != set(shapes[op]):
             got = ", ".join(sorted(keys)) or "nothing"
             self.err(path, f"'{op}' takes {', '.join(shapes[op])}, got {got}")
-            return A.Const(0.0)
+            return Const(0.0)
         sub = {k: raw[k] for k in shapes[op]}
-        if op in A.BINARY_COMPUTE:
+        if op in BINARY_COMPUTE:
             left = self.value(sub["left"], f"{path}.left", tree)
             right = self.value(sub["right"], f"{path}.right", tree)
-            if op == "/" and isinstance(right, A.Const) and abs(right.value) < 1e-12:
+            if op == "/" and isinstance(right, Const) and abs(right.value) < 1e-12:
                 self.err(f"{path}.right", "division by a literal zero")
-            return A.Binary(op, left, right, path)
-        if op in A.LIST_COMPUTE:
+            return Binary(op, left, right, path)
+        if op in LIST_COMPUTE:
             vals = sub["values"]
             if not isinstance(vals, list) or not vals:
                 self.err(f"{path}.values", "must be a non-empty list of values")
-                return A.Const(0.0)
+                return Const(0.0)
             items = (self.value(v, f"{path}.values[{i}]", tree) for i, v in enumerate(vals))
-            return A.Nary(op, tuple(items))
-        if op in A.UNARY_COMPUTE:
-            return A.Unary(op, self.value(sub["value"], f"{path}.value", tree))
+            return Nary(op, tuple(items))
+        if op in UNARY_COMPUTE:
+            return Unary(op, self.value(sub["value"], f"{path}.value", tree))
         parts = [self.value(sub[k], f"{path}.{k}", tree) for k in shapes[op]]
-        return A.Clamp(*parts) if op == "clamp" else A.SafeDiv(*parts)
+        return Clamp(*parts) if op == "clamp" else SafeDiv(*parts)
 
     # ---- conditions
-    def condition(self, raw: Any, path: str, tree: str) -> A.Condition:
+    def condition(self, raw: Any, path: str, tree: str) -> Condition:
         if not isinstance(raw, dict) or "op" not in raw:
             if isinstance(raw, dict):
                 self.err(f"{path}.op",
                          f"required key is missing (one of {', '.join(CONDITION_OPS)})")
             else:
                 self.err(path, f"a condition must be an object with an 'op', got {show_value(raw)}")
-            return A.Compare("==", A.Const(0.0), A.Const(0.0))
+            return Compare("==", Const(0.0), Const(0.0))
         op = raw["op"]
-        if op in A.COMPARISONS:
+        if op in COMPARISONS:
             if set(raw) != {"op", "left", "right"}:
                 got = ", ".join(sorted(set(raw) - {"op"})) or "nothing"
                 self.err(path, f"comparison '{op}' takes left and right, got {got}")
-                return A.Compare("==", A.Const(0.0), A.Const(0.0))
-            return A.Compare(op, self.value(raw["left"], f"{path}.left", tree),
+                return Compare("==", Const(0.0), Const(0.0))
+            return Compare(op, self.value(raw["left"], f"{path}.left", tree),
                              self.value(raw["right"], f"{path}.right", tree))
         if op in ("and", "or"):
             conds = raw.get("conditions")
             if set(raw) != {"op", "conditions"} or not isinstance(conds, list) or not conds:
                 self.err(path, f"'{op}' takes a non-empty list 'conditions'")
-                return A.Compare("==", A.Const(0.0), A.Const(0.0))
+                return Compare("==", Const(0.0), Const(0.0))
             parsed = tuple(
                 self.condition(c, f"{path}.conditions[{i}]", tree) for i, c in enumerate(conds)
             )
-            return A.AllOf(parsed) if op == "and" else A.AnyOf(parsed)
+            return AllOf(parsed) if op == "and" else AnyOf(parsed)
         if op == "not":
             if set(raw) != {"op", "condition"}:
                 self.err(path, "'not' takes one 'condition'")
-                return A.Compare("==", A.Const(0.0), A.Const(0.0))
-            return A.Negate(self.condition(raw["condition"], f"{path}.condition", tree))
+                return Compare("==", Const(0.0), Const(0.0))
+            return Negate(self.condition(raw["condition"], f"{path}.condition", tree))
         self.err(f"{path}.op",
                  f"unknown operator {show_value(op)} (use {', '.join(CONDITION_OPS)})")
-        return A.Compare("==", A.Const(0.0), A.Const(0.0))
+        return Compare("==", Const(0.0), Const(0.0))
 
     # ---- nodes
-    def node(self, raw: Any, path: str, tree: str, depth: int) -> A.Node:
-        fallback = A.ActionNode(node_id=path, action="NoAction")
+    def node(self, raw: Any, path: str, tree: str, depth: int) -> Node:
+        fallback = ActionNode(node_id=path, action="NoAction")
         if depth > MAX_DEPTH:
             self.err(path, f"tree deeper than {MAX_DEPTH}")
             return fallback
@@ -228,7 +254,7 @@ class _Parser:
         return str(node_id)
 
     def condition_node(self, raw: dict[str, Any], path: str, tree: str, depth: int,
-                       node_id: str) -> A.ConditionNode | None:
+                       node_id: str) -> ConditionNode | None:
         extra = set(raw) - {"type", "node_id", "condition", "on_true", "on_false"} - DOC_KEYS
         for key in sorted(extra):
             self.err(f"{path}.{key}", "unknown key in a condition node")
@@ -237,28 +263,28 @@ class _Parser:
             self.err(f"{path}.{key}", "required key of a condition node is missing")
         if missing:
             return None
-        return A.ConditionNode(
+        return ConditionNode(
             node_id,
             self.condition(raw["condition"], f"{path}.condition", tree),
             self.node(raw["on_true"], f"{path}.on_true", tree, depth + 1),
             self.node(raw["on_false"], f"{path}.on_false", tree, depth + 1),
         )
 
-    def action(self, raw: dict[str, Any], path: str, tree: str, node_id: str) -> A.Node:
+    def action(self, raw: dict[str, Any], path: str, tree: str, node_id: str) -> Node:
         action = raw.get("action")
         extra = set(raw) - {"type", "node_id", "action", "parameters", "hold_reason"} - DOC_KEYS
         for key in sorted(extra):
             self.err(f"{path}.{key}", "unknown key in an action node")
-        if action not in A.ACTIONS_BY_TREE[tree]:
+        if action not in ACTIONS_BY_TREE[tree]:
             self.err(f"{path}.action", _bad_action(action, tree))
-            return A.ActionNode(node_id, "NoAction")
+            return ActionNode(node_id, "NoAction")
         raw_args = raw.get("parameters") or {}
         if not isinstance(raw_args, dict):
             self.err(f"{path}.parameters", f"must be an object, got {show_value(raw_args)}")
             raw_args = {}
         if "hold_reason" in raw:  # legacy SimCash spelling of Hold's reason
             raw_args = {"reason": raw["hold_reason"], **raw_args}
-        args: dict[str, A.ActionArg] = {}
+        args: dict[str, ActionArg] = {}
         for name, arg in raw_args.items():
             parsed = self.action_arg(str(action), name, arg, f"{path}.parameters.{name}", tree)
             if parsed is not None:
@@ -271,10 +297,10 @@ class _Parser:
         if isinstance(state_key, str) and not state_key.startswith("bank_state_"):
             self.err(f"{path}.parameters.key",
                      f"state keys must start with 'bank_state_', got {state_key!r}")
-        return A.ActionNode(node_id, str(action), args)
+        return ActionNode(node_id, str(action), args)
 
     def action_arg(self, action: str, name: str, arg: Any, apath: str,
-                   tree: str) -> A.ActionArg | None:
+                   tree: str) -> ActionArg | None:
         """One argument of an action, or None (with an error recorded) when it is invalid."""
         if name not in ACTION_ARGS[action]:
             takes = ", ".join(sorted(ACTION_ARGS[action])) or "none"
@@ -295,10 +321,10 @@ class _Parser:
 
 
 def _bad_action(action: object, tree: str) -> str:
-    allowed = A.ACTIONS_BY_TREE[tree]
+    allowed = ACTIONS_BY_TREE[tree]
     if action is None:
         return f"required key is missing (actions of {tree}: {', '.join(allowed)})"
-    home = [t for t, actions in A.ACTIONS_BY_TREE.items() if action in actions]
+    home = [t for t, actions in ACTIONS_BY_TREE.items() if action in actions]
     if home:
         return (f"{action!r} is an action of {home[0]}, not of {tree} "
                 f"(actions of {tree}: {', '.join(allowed)})")
@@ -316,7 +342,7 @@ def _json_kind(value: object) -> str:
     return f"{show_value(value)}"
 
 
-def parse_policy(doc: Any) -> tuple[A.Policy | None, list[str]]:
+def parse_policy(doc: Any) -> tuple[Policy | None, list[str]]:
     """Parse ``doc`` into a `Policy`; returns (policy or None, every structural error)."""
     if not isinstance(doc, dict):
         return None, [f"(root): a policy must be a JSON object, got {_json_kind(doc)}"]
@@ -336,8 +362,8 @@ def parse_policy(doc: Any) -> tuple[A.Policy | None, list[str]]:
             else:
                 params[str(name)] = float(value)
     parser = _Parser(params)
-    trees: dict[str, A.Node] = {}
-    for tree in A.TREES:
+    trees: dict[str, Node] = {}
+    for tree in TREES:
         raw = doc.get(tree)
         if raw is not None:
             trees[tree] = parser.node(raw, tree, tree, 1)
@@ -347,7 +373,7 @@ def parse_policy(doc: Any) -> tuple[A.Policy | None, list[str]]:
             errors.append(f"{key}: must be a string")
     if errors:
         return None, errors
-    policy = A.Policy(
+    policy = Policy(
         policy_id=str(doc.get("policy_id", "policy")),
         version=str(doc.get("version", "1.0")),
         description=str(doc.get("description", "")),

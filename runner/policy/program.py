@@ -18,8 +18,28 @@ from typing import Any
 import numpy as np
 
 from runner.errors import SimulationError
-from runner.policy import ast as A
 from runner.policy.fields import Base, field_value
+from runner.policy.tree import (
+    ActionNode,
+    AllOf,
+    AnyOf,
+    Binary,
+    Clamp,
+    Compare,
+    Condition,
+    ConditionNode,
+    Const,
+    FieldRef,
+    Nary,
+    Negate,
+    Node,
+    ParamRef,
+    Policy,
+    SafeDiv,
+    Unary,
+    Value,
+    iter_nodes,
+)
 
 EPS_CMP = 1e-9
 EPS_DIV = float(np.finfo(np.float64).eps)
@@ -69,12 +89,12 @@ class PolicyProgram:
         name: a label for error messages (agent id or file).
     """
 
-    def __init__(self, policy: A.Policy, name: str = "") -> None:
+    def __init__(self, policy: Policy, name: str = "") -> None:
         self.policy = policy
         self.name = name or policy.policy_id
         self.params = dict(policy.parameters)
-        self._leaves: dict[str, list[A.ActionNode]] = {
-            tree: [n for n in A.iter_nodes(root) if isinstance(n, A.ActionNode)]
+        self._leaves: dict[str, list[ActionNode]] = {
+            tree: [n for n in iter_nodes(root) if isinstance(n, ActionNode)]
             for tree, root in policy.trees.items()
         }
         self._leaf_index = {
@@ -83,14 +103,14 @@ class PolicyProgram:
 
     # Leaf lookup is keyed by node identity, which does not survive pickling (Ray ships
     # programs to workers): pickle the policy and rebuild the tables on arrival.
-    def __reduce__(self) -> tuple[type[PolicyProgram], tuple[A.Policy, str]]:
+    def __reduce__(self) -> tuple[type[PolicyProgram], tuple[Policy, str]]:
         return (PolicyProgram, (self.policy, self.name))
 
     # ---- static facts
     def has_tree(self, tree: str) -> bool:
         return tree in self.policy.trees
 
-    def leaves(self, tree: str) -> list[A.ActionNode]:
+    def leaves(self, tree: str) -> list[ActionNode]:
         return self._leaves.get(tree, [])
 
     def actions(self, tree: str) -> set[str]:
@@ -101,46 +121,46 @@ class PolicyProgram:
         return None if value is None else float(value)
 
     # ---- one row (reference engine)
-    def decide_one(self, tree: str, base: Mapping[str, Any]) -> tuple[A.ActionNode, dict[str, Any]]:
+    def decide_one(self, tree: str, base: Mapping[str, Any]) -> tuple[ActionNode, dict[str, Any]]:
         """Walk ``tree`` for one context; returns the action node and its evaluated args."""
         node = self.policy.trees[tree]
-        while isinstance(node, A.ConditionNode):
+        while isinstance(node, ConditionNode):
             node = node.on_true if self._cond_one(node.condition, base) else node.on_false
         args: dict[str, Any] = {}
         for key, arg in node.args.items():
             args[key] = arg if isinstance(arg, str | tuple) else float(self._val_one(arg, base))
         return node, args
 
-    def _cond_one(self, cond: A.Condition, base: Mapping[str, Any]) -> bool:
-        if isinstance(cond, A.Compare):
+    def _cond_one(self, cond: Condition, base: Mapping[str, Any]) -> bool:
+        if isinstance(cond, Compare):
             left = self._val_one(cond.left, base)
             right = self._val_one(cond.right, base)
             return bool(_compare(cond.op, left, right))
-        if isinstance(cond, A.AllOf):
+        if isinstance(cond, AllOf):
             return all(self._cond_one(c, base) for c in cond.conditions)
-        if isinstance(cond, A.AnyOf):
+        if isinstance(cond, AnyOf):
             return any(self._cond_one(c, base) for c in cond.conditions)
         return not self._cond_one(cond.condition, base)
 
-    def _val_one(self, v: A.Value, base: Mapping[str, Any]) -> float:
-        if isinstance(v, A.Const):
+    def _val_one(self, v: Value, base: Mapping[str, Any]) -> float:
+        if isinstance(v, Const):
             return v.value
-        if isinstance(v, A.ParamRef):
+        if isinstance(v, ParamRef):
             return self.params[v.name]
-        if isinstance(v, A.FieldRef):
+        if isinstance(v, FieldRef):
             return float(field_value(v.name, base))
-        if isinstance(v, A.Binary):
+        if isinstance(v, Binary):
             return float(self._arith(v, self._val_one(v.left, base), self._val_one(v.right, base)))
         # numpy ufuncs on scalars too, so NaN/inf behave exactly as in the batched path
-        if isinstance(v, A.Nary):
+        if isinstance(v, Nary):
             reduce = np.maximum if v.op == "max" else np.minimum
             acc = self._val_one(v.values[0], base)
             for item in v.values[1:]:
                 acc = float(reduce(acc, self._val_one(item, base)))
             return acc
-        if isinstance(v, A.Unary):
+        if isinstance(v, Unary):
             return float(_UNARY[v.op](self._val_one(v.value, base)))
-        if isinstance(v, A.Clamp):
+        if isinstance(v, Clamp):
             x = self._val_one(v.value, base)
             return float(np.minimum(np.maximum(x, self._val_one(v.lo, base)), self._val_one(v.hi, base)))
         den = self._val_one(v.denominator, base)
@@ -158,11 +178,11 @@ class PolicyProgram:
         self._walk(self.policy.trees[tree], tree, np.arange(n), view, out, n)
         return out
 
-    def _walk(self, node: A.Node, tree: str, rows: np.ndarray, view: _CachedFields,
+    def _walk(self, node: Node, tree: str, rows: np.ndarray, view: _CachedFields,
               out: Decisions, n: int) -> None:
         if rows.size == 0:
             return
-        if isinstance(node, A.ActionNode):
+        if isinstance(node, ActionNode):
             out.leaf[rows] = self._leaf_index[tree][id(node)]
             for key, arg in node.args.items():
                 if isinstance(arg, str | tuple):
@@ -175,14 +195,14 @@ class PolicyProgram:
         self._walk(node.on_true, tree, rows[mask], view, out, n)
         self._walk(node.on_false, tree, rows[~mask], view, out, n)
 
-    def _cond_many(self, cond: A.Condition, view: _CachedFields, rows: np.ndarray) -> np.ndarray:
-        if isinstance(cond, A.Compare):
+    def _cond_many(self, cond: Condition, view: _CachedFields, rows: np.ndarray) -> np.ndarray:
+        if isinstance(cond, Compare):
             left = self._val_many(cond.left, view, rows)
             right = self._val_many(cond.right, view, rows)
             return np.broadcast_to(_compare(cond.op, left, right), rows.shape)
-        if isinstance(cond, A.Negate):
+        if isinstance(cond, Negate):
             return ~self._cond_many(cond.condition, view, rows)
-        is_and = isinstance(cond, A.AllOf)
+        is_and = isinstance(cond, AllOf)
         result = np.full(rows.shape, is_and)
         pending = np.arange(rows.size)  # positions still undecided (short-circuit)
         for sub in cond.conditions:
@@ -194,31 +214,31 @@ class PolicyProgram:
             pending = pending[~decided]
         return result
 
-    def _val_many(self, v: A.Value, view: _CachedFields, rows: np.ndarray) -> Any:
-        if isinstance(v, A.Const):
+    def _val_many(self, v: Value, view: _CachedFields, rows: np.ndarray) -> Any:
+        if isinstance(v, Const):
             return v.value
-        if isinstance(v, A.ParamRef):
+        if isinstance(v, ParamRef):
             return self.params[v.name]
-        if isinstance(v, A.FieldRef):
+        if isinstance(v, FieldRef):
             return view.field(v.name)[rows]
-        if isinstance(v, A.Binary):
+        if isinstance(v, Binary):
             return self._arith(v, self._val_many(v.left, view, rows), self._val_many(v.right, view, rows))
-        if isinstance(v, A.Nary):
+        if isinstance(v, Nary):
             vals = [self._val_many(x, view, rows) for x in v.values]
             reduce = np.maximum if v.op == "max" else np.minimum
             acc = vals[0]
             for x in vals[1:]:
                 acc = reduce(acc, x)
             return acc
-        if isinstance(v, A.Unary):
+        if isinstance(v, Unary):
             return _UNARY[v.op](self._val_many(v.value, view, rows))
-        if isinstance(v, A.Clamp):
+        if isinstance(v, Clamp):
             x = self._val_many(v.value, view, rows)
             lo = self._val_many(v.lo, view, rows)
             return np.minimum(np.maximum(x, lo), self._val_many(v.hi, view, rows))
         return self._div0_many(v, view, rows)
 
-    def _div0_many(self, v: A.SafeDiv, view: _CachedFields, rows: np.ndarray) -> np.ndarray:
+    def _div0_many(self, v: SafeDiv, view: _CachedFields, rows: np.ndarray) -> np.ndarray:
         """div0 like the scalar path: the numerator is evaluated only on the rows whose
         denominator is usable, the default only on the others (either may raise elsewhere)."""
         den = np.broadcast_to(np.asarray(self._val_many(v.denominator, view, rows), float), rows.shape)
@@ -232,7 +252,7 @@ class PolicyProgram:
             out[usable] = num / den[usable]
         return out
 
-    def _arith(self, v: A.Binary, left: Any, right: Any) -> Any:
+    def _arith(self, v: Binary, left: Any, right: Any) -> Any:
         """``left op right`` (scalars or arrays); a divisor below machine epsilon is an error."""
         if v.op == "+":
             return left + right

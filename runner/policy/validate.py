@@ -10,15 +10,15 @@ from typing import Any
 from runner.config_errors import closest
 from runner.errors import PolicyError
 from runner.input_files import read_json
-from runner.policy import ast as A
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.parse import parse_policy
+from runner.policy.tree import Policy
 
 NO_OP_ACTIONS = {"NoAction", "HoldCollateral"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _constraint_errors(doc: dict[str, Any], policy: A.Policy,
+def _constraint_errors(doc: dict[str, Any], policy: Policy,
                        constraints: ScenarioConstraints) -> list[str]:
     """Every way ``policy`` (parsed from ``doc``) breaks ``constraints``, with JSON paths."""
     errors: list[str] = []
@@ -114,7 +114,7 @@ def validate_policy(doc: Any, constraints: ScenarioConstraints | None = None) ->
 
 
 def parse_valid_policy(doc: Any, constraints: ScenarioConstraints | None = None,
-                       source: str | Path | None = None) -> A.Policy:
+                       source: str | Path | None = None) -> Policy:
     """Parse and validate ``doc``; raise `PolicyError` with every problem otherwise."""
     if unencodable := encoding_errors(doc):
         raise PolicyError(unencodable, source=source)

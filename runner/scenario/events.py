@@ -23,11 +23,13 @@ class Repeating(Strict):
     interval: int = Field(gt=0)
 
 
-Schedule = Annotated[OneTime | Repeating, Field(discriminator="type")]
+# When a scenario event fires (YAML key ``schedule``); not to be confused with the engine's
+# `runner.engine.schedule.Schedule`, one sampled day of payments.
+EventTiming = Annotated[OneTime | Repeating, Field(discriminator="type")]
 
 
 class _Event(Strict):
-    schedule: Schedule
+    schedule: EventTiming
 
     def fires_at(self, tick: int) -> bool:
         s = self.schedule

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from runner.config_errors import pydantic_error
 from runner.errors import ConfigError, PolicyError
 from runner.input_files import InputError, kind_of, load_yaml_text, read_yaml_mapping
-from runner.policy.ast import Policy
 from runner.policy.library import named_policy
+from runner.policy.tree import Policy
 from runner.policy.validate import parse_valid_policy, read_policy_file
 from runner.scenario import models
 from runner.scenario.bounds import check_bounds

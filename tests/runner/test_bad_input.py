@@ -7,7 +7,7 @@ wrong in its first line; the expectations for the JSON files are in the tables b
 
 Every option/usage case and ``paylab validate`` on every policy file run the console script
 in a subprocess (concurrently, once per module); the scenario files, the constraint cases and
-all ``paylab simulate`` runs go in-process through `runner.cli.main` — the function the
+all ``paylab simulate`` runs go in-process through `paylab_cli.main` — the function the
 console script calls — because each subprocess costs ~0.7 s of imports.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli import main
+from paylab_cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD = "tests/data/bad"

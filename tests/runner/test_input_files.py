@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli import main
+from paylab_cli import main
 from runner.input_files import (
     MAX_FILE_BYTES,
     MAX_NESTING,

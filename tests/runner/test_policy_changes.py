@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runner.experiment.display import param_changes
-from runner.policy.ast import TREES
+from runner.policy.tree import TREES
 from runner.proposals import ParameterChange, PolicyChanges
 
 NAMES = st.sampled_from(["a", "b", "c", "initial_liquidity_fraction", "urgency"])

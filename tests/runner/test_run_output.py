@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.cli import main
+from paylab_cli import main
 from tests.conftest import EXPERIMENTS
 from tests.fakes.fake_openai import FakeOpenAIServer, Fault
 

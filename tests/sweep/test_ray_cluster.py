@@ -84,7 +84,7 @@ OVERRIDES = ("convergence.max_iterations=3", "evaluation.num_samples=10",
              "evaluation.reference_samples=150", "evaluation.context_days=2")
 CHUNK_SIZE = 50  # < 150 reference samples: each reference evaluation is 3 Ray tasks
 N_RUNS = 6
-PROJECT_PARTS = ("runner", "sweep", "experiments", "pyproject.toml")
+PROJECT_PARTS = ("runner", "sweep", "paylab_cli", "experiments", "pyproject.toml")
 START_TIMEOUT = 180.0
 JOB_TIMEOUT = 600.0
 

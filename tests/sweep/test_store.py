@@ -18,7 +18,7 @@ import pytest
 from runner.experiment.events import Event
 from runner.experiment.result import ExperimentResult
 from sweep.sink import StoreSink
-from sweep.store import MemoryStore, ParquetStore, ResultStore, write_throughput
+from sweep.store import MemoryStore, ParquetStore, ResultStore
 from sweep.tables import (
     EVENT_TABLES,
     SCHEMA_VERSION,
@@ -322,12 +322,6 @@ def test_a_parquet_store_pickles_as_its_root(tmp_path: Path,
     clone = pickle.loads(pickle.dumps(store))
     assert clone.root == (tmp_path / "relative/out").resolve().as_posix()
     assert list(clone.get_status(SWEEP)) == ["r1"]
-
-
-def test_write_throughput(tmp_path: Path) -> None:
-    rate = write_throughput(str(tmp_path / "bench"), 1_000)
-    assert rate > 0
-    assert not list((tmp_path / "bench").rglob("*.parquet"))
 
 
 def test_run_status_reads_one_run_as_get_status_sees_it(store: ResultStore, tmp_path: Path) -> None:

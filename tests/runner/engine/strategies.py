@@ -33,8 +33,8 @@ from runner.engine.results import CostTable
 from runner.engine.schedule import Schedule, generate_schedule
 from runner.engine.setup import EngineSetup, build_setup
 from runner.policy import named_policy, parse_valid_policy
-from runner.policy.ast import Policy
 from runner.policy.fields import BANK_FIELDS, TX_FIELDS
+from runner.policy.tree import Policy
 from runner.scenario import Scenario, scenario_from_dict
 from tests.runner.engine.feature_strategies import (
     add_stream_events,

@@ -11,7 +11,7 @@ from runner.engine.reference import ReferenceEngine
 from runner.engine.schedule import generate_schedule
 from runner.engine.setup import build_setup
 from runner.policy import parse_valid_policy
-from runner.policy.ast import Policy
+from runner.policy.tree import Policy
 from runner.scenario import load_scenario
 from tests.conftest import EXPERIMENTS
 from tests.helpers import fraction_policy

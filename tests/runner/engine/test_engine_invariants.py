@@ -27,7 +27,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from runner.engine.batch import evaluate_batch
-from runner.engine.rates import BPS_DEN, DELAY_DEN, C, mul_div_int
+from runner.engine.rates import BPS_DEN, COMPONENT, DELAY_DEN, mul_div_int
 from runner.engine.reference import ReferenceEngine
 from runner.engine.results import CostTable
 from runner.engine.schedule import generate_schedule
@@ -75,7 +75,7 @@ def test_costs_and_counts_are_consistent(case: Case) -> None:
     if table is None:
         return
     _, setup, schedules = case.build()
-    assert table.costs.shape == (len(schedules), setup.days_simulated, setup.n_agents, len(C))
+    assert table.costs.shape == (len(schedules), setup.days_simulated, setup.n_agents, len(COMPONENT))
     assert (table.costs >= 0).all(), "a cost component is negative"
     assert (table.settled_count <= table.arrived_count).all()
     assert (table.settled_value <= table.arrived_value).all()
@@ -169,11 +169,11 @@ def test_liquidity_rich_fifo_day_settles_everything_on_arrival(raw: dict[str, An
     np.testing.assert_array_equal(table.settled_count, table.arrived_count)
     assert int(table.delay_ticks.sum()) == 0
     for name in ("overdraft", "delay", "deadline_penalty", "eod_penalty"):
-        assert int(table.costs[..., C[name]].sum()) == 0, name
+        assert int(table.costs[..., COMPONENT[name]].sum()) == 0, name
     per_tick = [mul_div_int(int(a), setup.rates.liquidity, BPS_DEN, half_up=True)
                 for a in setup.allocation]
     expected = np.array([[setup.ticks_per_day * x for x in per_tick]] * setup.days_simulated)
-    np.testing.assert_array_equal(table.costs[0, :, :, C["liquidity_opportunity"]], expected)
+    np.testing.assert_array_equal(table.costs[0, :, :, COMPONENT["liquidity_opportunity"]], expected)
 
 
 
@@ -207,7 +207,7 @@ def test_costs_follow_the_spec(case: Case) -> None:
     r, tpd, horizon = setup.rates, setup.ticks_per_day, setup.horizon
     days, n_agents = setup.days_simulated, setup.n_agents
     settle = _settle_ticks(events, sched.n_payments)
-    expected = np.zeros((days, n_agents, len(C)), dtype=np.int64)
+    expected = np.zeros((days, n_agents, len(COMPONENT)), dtype=np.int64)
     weight = np.zeros((horizon, n_agents), dtype=np.int64)
     for i in range(sched.n_payments):
         a, amount, arrival, deadline = (int(sched.sender[i]), int(sched.amount[i]),
@@ -216,17 +216,17 @@ def test_costs_follow_the_spec(case: Case) -> None:
             continue
         late = deadline + 1  # the tick it goes overdue at, if still unsettled after `deadline`
         if late < horizon and settle[i] > deadline:
-            expected[late // tpd, a, C["deadline_penalty"]] += r.deadline_penalty.of_int(amount)
+            expected[late // tpd, a, COMPONENT["deadline_penalty"]] += r.deadline_penalty.of_int(amount)
         for end in range(tpd - 1, horizon, tpd):
             if arrival <= end < settle[i] and (setup.eod_all_unsettled or deadline < end):
-                expected[end // tpd, a, C["eod_penalty"]] += r.eod_penalty.of_int(amount)
+                expected[end // tpd, a, COMPONENT["eod_penalty"]] += r.eod_penalty.of_int(amount)
         for t in range(arrival, min(int(settle[i]), horizon)):  # queued at t's accrual
             weight[t, a] += amount * r.delay_weight_int(int(sched.priority[i]), t > deadline)
     for t in range(horizon):
         for a in range(n_agents):
-            expected[t // tpd, a, C["liquidity_opportunity"]] += mul_div_int(
+            expected[t // tpd, a, COMPONENT["liquidity_opportunity"]] += mul_div_int(
                 int(setup.allocation[a]), r.liquidity, BPS_DEN, half_up=True)
-            expected[t // tpd, a, C["delay"]] += mul_div_int(int(weight[t, a]), r.delay,
+            expected[t // tpd, a, COMPONENT["delay"]] += mul_div_int(int(weight[t, a]), r.delay,
                                                              DELAY_DEN, half_up=True)
     checked = ["deadline_penalty", "eod_penalty", "liquidity_opportunity"]
     escalation = case.scenario.get("priority_escalation") or {}
@@ -234,5 +234,5 @@ def test_costs_follow_the_spec(case: Case) -> None:
             "Reprioritize" in str(p) or "priority_flag" in str(p) for p in case.policies):
         checked.append("delay")  # priorities stay as drawn
     for name in checked:
-        np.testing.assert_array_equal(table.costs[0, ..., C[name]], expected[..., C[name]],
+        np.testing.assert_array_equal(table.costs[0, ..., COMPONENT[name]], expected[..., COMPONENT[name]],
                                       err_msg=name)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from runner.engine.batch import evaluate_batch
-from runner.engine.rates import C
+from runner.engine.rates import COMPONENT
 from runner.engine.schedule import generate_schedule
 from runner.engine.setup import build_setup
 from runner.errors import SimulationError
@@ -52,7 +52,7 @@ def day(tmp_path: Path, policy: dict[str, Any], amount: int = 1001, balance: int
 
 
 def costs_of(table: Any, bank: int = 0) -> dict[str, int]:
-    return {name: int(table.costs[0, :, bank, i].sum()) for name, i in C.items()}
+    return {name: int(table.costs[0, :, bank, i].sum()) for name, i in COMPONENT.items()}
 
 
 def splits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:

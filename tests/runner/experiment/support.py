@@ -112,7 +112,7 @@ def paylab_in_process(*args: str | Path, cwd: Path = ROOT) -> tuple[int, str, st
     import io
     import os
 
-    from runner.cli import main
+    from paylab_cli import main
 
     out, err = io.StringIO(), io.StringIO()
     code = 0

@@ -14,8 +14,8 @@ import yaml
 
 from runner.experiment.config import ExperimentConfig
 from runner.experiment.runner import GenericExperimentRunner
-from runner.policy.ast import ACTIONS_BY_TREE
 from runner.policy.fields import FIELDS
+from runner.policy.tree import ACTIONS_BY_TREE
 from tests.conftest import ROOT
 from tests.runner.experiment.support import MULTIBANK, RecordingSink, ScriptedProposer, of_type
 

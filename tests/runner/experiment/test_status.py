@@ -9,7 +9,8 @@ import pyarrow as pa
 import pytest
 
 from runner.experiment.status import STORED_STATUSES, RunStatus, StopReason
-from sweep.limits import BUDGET_STOP
+from sweep.limits import GatedProposer, LocalLimiter
+from sweep.run import RunOutcome
 from sweep.tables import RUN_STATUSES
 from tests.runner.experiment.support import EXP1, EXP2, SMALL_EXP2, ScriptedProposer, config, run
 
@@ -28,7 +29,14 @@ def test_members_are_written_as_their_values(member: RunStatus | StopReason) -> 
 
 
 def test_the_sweep_budget_stop_is_a_stop_reason() -> None:
-    assert StopReason(BUDGET_STOP) is StopReason.BUDGET
+    gated = GatedProposer(ScriptedProposer(lambda _: None), LocalLimiter(), budget_usd=0.0)
+    assert gated.stop_check() is StopReason.BUDGET
+    assert GatedProposer(ScriptedProposer(lambda _: None), LocalLimiter(), budget_usd=None).stop_check() is None
+
+
+def test_a_run_outcome_rebuilt_from_its_dict_has_a_run_status() -> None:
+    outcome = RunOutcome(**RunOutcome("r", RunStatus.FAILED, error="x").to_dict() | {"status": "failed"})
+    assert outcome.status is RunStatus.FAILED
 
 
 @pytest.mark.parametrize(("path", "overrides", "reason"), [

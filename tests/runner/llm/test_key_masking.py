@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import pytest
 
-from runner.cli import main
+from paylab_cli import main
 from runner.llm.config import LLMConfig
 from runner.llm.untrusted import REDACTED, Scrubber, secret_values
 from sweep.store import ParquetStore

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from runner.cli import main
+from paylab_cli import main
 from runner.scenario.loader import scenario_from_dict
 
 BASE: dict[str, Any] = {

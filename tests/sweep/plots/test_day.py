@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 
-from runner.cli import main
+from paylab_cli import main
 from runner.engine.reference import ReferenceEngine
 from runner.engine.schedule import Schedule, generate_schedule
 from runner.engine.setup import EngineSetup, build_setup

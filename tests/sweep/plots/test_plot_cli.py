@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
-from runner.cli import main
+from paylab_cli import main
 from sweep.store import open_store
 from tests.sweep.plots.conftest import MIXED, PLAIN
 

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     an unknown option) prints ``error: …`` on one line of stderr and exits 2; a run that
     fails (`RunnerError`) exits 1. Anything else is a bug and keeps its traceback.
     """
-    from runner.cli import plot_cmd, run, simulate, sweep_cmd, validate  # noqa: F401  (registers the commands)
+    from paylab_cli import plot_cmd, run, simulate, sweep_cmd, validate  # noqa: F401  (registers the commands)
 
     try:
         cli.main(args=argv, prog_name="paylab", standalone_mode=False)

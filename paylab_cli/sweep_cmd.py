@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from runner.cli import cli
+from paylab_cli import cli
+from runner.experiment.status import RunStatus
 
 
 @cli.command(context_settings={"ignore_unknown_options": False})
@@ -61,7 +62,7 @@ def sweep(sweep_file: Path, overrides: tuple[str, ...], out_dir: str | None, dry
                          on_update=progress.update if progress else None)
     if progress:
         progress.close()
-    failed = [o for o in outcomes if o.status == "failed"]
+    failed = [o for o in outcomes if o.status == RunStatus.FAILED]
     for outcome in failed:
         click.echo(f"failed: {outcome.run_id}: {outcome.error}", err=True)
     click.echo(analysis_table(store, spec.name))

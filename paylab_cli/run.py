@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from runner.cli import cli, naming_file
+from paylab_cli import cli, naming_file
 from runner.errors import ConfigError, RunnerError
 from runner.experiment.config import ExperimentConfig
 from runner.experiment.display import VerboseConfig, VerboseLogger

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from runner.cli import cli
-from runner.errors import ConfigError, PolicyError
+from paylab_cli import cli
+from runner.errors import ConfigError, NotSupportedError, PolicyError
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.validate import read_policy_file, validate_policy
 from runner.scenario import load_scenario
@@ -65,7 +65,28 @@ def validate(file: Path, constraints_file: Path | None) -> None:
         scenario = load_scenario(file)
         click.echo(f"{file}: valid scenario ({len(scenario.agent_ids)} agents, "
                    f"{scenario.config.episode_ticks} ticks)")
+    elif kind == "experiment":
+        _validate_experiment(file)
+    elif kind == "sweep":
+        _validate_sweep(file)
     else:
-        from runner.cli.registry import validate_other
+        raise NotSupportedError(f"validating {kind} files", source=file)
 
-        validate_other(kind, file)
+
+def _validate_experiment(file: Path) -> None:
+    from runner.experiment.config import ExperimentConfig
+
+    cfg = ExperimentConfig.from_yaml(file)
+    for warning in cfg.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{file}: valid experiment {cfg.name} ({cfg.evaluation.mode}, model {cfg.llm.model}, "
+               f"agents {', '.join(cfg.optimized_agents)}, max {cfg.convergence.max_iterations} iterations)")
+
+
+def _validate_sweep(file: Path) -> None:
+    from sweep.expand import iter_runs
+    from sweep.spec import load_sweep
+
+    spec = load_sweep(file)
+    count = sum(1 for _ in iter_runs(spec, file.parent))  # one at a time: bounded memory
+    click.echo(f"{file}: valid sweep {spec.name} ({count} runs, every cell validated)")

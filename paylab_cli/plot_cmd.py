@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from runner.cli import cli
+from paylab_cli import cli
 
 if TYPE_CHECKING:  # imported lazily at run time: `paylab --help` stays fast
     from sweep.plots.source import SweepTables

@@ -9,14 +9,14 @@ from typing import Any
 
 import click
 
-from runner.cli import cli, naming_file
+from paylab_cli import cli, naming_file
 from runner.engine.batch import evaluate_batch
 from runner.engine.rates import COMPONENTS
 from runner.engine.reference import ReferenceEngine
 from runner.engine.schedule import Schedule, generate_schedule
 from runner.engine.setup import EngineSetup, build_setup
 from runner.errors import ConfigError
-from runner.policy.ast import Policy
+from runner.policy.tree import Policy
 from runner.policy.validate import parse_valid_policy, read_policy_file
 from runner.scenario import Scenario, load_scenario
 
