@@ -18,6 +18,7 @@ from runner.engine.batch_policy_groups import PolicyGroup, whole_args
 from runner.engine.batch_state import FLOAT_EXACT, FUTURE, Q1, SETTLED, SPLIT, BatchState
 from runner.engine.rates import C
 from runner.engine.reference import RTGS_NORMAL
+from runner.engine.reference_split import UNSUBMITTED_PART
 from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS
 from runner.errors import SimulationError
 
@@ -27,16 +28,18 @@ INHERITED = ("sender", "receiver", "arrival", "deadline", "root")  # a part's, f
 @dataclass
 class SplitDecisions:
     """Per Queue-1 row of a payment pass: parts (-1 where the row reached no split leaf; 0 or
-    1 releases the payment whole), children released at once, the children's priority."""
+    1 releases the payment whole), children released at once, the children's priority, and
+    whether the split is a StaggerSplit."""
 
     parts: np.ndarray
     first_now: np.ndarray
     priority: np.ndarray
+    stagger: np.ndarray
 
     @classmethod
     def empty(cls, n: int) -> SplitDecisions:
         zeros = np.zeros(n, dtype=np.int64)
-        return cls(np.full(n, -1, dtype=np.int64), zeros, zeros.copy())
+        return cls(np.full(n, -1, dtype=np.int64), zeros, zeros.copy(), np.zeros(n, dtype=bool))
 
 
 def decide_splits(day: BatchState, group: PolicyGroup, rows: np.ndarray, leaf: np.ndarray,
@@ -72,10 +75,12 @@ def decide_splits(day: BatchState, group: PolicyGroup, rows: np.ndarray, leaf: n
         first = np.where(stagger, first_now, parts)
     idx = np.arange(out.parts.size)[at][sel]
     out.parts[idx], out.first_now[idx], out.priority[idx] = parts, first, priority
+    out.stagger[idx] = stagger
 
 
 def split_rows(day: BatchState, released: np.ndarray, parts: np.ndarray, first_now: np.ndarray,
-               priority: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+               priority: np.ndarray, stagger: np.ndarray,
+               t: int) -> tuple[np.ndarray, np.ndarray]:
     """Split the rows of ``released`` (release order) whose ``parts`` ≥ 2 into children; the
     others stay. Returns (the release order with each split row replaced by its children
     released at once, the children joining the end of Queue 1 in that order)."""
@@ -101,7 +106,10 @@ def split_rows(day: BatchState, released: np.ndarray, parts: np.ndarray, first_n
     keep = ~split
     order[offsets[keep]] = released[keep]
     within = np.arange(int(f.sum())) - np.repeat(np.cumsum(f) - f, f)
-    order[np.repeat(offsets[split], f) + within] = np.repeat(base, f) + within
+    now = np.repeat(base, f) + within
+    order[np.repeat(offsets[split], f) + within] = now
+    if day.submitted.size == day.amount.size:  # read: a StaggerSplit's are never submitted
+        day.submitted[now[np.repeat(stagger[split], f)]] = UNSUBMITTED_PART
     later = np.repeat(base + f, p - f) + (np.arange(int((p - f).sum()))
                                           - np.repeat(np.cumsum(p - f) - (p - f), p - f))
     return order, later
