@@ -94,7 +94,7 @@ class PolicyParts:
         r = self.r
         # StaggerSplit is left out: open mismatch. Its parts released at once are not submitted
         # in SimCash: their Queue-2 order in priority mode follows SimCash (test_splitting), but
-        # is_in_queue2 (SimCash: "RTGS priority set") and other draws still differ
+        # some draws still differ (probably is_in_queue2: SimCash's "RTGS priority set")
         action = r.choice(("Split", "PaceAndRelease"))
         parts = r.randint(2, 4)
         args: dict[str, Any] = {"num_splits": {"value": parts}}
