@@ -139,7 +139,7 @@ def payment_pass(day: BatchState, t: int) -> np.ndarray:
     later = q1[:0]
     if splits is not None and (splits.parts >= 0).any():
         released, later = split_rows(day, released, splits.parts[at], splits.first_now[at],
-                                     splits.priority[at], t)
+                                     splits.priority[at], splits.stagger[at], t)
     day.q1 = np.concatenate((q1[stay], later)) if later.size else q1[stay]
     if later.size:  # each lane's staggered parts join the end of its Queue 1
         day.q1 = day.q1[np.argsort(day.layout.sender_lane[day.q1], kind="stable")]
@@ -214,6 +214,7 @@ def queue2_policy_pass(day: BatchState, t: int) -> None:
     if leaving.size == 0:
         return
     day.status[leaving] = Q1
+    day.submitted[leaving] = -1  # submitted again when released
     day.q2 = day.q2[day.status[day.q2] == Q2]
     # each lane's returns join the end of its Queue 1, in their Queue-2 order
     leaving = leaving[np.argsort(day.layout.sender_lane[leaving], kind="stable")]

@@ -34,6 +34,7 @@ import numpy as np
 
 from runner.engine.batch_state import FLOAT_EXACT, Q2, SETTLED, BatchState
 from runner.engine.limits import NO_LIMIT
+from runner.engine.reference_split import UNSUBMITTED_PART
 from runner.engine.rules import available_liquidity
 
 
@@ -156,7 +157,8 @@ def settle_released(day: BatchState, released: np.ndarray, t: int) -> None:
     """RTGS settlement of ``released`` (each sample's rows in release order, failures join
     Queue 2), then one FIFO pass over Queue 2."""
     if day.setup.priority_mode:  # the submission tick orders Queue 2 (`order_q2`)
-        day.submitted[released] = t
+        stamp = released[day.submitted[released] != UNSUBMITTED_PART] if day.splits else released
+        day.submitted[stamp] = t
     if not day.lane_sorted_q2 or day.has_limits:
         ok = scan(day, released, t)
         failed = released[~ok]

@@ -9,6 +9,7 @@ never written: the state takes a copy with the children's per-row entries added.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,26 +18,28 @@ from runner.engine.batch_policy_groups import PolicyGroup, whole_args
 from runner.engine.batch_state import FLOAT_EXACT, FUTURE, Q1, SETTLED, SPLIT, BatchState
 from runner.engine.rates import COMPONENT as C
 from runner.engine.reference import RTGS_NORMAL
+from runner.engine.reference_split import UNSUBMITTED_PART
 from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS
 from runner.errors import SimulationError
 
-CHILD_COLUMNS = ("sender", "receiver", "arrival", "deadline", "rtgs_priority", "submitted",
-                 "status", "settle_tick", "root")
+INHERITED = ("sender", "receiver", "arrival", "deadline", "root")  # a part's, from its parent
 
 
 @dataclass
 class SplitDecisions:
     """Per Queue-1 row of a payment pass: parts (-1 where the row reached no split leaf; 0 or
-    1 releases the payment whole), children released at once, the children's priority."""
+    1 releases the payment whole), children released at once, the children's priority, and
+    whether the split is a StaggerSplit."""
 
     parts: np.ndarray
     first_now: np.ndarray
     priority: np.ndarray
+    stagger: np.ndarray
 
     @classmethod
     def empty(cls, n: int) -> SplitDecisions:
         zeros = np.zeros(n, dtype=np.int64)
-        return cls(np.full(n, -1, dtype=np.int64), zeros, zeros.copy())
+        return cls(np.full(n, -1, dtype=np.int64), zeros, zeros.copy(), np.zeros(n, dtype=bool))
 
 
 def decide_splits(day: BatchState, group: PolicyGroup, rows: np.ndarray, leaf: np.ndarray,
@@ -72,10 +75,12 @@ def decide_splits(day: BatchState, group: PolicyGroup, rows: np.ndarray, leaf: n
         first = np.where(stagger, first_now, parts)
     idx = np.arange(out.parts.size)[at][sel]
     out.parts[idx], out.first_now[idx], out.priority[idx] = parts, first, priority
+    out.stagger[idx] = stagger
 
 
 def split_rows(day: BatchState, released: np.ndarray, parts: np.ndarray, first_now: np.ndarray,
-               priority: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray]:
+               priority: np.ndarray, stagger: np.ndarray,
+               t: int) -> tuple[np.ndarray, np.ndarray]:
     """Split the rows of ``released`` (release order) whose ``parts`` ≥ 2 into children; the
     others stay. Returns (the release order with each split row replaced by its children
     released at once, the children joining the end of Queue 1 in that order)."""
@@ -101,7 +106,10 @@ def split_rows(day: BatchState, released: np.ndarray, parts: np.ndarray, first_n
     keep = ~split
     order[offsets[keep]] = released[keep]
     within = np.arange(int(f.sum())) - np.repeat(np.cumsum(f) - f, f)
-    order[np.repeat(offsets[split], f) + within] = np.repeat(base, f) + within
+    now = np.repeat(base, f) + within
+    order[np.repeat(offsets[split], f) + within] = now
+    if day.submitted.size == day.amount.size:  # read: a StaggerSplit's are never submitted
+        day.submitted[now[np.repeat(stagger[split], f)]] = UNSUBMITTED_PART
     later = np.repeat(base + f, p - f) + (np.arange(int((p - f).sum()))
                                           - np.repeat(np.cumsum(p - f) - (p - f), p - f))
     return order, later
@@ -127,18 +135,24 @@ def _extend(day: BatchState, key: str, current: np.ndarray, values: np.ndarray) 
 def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray,
                      priority: np.ndarray, t: int) -> None:
     first = day.amount.size
-    rows = np.arange(first, first + parent.size)
-    new = {name: getattr(day, name)[parent] for name in CHILD_COLUMNS
-           if getattr(day, name).size == first}
-    new.update(rtgs_priority=np.full(parent.size, RTGS_NORMAL, dtype=np.int64),
-               submitted=np.full(parent.size, -1, dtype=np.int64),
-               status=np.full(parent.size, Q1, dtype=np.int8),
-               settle_tick=np.full(parent.size, -1, dtype=np.int64),
-               amount=amount, remaining=amount, priority=priority, original_priority=priority)
+    n = parent.size
+    rows = np.arange(first, first + n)
+    # only the values of columns that are allocated (rtgs_priority, submitted: when read)
+    new: dict[str, Callable[[], np.ndarray]] = {
+        "status": lambda: np.full(n, Q1, dtype=np.int8), "amount": lambda: amount,
+        "remaining": lambda: amount, "priority": lambda: priority,
+        "original_priority": lambda: priority,
+        "rtgs_priority": lambda: np.full(n, RTGS_NORMAL, dtype=np.int64),
+        "submitted": lambda: np.full(n, -1, dtype=np.int64),
+        "settle_tick": lambda: np.full(n, -1, dtype=np.int64)}
+    for name in INHERITED:  # copied from the parent
+        current = getattr(day, name)
+        if current.size == first:
+            setattr(day, name, _extend(day, name, current, current[parent]))
     for name, values in new.items():
         current = getattr(day, name)
-        if current.size == first:  # rtgs_priority, submitted: only allocated when read
-            setattr(day, name, _extend(day, name, current, values))
+        if current.size == first:
+            setattr(day, name, _extend(day, name, current, values()))
     if day.parts_of.size == 0:  # parts per scenario payment so far
         day.parts_of = np.zeros(day.n_payments, dtype=np.int64)
     roots = day.root[rows]
@@ -147,10 +161,13 @@ def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray,
         raise SimulationError(f"a payment was split into more than {MAX_SPLIT_DESCENDANTS} "
                               "parts in all (splits of its parts included)")
     lay = day.layout
-    by_deadline = list(lay.by_deadline)
+    by_deadline = lay.by_deadline
     due = day.deadline[rows] + 1
-    for tick in np.unique(due[(due >= t) & (due < len(by_deadline))]):
-        by_deadline[tick] = np.concatenate((by_deadline[tick], rows[due == tick]))
+    ticks = np.unique(due[(due >= t) & (due < len(by_deadline))])
+    if ticks.size:
+        by_deadline = list(by_deadline)
+        for tick in ticks:
+            by_deadline[tick] = np.concatenate((by_deadline[tick], rows[due == tick]))
     day.layout = replace(
         lay, sample=_extend(day, "sample", lay.sample, lay.sample[parent]),
         sender_lane=_extend(day, "sender_lane", lay.sender_lane, lay.sender_lane[parent]),
@@ -158,15 +175,19 @@ def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray,
         sender_lane_key=_extend(day, "sender_lane_key", lay.sender_lane_key,
                                 lay.sender_lane_key[parent]),
         by_deadline=by_deadline)
-    # parts are never larger than their payment: only the number of rows grows
-    if day.split_top < 0:
-        day.split_top = int(np.abs(day.amount[:day.n_payments]).max(initial=0))
-    top = day.split_top
+    if day.split_row_bound < 0:
+        day.split_row_bound = _row_bound(day)
+    day.exact = day.split_row_bound * day.amount.size < FLOAT_EXACT
+
+
+def _row_bound(day: BatchState) -> int:
+    """The largest term one row adds to a per-lane sum: amount × delay weight, a penalty, a
+    tick (parts are never larger than their scenario payment)."""
+    top = int(np.abs(day.amount[:day.n_payments]).max(initial=0))
     rates = day.setup.rates
     largest = np.array([top])
     penalty = max(int(rates.deadline_penalty.of(largest)[0]), int(rates.eod_penalty.of(largest)[0]))
-    day.exact = max(top * int(rates.delay_lut.max()), day.setup.horizon, penalty) * day.amount.size \
-        < FLOAT_EXACT
+    return max(top * int(rates.delay_lut.max()), day.setup.horizon, penalty)
 
 
 def _charge_friction(day: BatchState, parents: np.ndarray, parts: np.ndarray, t: int) -> None:

@@ -204,7 +204,9 @@ class BatchState:
     # ---- split parts (`runner.engine.batch_split`): growing row arrays, parts per payment
     row_backing: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     parts_of: np.ndarray = field(default_factory=lambda: _EMPTY)
-    split_top: int = -1  # the largest scenario amount (parts are never larger), once known
+    # the largest term a row adds to a per-lane sum (`exact`), once a split happens: parts are
+    # never larger than their scenario payment, so only the number of rows grows
+    split_row_bound: int = -1
     # ---- derived once (read in every step)
     n_lanes: int = 0  # n_samples × n_agents
     deferred: bool = False  # deferred crediting

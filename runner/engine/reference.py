@@ -35,7 +35,7 @@ from runner.engine.rates import COMPONENTS
 from runner.engine.reference_collateral import collateral_tree, run_timers
 from runner.engine.reference_costs import accrue_costs, close_day, cost_table
 from runner.engine.reference_lsm import run_lsm
-from runner.engine.reference_split import settle_ancestors, split_payment
+from runner.engine.reference_split import UNSUBMITTED_PART, settle_ancestors, split_payment
 from runner.engine.results import CostTable
 from runner.engine.rules import (
     SPLIT_ACTIONS,
@@ -234,7 +234,8 @@ class _Day:
         pending = self.payment_pass(t)
         self.queue2_policy_pass(t)
         for tx in pending:  # RTGS: settle in order if affordable, else queue centrally
-            tx.submitted = t
+            if tx.submitted != UNSUBMITTED_PART:
+                tx.submitted = t
             if self.can_settle(tx):
                 self.settle(tx, t, "rtgs")
             else:
@@ -412,7 +413,7 @@ class _Day:
                 if node.action == "ResubmitToRtgs":
                     tx.rtgs_priority = _rtgs_priority(args)
                 self.q2.remove(tx)
-                tx.status = Status.Q1
+                tx.status, tx.submitted = Status.Q1, -1  # submitted again when released
                 self.q1[a].append(tx)
                 self.emit(t, "PolicyDecision", agent=self.s.agent_ids[a], tx=tx.id,
                           action=node.action, node=node.node_id, queue=2)

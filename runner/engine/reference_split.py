@@ -15,6 +15,11 @@ from runner.errors import SimulationError
 if TYPE_CHECKING:
     from runner.engine.reference import Tx, _Day
 
+# The submission tick of a part a StaggerSplit releases at once: SimCash hands it to RTGS
+# without submitting it (no submission tick), so with ``priority_mode`` Queue 2 puts it after
+# every submitted payment (docs/engine.md, "Payment splitting"; Split's parts are submitted).
+UNSUBMITTED_PART = 2**62
+
 
 def split_payment(sim: _Day, tx: Tx, action: str, args: dict[str, Any], t: int,
                   policy: str) -> tuple[list[Tx], list[Tx]]:
@@ -48,6 +53,9 @@ def split_payment(sim: _Day, tx: Tx, action: str, args: dict[str, Any], t: int,
         sim.txs.append(child)
         sim.open.append(child)
         children.append(child)
+    if action == "StaggerSplit":
+        for child in children[:first_now]:
+            child.submitted = UNSUBMITTED_PART
     tx.status = Status.SPLIT
     friction = sim.s.rates.split_friction * (parts - 1)
     sim.costs[t // sim.s.ticks_per_day, tx.sender, C["split_friction"]] += friction

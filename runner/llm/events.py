@@ -13,7 +13,10 @@ is deliberately allowed. In particular:
 * an LSM cycle keeps only the ring's size and this agent's two neighbours in it (who paid it
   and whom it paid — what its own settlements show anyway), not the other links or the value;
 * collateral posts, withdrawals, timed withdrawals and changes of the unsecured cap
-  (``CollateralAdjustment`` events) go to the bank they concern only.
+  (``CollateralAdjustment`` events) go to the bank they concern only;
+* a ``Split`` (the parts' ids and amounts, the friction) and the parts' own arrivals (which
+  name the split payment as ``parent``) go to the splitting bank only; a part's settlement
+  reaches its receiver like any payment's, without the parent.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from runner.money import format_cents
 
 # event type -> (key naming the owning agent, fields the owner may see)
 _OWNED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Arrival": ("sender", ("tx", "sender", "receiver", "amount", "deadline", "priority")),
+    "Arrival": ("sender", ("tx", "sender", "receiver", "amount", "deadline", "priority",
+                           "parent")),
+    "Split": ("sender", ("tx", "sender", "action", "children", "amounts", "friction")),
     "PolicyDecision": ("agent", ("tx", "agent", "action", "node")),
     "BankDecision": ("agent", ("agent", "action", "node")),
     "QueuedRtgs": ("sender", ("tx", "sender", "amount", "reason")),
@@ -49,7 +54,7 @@ _RANK = {
     "EndOfDay": 0, "CostAccrual": 1, "BankDecision": 1, "LsmOffset": 1,
     "Settlement": 2, "Arrival": 2, "DirectTransfer": 2, "PolicyDecision": 3,
     "LsmCycle": 1, "CollateralPost": 1, "CollateralWithdraw": 1, "CollateralTimerWithdraw": 1,
-    "CollateralAdjustment": 0,
+    "CollateralAdjustment": 0, "Split": 1,
 }
 # why a payment could not settle at once, when the engine says (limits: issue #10)
 _QUEUED_WHY = {"limit": "over your outflow limit", "bilateral_limit": "over your limit to "
@@ -111,7 +116,7 @@ def filter_events_for_agent(events: Iterable[Mapping[str, Any]],
     Keeps the agent's own arrivals, payment and bank decisions, central-queue entries,
     settlements where it is sender or receiver, its own cost accruals and penalties,
     offsetting and cycles it took part in, its own collateral moves and credit-cap changes,
-    and end-of-day markers. Idempotent.
+    its own splits, and end-of-day markers. Idempotent.
 
     Example:
         >>> filter_events_for_agent([{"tick": 0, "type": "CostAccrual", "agent": "B",
@@ -174,9 +179,28 @@ def _cap_change(e: Mapping[str, Any], _agent_id: str) -> str:
             f"(now {_money(e, 'unsecured_cap')})")
 
 
+def _arrival(e: Mapping[str, Any], _agent_id: str) -> str:
+    what = "new payment" if e.get("parent") is None else f"part of tx{e.get('parent')},"
+    return (f"{what} {_tx(e)} to {e.get('receiver')}, {_money(e)}, "
+            f"deadline t{e.get('deadline')}, priority {e.get('priority')}")
+
+
+_SPLIT_PARTS_SHOWN = 4  # a split may have up to MAX_SPLIT_PARTS parts: keep the line short
+
+
+def _split(e: Mapping[str, Any], _agent_id: str) -> str:
+    children, amounts = list(e.get("children", ())), list(e.get("amounts", ()))
+    parts = ", ".join(f"tx{c} {format_cents(float(a))}" for c, a in
+                      zip(children[:_SPLIT_PARTS_SHOWN], amounts, strict=False))
+    if len(children) > _SPLIT_PARTS_SHOWN:
+        parts += f", … {len(children) - _SPLIT_PARTS_SHOWN} more"
+    return (f"{_tx(e)} split ({e.get('action')}) into {len(children)} parts: {parts}; "
+            f"friction {_money(e, 'friction')}")
+
+
 _LINES: dict[str, Callable[[Mapping[str, Any], str], str]] = {
-    "Arrival": lambda e, _a: (f"new payment {_tx(e)} to {e.get('receiver')}, {_money(e)}, "
-                              f"deadline t{e.get('deadline')}, priority {e.get('priority')}"),
+    "Arrival": _arrival,
+    "Split": _split,
     "PolicyDecision": lambda e, _a: f"{_tx(e)}: {e.get('action')} (node {e.get('node')})",
     "BankDecision": lambda e, _a: f"bank tree: {e.get('action')} (node {e.get('node')})",
     "QueuedRtgs": lambda e, _a: (f"{_tx(e)} queued centrally, {_money(e)} "
@@ -250,7 +274,7 @@ _TYPE_WORDS = {"PolicyDecision": "payment decisions", "Arrival": "arrivals",
                "DirectTransfer": "transfers", "LsmCycle": "cycles",
                "CollateralPost": "collateral posts", "CollateralWithdraw": "collateral withdrawals",
                "CollateralTimerWithdraw": "timed withdrawals",
-               "CollateralAdjustment": "credit-cap changes"}
+               "CollateralAdjustment": "credit-cap changes", "Split": "splits"}
 
 
 def format_events(events: Iterable[Mapping[str, Any]], agent_id: str,

@@ -10,11 +10,10 @@ Built from what the engine already exposes — the reference engine's event trac
   path (including LSM kinds added later) is accounted the same way. Values are end of tick
   (a deferred credit has arrived by then).
 * **Queues**: a payment is in its sender's Queue 1 from ``Arrival`` until it settles, is
-  queued centrally (``QueuedRtgs`` → Queue 2), dropped (a ``PolicyDecision`` with ``Drop``) or
-  split (``Split``: its parts arrive as payments of their own);
-  in Queue 2 until it settles.
+  queued centrally (``QueuedRtgs`` → Queue 2), dropped (a ``PolicyDecision`` with ``Drop``)
+  or split (``Split``: its parts arrive as payments of their own); in Queue 2 until it settles.
 * **Cumulative cost**: ``CostAccrual`` components plus ``Overdue`` and ``EodPenalty`` penalties
-  and each ``Split``'s friction.
+  and the friction of each ``Split``.
 * **LSM marks**: every event whose type starts with ``Lsm`` and every settlement whose path
   is not plain RTGS, Queue 2 or a scheduled settlement — so new liquidity-saving kinds (cycle
   settlements…) are marked as soon as the engine emits them.
@@ -79,15 +78,15 @@ class _Replay:
             self.where[int(e["tx"])] = (e["sender"], 2)
         elif kind == "PolicyDecision" and e.get("action") == "Drop":
             self.where.pop(int(e["tx"]), None)
+        elif kind == "Split":  # the parts' own Arrival events follow
+            self.where.pop(int(e["tx"]), None)
+            self.cost[e["sender"]] += int(e["friction"])
         elif kind == "EndOfDay":
             for i, a in enumerate(self.agents):
                 self.balance[a] -= int(self.setup.allocation[i])
         elif kind == "CostAccrual":
             self.cost[e["agent"]] += sum(int(v) for k, v in e.items()
                                          if k not in ("tick", "type", "agent"))
-        elif kind == "Split":  # the parts arrive as payments of their own; the parent is gone
-            self.where.pop(int(e["tx"]), None)
-            self.cost[e["sender"]] += int(e["friction"])
         elif kind in COST_EVENTS:
             self.cost[e["sender"]] += int(e[COST_EVENTS[kind]])
 

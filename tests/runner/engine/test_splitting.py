@@ -213,3 +213,34 @@ def test_parts_split_again_settle_their_ancestors(tmp_path: Path) -> None:
     assert [int(x) for x in table.settle_tick[:1]] == [3]
     assert int(table.delay_ticks[0, 0, 0]) == 3
     assert costs_of(table)["split_friction"] == 21
+
+
+@pytest.mark.parametrize(("name", "priority_mode"), [
+    ("StaggerSplit", True), ("StaggerSplit", False), ("Split", True)])
+def test_parts_a_stagger_releases_at_once_queue_behind_submitted_payments(
+        tmp_path: Path, name: str, priority_mode: bool) -> None:
+    """B0 (700) splits its 1 001 in 3 at tick 0, all parts released at once: 333 and 333
+    settle, the 335 part waits in Queue 2. At tick 1 B0 releases a 300 payment (it has 34:
+    Queue 2 too). At tick 2 B2 pays B0 400: B0 has 434, room for one of the two. With
+    ``priority_mode`` Queue 2 is ordered by RTGS submission, and a part a StaggerSplit releases
+    at once was never submitted (SimCash gives it no submission tick and queues it behind
+    every submitted payment): the 300 settles and the part keeps waiting. A Split's parts are
+    submitted at the split, and without ``priority_mode`` Queue 2 is FIFO: there the part
+    (queued first) settles. (SimCash: the same settlements in all three cases.)"""
+    split = action(name, num_splits=3, **({"stagger_first_now": 3, "stagger_gap_ticks": 0,
+                                           "priority_boost_children": 0}
+                                          if name == "StaggerSplit" else {}))
+    policy = {"version": "1.0", "policy_id": "p", "payment_tree": {
+        "type": "condition", "node_id": "big",
+        "condition": {"op": "and", "conditions": [
+            {"op": "==", "left": {"field": "is_split"}, "right": {"value": 0}},
+            {"op": ">=", "left": {"field": "amount"}, "right": {"value": 1000}}]},
+        "on_true": split, "on_false": action("Release")}}
+    raw = day(tmp_path, policy, deadline=3, extra=[pay("B0", "B2", 300, tick=1, deadline=2),
+                                                   pay("B2", "B0", 400, tick=2, deadline=1)],
+              priority_mode=priority_mode)
+    _, events = run(raw)
+    settled = [(e["tick"], e["amount"]) for e in events
+               if e["type"] == "Settlement" and e["sender"] == "B0"]
+    behind = name == "StaggerSplit" and priority_mode
+    assert settled == [(0, 333), (0, 333), (2, 300) if behind else (2, 335)]

@@ -1,7 +1,9 @@
-"""The event filter, systematically over every event type the engine emits (issue #10 item 7).
+"""The event filter, systematically over every event type the engine emits (issues #10, #11).
 
-A real reference-engine trace of a day that uses the #10 rules (LSM offsets and cycles, limits,
-collateral posts, withdrawals and timers, credit-cap changes) is filtered for each bank:
+A real reference-engine trace of days that use the #10 rules (LSM offsets and cycles, limits,
+collateral posts, withdrawals and timers, credit-cap changes) and the #11 splits (a third day
+where B1 splits and B2 stagger-splits, so parts arrive, queue and settle) is filtered for
+each bank:
 
 * every event type in the trace has a visibility decision here (`VISIBLE_TO`) — an event type
   the engine starts emitting fails this test until someone decides who may see it;
@@ -56,6 +58,7 @@ VISIBLE_TO: dict[str, Callable[[Event], set[str]]] = {
     "CollateralWithdraw": _owner("agent"),
     "CollateralTimerWithdraw": _owner("agent"),
     "CollateralAdjustment": _owner("agent"),
+    "Split": _owner("sender"),
     "Settlement": _parties,
     "DirectTransfer": _parties,
     "LsmOffset": _members,
@@ -63,7 +66,7 @@ VISIBLE_TO: dict[str, Callable[[Event], set[str]]] = {
     "EndOfDay": lambda e: set(IDS),
 }
 NEW_TYPES = {"LsmCycle", "CollateralPost", "CollateralWithdraw", "CollateralTimerWithdraw",
-             "CollateralAdjustment"}
+             "CollateralAdjustment", "Split"}
 
 
 def _counterparties(e: Event, me: str) -> set[str]:
@@ -88,16 +91,33 @@ def _collateral_policy() -> dict[str, Any]:
                                           "on_true": post, "on_false": withdraw}}
 
 
+def _splitting_policy(action: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """Release whole on the first two days, split every payment in 3 on the third."""
+    params = {"num_splits": {"value": 3}} | {k: {"value": v} for k, v in extra.items()}
+    split = {"type": "action", "node_id": "split", "action": action, "parameters": params}
+    third_day = {"op": ">=", "left": {"field": "current_tick"}, "right": {"value": 8}}
+    not_a_part = {"op": "==", "left": {"field": "is_split"}, "right": {"value": 0}}
+    release = {"type": "action", "node_id": "go", "action": "Release"}
+    return {"version": "1.0", "policy_id": f"split-{action}",
+            "payment_tree": {"type": "condition", "node_id": "day3", "condition": third_day,
+                             "on_true": {"type": "condition", "node_id": "whole",
+                                         "condition": not_a_part, "on_true": split,
+                                         "on_false": release},
+                             "on_false": release | {"node_id": "go_whole"}}}
+
+
 @cache
 def trace() -> tuple[dict[str, Any], ...]:
-    """A 2-day trace with offsets, a 3- and a 4-bank cycle, limits, collateral and cap changes."""
+    """A 3-day trace with offsets, a 3- and a 4-bank cycle, limits, collateral and cap changes,
+    and splits (a split part that waits in Queue 2, staggered parts released later)."""
     def pay(frm: int, to: int, amount: int, tick: int) -> dict[str, Any]:
         return {"type": "CustomTransactionArrival", "from_agent": IDS[frm], "to_agent": IDS[to],
                 "amount": amount, "deadline": 2, "schedule": {"type": "OneTime", "tick": tick}}
 
     raw = {
-        "simulation": {"ticks_per_day": 4, "num_days": 2, "rng_seed": 1},
+        "simulation": {"ticks_per_day": 4, "num_days": 3, "rng_seed": 1},
         "cost_rates": {"delay_cost_per_tick_per_cent": 0.1, "collateral_cost_per_tick_bps": 50,
+                       "split_friction_cost": 30,
                        "deadline_penalty": 500, "eod_penalty_per_transaction": 700},
         "lsm_config": {"enable_bilateral": True, "enable_cycles": True, "max_cycle_length": 4},
         "agents": [
@@ -115,10 +135,15 @@ def trace() -> tuple[dict[str, Any], ...]:
              "schedule": {"type": "OneTime", "tick": 2}},
             {"type": "CollateralAdjustment", "agent": "B0", "delta": -100,
              "schedule": {"type": "OneTime", "tick": 3}},
+            pay(1, 0, 3_001, 8), pay(2, 3, 90, 8), pay(1, 3, 20_000, 9),  # day 3: splits
+            {"type": "DirectTransfer", "from_agent": "B3", "to_agent": "B2", "amount": 60,
+             "schedule": {"type": "OneTime", "tick": 9}},  # B2's staggered parts can settle
         ],
     }
     scenario = scenario_from_dict(raw)
-    setup = build_setup(scenario, {"B0": parse_valid_policy(_collateral_policy())},
+    policies = {"B0": _collateral_policy(), "B1": _splitting_policy("Split", {}),
+                "B2": _splitting_policy("StaggerSplit", {"stagger_first_now": 1})}
+    setup = build_setup(scenario, {a: parse_valid_policy(p) for a, p in policies.items()},
                         engine="reference")
     _, events = ReferenceEngine(setup).run(generate_schedule(scenario.config, 1, setup.horizon),
                                            trace=True)
@@ -131,6 +156,10 @@ def test_the_trace_exercises_the_new_event_types() -> None:
     assert {"LsmOffset", "Settlement", "QueuedRtgs", "DirectTransfer"} <= kinds
     paths = {e.get("path") for e in trace() if e["type"] == "Settlement"}
     assert {"cycle", "offset"} <= paths
+    parts = {c for e in trace() if e["type"] == "Split" for c in e["children"]}
+    part_events = {e["type"] for e in trace() if e.get("tx") in parts}
+    assert {"Arrival", "Settlement", "QueuedRtgs", "PolicyDecision"} <= part_events
+    assert {e["action"] for e in trace() if e["type"] == "Split"} == {"Split", "StaggerSplit"}
 
 
 def test_every_emitted_type_has_a_visibility_decision() -> None:
@@ -166,6 +195,34 @@ def test_new_event_lines_read_as_text() -> None:
     assert "timed collateral withdrawal" in text and "collateral withdrawn $2.00" in text
     assert "unsecured credit cap changed by -$1.00" in text
     assert "settled in an LSM cycle" in text
+
+
+def test_splits_reach_the_splitting_bank_only_and_read_as_text() -> None:
+    splits = [e for e in trace() if e["type"] == "Split"]
+    parts = {c: e["sender"] for e in splits for c in e["children"]}
+    for me in IDS:
+        seen = filter_events_for_agent(trace(), me)
+        assert {e["tx"] for e in seen if e["type"] == "Split"} == {
+            e["tx"] for e in splits if e["sender"] == me}
+        # a part's arrival (which names its parent) reaches its sender only
+        arrivals = [e for e in seen if e["type"] == "Arrival" and e["tx"] in parts]
+        assert all(parts[e["tx"]] == me and "parent" in e for e in arrivals)
+        assert all("parent" not in e for e in seen if e["type"] != "Arrival")
+    text = "\n".join(format_events(trace(), "B1", max_lines=500))
+    b1 = next(e for e in splits if e["sender"] == "B1")
+    first = b1["children"][0]
+    assert (f"tx{b1['tx']} split (Split) into 3 parts: tx{first} $10.00, tx{first + 1} $10.00, "
+            f"tx{first + 2} $10.01; friction $0.60") in text
+    assert f"part of tx{b1['tx']}, tx{first} to B0, $10.00" in text
+
+
+def test_a_split_of_many_parts_keeps_a_short_line() -> None:
+    split = {"tick": 3, "type": "Split", "tx": 1, "sender": "B0", "action": "Split",
+             "children": list(range(10, 110)), "amounts": [1] * 100, "friction": 0}
+    assert format_events([split], "B0") == [
+        "t3  tx1 split (Split) into 100 parts: tx10 $0.01, tx11 $0.01, tx12 $0.01, tx13 $0.01, "
+        "… 96 more; friction $0.00"]
+    assert format_events([split], "B1") == []
 
 
 def test_a_limit_block_reads_as_such_when_the_engine_says_so() -> None:
