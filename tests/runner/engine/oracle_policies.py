@@ -76,7 +76,8 @@ class PolicyParts:
 
     def payment_action(self) -> dict[str, Any]:
         r = self.r
-        if self.on("splitting") and r.random() < 0.3:
+        # splits and the Queue-2 actions are refused together (runner.engine.setup.check_runnable)
+        if self.on("splitting") and not self.on("resubmit") and r.random() < 0.3:
             return self.split_action()
         action = r.choice(("Release", "Release", "Release", "Release", "Release", "Hold",
                            "Reprioritize", "ReleaseWithCredit"))

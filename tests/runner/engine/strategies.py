@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from runner.engine.results import CostTable
 from runner.engine.schedule import Schedule, generate_schedule
-from runner.engine.setup import EngineSetup, build_setup
+from runner.engine.setup import QUEUE2_ACTIONS, SPLIT_ACTIONS, EngineSetup, build_setup
 from runner.policy import named_policy, parse_valid_policy
 from runner.policy.fields import BANK_FIELDS, TX_FIELDS
 from runner.policy.tree import Policy
@@ -296,6 +296,7 @@ class PolicyBuilder:
         self.r = random.Random(seed)
         self.horizon = horizon
         self.params = params
+        self.actions: set[str] = set()  # payment actions drawn so far
 
     def literal(self) -> float | int:
         r = self.r
@@ -355,6 +356,10 @@ class PolicyBuilder:
         action = _pick(r, "Release", "Release", "ReleaseWithCredit", "Hold", "Drop", "Reprioritize",
                        "WithdrawFromRtgs", "ResubmitToRtgs", "Split", "PaceAndRelease",
                        "StaggerSplit")
+        drawn = self.actions | {action}
+        if drawn & SPLIT_ACTIONS and drawn & QUEUE2_ACTIONS:  # refused together: check_runnable
+            action = "Hold"
+        self.actions.add(action)
         node: dict[str, Any] = {"type": "action", "action": action}
         args: dict[str, Any] = {}
         if action in ("Release", "ReleaseWithCredit"):
