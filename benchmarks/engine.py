@@ -49,6 +49,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
+from make_bank50_lsm import COST_RATES  # noqa: E402  (this folder: run as a script)
 
 from runner.engine.batch import evaluate_batch  # noqa: E402
 from runner.engine.reference import ReferenceEngine  # noqa: E402
@@ -107,12 +108,7 @@ def bank50_scenario(pool: int, rate: float = 2.0, banks: int = 50, ticks: int = 
         "simulation": {"ticks_per_day": ticks, "num_days": 1, "rng_seed": 50},
         "deferred_crediting": True,
         "deadline_cap_at_eod": True,
-        "cost_rates": {
-            "liquidity_cost_per_tick_bps": 83, "delay_cost_per_tick_per_cent": 0.2,
-            "overdraft_bps_per_tick": 0, "collateral_cost_per_tick_bps": 0,
-            "eod_penalty_per_transaction": 100_000, "deadline_penalty": 50_000,
-            "split_friction_cost": 0,
-        },
+        "cost_rates": dict(COST_RATES),
         "lsm_config": {"enable_bilateral": False, "enable_cycles": False},
         "agents": agents,
     }

@@ -19,6 +19,15 @@ POOLS = (200_000, 50_000)
 HERE = Path(__file__).parent / "scenarios"
 
 
+
+# The cost rates of every 50-bank benchmark day (Castro exp2's): shared with benchmarks/engine.py.
+COST_RATES = {
+    "liquidity_cost_per_tick_bps": 83, "delay_cost_per_tick_per_cent": 0.2,
+    "overdraft_bps_per_tick": 0, "collateral_cost_per_tick_bps": 0,
+    "eod_penalty_per_transaction": 100_000, "deadline_penalty": 50_000,
+    "split_friction_cost": 0,
+}
+
 def bank50_lsm(pool: int) -> dict[str, Any]:
     ids = [f"BANK_{i:02d}" for i in range(50)]
     agents = [{
@@ -35,12 +44,7 @@ def bank50_lsm(pool: int) -> dict[str, Any]:
         "simulation": {"ticks_per_day": 100, "num_days": 1, "rng_seed": 50},
         "deferred_crediting": True,
         "deadline_cap_at_eod": True,
-        "cost_rates": {
-            "liquidity_cost_per_tick_bps": 83, "delay_cost_per_tick_per_cent": 0.2,
-            "overdraft_bps_per_tick": 0, "collateral_cost_per_tick_bps": 0,
-            "eod_penalty_per_transaction": 100_000, "deadline_penalty": 50_000,
-            "split_friction_cost": 0,
-        },
+        "cost_rates": dict(COST_RATES),
         "lsm_config": {"enable_bilateral": True, "enable_cycles": True, "max_cycle_length": 4,
                        "max_cycles_per_tick": 10},
         "agents": agents,
