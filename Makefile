@@ -44,6 +44,7 @@ test-slow: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check runner sweep paylab_cli tests benchmarks experiments
+	$(VENV)/bin/ruff format --check runner sweep paylab_cli tests benchmarks experiments
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

@@ -48,20 +48,40 @@ def timed(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
 def measure(out: Path) -> dict[str, Any]:
     store = ParquetStore(out)
     read_s, rows = timed(lambda: {t: ParquetStore(out).read(t, NAME).to_pylist() for t in TABLES})
-    duck_s, duck = timed(lambda: {t: sorted(map(str, duckdb.sql(
-        f"SELECT * EXCLUDE (sweep) FROM read_parquet('{out}/{t}/*/*.parquet', hive_partitioning=true, "
-        f"union_by_name=true)").fetchall())) for t in TABLES})
+    duck_s, duck = timed(
+        lambda: {
+            t: sorted(
+                map(
+                    str,
+                    duckdb.sql(
+                        f"SELECT * EXCLUDE (sweep) FROM read_parquet('{out}/{t}/*/*.parquet', hive_partitioning=true, "
+                        f"union_by_name=true)"
+                    ).fetchall(),
+                )
+            )
+            for t in TABLES
+        }
+    )
     analyze_s, report = timed(lambda: analyze_results(ParquetStore(out), NAME, ["scenario", "model"], "json"))
-    return {"files": table_files(store, NAME), "read_s": read_s, "duckdb_s": duck_s, "analyze_s": analyze_s,
-            "rows": rows, "duckdb": duck, "report": report}
+    return {
+        "files": table_files(store, NAME),
+        "read_s": read_s,
+        "duckdb_s": duck_s,
+        "analyze_s": analyze_s,
+        "rows": rows,
+        "duckdb": duck,
+        "report": report,
+    }
 
 
 def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sweep_file = folder / "bench.yaml"
-        sweep_file.write_text(f"name: {NAME}\nexperiments: [{ROOT}/experiments/castro/exp1.yaml]\n"
-                              f"grid: {{llm.model: [builtin/none]}}\nreplicates: {n}\noutput: out\n")
+        sweep_file.write_text(
+            f"name: {NAME}\nexperiments: [{ROOT}/experiments/castro/exp1.yaml]\n"
+            f"grid: {{llm.model: [builtin/none]}}\nreplicates: {n}\noutput: out\n"
+        )
         spec, cells = check_sweep_file(sweep_file, ["convergence.max_iterations=2", f"output={folder}/out"])
         out = folder / "out"
         sweep.driver.compact_sweep = lambda *a, **k: None  # type: ignore[assignment]
@@ -76,10 +96,15 @@ def main(n: int) -> None:
         after = measure(out)
         same = all(before[k] == after[k] for k in ("rows", "duckdb", "report"))
         rows = sum(len(v) for v in after["rows"].values())
-        print(f"table files: {before['files']} → {after['files']} ({before['files'] / after['files']:.0f}×), "
-              f"compaction {compact_s:.2f} s, {rows} rows, same rows for store/DuckDB/analyze: {same}")
-        for key, label in (("read_s", "ResultStore.read, every table"), ("duckdb_s", "DuckDB, every table"),
-                           ("analyze_s", "paylab analyze")):
+        print(
+            f"table files: {before['files']} → {after['files']} ({before['files'] / after['files']:.0f}×), "
+            f"compaction {compact_s:.2f} s, {rows} rows, same rows for store/DuckDB/analyze: {same}"
+        )
+        for key, label in (
+            ("read_s", "ResultStore.read, every table"),
+            ("duckdb_s", "DuckDB, every table"),
+            ("analyze_s", "paylab analyze"),
+        ):
             print(f"{label:<32} {before[key]:7.3f} s → {after[key]:7.3f} s  ({before[key] / after[key]:.1f}× faster)")
         if not same:
             raise SystemExit("rows differ after compaction")

@@ -63,16 +63,25 @@ from runner.scenario.loader import Scenario, scenario_from_dict  # noqa: E402
 EXP2 = "experiments/castro/scenarios/exp2.yaml"
 EXP2_SAMPLES = (1, 50, 1000)
 BANK50_SAMPLES = (1, 10)
-TABLE_FIELDS = ("costs", "arrived_count", "settled_count", "arrived_value", "settled_value",
-                "delay_ticks", "final_balance")
+TABLE_FIELDS = (
+    "costs",
+    "arrived_count",
+    "settled_count",
+    "arrived_value",
+    "settled_value",
+    "delay_ticks",
+    "final_balance",
+)
 
 # targets
 MIN_RATIO = 30.0  # batch / reference samples per second, exp2 shape at 1 000 samples
 MIN_DECISIONS = 200_000  # payment decisions per second per core, exp2 shape at 1 000 samples
 MAX_AMPLE = 0.1  # seconds, 50-bank day, one sample, ample liquidity
 MAX_SCARCE = 1.0  # seconds, 50-bank day, one sample, scarce liquidity
-LSM_POOLS = (("pool 200 000", "benchmarks/scenarios/bank50_lsm_pool200k.yaml"),
-             ("pool 50 000", "benchmarks/scenarios/bank50_lsm_pool50k.yaml"))
+LSM_POOLS = (
+    ("pool 200 000", "benchmarks/scenarios/bank50_lsm_pool200k.yaml"),
+    ("pool 50 000", "benchmarks/scenarios/bank50_lsm_pool50k.yaml"),
+)
 MAX_LSM_SCARCE = 0.12  # seconds per day per core, LSM day at pool 50 000, 10 samples
 MAX_LSM_ANY = 0.5  # seconds per day, any LSM case
 ORACLE = Path("../shared/oracle/run_oracle.sh")
@@ -83,8 +92,12 @@ MAX_SPLIT_RATIO = 1.5  # splitting day / the same day without splitting (batch, 
 # ---------------------------------------------------------------------- scenarios
 def release_setup(scenario: Scenario, fraction: float) -> EngineSetup:
     """Every bank on the policy "Release" bringing ``fraction`` of its pool."""
-    policy = parse_valid_policy({"parameters": {"initial_liquidity_fraction": fraction},
-                                 "payment_tree": {"type": "action", "action": "Release"}})
+    policy = parse_valid_policy(
+        {
+            "parameters": {"initial_liquidity_fraction": fraction},
+            "payment_tree": {"type": "action", "action": "Release"},
+        }
+    )
     return build_setup(scenario, dict.fromkeys(scenario.agent_ids, policy))
 
 
@@ -93,17 +106,20 @@ def bank50_scenario(pool: int, rate: float = 2.0, banks: int = 50, ticks: int = 
     per tick (≈ 10 000 payments for the defaults), log-normal amounts of mean 10 000 cents,
     uniform counterparties, deadlines 5–30 ticks after arrival, deferred crediting, no LSM,
     and exp2's cost rates."""
-    agents = [{
-        "id": f"BANK_{i:02d}",
-        "opening_balance": 0,
-        "unsecured_cap": 0,
-        "liquidity_pool": pool,
-        "arrival_config": {
-            "rate_per_tick": rate,
-            "amount_distribution": {"type": "LogNormal", "mean": 10_000, "std_dev": 5_000},
-            "deadline_range": [5, 30],
-        },
-    } for i in range(banks)]
+    agents = [
+        {
+            "id": f"BANK_{i:02d}",
+            "opening_balance": 0,
+            "unsecured_cap": 0,
+            "liquidity_pool": pool,
+            "arrival_config": {
+                "rate_per_tick": rate,
+                "amount_distribution": {"type": "LogNormal", "mean": 10_000, "std_dev": 5_000},
+                "deadline_range": [5, 30],
+            },
+        }
+        for i in range(banks)
+    ]
     raw = {
         "simulation": {"ticks_per_day": ticks, "num_days": 1, "rng_seed": 50},
         "deferred_crediting": True,
@@ -120,17 +136,24 @@ def split_setup(scenario: Scenario, split: bool = True) -> EngineSetup:
     (then releases the parts as they come), bringing its whole pool; ``split=False``: the
     same tree releasing whole where it would split (the same day without splitting)."""
     release = {"type": "action", "action": "Release"}
-    split_leaf = ({"type": "action", "action": "Split", "parameters": {"num_splits": {"value": 4}}}
-                  if split else release)
-    policy = parse_valid_policy({
-        "parameters": {"initial_liquidity_fraction": 1.0},
-        "payment_tree": {
-            "type": "condition",
-            "condition": {"op": "or", "conditions": [
-                {"op": ">=", "left": {"field": "balance"}, "right": {"field": "amount"}},
-                {"op": "==", "left": {"field": "is_split"}, "right": {"value": 1}}]},
-            "on_true": release,
-            "on_false": split_leaf}})
+    split_leaf = {"type": "action", "action": "Split", "parameters": {"num_splits": {"value": 4}}} if split else release
+    policy = parse_valid_policy(
+        {
+            "parameters": {"initial_liquidity_fraction": 1.0},
+            "payment_tree": {
+                "type": "condition",
+                "condition": {
+                    "op": "or",
+                    "conditions": [
+                        {"op": ">=", "left": {"field": "balance"}, "right": {"field": "amount"}},
+                        {"op": "==", "left": {"field": "is_split"}, "right": {"value": 1}},
+                    ],
+                },
+                "on_true": release,
+                "on_false": split_leaf,
+            },
+        }
+    )
     return build_setup(scenario, dict.fromkeys(scenario.agent_ids, policy))
 
 
@@ -140,8 +163,10 @@ def split_section() -> tuple[float, bool]:
     batch results equal the reference's (1 sample)."""
     scenario = bank50_scenario(50_000)
     plain, split = split_setup(scenario, split=False), split_setup(scenario)
-    print("\nSplitting — scarce 50-bank day (pool 50 000), batch engine: a policy that splits "
-          "what the balance does not cover\ninto 4 parts, against the same tree releasing whole instead")
+    print(
+        "\nSplitting — scarce 50-bank day (pool 50 000), batch engine: a policy that splits "
+        "what the balance does not cover\ninto 4 parts, against the same tree releasing whole instead"
+    )
     print(f"  {'samples':>8}{'whole s':>11}{'split s':>9}{'ratio':>7}")
     worst = 0.0
     identical = True
@@ -181,7 +206,8 @@ def run_reference(setup: EngineSetup, schedules: Sequence[Schedule]) -> CostTabl
 def same(a: CostTable, b: CostTable, decisions: bool = True) -> bool:
     """Identical results (and decision counts, unless ``a`` is a selection of a batch)."""
     return (not decisions or a.decisions == b.decisions) and all(
-        np.array_equal(getattr(a, k), getattr(b, k)) for k in TABLE_FIELDS)
+        np.array_equal(getattr(a, k), getattr(b, k)) for k in TABLE_FIELDS
+    )
 
 
 @dataclass
@@ -212,8 +238,9 @@ class Row:
         return self.batch_rate / self.ref_rate
 
 
-def measure(case: str, setup: EngineSetup, scenario: Scenario, n: int, n_ref: int,
-            repeats: int, ref_repeats: int) -> Row:
+def measure(
+    case: str, setup: EngineSetup, scenario: Scenario, n: int, n_ref: int, repeats: int, ref_repeats: int
+) -> Row:
     """Time both engines on the same ``n`` samples (the reference on the first ``n_ref``).
 
     Batch and reference runs alternate, so both see the same machine load; each keeps its
@@ -235,13 +262,23 @@ def measure(case: str, setup: EngineSetup, scenario: Scenario, n: int, n_ref: in
             ref_table = run_reference(setup, subset)
             ref_times.append((time.perf_counter() - wall, time.process_time() - cpu))
     assert ref_table is not None
-    identical = same(table.select(range(n_ref)), ref_table, decisions=False) if n_ref < n \
-        else same(table, ref_table)
+    identical = same(table.select(range(n_ref)), ref_table, decisions=False) if n_ref < n else same(table, ref_table)
     batch_cpu, ref_cpu = min(c for _, c in batch_times), min(c for _, c in ref_times)
     cpu_ratio = (n / max(batch_cpu, 1e-9)) / (n_ref / max(ref_cpu, 1e-9))
-    return Row(case, n, round(sum(s.n_payments for s in schedules) / n), gen_s,
-               min(w for w, _ in batch_times), table.decisions, n_ref,
-               min(w for w, _ in ref_times), ref_table.decisions, identical, cpu_ratio, batch_cpu)
+    return Row(
+        case,
+        n,
+        round(sum(s.n_payments for s in schedules) / n),
+        gen_s,
+        min(w for w, _ in batch_times),
+        table.decisions,
+        n_ref,
+        min(w for w, _ in ref_times),
+        ref_table.decisions,
+        identical,
+        cpu_ratio,
+        batch_cpu,
+    )
 
 
 # ---------------------------------------------------------------------- report
@@ -256,22 +293,30 @@ def same_note(r: Row) -> str:
 
 
 def exp2_table(rows: list[Row]) -> None:
-    print(f"  {'variant':<16}{'samples':>8}{'gen s':>9}{'batch s':>10}{'batch samp/s':>14}"
-          f"{'batch dec/s':>13}{'ref samp/s':>12}{'ref dec/s':>11}{'ratio':>8}{'cpu':>7}  same")
+    print(
+        f"  {'variant':<16}{'samples':>8}{'gen s':>9}{'batch s':>10}{'batch samp/s':>14}"
+        f"{'batch dec/s':>13}{'ref samp/s':>12}{'ref dec/s':>11}{'ratio':>8}{'cpu':>7}  same"
+    )
     for r in rows:
-        print(f"  {r.case:<16}{r.samples:>8}{r.gen_s:>9.3f}{r.batch_s:>10.4f}"
-              f"{fmt(r.batch_rate):>14}{fmt(r.batch_decisions / r.batch_s):>13}"
-              f"{fmt(r.ref_rate):>12}{fmt(r.ref_decisions / r.ref_s):>11}{r.ratio:>7.1f}×"
-              f"{r.cpu_ratio:>6.0f}×  {same_note(r)}")
+        print(
+            f"  {r.case:<16}{r.samples:>8}{r.gen_s:>9.3f}{r.batch_s:>10.4f}"
+            f"{fmt(r.batch_rate):>14}{fmt(r.batch_decisions / r.batch_s):>13}"
+            f"{fmt(r.ref_rate):>12}{fmt(r.ref_decisions / r.ref_s):>11}{r.ratio:>7.1f}×"
+            f"{r.cpu_ratio:>6.0f}×  {same_note(r)}"
+        )
 
 
 def bank50_table(rows: list[Row]) -> None:
-    print(f"  {'variant':<24}{'samples':>8}{'payments':>10}{'gen s/day':>11}{'batch s/day':>13}"
-          f"{'ref s/day':>11}{'speed-up':>10}{'cpu':>7}  same")
+    print(
+        f"  {'variant':<24}{'samples':>8}{'payments':>10}{'gen s/day':>11}{'batch s/day':>13}"
+        f"{'ref s/day':>11}{'speed-up':>10}{'cpu':>7}  same"
+    )
     for r in rows:
-        print(f"  {r.case:<24}{r.samples:>8}{fmt(r.payments):>10}{r.gen_s / r.samples:>11.4f}"
-              f"{r.batch_s / r.samples:>13.4f}{r.ref_s / r.ref_samples:>11.3f}{r.ratio:>9.1f}×"
-              f"{r.cpu_ratio:>6.0f}×  {same_note(r)}")
+        print(
+            f"  {r.case:<24}{r.samples:>8}{fmt(r.payments):>10}{r.gen_s / r.samples:>11.4f}"
+            f"{r.batch_s / r.samples:>13.4f}{r.ref_s / r.ref_samples:>11.3f}{r.ratio:>9.1f}×"
+            f"{r.cpu_ratio:>6.0f}×  {same_note(r)}"
+        )
 
 
 def oracle_seconds(path: str, reps: int) -> float | None:
@@ -280,8 +325,9 @@ def oracle_seconds(path: str, reps: int) -> float | None:
     if not ORACLE.exists():
         return None
     try:
-        out = subprocess.run([str(ORACLE), path, "--timing", str(reps)], check=True,
-                             capture_output=True, text=True, timeout=1800).stdout
+        out = subprocess.run(
+            [str(ORACLE), path, "--timing", str(reps)], check=True, capture_output=True, text=True, timeout=1800
+        ).stdout
         return float(json.loads(out)["timing"]["median_us"]) / 1e6
     except (subprocess.SubprocessError, OSError, ValueError, KeyError) as exc:
         print(f"  (oracle failed on {path}: {exc})")
@@ -289,42 +335,48 @@ def oracle_seconds(path: str, reps: int) -> float | None:
 
 
 def lsm_table(rows: list[Row], oracle: dict[str, float | None]) -> None:
-    print(f"  {'variant':<14}{'samples':>8}{'payments':>10}{'batch s/day':>13}{'batch cpu':>11}"
-          f"{'ref s/day':>11}{'SimCash s/day':>15}{'vs SimCash':>12}  same")
+    print(
+        f"  {'variant':<14}{'samples':>8}{'payments':>10}{'batch s/day':>13}{'batch cpu':>11}"
+        f"{'ref s/day':>11}{'SimCash s/day':>15}{'vs SimCash':>12}  same"
+    )
     for r in rows:
         sim = oracle.get(r.case)
         vs = f"{sim / (r.batch_s / r.samples):>11.0f}×" if sim else f"{'-':>12}"
         simcash = f"{sim:.3f}" if sim else "absent"
-        print(f"  {r.case:<14}{r.samples:>8}{fmt(r.payments):>10}{r.batch_s / r.samples:>13.4f}"
-              f"{r.batch_cpu_s / r.samples:>11.4f}{r.ref_s / r.ref_samples:>11.3f}{simcash:>15}{vs}"
-              f"  {same_note(r)}")
+        print(
+            f"  {r.case:<14}{r.samples:>8}{fmt(r.payments):>10}{r.batch_s / r.samples:>13.4f}"
+            f"{r.batch_cpu_s / r.samples:>11.4f}{r.ref_s / r.ref_samples:>11.3f}{simcash:>15}{vs}"
+            f"  {same_note(r)}"
+        )
 
 
 def load_note() -> str:
     load, cpus = os.getloadavg()[0], os.cpu_count() or 1
     if load <= cpus:
         return f"load average {load:.1f} on {cpus} CPUs"
-    return (f"load average {load:.1f} on {cpus} CPUs: other processes competed for the cores, "
-            "so times are inflated")
+    return f"load average {load:.1f} on {cpus} CPUs: other processes competed for the cores, so times are inflated"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="run the reference engine on fewer samples")
+    parser.add_argument("--quick", action="store_true", help="run the reference engine on fewer samples")
     parser.add_argument("--no-oracle", action="store_true", help="skip SimCash's engine")
     args = parser.parse_args(argv)
     ref_cap = 50 if args.quick else 200
     ref_cap50 = 1 if args.quick else 3
 
-    print(f"paylab engine benchmark — Python {platform.python_version()}, numpy {np.__version__}, "
-          f"numeric threads pinned to 1 ({load_note()})")
-    print("batch = runner.engine.batch.evaluate_batch (all samples at once); reference = "
-          "ReferenceEngine, sample by sample.\nTimes: wall clock, best of ≥3 after a warm-up, "
-          "batch and reference runs interleaved (50-bank reference: one run);\nsample "
-          "generation timed separately and excluded. 'cpu': the speed-up from CPU times "
-          "(time.process_time) of the same runs,\nwhich other processes on the machine barely "
-          "affect.\n")
+    print(
+        f"paylab engine benchmark — Python {platform.python_version()}, numpy {np.__version__}, "
+        f"numeric threads pinned to 1 ({load_note()})"
+    )
+    print(
+        "batch = runner.engine.batch.evaluate_batch (all samples at once); reference = "
+        "ReferenceEngine, sample by sample.\nTimes: wall clock, best of ≥3 after a warm-up, "
+        "batch and reference runs interleaved (50-bank reference: one run);\nsample "
+        "generation timed separately and excluded. 'cpu': the speed-up from CPU times "
+        "(time.process_time) of the same runs,\nwhich other processes on the machine barely "
+        "affect.\n"
+    )
 
     exp2 = load_scenario(EXP2)
     rows: list[Row] = []
@@ -332,10 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         setup = release_setup(exp2, fraction)
         for n in EXP2_SAMPLES:
             n_ref = min(n, ref_cap)
-            rows.append(measure(label, setup, exp2, n, n_ref, repeats=5 if n >= 1000 else 9,
-                                ref_repeats=3))
-    print("exp2 shape — 2 banks × 12 ticks, ~48 payments/day, policy Release "
-          "(dec/s = payment decisions per second)")
+            rows.append(measure(label, setup, exp2, n, n_ref, repeats=5 if n >= 1000 else 9, ref_repeats=3))
+    print("exp2 shape — 2 banks × 12 ticks, ~48 payments/day, policy Release (dec/s = payment decisions per second)")
     exp2_table(rows)
 
     big: list[Row] = []
@@ -343,22 +393,20 @@ def main(argv: list[str] | None = None) -> int:
         scenario = bank50_scenario(pool)
         setup = release_setup(scenario, 1.0)
         for n in BANK50_SAMPLES:
-            big.append(measure(label, setup, scenario, n, min(n, ref_cap50),
-                               repeats=3, ref_repeats=1))
-    print("\n50-bank day — 50 banks × 100 ticks, Poisson 2/bank/tick, deferred crediting, "
-          "LSM off, policy Release")
+            big.append(measure(label, setup, scenario, n, min(n, ref_cap50), repeats=3, ref_repeats=1))
+    print("\n50-bank day — 50 banks × 100 ticks, Poisson 2/bank/tick, deferred crediting, LSM off, policy Release")
     bank50_table(big)
 
-    print("\nScaling — scarce 50-bank day, batch engine, 1 sample "
-          "(time per payment should stay flat)")
+    print("\nScaling — scarce 50-bank day, batch engine, 1 sample (time per payment should stay flat)")
     print(f"  {'rate/bank/tick':>15}{'payments':>10}{'batch s':>10}{'µs/payment':>12}")
     for rate in (1.0, 2.0, 4.0, 8.0):
         scenario = bank50_scenario(50_000, rate=rate)
         setup = release_setup(scenario, 1.0)
         schedule = generate_schedule(scenario.config, 0)
         seconds, _ = best_time(lambda: evaluate_batch(setup, [schedule]), 5)  # noqa: B023
-        print(f"  {rate:>15.0f}{fmt(schedule.n_payments):>10}{seconds:>10.4f}"
-              f"{1e6 * seconds / schedule.n_payments:>12.2f}")
+        print(
+            f"  {rate:>15.0f}{fmt(schedule.n_payments):>10}{seconds:>10.4f}{1e6 * seconds / schedule.n_payments:>12.2f}"
+        )
 
     lsm_rows: list[Row] = []
     oracle: dict[str, float | None] = {}
@@ -368,10 +416,13 @@ def main(argv: list[str] | None = None) -> int:
         for n in BANK50_SAMPLES:
             lsm_rows.append(measure(label, setup, scenario, n, 1, repeats=3, ref_repeats=1))
         oracle[label] = None if args.no_oracle else oracle_seconds(path, 1 if args.quick else 3)
-    print("\n50-bank LSM day — 50 banks × 100 ticks, Poisson 2/bank/tick, deadlines 3–8, "
-          "deferred crediting,\nbilateral offsetting + cycles (max_cycle_length 4), Fifo; "
-          "'SimCash': its engine on the same file (median per day; the issue quotes "
-          + ", ".join(f"{v:g} s ({k})" for k, v in ORACLE_SECONDS.items()) + ")")
+    print(
+        "\n50-bank LSM day — 50 banks × 100 ticks, Poisson 2/bank/tick, deadlines 3–8, "
+        "deferred crediting,\nbilateral offsetting + cycles (max_cycle_length 4), Fifo; "
+        "'SimCash': its engine on the same file (median per day; the issue quotes "
+        + ", ".join(f"{v:g} s ({k})" for k, v in ORACLE_SECONDS.items())
+        + ")"
+    )
     lsm_table(lsm_rows, oracle)
 
     split_ratio, split_same = split_section()
@@ -382,30 +433,49 @@ def main(argv: list[str] | None = None) -> int:
     e_ample, e_queues = at("f=0.50", 1000, rows), at("f=0.05", 1000, rows)
     b_ample, b_scarce = at("ample", 1, big), at("scarce", 1, big)
     checks = [
-        (f"batch ≥ {MIN_RATIO:.0f}× reference at 1 000 samples (exp2)",
-         min(e_ample.ratio, e_queues.ratio) >= MIN_RATIO,
-         f"{e_ample.ratio:.1f}× (f=0.50), {e_queues.ratio:.1f}× (f=0.05); from CPU times "
-         f"{e_ample.cpu_ratio:.0f}× and {e_queues.cpu_ratio:.0f}×"),
-        (f"≥ {fmt(MIN_DECISIONS)} payment decisions/s per core (exp2, 1 000 samples)",
-         min(r.batch_decisions / r.batch_s for r in (e_ample, e_queues)) >= MIN_DECISIONS,
-         f"{fmt(e_ample.batch_decisions / e_ample.batch_s)} (f=0.50), "
-         f"{fmt(e_queues.batch_decisions / e_queues.batch_s)} (f=0.05)"),
-        (f"50-bank day, ample liquidity ≤ {MAX_AMPLE} s (batch, 1 sample)",
-         b_ample.batch_s <= MAX_AMPLE, f"{b_ample.batch_s:.4f} s"),
-        (f"50-bank day, scarce liquidity ≤ {MAX_SCARCE} s (batch, 1 sample)",
-         b_scarce.batch_s <= MAX_SCARCE, f"{b_scarce.batch_s:.4f} s"),
-        (f"50-bank LSM day at pool 50 000 ≤ {MAX_LSM_SCARCE} s per day per core (batch, "
-         "10 samples, CPU time)",
-         at("pool 50 000", 10, lsm_rows).batch_cpu_s / 10 <= MAX_LSM_SCARCE,
-         f"{at('pool 50 000', 10, lsm_rows).batch_cpu_s / 10:.4f} s CPU, "
-         f"{at('pool 50 000', 10, lsm_rows).batch_s / 10:.4f} s wall"),
-        (f"every 50-bank LSM case ≤ {MAX_LSM_ANY} s per day (batch, CPU time)",
-         all(r.batch_cpu_s / r.samples <= MAX_LSM_ANY for r in lsm_rows),
-         ", ".join(f"{r.batch_cpu_s / r.samples:.3f}" for r in lsm_rows)),
-        (f"splitting day ≤ {MAX_SPLIT_RATIO}× the same day without splitting (batch)",
-         split_ratio <= MAX_SPLIT_RATIO, f"{split_ratio:.2f}×"),
-        ("batch results identical to the reference on every sample compared",
-         all(r.identical for r in rows + big + lsm_rows) and split_same, ""),
+        (
+            f"batch ≥ {MIN_RATIO:.0f}× reference at 1 000 samples (exp2)",
+            min(e_ample.ratio, e_queues.ratio) >= MIN_RATIO,
+            f"{e_ample.ratio:.1f}× (f=0.50), {e_queues.ratio:.1f}× (f=0.05); from CPU times "
+            f"{e_ample.cpu_ratio:.0f}× and {e_queues.cpu_ratio:.0f}×",
+        ),
+        (
+            f"≥ {fmt(MIN_DECISIONS)} payment decisions/s per core (exp2, 1 000 samples)",
+            min(r.batch_decisions / r.batch_s for r in (e_ample, e_queues)) >= MIN_DECISIONS,
+            f"{fmt(e_ample.batch_decisions / e_ample.batch_s)} (f=0.50), "
+            f"{fmt(e_queues.batch_decisions / e_queues.batch_s)} (f=0.05)",
+        ),
+        (
+            f"50-bank day, ample liquidity ≤ {MAX_AMPLE} s (batch, 1 sample)",
+            b_ample.batch_s <= MAX_AMPLE,
+            f"{b_ample.batch_s:.4f} s",
+        ),
+        (
+            f"50-bank day, scarce liquidity ≤ {MAX_SCARCE} s (batch, 1 sample)",
+            b_scarce.batch_s <= MAX_SCARCE,
+            f"{b_scarce.batch_s:.4f} s",
+        ),
+        (
+            f"50-bank LSM day at pool 50 000 ≤ {MAX_LSM_SCARCE} s per day per core (batch, 10 samples, CPU time)",
+            at("pool 50 000", 10, lsm_rows).batch_cpu_s / 10 <= MAX_LSM_SCARCE,
+            f"{at('pool 50 000', 10, lsm_rows).batch_cpu_s / 10:.4f} s CPU, "
+            f"{at('pool 50 000', 10, lsm_rows).batch_s / 10:.4f} s wall",
+        ),
+        (
+            f"every 50-bank LSM case ≤ {MAX_LSM_ANY} s per day (batch, CPU time)",
+            all(r.batch_cpu_s / r.samples <= MAX_LSM_ANY for r in lsm_rows),
+            ", ".join(f"{r.batch_cpu_s / r.samples:.3f}" for r in lsm_rows),
+        ),
+        (
+            f"splitting day ≤ {MAX_SPLIT_RATIO}× the same day without splitting (batch)",
+            split_ratio <= MAX_SPLIT_RATIO,
+            f"{split_ratio:.2f}×",
+        ),
+        (
+            "batch results identical to the reference on every sample compared",
+            all(r.identical for r in rows + big + lsm_rows) and split_same,
+            "",
+        ),
     ]
     print(f"\n({load_note()})")
     for name, ok, detail in checks:

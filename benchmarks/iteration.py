@@ -50,8 +50,9 @@ class SampleBySampleExecutor:
 
 def iteration_times(executor: EvaluationExecutor, iterations: int, overrides: list[str]) -> list[float]:
     cfg = ExperimentConfig.from_yaml(ROOT / "experiments/castro/exp2.yaml", overrides)
-    loop = OptimizationLoop(cfg, cfg.load_scenario(), CoordinateProposer(cfg.get_constraints()),
-                            executor, LiveStateProvider("bench"))
+    loop = OptimizationLoop(
+        cfg, cfg.load_scenario(), CoordinateProposer(cfg.get_constraints()), executor, LiveStateProvider("bench")
+    )
     times = []
     with asyncio.Runner() as runner:  # one event loop for the run, as `OptimizationLoop.run`
         for it in range(1, iterations + 1):
@@ -67,8 +68,10 @@ def iteration_times(executor: EvaluationExecutor, iterations: int, overrides: li
 
 def main() -> int:
     rows = []
-    for label, overrides in (("exp2 as shipped (context_days 10)", []),
-                             ("exp2, one context day", ["evaluation.context_days=1"])):
+    for label, overrides in (
+        ("exp2 as shipped (context_days 10)", []),
+        ("exp2, one context day", ["evaluation.context_days=1"]),
+    ):
         batch = iteration_times(InProcessExecutor(), 8, overrides)[1:]  # first one warms up
         reference = iteration_times(SampleBySampleExecutor(), 3, overrides)
         b, r = statistics.median(batch), statistics.median(reference)
@@ -79,8 +82,10 @@ def main() -> int:
         print(f"  speed-up          {r / b:8.1f} x")
     ok = True
     for label, b, r in rows:
-        for name, passed, text in (("≤ 50 ms", b <= 0.050, f"{b * 1000:.1f} ms"),
-                                   ("≥ 20× sample by sample", r / b >= 20, f"{r / b:.1f}x")):
+        for name, passed, text in (
+            ("≤ 50 ms", b <= 0.050, f"{b * 1000:.1f} ms"),
+            ("≥ 20× sample by sample", r / b >= 20, f"{r / b:.1f}x"),
+        ):
             print(f"{'PASS' if passed else 'FAIL'}  {label}: {name} ({text})")
             ok &= passed
     return 0 if ok else 1

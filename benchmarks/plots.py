@@ -52,14 +52,32 @@ CALLS_PER_RUN = 12
 
 def small_sweep(work: Path) -> Path:
     """Run the real small sweep; returns its output folder."""
-    doc = {"name": SMALL, "experiments": [str(ROOT / f"experiments/castro/exp{i}.yaml") for i in (1, 2)],
-           "grid": {"llm.model": ["builtin/coordinate", "builtin/none"]}, "replicates": 2, "output": "out"}
+    doc = {
+        "name": SMALL,
+        "experiments": [str(ROOT / f"experiments/castro/exp{i}.yaml") for i in (1, 2)],
+        "grid": {"llm.model": ["builtin/coordinate", "builtin/none"]},
+        "replicates": 2,
+        "output": "out",
+    }
     (work / "small.yaml").write_text(json.dumps(doc))
     paylab = Path(sys.executable).parent / "paylab"
-    subprocess.run([str(paylab), "sweep", str(work / "small.yaml"), "--executor", "local", "--quiet",
-                    "evaluation.num_samples=10", "evaluation.reference_samples=20",
-                    "convergence.max_iterations=3", f"output={work / 'out'}"],
-                   check=True, cwd=work, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            str(paylab),
+            "sweep",
+            str(work / "small.yaml"),
+            "--executor",
+            "local",
+            "--quiet",
+            "evaluation.num_samples=10",
+            "evaluation.reference_samples=20",
+            "convergence.max_iterations=3",
+            f"output={work / 'out'}",
+        ],
+        check=True,
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+    )
     return work / "out"
 
 
@@ -84,24 +102,54 @@ def synthesise(small: Path, root: Path, n_runs: int) -> None:
         run_id = f"{t['run_id'].rsplit('-', 1)[0]}-{k:05d}"
         failed = k % 50 == 7
         model = MODELS[k % len(MODELS)]
-        row = {**t, "sweep": BIG, "run_id": run_id, "replicate": k // len(templates), "model": model,
-               "param_llm__model": model, "status": "failed" if failed else "done",
-               "error": "LLMError: provider timed out" if failed else None}
+        row = {
+            **t,
+            "sweep": BIG,
+            "run_id": run_id,
+            "replicate": k // len(templates),
+            "model": model,
+            "param_llm__model": model,
+            "status": "failed" if failed else "done",
+            "error": "LLMError: provider timed out" if failed else None,
+        }
         if failed:
             row.update(final_total_cost=None, iterations=None, stop_reason=None, final_settlement_rate=None)
         else:
-            row.update(final_total_cost=int(t["final_total_cost"] * rng.uniform(0.6, 1.4)),
-                       iterations=rng.randint(2, 25), stop_reason=rng.choice(("converged", "max_iterations")))
+            row.update(
+                final_total_cost=int(t["final_total_cost"] * rng.uniform(0.6, 1.4)),
+                iterations=rng.randint(2, 25),
+                stop_reason=rng.choice(("converged", "max_iterations")),
+            )
         _write(root, "runs", run_id, [row], runs_schema)
         mine = [{**p, "sweep": BIG, "run_id": run_id} for p in proposals if p["run_id"] == t["run_id"]]
         _write(root, "proposals", run_id, mine, SCHEMAS["proposals"])
-        calls = [{"sweep": BIG, "run_id": run_id, "iteration": 1 + c // 2, "agent": f"BANK_{'AB'[c % 2]}",
-                  "call": 1, "attempt": 1, "model": model, "messages_json": prompt, "response": "{}" * 200,
-                  "reasoning": None, "parsed_policy_json": None, "validation_errors_json": "[]",
-                  "error": "timeout" if c == 11 and k % 9 == 0 else None, "prompt_tokens": rng.randint(800, 1200),
-                  "completion_tokens": rng.randint(100, 300), "cost_usd": rng.uniform(0.001, 0.01),
-                  "latency_s": rng.lognormvariate(0.5, 0.6), "schema_version": 2}
-                 for c in range(CALLS_PER_RUN)] if not model.startswith("builtin/") else []
+        calls = (
+            [
+                {
+                    "sweep": BIG,
+                    "run_id": run_id,
+                    "iteration": 1 + c // 2,
+                    "agent": f"BANK_{'AB'[c % 2]}",
+                    "call": 1,
+                    "attempt": 1,
+                    "model": model,
+                    "messages_json": prompt,
+                    "response": "{}" * 200,
+                    "reasoning": None,
+                    "parsed_policy_json": None,
+                    "validation_errors_json": "[]",
+                    "error": "timeout" if c == 11 and k % 9 == 0 else None,
+                    "prompt_tokens": rng.randint(800, 1200),
+                    "completion_tokens": rng.randint(100, 300),
+                    "cost_usd": rng.uniform(0.001, 0.01),
+                    "latency_s": rng.lognormvariate(0.5, 0.6),
+                    "schema_version": 2,
+                }
+                for c in range(CALLS_PER_RUN)
+            ]
+            if not model.startswith("builtin/")
+            else []
+        )
         _write(root, "llm_calls", run_id, calls, SCHEMAS["llm_calls"])
 
 
@@ -148,20 +196,28 @@ def main() -> None:
         one = run_figures(tables, tables.run_ids()[0])
         write_figures(one, work / "figs", "png")
         one_run = time.perf_counter() - t
-        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (shared machine: CPU seconds "
-              "are the steadier figure)")
+        print(
+            f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (shared machine: CPU seconds "
+            "are the steadier figure)"
+        )
         print(f"{'stage':<13}{f'{n_small} runs':>10}{f'{args.runs} runs':>11}{'ratio':>7}{'cpu':>9}{'cpu':>9}")
         for key in ("read", "frames+draw", "save png", "drawing", "total"):
-            print(f"{key:<13}{base[key]:>9.2f}s{big[key]:>10.2f}s{big[key] / base[key]:>7.1f}"
-                  f"{base[key + ' cpu']:>8.2f}s{big[key + ' cpu']:>8.2f}s")
+            print(
+                f"{key:<13}{base[key]:>9.2f}s{big[key]:>10.2f}s{big[key] / base[key]:>7.1f}"
+                f"{base[key + ' cpu']:>8.2f}s{big[key + ' cpu']:>8.2f}s"
+            )
         print("(drawing = frames+draw + save png; read = ResultStore.read of runs, proposals, llm_calls)")
-        print(f"figures: {int(big['figures'])} (final cost, settlement, stop reasons, LLM); "
-              f"per run {1000 * big['total'] / args.runs:.2f} ms vs {1000 * base['total'] / n_small:.2f} ms")
+        print(
+            f"figures: {int(big['figures'])} (final cost, settlement, stop reasons, LLM); "
+            f"per run {1000 * big['total'] / args.runs:.2f} ms vs {1000 * base['total'] / n_small:.2f} ms"
+        )
         print(f"one run's two figures (its sweep's tables already read): {one_run:.2f} s")
         ok = big["total"] < TARGET_S
-        print(f"target: {args.runs}-run sweep figures, read and drawn, in < {TARGET_S:.0f} s wall: "
-              f"{'PASS' if ok else 'FAIL'} ({big['total']:.2f} s; CPU {big['total cpu']:.2f} s; "
-              f"drawing alone {big['drawing']:.2f} s)")
+        print(
+            f"target: {args.runs}-run sweep figures, read and drawn, in < {TARGET_S:.0f} s wall: "
+            f"{'PASS' if ok else 'FAIL'} ({big['total']:.2f} s; CPU {big['total cpu']:.2f} s; "
+            f"drawing alone {big['drawing']:.2f} s)"
+        )
         if not ok:
             sys.exit(1)
     finally:

@@ -33,13 +33,21 @@ def write_throughput(root: str, n_rows: int, rows_per_part: int = 100) -> float:
     for start in range(0, n_rows, rows_per_part):
         n = min(rows_per_part, n_rows - start)
         k = pa.array(range(start, start + n), pa.int64())
-        chunks.append(pa.table({
-            "run_id": pa.array([run_id] * n),
-            "iteration": pa.array([start // rows_per_part] * n, pa.int32()),
-            "agent": pa.array(["BANK_A" if i % 2 else "BANK_B" for i in range(n)]),
-            "sample": pa.array([i // 2 for i in range(n)], pa.int32()), "seed": k,
-            "old_cost": k, "new_cost": k, "delta": pa.array([0] * n, pa.int64()),
-            "schema_version": pa.array([SCHEMA_VERSION] * n, pa.int32())}))
+        chunks.append(
+            pa.table(
+                {
+                    "run_id": pa.array([run_id] * n),
+                    "iteration": pa.array([start // rows_per_part] * n, pa.int32()),
+                    "agent": pa.array(["BANK_A" if i % 2 else "BANK_B" for i in range(n)]),
+                    "sample": pa.array([i // 2 for i in range(n)], pa.int32()),
+                    "seed": k,
+                    "old_cost": k,
+                    "new_cost": k,
+                    "delta": pa.array([0] * n, pa.int64()),
+                    "schema_version": pa.array([SCHEMA_VERSION] * n, pa.int32()),
+                }
+            )
+        )
     began = time.perf_counter()
     for i, chunk in enumerate(chunks):
         store.write_part("samples", sweep, run_id, f"it-{i:05d}", chunk)

@@ -87,8 +87,10 @@ from tests.fakes.fake_openai import Delay, FakeOpenAIServer, policy_reply  # noq
 # (a)
 LLM_RUNS, LLM_ITERATIONS, LLM_AGENTS, LLM_LATENCY, LLM_CONCURRENCY = 16, 5, 2, 1.0, 8
 LLM_REPEATS = 2
-LLM_OVERRIDES = (f"convergence.max_iterations={LLM_ITERATIONS}",
-                 f"convergence.stability_window={LLM_ITERATIONS + 5}")  # no early stop
+LLM_OVERRIDES = (
+    f"convergence.max_iterations={LLM_ITERATIONS}",
+    f"convergence.stability_window={LLM_ITERATIONS + 5}",
+)  # no early stop
 MIN_OCCUPANCY = 0.95  # time-weighted requests in flight / the limit, first to last request
 MAX_FIRST_REQUEST_LAG = 1.0  # seconds after the gateway's own start-up
 # (b)
@@ -119,9 +121,12 @@ PARQUET_CASES = ((100, 20_000), (1_000, 100_000))  # (rows per part, rows writte
 PARQUET_REPEATS = 3
 
 EXP1 = ROOT / "experiments/castro/exp1.yaml"
-POLICY = {"version": "1.0", "parameters": {"initial_liquidity_fraction": 0.25},
-          "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
-          "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"}}
+POLICY = {
+    "version": "1.0",
+    "parameters": {"initial_liquidity_fraction": 0.25},
+    "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
+    "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"},
+}
 
 
 def load_note() -> str:
@@ -220,8 +225,9 @@ def run_cost_child(workdir: Path) -> None:
             answer = Answer(reply.content, None, *(reply.usage or (None, None)), None)
             return [CallOutcome(tuple(dict(m) for m in messages), answer, None, False, 0.0)]
 
-    spec, runs = check_sweep_file(write_llm_sweep(workdir, f"cost{os.getpid()}", "http://127.0.0.1:9/v1", 1),
-                                  LLM_OVERRIDES)
+    spec, runs = check_sweep_file(
+        write_llm_sweep(workdir, f"cost{os.getpid()}", "http://127.0.0.1:9/v1", 1), LLM_OVERRIDES
+    )
     outcome = run_one(runs[0], open_store(spec.output_location()), transport=Answered())
     assert outcome.status == "done" and outcome.llm_calls > 0, outcome
     assert "litellm" not in sys.modules, "the run imported litellm"
@@ -244,8 +250,16 @@ def run_cost_child(workdir: Path) -> None:
             return (cpu() - start) / GATEWAY_PROBE_CALLS
 
         per_call = asyncio.run(probe())
-    print(json.dumps({"imports": imported - began, "run": ran - imported,
-                      "gateway_import": gateway_imported - ran, "gateway_per_call": per_call}))
+    print(
+        json.dumps(
+            {
+                "imports": imported - began,
+                "run": ran - imported,
+                "gateway_import": gateway_imported - ran,
+                "gateway_per_call": per_call,
+            }
+        )
+    )
 
 
 def actor_boot_seconds(n: int) -> float:
@@ -284,14 +298,18 @@ def gateway_ready_seconds() -> float:
 
 def write_llm_sweep(workdir: Path, tag: str, api_base: str, runs: int) -> Path:
     sweep_file = workdir / f"llm_{tag}.yaml"
-    sweep_file.write_text(json.dumps({  # JSON is YAML
-        "name": f"bench_llm_{tag}",
-        "experiments": [str(EXP1)],
-        "grid": {"llm.model": ["openai/fake"], "llm.api_base": [api_base]},
-        "replicates": runs,
-        "limits": {"concurrency": {"openai/*": LLM_CONCURRENCY}, "max_runs_in_flight": runs},
-        "output": str(workdir / f"out_llm_{tag}"),
-    }))
+    sweep_file.write_text(
+        json.dumps(
+            {  # JSON is YAML
+                "name": f"bench_llm_{tag}",
+                "experiments": [str(EXP1)],
+                "grid": {"llm.model": ["openai/fake"], "llm.api_base": [api_base]},
+                "replicates": runs,
+                "limits": {"concurrency": {"openai/*": LLM_CONCURRENCY}, "max_runs_in_flight": runs},
+                "output": str(workdir / f"out_llm_{tag}"),
+            }
+        )
+    )
     return sweep_file
 
 
@@ -313,8 +331,7 @@ def llm_sweep(workdir: Path, repeat: int) -> LLMSweep:
 
     server = CountingServer([Delay(LLM_LATENCY, policy_reply(POLICY))], cycle=True).start()
     try:
-        spec, runs = check_sweep_file(write_llm_sweep(workdir, str(repeat), server.base_url, LLM_RUNS),
-                                      LLM_OVERRIDES)
+        spec, runs = check_sweep_file(write_llm_sweep(workdir, str(repeat), server.base_url, LLM_RUNS), LLM_OVERRIDES)
         assert len(runs) == LLM_RUNS, len(runs)
         root = spec.output_location()
         store = open_store(root)
@@ -330,14 +347,22 @@ def llm_sweep(workdir: Path, repeat: int) -> LLMSweep:
         if outcome.status != "done":
             print(f"    run {outcome.run_id} {outcome.status}: {outcome.error}")
     first = min(r.received_at for r in server.requests)
-    return LLMSweep(wall, len(server.requests), server.peak, first - began, server.occupancy(LLM_CONCURRENCY),
-                    server.last_answer - first, statuses)
+    return LLMSweep(
+        wall,
+        len(server.requests),
+        server.peak,
+        first - began,
+        server.occupancy(LLM_CONCURRENCY),
+        server.last_answer - first,
+        statuses,
+    )
 
 
 def child(args: list[str]) -> dict[str, Any]:
     """Run this script with ``args`` in a fresh process; its last stdout line, as JSON."""
-    out = subprocess.run([sys.executable, str(Path(__file__).resolve()), *args], capture_output=True,
-                         text=True, check=False, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *args], capture_output=True, text=True, check=False, cwd=ROOT
+    )
     if out.returncode != 0:
         print(out.stdout[-2000:], out.stderr[-4000:])
         raise RuntimeError(f"benchmark child {args} failed")
@@ -352,8 +377,10 @@ def part_llm(workdir: Path) -> bool:
     ideal = LLM_RUNS * LLM_ITERATIONS * LLM_AGENTS * LLM_LATENCY / LLM_CONCURRENCY
     expected = LLM_RUNS * LLM_ITERATIONS * LLM_AGENTS
     cpus = os.cpu_count() or 1
-    print(f"(a) LLM concurrency: {LLM_RUNS} runs × {LLM_ITERATIONS} iterations × {LLM_AGENTS} agents, "
-          f"fake LLM latency {LLM_LATENCY:g} s, limit openai/* = {LLM_CONCURRENCY} ({load_note()})")
+    print(
+        f"(a) LLM concurrency: {LLM_RUNS} runs × {LLM_ITERATIONS} iterations × {LLM_AGENTS} agents, "
+        f"fake LLM latency {LLM_LATENCY:g} s, limit openai/* = {LLM_CONCURRENCY} ({load_note()})"
+    )
     costs = [child(["--run-cost-child", str(workdir)]) for _ in range(2)]
     cost = min(costs, key=lambda c: c["imports"] + c["run"])
     per_run = cost["imports"] + cost["run"]
@@ -361,11 +388,13 @@ def part_llm(workdir: Path) -> bool:
     per_call = min(c["gateway_per_call"] for c in costs)
     gateway = gateway_import + expected * per_call
     floor = (LLM_RUNS * per_run + gateway) / cpus
-    print(f"    one run actor's own CPU (fresh process, best of {len(costs)}): {cost['imports']:.1f} s imports "
-          f"(no litellm) + {cost['run']:.1f} s run = {per_run:.1f} s; the LLM gateway's, once per sweep: "
-          f"{gateway_import:.1f} s importing litellm + {expected} calls × {per_call * 1000:.0f} ms = "
-          f"{gateway:.1f} s; ({LLM_RUNS} × {per_run:.1f} s + {gateway:.1f} s) / {cpus} CPUs "
-          f"= {floor:.1f} s of CPU floor before any LLM wait")
+    print(
+        f"    one run actor's own CPU (fresh process, best of {len(costs)}): {cost['imports']:.1f} s imports "
+        f"(no litellm) + {cost['run']:.1f} s run = {per_run:.1f} s; the LLM gateway's, once per sweep: "
+        f"{gateway_import:.1f} s importing litellm + {expected} calls × {per_call * 1000:.0f} ms = "
+        f"{gateway:.1f} s; ({LLM_RUNS} × {per_run:.1f} s + {gateway:.1f} s) / {cpus} CPUs "
+        f"= {floor:.1f} s of CPU floor before any LLM wait"
+    )
     began = time.monotonic()
     init_ray(None)  # Ray on this machine, started before the clock
     print(f"    Ray started in {time.monotonic() - began:.1f} s (not timed below)")
@@ -373,44 +402,57 @@ def part_llm(workdir: Path) -> bool:
     gateway_ready = gateway_ready_seconds()
     chain = LLM_ITERATIONS * LLM_AGENTS * LLM_LATENCY  # one run's calls, one after another
     wall_floor = max(boot + chain, gateway_ready + ideal)
-    print(f"    Ray brings up {LLM_RUNS} actor processes of an empty class in {boot:.1f} s here; "
-          f"the last run actor up still makes its {chain:.0f} one-second calls in "
-          f"turn, and no call can start before the gateway is up, which alone (its process and "
-          f"its litellm import, nothing else running) takes {gateway_ready:.1f} s: wall floor "
-          f"max({boot:.1f} + {chain:.0f}, {gateway_ready:.1f} + {ideal:.0f}) = {wall_floor:.1f} s = "
-          f"{wall_floor / ideal:.2f} × ideal")
+    print(
+        f"    Ray brings up {LLM_RUNS} actor processes of an empty class in {boot:.1f} s here; "
+        f"the last run actor up still makes its {chain:.0f} one-second calls in "
+        f"turn, and no call can start before the gateway is up, which alone (its process and "
+        f"its litellm import, nothing else running) takes {gateway_ready:.1f} s: wall floor "
+        f"max({boot:.1f} + {chain:.0f}, {gateway_ready:.1f} + {ideal:.0f}) = {wall_floor:.1f} s = "
+        f"{wall_floor / ideal:.2f} × ideal"
+    )
     results = []
     for repeat in range(LLM_REPEATS):
         r = llm_sweep(workdir, repeat)
         results.append(r)
         mean = r.requests * LLM_LATENCY / r.window if r.window > 0 else 0.0
-        print(f"    sweep {repeat + 1}: wall {r.wall:5.1f} s = {r.before_first:4.1f} s to the first request "
-              f"+ {r.window:5.1f} s LLM window (+ {r.wall - r.before_first - r.window:.1f} s after the last "
-              f"answer); {r.requests} requests, peak {r.peak} at once, mean {mean:.1f} in the window; slot "
-              f"occupancy from the first to the last request {r.occupancy:.1%}; runs {r.statuses} ({load_note()})")
+        print(
+            f"    sweep {repeat + 1}: wall {r.wall:5.1f} s = {r.before_first:4.1f} s to the first request "
+            f"+ {r.window:5.1f} s LLM window (+ {r.wall - r.before_first - r.window:.1f} s after the last "
+            f"answer); {r.requests} requests, peak {r.peak} at once, mean {mean:.1f} in the window; slot "
+            f"occupancy from the first to the last request {r.occupancy:.1%}; runs {r.statuses} ({load_note()})"
+        )
     import ray
 
     ray.shutdown()
     best = min(results, key=lambda r: r.wall)
     peak = max(r.peak for r in results)
-    print(f"    ideal {ideal:.1f} s; best wall {best.wall:.1f} s = {best.wall / ideal:.2f} × ideal "
-          f"(CPU floor of the run actors and the gateway: {floor / ideal:.2f} × ideal); "
-          f"its LLM window {best.window:.1f} s = {best.window / ideal:.2f} × ideal")
+    print(
+        f"    ideal {ideal:.1f} s; best wall {best.wall:.1f} s = {best.wall / ideal:.2f} × ideal "
+        f"(CPU floor of the run actors and the gateway: {floor / ideal:.2f} × ideal); "
+        f"its LLM window {best.window:.1f} s = {best.window / ideal:.2f} × ideal"
+    )
     occupancy = max(r.occupancy for r in results)
     first = min(r.before_first for r in results)
-    ok = verdict(occupancy >= MIN_OCCUPANCY,
-                 f"(a) steady-state slot occupancy ≥ {MIN_OCCUPANCY:.0%} (time-weighted requests in flight ÷ "
-                 f"{LLM_CONCURRENCY} from the first to the last request: "
-                 f"{', '.join(f'{r.occupancy:.1%}' for r in results)})")
-    ok &= verdict(first <= gateway_ready + MAX_FIRST_REQUEST_LAG,
-                  f"(a) time to the first request ≤ the gateway's own start-up + {MAX_FIRST_REQUEST_LAG:g} s "
-                  f"({', '.join(f'{r.before_first:.1f}' for r in results)} s vs {gateway_ready:.1f} s + "
-                  f"{MAX_FIRST_REQUEST_LAG:g} s)")
-    ok &= verdict(LLM_CONCURRENCY - 1 <= peak <= LLM_CONCURRENCY,
-                  f"(a) peak concurrent LLM requests ≤ {LLM_CONCURRENCY} and close to it ({peak})")
-    ok &= verdict(all(r.requests == expected for r in results),
-                  f"(a) every sweep made exactly {expected} LLM requests "
-                  f"({', '.join(str(r.requests) for r in results)})")
+    ok = verdict(
+        occupancy >= MIN_OCCUPANCY,
+        f"(a) steady-state slot occupancy ≥ {MIN_OCCUPANCY:.0%} (time-weighted requests in flight ÷ "
+        f"{LLM_CONCURRENCY} from the first to the last request: "
+        f"{', '.join(f'{r.occupancy:.1%}' for r in results)})",
+    )
+    ok &= verdict(
+        first <= gateway_ready + MAX_FIRST_REQUEST_LAG,
+        f"(a) time to the first request ≤ the gateway's own start-up + {MAX_FIRST_REQUEST_LAG:g} s "
+        f"({', '.join(f'{r.before_first:.1f}' for r in results)} s vs {gateway_ready:.1f} s + "
+        f"{MAX_FIRST_REQUEST_LAG:g} s)",
+    )
+    ok &= verdict(
+        LLM_CONCURRENCY - 1 <= peak <= LLM_CONCURRENCY,
+        f"(a) peak concurrent LLM requests ≤ {LLM_CONCURRENCY} and close to it ({peak})",
+    )
+    ok &= verdict(
+        all(r.requests == expected for r in results),
+        f"(a) every sweep made exactly {expected} LLM requests ({', '.join(str(r.requests) for r in results)})",
+    )
     return ok
 
 
@@ -428,8 +470,9 @@ def setup_and_samples(work: Workload, cache: Path) -> tuple[Any, Any]:
     scenario = load_scenario(work.scenario)
     policies = None
     if work.name == "exp2":
-        policy = parse_valid_policy({"parameters": {"initial_liquidity_fraction": 0.5},
-                                     "payment_tree": {"type": "action", "action": "Release"}})
+        policy = parse_valid_policy(
+            {"parameters": {"initial_liquidity_fraction": 0.5}, "payment_tree": {"type": "action", "action": "Release"}}
+        )
         policies = dict.fromkeys(scenario.agent_ids, policy)
     setup = build_setup(scenario, policies)
     if cache.exists():
@@ -444,8 +487,15 @@ def setup_and_samples(work: Workload, cache: Path) -> tuple[Any, Any]:
 def same_table(a: Any, b: Any) -> bool:
     import numpy as np
 
-    fields = ("costs", "arrived_count", "settled_count", "arrived_value", "settled_value",
-              "delay_ticks", "final_balance")
+    fields = (
+        "costs",
+        "arrived_count",
+        "settled_count",
+        "arrived_value",
+        "settled_value",
+        "delay_ticks",
+        "final_balance",
+    )
     return a.agent_ids == b.agent_ids and all(np.array_equal(getattr(a, f), getattr(b, f)) for f in fields)
 
 
@@ -496,11 +546,13 @@ def chunk_costs(setup: Any, batch: Any, chunk: int) -> dict[str, float]:
     from runner.engine.schedule_batch import ScheduleBatch
 
     schedules = list(batch)
-    chunks = [batch[i:i + chunk] for i in range(0, len(batch), chunk)]
-    steps = {"batch": lambda: ScheduleBatch.of(schedules),
-             "pickle": lambda: [pickle.dumps(c, protocol=5) for c in chunks],
-             "evaluate": lambda: [evaluate_batch(setup, c) for c in chunks],
-             "pickle_list": lambda: [pickle.dumps(list(c), protocol=5) for c in chunks]}
+    chunks = [batch[i : i + chunk] for i in range(0, len(batch), chunk)]
+    steps = {
+        "batch": lambda: ScheduleBatch.of(schedules),
+        "pickle": lambda: [pickle.dumps(c, protocol=5) for c in chunks],
+        "evaluate": lambda: [evaluate_batch(setup, c) for c in chunks],
+        "pickle_list": lambda: [pickle.dumps(list(c), protocol=5) for c in chunks],
+    }
     best = {}
     for name, step in steps.items():
         times = []
@@ -527,8 +579,10 @@ def fanout_workload(workdir: Path, work: Workload) -> bool:
     began = time.perf_counter()
     setup, samples = setup_and_samples(work, cache)
     per_sample = samples.payment_sizes.mean()
-    print(f"    {len(samples)} samples ({per_sample:.0f} payments each on average) generated in "
-          f"{time.perf_counter() - began:.1f} s (not timed below)")
+    print(
+        f"    {len(samples)} samples ({per_sample:.0f} payments each on average) generated in "
+        f"{time.perf_counter() - began:.1f} s (not timed below)"
+    )
     batch = []
     for _ in range(work.repeats):
         began = time.perf_counter()
@@ -540,27 +594,39 @@ def fanout_workload(workdir: Path, work: Workload) -> bool:
         result = child(["--fanout-child", str(workers), "--workload", work.name, "--cache", str(cache)])
         same &= result["same"]
         label = f"{workers} worker{'s' if workers > 1 else ''}"
-        print(f"    Ray, {label} (an empty task costs {result['task_ms']:.1f} ms; putting the samples in the "
-              f"object store, paid by the first evaluation of a sample set only: {result['put']:.3f} s):")
+        print(
+            f"    Ray, {label} (an empty task costs {result['task_ms']:.1f} ms; putting the samples in the "
+            f"object store, paid by the first evaluation of a sample set only: {result['put']:.3f} s):"
+        )
         for chunk in work.chunks:
             times = result["times"][str(chunk)]
             best[workers, chunk] = min(times)
-            print(f"      chunk_size {chunk:5d} ({-(-FANOUT_SAMPLES // chunk):2d} tasks): best {min(times):.3f} s "
-                  f"of {', '.join(f'{t:.3f}' for t in times)}")
-    print(f"    in-process batch engine (reference point): best {min(batch):.3f} s of "
-          f"{', '.join(f'{t:.3f}' for t in batch)}")
+            print(
+                f"      chunk_size {chunk:5d} ({-(-FANOUT_SAMPLES // chunk):2d} tasks): best {min(times):.3f} s "
+                f"of {', '.join(f'{t:.3f}' for t in times)}"
+            )
+    print(
+        f"    in-process batch engine (reference point): best {min(batch):.3f} s of "
+        f"{', '.join(f'{t:.3f}' for t in batch)}"
+    )
     chunk = work.chunks[0]
     costs = chunk_costs(setup, samples, chunk)
-    print(f"    where Ray's time goes at chunk_size {chunk}, in this process (best of 2): laying 10 000 "
-          f"schedules out as one ScheduleBatch {costs['batch']:.3f} s (the loop's samples already are one); "
-          f"pickling the chunks {costs['pickle']:.3f} s (as lists of Schedule: {costs['pickle_list']:.3f} s); "
-          f"evaluating them {costs['evaluate']:.3f} s")
+    print(
+        f"    where Ray's time goes at chunk_size {chunk}, in this process (best of 2): laying 10 000 "
+        f"schedules out as one ScheduleBatch {costs['batch']:.3f} s (the loop's samples already are one); "
+        f"pickling the chunks {costs['pickle']:.3f} s (as lists of Schedule: {costs['pickle_list']:.3f} s); "
+        f"evaluating them {costs['evaluate']:.3f} s"
+    )
     for c in work.chunks:
-        print(f"    chunk_size {c}: speed-up 2 vs 1 worker {best[1, c] / best[2, c]:.2f}×; "
-              f"Ray with 2 workers vs in-process: {best[2, c] / min(batch):.2f}× the time")
+        print(
+            f"    chunk_size {c}: speed-up 2 vs 1 worker {best[1, c] / best[2, c]:.2f}×; "
+            f"Ray with 2 workers vs in-process: {best[2, c] / min(batch):.2f}× the time"
+        )
     speedup = best[1, chunk] / best[2, chunk]
-    ok = verdict(speedup >= MIN_SPEEDUP,
-                 f"(b) {work.name}: 2 workers ≥ {MIN_SPEEDUP}× faster than 1 at chunk_size {chunk} ({speedup:.2f}×)")
+    ok = verdict(
+        speedup >= MIN_SPEEDUP,
+        f"(b) {work.name}: 2 workers ≥ {MIN_SPEEDUP}× faster than 1 at chunk_size {chunk} ({speedup:.2f}×)",
+    )
     ok &= verdict(same, f"(b) {work.name}: Ray results identical to the in-process engine's")
     return ok
 
@@ -572,15 +638,21 @@ def part_parquet(workdir: Path) -> bool:
     print(f"\n(c) Parquet write throughput, ParquetStore.write_part of samples rows ({load_note()})")
     for per_part, n_rows in PARQUET_CASES:
         rates = [write_throughput(str(workdir / "parquet"), n_rows, per_part) for _ in range(PARQUET_REPEATS)]
-        print(f"    {per_part:5d} rows per part ({n_rows // per_part} parts): best {max(rates):10,.0f} rows/s "
-              f"= {max(rates) / per_part:6.1f} parts/s (of {', '.join(f'{r:,.0f}' for r in rates)})")
+        print(
+            f"    {per_part:5d} rows per part ({n_rows // per_part} parts): best {max(rates):10,.0f} rows/s "
+            f"= {max(rates) / per_part:6.1f} parts/s (of {', '.join(f'{r:,.0f}' for r in rates)})"
+        )
     return True
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["llm", "fanout", "parquet", "pool", "many", "resume"],
-                        action="append", help="run only this part (repeatable)")
+    parser.add_argument(
+        "--only",
+        choices=["llm", "fanout", "parquet", "pool", "many", "resume"],
+        action="append",
+        help="run only this part (repeatable)",
+    )
     parser.add_argument("--sweep-child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--fanout-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
@@ -598,8 +670,10 @@ def main(argv: list[str] | None = None) -> int:
         scale.sweep_child(executor, Path(sweep_file), overrides)
         return 0
     parts = args.only or ["llm", "pool", "many", "resume", "fanout", "parquet"]
-    print(f"paylab sweep benchmark — Python {sys.version.split()[0]}, {load_note()}; "
-          "best of several repeats (the machine may be shared)\n")
+    print(
+        f"paylab sweep benchmark — Python {sys.version.split()[0]}, {load_note()}; "
+        "best of several repeats (the machine may be shared)\n"
+    )
     ok = True
     with tempfile.TemporaryDirectory(prefix="paylab-bench-sweep-") as tmp:
         workdir = Path(tmp)

@@ -21,9 +21,7 @@ from runner.errors import ConfigError, PolicyError, RunnerError
 EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 1
 # click >= 8.2 raises this (a UsageError) for a bare group invocation; older clicks print help.
-_NO_ARGS_IS_HELP: type[click.UsageError] | tuple[()] = getattr(
-    click.exceptions, "NoArgsIsHelpError", ()
-)
+_NO_ARGS_IS_HELP: type[click.UsageError] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -25,15 +25,28 @@ def _local_default(out: str, name: str) -> Path:
 @cli.command()
 @click.argument("out", type=str)
 @click.option("--sweep", "sweep_name", default=None, help="Only this sweep (default: every sweep in OUT).")
-@click.option("--run", "run_ids", multiple=True, metavar="RUN_ID",
-              help="Draw this run's figures instead of the sweep's (repeatable).")
-@click.option("--by", default="scenario,model", show_default=True,
-              help="Grouping columns of the sweep figures, comma separated (as for analyze).")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-              help="Folder for the figures (default: OUT/plots, or ./plots when OUT is a URI).")
+@click.option(
+    "--run",
+    "run_ids",
+    multiple=True,
+    metavar="RUN_ID",
+    help="Draw this run's figures instead of the sweep's (repeatable).",
+)
+@click.option(
+    "--by",
+    default="scenario,model",
+    show_default=True,
+    help="Grouping columns of the sweep figures, comma separated (as for analyze).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder for the figures (default: OUT/plots, or ./plots when OUT is a URI).",
+)
 @click.option("--format", "fmt", type=click.Choice(["png", "svg", "pdf"]), default="png", show_default=True)
-def plot(out: str, sweep_name: str | None, run_ids: tuple[str, ...], by: str, out_dir: Path | None,
-         fmt: str) -> None:
+def plot(out: str, sweep_name: str | None, run_ids: tuple[str, ...], by: str, out_dir: Path | None, fmt: str) -> None:
     """Draw a sweep's figures (or one run's, with --run) from the Parquet tables in OUT."""
     from sweep.plots.figures import run_figures, sweep_figures, write_figures
     from sweep.plots.source import open_sweeps
@@ -67,10 +80,19 @@ def _owner(tables: list[SweepTables], run_id: str) -> SweepTables:
 @cli.command()
 @click.argument("out", type=str)
 @click.option("--sweep", "sweep_name", default=None, help="Only this sweep (default: every sweep in OUT).")
-@click.option("--by", default="scenario,model", show_default=True,
-              help="Grouping columns of the analysis and the sweep figures, comma separated.")
-@click.option("--output", "path", type=click.Path(path_type=Path), default=None,
-              help="The HTML file (default: OUT/report.html, or ./report.html when OUT is a URI).")
+@click.option(
+    "--by",
+    default="scenario,model",
+    show_default=True,
+    help="Grouping columns of the analysis and the sweep figures, comma separated.",
+)
+@click.option(
+    "--output",
+    "path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The HTML file (default: OUT/report.html, or ./report.html when OUT is a URI).",
+)
 def report(out: str, sweep_name: str | None, by: str, path: Path | None) -> None:
     """Write one self-contained report.html (figures, analysis, runs, decisions, LLM audit)."""
     from sweep.report import write_report

@@ -25,16 +25,26 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 @click.option("--model", help="Override llm.model (e.g. builtin/coordinate, openai/gpt-4.1).")
 @click.option("--api-base", help="Override llm.api_base (an OpenAI-compatible server).")
 @click.option("--seed", type=int, help="Override master_seed.")
-@click.option("--replicate", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Replicate index (enters every seed).")
+@click.option(
+    "--replicate", type=click.IntRange(min=0), default=0, show_default=True, help="Replicate index (enters every seed)."
+)
 @click.option("--max-iterations", type=int, help="Override convergence.max_iterations.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Results folder (default: output.directory).")
 @click.option("--set", "overrides", multiple=True, metavar="dotted.key=VALUE", help="Override any experiment key.")
 @click.option("--json", "as_json", is_flag=True, help="Print the ExperimentResult as JSON (instead of the live view).")
 @click.option("-v", "--verbose", count=True, help="-v evaluations, -vv LLM attempts, -vvv per-sample deltas.")
-def run(experiment_file: Path, model: str | None, api_base: str | None, seed: int | None, replicate: int,
-        max_iterations: int | None, out_dir: Path | None, overrides: tuple[str, ...], as_json: bool,
-        verbose: int) -> None:
+def run(
+    experiment_file: Path,
+    model: str | None,
+    api_base: str | None,
+    seed: int | None,
+    replicate: int,
+    max_iterations: int | None,
+    out_dir: Path | None,
+    overrides: tuple[str, ...],
+    as_json: bool,
+    verbose: int,
+) -> None:
     """Optimise the agents of EXPERIMENT_FILE and report the result."""
     config = ExperimentConfig.from_yaml(experiment_file, overrides)
     config = config.with_overrides(model=model, seed=seed, max_iterations=max_iterations, api_base=api_base)
@@ -52,8 +62,11 @@ def run(experiment_file: Path, model: str | None, api_base: str | None, seed: in
             result = runner.run()
         except KeyboardInterrupt:  # Ctrl-C: no result; the events so far are a complete prefix
             state = runner.get_current_state()
-            click.echo(f"interrupted at iteration {state.iteration}: no result; the events so far are in "
-                       f"{out / runner.run_id / EVENTS_FILE}", err=True)
+            click.echo(
+                f"interrupted at iteration {state.iteration}: no result; the events so far are in "
+                f"{out / runner.run_id / EVENTS_FILE}",
+                err=True,
+            )
             raise SystemExit(EXIT_INTERRUPTED) from None
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2, sort_keys=True))
@@ -84,9 +97,11 @@ def replay(run_id: str, out_dir: Path, audit: bool, verbose: int) -> None:
 
 
 def _print_audit(p: dict[str, Any]) -> None:
-    click.echo(f"── LLM attempt {p['attempt']} for {p['agent_id']} (iteration {p['iteration']}, {p['model']}) "
-               f"tokens {p.get('prompt_tokens')}+{p.get('completion_tokens')} cost {p.get('cost_usd')} "
-               f"latency {p.get('latency_seconds')}s")
+    click.echo(
+        f"── LLM attempt {p['attempt']} for {p['agent_id']} (iteration {p['iteration']}, {p['model']}) "
+        f"tokens {p.get('prompt_tokens')}+{p.get('completion_tokens')} cost {p.get('cost_usd')} "
+        f"latency {p.get('latency_seconds')}s"
+    )
     for message in p.get("messages") or []:
         click.echo(f"[{message['role']}]\n{message['content']}")
     click.echo(f"[response]\n{p.get('raw_response')}")
@@ -107,8 +122,10 @@ def list_runs(directory: Path) -> None:
         result_file = run_dir / RESULT_FILE
         if result_file.is_file():
             r = json.loads(result_file.read_text())
-            click.echo(f"{r['run_id']:<48} {r['model']:<22} {r['stop_reason']:<15} it={r['iterations']:<3} "
-                       f"cost {dollars(r['baseline_total'])} → {dollars(r['final_total'])}")
+            click.echo(
+                f"{r['run_id']:<48} {r['model']:<22} {r['stop_reason']:<15} it={r['iterations']:<3} "
+                f"cost {dollars(r['baseline_total'])} → {dollars(r['final_total'])}"
+            )
         else:
             click.echo(f"{run_dir.name:<48} (unfinished)")
         rows += 1
@@ -118,8 +135,10 @@ def list_runs(directory: Path) -> None:
         except RunnerError as exc:
             click.echo(f"{path.name:<48} invalid: {exc}")
             continue
-        click.echo(f"{path.name:<48} experiment {cfg.name} ({cfg.evaluation.mode}, {cfg.llm.model}, "
-                   f"agents {', '.join(cfg.optimized_agents)})")
+        click.echo(
+            f"{path.name:<48} experiment {cfg.name} ({cfg.evaluation.mode}, {cfg.llm.model}, "
+            f"agents {', '.join(cfg.optimized_agents)})"
+        )
         rows += 1
     if rows == 0:
         click.echo(f"nothing found in {directory}")

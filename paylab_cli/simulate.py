@@ -33,8 +33,9 @@ def _unknown_agent(agent: str, scenario: Scenario) -> str:
     return f"'{agent}' is not an agent {where} (agents: {', '.join(scenario.agent_ids)})"
 
 
-def policies_from_options(scenario: Scenario, policy_opts: tuple[str, ...],
-                          param_opts: tuple[str, ...]) -> dict[str, Policy]:
+def policies_from_options(
+    scenario: Scenario, policy_opts: tuple[str, ...], param_opts: tuple[str, ...]
+) -> dict[str, Policy]:
     """Agent policies after ``--policy AGENT=FILE`` and ``--param AGENT.NAME=VALUE``."""
     docs: dict[str, dict[str, Any]] = {}
     ids = scenario.agent_ids
@@ -60,8 +61,7 @@ def policies_from_options(scenario: Scenario, policy_opts: tuple[str, ...],
             raise ConfigError(f"value must be a finite number, got {raw!r}", path=f"--param {item}")
         doc = docs.get(agent) or _as_doc(scenario.policies[agent])
         docs[agent] = {**doc, "parameters": {**doc.get("parameters", {}), name: value}}
-    return {agent: parse_valid_policy(doc, source=f"policy of {agent}")
-            for agent, doc in docs.items()}
+    return {agent: parse_valid_policy(doc, source=f"policy of {agent}") for agent, doc in docs.items()}
 
 
 def _as_doc(policy: Policy) -> dict[str, Any]:
@@ -77,8 +77,10 @@ def _print_report(report: dict[str, Any], scenario: Scenario, seed: int) -> None
     click.echo(header + f"{'arrived':>9}{'settled':>9}{'rate':>8}")
     for agent, row in report["agents"].items():
         costs = "".join(f"{row['costs'][c]:>14,}" for c in COMPONENTS)
-        click.echo(f"{agent:<14}{row['total_cost']:>12,}{costs}{row['arrived']:>9}"
-                   f"{row['settled']:>9}{row['settlement_rate']:>8.1%}")
+        click.echo(
+            f"{agent:<14}{row['total_cost']:>12,}{costs}{row['arrived']:>9}"
+            f"{row['settled']:>9}{row['settlement_rate']:>8.1%}"
+        )
     if len(report["days"]) > 1:
         for day in report["days"]:
             click.echo(f"  day {day['day']}: total {day['total_cost']:,} cents")
@@ -91,22 +93,38 @@ def format_event(event: dict[str, Any]) -> str:
 
 @cli.command()
 @click.argument("scenario_file", type=click.Path(path_type=Path))
-@click.option("--policy", "policy_opts", multiple=True, metavar="AGENT=FILE.json",
-              help="Run AGENT with this policy file.")
-@click.option("--param", "param_opts", multiple=True, metavar="AGENT.NAME=VALUE",
-              help="Set a parameter of AGENT's policy "
-                   "(e.g. BANK_A.initial_liquidity_fraction=0.2).")
-@click.option("--set", "overrides", multiple=True, metavar="dotted.key=VALUE",
-              help="Override a scenario key before validation.")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="Arrival seed (default: simulation.rng_seed).")
+@click.option(
+    "--policy", "policy_opts", multiple=True, metavar="AGENT=FILE.json", help="Run AGENT with this policy file."
+)
+@click.option(
+    "--param",
+    "param_opts",
+    multiple=True,
+    metavar="AGENT.NAME=VALUE",
+    help="Set a parameter of AGENT's policy (e.g. BANK_A.initial_liquidity_fraction=0.2).",
+)
+@click.option(
+    "--set", "overrides", multiple=True, metavar="dotted.key=VALUE", help="Override a scenario key before validation."
+)
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Arrival seed (default: simulation.rng_seed).")
 @click.option("--events", is_flag=True, help="Also print the event trace.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--plot", type=click.Path(path_type=Path), default=None, metavar="DAY.png",
-              help="Also draw balances, queues and cumulative cost per bank over the ticks (.png, .svg, .pdf).")
+@click.option(
+    "--plot",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="DAY.png",
+    help="Also draw balances, queues and cumulative cost per bank over the ticks (.png, .svg, .pdf).",
+)
 def simulate(
-    scenario_file: Path, policy_opts: tuple[str, ...], param_opts: tuple[str, ...],
-    overrides: tuple[str, ...], seed: int | None, events: bool, as_json: bool, plot: Path | None,
+    scenario_file: Path,
+    policy_opts: tuple[str, ...],
+    param_opts: tuple[str, ...],
+    overrides: tuple[str, ...],
+    seed: int | None,
+    events: bool,
+    as_json: bool,
+    plot: Path | None,
 ) -> None:
     """Simulate SCENARIO_FILE for its whole episode and report costs in cents."""
     if plot is not None:
@@ -115,8 +133,7 @@ def simulate(
     for warning in scenario.warnings:
         click.echo(f"warning: {warning}", err=True)
     with naming_file(scenario_file):
-        setup = build_setup(scenario, policies_from_options(scenario, policy_opts, param_opts),
-                            engine="reference")
+        setup = build_setup(scenario, policies_from_options(scenario, policy_opts, param_opts), engine="reference")
         seed = scenario.config.simulation.rng_seed if seed is None else seed
         schedule = generate_schedule(scenario.config, seed, setup.horizon)
         trace: list[dict[str, Any]] = []

@@ -14,20 +14,45 @@ from runner.experiment.status import RunStatus
 @cli.command(context_settings={"ignore_unknown_options": False})
 @click.argument("sweep_file", type=click.Path(path_type=Path))
 @click.argument("overrides", nargs=-1)
-@click.option("--out", "out_dir", default=None,
-              help="Results folder or URI (as the output= override; default: the sweep file's output).")
-@click.option("--dry-run", is_flag=True,
-              help="Summarise the cells (all of them up to a screenful) without running anything.")
-@click.option("--executor", type=click.Choice(["ray", "local"]), default="ray", show_default=True,
-              help="ray: a pool of reused run actors, tasks per sample chunk; local: in-process, one run at a time.")
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    help="Results folder or URI (as the output= override; default: the sweep file's output).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Summarise the cells (all of them up to a screenful) without running anything."
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["ray", "local"]),
+    default="ray",
+    show_default=True,
+    help="ray: a pool of reused run actors, tasks per sample chunk; local: in-process, one run at a time.",
+)
 @click.option("--address", default=None, help="Join an existing Ray cluster (auto, ray://…; default $RAY_ADDRESS).")
 @click.option("--num-cpus", type=int, default=None, help="CPUs for a Ray started here (default: all).")
 @click.option("--retry-failed", is_flag=True, help="Also re-run cells that failed before.")
-@click.option("--chunk-size", type=int, default=500, show_default=True,
-              help="Samples per Ray evaluation task (smaller sample sets are evaluated in the run actor).")
+@click.option(
+    "--chunk-size",
+    type=int,
+    default=500,
+    show_default=True,
+    help="Samples per Ray evaluation task (smaller sample sets are evaluated in the run actor).",
+)
 @click.option("--quiet", is_flag=True, help="No progress line.")
-def sweep(sweep_file: Path, overrides: tuple[str, ...], out_dir: str | None, dry_run: bool, executor: str,
-          address: str | None, num_cpus: int | None, retry_failed: bool, chunk_size: int, quiet: bool) -> None:
+def sweep(
+    sweep_file: Path,
+    overrides: tuple[str, ...],
+    out_dir: str | None,
+    dry_run: bool,
+    executor: str,
+    address: str | None,
+    num_cpus: int | None,
+    retry_failed: bool,
+    chunk_size: int,
+    quiet: bool,
+) -> None:
     """Run every cell of SWEEP_FILE; OVERRIDES are Hydra-style (llm.model=a,b master_seed=range(3))."""
     from runner.llm.config import missing_key_error
     from sweep.analysis import analysis_table
@@ -53,13 +78,24 @@ def sweep(sweep_file: Path, overrides: tuple[str, ...], out_dir: str | None, dry
     the_plan = plan(runs, store, retry_failed)  # under the lock: finds and clears damage first
     for note in the_plan.repairs:
         click.echo(f"warning: {note}", err=True)
-    click.echo(f"sweep {spec.name}: {len(runs)} runs ({len(the_plan.done)} done, {len(the_plan.failed)} failed "
-               f"before, {len(the_plan.to_run)} to run) → {root}", err=True)
+    click.echo(
+        f"sweep {spec.name}: {len(runs)} runs ({len(the_plan.done)} done, {len(the_plan.failed)} failed "
+        f"before, {len(the_plan.to_run)} to run) → {root}",
+        err=True,
+    )
     progress = None if quiet else SweepProgress(store, spec.name, [r.run_id for r in runs])
-    outcomes = run_sweep(spec, runs, store, root, executor=executor,
-                         address=address or os.environ.get("RAY_ADDRESS"), retry_failed=retry_failed,
-                         num_cpus=num_cpus, chunk_size=chunk_size,
-                         on_update=progress.update if progress else None)
+    outcomes = run_sweep(
+        spec,
+        runs,
+        store,
+        root,
+        executor=executor,
+        address=address or os.environ.get("RAY_ADDRESS"),
+        retry_failed=retry_failed,
+        num_cpus=num_cpus,
+        chunk_size=chunk_size,
+        on_update=progress.update if progress else None,
+    )
     if progress:
         progress.close()
     failed = [o for o in outcomes if o.status == RunStatus.FAILED]
@@ -94,7 +130,8 @@ def compact(out: str, sweep_names: tuple[str, ...]) -> None:
     with hold_output_lock(out, "paylab compact"):
         reports = compact_output(out, list(sweep_names) or None)
     for name, report in reports.items():
-        click.echo(f"{name}: {report.files_before} → {report.files_after} table files "
-                   f"({report.runs_moved} run slices moved)")
+        click.echo(
+            f"{name}: {report.files_before} → {report.files_after} table files ({report.runs_moved} run slices moved)"
+        )
     if not reports:
         click.echo(f"no sweep found in {out}")

@@ -20,8 +20,11 @@ def _constraints_from(path: Path) -> ScenarioConstraints:
     raw = read_yaml(path)
     block = raw.get("policy_constraints")
     if block is None:
-        raise ConfigError("required key is missing (--constraints needs an experiment file with "
-                          "a policy_constraints block)", source=path, path="policy_constraints")
+        raise ConfigError(
+            "required key is missing (--constraints needs an experiment file with a policy_constraints block)",
+            source=path,
+            path="policy_constraints",
+        )
     try:
         return ScenarioConstraints.model_validate(block)
     except ValidationError as exc:
@@ -40,21 +43,29 @@ def file_kind(path: Path) -> str:
     if "experiments" in raw or "grid" in raw:
         return "sweep"
     keys = ", ".join(map(str, list(raw)[:6])) or "none"
-    raise ConfigError("cannot tell what this file is: a scenario has 'simulation' and 'agents', "
-                      "an experiment 'scenario', a sweep 'experiments' or 'grid', a policy ends "
-                      f"in .json; got top-level keys {keys}", source=path)
+    raise ConfigError(
+        "cannot tell what this file is: a scenario has 'simulation' and 'agents', "
+        "an experiment 'scenario', a sweep 'experiments' or 'grid', a policy ends "
+        f"in .json; got top-level keys {keys}",
+        source=path,
+    )
 
 
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--constraints", "constraints_file", type=click.Path(path_type=Path),
-              help="Experiment file whose policy_constraints a policy must satisfy.")
+@click.option(
+    "--constraints",
+    "constraints_file",
+    type=click.Path(path_type=Path),
+    help="Experiment file whose policy_constraints a policy must satisfy.",
+)
 def validate(file: Path, constraints_file: Path | None) -> None:
     """Check FILE (scenario, policy, experiment or sweep) and report every problem."""
     kind = file_kind(file)
     if constraints_file is not None and kind != "policy":
-        raise ConfigError(f"only applies to policy (.json) files, not to a {kind} file",
-                          path=f"--constraints {constraints_file}")
+        raise ConfigError(
+            f"only applies to policy (.json) files, not to a {kind} file", path=f"--constraints {constraints_file}"
+        )
     if kind == "policy":
         constraints = _constraints_from(constraints_file) if constraints_file else None
         errors = validate_policy(read_policy_file(file), constraints)
@@ -63,8 +74,7 @@ def validate(file: Path, constraints_file: Path | None) -> None:
         click.echo(f"{file}: valid policy")
     elif kind == "scenario":
         scenario = load_scenario(file)
-        click.echo(f"{file}: valid scenario ({len(scenario.agent_ids)} agents, "
-                   f"{scenario.config.episode_ticks} ticks)")
+        click.echo(f"{file}: valid scenario ({len(scenario.agent_ids)} agents, {scenario.config.episode_ticks} ticks)")
     elif kind == "experiment":
         _validate_experiment(file)
     elif kind == "sweep":
@@ -79,8 +89,10 @@ def _validate_experiment(file: Path) -> None:
     cfg = ExperimentConfig.from_yaml(file)
     for warning in cfg.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"{file}: valid experiment {cfg.name} ({cfg.evaluation.mode}, model {cfg.llm.model}, "
-               f"agents {', '.join(cfg.optimized_agents)}, max {cfg.convergence.max_iterations} iterations)")
+    click.echo(
+        f"{file}: valid experiment {cfg.name} ({cfg.evaluation.mode}, model {cfg.llm.model}, "
+        f"agents {', '.join(cfg.optimized_agents)}, max {cfg.convergence.max_iterations} iterations)"
+    )
 
 
 def _validate_sweep(file: Path) -> None:

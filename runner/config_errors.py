@@ -32,15 +32,28 @@ Loc = tuple[str | int, ...]
 
 _NO_DATA = object()
 _SHAPE_ERRORS = {
-    "int_type", "int_parsing", "int_from_float", "float_type", "float_parsing", "bool_type",
-    "bool_parsing", "string_type", "list_type", "tuple_type", "dict_type", "model_type",
-    "model_attributes_type", "is_instance_of",
+    "int_type",
+    "int_parsing",
+    "int_from_float",
+    "float_type",
+    "float_parsing",
+    "bool_type",
+    "bool_parsing",
+    "string_type",
+    "list_type",
+    "tuple_type",
+    "dict_type",
+    "model_type",
+    "model_attributes_type",
+    "is_instance_of",
 }
 _DISCRIMINATORS = ("type", "mode")
 # Accepted forms of the union fields of paylab's config models, by a member's name.
 _UNION_HINTS = (
-    ("FixedPenalty", "must be an integer number of cents or {mode: fixed, amount: CENTS} "
-                     "or {mode: rate, bps_per_event: BPS}"),
+    (
+        "FixedPenalty",
+        "must be an integer number of cents or {mode: fixed, amount: CENTS} or {mode: rate, bps_per_event: BPS}",
+    ),
     ("FixedPriority", "must be an integer 0..10 or {type: Fixed|Categorical|Uniform, …}"),
 )
 _PLAIN = {
@@ -68,8 +81,14 @@ _BOUNDS = {
 _REL_PATH = re.compile(r"^([A-Za-z_][\w-]*(?:\[\d+\])*(?:\.[\w-]+(?:\[\d+\])*)*): (.+)$", re.S)
 
 
-def pydantic_error(exc: ValidationError, source: str | Path | None, prefix: str = "", *,
-                   data: Any = _NO_DATA, model: type[BaseModel] | None = None) -> ConfigError:
+def pydantic_error(
+    exc: ValidationError,
+    source: str | Path | None,
+    prefix: str = "",
+    *,
+    data: Any = _NO_DATA,
+    model: type[BaseModel] | None = None,
+) -> ConfigError:
     """The first problem of ``exc`` as a one-line `ConfigError` with a dotted path.
 
     Args:
@@ -159,8 +178,7 @@ def _without(errors: list[_Err], covered: list[_Err]) -> list[_Err]:
     return [e for e in errors if all(e is not c for c in covered)]
 
 
-def _describe(errors: list[_Err],
-              model: type[BaseModel] | None) -> tuple[str, str, list[_Err]]:
+def _describe(errors: list[_Err], model: type[BaseModel] | None) -> tuple[str, str, list[_Err]]:
     """(dotted path, message) of the first problem, and the errors that message covers.
 
     Errors of union branches the input was not written for are covered (noise); the other
@@ -400,8 +418,10 @@ def _step(tp: Any, item: str | int) -> Any:
 def _union_member(members: tuple[Any, ...], tag: str | int) -> Any:
     for member in members:
         m = _unwrap(member)
-        if isinstance(m, type) and issubclass(m, BaseModel) and (
-            tag == m.__name__ or tag in _literal_values(m, _DISCRIMINATORS)
+        if (
+            isinstance(m, type)
+            and issubclass(m, BaseModel)
+            and (tag == m.__name__ or tag in _literal_values(m, _DISCRIMINATORS))
         ):
             return m
         if _is_union(m) and isinstance(tag, str) and tag.startswith("tagged-union"):

@@ -52,8 +52,7 @@ class ConfigError(RunnerError):
 class NotSupportedError(ConfigError):
     """A key that paylab knows but does not implement yet (never silently ignored)."""
 
-    def __init__(self, detail: str = "", *, source: str | Path | None = None,
-                 path: str = "") -> None:
+    def __init__(self, detail: str = "", *, source: str | Path | None = None, path: str = "") -> None:
         message = "not supported yet" + (f" ({detail})" if detail else "")
         super().__init__(message, source=source, path=path)
 

@@ -72,21 +72,24 @@ def read_text(path: str | Path) -> str:
         if not stat.S_ISREG(info.st_mode):
             raise ConfigError("is not a regular file (a FIFO, device or socket)", source=path)
         if info.st_size > MAX_FILE_BYTES:
-            raise ConfigError(f"is {info.st_size:,} bytes; input files are limited to "
-                              f"{MAX_FILE_BYTES:,} bytes", source=path)
+            raise ConfigError(
+                f"is {info.st_size:,} bytes; input files are limited to {MAX_FILE_BYTES:,} bytes", source=path
+            )
         data = _read_at_most(fd, MAX_FILE_BYTES + 1)  # /proc files report size 0
     except OSError as exc:
         raise ConfigError(f"cannot read file ({exc.strerror})", source=path) from None
     finally:
         os.close(fd)
     if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(f"is more than {MAX_FILE_BYTES:,} bytes; input files are limited to "
-                          f"{MAX_FILE_BYTES:,} bytes", source=path)
+        raise ConfigError(
+            f"is more than {MAX_FILE_BYTES:,} bytes; input files are limited to {MAX_FILE_BYTES:,} bytes", source=path
+        )
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset "
-                          f"{exc.start})", source=path) from None
+        raise ConfigError(
+            f"not a UTF-8 text file (byte {exc.object[exc.start]:#04x} at offset {exc.start})", source=path
+        ) from None
 
 
 def _read_at_most(fd: int, limit: int) -> bytes:
@@ -118,8 +121,9 @@ def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
         if not isinstance(key, str | int | float | bool | None):
             raise InputError(f"a key at line {line} is {kind_of(key)}; keys must be plain values")
         if key in seen:
-            raise InputError(f"duplicate key {_short(key)} at line {line} (first given at line "
-                             f"{seen[key]}); give each key once")
+            raise InputError(
+                f"duplicate key {_short(key)} at line {line} (first given at line {seen[key]}); give each key once"
+            )
         seen[key] = line
     return loader.construct_mapping(node)
 
@@ -165,8 +169,7 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     if data is None:
         raise ConfigError("the file is empty; expected a YAML mapping of keys", source=path)
     if not isinstance(data, dict):
-        raise ConfigError(f"the top level must be a YAML mapping of keys, got {kind_of(data)}",
-                          source=path)
+        raise ConfigError(f"the top level must be a YAML mapping of keys, got {kind_of(data)}", source=path)
     return data
 
 
@@ -222,8 +225,13 @@ def decode_json(text: str) -> Any:
         InputError: with a message that says where and what (never quoting more than a key).
     """
     try:
-        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant,
-                           parse_float=_finite_float, parse_int=_int64)
+        value = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+            parse_int=_int64,
+        )
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
@@ -295,11 +303,11 @@ def _check_bounds(nodes: int, chars: int, depth: int) -> None:
     if depth > MAX_NESTING:
         raise InputError(f"nested more than {MAX_NESTING} levels deep")
     if nodes > MAX_NODES:
-        raise InputError(f"holds more than {MAX_NODES:,} values once aliases are expanded "
-                         "(an alias bomb?)")
+        raise InputError(f"holds more than {MAX_NODES:,} values once aliases are expanded (an alias bomb?)")
     if chars > MAX_FILE_BYTES:
-        raise InputError(f"holds more than {MAX_FILE_BYTES:,} characters of text once aliases "
-                         "are expanded (an alias bomb?)")
+        raise InputError(
+            f"holds more than {MAX_FILE_BYTES:,} characters of text once aliases are expanded (an alias bomb?)"
+        )
 
 
 def _short(key: Any) -> str:
@@ -307,4 +315,4 @@ def _short(key: Any) -> str:
 
 
 def _clip(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -31,6 +31,9 @@ def check_writable_folder(target: Path, *, source: str | Path | None = None, pat
     try:
         probe = tempfile.mkdtemp(prefix=".paylab-probe-", dir=existing)
     except OSError as exc:
-        raise ConfigError(f"cannot create folders in '{existing}' ({exc.strerror or exc}), so "
-                          f"'{target}' is not writable", source=source, path=path) from None
+        raise ConfigError(
+            f"cannot create folders in '{existing}' ({exc.strerror or exc}), so '{target}' is not writable",
+            source=source,
+            path=path,
+        ) from None
     os.rmdir(probe)

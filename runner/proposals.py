@@ -131,7 +131,8 @@ class PolicyChanges:
         names = [*before, *(k for k in after if k not in before)]
         return PolicyChanges(
             tuple(ParameterChange(k, before.get(k), after.get(k)) for k in names if before.get(k) != after.get(k)),
-            tuple(tree for tree in TREES if old.get(tree) != new.get(tree)))
+            tuple(tree for tree in TREES if old.get(tree) != new.get(tree)),
+        )
 
 
 @dataclass(frozen=True)
@@ -193,13 +194,19 @@ class LLMInteraction:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LLMInteraction:
         """The interaction an `llm_interaction` event payload (`to_dict`) describes."""
-        return cls(**{**d, "messages": tuple(d["messages"]),
-                      "validation_errors": tuple(d["validation_errors"]),
-                      "notes": tuple(d.get("notes", ()))})
+        return cls(
+            **{
+                **d,
+                "messages": tuple(d["messages"]),
+                "validation_errors": tuple(d["validation_errors"]),
+                "notes": tuple(d.get("notes", ())),
+            }
+        )
 
     def to_dict(self) -> dict[str, Any]:
         notes = {"notes": list(self.notes)} if self.notes else {}  # absent when none: older streams
-        return {**notes,
+        return {
+            **notes,
             "agent_id": self.agent_id,
             "iteration": self.iteration,
             "attempt": self.attempt,
@@ -244,14 +251,18 @@ class LLMUsage:
             prompt_tokens=self.prompt_tokens + (interaction.prompt_tokens or 0),
             completion_tokens=self.completion_tokens + (interaction.completion_tokens or 0),
             cost_usd=cost,
-            unpriced_calls=self.unpriced_calls
-            + (1 if answered and interaction.cost_usd is None else 0),
+            unpriced_calls=self.unpriced_calls + (1 if answered and interaction.cost_usd is None else 0),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"calls": self.calls, "failed_calls": self.failed_calls,
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cost_usd": self.cost_usd, "unpriced_calls": self.unpriced_calls}
+        return {
+            "calls": self.calls,
+            "failed_calls": self.failed_calls,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "unpriced_calls": self.unpriced_calls,
+        }
 
 
 @dataclass(frozen=True)

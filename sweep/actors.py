@@ -34,8 +34,12 @@ from sweep.limits import PROPOSAL_PRIORITY, LocalLimiter
 from sweep.run import CellInputs, run_one
 from sweep.store import open_store
 
-WORKER_ENV = {"LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENBLAS_NUM_THREADS": "1",
-              "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+WORKER_ENV = {
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
 
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> None:
@@ -53,8 +57,9 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> None:
         # address="local": always start a Ray of our own. With address=None, ray.init joins the
         # cluster a `ray start` on this machine recorded in /tmp/ray/ray_current_cluster (and
         # then refuses num_cpus), so the default mode silently became "existing cluster".
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        ray.init(
+            address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False
+        )
 
 
 def llm_key_env(llm: LLMConfig) -> dict[str, str]:
@@ -161,8 +166,12 @@ GATEWAY_MAX_CONCURRENCY = 1000  # calls held at once, waiting for a slot or answ
 
 
 # (Ray's type stubs lack max_concurrency, which actors take.)
-@ray.remote(num_cpus=0, max_concurrency=GATEWAY_MAX_CONCURRENCY, max_restarts=3,  # type: ignore[call-overload]
-            max_task_retries=3)
+@ray.remote(
+    num_cpus=0,
+    max_concurrency=GATEWAY_MAX_CONCURRENCY,
+    max_restarts=3,  # type: ignore[call-overload]
+    max_task_retries=3,
+)
 class LLMGatewayActor:
     """Makes the LLM calls of every run of a Ray sweep, within the sweep's limits: one async
     actor, one litellm import, one `LocalLimiter`.
@@ -182,8 +191,7 @@ class LLMGatewayActor:
     The sweep's spend is kept here as well.
     """
 
-    def __init__(self, key_env: Mapping[str, str] | None = None,
-                 concurrency: Mapping[str, int] | None = None) -> None:
+    def __init__(self, key_env: Mapping[str, str] | None = None, concurrency: Mapping[str, int] | None = None) -> None:
         os.environ.update(WORKER_ENV)
         os.environ.update(key_env or {})
         from runner.llm.transport import LiteLLMTransport, load_litellm
@@ -287,8 +295,15 @@ class RunActor:
     imports litellm nor holds an API key.
     """
 
-    def run(self, cell: CellInputs, store_root: str, budget_usd: float | None, chunk_size: int,
-            param_keys: Mapping[str, Any], gateway: Any | None = None) -> tuple[dict[str, Any], int]:
+    def run(
+        self,
+        cell: CellInputs,
+        store_root: str,
+        budget_usd: float | None,
+        chunk_size: int,
+        param_keys: Mapping[str, Any],
+        gateway: Any | None = None,
+    ) -> tuple[dict[str, Any], int]:
         """The run's `RunOutcome` as a dict, and this process's pid (a changed pid tells the
         pool that Ray restarted the actor during the run).
 
@@ -298,10 +313,15 @@ class RunActor:
         """
         os.environ.update(WORKER_ENV)
         llm = gateway is not None and not cell.spec.config.llm.is_builtin
-        outcome = run_one(cell, open_store(store_root), executor=RayEvaluationExecutor(chunk_size),
-                          limiter=GatewayLimiter(gateway) if llm else LocalLimiter(),
-                          budget_usd=budget_usd, param_keys=param_keys,
-                          transport=RayGatewayTransport(gateway) if llm else None)
+        outcome = run_one(
+            cell,
+            open_store(store_root),
+            executor=RayEvaluationExecutor(chunk_size),
+            limiter=GatewayLimiter(gateway) if llm else LocalLimiter(),
+            budget_usd=budget_usd,
+            param_keys=param_keys,
+            transport=RayGatewayTransport(gateway) if llm else None,
+        )
         return outcome.to_dict(), os.getpid()
 
     def pid(self) -> int:

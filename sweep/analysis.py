@@ -86,8 +86,7 @@ def analysis_table(store: TableReader, sweep: str | None) -> str:
     return analyze_results(store, sweep, ["scenario", "model"], "table")
 
 
-def analyze_results(store: TableReader, sweep: str | None, by: Sequence[str],
-                    fmt: str = "table") -> str:
+def analyze_results(store: TableReader, sweep: str | None, by: Sequence[str], fmt: str = "table") -> str:
     """Compare the runs of ``sweep`` (or of every sweep in the store) grouped by ``by``.
 
     Args:
@@ -124,8 +123,7 @@ def analyze_results(store: TableReader, sweep: str | None, by: Sequence[str],
     return _to_table(labels, groups)
 
 
-def summarize(runs: list[Row], by: Sequence[str],
-              proposals: Proposals) -> list[GroupSummary]:
+def summarize(runs: list[Row], by: Sequence[str], proposals: Proposals) -> list[GroupSummary]:
     """Group summaries sorted by group key, ranks filled in.
 
     Args:
@@ -138,11 +136,16 @@ def summarize(runs: list[Row], by: Sequence[str],
     for row in runs:
         members[tuple(get(row) for get in getters)].append(row)
     baselines = baseline_index(runs)
-    groups = [_summarize_group(key, rows, baselines, proposals)
-              for key, rows in sorted(members.items(), key=lambda kv: _sort_key(kv[0]))]
+    groups = [
+        _summarize_group(key, rows, baselines, proposals)
+        for key, rows in sorted(members.items(), key=lambda kv: _sort_key(kv[0]))
+    ]
     # models compete within a partition: the other grouping keys (by default, the scenario)
-    within = ([n for n in by if n not in MODEL_KEYS] if MODEL_KEYS & set(by)
-              else [n for n in by if n in ("sweep", "scenario")])
+    within = (
+        [n for n in by if n not in MODEL_KEYS]
+        if MODEL_KEYS & set(by)
+        else [n for n in by if n in ("sweep", "scenario")]
+    )
     _assign_ranks(groups, [list(by).index(n) for n in within])
     return groups
 
@@ -159,7 +162,8 @@ def resolve_key(runs: list[Row], name: str) -> Callable[[Row], Any]:
     if any(name in _params(row) for row in runs):
         return lambda row: _params(row).get(name)
     choices = sorted(c for c in columns if not c.startswith("param_")) + sorted(
-        c[6:].replace("__", ".") for c in columns if c.startswith("param_"))
+        c[6:].replace("__", ".") for c in columns if c.startswith("param_")
+    )
     raise ConfigError(f"unknown column {name!r}; choose from {', '.join(choices)}", path="--by")
 
 
@@ -208,9 +212,11 @@ def baseline_cost(row: Row, baselines: Baselines) -> float | None:
     """
     params = _pair_params(row)
     candidates = baselines.get((row.get("sweep"), row.get("scenario"), row.get("replicate")), [])
-    scored = [((exp == row.get("experiment"), sum(v is not None for v in bp.values())), cost)
-              for exp, bp, cost in candidates
-              if all(v is None or params.get(k) == v for k, v in bp.items())]
+    scored = [
+        ((exp == row.get("experiment"), sum(v is not None for v in bp.values())), cost)
+        for exp, bp, cost in candidates
+        if all(v is None or params.get(k) == v for k, v in bp.items())
+    ]
     if not scored:
         return None
     best = max(score for score, _ in scored)
@@ -221,29 +227,38 @@ def baseline_cost(row: Row, baselines: Baselines) -> float | None:
 def _paired(group: GroupSummary, rows: list[Row], baselines: Baselines) -> None:
     """Sets the group's pairs, mean of run − baseline with its 95 % CI over the replicates,
     and that mean as % of the mean paired baseline."""
-    pairs = [(float(r["final_total_cost"]), base) for r in rows if not is_baseline(r)
-             and (base := baseline_cost(r, baselines)) is not None]
+    pairs = [
+        (float(r["final_total_cost"]), base)
+        for r in rows
+        if not is_baseline(r) and (base := baseline_cost(r, baselines)) is not None
+    ]
     if not pairs:
         return
     group.pairs = len(pairs)
-    group.delta_mean, _, group.delta_ci_low, group.delta_ci_high = cost_stats(
-        [run - base for run, base in pairs])
+    group.delta_mean, _, group.delta_ci_low, group.delta_ci_high = cost_stats([run - base for run, base in pairs])
     mean_base = sum(base for _, base in pairs) / len(pairs)
     # ratio of means, not mean of ratios: stable when one replicate's baseline is tiny
     group.delta_pct = 100.0 * group.delta_mean / mean_base if mean_base and group.delta_mean is not None else None
 
 
 # -- statistics -------------------------------------------------------------------------------
-def _summarize_group(key: tuple[Any, ...], rows: list[Row], baselines: Baselines,
-                     proposals: Proposals) -> GroupSummary:
+def _summarize_group(key: tuple[Any, ...], rows: list[Row], baselines: Baselines, proposals: Proposals) -> GroupSummary:
     done = [r for r in rows if is_done(r)]
-    g = GroupSummary(key=key, runs=len(rows), done=len(done),
-                     failed=sum(r.get("status") == RunStatus.FAILED for r in rows),
-                     is_baseline=all(is_baseline(r) for r in rows))
-    g.failed_runs = sorted((str(r["run_id"]), (str(r.get("error") or "").strip() + "\n")
-                            .split("\n")[0]) for r in rows if r.get("status") == RunStatus.FAILED)
+    g = GroupSummary(
+        key=key,
+        runs=len(rows),
+        done=len(done),
+        failed=sum(r.get("status") == RunStatus.FAILED for r in rows),
+        is_baseline=all(is_baseline(r) for r in rows),
+    )
+    g.failed_runs = sorted(
+        (str(r["run_id"]), (str(r.get("error") or "").strip() + "\n").split("\n")[0])
+        for r in rows
+        if r.get("status") == RunStatus.FAILED
+    )
     g.final_cost_mean, g.final_cost_sd, g.final_cost_ci_low, g.final_cost_ci_high = cost_stats(
-        [float(r["final_total_cost"]) for r in done])
+        [float(r["final_total_cost"]) for r in done]
+    )
     _paired(g, done, baselines)
     g.settlement_rate = _mean(r.get("final_settlement_rate") for r in done)
     g.iterations = _mean(r.get("iterations") for r in done)
@@ -292,11 +307,14 @@ def proposal_counts(store: TableReader, sweep: str | None) -> Proposals:
     table = store.read("proposals", sweep=sweep)
     if table.num_rows == 0:
         return {}
-    table = table.select(["sweep", "run_id", "accepted"]).cast(pa.schema(
-        [("sweep", pa.string()), ("run_id", pa.string()), ("accepted", pa.int64())]))
+    table = table.select(["sweep", "run_id", "accepted"]).cast(
+        pa.schema([("sweep", pa.string()), ("run_id", pa.string()), ("accepted", pa.int64())])
+    )
     stats = table.group_by(["sweep", "run_id"]).aggregate([([], "count_all"), ("accepted", "sum")])
-    return {(str(r["sweep"]), str(r["run_id"])): (int(r["count_all"]), int(r["accepted_sum"] or 0))
-            for r in stats.to_pylist()}
+    return {
+        (str(r["sweep"]), str(r["run_id"])): (int(r["count_all"]), int(r["accepted_sum"] or 0))
+        for r in stats.to_pylist()
+    }
 
 
 def _empty_message(store: TableReader, sweep: str | None) -> str:
@@ -313,8 +331,7 @@ def _record(labels: list[str], group: GroupSummary) -> Row:
     data = asdict(group)
     del data["key"]
     data["failed_runs"] = [{"run_id": r, "error": e} for r, e in group.failed_runs]
-    return {**dict(zip(labels, group.key, strict=True)), **data,
-            "acceptance_rate": group.acceptance_rate}
+    return {**dict(zip(labels, group.key, strict=True)), **data, "acceptance_rate": group.acceptance_rate}
 
 
 def _to_csv(labels: list[str], groups: list[GroupSummary]) -> str:
@@ -330,27 +347,57 @@ def _to_csv(labels: list[str], groups: list[GroupSummary]) -> str:
 
 
 def _cells(g: GroupSummary) -> list[str]:
-    cost = format_cents(g.final_cost_mean) + (
-        "" if g.final_cost_sd is None else f" ± {format_cents(g.final_cost_sd)}")
-    ci = ("—" if g.final_cost_ci_low is None
-          else f"[{format_cents(g.final_cost_ci_low)}, {format_cents(g.final_cost_ci_high)}]")
-    change = "baseline" if g.is_baseline else "—" if g.delta_mean is None else (
-        format_cents(g.delta_mean, plus=True)
-        + ("" if g.delta_pct is None else f" ({g.delta_pct:+.1f}%)"))
-    change_ci = ("—" if g.delta_ci_low is None
-                 else f"[{format_cents(g.delta_ci_low, plus=True)}, {format_cents(g.delta_ci_high, plus=True)}]")
+    cost = format_cents(g.final_cost_mean) + ("" if g.final_cost_sd is None else f" ± {format_cents(g.final_cost_sd)}")
+    ci = (
+        "—"
+        if g.final_cost_ci_low is None
+        else f"[{format_cents(g.final_cost_ci_low)}, {format_cents(g.final_cost_ci_high)}]"
+    )
+    change = (
+        "baseline"
+        if g.is_baseline
+        else "—"
+        if g.delta_mean is None
+        else (format_cents(g.delta_mean, plus=True) + ("" if g.delta_pct is None else f" ({g.delta_pct:+.1f}%)"))
+    )
+    change_ci = (
+        "—"
+        if g.delta_ci_low is None
+        else f"[{format_cents(g.delta_ci_low, plus=True)}, {format_cents(g.delta_ci_high, plus=True)}]"
+    )
     rate = g.acceptance_rate
-    return [f"{g.done}/{g.failed}", cost, ci, change, change_ci,
-            "—" if g.settlement_rate is None else f"{100 * g.settlement_rate:.1f}%",
-            "—" if g.iterations is None else f"{g.iterations:.1f}",
-            ", ".join(f"{k} {v}" for k, v in g.stop_reasons.items()) or "—",
-            "—" if rate is None else f"{100 * rate:.0f}% ({g.accepted}/{g.proposals})",
-            str(g.llm_calls), f"{g.llm_prompt_tokens + g.llm_completion_tokens:,}",
-            f"${g.llm_cost_usd:,.2f}", "—" if g.rank is None else str(g.rank)]
+    return [
+        f"{g.done}/{g.failed}",
+        cost,
+        ci,
+        change,
+        change_ci,
+        "—" if g.settlement_rate is None else f"{100 * g.settlement_rate:.1f}%",
+        "—" if g.iterations is None else f"{g.iterations:.1f}",
+        ", ".join(f"{k} {v}" for k, v in g.stop_reasons.items()) or "—",
+        "—" if rate is None else f"{100 * rate:.0f}% ({g.accepted}/{g.proposals})",
+        str(g.llm_calls),
+        f"{g.llm_prompt_tokens + g.llm_completion_tokens:,}",
+        f"${g.llm_cost_usd:,.2f}",
+        "—" if g.rank is None else str(g.rank),
+    ]
 
 
-HEADERS = ["done/failed", "final cost (mean ± sd)", "95% CI", "vs baseline", "vs baseline 95% CI", "settled",
-           "iters", "stop", "accepted", "LLM calls", "tokens", "LLM $", "rank"]
+HEADERS = [
+    "done/failed",
+    "final cost (mean ± sd)",
+    "95% CI",
+    "vs baseline",
+    "vs baseline 95% CI",
+    "settled",
+    "iters",
+    "stop",
+    "accepted",
+    "LLM calls",
+    "tokens",
+    "LLM $",
+    "rank",
+]
 
 
 def _to_table(labels: list[str], groups: list[GroupSummary]) -> str:
@@ -359,17 +406,24 @@ def _to_table(labels: list[str], groups: list[GroupSummary]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:  # keys left-aligned, figures right-aligned
-        return "  ".join(c.ljust(w) if i < len(labels) else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
+        return "  ".join(
+            c.ljust(w) if i < len(labels) else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
 
-    out = [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows),
-           "vs baseline: mean paired difference per replicate (same scenario and parameters), with "
-           "its 95 % t-interval over the replicates; rank 1 = cheapest mean final cost"]
+    out = [
+        line(header),
+        line(["-" * w for w in widths]),
+        *(line(r) for r in rows),
+        "vs baseline: mean paired difference per replicate (same scenario and parameters), with "
+        "its 95 % t-interval over the replicates; rank 1 = cheapest mean final cost",
+    ]
     failed = [(g, run) for g in groups for run in g.failed_runs]
     if failed:
         out.append(f"failed runs ({len(failed)}), excluded from cost statistics:")
-        out += [f"  {run_id} ({', '.join(_text(v) for v in g.key)}): {error or 'no error recorded'}"
-                for g, (run_id, error) in failed]
+        out += [
+            f"  {run_id} ({', '.join(_text(v) for v in g.key)}): {error or 'no error recorded'}"
+            for g, (run_id, error) in failed
+        ]
     return "\n".join(out)
 
 

@@ -70,7 +70,7 @@ def batch_generation(name: str) -> int | None:
     """The generation in a batch file's name; None if ``name`` is not a batch file's."""
     if not (name.startswith(BATCH_PREFIX) and name.endswith(".parquet")):
         return None
-    gen = name[len(BATCH_PREFIX):].split("-", 1)[0]
+    gen = name[len(BATCH_PREFIX) :].split("-", 1)[0]
     return int(gen) if gen.isdigit() else None
 
 
@@ -117,8 +117,11 @@ class BatchFiles:
     def batches(self, table: str, sweep: str, names: Sequence[str] | None = None) -> list[Batch]:
         """The batches of a table's sweep folder, oldest generation first."""
         if names is None:
-            names = [i.base_name for i in self._files_in(self._dir(table, sweep))
-                     if batch_generation(i.base_name) is not None]
+            names = [
+                i.base_name
+                for i in self._files_in(self._dir(table, sweep))
+                if batch_generation(i.base_name) is not None
+            ]
         return sorted((self.batch(table, sweep, n) for n in names), key=lambda b: (b.generation, b.name))
 
     def load_batch(self, table: str, sweep: str, name: str) -> Any:
@@ -126,13 +129,17 @@ class BatchFiles:
         with self._fs.open_input_file(f"{self._dir(table, sweep)}/{name}") as f:
             return pq.read_table(f).replace_schema_metadata(None)
 
-    def write_batch(self, table: str, sweep: str, generation: int, data: Any,
-                    entries: Sequence[tuple[str, str | None, PartIndex]]) -> str:
+    def write_batch(
+        self, table: str, sweep: str, generation: int, data: Any, entries: Sequence[tuple[str, str | None, PartIndex]]
+    ) -> str:
         """Store ``data`` (the runs of ``entries``, in that order) as a new batch; its name."""
         name = new_batch_name(generation)
         rows = data.replace_schema_metadata({RUNS_KEY: encode_runs(entries)})
-        self._atomic(self._dir(table, sweep), name,
-                     lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs, write_page_checksum=True))
+        self._atomic(
+            self._dir(table, sweep),
+            name,
+            lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs, write_page_checksum=True),
+        )
         return name
 
     def delete_batch(self, table: str, sweep: str, name: str) -> None:

@@ -68,13 +68,12 @@ class CellContent:
     @classmethod
     def of(cls, experiment: dict[str, Any], part: ScenarioPart) -> CellContent:
         content = {"key_version": KEY_VERSION, "experiment": experiment, **part.content}
-        text = {"key_version": _canonical_json(KEY_VERSION), "experiment": _canonical_json(experiment),
-                **part.text}
+        text = {"key_version": _canonical_json(KEY_VERSION), "experiment": _canonical_json(experiment), **part.text}
         names = sorted([*content, "replicate"])  # the order json.dumps(sort_keys=True) writes
         at = names.index("replicate")
         items = [f"{_canonical_json(name)}:{text[name]}" for name in names[:at]]
         head = "{" + ",".join([*items, '"replicate":'])
-        tail = "".join(f",{_canonical_json(name)}:{text[name]}" for name in names[at + 1:]) + "}"
+        tail = "".join(f",{_canonical_json(name)}:{text[name]}" for name in names[at + 1 :]) + "}"
         return cls(content, head, tail)
 
     def keys(self, replicates: int) -> Iterator[str]:
@@ -86,8 +85,7 @@ class CellContent:
             yield digest.hexdigest()
 
 
-def resolved_content(config: ExperimentConfig,
-                     cache: dict[str, ScenarioPart] | None = None) -> CellContent:
+def resolved_content(config: ExperimentConfig, cache: dict[str, ScenarioPart] | None = None) -> CellContent:
     """What a cell's key is computed from (see the module docstring).
 
     Also where a cell's scenario and prompt are loaded, hence checked: ``cache`` (scenario
@@ -100,8 +98,11 @@ def resolved_content(config: ExperimentConfig,
     experiment["llm"].update(system_prompt=config.system_prompt_text(), system_prompt_file=None)
     # The scenario's inputs as written (the experiment file and its scenario path): finding
     # the file on disk for every cell cost more than the rest of a cell's key.
-    marker = json.dumps([config.source, config.scenario, config.scenario_overrides,
-                         config.optimized_agents], sort_keys=True, default=repr)
+    marker = json.dumps(
+        [config.source, config.scenario, config.scenario_overrides, config.optimized_agents],
+        sort_keys=True,
+        default=repr,
+    )
     part = cache.get(marker) if cache is not None else None
     if part is None:
         part = ScenarioPart.of(_scenario_part(config))
@@ -124,8 +125,10 @@ def _scenario_part(config: ExperimentConfig) -> dict[str, Any]:
 def _plain(value: Any) -> Any:
     """A parsed policy as JSON-ready data; node classes are tagged (FieldRef ≠ ParamRef)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {"_type": type(value).__name__,
-                **{f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+        return {
+            "_type": type(value).__name__,
+            **{f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)},
+        }
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -48,12 +48,17 @@ class CompactionReport:
 
 def table_files(store: ParquetStore, sweep: str) -> int:
     """The Parquet files a plain reader opens for ``sweep`` (every table)."""
-    return sum(1 for table in TABLES for info in store._files_in(store._dir(table, sweep))
-               if info.base_name.endswith(".parquet") and not info.base_name.startswith("."))
+    return sum(
+        1
+        for table in TABLES
+        for info in store._files_in(store._dir(table, sweep))
+        if info.base_name.endswith(".parquet") and not info.base_name.startswith(".")
+    )
 
 
-def compact_sweep(store: ResultStore, sweep: str, *, final: bool = True,
-                  every: int = COMPACT_EVERY) -> CompactionReport:
+def compact_sweep(
+    store: ResultStore, sweep: str, *, final: bool = True, every: int = COMPACT_EVERY
+) -> CompactionReport:
     """Move ``sweep``'s finished runs into batch files (see the module docstring).
 
     ``final`` also merges small batches and moves any number of runs; otherwise a table is
@@ -79,8 +84,13 @@ def _finish_interrupted(store: ParquetStore, table: str, sweep: str) -> None:
     newest = {rid: run for b in batches for rid, run in b.runs.items()}  # oldest first: newest wins
     for ref in store._list(table, sweep, None):
         held = newest.get(ref.run_id)
-        if ref.part is None and ref.batch is None and held is not None and held.token is not None \
-                and held.token == store.run_file_token(table, ref):
+        if (
+            ref.part is None
+            and ref.batch is None
+            and held is not None
+            and held.token is not None
+            and held.token == store.run_file_token(table, ref)
+        ):
             store._remove(table, [ref])  # the batch holds exactly this file's rows
     serving = {r.batch for r in store._list(table, sweep, None) if r.batch is not None}
     for batch in batches:
@@ -88,13 +98,13 @@ def _finish_interrupted(store: ParquetStore, table: str, sweep: str) -> None:
             store.delete_batch(table, sweep, batch.name)
 
 
-def _compact_table(store: ParquetStore, table: str, sweep: str, finished: set[str], final: bool,
-                   every: int) -> int:
+def _compact_table(store: ParquetStore, table: str, sweep: str, finished: set[str], final: bool, every: int) -> int:
     _finish_interrupted(store, table, sweep)
     refs = store._list(table, sweep, None)
     in_flight = {r.run_id for r in refs if r.part is not None}
-    loose = [r for r in refs if r.part is None and r.batch is None
-             and r.run_id in finished and r.run_id not in in_flight]
+    loose = [
+        r for r in refs if r.part is None and r.batch is None and r.run_id in finished and r.run_id not in in_flight
+    ]
     serving: dict[str, set[str]] = {}
     for r in refs:
         if r.batch is not None:
@@ -134,17 +144,21 @@ def _sources(loose: Sequence[Any], merge: dict[str, Any]) -> list[Source]:
     return [("run", ref) for ref in sorted(loose, key=lambda r: r.run_id)] + [("batch", n) for n in sorted(merge)]
 
 
-def _load_source(store: ParquetStore, table: str, sweep: str, source: Source, merge: dict[str, Any],
-                 serving: dict[str, set[str]]) -> list[Slice]:
+def _load_source(
+    store: ParquetStore, table: str, sweep: str, source: Source, merge: dict[str, Any], serving: dict[str, set[str]]
+) -> list[Slice]:
     """The runs one source serves, by run id, each with its rows."""
     kind, what = source
     if kind == "run":
         rows = store._load(table, [what]).drop_columns(["sweep"])
-        return [(what.run_id, store.run_file_token(table, what), store._index(table, what)
-                 or [("", rows.num_rows)], rows)]
+        return [
+            (what.run_id, store.run_file_token(table, what), store._index(table, what) or [("", rows.num_rows)], rows)
+        ]
     batch, data = merge[what], store.load_batch(table, sweep, what)
-    return [(rid, batch.runs[rid].token, batch.runs[rid].parts,
-             data.slice(batch.runs[rid].offset, batch.runs[rid].rows)) for rid in sorted(serving.get(what, set()))]
+    return [
+        (rid, batch.runs[rid].token, batch.runs[rid].parts, data.slice(batch.runs[rid].offset, batch.runs[rid].rows))
+        for rid in sorted(serving.get(what, set()))
+    ]
 
 
 def _write(store: ParquetStore, table: str, sweep: str, generation: int, slices: list[Slice]) -> None:
@@ -161,6 +175,7 @@ class Compactor:
 
     def wrap(self, on_update: Callable[[Any], None] | None) -> Callable[[Any], None]:
         """``on_update`` that also counts finished runs and compacts every ``every`` of them."""
+
         def update(outcome: Any) -> None:
             if outcome is not None:
                 self._finished += 1
@@ -168,6 +183,7 @@ class Compactor:
                     compact_sweep(self.store, self.sweep, final=False, every=self.every)
             if on_update is not None:
                 on_update(outcome)
+
         return update
 
 

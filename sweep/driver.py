@@ -55,10 +55,19 @@ def plan(runs: Sequence[RunSpec], store: ResultStore, retry_failed: bool, *, rep
     return SweepPlan(to_run, done, failed, repairs)
 
 
-def run_sweep(spec: SweepSpec, runs: Sequence[RunSpec], store: ResultStore, store_root: str, *,
-              executor: str = "ray", address: str | None = None, retry_failed: bool = False,
-              num_cpus: int | None = None, chunk_size: int = 500,
-              on_update: Callable[[RunOutcome | None], None] | None = None) -> list[RunOutcome]:
+def run_sweep(
+    spec: SweepSpec,
+    runs: Sequence[RunSpec],
+    store: ResultStore,
+    store_root: str,
+    *,
+    executor: str = "ray",
+    address: str | None = None,
+    retry_failed: bool = False,
+    num_cpus: int | None = None,
+    chunk_size: int = 500,
+    on_update: Callable[[RunOutcome | None], None] | None = None,
+) -> list[RunOutcome]:
     """Run every cell of the sweep that is not done yet; returns the outcomes of this call."""
     the_plan = plan(runs, store, retry_failed)
     # One Arrow type per varied parameter for the whole sweep (a grid [1, 2.5] is float64
@@ -83,8 +92,18 @@ def run_sweep(spec: SweepSpec, runs: Sequence[RunSpec], store: ResultStore, stor
     from sweep.ray_driver import run_on_ray
 
     cap = limits.max_runs_in_flight if limits is not None else None
-    outcomes = run_on_ray(the_plan.to_run, store, store_root, address=address, num_cpus=num_cpus,
-                          concurrency=concurrency, budget_usd=budget, max_in_flight=cap,
-                          chunk_size=chunk_size, param_keys=param_keys, on_update=on_update)
+    outcomes = run_on_ray(
+        the_plan.to_run,
+        store,
+        store_root,
+        address=address,
+        num_cpus=num_cpus,
+        concurrency=concurrency,
+        budget_usd=budget,
+        max_in_flight=cap,
+        chunk_size=chunk_size,
+        param_keys=param_keys,
+        on_update=on_update,
+    )
     compact_sweep(store, spec.name)
     return outcomes

@@ -58,15 +58,17 @@ class DryRunSummary:
             lines = [dry_run_table(self.first, keys)]
         else:
             table = dry_run_table([*self.first[:SHOWN], *self.last], keys).splitlines()
-            lines = [*table[:1 + SHOWN], f"… {self.count - 2 * SHOWN:,} more cells …", *table[1 + SHOWN:]]
+            lines = [*table[: 1 + SHOWN], f"… {self.count - 2 * SHOWN:,} more cells …", *table[1 + SHOWN :]]
             lines += ["", "cells per value:"]
             lines += [f"  {key}: {self._axis(key)}" for key in keys]
             lines.append(f"  experiment: {_counts(self.experiments.items())}")
             if self.baselines:
                 lines.append(f"  baseline: {self.baselines:,} cells")
         experiments = len(self.experiments)
-        lines.append(f"{self.count:,} run{'s' if self.count != 1 else ''} "
-                     f"({experiments} experiment{'s' if experiments != 1 else ''})")
+        lines.append(
+            f"{self.count:,} run{'s' if self.count != 1 else ''} "
+            f"({experiments} experiment{'s' if experiments != 1 else ''})"
+        )
         return "\n".join(lines)
 
     def _axis(self, key: str) -> str:
@@ -89,12 +91,21 @@ def dry_run_table(runs: Sequence[tuple[int, RunSpec]] | Sequence[RunSpec], keys:
     numbered = [r if isinstance(r, tuple) else (i + 1, r) for i, r in enumerate(runs)]
     keys = list(keys) if keys is not None else list(dict.fromkeys(k for _, r in numbered for k in r.params))
     headers = ["#", "run_id", "experiment", "rep", *_short_names(keys), "baseline"]
-    rows = [[str(i), r.run_id, r.experiment, str(r.replicate),
-             *(render_value(r.params[k]) if k in r.params else "" for k in keys),
-             "yes" if r.baseline else ""] for i, r in numbered]
+    rows = [
+        [
+            str(i),
+            r.run_id,
+            r.experiment,
+            str(r.replicate),
+            *(render_value(r.params[k]) if k in r.params else "" for k in keys),
+            "yes" if r.baseline else "",
+        ]
+        for i, r in numbered
+    ]
     widths = [max(len(row[c]) for row in [headers, *rows]) for c in range(len(headers))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-                     for row in [headers, *rows])
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in [headers, *rows]
+    )
 
 
 def describe(spec: SweepSpec, runs: Iterable[RunSpec]) -> str:
@@ -102,8 +113,7 @@ def describe(spec: SweepSpec, runs: Iterable[RunSpec]) -> str:
     summary = DryRunSummary.of(runs)
     axes = [f"{k} ({len(v)})" for k, v in spec.grid.items()]
     zipped = [f"{k} ({len(v)})" for k, v in spec.zip.items()]
-    limits = [f"{k}={v}" for k, v in spec.limits.model_dump(exclude_none=True).items()
-              if k != "concurrency"]
+    limits = [f"{k}={v}" for k, v in spec.limits.model_dump(exclude_none=True).items() if k != "concurrency"]
     limits += [f"concurrency[{p}]={n}" for p, n in spec.limits.concurrency.items()]
     lines = [
         f"sweep {spec.name}" + (f" ({spec.source})" if spec.source else ""),

@@ -104,8 +104,9 @@ def iter_runs(spec: SweepSpec, base_dir: str | Path | None = None) -> Iterator[R
     """`expand`, one run at a time: what is kept between runs is the keys seen (32 bytes a
     run) and one resolved scenario per distinct scenario, so a dry run or a validation of a
     100 000-run sweep never holds 100 000 configs. The size is checked before the first run."""
-    base = (Path(base_dir) if base_dir is not None else (
-        Path(spec.source).parent if spec.source else Path.cwd())).resolve()
+    base = (
+        Path(base_dir) if base_dir is not None else (Path(spec.source).parent if spec.source else Path.cwd())
+    ).resolve()
     paths = experiment_paths(spec, base)
     check_size(spec, len(paths))
     seen: set[bytes] = set()
@@ -122,9 +123,17 @@ def iter_runs(spec: SweepSpec, base_dir: str | Path | None = None) -> Iterator[R
                     continue
                 seen.add(digest)
                 yield RunSpec(
-                    sweep=spec.name, run_id=_run_id(config, key), cell_key=key,
-                    experiment_path=str(path), experiment=config.name, replicate=replicate,
-                    params=dict(params), overrides=cell.overrides, baseline=baseline, config=config)
+                    sweep=spec.name,
+                    run_id=_run_id(config, key),
+                    cell_key=key,
+                    experiment_path=str(path),
+                    experiment=config.name,
+                    replicate=replicate,
+                    params=dict(params),
+                    overrides=cell.overrides,
+                    baseline=baseline,
+                    config=config,
+                )
 
 
 def count_runs(spec: SweepSpec, experiments: int) -> int:
@@ -142,14 +151,21 @@ def check_size(spec: SweepSpec, experiments: int) -> None:
     count = count_runs(spec, experiments)
     limit = spec.limits.cell_limit
     if count > limit:
-        axes = " × ".join([f"{experiments} experiment{'s' if experiments != 1 else ''}",
-                           *(f"{len(v)} {k}" for k, v in spec.grid.items()),
-                           *([f"{_zip_width(spec)} zip"] if spec.zip else []),
-                           f"{spec.replicates} replicate{'s' if spec.replicates != 1 else ''}"])
+        axes = " × ".join(
+            [
+                f"{experiments} experiment{'s' if experiments != 1 else ''}",
+                *(f"{len(v)} {k}" for k, v in spec.grid.items()),
+                *([f"{_zip_width(spec)} zip"] if spec.zip else []),
+                f"{spec.replicates} replicate{'s' if spec.replicates != 1 else ''}",
+            ]
+        )
         extra = " (+ baseline cells)" if spec.baseline is not None else ""
-        raise ConfigError(f"the sweep would expand to {count:,} runs ({axes}{extra}), more than the "
-                          f"limit of {limit:,}; shrink the grid or raise limits.max_cells",
-                          source=spec.source, path="grid")
+        raise ConfigError(
+            f"the sweep would expand to {count:,} runs ({axes}{extra}), more than the "
+            f"limit of {limit:,}; shrink the grid or raise limits.max_cells",
+            source=spec.source,
+            path="grid",
+        )
 
 
 def experiment_paths(spec: SweepSpec, base: Path) -> list[tuple[int, Path, str]]:
@@ -165,17 +181,24 @@ def experiment_paths(spec: SweepSpec, base: Path) -> list[tuple[int, Path, str]]
         if _GLOB_CHARS & set(entry):
             matches = _glob(base, entry)
             if not matches:
-                raise ConfigError(f"pattern '{entry}' matches no file (looked in {base} and its "
-                                  "parent folders)", source=spec.source, path=where)
+                raise ConfigError(
+                    f"pattern '{entry}' matches no file (looked in {base} and its parent folders)",
+                    source=spec.source,
+                    path=where,
+                )
         else:
             found = resolve_relative(base, entry)
             if found is None:
-                raise ConfigError(f"file '{entry}' not found (looked in {base} and its parent folders)",
-                                  source=spec.source, path=where)
+                raise ConfigError(
+                    f"file '{entry}' not found (looked in {base} and its parent folders)",
+                    source=spec.source,
+                    path=where,
+                )
             if not found.is_file():
                 problem = "is a folder" if found.is_dir() else "is not a regular file (a FIFO, device or socket)"
-                raise ConfigError(f"file '{entry}' ({found}) {problem}, not an experiment file",
-                                  source=spec.source, path=where)
+                raise ConfigError(
+                    f"file '{entry}' ({found}) {problem}, not an experiment file", source=spec.source, path=where
+                )
             matches = [(found, entry)]
         for path, shown in matches:
             out.setdefault(path.resolve(), (index, shown))
@@ -188,8 +211,7 @@ def render_value(value: Any) -> str:
         return str(value)
     if isinstance(value, str) and "," not in value and _same(_load(value), value):
         return value  # plain strings stay readable: builtin/none, not 'builtin/none'
-    text = yaml.safe_dump(value, default_flow_style=True, width=1_000_000, sort_keys=False,
-                          allow_unicode=True).strip()
+    text = yaml.safe_dump(value, default_flow_style=True, width=1_000_000, sort_keys=False, allow_unicode=True).strip()
     text = text.removesuffix("...").strip()
     if not _same(_load(text), value):
         raise ConfigError(f"value {value!r} cannot be written as an override")
@@ -244,12 +266,12 @@ def _read_experiment(spec: SweepSpec, path: Path, index: int) -> dict[str, Any]:
     try:
         return read_yaml(path)
     except ConfigError as exc:
-        raise ConfigError(exc.one_line(), source=spec.source,
-                          path=f"experiments[{index}]") from None
+        raise ConfigError(exc.one_line(), source=spec.source, path=f"experiments[{index}]") from None
 
 
-def _build(spec: SweepSpec, where: tuple[Path, str], raw: dict[str, Any], cell: _Cell,
-           cache: dict[str, ScenarioPart]) -> tuple[ExperimentConfig, CellContent]:
+def _build(
+    spec: SweepSpec, where: tuple[Path, str], raw: dict[str, Any], cell: _Cell, cache: dict[str, ScenarioPart]
+) -> tuple[ExperimentConfig, CellContent]:
     """The validated config of one cell and its resolved content.
 
     The cell's values are set into a copy of the experiment file as parsed values (what its
@@ -286,8 +308,7 @@ def _with_values(raw: dict[str, Any], params: dict[str, Any], source: Path) -> d
     return out
 
 
-def _cell_error(spec: SweepSpec, path: Path, shown: str, cell: _Cell,
-                exc: ConfigError | PolicyError) -> ConfigError:
+def _cell_error(spec: SweepSpec, path: Path, shown: str, cell: _Cell, exc: ConfigError | PolicyError) -> ConfigError:
     params = ", ".join(f"{k}: {render_value(v)}" for k, v in cell.params.items())
     parts = [f"cell {shown}" + (f" {{{params}}}" if params else "")]
     if isinstance(exc, PolicyError):

@@ -72,8 +72,10 @@ def repair_sweep(store: ResultStore, sweep: str) -> list[str]:
     store.repaired.add(sweep)
     notes = []
     for run_id, reason in store.status_problems(sweep).items():
-        notes.append(f"damaged status file {store._status_dir(sweep)}/{run_id}.json ({reason}): removed, "
-                     f"the run resumes from its stored rows")
+        notes.append(
+            f"damaged status file {store._status_dir(sweep)}/{run_id}.json ({reason}): removed, "
+            f"the run resumes from its stored rows"
+        )
         store._remove_status(sweep, run_id)
     redo: set[str] = set()
     for path, reason, runs in damaged_files(store, sweep):  # every damaged file goes first...
@@ -107,11 +109,19 @@ def _verify_done(store: ParquetStore, sweep: str) -> list[str]:
     notes = []
     for run_id in done:
         lost = [t for t in TABLES if run_id not in served[t]]
-        missing = [what for what, ok in (("the end of its events", run_id in ended),
-                                         ("its runs row", run_id in with_row),
-                                         (f"its {', '.join(lost)} files", not lost)) if not ok]
+        missing = [
+            what
+            for what, ok in (
+                ("the end of its events", run_id in ended),
+                ("its runs row", run_id in with_row),
+                (f"its {', '.join(lost)} files", not lost),
+            )
+            if not ok
+        ]
         if missing:
-            notes.append(f"run {run_id} is marked done but {' and '.join(missing)} "
-                         f"{'is' if len(missing) == 1 else 'are'} missing: it will run again")
+            notes.append(
+                f"run {run_id} is marked done but {' and '.join(missing)} "
+                f"{'is' if len(missing) == 1 else 'are'} missing: it will run again"
+            )
             store.delete_run(sweep, run_id)
     return notes

@@ -120,8 +120,9 @@ class GatedProposer:
             number of iterations left after it (see the module doc).
     """
 
-    def __init__(self, inner: PolicyProposer, limiter: Limiter, budget_usd: float | None,
-                 max_iterations: int = 0) -> None:
+    def __init__(
+        self, inner: PolicyProposer, limiter: Limiter, budget_usd: float | None, max_iterations: int = 0
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.limiter = limiter

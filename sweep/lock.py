@@ -68,8 +68,9 @@ def hold_output_lock(root: str, what: str = "paylab sweep") -> OutputLock:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
         handle.close()
-        raise ConfigError(f"{folder} is in use by {holder}; run one sweep (or compaction) per "
-                          f"output folder at a time") from None
+        raise ConfigError(
+            f"{folder} is in use by {holder}; run one sweep (or compaction) per output folder at a time"
+        ) from None
     except OSError as exc:  # a file system without locks: say so rather than race silently
         handle.close()
         raise ConfigError(f"cannot lock {path}: {exc.strerror or exc}") from None
@@ -79,4 +80,3 @@ def hold_output_lock(root: str, what: str = "paylab sweep") -> OutputLock:
     handle.write(f"{what} (pid {os.getpid()} on {socket.gethostname()}, since {started})\n")
     handle.flush()
     return OutputLock(path, handle)
-

@@ -70,15 +70,14 @@ def parse_override(item: str, source: str | Path | None = None) -> Override:
         raise ConfigError(f"must look like {FORMS}", source=source, path=where)
     key, text = (part.strip() for part in item.split("=", 1))
     if not _valid_key(key):
-        raise ConfigError(f"'{key}' is not a dotted key (must look like {FORMS})",
-                          source=source, path=where)
+        raise ConfigError(f"'{key}' is not a dotted key (must look like {FORMS})", source=source, path=where)
     if not text:
         raise ConfigError("empty value (write KEY=null for no value)", source=source, path=where)
     if text.startswith("range("):
         return Override(key, _range(text, source, where), several=True)
     several = False
     if text.startswith("choice(") and text.endswith(")"):
-        text, several = text[len("choice("):-1], True
+        text, several = text[len("choice(") : -1], True
     items = split_list(text)
     if any(not part.strip() for part in items):
         raise ConfigError(f"empty item in the comma list {text!r}", source=source, path=where)
@@ -86,8 +85,9 @@ def parse_override(item: str, source: str | Path | None = None) -> Override:
     return Override(key, values, several=several or len(values) > 1)
 
 
-def apply_sweep_overrides(raw: dict[str, Any], overrides: Sequence[str],
-                          source: str | Path | None = None) -> dict[str, Any]:
+def apply_sweep_overrides(
+    raw: dict[str, Any], overrides: Sequence[str], source: str | Path | None = None
+) -> dict[str, Any]:
     """A copy of the sweep mapping ``raw`` with ``overrides`` applied in order (see module doc)."""
     out = copy.deepcopy(raw)
     for item in overrides:
@@ -122,7 +122,7 @@ def split_list(text: str) -> list[str]:
 
 def _valid_key(key: str) -> bool:
     if key.startswith("limits.concurrency."):
-        return bool(key[len("limits.concurrency."):].strip())  # a model glob: any characters
+        return bool(key[len("limits.concurrency.") :].strip())  # a model glob: any characters
     return bool(DOTTED_KEY.match(key))
 
 
@@ -131,16 +131,18 @@ def _scalar(text: str, source: str | Path | None, where: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         problem = str(getattr(exc, "problem", "") or exc).splitlines()[0]
-        raise ConfigError(f"value {text!r} is not valid YAML ({problem})",
-                          source=source, path=where) from None
+        raise ConfigError(f"value {text!r} is not valid YAML ({problem})", source=source, path=where) from None
 
 
 def _range(text: str, source: str | Path | None, where: str) -> tuple[int, ...]:
-    inner = text[len("range("):-1] if text.endswith(")") else None
+    inner = text[len("range(") : -1] if text.endswith(")") else None
     parts = [p.strip() for p in inner.split(",")] if inner is not None else []
     if not 1 <= len(parts) <= 3 or not all(_INT.match(p) for p in parts):
-        raise ConfigError("range() takes 1 to 3 integers: range(N), range(START,STOP) or "
-                          f"range(START,STOP,STEP), got {text!r}", source=source, path=where)
+        raise ConfigError(
+            f"range() takes 1 to 3 integers: range(N), range(START,STOP) or range(START,STOP,STEP), got {text!r}",
+            source=source,
+            path=where,
+        )
     bounds = [int(p) for p in parts]
     if len(bounds) == 3 and bounds[2] == 0:
         raise ConfigError(f"range() step must not be 0, got {text!r}", source=source, path=where)
@@ -148,8 +150,7 @@ def _range(text: str, source: str | Path | None, where: str) -> tuple[int, ...]:
     if not span:
         raise ConfigError(f"{text} is empty", source=source, path=where)
     if len(span) > MAX_RANGE_VALUES:
-        raise ConfigError(f"{text} has {len(span):,} values, more than {MAX_RANGE_VALUES:,}",
-                          source=source, path=where)
+        raise ConfigError(f"{text} has {len(span):,} values, more than {MAX_RANGE_VALUES:,}", source=source, path=where)
     return tuple(span)
 
 
@@ -160,10 +161,13 @@ def _apply(out: dict[str, Any], ov: Override, item: str, source: str | Path | No
         out["experiments"] = list(ov.values)
     elif ov.key in SCALAR_KEYS or ov.key in MAPPING_KEYS or head == "limits":
         if ov.several:
-            raise ConfigError(f"{ov.key} takes one value, got {len(ov.values)} (only experiment "
-                              "keys can be swept)", source=source, path=where)
+            raise ConfigError(
+                f"{ov.key} takes one value, got {len(ov.values)} (only experiment keys can be swept)",
+                source=source,
+                path=where,
+            )
         if head == "limits" and ov.key != "limits":
-            _set_limit(out, ov.key[len("limits."):], ov.values[0], source, where)
+            _set_limit(out, ov.key[len("limits.") :], ov.values[0], source, where)
         else:
             out[ov.key] = ov.values[0]
     elif head in ("grid", "zip") and "." in ov.key:
@@ -172,32 +176,29 @@ def _apply(out: dict[str, Any], ov: Override, item: str, source: str | Path | No
         _set_axis(out, "grid", ov.key, list(ov.values), source=source, where=where)
 
 
-def _set_limit(out: dict[str, Any], key: str, value: Any, source: str | Path | None,
-               where: str) -> None:
+def _set_limit(out: dict[str, Any], key: str, value: Any, source: str | Path | None, where: str) -> None:
     limits = _section(out, "limits", source, where)
     if key.startswith("concurrency."):
         # A model pattern may contain dots (openai/gpt-4.1*): it is one key, not a path.
         block = _section(limits, "concurrency", source, where)
-        block[key[len("concurrency."):]] = value
+        block[key[len("concurrency.") :]] = value
     else:
         set_dotted(limits, key, value, source=source)
 
 
-def _set_axis(out: dict[str, Any], section: str, key: str, values: list[Any], *,
-              source: str | Path | None, where: str) -> None:
+def _set_axis(
+    out: dict[str, Any], section: str, key: str, values: list[Any], *, source: str | Path | None, where: str
+) -> None:
     other = "zip" if section == "grid" else "grid"
     if key in (out.get(other) or {}):
-        raise ConfigError(f"'{key}' is varied in {other}; override it as {other}.{key}=…",
-                          source=source, path=where)
+        raise ConfigError(f"'{key}' is varied in {other}; override it as {other}.{key}=…", source=source, path=where)
     _section(out, section, source, where)[key] = values
 
 
-def _section(out: dict[str, Any], key: str, source: str | Path | None,
-             where: str) -> dict[str, Any]:
+def _section(out: dict[str, Any], key: str, source: str | Path | None, where: str) -> dict[str, Any]:
     block = out.get(key)
     if block is None:
         block = out[key] = {}
     if not isinstance(block, dict):
-        raise ConfigError(f"cannot set a key inside {key}: it is not a mapping in the file",
-                          source=source, path=where)
+        raise ConfigError(f"cannot set a key inside {key}: it is not a mapping in the file", source=source, path=where)
     return block

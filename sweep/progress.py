@@ -18,8 +18,9 @@ from sweep.store import ResultStore
 
 
 class SweepProgress:
-    def __init__(self, store: ResultStore, sweep: str, run_ids: list[str], stream: TextIO | None = None,
-                 interval: float = 2.0) -> None:
+    def __init__(
+        self, store: ResultStore, sweep: str, run_ids: list[str], stream: TextIO | None = None, interval: float = 2.0
+    ) -> None:
         self.store, self.sweep, self.run_ids = store, sweep, set(run_ids)
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
@@ -52,9 +53,11 @@ class SweepProgress:
         if finished_now > 0 and pending + running > 0:
             eta = f" | ETA {_duration(elapsed / finished_now * (pending + running))}"
         best_text = f" | best run {format_cents(best)}" if best is not None else ""
-        return (f"sweep {self.sweep}: {total} runs — done {done}, running {running}, "
-                f"failed {failed}, pending {pending} | iterations {iterations} | "
-                f"LLM calls {calls}, ${spend:,.2f}{best_text} | {_duration(elapsed)}{eta}")
+        return (
+            f"sweep {self.sweep}: {total} runs — done {done}, running {running}, "
+            f"failed {failed}, pending {pending} | iterations {iterations} | "
+            f"LLM calls {calls}, ${spend:,.2f}{best_text} | {_duration(elapsed)}{eta}"
+        )
 
     def update(self, outcome: RunOutcome | None = None, force: bool = False) -> None:
         now = time.monotonic()

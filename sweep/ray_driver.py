@@ -44,8 +44,9 @@ POLL_SECONDS = 1.0
 UNLIMITED_LLM_RUNS = 16
 
 
-def pool_size(cpus: int, runs: Sequence[RunSpec], concurrency: Mapping[str, int],
-              max_runs_in_flight: int | None) -> int:
+def pool_size(
+    cpus: int, runs: Sequence[RunSpec], concurrency: Mapping[str, int], max_runs_in_flight: int | None
+) -> int:
     """How many run actors a Ray sweep keeps: ``max_runs_in_flight`` if set, else one per CPU
     plus one per LLM slot its models can use (a run waiting for an answer uses no CPU, so
     the CPUs stay busy while every slot is filled); never more than there are runs."""
@@ -65,19 +66,33 @@ def pool_size(cpus: int, runs: Sequence[RunSpec], concurrency: Mapping[str, int]
     return max(1, min(cpus + llm_runs, len(runs)))
 
 
-def run_on_ray(to_run: Sequence[RunSpec], store: ResultStore, store_root: str, *,
-               address: str | None, num_cpus: int | None, concurrency: dict[str, int],
-               budget_usd: float | None, max_in_flight: int | None, chunk_size: int,
-               param_keys: Mapping[str, Any],
-               on_update: Callable[[RunOutcome | None], None] | None = None) -> list[RunOutcome]:
+def run_on_ray(
+    to_run: Sequence[RunSpec],
+    store: ResultStore,
+    store_root: str,
+    *,
+    address: str | None,
+    num_cpus: int | None,
+    concurrency: dict[str, int],
+    budget_usd: float | None,
+    max_in_flight: int | None,
+    chunk_size: int,
+    param_keys: Mapping[str, Any],
+    on_update: Callable[[RunOutcome | None], None] | None = None,
+) -> list[RunOutcome]:
     init_ray(address, num_cpus)
     # None when every model is builtin; else it makes every LLM call, within the limits
     gateway = start_gateway((spec.config.llm for spec in to_run), concurrency)
     # Run actors do CPU work of their own (context days, sampling): more CPU-bound ones than
     # CPUs only thrashes.
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
-    pool = RunActorPool(pool_size(cpus, to_run, concurrency, max_in_flight), cpus, store, store_root,
-                        RunArgs(budget_usd, chunk_size, param_keys, gateway))
+    pool = RunActorPool(
+        pool_size(cpus, to_run, concurrency, max_in_flight),
+        cpus,
+        store,
+        store_root,
+        RunArgs(budget_usd, chunk_size, param_keys, gateway),
+    )
     try:
         return pool.run_all(to_run, on_update)
     finally:
@@ -120,8 +135,9 @@ class RunActorPool:
         # Replicates share one config object: their scenario is read and parsed once.
         self._inputs = RecentlyUsed(8)
 
-    def run_all(self, to_run: Sequence[RunSpec],
-                on_update: Callable[[RunOutcome | None], None] | None) -> list[RunOutcome]:
+    def run_all(
+        self, to_run: Sequence[RunSpec], on_update: Callable[[RunOutcome | None], None] | None
+    ) -> list[RunOutcome]:
         queue = list(reversed(to_run))  # popped from the end: in order
         idle: list[Any] = []
         busy: dict[Any, _Busy] = {}
@@ -172,13 +188,15 @@ class RunActorPool:
 
     def _submit(self, spec: RunSpec, actor: Any, busy: dict[Any, _Busy]) -> None:
         a = self.args
-        ref = actor.run.remote(self._cell_inputs(spec), self.store_root, a.budget_usd, a.chunk_size,
-                               a.param_keys, a.gateway)
+        ref = actor.run.remote(
+            self._cell_inputs(spec), self.store_root, a.budget_usd, a.chunk_size, a.param_keys, a.gateway
+        )
         busy[ref] = _Busy(spec, actor, datetime.now(timezone.utc))
 
     def _cell_inputs(self, spec: RunSpec) -> CellInputs:
-        scenario, prompt = self._inputs.get(id(spec.config), lambda: (
-            spec.config, spec.config.load_scenario(), spec.config.system_prompt_text()))[1:]
+        scenario, prompt = self._inputs.get(
+            id(spec.config), lambda: (spec.config, spec.config.load_scenario(), spec.config.system_prompt_text())
+        )[1:]
         return CellInputs(spec, scenario, prompt)
 
     def _finish(self, ref: Any, run: _Busy) -> tuple[RunOutcome, Any | None]:
@@ -209,8 +227,9 @@ class RunActorPool:
         self._pids.pop(actor, None)
 
 
-def _record_failure(store: ResultStore, spec: RunSpec, error: str, started: datetime,
-                    param_keys: Mapping[str, Any]) -> RunOutcome:
+def _record_failure(
+    store: ResultStore, spec: RunSpec, error: str, started: datetime, param_keys: Mapping[str, Any]
+) -> RunOutcome:
     """Record a run that `run_one` could not record itself (its actor died for good).
 
     It is recorded as `run_one` records a failed run — a ``runs`` row with the error, then the
@@ -218,9 +237,15 @@ def _record_failure(store: ResultStore, spec: RunSpec, error: str, started: date
     """
     previous = store.run_status(spec.sweep, spec.run_id)
     attempt = previous.attempt if previous is not None else 1
-    store.write_part("runs", spec.sweep, spec.run_id, "final",
-                     run_row(spec.sweep, spec, None, RunStatus.FAILED, error, started, datetime.now(timezone.utc),
-                             attempt, param_keys))
+    store.write_part(
+        "runs",
+        spec.sweep,
+        spec.run_id,
+        "final",
+        run_row(
+            spec.sweep, spec, None, RunStatus.FAILED, error, started, datetime.now(timezone.utc), attempt, param_keys
+        ),
+    )
     store.compact(spec.sweep, spec.run_id)
     store.set_status(spec.sweep, spec.run_id, RunStatus.FAILED, attempt=attempt, error=error)
     return RunOutcome(spec.run_id, RunStatus.FAILED, error=error)

@@ -56,8 +56,10 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
         return "—"
     if len(text) <= limit:
         return esc(text)
-    return esc(text[:limit]) + f"\n<span class=\"muted\">… {len(text) - limit:,} more characters " \
-                               f"(the whole text is in the llm_calls table)</span>"
+    return (
+        esc(text[:limit]) + f'\n<span class="muted">… {len(text) - limit:,} more characters '
+        f"(the whole text is in the llm_calls table)</span>"
+    )
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[int] = ()) -> str:
@@ -83,14 +85,18 @@ class Raw:
 def figure(fig: Figure, caption: str) -> str:
     """``fig`` as an embedded PNG (a ``data:`` URI: the page works from disk, offline)."""
     data = base64.b64encode(figure_bytes(fig, "png")).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption)}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{esc(caption)}">'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
 
 
 def page(title: str, body: str) -> str:
     """The whole document: no script, no external resource, UTF-8."""
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            '<link rel="icon" href="data:,">\n'
-            f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<link rel="icon" href="data:,">\n'
+        f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+    )

@@ -70,11 +70,13 @@ class _Heartbeat:
         elif event.type == "llm_interaction":
             self.progress["llm_calls"] = self.progress.get("llm_calls", 0) + 1
             self.progress["llm_cost_usd"] = self.progress.get("llm_cost_usd", 0.0) + (
-                event.payload.get("cost_usd") or 0.0)
+                event.payload.get("cost_usd") or 0.0
+            )
 
     def beat(self) -> None:
-        self.store.set_status(self.spec.sweep, self.spec.run_id, RunStatus.RUNNING, attempt=self.attempt,
-                              progress=dict(self.progress))
+        self.store.set_status(
+            self.spec.sweep, self.spec.run_id, RunStatus.RUNNING, attempt=self.attempt, progress=dict(self.progress)
+        )
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
@@ -107,10 +109,16 @@ class CellInputs:
         return cls(spec, spec.config.load_scenario(), spec.config.system_prompt_text())
 
 
-def run_one(cell: RunSpec | CellInputs, store: ResultStore, *, executor: EvaluationExecutor | None = None,
-            limiter: Limiter | None = None, budget_usd: float | None = None,
-            param_keys: Mapping[str, Any] | None = None,
-            transport: LLMTransport | None = None) -> RunOutcome:
+def run_one(
+    cell: RunSpec | CellInputs,
+    store: ResultStore,
+    *,
+    executor: EvaluationExecutor | None = None,
+    limiter: Limiter | None = None,
+    budget_usd: float | None = None,
+    param_keys: Mapping[str, Any] | None = None,
+    transport: LLMTransport | None = None,
+) -> RunOutcome:
     """Run (or resume) one sweep cell to completion; never raises for a failing run.
 
     ``transport`` carries an LLM model's calls (default: litellm in this process; a Ray run
@@ -129,14 +137,18 @@ def run_one(cell: RunSpec | CellInputs, store: ResultStore, *, executor: Evaluat
             cfg = spec.config
             inputs = inputs or CellInputs.load(spec)
             inner = make_proposer(cfg.llm, cfg.get_constraints(), inputs.system_prompt, transport=transport)
-            proposer = GatedProposer(inner, limiter or LocalLimiter(), budget_usd,
-                                     cfg.convergence.max_iterations)
+            proposer = GatedProposer(inner, limiter or LocalLimiter(), budget_usd, cfg.convergence.max_iterations)
             runner = GenericExperimentRunner(
-                cfg, run_id=spec.run_id, replicate=spec.replicate, proposer=proposer,
+                cfg,
+                run_id=spec.run_id,
+                replicate=spec.replicate,
+                proposer=proposer,
                 executor=executor or InProcessExecutor(),
                 sinks=[StoreSink(store, spec.sweep, spec.run_id), heartbeat],
                 stop_check=proposer.stop_check,
-                resume_events=store.events_for(spec.sweep, spec.run_id), scenario=inputs.scenario)
+                resume_events=store.events_for(spec.sweep, spec.run_id),
+                scenario=inputs.scenario,
+            )
             result = runner.run()
         except Exception as exc:  # noqa: BLE001 — a failed cell is a row, not a crash of the sweep
             # Stop the heartbeat before writing "failed": a beat still in flight could land
@@ -146,23 +158,66 @@ def run_one(cell: RunSpec | CellInputs, store: ResultStore, *, executor: Evaluat
             detail = traceback.format_exc(limit=8)
             finished = datetime.now(timezone.utc)
             try:  # a results folder damaged under the run must not crash the sweep either
-                store.write_part("runs", spec.sweep, spec.run_id, "final",
-                                 run_row(spec.sweep, spec, None, RunStatus.FAILED, error, started, finished,
-                                         attempt, param_keys if param_keys is not None else sorted(spec.params)))
+                store.write_part(
+                    "runs",
+                    spec.sweep,
+                    spec.run_id,
+                    "final",
+                    run_row(
+                        spec.sweep,
+                        spec,
+                        None,
+                        RunStatus.FAILED,
+                        error,
+                        started,
+                        finished,
+                        attempt,
+                        param_keys if param_keys is not None else sorted(spec.params),
+                    ),
+                )
                 store.compact(spec.sweep, spec.run_id)
             except Exception as stored:  # noqa: BLE001 — the status below still records the failure
                 error = f"{error} (its runs row could not be stored: {type(stored).__name__}: {stored})"
             store.set_status(spec.sweep, spec.run_id, RunStatus.FAILED, attempt=attempt, error=f"{error}\n{detail}")
             return RunOutcome(spec.run_id, RunStatus.FAILED, error=error)
     finished = datetime.now(timezone.utc)
-    store.write_part("runs", spec.sweep, spec.run_id, "final",
-                     run_row(spec.sweep, spec, result, RunStatus.DONE, None, started, finished, attempt,
-                             param_keys if param_keys is not None else sorted(spec.params)))
+    store.write_part(
+        "runs",
+        spec.sweep,
+        spec.run_id,
+        "final",
+        run_row(
+            spec.sweep,
+            spec,
+            result,
+            RunStatus.DONE,
+            None,
+            started,
+            finished,
+            attempt,
+            param_keys if param_keys is not None else sorted(spec.params),
+        ),
+    )
     store.compact(spec.sweep, spec.run_id)
-    store.set_status(spec.sweep, spec.run_id, RunStatus.DONE, attempt=attempt,
-                     progress={"iteration": result.iterations, "total": result.final_total,
-                               "llm_calls": result.llm.calls, "llm_cost_usd": result.llm.cost_usd or 0.0})
+    store.set_status(
+        spec.sweep,
+        spec.run_id,
+        RunStatus.DONE,
+        attempt=attempt,
+        progress={
+            "iteration": result.iterations,
+            "total": result.final_total,
+            "llm_calls": result.llm.calls,
+            "llm_cost_usd": result.llm.cost_usd or 0.0,
+        },
+    )
     del runner
-    return RunOutcome(spec.run_id, RunStatus.DONE, result.iterations, result.stop_reason, result.final_total,
-                      llm_calls=result.llm.calls, llm_cost_usd=result.llm.cost_usd or 0.0)
-
+    return RunOutcome(
+        spec.run_id,
+        RunStatus.DONE,
+        result.iterations,
+        result.stop_reason,
+        result.final_total,
+        llm_calls=result.llm.calls,
+        llm_cost_usd=result.llm.cost_usd or 0.0,
+    )

@@ -69,8 +69,7 @@ class Limits(Strict):
             `DEFAULT_MAX_CELLS`; a bigger sweep is refused before anything is expanded.
     """
 
-    concurrency: dict[Annotated[str, Field(min_length=1)], Annotated[int, Field(ge=1)]] = Field(
-        default_factory=dict)
+    concurrency: dict[Annotated[str, Field(min_length=1)], Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     max_runs_in_flight: int | None = Field(default=None, ge=1)
     llm_budget_usd: float | None = Field(default=None, gt=0)
     max_cells: int | None = Field(default=None, ge=1)
@@ -105,8 +104,7 @@ class SweepSpec(Strict):
     def _name(cls, value: str) -> str:
         # The name is a Parquet partition value and part of every run's row: keep it path-safe.
         if not _NAME.match(value):
-            raise ValueError("must be made of letters, digits, '_', '.' and '-' only, "
-                             f"got {value!r}")
+            raise ValueError(f"must be made of letters, digits, '_', '.' and '-' only, got {value!r}")
         return value
 
     @field_validator("grid", "zip", "limits", mode="before")
@@ -137,8 +135,7 @@ class SweepSpec(Strict):
         for section, axes in (("grid", self.grid), ("zip", self.zip)):
             for key in axes:
                 if not DOTTED_KEY.match(key):
-                    raise ValueError(f"{section}: key {key!r} must be a dotted experiment-config "
-                                     "key such as llm.model")
+                    raise ValueError(f"{section}: key {key!r} must be a dotted experiment-config key such as llm.model")
         for key in self.zip:
             if key in self.grid:
                 raise ValueError(f"zip: '{key}' is also varied in grid; vary a key in one place")
@@ -147,16 +144,17 @@ class SweepSpec(Strict):
             inner = next((k for k in keys if k.startswith(key + ".")), None)
             if inner is not None:
                 section = "grid" if inner in self.grid else "zip"
-                raise ValueError(f"{section}: '{inner}' lies inside '{key}', which is varied too; "
-                                 "vary one of them")
+                raise ValueError(f"{section}: '{inner}' lies inside '{key}', which is varied too; vary one of them")
         lengths = {key: len(values) for key, values in self.zip.items()}
         if len(set(lengths.values())) > 1:
             shown = ", ".join(f"{k}: {n}" for k, n in lengths.items())
             raise ValueError(f"zip: lists must have the same length, got {shown}")
         match = _URI.match(self.output)
         if match and match.group(1).lower() not in URI_SCHEMES:
-            raise ValueError(f"output: unsupported filesystem URI scheme '{match.group(1)}' (use a "
-                             f"local folder or one of {', '.join(s + '://' for s in URI_SCHEMES)})")
+            raise ValueError(
+                f"output: unsupported filesystem URI scheme '{match.group(1)}' (use a "
+                f"local folder or one of {', '.join(s + '://' for s in URI_SCHEMES)})"
+            )
         return self
 
     @property
@@ -233,14 +231,14 @@ def check_output(spec: SweepSpec, cwd: Path | None = None) -> None:
         if parsed.scheme.lower() != "file":
             return
         if not parsed.path:
-            raise ConfigError("a file:// URI needs a path (file:///abs/folder)",
-                              source=spec.source, path="output")
+            raise ConfigError("a file:// URI needs a path (file:///abs/folder)", source=spec.source, path="output")
         target = Path(unquote(parsed.path))
     check_writable_folder(target, source=spec.source, path="output")
 
 
-def check_sweep_file(path: str | Path, overrides: Sequence[str] = (),
-                     output: str | None = None) -> tuple[SweepSpec, list[RunSpec]]:
+def check_sweep_file(
+    path: str | Path, overrides: Sequence[str] = (), output: str | None = None
+) -> tuple[SweepSpec, list[RunSpec]]:
     """Load, expand and validate every cell of a sweep file without running or writing anything.
 
     Returns:

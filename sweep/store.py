@@ -100,9 +100,17 @@ class ResultStore(Protocol):
     def list_runs(self, sweep: str) -> list[str]:
         """Run ids of ``sweep`` with a status or stored rows, sorted."""
 
-    def set_status(self, sweep: str, run_id: str, status: str, *, attempt: int,
-                   error: str | None = None, progress: dict[str, Any] | None = None,
-                   heartbeat: datetime | None = None) -> None:
+    def set_status(
+        self,
+        sweep: str,
+        run_id: str,
+        status: str,
+        *,
+        attempt: int,
+        error: str | None = None,
+        progress: dict[str, Any] | None = None,
+        heartbeat: datetime | None = None,
+    ) -> None:
         """Record the status of ``run_id`` with a heartbeat (default: now, UTC)."""
 
     def get_status(self, sweep: str) -> dict[str, StatusRecord]:
@@ -133,8 +141,11 @@ class MemoryStore(PartStore):
 
     def _list(self, table: str, sweep: str | None, run_id: str | None) -> list[FileRef]:
         with self._lock:
-            return [ref for (t, ref) in self._files if t == table
-                    and sweep in (None, ref.sweep) and run_id in (None, ref.run_id)]
+            return [
+                ref
+                for (t, ref) in self._files
+                if t == table and sweep in (None, ref.sweep) and run_id in (None, ref.run_id)
+            ]
 
     def _load(self, table: str, refs: Sequence[FileRef]) -> Any:
         with self._lock:
@@ -142,8 +153,7 @@ class MemoryStore(PartStore):
             if missing:
                 raise FileNotFoundError(f"{table}: {missing[0]}")
             stored = [(r.sweep, self._files[(table, r)][0]) for r in refs]
-        return concat(table, [t.append_column("sweep", pa.array([s] * t.num_rows, pa.string()))
-                              for s, t in stored])
+        return concat(table, [t.append_column("sweep", pa.array([s] * t.num_rows, pa.string())) for s, t in stored])
 
     def _index(self, table: str, ref: FileRef) -> PartIndex:
         with self._lock:
@@ -237,8 +247,11 @@ class ParquetStore(BatchFiles, PartStore):
         else:
             selector = pafs.FileSelector(f"{self._base}/{table}", allow_not_found=True)
             infos = self._fs.get_file_info(selector)
-            sweeps = [i.base_name[len("sweep="):] for i in infos
-                      if i.type == pafs.FileType.Directory and i.base_name.startswith("sweep=")]
+            sweeps = [
+                i.base_name[len("sweep=") :]
+                for i in infos
+                if i.type == pafs.FileType.Directory and i.base_name.startswith("sweep=")
+            ]
         refs = []
         for s in sorted(sweeps):
             found, batch_names = [], []
@@ -268,17 +281,23 @@ class ParquetStore(BatchFiles, PartStore):
         for (sweep, name), run_ids in by_batch.items():
             runs, data = self.batch(table, sweep, name).runs, self.load_batch(table, sweep, name)
             if len(run_ids) < len(runs):  # one take of the wanted runs' rows, not a slice per run
-                data = data.take(pa.array([i for rid in run_ids
-                                           for i in range(runs[rid].offset, runs[rid].offset + runs[rid].rows)],
-                                          pa.int64()))
+                data = data.take(
+                    pa.array(
+                        [i for rid in run_ids for i in range(runs[rid].offset, runs[rid].offset + runs[rid].rows)],
+                        pa.int64(),
+                    )
+                )
             pieces.append(data.append_column("sweep", pa.array([sweep] * data.num_rows, pa.string())))
         return pieces[0] if len(pieces) == 1 else concat(table, pieces)
 
     def _load_own(self, table: str, refs: Sequence[FileRef]) -> Any:
         partitioning = ds.partitioning(_SWEEP_FIELD, flavor="hive")
         options: dict[str, Any] = {
-            "filesystem": self._fs, "format": "parquet", "partitioning": partitioning,
-            "partition_base_dir": f"{self._base}/{table}"}
+            "filesystem": self._fs,
+            "format": "parquet",
+            "partitioning": partitioning,
+            "partition_base_dir": f"{self._base}/{table}",
+        }
         paths = [self._path(table, r) for r in refs]
         if table == "runs":  # param_* columns differ between sweeps: unify every file's schema
             found = ds.dataset(paths, **options)
@@ -295,11 +314,17 @@ class ParquetStore(BatchFiles, PartStore):
         return [(str(name), int(n)) for name, n in json.loads(metadata.get(_INDEX_KEY, b"[]"))]
 
     def _save(self, table: str, ref: FileRef, data: Any, index: PartIndex | None) -> None:
-        metadata = ({_INDEX_KEY: json.dumps(index).encode(), TOKEN_KEY: uuid.uuid4().hex.encode()}
-                    if index is not None else None)
+        metadata = (
+            {_INDEX_KEY: json.dumps(index).encode(), TOKEN_KEY: uuid.uuid4().hex.encode()}
+            if index is not None
+            else None
+        )
         rows = data.replace_schema_metadata(metadata)
-        self._atomic(self._dir(table, ref.sweep), file_name(ref),
-                     lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs, write_page_checksum=True))
+        self._atomic(
+            self._dir(table, ref.sweep),
+            file_name(ref),
+            lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs, write_page_checksum=True),
+        )
 
     def _remove(self, table: str, refs: Sequence[FileRef]) -> None:
         batched: dict[tuple[str, str], set[str]] = {}
@@ -334,7 +359,7 @@ class ParquetStore(BatchFiles, PartStore):
                 name = info.base_name  # "." + file name + "." + uuid hex + ".tmp" (see _atomic)
                 if not (name.startswith(".") and name.endswith(".tmp")):
                     continue
-                target = name[1:-len(".tmp")].rpartition(".")[0]
+                target = name[1 : -len(".tmp")].rpartition(".")[0]
                 ref = parse_file_name(sweep, target)
                 if target == f"{run_id}.json" or (ref is not None and ref.run_id == run_id):
                     with contextlib.suppress(FileNotFoundError):

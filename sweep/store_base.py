@@ -59,8 +59,7 @@ def check_names(sweep: str, run_id: str | None = None, part: str | None = None) 
     """Raise `ValueError` unless the names are safe in paths and parse back unambiguously."""
     for what, value in (("sweep", sweep), ("run_id", run_id), ("part", part)):
         if value is not None and not _NAME.match(value):
-            raise ValueError(
-                f"{what} must be letters, digits, '_', '.' or '-' (not first), got {value!r}")
+            raise ValueError(f"{what} must be letters, digits, '_', '.' or '-' (not first), got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -118,9 +117,14 @@ class StatusRecord:
     @staticmethod
     def from_json(text: str) -> StatusRecord:
         d = json.loads(text)
-        return StatusRecord(d["run_id"], d["status"], int(d["attempt"]),
-                            datetime.fromisoformat(d["heartbeat"]), d.get("error"),
-                            d.get("progress"))
+        return StatusRecord(
+            d["run_id"],
+            d["status"],
+            int(d["attempt"]),
+            datetime.fromisoformat(d["heartbeat"]),
+            d.get("error"),
+            d.get("progress"),
+        )
 
 
 # ---------------------------------------------------------------------------- schema helpers
@@ -140,9 +144,14 @@ def unify(schemas: Sequence[Any]) -> Any:
                 seen = fields.setdefault(f.name, f.type)
                 if seen != f.type:
                     try:
-                        fields[f.name] = pa.unify_schemas(
-                            [pa.schema([(f.name, seen)]), pa.schema([(f.name, f.type)])],
-                            promote_options="permissive").field(f.name).type
+                        fields[f.name] = (
+                            pa.unify_schemas(
+                                [pa.schema([(f.name, seen)]), pa.schema([(f.name, f.type)])],
+                                promote_options="permissive",
+                            )
+                            .field(f.name)
+                            .type
+                        )
                     except (pa.ArrowTypeError, pa.ArrowInvalid):
                         fields[f.name] = pa.string()
         return pa.schema(list(fields.items()))
@@ -153,13 +162,15 @@ def target_schema(table: str, schema: Any) -> Any:
     if table != "runs":
         return SCHEMAS[table]
     prefix = "param_"
-    return runs_schema({f.name[len(prefix):]: f.type for f in schema if f.name.startswith(prefix)})
+    return runs_schema({f.name[len(prefix) :]: f.type for f in schema if f.name.startswith(prefix)})
 
 
 def fit(data: Any, schema: Any) -> Any:
     """``data`` with exactly ``schema``'s columns, in order and cast (a missing one is null)."""
-    columns = [data.column(f.name).cast(f.type) if f.name in data.column_names
-               else pa.nulls(data.num_rows, f.type) for f in schema]
+    columns = [
+        data.column(f.name).cast(f.type) if f.name in data.column_names else pa.nulls(data.num_rows, f.type)
+        for f in schema
+    ]
     return pa.Table.from_arrays(columns, schema=schema)
 
 
@@ -230,8 +241,11 @@ class PartStore(ABC):
             raise ValueError(f"part {part!r} of table {table!r} has no run_id column")
         for column, expected in (("sweep", sweep), ("run_id", run_id)):
             # the file name says whose rows these are; the de-dup rules rely on it
-            if column in data.column_names and data.num_rows and not pc.all(
-                    pc.equal(data.column(column), expected), skip_nulls=False).as_py():
+            if (
+                column in data.column_names
+                and data.num_rows
+                and not pc.all(pc.equal(data.column(column), expected), skip_nulls=False).as_py()
+            ):
                 raise ValueError(f"every row of part {part!r} must have {column}={expected!r}")
         rows = conform(table, data, strict=True).drop_columns(["sweep"])
         self._save(table, FileRef(sweep, run_id, part), rows, None)
@@ -248,8 +262,7 @@ class PartStore(ABC):
             if parts:
                 pieces = self._pieces(table, compacted, parts)
                 merged = concat(table, [t for _, t in pieces]).drop_columns(["sweep"])
-                self._save(table, FileRef(sweep, run_id, None), merged,
-                           [(name, t.num_rows) for name, t in pieces])
+                self._save(table, FileRef(sweep, run_id, None), merged, [(name, t.num_rows) for name, t in pieces])
             self._remove(table, part_refs)
 
     def delete_run(self, sweep: str, run_id: str) -> None:
@@ -259,9 +272,17 @@ class PartStore(ABC):
             self._remove(table, self._list(table, sweep, run_id))
         self._remove_status(sweep, run_id)
 
-    def set_status(self, sweep: str, run_id: str, status: str, *, attempt: int,
-                   error: str | None = None, progress: dict[str, Any] | None = None,
-                   heartbeat: datetime | None = None) -> None:
+    def set_status(
+        self,
+        sweep: str,
+        run_id: str,
+        status: str,
+        *,
+        attempt: int,
+        error: str | None = None,
+        progress: dict[str, Any] | None = None,
+        heartbeat: datetime | None = None,
+    ) -> None:
         """Record ``run_id``'s status; ``heartbeat`` defaults to now (UTC)."""
         if status not in RUN_STATUSES:
             raise ValueError(f"status must be one of {RUN_STATUSES}, got {status!r}")
@@ -342,8 +363,7 @@ class PartStore(ABC):
     def events_for(self, sweep: str, run_id: str) -> list[Event]:
         """The stored events of ``run_id`` ordered by ``seq`` (what a resumed run replays)."""
         rows = self.read("events", sweep, run_id).to_pylist()
-        return [Event(r["seq"], r["run_id"], r["iteration"], r["type"],
-                      json.loads(r["payload_json"])) for r in rows]
+        return [Event(r["seq"], r["run_id"], r["iteration"], r["type"], json.loads(r["payload_json"])) for r in rows]
 
     # -------------------------------------------------------------- the rules
     def _read_once(self, table: str, sweep: str | None, run_id: str | None) -> Any:
@@ -367,8 +387,9 @@ class PartStore(ABC):
         keys = SORT_KEYS[table]
         return result.sort_by([(k, "ascending") for k in keys]).replace_schema_metadata(None)
 
-    def _run_view(self, table: str, refs: Sequence[FileRef],
-                  events: _EventParts) -> tuple[FileRef | None, dict[str, FileRef]]:
+    def _run_view(
+        self, table: str, refs: Sequence[FileRef], events: _EventParts
+    ) -> tuple[FileRef | None, dict[str, FileRef]]:
         """One run's compacted file (if any) and its visible (committed) part files by name."""
         compacted = next((r for r in refs if r.part is None), None)
         parts = {r.part: r for r in refs if r.part is not None}
@@ -377,8 +398,9 @@ class PartStore(ABC):
             parts = {name: ref for name, ref in parts.items() if name in committed}
         return compacted, parts
 
-    def _pieces(self, table: str, compacted: FileRef | None, parts: dict[str, FileRef],
-                skip: Any = ()) -> list[tuple[str, Any]]:
+    def _pieces(
+        self, table: str, compacted: FileRef | None, parts: dict[str, FileRef], skip: Any = ()
+    ) -> list[tuple[str, Any]]:
         """(part name, rows) of the run: compacted slices not overridden, then ``parts``."""
         overridden = set(parts) | set(skip)
         pieces: list[tuple[str, Any]] = []

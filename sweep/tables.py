@@ -44,42 +44,105 @@ def _schema(*fields: tuple[str, Any]) -> Any:
     return pa.schema([("sweep", _S), ("run_id", _S), *fields, ("schema_version", _I32)])
 
 
-AGENT_COST = pa.struct([
-    ("agent", _S), ("baseline", _I64), ("final", _I64), ("best", _I64), ("best_iteration", _I32),
-    ("settlement_rate", _F64), ("accepted", _I32), ("rejected", _I32),
-])
+AGENT_COST = pa.struct(
+    [
+        ("agent", _S),
+        ("baseline", _I64),
+        ("final", _I64),
+        ("best", _I64),
+        ("best_iteration", _I32),
+        ("settlement_rate", _F64),
+        ("accepted", _I32),
+        ("rejected", _I32),
+    ]
+)
 
 #: ``runs`` without its ``param_*`` columns (they depend on the sweep; see `runs_schema`).
 RUNS_BASE = _schema(
-    ("cell_key", _S), ("replicate", _I32), ("experiment", _S), ("scenario", _S), ("model", _S),
-    ("baseline", _B), ("params_json", _S), ("status", _S), ("error", _S), ("attempt", _I32),
-    ("started_at", _TS), ("finished_at", _TS), ("duration_s", _F64), ("iterations", _I32),
-    ("stop_reason", _S), ("converged", _B), ("baseline_total_cost", _I64),
-    ("final_total_cost", _I64), ("best_total_cost", _I64), ("agent_costs", pa.list_(AGENT_COST)),
-    ("final_settlement_rate", _F64), ("final_policies_json", _S), ("llm_calls", _I64),
-    ("llm_prompt_tokens", _I64), ("llm_completion_tokens", _I64), ("llm_cost_usd", _F64),
+    ("cell_key", _S),
+    ("replicate", _I32),
+    ("experiment", _S),
+    ("scenario", _S),
+    ("model", _S),
+    ("baseline", _B),
+    ("params_json", _S),
+    ("status", _S),
+    ("error", _S),
+    ("attempt", _I32),
+    ("started_at", _TS),
+    ("finished_at", _TS),
+    ("duration_s", _F64),
+    ("iterations", _I32),
+    ("stop_reason", _S),
+    ("converged", _B),
+    ("baseline_total_cost", _I64),
+    ("final_total_cost", _I64),
+    ("best_total_cost", _I64),
+    ("agent_costs", pa.list_(AGENT_COST)),
+    ("final_settlement_rate", _F64),
+    ("final_policies_json", _S),
+    ("llm_calls", _I64),
+    ("llm_prompt_tokens", _I64),
+    ("llm_completion_tokens", _I64),
+    ("llm_cost_usd", _F64),
 )
 _PARAMS_AFTER = "params_json"  # param_* columns follow it, sorted by name
 
 SCHEMAS: dict[str, Any] = {
     "runs": RUNS_BASE,
     "iterations": _schema(
-        ("iteration", _I32), ("agent", _S), ("policy_json", _S), ("parameters_json", _S),
-        ("reference_cost", _I64), *((f"cost_{c}", _I64) for c in COMPONENTS),
-        ("settlement_rate", _F64), ("accepted_in_iteration", _B)),
+        ("iteration", _I32),
+        ("agent", _S),
+        ("policy_json", _S),
+        ("parameters_json", _S),
+        ("reference_cost", _I64),
+        *((f"cost_{c}", _I64) for c in COMPONENTS),
+        ("settlement_rate", _F64),
+        ("accepted_in_iteration", _B),
+    ),
     "proposals": _schema(
-        ("iteration", _I32), ("agent", _S), ("proposal_json", _S), ("valid", _B),
-        ("attempts", _I32), ("errors_json", _S), ("old_mean_cost", _I64), ("new_mean_cost", _I64),
-        ("mean_delta", _F64), ("std_delta", _F64), ("ci_low", _F64), ("ci_high", _F64),
-        ("n_samples", _I32), ("accepted", _B), ("reason", _S)),
+        ("iteration", _I32),
+        ("agent", _S),
+        ("proposal_json", _S),
+        ("valid", _B),
+        ("attempts", _I32),
+        ("errors_json", _S),
+        ("old_mean_cost", _I64),
+        ("new_mean_cost", _I64),
+        ("mean_delta", _F64),
+        ("std_delta", _F64),
+        ("ci_low", _F64),
+        ("ci_high", _F64),
+        ("n_samples", _I32),
+        ("accepted", _B),
+        ("reason", _S),
+    ),
     "samples": _schema(
-        ("iteration", _I32), ("agent", _S), ("sample", _I32), ("seed", _I64), ("old_cost", _I64),
-        ("new_cost", _I64), ("delta", _I64)),
+        ("iteration", _I32),
+        ("agent", _S),
+        ("sample", _I32),
+        ("seed", _I64),
+        ("old_cost", _I64),
+        ("new_cost", _I64),
+        ("delta", _I64),
+    ),
     "llm_calls": _schema(
-        ("iteration", _I32), ("agent", _S), ("call", _I32), ("attempt", _I32), ("model", _S),
-        ("messages_json", _S), ("response", _S), ("reasoning", _S), ("parsed_policy_json", _S),
-        ("validation_errors_json", _S), ("error", _S), ("prompt_tokens", _I64),
-        ("completion_tokens", _I64), ("cost_usd", _F64), ("latency_s", _F64)),
+        ("iteration", _I32),
+        ("agent", _S),
+        ("call", _I32),
+        ("attempt", _I32),
+        ("model", _S),
+        ("messages_json", _S),
+        ("response", _S),
+        ("reasoning", _S),
+        ("parsed_policy_json", _S),
+        ("validation_errors_json", _S),
+        ("error", _S),
+        ("prompt_tokens", _I64),
+        ("completion_tokens", _I64),
+        ("cost_usd", _F64),
+        ("latency_s", _F64),
+    ),
     "events": _schema(("seq", _I64), ("iteration", _I32), ("type", _S), ("payload_json", _S)),
 }
 
@@ -129,15 +192,12 @@ def rows_for_events(sweep: str, events: Sequence[Any]) -> dict[str, Any]:
         ``{table: pyarrow.Table}`` for each name in `EVENT_TABLES` (empty tables included, so
         that a rewritten part always replaces what an earlier attempt wrote).
     """
-    decisions = {(e.iteration, e.payload["agent"]): e.payload
-                 for e in events if e.type == "decision"}
+    decisions = {(e.iteration, e.payload["agent"]): e.payload for e in events if e.type == "decision"}
     rows: dict[str, list[dict[str, Any]]] = {t: [] for t in EVENT_TABLES}
     calls: dict[tuple[int, str], int] = {}  # HTTP calls so far per (iteration, agent)
     for e in events:
-        key = {"sweep": sweep, "run_id": e.run_id, "iteration": e.iteration,
-               "schema_version": SCHEMA_VERSION}
-        rows["events"].append({**key, "seq": e.seq, "type": e.type,
-                               "payload_json": canonical_json(e.payload)})
+        key = {"sweep": sweep, "run_id": e.run_id, "iteration": e.iteration, "schema_version": SCHEMA_VERSION}
+        rows["events"].append({**key, "seq": e.seq, "type": e.type, "payload_json": canonical_json(e.payload)})
         if e.type == "reference_cost":
             rows["iterations"].extend(_iteration_rows(key, e.payload, decisions, e.iteration))
         elif e.type == "proposal":
@@ -153,27 +213,30 @@ def rows_for_events(sweep: str, events: Sequence[Any]) -> dict[str, Any]:
     return {t: pa.Table.from_pylist(rows[t], schema=SCHEMAS[t]) for t in EVENT_TABLES}
 
 
-def _iteration_rows(key: dict[str, Any], p: dict[str, Any],
-                    decisions: Mapping[tuple[int, str], dict[str, Any]],
-                    it: int) -> list[dict[str, Any]]:
+def _iteration_rows(
+    key: dict[str, Any], p: dict[str, Any], decisions: Mapping[tuple[int, str], dict[str, Any]], it: int
+) -> list[dict[str, Any]]:
     components = p.get("components") or {}  # absent from streams recorded before it existed
     out = []
     for agent, cost in p["costs"].items():
         comp = components.get(agent, {})
         d = decisions.get((it, agent))
-        out.append({
-            **key, "agent": agent, "policy_json": _json_or_none(p.get("policies", {}).get(agent)),
-            "parameters_json": _json_or_none(p.get("parameters", {}).get(agent)),
-            "reference_cost": round_cents(cost),
-            **{f"cost_{c}": round_cents(comp.get(c)) for c in COMPONENTS},
-            "settlement_rate": p.get("settlement", {}).get(agent),
-            "accepted_in_iteration": bool(d and d["accepted"]),
-        })
+        out.append(
+            {
+                **key,
+                "agent": agent,
+                "policy_json": _json_or_none(p.get("policies", {}).get(agent)),
+                "parameters_json": _json_or_none(p.get("parameters", {}).get(agent)),
+                "reference_cost": round_cents(cost),
+                **{f"cost_{c}": round_cents(comp.get(c)) for c in COMPONENTS},
+                "settlement_rate": p.get("settlement", {}).get(agent),
+                "accepted_in_iteration": bool(d and d["accepted"]),
+            }
+        )
     return out
 
 
-def _proposal_row(key: dict[str, Any], p: dict[str, Any],
-                  d: dict[str, Any] | None) -> dict[str, Any]:
+def _proposal_row(key: dict[str, Any], p: dict[str, Any], d: dict[str, Any] | None) -> dict[str, Any]:
     errors = list(p.get("errors") or [])
     if d is not None:
         reason: str | None = d.get("reason")
@@ -183,14 +246,21 @@ def _proposal_row(key: dict[str, Any], p: dict[str, Any],
         reason = None  # a valid proposal with no decision event (streams from before "cannot run")
     d = d or {}
     return {
-        **key, "agent": p["agent"], "proposal_json": _json_or_none(p.get("proposal")),
-        "valid": bool(p.get("valid")), "attempts": p.get("attempts"),
+        **key,
+        "agent": p["agent"],
+        "proposal_json": _json_or_none(p.get("proposal")),
+        "valid": bool(p.get("valid")),
+        "attempts": p.get("attempts"),
         "errors_json": canonical_json(errors),
         "old_mean_cost": round_cents(d.get("old_mean")),
         "new_mean_cost": round_cents(d.get("new_mean")),
-        "mean_delta": d.get("mean_delta"), "std_delta": d.get("std_delta"),
-        "ci_low": d.get("ci_low"), "ci_high": d.get("ci_high"), "n_samples": d.get("n"),
-        "accepted": bool(d.get("accepted", False)), "reason": reason,
+        "mean_delta": d.get("mean_delta"),
+        "std_delta": d.get("std_delta"),
+        "ci_low": d.get("ci_low"),
+        "ci_high": d.get("ci_high"),
+        "n_samples": d.get("n"),
+        "accepted": bool(d.get("accepted", False)),
+        "reason": reason,
     }
 
 
@@ -198,20 +268,27 @@ def _sample_rows(key: dict[str, Any], p: dict[str, Any]) -> list[dict[str, Any]]
     old, new = p.get("old_costs") or [], p.get("new_costs") or []  # none when it could not run
     seeds = p.get("seeds") or [None] * len(old)
     deltas = p.get("deltas") or [o - n for o, n in zip(old, new, strict=True)]
-    return [{**key, "agent": p["agent"], "sample": k, "seed": s, "old_cost": o, "new_cost": n,
-             "delta": dl}
-            for k, (s, o, n, dl) in enumerate(zip(seeds, old, new, deltas, strict=True))]
+    return [
+        {**key, "agent": p["agent"], "sample": k, "seed": s, "old_cost": o, "new_cost": n, "delta": dl}
+        for k, (s, o, n, dl) in enumerate(zip(seeds, old, new, deltas, strict=True))
+    ]
 
 
 def _llm_row(key: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
     return {
-        **key, "agent": p.get("agent_id"), "attempt": p.get("attempt"), "model": p.get("model"),
-        "messages_json": canonical_json(p.get("messages") or []), "response": p.get("raw_response"),
+        **key,
+        "agent": p.get("agent_id"),
+        "attempt": p.get("attempt"),
+        "model": p.get("model"),
+        "messages_json": canonical_json(p.get("messages") or []),
+        "response": p.get("raw_response"),
         "reasoning": p.get("reasoning"),
         "parsed_policy_json": _json_or_none(p.get("parsed_policy")),
         "validation_errors_json": canonical_json(p.get("validation_errors") or []),
-        "error": p.get("error"), "prompt_tokens": p.get("prompt_tokens"),
-        "completion_tokens": p.get("completion_tokens"), "cost_usd": p.get("cost_usd"),
+        "error": p.get("error"),
+        "prompt_tokens": p.get("prompt_tokens"),
+        "completion_tokens": p.get("completion_tokens"),
+        "cost_usd": p.get("cost_usd"),
         "latency_s": p.get("latency_seconds"),
     }
 
@@ -270,8 +347,7 @@ def runs_schema(param_types: Mapping[str, Any]) -> Any:
     """`RUNS_BASE` with one ``param_*`` column per varied parameter, after ``params_json``."""
     fields = list(RUNS_BASE)
     at = RUNS_BASE.get_field_index(_PARAMS_AFTER) + 1
-    params = sorted((pa.field(param_column(k), t) for k, t in param_types.items()),
-                    key=lambda f: f.name)
+    params = sorted((pa.field(param_column(k), t) for k, t in param_types.items()), key=lambda f: f.name)
     return pa.schema(fields[:at] + params + fields[at:])
 
 
@@ -285,33 +361,53 @@ def _param_value(value: Any, arrow_type: Any) -> Any:
 
 def _utc(when: datetime | None, name: str) -> datetime | None:
     if when is not None and when.utcoffset() is None:
-        raise ValueError(
-            f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc)), got {when!r}")
+        raise ValueError(f"{name} must be timezone-aware (e.g. datetime.now(timezone.utc)), got {when!r}")
     return None if when is None else when.astimezone(timezone.utc)
 
 
 def _result_columns(r: ExperimentResult) -> dict[str, Any]:
-    agents = [{"agent": a, "baseline": round_cents(o.baseline_cost),
-               "final": round_cents(o.final_cost), "best": round_cents(o.best_cost),
-               "best_iteration": o.best_iteration, "settlement_rate": o.final_settlement_rate,
-               "accepted": o.accepted, "rejected": o.rejected} for a, o in r.agents.items()]
+    agents = [
+        {
+            "agent": a,
+            "baseline": round_cents(o.baseline_cost),
+            "final": round_cents(o.final_cost),
+            "best": round_cents(o.best_cost),
+            "best_iteration": o.best_iteration,
+            "settlement_rate": o.final_settlement_rate,
+            "accepted": o.accepted,
+            "rejected": o.rejected,
+        }
+        for a, o in r.agents.items()
+    ]
     rates = [o.final_settlement_rate for o in r.agents.values()]
     return {
-        "iterations": r.iterations, "stop_reason": r.stop_reason, "converged": r.converged,
+        "iterations": r.iterations,
+        "stop_reason": r.stop_reason,
+        "converged": r.converged,
         "baseline_total_cost": round_cents(r.baseline_total),
         "final_total_cost": round_cents(r.final_total),
-        "best_total_cost": round_cents(r.best_total), "agent_costs": agents,
+        "best_total_cost": round_cents(r.best_total),
+        "agent_costs": agents,
         "final_settlement_rate": sum(rates) / len(rates) if rates else None,
-        "final_policies_json": canonical_json(r.final_policies), "llm_calls": r.llm.calls,
-        "llm_prompt_tokens": r.llm.prompt_tokens, "llm_completion_tokens": r.llm.completion_tokens,
+        "final_policies_json": canonical_json(r.final_policies),
+        "llm_calls": r.llm.calls,
+        "llm_prompt_tokens": r.llm.prompt_tokens,
+        "llm_completion_tokens": r.llm.completion_tokens,
         "llm_cost_usd": r.llm.cost_usd,
     }
 
 
 def run_row(
-        sweep: str, run: RunInfo, result: ExperimentResult | None, status: str, error: str | None,
-        started: datetime | None, finished: datetime | None, attempt: int,
-        param_keys: Sequence[str] | Mapping[str, Any]) -> Any:
+    sweep: str,
+    run: RunInfo,
+    result: ExperimentResult | None,
+    status: str,
+    error: str | None,
+    started: datetime | None,
+    finished: datetime | None,
+    attempt: int,
+    param_keys: Sequence[str] | Mapping[str, Any],
+) -> Any:
     """The ``runs`` row of one run, as a one-row `pyarrow.Table`.
 
     Args:
@@ -329,18 +425,32 @@ def run_row(
     """
     if status not in RUN_STATUSES:
         raise ValueError(f"status must be one of {RUN_STATUSES}, got {status!r}")
-    types = (dict(param_keys) if isinstance(param_keys, Mapping)
-             else infer_param_types([run], param_keys))
+    types = dict(param_keys) if isinstance(param_keys, Mapping) else infer_param_types([run], param_keys)
     started_utc, finished_utc = _utc(started, "started"), _utc(finished, "finished")
-    duration = ((finished_utc - started_utc).total_seconds() if started_utc and finished_utc
-                else result.duration_seconds if result is not None else None)
+    duration = (
+        (finished_utc - started_utc).total_seconds()
+        if started_utc and finished_utc
+        else result.duration_seconds
+        if result is not None
+        else None
+    )
     row: dict[str, Any] = {
-        "sweep": sweep, "run_id": run.run_id, "cell_key": run.cell_key, "replicate": run.replicate,
-        "experiment": run.experiment, "scenario": run.scenario, "model": run.model,
-        "baseline": bool(run.baseline), "params_json": canonical_json(dict(run.params)),
+        "sweep": sweep,
+        "run_id": run.run_id,
+        "cell_key": run.cell_key,
+        "replicate": run.replicate,
+        "experiment": run.experiment,
+        "scenario": run.scenario,
+        "model": run.model,
+        "baseline": bool(run.baseline),
+        "params_json": canonical_json(dict(run.params)),
         **{param_column(k): _param_value(run.params.get(k), t) for k, t in types.items()},
-        "status": status, "error": error, "attempt": attempt, "started_at": started_utc,
-        "finished_at": finished_utc, "duration_s": duration,
+        "status": status,
+        "error": error,
+        "attempt": attempt,
+        "started_at": started_utc,
+        "finished_at": finished_utc,
+        "duration_s": duration,
         **(_result_columns(result) if result is not None else {}),
         "schema_version": SCHEMA_VERSION,
     }

@@ -7,8 +7,9 @@ from typing import Any
 from runner.experiment.events import Event
 
 
-def fraction_policy(fraction: float, policy_id: str = "scripted", *, node_id: str = "release",
-                    bank_tree: bool = False) -> dict[str, Any]:
+def fraction_policy(
+    fraction: float, policy_id: str = "scripted", *, node_id: str = "release", bank_tree: bool = False
+) -> dict[str, Any]:
     """A Release-everything policy that brings ``fraction`` of the liquidity pool (and, with
     ``bank_tree``, an idle bank tree)."""
     doc: dict[str, Any] = {

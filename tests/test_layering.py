@@ -53,8 +53,13 @@ def test_package_imports_only_downwards(package: str) -> None:
 def test_the_check_sees_every_kind_of_import(tmp_path: Path) -> None:
     (tmp_path / "runner").mkdir()
     source = tmp_path / "runner" / "probe.py"
-    lines = ["import sweep.store", "from sweep import driver", "def f():\n    from paylab_cli import main",
-             "from . import errors", "from .engine import batch"]
+    lines = [
+        "import sweep.store",
+        "from sweep import driver",
+        "def f():\n    from paylab_cli import main",
+        "from . import errors",
+        "from .engine import batch",
+    ]
     source.write_text("\n".join(lines) + "\n")
     found = imported_modules(source, root=tmp_path)
     assert {"sweep.store", "sweep.driver", "paylab_cli.main", "runner.errors", "runner.engine.batch"} <= found

@@ -48,14 +48,24 @@ PRESETS = (
     Preset("2b_3t", 2, 3, 333, (1, 3), note="two banks, a three-period day, expensive liquidity"),
     Preset("3b_6t", 3, 6, 83, (3, 8), note="three banks, six periods"),
     Preset("4b_8t", 4, 8, 83, (3, 8), note="four banks, eight periods"),
-    Preset("2b_stress", 2, 12, 83, (3, 8), deadline_penalty=250_000, eod_penalty=500_000,
-           note="two banks, twelve periods, five-fold penalties"),
+    Preset(
+        "2b_stress",
+        2,
+        12,
+        83,
+        (3, 8),
+        deadline_penalty=250_000,
+        eod_penalty=500_000,
+        note="two banks, twelve periods, five-fold penalties",
+    ),
 )
 
 
-COMMON = ("Common to the study: one day, deferred crediting, deadlines capped at end of day, LSM off;\n"
-          "every bank: opening balance 0, credit 0, pool 1 000 000 cents, Poisson 2 payments a tick,\n"
-          "LogNormal amounts (mean 10 000, std 5 000 cents), uniform counterparties (no weights listed).")
+COMMON = (
+    "Common to the study: one day, deferred crediting, deadlines capped at end of day, LSM off;\n"
+    "every bank: opening balance 0, credit 0, pool 1 000 000 cents, Poisson 2 payments a tick,\n"
+    "LogNormal amounts (mean 10 000, std 5 000 cents), uniform counterparties (no weights listed)."
+)
 
 
 def bank_ids(n: int) -> list[str]:
@@ -105,14 +115,14 @@ INITIAL_POLICY: dict[str, Any] = {
     "policy_id": "q1_start",
     "parameters": {"initial_liquidity_fraction": 0.5, "urgency_threshold": 2.0},
     "payment_tree": {
-        "type": "condition", "node_id": "urgent",
-        "condition": {"op": "<=", "left": {"field": "ticks_to_deadline"},
-                      "right": {"param": "urgency_threshold"}},
+        "type": "condition",
+        "node_id": "urgent",
+        "condition": {"op": "<=", "left": {"field": "ticks_to_deadline"}, "right": {"param": "urgency_threshold"}},
         "on_true": {"type": "action", "node_id": "release_urgent", "action": "Release"},
         "on_false": {
-            "type": "condition", "node_id": "covered",
-            "condition": {"op": ">=", "left": {"field": "balance"},
-                          "right": {"field": "remaining_amount"}},
+            "type": "condition",
+            "node_id": "covered",
+            "condition": {"op": ">=", "left": {"field": "balance"}, "right": {"field": "remaining_amount"}},
             "on_true": {"type": "action", "node_id": "release_covered", "action": "Release"},
             "on_false": {"type": "action", "node_id": "hold", "action": "Hold"},
         },
@@ -149,18 +159,31 @@ def experiment(name: str, scenario_path: str, banks: list[str], description: str
             "acceptance": {"rule": "ci", "confidence": 0.95, "settlement_floor": 0.95},
         },
         "convergence": {"max_iterations": 10, "stability_threshold": 0.05, "stability_window": 5},
-        "llm": {"model": "builtin/coordinate", "temperature": 0.5, "max_retries": 3,
-                "timeout_seconds": 300, "system_prompt": SYSTEM_PROMPT},
+        "llm": {
+            "model": "builtin/coordinate",
+            "temperature": 0.5,
+            "max_retries": 3,
+            "timeout_seconds": 300,
+            "system_prompt": SYSTEM_PROMPT,
+        },
         "policy_constraints": {
             "allowed_parameters": [
-                {"name": "initial_liquidity_fraction", "param_type": "float", "min_value": 0.0,
-                 "max_value": 1.0,
-                 "description": "Share of the liquidity pool placed in the account at the start of the day"},
-                {"name": "urgency_threshold", "param_type": "float", "min_value": 0.0, "max_value": 8.0,
-                 "description": "Release a payment at once when its deadline is at most this many ticks away"},
+                {
+                    "name": "initial_liquidity_fraction",
+                    "param_type": "float",
+                    "min_value": 0.0,
+                    "max_value": 1.0,
+                    "description": "Share of the liquidity pool placed in the account at the start of the day",
+                },
+                {
+                    "name": "urgency_threshold",
+                    "param_type": "float",
+                    "min_value": 0.0,
+                    "max_value": 8.0,
+                    "description": "Release a payment at once when its deadline is at most this many ticks away",
+                },
             ],
-            "allowed_fields": ["system_tick_in_day", "balance", "amount", "remaining_amount",
-                               "ticks_to_deadline"],
+            "allowed_fields": ["system_tick_in_day", "balance", "amount", "remaining_amount", "ticks_to_deadline"],
             "allowed_actions": {"payment_tree": ["Release", "Hold"], "bank_tree": ["NoAction"]},
         },
         "output": {"directory": "results"},
@@ -201,25 +224,40 @@ def files() -> dict[Path, str]:
     out: dict[Path, str] = {}
 
     def put(rel: str, comment: str, data: dict[str, Any]) -> None:
-        text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True,
-                         default_flow_style=False)
+        text = yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True, default_flow_style=False)
         out[HERE / rel] = HEADER + "".join(f"# {line}\n" for line in comment.splitlines()) + text
 
     for p in PRESETS:
         put(f"scenarios/{p.name}.yaml", f"Q1-2026 campaign preset {p.name}: {p.note}.\n{COMMON}", scenario(p))
-        put(f"{p.name}.yaml", f"Q1-2026 campaign, preset {p.name}: {p.note}.",
-            experiment(f"q1_{p.name}", f"scenarios/{p.name}.yaml", bank_ids(p.banks),
-                       f"Q1-2026 campaign preset {p.name} ({p.note})"))
-    put("castro_exp2.yaml", "Q1-2026 campaign, preset castro_exp2: Castro et al.'s twelve-period day,\n"
+        put(
+            f"{p.name}.yaml",
+            f"Q1-2026 campaign, preset {p.name}: {p.note}.",
+            experiment(
+                f"q1_{p.name}",
+                f"scenarios/{p.name}.yaml",
+                bank_ids(p.banks),
+                f"Q1-2026 campaign preset {p.name} ({p.note})",
+            ),
+        )
+    put(
+        "castro_exp2.yaml",
+        "Q1-2026 campaign, preset castro_exp2: Castro et al.'s twelve-period day,\n"
         "under the campaign's design (the scenario is the existing experiments/castro one).",
-        experiment("q1_castro_exp2", "../castro/scenarios/exp2.yaml", ["BANK_A", "BANK_B"],
-                   "Q1-2026 campaign preset castro_exp2 (Castro et al. 2025, twelve periods)"))
+        experiment(
+            "q1_castro_exp2",
+            "../castro/scenarios/exp2.yaml",
+            ["BANK_A", "BANK_B"],
+            "Q1-2026 campaign preset castro_exp2 (Castro et al. 2025, twelve periods)",
+        ),
+    )
     for n in BANK_COUNTS:
         p = Preset(f"b{n:02d}", n, 8, 83, (3, 8), note=f"{n} banks, eight periods, the per-bank load of 4b_8t")
         put(f"bank_count/scenarios/{p.name}.yaml", f"Bank-count family: {p.note}.\n{COMMON}", scenario(p))
-        put(f"bank_count/{p.name}.yaml", f"Bank-count family: {p.note}.",
-            experiment(f"q1_banks_{n:02d}", f"scenarios/{p.name}.yaml", bank_ids(n),
-                       f"Bank-count family, {p.note}"))
+        put(
+            f"bank_count/{p.name}.yaml",
+            f"Bank-count family: {p.note}.",
+            experiment(f"q1_banks_{n:02d}", f"scenarios/{p.name}.yaml", bank_ids(n), f"Bank-count family, {p.note}"),
+        )
     return out
 
 

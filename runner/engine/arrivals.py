@@ -75,17 +75,32 @@ def _streams(cfg: ScenarioConfig, ids: list[str]) -> list[Stream]:
         if agent.arrival_bands is not None and agent.arrival_bands.present():
             for name, band in agent.arrival_bands.present():
                 lo, hi = BAND_PRIORITIES[name]
-                out.append(Stream(a, agent.id, band.amount_distribution,
-                                  UniformPriority(type="Uniform", min=lo, max=hi), False,
-                                  dict(band.counterparty_weights), band.rate_per_tick,
-                                  [Segment(0, *_table(band.counterparty_weights, ids, a),
-                                           band.deadline_range)]))
+                out.append(
+                    Stream(
+                        a,
+                        agent.id,
+                        band.amount_distribution,
+                        UniformPriority(type="Uniform", min=lo, max=hi),
+                        False,
+                        dict(band.counterparty_weights),
+                        band.rate_per_tick,
+                        [Segment(0, *_table(band.counterparty_weights, ids, a), band.deadline_range)],
+                    )
+                )
         elif agent.arrival_config is not None:
             arr = agent.arrival_config
-            out.append(Stream(a, agent.id, arr.amount_distribution, arr.priority, True,
-                              dict(arr.counterparty_weights), arr.rate_per_tick,
-                              [Segment(0, *_table(arr.counterparty_weights, ids, a),
-                                       arr.deadline_range)]))
+            out.append(
+                Stream(
+                    a,
+                    agent.id,
+                    arr.amount_distribution,
+                    arr.priority,
+                    True,
+                    dict(arr.counterparty_weights),
+                    arr.rate_per_tick,
+                    [Segment(0, *_table(arr.counterparty_weights, ids, a), arr.deadline_range)],
+                )
+            )
         else:
             out.append(Stream(a, agent.id, None, 5, False, {}, 0.0))
     return out
@@ -115,8 +130,9 @@ def arrival_streams(cfg: ScenarioConfig, ids: list[str], horizon: int) -> tuple[
     return rates, streams
 
 
-def _change(streams: list[Stream], event: E.CounterpartyWeightChange | E.DeadlineWindowChange,
-            ids: list[str], t: int) -> None:
+def _change(
+    streams: list[Stream], event: E.CounterpartyWeightChange | E.DeadlineWindowChange, ids: list[str], t: int
+) -> None:
     for s in streams:
         if not s.legacy:
             continue

@@ -42,8 +42,7 @@ from runner.engine.setup import EngineSetup
 __all__ = ["evaluate_batch"]
 
 
-def evaluate_batch(setup: EngineSetup, schedules: Sequence[Schedule], *,
-                   fast: bool = True) -> CostTable:
+def evaluate_batch(setup: EngineSetup, schedules: Sequence[Schedule], *, fast: bool = True) -> CostTable:
     """Simulate every schedule under ``setup``; costs identical to the reference engine's.
 
     ``schedules`` may be a list of `Schedule` or a `ScheduleBatch` (no conversion needed).
@@ -129,8 +128,7 @@ def scenario_events(day: BatchState, t: int) -> None:
     n_lanes = day.n_lanes
     hard_sample = np.ones(day.n_samples, dtype=bool)
     if day.fast:
-        flows = lane_sum(lay.flow_keys[t], lay.flow_amounts[t], 3 * n_lanes,
-                         lay.events_exact).reshape(3, n_lanes)
+        flows = lane_sum(lay.flow_keys[t], lay.flow_amounts[t], 3 * n_lanes, lay.events_exact).reshape(3, n_lanes)
         out, direct_in, scheduled_in = flows
         hard_sample[:] = False
         hard_sample[lay.cap_change_samples[t]] = True  # a cap change: event by event
@@ -173,13 +171,11 @@ def accrue(day: BatchState, t: int) -> None:
     due = day.layout.by_deadline[t]  # deadline t - 1: charged if unsettled, or settled now (late)
     if due.size:
         st = day.status[due]
-        late = ((st >= Q1) & (st <= DROPPED)) | (
-            (st == SETTLED) & (day.settle_tick[due] > day.deadline[due]))
+        late = ((st >= Q1) & (st <= DROPPED)) | ((st == SETTLED) & (day.settle_tick[due] > day.deadline[due]))
         due = due[late]
         if due.size:
             penalty = rates.deadline_penalty.of(day.amount[due])
-            cost[:, COMPONENT["deadline_penalty"]] = lane_sum(lanes_of[due], penalty,
-                                                              day.n_lanes, day.exact)
+            cost[:, COMPONENT["deadline_penalty"]] = lane_sum(lanes_of[due], penalty, day.n_lanes, day.exact)
     cost[:, COMPONENT["delay"]] = 0
     rows = unsettled(day)
     if rows.size:
@@ -193,10 +189,8 @@ def accrue(day: BatchState, t: int) -> None:
         cost[:, COMPONENT["delay"]] = mul_div(total, rates.delay, DELAY_DEN, half_up=True)
     if rates.overdraft:
         overdraft = np.maximum(0, -day.balance)
-        cost[:, COMPONENT["overdraft"]] = mul_div(overdraft, rates.overdraft, OVERDRAFT_DEN,
-                                                  half_up=True)
-    day.costs[:, t // day.setup.ticks_per_day] += cost.reshape(day.n_samples, day.n_agents,
-                                                               len(COMPONENTS))
+        cost[:, COMPONENT["overdraft"]] = mul_div(overdraft, rates.overdraft, OVERDRAFT_DEN, half_up=True)
+    day.costs[:, t // day.setup.ticks_per_day] += cost.reshape(day.n_samples, day.n_agents, len(COMPONENTS))
 
 
 def end_of_day(day: BatchState, t: int) -> None:
@@ -206,8 +200,7 @@ def end_of_day(day: BatchState, t: int) -> None:
         rows = rows[day.deadline[rows] < t]
     penalty = setup.rates.eod_penalty.of(day.remaining[rows])
     per_lane = lane_sum(day.layout.sender_lane[rows], penalty, day.n_lanes, day.exact)
-    day.costs[:, t // setup.ticks_per_day, :, COMPONENT["eod_penalty"]] += per_lane.reshape(
-        day.n_samples, day.n_agents)
+    day.costs[:, t // setup.ticks_per_day, :, COMPONENT["eod_penalty"]] += per_lane.reshape(day.n_samples, day.n_agents)
     for reg in day.registers.values():
         reg[:] = 0.0
     if day.has_limits:  # limits are per day
@@ -238,7 +231,8 @@ def cost_table(day: BatchState) -> CostTable:
         return out.reshape(n_samples, days, n_agents)
 
     return CostTable(
-        setup.agent_ids, day.costs,
+        setup.agent_ids,
+        day.costs,
         arrived_count=total(cell),
         settled_count=total(cell[done]),
         arrived_value=total(cell, amount),
@@ -246,5 +240,6 @@ def cost_table(day: BatchState) -> CostTable:
         delay_ticks=total(cell[done], delay[done]),
         final_balance=day.balance.reshape(n_samples, n_agents).copy(),
         decisions=day.decisions,
-        settle_tick=settle_tick, payment_counts=day.payment_counts,
+        settle_tick=settle_tick,
+        payment_counts=day.payment_counts,
     )

@@ -35,12 +35,14 @@ def collateral_changed(day: BatchState) -> None:
     capacity = collateral_capacity(day.posted_collateral, day.haircut)
     day.overdraft_limit = allowed_overdraft(day.unsecured_cap, capacity)
     day.tick_costs[:, COMPONENT["collateral"]] = mul_div(
-        day.posted_collateral, day.setup.rates.collateral, BPS_DEN, half_up=True)
+        day.posted_collateral, day.setup.rates.collateral, BPS_DEN, half_up=True
+    )
 
 
 def max_collateral(day: BatchState, lanes: np.ndarray) -> np.ndarray:
-    out: np.ndarray = np.where(day.capacity_follows_cap[lanes], 10 * day.unsecured_cap[lanes],
-                               day.max_collateral[lanes])
+    out: np.ndarray = np.where(
+        day.capacity_follows_cap[lanes], 10 * day.unsecured_cap[lanes], day.max_collateral[lanes]
+    )
     return out
 
 
@@ -60,8 +62,7 @@ def collateral_trees(day: BatchState, t: int, tree: str) -> None:
             hit = lanes[sel]
             posted = day.posted_collateral[hit]
             if leaf.action == "WithdrawCollateral":
-                day.posted_collateral[hit] -= _whole(dec.args["amount"][sel], posted, "amount",
-                                                     program.name)
+                day.posted_collateral[hit] -= _whole(dec.args["amount"][sel], posted, "amount", program.name)
                 changed = True
                 continue
             room = np.maximum(0, max_collateral(day, hit) - posted)
@@ -69,9 +70,12 @@ def collateral_trees(day: BatchState, t: int, tree: str) -> None:
             day.posted_collateral[hit] += amount
             changed = True
             if "auto_withdraw_after_ticks" in leaf.args:
-                ticks = _whole(dec.args["auto_withdraw_after_ticks"][sel],
-                               np.full(hit.size, MAX_TIMER_TICKS), "auto_withdraw_after_ticks",
-                               program.name)
+                ticks = _whole(
+                    dec.args["auto_withdraw_after_ticks"][sel],
+                    np.full(hit.size, MAX_TIMER_TICKS),
+                    "auto_withdraw_after_ticks",
+                    program.name,
+                )
                 timed = (amount > 0) & (ticks > 0)
                 _add_timers(day, t + ticks[timed], hit[timed], amount[timed])
     if changed:
@@ -89,13 +93,11 @@ def withdrawable(day: BatchState, lanes: np.ndarray) -> np.ndarray:
     least 100 cents above the credit in use (all of it at a haircut of 1)."""
     posted = day.posted_collateral[lanes]
     used = np.maximum(0, -day.balance[lanes])
-    uncovered = np.maximum(0, used + TIMER_BUFFER - np.minimum(day.unsecured_cap[lanes],
-                                                               used + TIMER_BUFFER))
+    uncovered = np.maximum(0, used + TIMER_BUFFER - np.minimum(day.unsecured_cap[lanes], used + TIMER_BUFFER))
     keep_share = 1.0 - day.haircut[lanes]
     safe = np.where(keep_share > 0, keep_share, 1.0)
     kept = np.ceil(uncovered / safe).astype(np.int64)
-    out: np.ndarray = np.where((uncovered == 0) | (keep_share <= 0), posted,
-                               np.maximum(0, posted - kept))
+    out: np.ndarray = np.where((uncovered == 0) | (keep_share <= 0), posted, np.maximum(0, posted - kept))
     return out
 
 
@@ -110,7 +112,10 @@ def run_timers(day: BatchState, t: int) -> None:
     lanes, amounts = day.timer_lane[at], day.timer_amount[at]
     keep = ~due
     day.timer_due, day.timer_lane, day.timer_amount = (
-        day.timer_due[keep], day.timer_lane[keep], day.timer_amount[keep])
+        day.timer_due[keep],
+        day.timer_lane[keep],
+        day.timer_amount[keep],
+    )
     for step in rank_steps(lanes):  # one timer per lane at a time, in the order set
         ln = lanes[step]
         day.posted_collateral[ln] -= np.minimum(amounts[step], withdrawable(day, ln))

@@ -84,8 +84,14 @@ def _feasible(day: BatchState, lanes: np.ndarray, position: np.ndarray) -> np.nd
     return ok
 
 
-def _settle_groups(day: BatchState, lanes: np.ndarray, position: np.ndarray,
-                   edge_lanes: np.ndarray, edge_to: np.ndarray, edge_value: np.ndarray) -> None:
+def _settle_groups(
+    day: BatchState,
+    lanes: np.ndarray,
+    position: np.ndarray,
+    edge_lanes: np.ndarray,
+    edge_to: np.ndarray,
+    edge_value: np.ndarray,
+) -> None:
     """Move the net positions of feasible groups (distinct ``lanes``) and count each edge's
     gross value against its sender's limits."""
     pays = position < 0
@@ -126,14 +132,23 @@ def _offset_round(day: BatchState, t: int, active: np.ndarray) -> np.ndarray:
     for step in rank_steps(si, rank_of):
         s, a, b, fa, fb = si[step], ai[step], bi[step], out_a[step], out_b[step]
         lane_a, lane_b = s * n_agents + a, s * n_agents + b
-        ok = (_feasible(day, lane_a, fb - fa) & _feasible(day, lane_b, fa - fb)
-              & within_limits(day, lane_a, b, fa) & within_limits(day, lane_b, a, fb))
+        ok = (
+            _feasible(day, lane_a, fb - fa)
+            & _feasible(day, lane_b, fa - fb)
+            & within_limits(day, lane_a, b, fa)
+            & within_limits(day, lane_b, a, fb)
+        )
         if not ok.any():
             continue
         s, a, b, fa, fb, lane_a, lane_b = (x[ok] for x in (s, a, b, fa, fb, lane_a, lane_b))
-        _settle_groups(day, np.concatenate((lane_a, lane_b)), np.concatenate((fb - fa, fa - fb)),
-                       np.concatenate((lane_a, lane_b)), np.concatenate((b, a)),
-                       np.concatenate((fa, fb)))
+        _settle_groups(
+            day,
+            np.concatenate((lane_a, lane_b)),
+            np.concatenate((fb - fa, fa - fb)),
+            np.concatenate((lane_a, lane_b)),
+            np.concatenate((b, a)),
+            np.concatenate((fa, fb)),
+        )
         done[s, a, b] = done[s, b, a] = True
         settled[s] = True
     if settled.any():
@@ -156,8 +171,7 @@ class _CycleEdges:
     position: np.ndarray  # the bank's net position in the cycle (in − out)
 
     @classmethod
-    def build(cls, flow: np.ndarray, sample: np.ndarray, nodes: np.ndarray,
-              length: np.ndarray) -> _CycleEdges:
+    def build(cls, flow: np.ndarray, sample: np.ndarray, nodes: np.ndarray, length: np.ndarray) -> _CycleEdges:
         n_cycles, width = nodes.shape
         rows, slot = np.arange(n_cycles), np.arange(width)
         valid = slot[None, :] < length[:, None]
@@ -175,12 +189,12 @@ class _CycleEdges:
         """Which cycles ``cand`` could settle now: no edge settled earlier in the round,
         every bank within its overdraft after its net, every edge within its limits."""
         v = self.valid[cand]
-        ok: np.ndarray = ~(used[self.sample[cand, None], self.here[cand], self.nxt[cand]]
-                           & v).any(axis=1)
+        ok: np.ndarray = ~(used[self.sample[cand, None], self.here[cand], self.nxt[cand]] & v).any(axis=1)
         ok &= (_feasible(day, self.lanes[cand], self.position[cand]) | ~v).all(axis=1)
         if day.has_limits:
-            fits = within_limits(day, self.lanes[cand].ravel(), self.nxt[cand].ravel(),
-                                 self.out_value[cand].ravel()).reshape(v.shape)
+            fits = within_limits(
+                day, self.lanes[cand].ravel(), self.nxt[cand].ravel(), self.out_value[cand].ravel()
+            ).reshape(v.shape)
             ok &= (fits | ~v).all(axis=1)
         return ok
 
@@ -188,14 +202,12 @@ class _CycleEdges:
         """Settle the cycles ``chosen`` (at most one per sample) and mark their edges used."""
         v = self.valid[chosen]
         lanes, nxt = self.lanes[chosen][v], self.nxt[chosen][v]
-        _settle_groups(day, lanes, self.position[chosen][v], lanes, nxt,
-                       self.out_value[chosen][v])
+        _settle_groups(day, lanes, self.position[chosen][v], lanes, nxt, self.out_value[chosen][v])
         s = np.broadcast_to(self.sample[chosen][:, None], v.shape)[v]
         used[s, self.here[chosen][v], nxt] = True
 
 
-def _cycle_round(day: BatchState, t: int, active: np.ndarray,
-                 cycles_left: np.ndarray) -> np.ndarray:
+def _cycle_round(day: BatchState, t: int, active: np.ndarray, cycles_left: np.ndarray) -> np.ndarray:
     """One cycle round; returns which samples settled a cycle."""
     settled = np.zeros(day.n_samples, dtype=bool)
     if not active.any():
@@ -204,8 +216,7 @@ def _cycle_round(day: BatchState, t: int, active: np.ndarray,
     headroom = None
     if day.fast and day.deferred:  # balances only fall during the round: prune what cannot pay
         headroom = (day.balance + day.overdraft_limit).reshape(day.n_samples, day.n_agents)
-    sample, nodes, length = cycle_list(flow, active, day.setup.max_cycle_length, day.fast,
-                                       headroom, edges)
+    sample, nodes, length = cycle_list(flow, active, day.setup.max_cycle_length, day.fast, headroom, edges)
     if sample.size == 0:
         return settled
     table = _CycleEdges.build(flow, sample, nodes, length)
@@ -232,9 +243,14 @@ def _cycle_round(day: BatchState, t: int, active: np.ndarray,
     return settled
 
 
-def cycle_list(flow: np.ndarray, samples: np.ndarray, max_length: int, fast: bool,
-               headroom: np.ndarray | None = None,
-               edges: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def cycle_list(
+    flow: np.ndarray,
+    samples: np.ndarray,
+    max_length: int,
+    fast: bool,
+    headroom: np.ndarray | None = None,
+    edges: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every cycle of every sample in ``samples`` (a mask) in `runner.engine.lsm.cycles`
     order: (sample [C], nodes [C, max_length] padded with -1, length [C]), by sample.
 
@@ -254,9 +270,12 @@ def cycle_list(flow: np.ndarray, samples: np.ndarray, max_length: int, fast: boo
         found += [(s, c) for c in lsm.cycles(flows, max_length)]
     nodes = np.full((len(found), max_length), -1, dtype=np.int64)
     for i, (_, c) in enumerate(found):
-        nodes[i, :len(c)] = c
-    return (np.array([s for s, _ in found], dtype=np.int64), nodes,
-            np.array([len(c) for _, c in found], dtype=np.int64))
+        nodes[i, : len(c)] = c
+    return (
+        np.array([s for s, _ in found], dtype=np.int64),
+        nodes,
+        np.array([len(c) for _, c in found], dtype=np.int64),
+    )
 
 
 def _matches(sorted_keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -280,8 +299,7 @@ class _CycleSearch:
         self.es, self.eu, self.ev = np.unravel_index(edges, flow.shape)
         self.out_key = self.es * self.n_agents + self.eu
 
-    def can_pay(self, s: np.ndarray, before: np.ndarray, bank: np.ndarray,
-                after: np.ndarray) -> np.ndarray:
+    def can_pay(self, s: np.ndarray, before: np.ndarray, bank: np.ndarray, after: np.ndarray) -> np.ndarray:
         """Whether ``bank`` (paid by ``before``, paying ``after``) passes the group rule."""
         if self.headroom is None:
             return np.ones(s.size, dtype=bool)
@@ -296,9 +314,9 @@ class _CycleSearch:
         while paths.shape[1] < max_length - 1 and ps.size:
             ps, paths = self.grow(ps, paths)
             closes = self.flow[ps, paths[:, -1], paths[:, 0]] > 0
-            closes[closes] = (
-                self.can_pay(ps[closes], paths[closes, -2], paths[closes, -1], paths[closes, 0])
-                & self.can_pay(ps[closes], paths[closes, -1], paths[closes, 0], paths[closes, 1]))
+            closes[closes] = self.can_pay(
+                ps[closes], paths[closes, -2], paths[closes, -1], paths[closes, 0]
+            ) & self.can_pay(ps[closes], paths[closes, -1], paths[closes, 0], paths[closes, 1])
             found.append((ps[closes], paths[closes]))
         found.append(self.close_through_one_more(ps, paths))
         sample = np.concatenate([f[0] for f in found])
@@ -306,7 +324,7 @@ class _CycleSearch:
         length = np.concatenate([np.full(f[0].size, f[1].shape[1], dtype=np.int64) for f in found])
         at = 0
         for _, block in found:
-            nodes[at:at + block.shape[0], :block.shape[1]] = block
+            nodes[at : at + block.shape[0], : block.shape[1]] = block
             at += block.shape[0]
         return _in_order(self.flow, sample, nodes, length)
 
@@ -321,8 +339,7 @@ class _CycleSearch:
         ok &= self.can_pay(ps[owner], grown[:, -3], grown[:, -2], nxt)
         return ps[owner][ok], grown[ok]
 
-    def close_through_one_more(self, ps: np.ndarray,
-                               paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def close_through_one_more(self, ps: np.ndarray, paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The cycles that close each path through one more bank ``x``: last → x → start."""
         n = self.n_agents
         es, eu, ev = self.es, self.eu, self.ev
@@ -342,21 +359,23 @@ class _CycleSearch:
         for col in range(1, paths.shape[1] - 1):
             ok &= via != paths[owner, col]
         s = ps[owner]
-        ok &= (self.can_pay(s, paths[owner, -2], paths[owner, -1], via)
-               & self.can_pay(s, via, paths[owner, 0], paths[owner, 1]))
+        ok &= self.can_pay(s, paths[owner, -2], paths[owner, -1], via) & self.can_pay(
+            s, via, paths[owner, 0], paths[owner, 1]
+        )
         return s[ok], np.concatenate((paths[owner][ok], via[ok, None]), axis=1)
 
 
-def _in_order(flow: np.ndarray, sample: np.ndarray, nodes: np.ndarray,
-              length: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _in_order(
+    flow: np.ndarray, sample: np.ndarray, nodes: np.ndarray, length: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cycles sorted by sample, then `runner.engine.lsm.cycles` order: larger total value
     first, then fewer banks, then the bank sequence."""
     width = nodes.shape[1]
     slot = np.arange(width)
-    nxt_nodes = np.where(slot[None, :] + 1 < length[:, None], np.roll(nodes, -1, axis=1),
-                         nodes[:, :1])
-    edge_value = np.where(slot[None, :] < length[:, None],
-                          flow[sample[:, None], np.maximum(nodes, 0), np.maximum(nxt_nodes, 0)], 0)
+    nxt_nodes = np.where(slot[None, :] + 1 < length[:, None], np.roll(nodes, -1, axis=1), nodes[:, :1])
+    edge_value = np.where(
+        slot[None, :] < length[:, None], flow[sample[:, None], np.maximum(nodes, 0), np.maximum(nxt_nodes, 0)], 0
+    )
     value = edge_value.sum(axis=1)
     order = np.lexsort((*(nodes[:, c] for c in range(width - 1, -1, -1)), length, -value, sample))
     return sample[order], nodes[order], length[order]

@@ -18,7 +18,7 @@ from runner.engine.batch_policy_groups import PER_CPTY_KEYS, whole_args
 from runner.engine.batch_settlement import lane_sum, rank_steps
 from runner.engine.batch_split import SplitDecisions, decide_splits, split_rows
 from runner.engine.batch_state import DROPPED, Q1, Q2, SETTLED, BatchState
-from runner.engine.reference import BUDGET_MAX
+from runner.engine.rules import BUDGET_MAX
 from runner.policy.fields import STATE_PREFIX
 from runner.policy.program import PolicyProgram
 
@@ -51,8 +51,7 @@ def _bank_tree(day: BatchState, program: PolicyProgram, agents: np.ndarray, t: i
             continue
         # SetReleaseBudget
         budget = dec.args["max_value_to_release"][sel]
-        day.budget_left[hit] = whole_args(budget, BUDGET_MAX, "max_value_to_release",
-                                          program.name, floor=True)
+        day.budget_left[hit] = whole_args(budget, BUDGET_MAX, "max_value_to_release", program.name, floor=True)
         focus = leaf.args.get("focus_counterparties", leaf.args.get("focus_cpty_list"))
         mask = np.ones(day.n_agents, dtype=bool)
         if isinstance(focus, tuple):
@@ -63,8 +62,9 @@ def _bank_tree(day: BatchState, program: PolicyProgram, agents: np.ndarray, t: i
         if key is None:
             day.budget_per_cpty[hit] = -1
         else:
-            day.budget_per_cpty[hit] = whole_args(dec.args[key][sel], BUDGET_MAX,
-                                                  "max_per_counterparty", program.name, floor=True)
+            day.budget_per_cpty[hit] = whole_args(
+                dec.args[key][sel], BUDGET_MAX, "max_per_counterparty", program.name, floor=True
+            )
         day.budget_used[hit] = 0
 
 
@@ -76,7 +76,7 @@ def register(day: BatchState, key: str) -> np.ndarray:
 
 # ---------------------------------------------------------------------- payment trees
 def escalate(day: BatchState, t: int) -> None:
-    """Priority escalation, then Queue-1 ordering (as `runner.engine.reference._Day.escalate`).
+    """Priority escalation, then Queue-1 ordering (as `runner.engine.reference._ReferenceDay.escalate`).
 
     An unsettled payment with ``r = max(0, deadline − t) ≤ S`` ticks left gets priority
     ``min(10, original + round_half_up(max_boost × (1 − r/S)))`` if that is higher; with
@@ -138,16 +138,21 @@ def payment_pass(day: BatchState, t: int) -> np.ndarray:
         at, released = at[fits], released[fits]
     later = q1[:0]
     if splits is not None and (splits.parts >= 0).any():
-        released, later = split_rows(day, released, splits.parts[at], splits.first_now[at],
-                                     splits.priority[at], splits.stagger[at], t)
+        released, later = split_rows(
+            day, released, splits.parts[at], splits.first_now[at], splits.priority[at], splits.stagger[at], t
+        )
     day.q1 = np.concatenate((q1[stay], later)) if later.size else q1[stay]
     if later.size:  # each lane's staggered parts join the end of its Queue 1
         day.q1 = day.q1[np.argsort(day.layout.sender_lane[day.q1], kind="stable")]
     return released
 
 
-def decide(day: BatchState, q1: np.ndarray, t: int, splits: SplitDecisions | None = None,
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def decide(
+    day: BatchState,
+    q1: np.ndarray,
+    t: int,
+    splits: SplitDecisions | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Payment-tree decisions for the rows ``q1``: release and drop masks and the priority
     flag of each row that reached a release leaf (-1 for none); applies Reprioritize and
     fills ``splits`` for the rows that reached a split leaf."""
@@ -182,9 +187,9 @@ def decide(day: BatchState, q1: np.ndarray, t: int, splits: SplitDecisions | Non
             day.rtgs_priority[rows[declared >= 0]] = declared[declared >= 0]
         repri = group.repri[leaf]
         if repri.any():
-            day.priority[rows[repri]] = whole_args(args["new_priority"][repri], 10,
-                                                   "new_priority", group.program.name,
-                                                   floor=False)
+            day.priority[rows[repri]] = whole_args(
+                args["new_priority"][repri], 10, "new_priority", group.program.name, floor=False
+            )
     return go, drop, flag
 
 
@@ -243,8 +248,7 @@ def _apply_budgets(day: BatchState, rows: np.ndarray) -> np.ndarray:
         lane, need, to = lanes_of[e], day.remaining[e], day.receiver[e]
         per = day.budget_per_cpty[lane]
         used = day.budget_used[lane, to]
-        ok = ((need <= day.budget_left[lane]) & day.budget_focus[lane, to]
-              & ((per < 0) | (used + need <= per)))
+        ok = (need <= day.budget_left[lane]) & day.budget_focus[lane, to] & ((per < 0) | (used + need <= per))
         day.budget_left[lane[ok]] -= need[ok]
         day.budget_used[lane[ok], to[ok]] += need[ok]
         keep[where[~ok]] = False
@@ -276,18 +280,24 @@ def lane_stat(day: BatchState, name: str) -> np.ndarray:
         n, v = count(q2), value(q2, day.remaining[q2])
         nearest = np.full(size, np.inf)
         np.minimum.at(nearest, lanes_of[q2], day.deadline[q2].astype(np.float64))
-        stats = {"q2_count_agent": n, "q2_size": per_sample(n), "q2_value": per_sample(v),
-                 "q2_nearest_deadline": nearest}
+        stats = {
+            "q2_count_agent": n,
+            "q2_size": per_sample(n),
+            "q2_value": per_sample(v),
+            "q2_nearest_deadline": nearest,
+        }
     elif name in ("arrived_value_today", "settled_value_today"):
         tpd, t = day.setup.ticks_per_day, day.current_tick
-        today = np.concatenate(day.layout.by_arrival[t - t % tpd:t + 1])
+        today = np.concatenate(day.layout.by_arrival[t - t % tpd : t + 1])
         done = today[day.status[today] == SETTLED]
         if day.amount.size > day.n_payments:  # split parts count as they settle
             kids = np.arange(day.n_payments, day.amount.size)
             kids = kids[(day.status[kids] == SETTLED) & (day.arrival[kids] >= t - t % tpd)]
             done = np.concatenate((done, kids))
-        stats = {"arrived_value_today": value(today, day.amount[today]),
-                 "settled_value_today": value(done, day.amount[done])}
+        stats = {
+            "arrived_value_today": value(today, day.amount[today]),
+            "settled_value_today": value(done, day.amount[done]),
+        }
     day.lane_cache.update(stats)
     return day.lane_cache[name]
 
@@ -295,8 +305,9 @@ def lane_stat(day: BatchState, name: str) -> np.ndarray:
 class BaseQuantities:
     """Base quantities for a batch of decisions (bank lanes, and payment rows if any)."""
 
-    def __init__(self, day: BatchState, lanes: np.ndarray, rows: np.ndarray | None,
-                 t: int, in_queue2: bool = False) -> None:
+    def __init__(
+        self, day: BatchState, lanes: np.ndarray, rows: np.ndarray | None, t: int, in_queue2: bool = False
+    ) -> None:
         self.day, self.lanes, self.rows, self.t = day, lanes, rows, t
         self.in_queue2 = in_queue2
 
@@ -304,8 +315,13 @@ class BaseQuantities:
         d, lanes, rows = self.day, self.lanes, self.rows
         rates = d.setup.rates
         if rows is not None:
-            tx = {"amount": d.amount, "remaining": d.remaining, "arrival_tick": d.arrival,
-                  "deadline_tick": d.deadline, "priority": d.priority}
+            tx = {
+                "amount": d.amount,
+                "remaining": d.remaining,
+                "arrival_tick": d.arrival,
+                "deadline_tick": d.deadline,
+                "priority": d.priority,
+            }
             if name in tx:
                 return tx[name][rows].astype(np.float64)
             if name == "is_split":  # children are the rows after the scenario's payments
@@ -318,7 +334,9 @@ class BaseQuantities:
                 return rates.eod_penalty.of(d.remaining[rows]).astype(np.float64)
         raw = rates.raw
         simple = {
-            "tick": float(self.t), "tpd": float(d.setup.ticks_per_day), "n_agents": float(d.n_agents),
+            "tick": float(self.t),
+            "tpd": float(d.setup.ticks_per_day),
+            "n_agents": float(d.n_agents),
             "eod_rush_threshold": d.setup.eod_rush_threshold,
             "delay_rate": raw.delay_cost_per_tick_per_cent,
             "overdraft_bps": raw.overdraft_bps_per_tick,
@@ -333,10 +351,15 @@ class BaseQuantities:
         if name == "registers":
             return lambda key: register(d, key)[lanes] if key.startswith(STATE_PREFIX) else 0.0
         if name == "max_collateral_capacity":  # 10 × the current cap where none is set
-            return np.where(d.capacity_follows_cap[lanes], 10 * d.unsecured_cap[lanes],
-                            d.max_collateral[lanes]).astype(np.float64)
-        account = {"balance": d.balance, "unsecured_cap": d.unsecured_cap,
-                   "posted_collateral": d.posted_collateral, "haircut": d.haircut}
+            return np.where(d.capacity_follows_cap[lanes], 10 * d.unsecured_cap[lanes], d.max_collateral[lanes]).astype(
+                np.float64
+            )
+        account = {
+            "balance": d.balance,
+            "unsecured_cap": d.unsecured_cap,
+            "posted_collateral": d.posted_collateral,
+            "haircut": d.haircut,
+        }
         if name in account:
             return account[name][lanes].astype(np.float64)
         return lane_stat(d, name)[lanes]

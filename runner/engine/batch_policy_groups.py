@@ -11,14 +11,12 @@ from weakref import WeakKeyDictionary
 
 import numpy as np
 
-from runner.engine.reference import QUEUE2_ACTIONS, RTGS_NORMAL, RTGS_PRIORITIES
-from runner.engine.rules import SPLIT_ACTIONS
+from runner.engine.rules import PRIORITY_FLAGS, QUEUE2_ACTIONS, SPLIT_ACTIONS, rtgs_priority
 from runner.engine.setup import EngineSetup
 from runner.errors import SimulationError
 from runner.policy.program import PolicyProgram
 from runner.policy.tree import ActionNode
 
-PRIORITY_FLAGS = {"HIGH": 10, "MEDIUM": 5, "LOW": 1}
 RELEASE_ACTIONS = ("Release", "ReleaseWithCredit")
 PER_CPTY_KEYS = ("max_per_counterparty", "max_per_cpty")  # first present wins
 
@@ -49,16 +47,19 @@ class PolicyGroup:
         root = program.policy.trees["payment_tree"]
         flags = [PRIORITY_FLAGS.get(str(n.args.get("priority_flag")), -1) for n in leaves]
         return cls(
-            program, np.asarray(agents),
+            program,
+            np.asarray(agents),
             release=np.array([n.action in RELEASE_ACTIONS for n in leaves]),
             drop=np.array([n.action == "Drop" for n in leaves]),
             repri=np.array([n.action == "Reprioritize" for n in leaves]),
             flag=np.array(flags, dtype=np.int64),
             to_queue1=np.array([n.action in QUEUE2_ACTIONS for n in leaves]),
-            rtgs=np.array([RTGS_PRIORITIES.get(str(n.args.get("rtgs_priority", "Normal")),
-                                               RTGS_NORMAL) if n.action == "ResubmitToRtgs"
-                           else -1 for n in leaves], dtype=np.int64),
-            constant=isinstance(root, ActionNode) and root.action not in SPLIT_ACTIONS
+            rtgs=np.array(
+                [rtgs_priority(n.args) if n.action == "ResubmitToRtgs" else -1 for n in leaves],
+                dtype=np.int64,
+            ),
+            constant=isinstance(root, ActionNode)
+            and root.action not in SPLIT_ACTIONS
             and all(isinstance(a, str | tuple) for a in root.args.values()),
             split=np.array([n.action in SPLIT_ACTIONS for n in leaves]),
             stagger=np.array([n.action == "StaggerSplit" for n in leaves]),

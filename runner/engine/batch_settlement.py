@@ -61,7 +61,7 @@ def rank_steps(lanes: np.ndarray, keys: np.ndarray | None = None) -> list[np.nda
     rank = idx - np.maximum.accumulate(np.where(new, idx, 0))  # position minus its run's start
     by_rank = order[np.argsort(rank, kind="stable")]
     bounds = np.concatenate(([0], np.cumsum(np.bincount(rank))))
-    return [by_rank[bounds[k]:bounds[k + 1]] for k in range(bounds.size - 1)]
+    return [by_rank[bounds[k] : bounds[k + 1]] for k in range(bounds.size - 1)]
 
 
 def lane_sum(lanes: np.ndarray, values: np.ndarray, size: int, exact: bool = False) -> np.ndarray:
@@ -91,24 +91,23 @@ def available(day: BatchState, lanes: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def within_limits(day: BatchState, lanes: np.ndarray, receivers: np.ndarray,
-                  amounts: np.ndarray) -> np.ndarray:
+def within_limits(day: BatchState, lanes: np.ndarray, receivers: np.ndarray, amounts: np.ndarray) -> np.ndarray:
     """Whether each payment fits its sender's bilateral and multilateral limits of the day
     (each sender lane at most once in ``lanes``; all true without limits)."""
     if not day.has_limits:
         return np.ones(lanes.size, dtype=bool)
     bilateral = day.bilateral_limit[lanes, receivers]
     multilateral = day.multilateral_limit[lanes]
-    ok: np.ndarray = (((bilateral == NO_LIMIT) | (day.outflow_to[lanes, receivers] + amounts <= bilateral))
-            & ((multilateral == NO_LIMIT) | (day.outflow_total[lanes] + amounts <= multilateral)))
+    ok: np.ndarray = ((bilateral == NO_LIMIT) | (day.outflow_to[lanes, receivers] + amounts <= bilateral)) & (
+        (multilateral == NO_LIMIT) | (day.outflow_total[lanes] + amounts <= multilateral)
+    )
     return ok
 
 
 def record_outflows(day: BatchState, rows: np.ndarray) -> None:
     """Count settled ``rows`` against their senders' limits of the day."""
     if day.has_limits and rows.size:
-        np.add.at(day.outflow_to, (day.layout.sender_lane[rows], day.receiver[rows]),
-                  day.remaining[rows])
+        np.add.at(day.outflow_to, (day.layout.sender_lane[rows], day.receiver[rows]), day.remaining[rows])
         np.add.at(day.outflow_total, day.layout.sender_lane[rows], day.remaining[rows])
 
 
@@ -260,8 +259,7 @@ def rounds(day: BatchState, seq: np.ndarray) -> np.ndarray:
         ok[pos[fit]] = True
         pos = pos[~fit]
     if ok.any():
-        day.incoming += lane_sum(day.layout.receiver_lane[seq[ok]], need[ok], day.n_lanes,
-                                 day.exact)
+        day.incoming += lane_sum(day.layout.receiver_lane[seq[ok]], need[ok], day.n_lanes, day.exact)
     return ok
 
 

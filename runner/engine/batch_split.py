@@ -16,10 +16,9 @@ import numpy as np
 
 from runner.engine.batch_policy_groups import PolicyGroup, whole_args
 from runner.engine.batch_state import FLOAT_EXACT, FUTURE, Q1, SETTLED, SPLIT, BatchState
-from runner.engine.rates import COMPONENT as C
-from runner.engine.reference import RTGS_NORMAL
+from runner.engine.rates import COMPONENT
 from runner.engine.reference_split import UNSUBMITTED_PART
-from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS
+from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS, RTGS_NORMAL
 from runner.errors import SimulationError
 
 INHERITED = ("sender", "receiver", "arrival", "deadline", "root")  # a part's, from its parent
@@ -42,8 +41,15 @@ class SplitDecisions:
         return cls(np.full(n, -1, dtype=np.int64), zeros, zeros.copy(), np.zeros(n, dtype=bool))
 
 
-def decide_splits(day: BatchState, group: PolicyGroup, rows: np.ndarray, leaf: np.ndarray,
-                  args: dict[str, np.ndarray], out: SplitDecisions, at: slice | np.ndarray) -> None:
+def decide_splits(
+    day: BatchState,
+    group: PolicyGroup,
+    rows: np.ndarray,
+    leaf: np.ndarray,
+    args: dict[str, np.ndarray],
+    out: SplitDecisions,
+    at: slice | np.ndarray,
+) -> None:
     """Fill ``out[at]`` for ``rows`` whose payment-tree ``leaf`` is a split action (the
     reference's `runner.engine.reference_split.split_payment` argument rules)."""
     hit = group.split[leaf]
@@ -52,8 +58,9 @@ def decide_splits(day: BatchState, group: PolicyGroup, rows: np.ndarray, leaf: n
     name = group.program.name
     sel = np.flatnonzero(hit)
     r = rows[sel]
-    parts = np.minimum(whole_args(args["num_splits"][sel], MAX_SPLIT_PARTS, "num_splits", name,
-                                  floor=False), day.amount[r])
+    parts = np.minimum(
+        whole_args(args["num_splits"][sel], MAX_SPLIT_PARTS, "num_splits", name, floor=False), day.amount[r]
+    )
     priority = day.priority[r].copy()
     first = parts.copy()
     stagger = group.stagger[leaf[sel]]
@@ -67,10 +74,10 @@ def decide_splits(day: BatchState, group: PolicyGroup, rows: np.ndarray, leaf: n
                 return np.full(sel.size, default)
             return np.where(given, args[key][sel], default)
 
-        boost = whole_args(arg("priority_boost_children", 0.0), 10, "priority_boost_children",
-                           name, floor=False)
-        first_now = np.minimum(whole_args(arg("stagger_first_now", 1.0), MAX_SPLIT_PARTS,
-                                          "stagger_first_now", name, floor=False), parts)
+        boost = whole_args(arg("priority_boost_children", 0.0), 10, "priority_boost_children", name, floor=False)
+        first_now = np.minimum(
+            whole_args(arg("stagger_first_now", 1.0), MAX_SPLIT_PARTS, "stagger_first_now", name, floor=False), parts
+        )
         priority = np.where(stagger, np.minimum(10, priority + boost), priority)
         first = np.where(stagger, first_now, parts)
     idx = np.arange(out.parts.size)[at][sel]
@@ -78,9 +85,15 @@ def decide_splits(day: BatchState, group: PolicyGroup, rows: np.ndarray, leaf: n
     out.stagger[idx] = stagger
 
 
-def split_rows(day: BatchState, released: np.ndarray, parts: np.ndarray, first_now: np.ndarray,
-               priority: np.ndarray, stagger: np.ndarray,
-               t: int) -> tuple[np.ndarray, np.ndarray]:
+def split_rows(
+    day: BatchState,
+    released: np.ndarray,
+    parts: np.ndarray,
+    first_now: np.ndarray,
+    priority: np.ndarray,
+    stagger: np.ndarray,
+    t: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Split the rows of ``released`` (release order) whose ``parts`` ≥ 2 into children; the
     others stay. Returns (the release order with each split row replaced by its children
     released at once, the children joining the end of Queue 1 in that order)."""
@@ -110,8 +123,7 @@ def split_rows(day: BatchState, released: np.ndarray, parts: np.ndarray, first_n
     order[np.repeat(offsets[split], f) + within] = now
     if day.submitted.size == day.amount.size:  # read: a StaggerSplit's are never submitted
         day.submitted[now[np.repeat(stagger[split], f)]] = UNSUBMITTED_PART
-    later = np.repeat(base + f, p - f) + (np.arange(int((p - f).sum()))
-                                          - np.repeat(np.cumsum(p - f) - (p - f), p - f))
+    later = np.repeat(base + f, p - f) + (np.arange(int((p - f).sum())) - np.repeat(np.cumsum(p - f) - (p - f), p - f))
     return order, later
 
 
@@ -126,25 +138,27 @@ def _extend(day: BatchState, key: str, current: np.ndarray, values: np.ndarray) 
         backing[:n] = current
     else:
         backing = held[0]
-    backing[n:n + k] = values
-    view = backing[:n + k]
+    backing[n : n + k] = values
+    view = backing[: n + k]
     day.row_backing[key] = (backing, view)
     return view
 
 
-def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray,
-                     priority: np.ndarray, t: int) -> None:
+def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray, priority: np.ndarray, t: int) -> None:
     first = day.amount.size
     n = parent.size
     rows = np.arange(first, first + n)
     # only the values of columns that are allocated (rtgs_priority, submitted: when read)
     new: dict[str, Callable[[], np.ndarray]] = {
-        "status": lambda: np.full(n, Q1, dtype=np.int8), "amount": lambda: amount,
-        "remaining": lambda: amount, "priority": lambda: priority,
+        "status": lambda: np.full(n, Q1, dtype=np.int8),
+        "amount": lambda: amount,
+        "remaining": lambda: amount,
+        "priority": lambda: priority,
         "original_priority": lambda: priority,
         "rtgs_priority": lambda: np.full(n, RTGS_NORMAL, dtype=np.int64),
         "submitted": lambda: np.full(n, -1, dtype=np.int64),
-        "settle_tick": lambda: np.full(n, -1, dtype=np.int64)}
+        "settle_tick": lambda: np.full(n, -1, dtype=np.int64),
+    }
     for name in INHERITED:  # copied from the parent
         current = getattr(day, name)
         if current.size == first:
@@ -158,8 +172,9 @@ def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray,
     roots = day.root[rows]
     np.add.at(day.parts_of, roots, 1)
     if int(day.parts_of[roots].max()) > MAX_SPLIT_DESCENDANTS:
-        raise SimulationError(f"a payment was split into more than {MAX_SPLIT_DESCENDANTS} "
-                              "parts in all (splits of its parts included)")
+        raise SimulationError(
+            f"a payment was split into more than {MAX_SPLIT_DESCENDANTS} parts in all (splits of its parts included)"
+        )
     lay = day.layout
     by_deadline = lay.by_deadline
     due = day.deadline[rows] + 1
@@ -169,12 +184,13 @@ def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray,
         for tick in ticks:
             by_deadline[tick] = np.concatenate((by_deadline[tick], rows[due == tick]))
     day.layout = replace(
-        lay, sample=_extend(day, "sample", lay.sample, lay.sample[parent]),
+        lay,
+        sample=_extend(day, "sample", lay.sample, lay.sample[parent]),
         sender_lane=_extend(day, "sender_lane", lay.sender_lane, lay.sender_lane[parent]),
         receiver_lane=_extend(day, "receiver_lane", lay.receiver_lane, lay.receiver_lane[parent]),
-        sender_lane_key=_extend(day, "sender_lane_key", lay.sender_lane_key,
-                                lay.sender_lane_key[parent]),
-        by_deadline=by_deadline)
+        sender_lane_key=_extend(day, "sender_lane_key", lay.sender_lane_key, lay.sender_lane_key[parent]),
+        by_deadline=by_deadline,
+    )
     if day.split_row_bound < 0:
         day.split_row_bound = _row_bound(day)
     day.exact = day.split_row_bound * day.amount.size < FLOAT_EXACT
@@ -183,7 +199,7 @@ def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray,
 def _row_bound(day: BatchState) -> int:
     """The largest term one row adds to a per-lane sum: amount × delay weight, a penalty, a
     tick (parts are never larger than their scenario payment)."""
-    top = int(np.abs(day.amount[:day.n_payments]).max(initial=0))
+    top = int(np.abs(day.amount[: day.n_payments]).max(initial=0))
     rates = day.setup.rates
     largest = np.array([top])
     penalty = max(int(rates.deadline_penalty.of(largest)[0]), int(rates.eod_penalty.of(largest)[0]))
@@ -192,8 +208,11 @@ def _row_bound(day: BatchState) -> int:
 
 def _charge_friction(day: BatchState, parents: np.ndarray, parts: np.ndarray, t: int) -> None:
     friction = day.setup.rates.split_friction * (parts - 1)
-    np.add.at(day.costs, (day.layout.sample[parents], t // day.setup.ticks_per_day,
-                          day.sender[parents], C["split_friction"]), friction)
+    np.add.at(
+        day.costs,
+        (day.layout.sample[parents], t // day.setup.ticks_per_day, day.sender[parents], COMPONENT["split_friction"]),
+        friction,
+    )
 
 
 def settled_roots(day: BatchState, n: int) -> tuple[np.ndarray, np.ndarray]:

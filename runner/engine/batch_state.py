@@ -22,15 +22,15 @@ import numpy as np
 from runner.engine.batch_policy_groups import PolicyGroup, policy_groups
 from runner.engine.limits import NO_LIMIT
 from runner.engine.rates import BPS_DEN, COMPONENT, COMPONENTS, mul_div
-from runner.engine.reference import RTGS_NORMAL
-from runner.engine.rules import Status, allowed_overdraft, collateral_capacity
+from runner.engine.rules import RTGS_NORMAL, Status, allowed_overdraft, collateral_capacity
 from runner.engine.schedule import KIND_COLLATERAL_ADJUSTMENT, KIND_DIRECT_TRANSFER
 from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
 
 # Payment status as stored in int8 arrays (ordered: Q1..DROPPED are the unsettled ones).
-FUTURE, Q1, Q2, DROPPED, SETTLED, SPLIT = (int(s) for s in (
-    Status.FUTURE, Status.Q1, Status.Q2, Status.DROPPED, Status.SETTLED, Status.SPLIT))
+FUTURE, Q1, Q2, DROPPED, SETTLED, SPLIT = (
+    int(s) for s in (Status.FUTURE, Status.Q1, Status.Q2, Status.DROPPED, Status.SETTLED, Status.SPLIT)
+)
 FLOAT_EXACT = 2**53  # integers below this add exactly in float64
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -43,7 +43,7 @@ def group_by_tick(ticks: np.ndarray, horizon: int) -> list[np.ndarray]:
         key = key.astype(np.int16)  # same order; numpy's stable sort is a radix sort on 16 bits
     order = np.argsort(key, kind="stable")
     bounds = np.searchsorted(key[order], np.arange(horizon + 1))
-    return [order[bounds[t]:bounds[t + 1]] for t in range(horizon)]
+    return [order[bounds[t] : bounds[t + 1]] for t in range(horizon)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,17 +93,25 @@ class Layout:
         moves = [e[~cap_change[e]] for e in by_tick]
         both = [np.concatenate((e, e + amount.size)) if e.size else e for e in moves]
         return cls(
-            sample=sample, sender_lane=sender_lane, receiver_lane=sample * n_agents + c["receiver"],
-            sender_lane_key=key, by_arrival=group_by_tick(c["arrival"], horizon),
+            sample=sample,
+            sender_lane=sender_lane,
+            receiver_lane=sample * n_agents + c["receiver"],
+            sender_lane_key=key,
+            by_arrival=group_by_tick(c["arrival"], horizon),
             by_deadline=group_by_tick(c["deadline"] + 1, horizon),
-            event_sample=event_sample, event_from=ev_from, event_to=ev_to, event_amount=amount,
-            event_direct=direct, event_cap_change=cap_change, events_by_tick=by_tick,
-            cap_change_samples=[np.unique(event_sample[e[cap_change[e]]]) if cap_change.any()
-                                else _EMPTY for e in by_tick],
+            event_sample=event_sample,
+            event_from=ev_from,
+            event_to=ev_to,
+            event_amount=amount,
+            event_direct=direct,
+            event_cap_change=cap_change,
+            events_by_tick=by_tick,
+            cap_change_samples=[
+                np.unique(event_sample[e[cap_change[e]]]) if cap_change.any() else _EMPTY for e in by_tick
+            ],
             flow_keys=[flow_key[b] for b in both],
             flow_amounts=[flow_amount[b] for b in both],
-            events_exact=amount.size == 0
-            or int(np.abs(amount).max()) * 2 * amount.size < FLOAT_EXACT,
+            events_exact=amount.size == 0 or int(np.abs(amount).max()) * 2 * amount.size < FLOAT_EXACT,
         )
 
 
@@ -229,7 +237,8 @@ class BatchState:
     def set_allocated(self, allocated: np.ndarray) -> None:
         self.allocated = allocated
         self.tick_costs[:, COMPONENT["liquidity_opportunity"]] = mul_div(
-            allocated, self.setup.rates.liquidity, BPS_DEN, half_up=True)
+            allocated, self.setup.rates.liquidity, BPS_DEN, half_up=True
+        )
 
 
 def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchState:
@@ -254,14 +263,23 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
             drop[group.agents] = group.drop[0]
             flag[group.agents] = group.flag[0] if group.release[0] else -1
     # every per-agent account figure repeated over the samples, in one tile
-    whole = np.tile(np.stack([setup.opening, setup.unsecured_cap, setup.pool, setup.allocation,
-                              setup.posted_collateral, setup.max_collateral,
-                              np.arange(n_agents)]), n_samples)
-    balance, cap, pool, allocation, posted, max_collateral, lane_agent = (
-        np.array(row) for row in whole)
+    whole = np.tile(
+        np.stack(
+            [
+                setup.opening,
+                setup.unsecured_cap,
+                setup.pool,
+                setup.allocation,
+                setup.posted_collateral,
+                setup.max_collateral,
+                np.arange(n_agents),
+            ]
+        ),
+        n_samples,
+    )
+    balance, cap, pool, allocation, posted, max_collateral, lane_agent = (np.array(row) for row in whole)
     haircut = np.tile(setup.haircut, n_samples)
-    follows = (setup.capacity_follows_cap if setup.capacity_follows_cap is not None
-               else np.zeros(n_agents, dtype=bool))
+    follows = setup.capacity_follows_cap if setup.capacity_follows_cap is not None else np.zeros(n_agents, dtype=bool)
     capacity = collateral_capacity(posted, haircut)
     no_limit = np.full(n_agents, NO_LIMIT, dtype=np.int64)
     bilateral = setup.bilateral_limit if setup.bilateral_limit is not None else no_limit[None, :]
@@ -270,26 +288,51 @@ def build_state(setup: EngineSetup, batch: ScheduleBatch, fast: bool) -> BatchSt
     n_limit_lanes = n_lanes if limited else 0
     n_budgets = n_lanes if has_bank_tree else 0  # release budgets exist only under a bank tree
     state = BatchState(
-        setup=setup, layout=lay, n_samples=n_samples, n_agents=n_agents, fast=fast,
-        payment_counts=batch.payment_sizes, sender=c["sender"], receiver=c["receiver"],
-        amount=c["amount"], arrival=c["arrival"], deadline=c["deadline"],
-        priority=c["priority"].copy(), original_priority=c["priority"],
-        remaining=c["amount"].copy(), rtgs_priority=_EMPTY, submitted=_EMPTY,
-        status=np.full(n, FUTURE, dtype=np.int8), settle_tick=np.full(n, -1, dtype=np.int64),
+        setup=setup,
+        layout=lay,
+        n_samples=n_samples,
+        n_agents=n_agents,
+        fast=fast,
+        payment_counts=batch.payment_sizes,
+        sender=c["sender"],
+        receiver=c["receiver"],
+        amount=c["amount"],
+        arrival=c["arrival"],
+        deadline=c["deadline"],
+        priority=c["priority"].copy(),
+        original_priority=c["priority"],
+        remaining=c["amount"].copy(),
+        rtgs_priority=_EMPTY,
+        submitted=_EMPTY,
+        status=np.full(n, FUTURE, dtype=np.int8),
+        settle_tick=np.full(n, -1, dtype=np.int64),
         root=np.arange(n, dtype=np.int64),
-        q1=_EMPTY, q2=_EMPTY, dropped=_EMPTY,
-        balance=balance, unsecured_cap=cap, pool=pool, allocation=allocation,
-        allocated=allocation.copy(), posted_collateral=posted, haircut=haircut,
+        q1=_EMPTY,
+        q2=_EMPTY,
+        dropped=_EMPTY,
+        balance=balance,
+        unsecured_cap=cap,
+        pool=pool,
+        allocation=allocation,
+        allocated=allocation.copy(),
+        posted_collateral=posted,
+        haircut=haircut,
         max_collateral=max_collateral,
         capacity_follows_cap=np.tile(follows, n_samples),
-        overdraft_limit=allowed_overdraft(cap, capacity), lane_agent=lane_agent,
+        overdraft_limit=allowed_overdraft(cap, capacity),
+        lane_agent=lane_agent,
         incoming=np.zeros(n_lanes, dtype=np.int64),
         bilateral_limit=np.tile(bilateral, (n_samples, 1)) if limited else _EMPTY,
         multilateral_limit=np.tile(multilateral, n_samples) if limited else _EMPTY,
         outflow_to=np.zeros((n_limit_lanes, n_agents), dtype=np.int64),
         outflow_total=np.zeros(n_limit_lanes, dtype=np.int64),
-        groups=groups, group_of=group_of, has_bank_tree=has_bank_tree, constant_trees=constant,
-        agent_release=release, agent_drop=drop, agent_flag=flag,
+        groups=groups,
+        group_of=group_of,
+        has_bank_tree=has_bank_tree,
+        constant_trees=constant,
+        agent_release=release,
+        agent_drop=drop,
+        agent_flag=flag,
         all_release=fast and constant and bool(release.all()) and not has_bank_tree,
         budget_left=np.full(n_budgets, -1, dtype=np.int64),
         budget_focus=np.ones((n_budgets, n_agents), dtype=bool),
@@ -305,12 +348,13 @@ def _prepare_policies(state: BatchState) -> None:
     """What the policies can do, fixed for the evaluation."""
     groups, setup, n = state.groups, state.setup, state.amount.size
     state.queue2_actions = any(g.acts_on_queue2 for g in groups)
-    state.collateral_trees = any(g.program.has_tree(tree) for g in groups
-                                 for tree in ("strategic_collateral_tree",
-                                              "end_of_tick_collateral_tree"))
+    state.collateral_trees = any(
+        g.program.has_tree(tree)
+        for g in groups
+        for tree in ("strategic_collateral_tree", "end_of_tick_collateral_tree")
+    )
     state.splits = any(bool(g.split.any()) for g in groups)
-    state.q1_in_queue_order = (setup.queue1_priority_deadline or state.queue2_actions
-                               or state.splits)
+    state.q1_in_queue_order = setup.queue1_priority_deadline or state.queue2_actions or state.splits
     if state.queue2_actions or setup.priority_mode:  # read and written only then
         state.rtgs_priority = np.full(n, RTGS_NORMAL, dtype=np.int64)
         state.submitted = np.full(n, -1, dtype=np.int64)
@@ -318,19 +362,18 @@ def _prepare_policies(state: BatchState) -> None:
 
 def _prepare_costs(state: BatchState) -> None:
     setup, rates = state.setup, state.setup.rates
-    state.costs = np.zeros((state.n_samples, setup.days_simulated, state.n_agents,
-                            len(COMPONENTS)), dtype=np.int64)
+    state.costs = np.zeros((state.n_samples, setup.days_simulated, state.n_agents, len(COMPONENTS)), dtype=np.int64)
     # costs of the tick [lane, component]; liquidity and collateral change only with
     # allocations, so those columns are kept, the others rewritten each tick
     state.tick_costs = np.zeros((state.n_lanes, len(COMPONENTS)), dtype=np.int64)
     state.tick_costs[:, COMPONENT["collateral"]] = mul_div(
-        state.posted_collateral, rates.collateral, BPS_DEN, half_up=True)
+        state.posted_collateral, rates.collateral, BPS_DEN, half_up=True
+    )
     state.set_allocated(state.allocation.copy())
     state.balance += state.allocated
     # priorities only ever change to values in 0..10: if they start there, no clipping
     n = state.amount.size
-    state.priority_in_range = n == 0 or bool(state.priority.min() >= 0
-                                             and state.priority.max() <= 10)
+    state.priority_in_range = n == 0 or bool(state.priority.min() >= 0 and state.priority.max() <= 10)
     # Every per-lane sum (amounts, delay weights, penalties, delay ticks) is at most
     # n × the largest term; below 2**53 np.bincount's float64 sums are exact.
     top = int(np.abs(state.amount).max()) if n else 0

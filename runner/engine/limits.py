@@ -17,11 +17,13 @@ class OutflowLimits:
     """One sample's limit counters (the reference engine's; plain ints)."""
 
     def __init__(self, bilateral: np.ndarray | None, multilateral: np.ndarray | None, n: int) -> None:
-        self.bilateral = [[NO_LIMIT] * n for _ in range(n)] if bilateral is None \
-            else [[int(x) for x in row] for row in bilateral]
+        self.bilateral = (
+            [[NO_LIMIT] * n for _ in range(n)] if bilateral is None else [[int(x) for x in row] for row in bilateral]
+        )
         self.multilateral = [NO_LIMIT] * n if multilateral is None else [int(x) for x in multilateral]
         self.active = any(x != NO_LIMIT for x in self.multilateral) or any(
-            x != NO_LIMIT for row in self.bilateral for x in row)
+            x != NO_LIMIT for row in self.bilateral for x in row
+        )
         self.out = [[0] * n for _ in range(n)]
         self.total = [0] * n
 
@@ -48,8 +50,9 @@ class OutflowLimits:
             if not self.allows(s, r, value):
                 return False
             spent[s] = spent.get(s, 0) + value
-        return all(self.multilateral[s] == NO_LIMIT or self.total[s] + v <= self.multilateral[s]
-                   for s, v in spent.items())
+        return all(
+            self.multilateral[s] == NO_LIMIT or self.total[s] + v <= self.multilateral[s] for s, v in spent.items()
+        )
 
     def record(self, sender: int, receiver: int, amount: int) -> None:
         self.out[sender][receiver] += amount

@@ -17,8 +17,7 @@ Flows = Mapping[tuple[int, int], int]
 def offset_pairs(flows: Flows) -> list[tuple[int, int]]:
     """Pairs ``(a, b)``, ``a < b``, with queued flows both ways: largest offset
     ``min(a→b, b→a)`` first, ties by ``a`` then ``b`` (agent indices in sorted-id order)."""
-    ready = sorted((-min(v, flows[(b, a)]), a, b)
-                   for (a, b), v in flows.items() if a < b and (b, a) in flows)
+    ready = sorted((-min(v, flows[(b, a)]), a, b) for (a, b), v in flows.items() if a < b and (b, a) in flows)
     return [(a, b) for _neg, a, b in ready]
 
 

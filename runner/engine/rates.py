@@ -50,8 +50,9 @@ def mul_div(x: np.ndarray, num: int, den: int, *, half_up: bool) -> np.ndarray:
     g = math.gcd(num, den)
     num, den = num // g, den // g
     if 2 * den * num + den >= _SAFE:  # pathological precision: fall back to Python integers
-        return np.array([mul_div_int(int(v), num, den, half_up=half_up) for v in x.ravel()],
-                        dtype=np.int64).reshape(x.shape)
+        return np.array([mul_div_int(int(v), num, den, half_up=half_up) for v in x.ravel()], dtype=np.int64).reshape(
+            x.shape
+        )
     q, r = np.divmod(x, den)
     out: np.ndarray = q * num + ((2 * r * num + den) // (2 * den) if half_up else (r * num) // den)
     return out
@@ -109,10 +110,14 @@ class ScaledRates:
     @classmethod
     def from_config(cls, rates: CostRates) -> ScaledRates:
         pm = rates.priority_delay_multipliers
-        prio = (1000, 1000, 1000) if pm is None else (
-            scaled(pm.low_multiplier, 1000),
-            scaled(pm.normal_multiplier, 1000),
-            scaled(pm.urgent_multiplier, 1000),
+        prio = (
+            (1000, 1000, 1000)
+            if pm is None
+            else (
+                scaled(pm.low_multiplier, 1000),
+                scaled(pm.normal_multiplier, 1000),
+                scaled(pm.urgent_multiplier, 1000),
+            )
         )
         return cls(
             overdraft=scaled(rates.overdraft_bps_per_tick, 1000),

@@ -10,7 +10,7 @@ priority escalation and Queue-1 ordering → payment trees over Queue 1 (one sna
 → RTGS settlement of released payments in order → one FIFO pass over Queue 2 → LSM
 (bilateral offsetting and multilateral cycles) → deferred credits → cost accrual → end of day.
 Collateral trees run after the arrivals and after the LSM, timers after the bank trees
-(`runner.engine.reference_collateral`). Every settlement path goes through `_Day.can_settle`
+(`runner.engine.reference_collateral`). Every settlement path goes through `_ReferenceDay.can_settle`
 (liquidity and limits) or, for the LSM's groups, `settle_group` (net positions and limits).
 
 Decisions where SimCash has a quirk (documented in docs/engine.md):
@@ -25,7 +25,6 @@ Decisions where SimCash has a quirk (documented in docs/engine.md):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,59 +34,23 @@ from runner.engine.rates import COMPONENTS
 from runner.engine.reference_collateral import collateral_tree, run_timers
 from runner.engine.reference_costs import accrue_costs, close_day, cost_table
 from runner.engine.reference_lsm import run_lsm
+from runner.engine.reference_payment import Budget, Tx
+from runner.engine.reference_queue2 import queue2_policy_pass
 from runner.engine.reference_split import UNSUBMITTED_PART, settle_ancestors, split_payment
 from runner.engine.results import CostTable
 from runner.engine.rules import (
+    BUDGET_MAX,
+    PRIORITY_FLAGS,
     SPLIT_ACTIONS,
     Status,
     allowed_overdraft,
     available_liquidity,
     collateral_capacity,
+    rtgs_priority,
     whole_arg,
 )
 from runner.engine.schedule import KIND_COLLATERAL_ADJUSTMENT, KIND_DIRECT_TRANSFER, Schedule
 from runner.engine.setup import EngineSetup
-
-PRIORITY_FLAGS = {"HIGH": 10, "MEDIUM": 5, "LOW": 1}
-RTGS_PRIORITIES = {"HighlyUrgent": 0, "Urgent": 1, "Normal": 2}  # declared RTGS priority
-RTGS_NORMAL = RTGS_PRIORITIES["Normal"]  # every payment's until ResubmitToRtgs declares another
-QUEUE2_ACTIONS = frozenset({"WithdrawFromRtgs", "ResubmitToRtgs"})
-BUDGET_MAX = 2**62  # release budgets above this are unlimited in effect (and fit in int64)
-
-
-@dataclass
-class Tx:
-    """One payment; money in integer cents."""
-
-    id: int
-    sender: int
-    receiver: int
-    amount: int
-    arrival: int
-    deadline: int
-    priority: int
-    remaining: int = 0
-    status: Status = Status.FUTURE
-    settle_tick: int = -1
-    original_priority: int = 0  # escalation boosts from the arrival priority
-    rtgs_priority: int = RTGS_NORMAL
-    submitted: int = -1  # tick of submission to RTGS (Queue-2 priority order)
-    parent: Tx | None = None  # the payment this one was split from
-
-
-@dataclass
-class Budget:
-    """A bank's release budget for the current tick (``SetReleaseBudget``)."""
-
-    left: int
-    focus: tuple[int, ...] | None
-    per_cpty: int | None
-    used: dict[int, int]
-
-
-def _rtgs_priority(args: dict[str, Any]) -> int:
-    """``rtgs_priority`` of ``ResubmitToRtgs``; a name other than the three is "Normal"."""
-    return RTGS_PRIORITIES.get(str(args.get("rtgs_priority", "Normal")), RTGS_NORMAL)
 
 
 class ReferenceEngine:
@@ -102,21 +65,20 @@ class ReferenceEngine:
 
     def run(self, schedule: Schedule, trace: bool = False) -> tuple[CostTable, list[dict[str, Any]]]:
         """Simulate ``schedule``; returns its one-sample `CostTable` and, if asked, the events."""
-        return _Day(self.setup, schedule, trace).run()
+        return _ReferenceDay(self.setup, schedule, trace).run()
 
 
-class _Day:
+class _ReferenceDay:
     def __init__(self, setup: EngineSetup, schedule: Schedule, trace: bool) -> None:
-        s = setup
-        self.s = s
+        self.setup = setup
         self.trace = trace
         self.events: list[dict[str, Any]] = []
-        n = s.n_agents
-        self.balance = [int(x) for x in s.opening]
-        self.cap = [int(x) for x in s.unsecured_cap]
-        self.posted = [int(x) for x in s.posted_collateral]
+        n = setup.n_agents
+        self.balance = [int(x) for x in setup.opening]
+        self.cap = [int(x) for x in setup.unsecured_cap]
+        self.posted = [int(x) for x in setup.posted_collateral]
         self.timers: list[tuple[int, int, int]] = []  # (due tick, bank, amount) to withdraw
-        self.limits = OutflowLimits(s.bilateral_limit, s.multilateral_limit, n)
+        self.limits = OutflowLimits(setup.bilateral_limit, setup.multilateral_limit, n)
         self.cycles_left = 0  # cycles the LSM may still settle this tick
         self.allocated = [0] * n
         self.incoming = [0] * n  # deferred credits of this tick
@@ -125,9 +87,17 @@ class _Day:
         self.q1: list[list[Tx]] = [[] for _ in range(n)]
         self.q2: list[Tx] = []
         self.txs = [
-            Tx(i, int(schedule.sender[i]), int(schedule.receiver[i]), int(schedule.amount[i]),
-               int(schedule.arrival[i]), int(schedule.deadline[i]), int(schedule.priority[i]),
-               remaining=int(schedule.amount[i]), original_priority=int(schedule.priority[i]))
+            Tx(
+                i,
+                int(schedule.sender[i]),
+                int(schedule.receiver[i]),
+                int(schedule.amount[i]),
+                int(schedule.arrival[i]),
+                int(schedule.deadline[i]),
+                int(schedule.priority[i]),
+                remaining=int(schedule.amount[i]),
+                original_priority=int(schedule.priority[i]),
+            )
             for i in range(schedule.n_payments)
         ]
         self.n_scheduled = len(self.txs)  # split children come after
@@ -140,11 +110,16 @@ class _Day:
         self.arrived_today = [0] * n  # value of each bank's payments that arrived today
         self.settled_today = [0] * n  # … of those, settled
         self.sched_events = [
-            (int(schedule.event_tick[k]), int(schedule.event_kind[k]), int(schedule.event_from[k]),
-             int(schedule.event_to[k]), int(schedule.event_amount[k]))
+            (
+                int(schedule.event_tick[k]),
+                int(schedule.event_kind[k]),
+                int(schedule.event_from[k]),
+                int(schedule.event_to[k]),
+                int(schedule.event_amount[k]),
+            )
             for k in range(schedule.n_events)
         ]
-        days = s.days_simulated
+        days = setup.days_simulated
         self.costs = np.zeros((days, n, len(COMPONENTS)), dtype=np.int64)
         self.decisions = 0
         for a in range(n):  # day 0 allocation from the pool
@@ -157,17 +132,17 @@ class _Day:
 
     def overdraft_limit(self, a: int) -> int:
         """How far ``a``'s balance may go below zero (unsecured cap + collateral capacity)."""
-        capacity: int = collateral_capacity(self.posted[a], float(self.s.haircut[a]))
+        capacity: int = collateral_capacity(self.posted[a], float(self.setup.haircut[a]))
         limit: int = allowed_overdraft(self.cap[a], capacity)
         return limit
 
     def max_collateral(self, a: int) -> int:
         """What bank ``a`` may have posted: its ``max_collateral_capacity``, else 10 × its
         current unsecured cap."""
-        follows = self.s.capacity_follows_cap
+        follows = self.setup.capacity_follows_cap
         if follows is not None and follows[a]:
             return 10 * self.cap[a]
-        return int(self.s.max_collateral[a])
+        return int(self.setup.max_collateral[a])
 
     def available(self, a: int) -> int:
         out: int = available_liquidity(self.balance[a], self.overdraft_limit(a))
@@ -181,11 +156,10 @@ class _Day:
 
     def can_settle(self, tx: Tx) -> bool:
         """The one gross-settlement test: affordable and within the sender's limits."""
-        return (tx.remaining <= self.available(tx.sender)
-                and self.limits.allows(tx.sender, tx.receiver, tx.remaining))
+        return tx.remaining <= self.available(tx.sender) and self.limits.allows(tx.sender, tx.receiver, tx.remaining)
 
     def credit(self, a: int, amount: int) -> None:
-        if self.s.deferred_crediting:
+        if self.setup.deferred_crediting:
             self.incoming[a] += amount
         else:
             self.balance[a] += amount
@@ -197,37 +171,44 @@ class _Day:
 
     def _mark_settled(self, tx: Tx, t: int, path: str) -> None:
         self.limits.record(tx.sender, tx.receiver, tx.remaining)
-        if tx.arrival // self.s.ticks_per_day == t // self.s.ticks_per_day:
+        if tx.arrival // self.setup.ticks_per_day == t // self.setup.ticks_per_day:
             self.settled_today[tx.sender] += tx.amount
-        self.emit(t, "Settlement", tx=tx.id, sender=self.s.agent_ids[tx.sender],
-                  receiver=self.s.agent_ids[tx.receiver], amount=tx.remaining, path=path)
+        self.emit(
+            t,
+            "Settlement",
+            tx=tx.id,
+            sender=self.setup.agent_ids[tx.sender],
+            receiver=self.setup.agent_ids[tx.receiver],
+            amount=tx.remaining,
+            path=path,
+        )
         tx.remaining = 0
         tx.status = Status.SETTLED
         tx.settle_tick = t
         settle_ancestors(tx, t)
 
     def _allocate(self, a: int) -> None:
-        amount = int(self.s.allocation[a])
+        amount = int(self.setup.allocation[a])
         self.allocated[a] = amount
         self.balance[a] += amount
 
     # ------------------------------------------------------------------ the day
     def run(self) -> tuple[CostTable, list[dict[str, Any]]]:
-        for t in range(self.s.horizon):
+        for t in range(self.setup.horizon):
             self.tick(t)
         return self._table(), self.events
 
     def tick(self, t: int) -> None:
-        tpd = self.s.ticks_per_day
+        tpd = self.setup.ticks_per_day
         if t % tpd == 0 and t > 0:
-            for a in range(self.s.n_agents):
-                if self.s.pool[a] > 0:
+            for a in range(self.setup.n_agents):
+                if self.setup.pool[a] > 0:
                     self._allocate(a)
         self.scenario_events(t)
         self.arrivals(t)
-        for a in range(self.s.n_agents):
+        for a in range(self.setup.n_agents):
             collateral_tree(self, a, t, "strategic_collateral_tree")
-        for a in range(self.s.n_agents):
+        for a in range(self.setup.n_agents):
             self.bank_tree(a, t)
         run_timers(self, t)
         self.escalate(t)
@@ -241,13 +222,19 @@ class _Day:
             else:
                 tx.status = Status.Q2
                 self.q2.append(tx)
-                self.emit(t, "QueuedRtgs", tx=tx.id, sender=self.s.agent_ids[tx.sender],
-                          amount=tx.remaining, reason=self._blocked_by(tx))
+                self.emit(
+                    t,
+                    "QueuedRtgs",
+                    tx=tx.id,
+                    sender=self.setup.agent_ids[tx.sender],
+                    amount=tx.remaining,
+                    reason=self._blocked_by(tx),
+                )
         self.queue2_pass(t)
         self.lsm(t)
-        for a in range(self.s.n_agents):
+        for a in range(self.setup.n_agents):
             collateral_tree(self, a, t, "end_of_tick_collateral_tree")
-        for a in range(self.s.n_agents):
+        for a in range(self.setup.n_agents):
             self.balance[a] += self.incoming[a]
             self.incoming[a] = 0
         self.accrue(t)
@@ -255,31 +242,37 @@ class _Day:
             self.end_of_day(t)
 
     def arrivals(self, t: int) -> None:
-        if t % self.s.ticks_per_day == 0:
-            self.arrived_today = [0] * self.s.n_agents
-            self.settled_today = [0] * self.s.n_agents
+        if t % self.setup.ticks_per_day == 0:
+            self.arrived_today = [0] * self.setup.n_agents
+            self.settled_today = [0] * self.setup.n_agents
         for tx in self.by_tick.get(t, ()):
             tx.status = Status.Q1
             self.open.append(tx)
             self.arrived_today[tx.sender] += tx.amount
             self.q1[tx.sender].append(tx)
-            self.emit(t, "Arrival", tx=tx.id, sender=self.s.agent_ids[tx.sender],
-                      receiver=self.s.agent_ids[tx.receiver], amount=tx.amount,
-                      deadline=tx.deadline, priority=tx.priority)
+            self.emit(
+                t,
+                "Arrival",
+                tx=tx.id,
+                sender=self.setup.agent_ids[tx.sender],
+                receiver=self.setup.agent_ids[tx.receiver],
+                amount=tx.amount,
+                deadline=tx.deadline,
+                priority=tx.priority,
+            )
 
     def scenario_events(self, t: int) -> None:
         for tick, kind, frm, to, amount in self.sched_events:
             if tick != t:
                 continue
-            names = {"sender": self.s.agent_ids[frm], "receiver": self.s.agent_ids[to]}
+            names = {"sender": self.setup.agent_ids[frm], "receiver": self.setup.agent_ids[to]}
             if kind == KIND_DIRECT_TRANSFER:
                 self.balance[frm] -= amount
                 self.balance[to] += amount
                 self.emit(t, "DirectTransfer", amount=amount, **names)
             elif kind == KIND_COLLATERAL_ADJUSTMENT:  # SimCash: it moves the unsecured cap
                 self.cap[frm] += amount
-                self.emit(t, "CollateralAdjustment", agent=names["sender"], delta=amount,
-                          unsecured_cap=self.cap[frm])
+                self.emit(t, "CollateralAdjustment", agent=names["sender"], delta=amount, unsecured_cap=self.cap[frm])
             elif amount <= self.available(frm):
                 self.balance[frm] -= amount
                 self.credit(to, amount)
@@ -289,14 +282,14 @@ class _Day:
 
     # ------------------------------------------------------------------ policies
     def bank_base(self, a: int, t: int) -> dict[str, Any]:
-        s = self.s
-        rates = s.rates.raw
+        setup = self.setup
+        rates = setup.rates.raw
         mine_q2 = [tx for tx in self.q2 if tx.sender == a]
         return {
             "balance": float(self.balance[a]),
             "unsecured_cap": float(self.cap[a]),
             "posted_collateral": float(self.posted[a]),
-            "haircut": float(s.haircut[a]),
+            "haircut": float(setup.haircut[a]),
             "max_collateral_capacity": float(self.max_collateral(a)),
             "q1_value": float(sum(tx.remaining for tx in self.q1[a])),
             "q1_count": float(len(self.q1[a])),
@@ -307,16 +300,16 @@ class _Day:
             "arrived_value_today": float(self.arrived_today[a]),
             "settled_value_today": float(self.settled_today[a]),
             "tick": float(t),
-            "tpd": float(s.ticks_per_day),
-            "n_agents": float(s.n_agents),
-            "eod_rush_threshold": s.eod_rush_threshold,
+            "tpd": float(setup.ticks_per_day),
+            "n_agents": float(setup.n_agents),
+            "eod_rush_threshold": setup.eod_rush_threshold,
             "delay_rate": rates.delay_cost_per_tick_per_cent,
             "overdraft_bps": rates.overdraft_bps_per_tick,
             "collateral_bps": rates.collateral_cost_per_tick_bps,
             "overdue_multiplier": rates.overdue_delay_multiplier,
             "split_friction": float(rates.split_friction_cost),
-            "deadline_penalty_here": float(s.rates.deadline_penalty.of_int(0)),
-            "eod_penalty_here": float(s.rates.eod_penalty.of_int(0)),
+            "deadline_penalty_here": float(setup.rates.deadline_penalty.of_int(0)),
+            "eod_penalty_here": float(setup.rates.eod_penalty.of_int(0)),
             "registers": lambda name: self.registers[a].get(name, 0.0),
         }
 
@@ -324,12 +317,12 @@ class _Day:
         """Run bank ``a``'s bank tree. A release budget lasts (with what was released against
         it) until the tree answers ``NoAction`` or sets a new one; ``SetState`` / ``AddState``
         leave it in place (as in SimCash). No bank tree: no budget."""
-        program = self.s.programs[a]
+        program = self.setup.programs[a]
         if not program.has_tree("bank_tree"):
             self.budget[a] = None
             return
         node, args = program.decide_one("bank_tree", self.bank_base(a, t))
-        self.emit(t, "BankDecision", agent=self.s.agent_ids[a], action=node.action, node=node.node_id)
+        self.emit(t, "BankDecision", agent=self.setup.agent_ids[a], action=node.action, node=node.node_id)
         if node.action == "NoAction":
             self.budget[a] = None
         elif node.action == "SetState":
@@ -342,32 +335,35 @@ class _Day:
             per = args.get("max_per_counterparty", args.get("max_per_cpty"))
             name = program.name
             self.budget[a] = Budget(
-                left=whole_arg(float(args["max_value_to_release"]), 0, BUDGET_MAX,
-                               "max_value_to_release", name, floor=True),
-                focus=None if focus is None else tuple(
-                    self.s.agent_ids.index(x) for x in focus if x in self.s.agent_ids),
-                per_cpty=None if per is None else whole_arg(
-                    float(per), 0, BUDGET_MAX, "max_per_counterparty", name, floor=True),
+                left=whole_arg(
+                    float(args["max_value_to_release"]), 0, BUDGET_MAX, "max_value_to_release", name, floor=True
+                ),
+                focus=None
+                if focus is None
+                else tuple(self.setup.agent_ids.index(x) for x in focus if x in self.setup.agent_ids),
+                per_cpty=None
+                if per is None
+                else whole_arg(float(per), 0, BUDGET_MAX, "max_per_counterparty", name, floor=True),
                 used={},
             )
 
     def payment_pass(self, t: int) -> list[Tx]:
         """Decide every Queue-1 payment against one snapshot per bank; return releases in order."""
         pending: list[Tx] = []
-        for a in range(self.s.n_agents):
+        for a in range(self.setup.n_agents):
             queue = self.q1[a]
             if not queue:
                 continue
-            program = self.s.programs[a]
+            program = self.setup.programs[a]
             base = self.bank_base(a, t)
-            decisions = [program.decide_one("payment_tree", self._tx_context(base, tx, in_q2=False))
-                         for tx in queue]
+            decisions = [program.decide_one("payment_tree", self.tx_context(base, tx, in_q2=False)) for tx in queue]
             self.decisions += len(queue)
             keep: list[Tx] = []
             later: list[Tx] = []  # staggered children: the end of Queue 1, decided next tick
             for tx, (node, args) in zip(queue, decisions, strict=True):
-                self.emit(t, "PolicyDecision", agent=self.s.agent_ids[a], tx=tx.id,
-                          action=node.action, node=node.node_id)
+                self.emit(
+                    t, "PolicyDecision", agent=self.setup.agent_ids[a], tx=tx.id, action=node.action, node=node.node_id
+                )
                 if node.action in ("Release", "ReleaseWithCredit") and self._may_release(tx, args, t):
                     pending.append(tx)
                 elif node.action in SPLIT_ACTIONS:
@@ -378,45 +374,33 @@ class _Day:
                     tx.status = Status.DROPPED
                 else:  # Hold; WithdrawFromRtgs is a hold here (the payment is not in Queue 2)
                     if node.action == "Reprioritize":
-                        tx.priority = whole_arg(float(args["new_priority"]), 0, 10,
-                                                "new_priority", program.name, floor=False)
+                        tx.priority = whole_arg(
+                            float(args["new_priority"]), 0, 10, "new_priority", program.name, floor=False
+                        )
                     elif node.action == "ResubmitToRtgs":  # declares its RTGS priority, stays
-                        tx.rtgs_priority = _rtgs_priority(args)
+                        tx.rtgs_priority = rtgs_priority(args)
                     keep.append(tx)
             self.q1[a] = keep + later
         return pending
 
-    def _tx_context(self, base: dict[str, Any], tx: Tx, *, in_q2: bool) -> dict[str, Any]:
-        rates = self.s.rates
-        return {**base, "amount": float(tx.amount), "remaining": float(tx.remaining),
-                "arrival_tick": float(tx.arrival), "deadline_tick": float(tx.deadline),
-                "priority": float(tx.priority), "is_split": float(tx.parent is not None), "in_queue2": float(in_q2),
-                "deadline_penalty_here": float(rates.deadline_penalty.of_int(tx.amount)),
-                "eod_penalty_here": float(rates.eod_penalty.of_int(tx.remaining))}
+    def tx_context(self, base: dict[str, Any], tx: Tx, *, in_q2: bool) -> dict[str, Any]:
+        rates = self.setup.rates
+        return {
+            **base,
+            "amount": float(tx.amount),
+            "remaining": float(tx.remaining),
+            "arrival_tick": float(tx.arrival),
+            "deadline_tick": float(tx.deadline),
+            "priority": float(tx.priority),
+            "is_split": float(tx.parent is not None),
+            "in_queue2": float(in_q2),
+            "deadline_penalty_here": float(rates.deadline_penalty.of_int(tx.amount)),
+            "eod_penalty_here": float(rates.eod_penalty.of_int(tx.remaining)),
+        }
 
     def queue2_policy_pass(self, t: int) -> None:
-        """The payment tree over each bank's Queue-2 payments (banks in id order, each against
-        one snapshot of its bank). Only two actions act there: ``WithdrawFromRtgs`` takes the
-        payment back to the bank's Queue 1; ``ResubmitToRtgs{rtgs_priority}`` does the same and
-        declares its RTGS priority for its next release. Both are decided again next tick."""
-        for a in range(self.s.n_agents):
-            program = self.s.programs[a]
-            mine = [tx for tx in self.q2 if tx.sender == a]
-            if not mine or not program.actions("payment_tree") & QUEUE2_ACTIONS:
-                continue  # no other action acts on Queue 2: nothing can change
-            base = self.bank_base(a, t)
-            decisions = [program.decide_one("payment_tree", self._tx_context(base, tx, in_q2=True))
-                         for tx in mine]
-            for tx, (node, args) in zip(mine, decisions, strict=True):
-                if node.action not in QUEUE2_ACTIONS:
-                    continue
-                if node.action == "ResubmitToRtgs":
-                    tx.rtgs_priority = _rtgs_priority(args)
-                self.q2.remove(tx)
-                tx.status, tx.submitted = Status.Q1, -1  # submitted again when released
-                self.q1[a].append(tx)
-                self.emit(t, "PolicyDecision", agent=self.s.agent_ids[a], tx=tx.id,
-                          action=node.action, node=node.node_id, queue=2)
+        """The payment tree over Queue 2 (`runner.engine.reference_queue2`)."""
+        queue2_policy_pass(self, t)
 
     def _may_release(self, tx: Tx, args: dict[str, Any], t: int) -> bool:
         """A ``Release``: its ``priority_flag`` applies at once (even if the payment stays);
@@ -430,9 +414,11 @@ class _Day:
         budget = self.budget[tx.sender]
         if budget is not None:
             used = budget.used.get(tx.receiver, 0)
-            if (tx.remaining > budget.left
-                    or (budget.focus is not None and tx.receiver not in budget.focus)
-                    or (budget.per_cpty is not None and used + tx.remaining > budget.per_cpty)):
+            if (
+                tx.remaining > budget.left
+                or (budget.focus is not None and tx.receiver not in budget.focus)
+                or (budget.per_cpty is not None and used + tx.remaining > budget.per_cpty)
+            ):
                 return False
             budget.left -= tx.remaining
             budget.used[tx.receiver] = used + tx.remaining
@@ -442,7 +428,7 @@ class _Day:
     def queue2_pass(self, t: int) -> bool:
         """One FIFO pass over Queue 2 (in declared-RTGS-priority order with ``priority_mode``):
         settle each payment that `can_settle`; the others keep their place."""
-        if self.s.priority_mode:
+        if self.setup.priority_mode:
             self.q2.sort(key=lambda tx: (tx.rtgs_priority, tx.submitted))
         settled_any = False
         still: list[Tx] = []
@@ -465,7 +451,7 @@ class _Day:
         min(10, original + round(max_boost × (1 − r/S))) if that is higher; with
         ``queue1_ordering: priority_deadline`` each Queue 1 is then stably sorted by priority
         (high first), then deadline."""
-        start, boost_max = self.s.escalation_start, self.s.escalation_max_boost
+        start, boost_max = self.setup.escalation_start, self.setup.escalation_max_boost
         for tx in self.open if start > 0 else ():
             if not tx.status.unsettled:
                 continue
@@ -473,7 +459,7 @@ class _Day:
             if left <= start:
                 boost = math.floor(boost_max * (1 - left / start) + 0.5)
                 tx.priority = max(tx.priority, min(10, tx.original_priority + boost))
-        if self.s.queue1_priority_deadline:  # stable: equal keys keep their queue order
+        if self.setup.queue1_priority_deadline:  # stable: equal keys keep their queue order
             for queue in self.q1:
                 queue.sort(key=lambda tx: (-tx.priority, tx.deadline))
 

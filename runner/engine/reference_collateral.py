@@ -27,20 +27,20 @@ from typing import TYPE_CHECKING
 from runner.engine.rules import whole_arg
 
 if TYPE_CHECKING:
-    from runner.engine.reference import _Day
+    from runner.engine.reference import _ReferenceDay
 
 TREES = ("strategic_collateral_tree", "end_of_tick_collateral_tree")
 MAX_TIMER_TICKS = 10**9
 TIMER_BUFFER = 100  # cents of headroom a timed withdrawal leaves (SimCash)
 
 
-def collateral_tree(day: _Day, a: int, t: int, tree: str) -> None:
+def collateral_tree(day: _ReferenceDay, a: int, t: int, tree: str) -> None:
     """Run bank ``a``'s collateral ``tree`` once and apply its action."""
-    program = day.s.programs[a]
+    program = day.setup.programs[a]
     if not program.has_tree(tree):
         return
     node, args = program.decide_one(tree, day.bank_base(a, t))
-    agent = day.s.agent_ids[a]
+    agent = day.setup.agent_ids[a]
     if node.action == "PostCollateral":
         room = max(0, day.max_collateral(a) - day.posted[a])
         amount = whole_arg(float(args["amount"]), 0, room, "amount", program.name, floor=False)
@@ -48,34 +48,41 @@ def collateral_tree(day: _Day, a: int, t: int, tree: str) -> None:
             return
         day.posted[a] += amount
         after = args.get("auto_withdraw_after_ticks")
-        ticks = 0 if after is None else whole_arg(float(after), 0, MAX_TIMER_TICKS,
-                                                  "auto_withdraw_after_ticks", program.name,
-                                                  floor=False)
+        ticks = (
+            0
+            if after is None
+            else whole_arg(float(after), 0, MAX_TIMER_TICKS, "auto_withdraw_after_ticks", program.name, floor=False)
+        )
         if ticks > 0:
             day.timers.append((t + ticks, a, amount))
-        day.emit(t, "CollateralPost", agent=agent, amount=amount, tree=tree,
-                 posted=day.posted[a], withdraw_at=t + ticks if ticks > 0 else None)
+        day.emit(
+            t,
+            "CollateralPost",
+            agent=agent,
+            amount=amount,
+            tree=tree,
+            posted=day.posted[a],
+            withdraw_at=t + ticks if ticks > 0 else None,
+        )
     elif node.action == "WithdrawCollateral":
-        amount = whole_arg(float(args["amount"]), 0, day.posted[a], "amount", program.name,
-                           floor=False)
+        amount = whole_arg(float(args["amount"]), 0, day.posted[a], "amount", program.name, floor=False)
         if amount > 0:
             day.posted[a] -= amount
-            day.emit(t, "CollateralWithdraw", agent=agent, amount=amount, tree=tree,
-                     posted=day.posted[a])
+            day.emit(t, "CollateralWithdraw", agent=agent, amount=amount, tree=tree, posted=day.posted[a])
 
 
-def withdrawable(day: _Day, a: int) -> int:
+def withdrawable(day: _ReferenceDay, a: int) -> int:
     """Collateral a timer may take back: posted minus what keeps the allowed overdraft at
     least 100 cents above the credit in use."""
     used = max(0, -day.balance[a])
     uncovered = max(0, used + TIMER_BUFFER - min(day.cap[a], used + TIMER_BUFFER))
-    keep_share = 1.0 - float(day.s.haircut[a])
+    keep_share = 1.0 - float(day.setup.haircut[a])
     if uncovered == 0 or keep_share <= 0:  # a haircut of 1: collateral secures nothing
         return day.posted[a]
     return max(0, day.posted[a] - math.ceil(uncovered / keep_share))
 
 
-def run_timers(day: _Day, t: int) -> None:
+def run_timers(day: _ReferenceDay, t: int) -> None:
     """Withdraw the collateral of every timer due at ``t``, in the order they were set."""
     due = [timer for timer in day.timers if timer[0] == t]
     if not due:
@@ -85,5 +92,11 @@ def run_timers(day: _Day, t: int) -> None:
         taken = min(amount, withdrawable(day, a))
         if taken > 0:
             day.posted[a] -= taken
-        day.emit(t, "CollateralTimerWithdraw", agent=day.s.agent_ids[a], amount=taken,
-                 requested=amount, posted=day.posted[a])
+        day.emit(
+            t,
+            "CollateralTimerWithdraw",
+            agent=day.setup.agent_ids[a],
+            amount=taken,
+            requested=amount,
+            posted=day.posted[a],
+        )

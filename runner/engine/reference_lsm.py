@@ -14,26 +14,26 @@ from typing import TYPE_CHECKING
 from runner.engine import lsm
 
 if TYPE_CHECKING:
-    from runner.engine.reference import _Day
+    from runner.engine.reference import _ReferenceDay
 
 LSM_ROUNDS = 3
 
 
-def run_lsm(day: _Day, t: int) -> None:
+def run_lsm(day: _ReferenceDay, t: int) -> None:
     """Up to three rounds of bilateral offsetting then multilateral cycles, each step that
     settles something followed by one FIFO pass; stop when a round settles nothing."""
-    day.cycles_left = day.s.max_cycles_per_tick
+    day.cycles_left = day.setup.max_cycles_per_tick
     for _ in range(LSM_ROUNDS):
         settled = False
-        if day.s.bilateral_lsm and day.q2:
+        if day.setup.bilateral_lsm and day.q2:
             settled = offsetting(day, t) | settled
-        if day.s.cycles and day.q2:
+        if day.setup.cycles and day.q2:
             settled = settle_cycles(day, t) | settled
         if not settled or not day.q2:
             return
 
 
-def flows_of(day: _Day) -> dict[tuple[int, int], int]:
+def flows_of(day: _ReferenceDay) -> dict[tuple[int, int], int]:
     flows: dict[tuple[int, int], int] = {}
     for tx in day.q2:
         key = (tx.sender, tx.receiver)
@@ -41,7 +41,7 @@ def flows_of(day: _Day) -> dict[tuple[int, int], int]:
     return flows
 
 
-def settle_group(day: _Day, edges: dict[tuple[int, int], int], t: int, path: str) -> bool:
+def settle_group(day: _ReferenceDay, edges: dict[tuple[int, int], int], t: int, path: str) -> bool:
     """Settle every Queue-2 payment on ``edges`` at once if each bank that pays a net
     amount stays within its overdraft limit and every edge passes its sender's limits.
 
@@ -68,7 +68,7 @@ def settle_group(day: _Day, edges: dict[tuple[int, int], int], t: int, path: str
     return True
 
 
-def offsetting(day: _Day, t: int) -> bool:
+def offsetting(day: _ReferenceDay, t: int) -> bool:
     """One bilateral round: every pair with queued flows both ways, largest offset first
     (pairs from the queue at the start of the round), then a FIFO pass if any settled."""
     flows = flows_of(day)
@@ -77,22 +77,26 @@ def offsetting(day: _Day, t: int) -> bool:
         edges = {(a, b): flows[(a, b)], (b, a): flows[(b, a)]}
         if settle_group(day, edges, t, "offset"):
             settled = True
-            day.emit(t, "LsmOffset", agents=[day.s.agent_ids[a], day.s.agent_ids[b]],
-                      gross=flows[(a, b)] + flows[(b, a)],
-                      net=abs(flows[(a, b)] - flows[(b, a)]))
+            day.emit(
+                t,
+                "LsmOffset",
+                agents=[day.setup.agent_ids[a], day.setup.agent_ids[b]],
+                gross=flows[(a, b)] + flows[(b, a)],
+                net=abs(flows[(a, b)] - flows[(b, a)]),
+            )
     if settled:
         day.queue2_pass(t)
     return settled
 
 
-def settle_cycles(day: _Day, t: int) -> bool:
+def settle_cycles(day: _ReferenceDay, t: int) -> bool:
     """One cycle round: the cycles of the queue at the start of the round in `lsm.cycles`
     order; a cycle whose edges an earlier one settled is skipped; at most
     ``max_cycles_per_tick`` settle per tick. Then a FIFO pass if any settled."""
     flows = flows_of(day)
     used: set[tuple[int, int]] = set()
     settled = False
-    for cycle in lsm.cycles(flows, day.s.max_cycle_length):
+    for cycle in lsm.cycles(flows, day.setup.max_cycle_length):
         if day.cycles_left <= 0:
             break
         pairs = lsm.cycle_edges(cycle)
@@ -102,8 +106,7 @@ def settle_cycles(day: _Day, t: int) -> bool:
             used.update(pairs)
             day.cycles_left -= 1
             settled = True
-            day.emit(t, "LsmCycle", agents=[day.s.agent_ids[a] for a in cycle],
-                      gross=lsm.cycle_value(cycle, flows))
+            day.emit(t, "LsmCycle", agents=[day.setup.agent_ids[a] for a in cycle], gross=lsm.cycle_value(cycle, flows))
     if settled:
         day.queue2_pass(t)
     return settled

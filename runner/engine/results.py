@@ -79,10 +79,19 @@ class CostTable:
             per_sample = self.settle_ticks  # split once, not once per selected sample
             settle = np.concatenate([per_sample[i] for i in idx.tolist()] or [settle[:0]])
             counts = counts[idx]
-        return CostTable(self.agent_ids, self.costs[idx], self.arrived_count[idx],
-                         self.settled_count[idx], self.arrived_value[idx],
-                         self.settled_value[idx], self.delay_ticks[idx],
-                         self.final_balance[idx], self.decisions, settle, counts)
+        return CostTable(
+            self.agent_ids,
+            self.costs[idx],
+            self.arrived_count[idx],
+            self.settled_count[idx],
+            self.arrived_value[idx],
+            self.settled_value[idx],
+            self.delay_ticks[idx],
+            self.final_balance[idx],
+            self.decisions,
+            settle,
+            counts,
+        )
 
     @staticmethod
     def concat(tables: list[CostTable]) -> CostTable:
@@ -92,17 +101,30 @@ class CostTable:
             return np.concatenate([getattr(t, name) for t in tables])
 
         return CostTable(
-            tables[0].agent_ids, stack("costs"), stack("arrived_count"), stack("settled_count"),
-            stack("arrived_value"), stack("settled_value"), stack("delay_ticks"), stack("final_balance"),
+            tables[0].agent_ids,
+            stack("costs"),
+            stack("arrived_count"),
+            stack("settled_count"),
+            stack("arrived_value"),
+            stack("settled_value"),
+            stack("delay_ticks"),
+            stack("final_balance"),
             decisions=sum(t.decisions for t in tables),
-            settle_tick=stack("settle_tick"), payment_counts=stack("payment_counts"),
+            settle_tick=stack("settle_tick"),
+            payment_counts=stack("payment_counts"),
         )
 
     def report(self, sample: int = 0) -> dict[str, Any]:
         """JSON-ready report of one sample: totals, per agent, and per day."""
 
-        def block(costs: np.ndarray, arrived: np.ndarray, settled: np.ndarray, value_a: np.ndarray,
-                  value_s: np.ndarray, delay: np.ndarray) -> dict[str, Any]:
+        def block(
+            costs: np.ndarray,
+            arrived: np.ndarray,
+            settled: np.ndarray,
+            value_a: np.ndarray,
+            value_s: np.ndarray,
+            delay: np.ndarray,
+        ) -> dict[str, Any]:
             out: dict[str, Any] = {}
             for a, agent in enumerate(self.agent_ids):
                 n_arr, n_set = int(arrived[a]), int(settled[a])
@@ -121,11 +143,21 @@ class CostTable:
         c = self.costs[sample]
         days = []
         for d in range(c.shape[0]):
-            agents = block(c[d], self.arrived_count[sample, d], self.settled_count[sample, d],
-                           self.arrived_value[sample, d], self.settled_value[sample, d],
-                           self.delay_ticks[sample, d])
+            agents = block(
+                c[d],
+                self.arrived_count[sample, d],
+                self.settled_count[sample, d],
+                self.arrived_value[sample, d],
+                self.settled_value[sample, d],
+                self.delay_ticks[sample, d],
+            )
             days.append({"day": d, "total_cost": int(c[d].sum()), "agents": agents})
-        agents = block(c.sum(axis=0), self.arrived_count[sample].sum(axis=0),
-                       self.settled_count[sample].sum(axis=0), self.arrived_value[sample].sum(axis=0),
-                       self.settled_value[sample].sum(axis=0), self.delay_ticks[sample].sum(axis=0))
+        agents = block(
+            c.sum(axis=0),
+            self.arrived_count[sample].sum(axis=0),
+            self.settled_count[sample].sum(axis=0),
+            self.arrived_value[sample].sum(axis=0),
+            self.settled_value[sample].sum(axis=0),
+            self.delay_ticks[sample].sum(axis=0),
+        )
         return {"total_cost": int(c.sum()), "agents": agents, "days": days}

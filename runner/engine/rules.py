@@ -86,6 +86,19 @@ def within_overdraft(balance_after: Any, overdraft_limit: Any) -> Any:
     return balance_after >= -overdraft_limit
 
 
+# Actions and flags both engines read (docs/engine.md, "Policies")
+PRIORITY_FLAGS = {"HIGH": 10, "MEDIUM": 5, "LOW": 1}  # Release{priority_flag}
+RTGS_PRIORITIES = {"HighlyUrgent": 0, "Urgent": 1, "Normal": 2}  # declared RTGS priority
+RTGS_NORMAL = RTGS_PRIORITIES["Normal"]  # every payment's until ResubmitToRtgs declares another
+QUEUE2_ACTIONS = frozenset({"WithdrawFromRtgs", "ResubmitToRtgs"})  # act on Queue-2 payments
+BUDGET_MAX = 2**62  # release budgets above this are unlimited in effect (and fit in int64)
+
+
+def rtgs_priority(args: dict[str, Any]) -> int:
+    """``rtgs_priority`` of ``ResubmitToRtgs``; a name other than the three is "Normal"."""
+    return RTGS_PRIORITIES.get(str(args.get("rtgs_priority", "Normal")), RTGS_NORMAL)
+
+
 # Payment splitting (docs/engine.md, "Payment splitting")
 SPLIT_ACTIONS = frozenset({"Split", "PaceAndRelease", "StaggerSplit"})
 MAX_SPLIT_PARTS = 100  # parts of one split; more would let a policy flood the queues

@@ -75,8 +75,9 @@ class Schedule:
         return int(self.event_tick.size)
 
 
-def cap_deadlines(arrival: np.ndarray, offset: np.ndarray, tpd: int, episode_ticks: int,
-                  cap_at_eod: bool) -> np.ndarray:
+def cap_deadlines(
+    arrival: np.ndarray, offset: np.ndarray, tpd: int, episode_ticks: int, cap_at_eod: bool
+) -> np.ndarray:
     """One rule for every source: ``min(arrival + offset, last tick of the episode)``, then
     (with ``deadline_cap_at_eod``) at most the last tick of the arrival day, and ≥ arrival."""
     d: np.ndarray = np.minimum(arrival + offset, episode_ticks - 1)
@@ -113,8 +114,7 @@ def _priorities(rng: np.random.Generator, spec: object, n: int) -> np.ndarray:
     return rng.integers(spec.min, spec.max + 1, size=n, dtype=np.int64)
 
 
-def _draw_stream(rng: np.random.Generator, stream: Stream, ticks: np.ndarray,
-                 key0: int) -> tuple[np.ndarray, ...]:
+def _draw_stream(rng: np.random.Generator, stream: Stream, ticks: np.ndarray, key0: int) -> tuple[np.ndarray, ...]:
     """One stream's payments at ``ticks``: sender, receiver, amount, tick, deadline offset,
     priority, ordering key (draws in the module doc's order)."""
     n = ticks.size
@@ -129,19 +129,16 @@ def _draw_stream(rng: np.random.Generator, stream: Stream, ticks: np.ndarray,
         if not mine.any():
             continue
         if segment.cum is None:
-            raise ConfigError("counterparty weights sum to zero",
-                              path=f"agents.{stream.agent_id}.arrival_config")
+            raise ConfigError("counterparty weights sum to zero", path=f"agents.{stream.agent_id}.arrival_config")
         cands = segment.candidates
-        rcv[mine] = cands[np.minimum(np.searchsorted(segment.cum, u[mine], side="right"),
-                                     cands.size - 1)]
+        rcv[mine] = cands[np.minimum(np.searchsorted(segment.cum, u[mine], side="right"), cands.size - 1)]
         lo[mine], hi[mine] = segment.deadline
     if len(stream.segments) == 1:  # one window: scalar bounds (the draws of old)
         off = rng.integers(lo[0], hi[0] + 1, size=n, dtype=np.int64)
     else:
         off = rng.integers(lo, hi + 1, size=n, dtype=np.int64)
     pri = _priorities(rng, stream.priority, n)
-    return (np.full(n, stream.agent, dtype=np.int64), rcv, amt, ticks, off, pri,
-            key0 + np.arange(n))
+    return (np.full(n, stream.agent, dtype=np.int64), rcv, amt, ticks, off, pri, key0 + np.arange(n))
 
 
 class ScheduleGenerator:
@@ -169,13 +166,22 @@ class ScheduleGenerator:
             if isinstance(event, E.CustomTransactionArrival):
                 fired = [t for t in range(self.horizon) if event.fires_at(t)]
                 n = len(fired)
-                fixed.append(tuple(np.asarray(x, dtype=np.int64) for x in (
-                    np.full(n, ids.index(event.from_agent)), np.full(n, ids.index(event.to_agent)),
-                    np.full(n, event.amount), np.array(fired, dtype=np.int64),
-                    np.full(n, event.deadline or default_offset), np.full(n, event.priority), np.full(n, i))))
+                fixed.append(
+                    tuple(
+                        np.asarray(x, dtype=np.int64)
+                        for x in (
+                            np.full(n, ids.index(event.from_agent)),
+                            np.full(n, ids.index(event.to_agent)),
+                            np.full(n, event.amount),
+                            np.array(fired, dtype=np.int64),
+                            np.full(n, event.deadline or default_offset),
+                            np.full(n, event.priority),
+                            np.full(n, i),
+                        )
+                    )
+                )
         self.fixed = fixed
-        self.streams = [(k, stream, n_events + k * 10**9) for k, stream in enumerate(streams)
-                        if stream.segments]
+        self.streams = [(k, stream, n_events + k * 10**9) for k, stream in enumerate(streams) if stream.segments]
         rows: list[tuple[int, int, int, int, int]] = []
         for t in range(self.horizon):
             for event in cfg.scenario_events:

@@ -66,21 +66,27 @@ class ScheduleBatch(Sequence[Schedule]):
             flat = [getattr(s, f) for f in fields for s in schedules]
             joined = np.concatenate(flat).astype(np.int64, copy=False) if flat else np.zeros(0, np.int64)
             columns.update(zip(fields, joined.reshape(len(fields), -1), strict=True))
-        return cls(columns,
-                   _starts(np.array([s.amount.size for s in schedules], dtype=np.int64)),
-                   _starts(np.array([s.event_tick.size for s in schedules], dtype=np.int64)),
-                   tuple(s.seed for s in schedules))
+        return cls(
+            columns,
+            _starts(np.array([s.amount.size for s in schedules], dtype=np.int64)),
+            _starts(np.array([s.event_tick.size for s in schedules], dtype=np.int64)),
+            tuple(s.seed for s in schedules),
+        )
 
     @classmethod
-    def from_blocks(cls, payments: dict[str, np.ndarray], events: dict[str, np.ndarray],
-                    seeds: Sequence[int | None]) -> ScheduleBatch:
+    def from_blocks(
+        cls, payments: dict[str, np.ndarray], events: dict[str, np.ndarray], seeds: Sequence[int | None]
+    ) -> ScheduleBatch:
         """Samples of equal shape: each field a ``[samples, width]`` int64 array (one row per
         sample; the payment fields share one width, the event fields another)."""
-        columns = {name: np.ascontiguousarray(block, dtype=np.int64).reshape(-1)
-                   for name, block in (*payments.items(), *events.items())}
+        columns = {
+            name: np.ascontiguousarray(block, dtype=np.int64).reshape(-1)
+            for name, block in (*payments.items(), *events.items())
+        }
         step = np.arange(len(seeds) + 1, dtype=np.int64)
-        return cls(columns, step * payments[PAYMENT_FIELDS[0]].shape[1],
-                   step * events[EVENT_FIELDS[0]].shape[1], tuple(seeds))
+        return cls(
+            columns, step * payments[PAYMENT_FIELDS[0]].shape[1], step * events[EVENT_FIELDS[0]].shape[1], tuple(seeds)
+        )
 
     @staticmethod
     def concat(batches: Sequence[ScheduleBatch]) -> ScheduleBatch:
@@ -92,8 +98,9 @@ class ScheduleBatch(Sequence[Schedule]):
         def starts(name: str) -> np.ndarray:
             return _starts(np.concatenate([np.diff(getattr(b, name)) for b in batches]))
 
-        return ScheduleBatch(columns, starts("payment_starts"), starts("event_starts"),
-                             tuple(s for b in batches for s in b.seeds))
+        return ScheduleBatch(
+            columns, starts("payment_starts"), starts("event_starts"), tuple(s for b in batches for s in b.seeds)
+        )
 
     def take(self, order: np.ndarray) -> ScheduleBatch:
         """The samples ``order`` (indices into this batch), in that order."""
@@ -135,18 +142,29 @@ class ScheduleBatch(Sequence[Schedule]):
             e0, e1 = int(self.event_starts[lo]), int(self.event_starts[hi])
             columns = {f: self.columns[f][p0:p1] for f in PAYMENT_FIELDS}
             columns.update({f: self.columns[f][e0:e1] for f in EVENT_FIELDS})
-            return ScheduleBatch(columns, self.payment_starts[lo:hi + 1] - p0,
-                                 self.event_starts[lo:hi + 1] - e0, self.seeds[lo:hi])
+            return ScheduleBatch(
+                columns, self.payment_starts[lo : hi + 1] - p0, self.event_starts[lo : hi + 1] - e0, self.seeds[lo:hi]
+            )
         k = index + n if index < 0 else index
         if not 0 <= k < n:
             raise IndexError(f"sample {index} of a batch of {n}")
         p0, p1 = int(self.payment_starts[k]), int(self.payment_starts[k + 1])
         e0, e1 = int(self.event_starts[k]), int(self.event_starts[k + 1])
         c = self.columns
-        return Schedule(c["sender"][p0:p1], c["receiver"][p0:p1], c["amount"][p0:p1],
-                        c["arrival"][p0:p1], c["deadline"][p0:p1], c["priority"][p0:p1],
-                        c["event_tick"][e0:e1], c["event_kind"][e0:e1], c["event_from"][e0:e1],
-                        c["event_to"][e0:e1], c["event_amount"][e0:e1], seed=self.seeds[k])
+        return Schedule(
+            c["sender"][p0:p1],
+            c["receiver"][p0:p1],
+            c["amount"][p0:p1],
+            c["arrival"][p0:p1],
+            c["deadline"][p0:p1],
+            c["priority"][p0:p1],
+            c["event_tick"][e0:e1],
+            c["event_kind"][e0:e1],
+            c["event_from"][e0:e1],
+            c["event_to"][e0:e1],
+            c["event_amount"][e0:e1],
+            seed=self.seeds[k],
+        )
 
     def __iter__(self) -> Iterator[Schedule]:
         for k in range(len(self)):

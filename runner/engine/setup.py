@@ -14,7 +14,7 @@ import numpy as np
 
 from runner.engine.limits import NO_LIMIT
 from runner.engine.rates import ScaledRates
-from runner.engine.rules import SPLIT_ACTIONS
+from runner.engine.rules import QUEUE2_ACTIONS, SPLIT_ACTIONS
 from runner.errors import NotSupportedError
 from runner.policy.program import PolicyProgram
 from runner.policy.tree import Policy
@@ -25,8 +25,16 @@ from runner.scenario.support import batch_missing_features
 # Actions the batch engine (every evaluation path) can execute today; the others parse and
 # validate but are refused here.
 RUNNABLE_ACTIONS = {
-    "payment_tree": {"Release", "ReleaseWithCredit", "Hold", "Reprioritize", "Drop",
-                     "WithdrawFromRtgs", "ResubmitToRtgs", *SPLIT_ACTIONS},
+    "payment_tree": {
+        "Release",
+        "ReleaseWithCredit",
+        "Hold",
+        "Reprioritize",
+        "Drop",
+        "WithdrawFromRtgs",
+        "ResubmitToRtgs",
+        *SPLIT_ACTIONS,
+    },
     "bank_tree": {"NoAction", "SetReleaseBudget", "SetState", "AddState"},
     "strategic_collateral_tree": {"HoldCollateral", "PostCollateral", "WithdrawCollateral"},
     "end_of_tick_collateral_tree": {"HoldCollateral", "PostCollateral", "WithdrawCollateral"},
@@ -114,33 +122,35 @@ def _limits(cfg: ScenarioConfig, agents: list[AgentConfig]) -> tuple[np.ndarray,
     return bilateral, multilateral
 
 
-SPLIT_ACTIONS = frozenset({"Split", "PaceAndRelease", "StaggerSplit"})
-QUEUE2_ACTIONS = frozenset({"WithdrawFromRtgs", "ResubmitToRtgs"})
-
-
 def check_runnable(program: PolicyProgram, agent_id: str) -> list[tuple[str, str]]:
     """Refuse, before any tick runs, a policy using an action no engine can execute; return
     (key, what) for the actions only the reference engine executes."""
     batch_missing = []
     for tree, allowed in REFERENCE_ACTIONS.items():
         for action in sorted(program.actions(tree) - allowed):
-            raise NotSupportedError(f"action {action} in {tree} of agent {agent_id}'s policy",
-                                    path=f"{tree}.action")
-        batch_missing += [(f"{tree}.action", f"action {action} of agent {agent_id}'s policy")
-                          for action in sorted(program.actions(tree) - RUNNABLE_ACTIONS[tree])]
+            raise NotSupportedError(f"action {action} in {tree} of agent {agent_id}'s policy", path=f"{tree}.action")
+        batch_missing += [
+            (f"{tree}.action", f"action {action} of agent {agent_id}'s policy")
+            for action in sorted(program.actions(tree) - RUNNABLE_ACTIONS[tree])
+        ]
     payment = program.actions("payment_tree")
     if payment & SPLIT_ACTIONS and payment & QUEUE2_ACTIONS:
         # Split parts and the Queue-2 policy pass (withdraw, resubmit) do not yet give the
         # same result in both engines: refused, rather than two different answers.
-        raise NotSupportedError(f"actions {', '.join(sorted(payment & SPLIT_ACTIONS))} together with "
-                                f"{', '.join(sorted(payment & QUEUE2_ACTIONS))} in agent {agent_id}'s policy",
-                                path="payment_tree.action")
+        raise NotSupportedError(
+            f"actions {', '.join(sorted(payment & SPLIT_ACTIONS))} together with "
+            f"{', '.join(sorted(payment & QUEUE2_ACTIONS))} in agent {agent_id}'s policy",
+            path="payment_tree.action",
+        )
     return batch_missing
 
 
-def build_setup(scenario: Scenario | ScenarioConfig, policies: dict[str, Policy] | None = None,
-                ticks: int | None = None,
-                engine: Literal["batch", "reference"] = "batch") -> EngineSetup:
+def build_setup(
+    scenario: Scenario | ScenarioConfig,
+    policies: dict[str, Policy] | None = None,
+    ticks: int | None = None,
+    engine: Literal["batch", "reference"] = "batch",
+) -> EngineSetup:
     """Engine parameters for ``scenario`` with ``policies`` replacing the scenario's own.
 
     Args:
@@ -170,8 +180,9 @@ def build_setup(scenario: Scenario | ScenarioConfig, policies: dict[str, Policy]
         programs.append(program)
     if missing and engine == "batch":
         key, detail = missing[0]
-        raise NotSupportedError(f"{detail} in the batch engine used for evaluation; "
-                                "paylab simulate runs it", source=source, path=key)
+        raise NotSupportedError(
+            f"{detail} in the batch engine used for evaluation; paylab simulate runs it", source=source, path=key
+        )
     bilateral, multilateral = _limits(cfg, agents)
     escalation = cfg.priority_escalation
     escalate = escalation is not None and escalation.enabled
@@ -193,13 +204,16 @@ def build_setup(scenario: Scenario | ScenarioConfig, policies: dict[str, Policy]
         unsecured_cap=np.array([a.unsecured_cap for a in agents], dtype=np.int64),
         pool=pool,
         fraction=np.array(fractions, dtype=np.float64),
-        allocation=np.array([allocation(int(p), f) for p, f in zip(pool, fractions, strict=True)],
-                            dtype=np.int64),
+        allocation=np.array([allocation(int(p), f) for p, f in zip(pool, fractions, strict=True)], dtype=np.int64),
         posted_collateral=np.array([a.posted_collateral for a in agents], dtype=np.int64),
         haircut=np.array([a.collateral_haircut for a in agents], dtype=np.float64),
         max_collateral=np.array(
-            [a.max_collateral_capacity if a.max_collateral_capacity is not None
-             else 10 * a.unsecured_cap for a in agents], dtype=np.int64),
+            [
+                a.max_collateral_capacity if a.max_collateral_capacity is not None else 10 * a.unsecured_cap
+                for a in agents
+            ],
+            dtype=np.int64,
+        ),
         programs=tuple(programs),
         rates=ScaledRates.from_config(cfg.cost_rates),
         deferred_crediting=cfg.deferred_crediting,

@@ -34,8 +34,9 @@ class Decision:
 
 
 class AcceptanceRule(Protocol):
-    def decide(self, deltas: np.ndarray, old_costs: np.ndarray, new_costs: np.ndarray,
-               new_settlement: np.ndarray) -> Decision: ...
+    def decide(
+        self, deltas: np.ndarray, old_costs: np.ndarray, new_costs: np.ndarray, new_settlement: np.ndarray
+    ) -> Decision: ...
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,9 @@ class _Rule:
     settlement_floor: float | None
     max_cv: float | None
 
-    def decide(self, deltas: np.ndarray, old_costs: np.ndarray, new_costs: np.ndarray,
-               new_settlement: np.ndarray) -> Decision:
+    def decide(
+        self, deltas: np.ndarray, old_costs: np.ndarray, new_costs: np.ndarray, new_settlement: np.ndarray
+    ) -> Decision:
         mean, sd, lo, hi = mean_ci(deltas, self.confidence)
         settle = float(np.mean(new_settlement)) if new_settlement.size else 1.0
         ok, why = self.verdict(mean, lo, deltas.size)
@@ -56,8 +58,9 @@ class _Rule:
             cv = float(np.std(new_costs, ddof=1)) / new_mean if new_costs.size > 1 and new_mean > 0 else 0.0
             if cv > self.max_cv:
                 ok, why = False, f"cost CV {cv:.3f} above {self.max_cv:.3f}"
-        return Decision(ok, why, int(deltas.size), mean, sd, lo, hi,
-                        float(np.mean(old_costs)), float(np.mean(new_costs)), settle)
+        return Decision(
+            ok, why, int(deltas.size), mean, sd, lo, hi, float(np.mean(old_costs)), float(np.mean(new_costs)), settle
+        )
 
     def verdict(self, mean: float, lo: float, n: int) -> tuple[bool, str]:
         raise NotImplementedError

@@ -61,9 +61,13 @@ class TransactionHistory:
             out = schedule.sender == a
             inc = (schedule.receiver == a) & (settle_ticks >= 0)
             self.records[agent] = AgentRecords(
-                out_amount=schedule.amount[out], out_priority=schedule.priority[out],
-                out_receiver=schedule.receiver[out], out_offset=schedule.deadline[out] - schedule.arrival[out],
-                in_amount=schedule.amount[inc], in_offset=settle_ticks[inc] - schedule.arrival[inc])
+                out_amount=schedule.amount[out],
+                out_priority=schedule.priority[out],
+                out_receiver=schedule.receiver[out],
+                out_offset=schedule.deadline[out] - schedule.arrival[out],
+                in_amount=schedule.amount[inc],
+                in_offset=settle_ticks[inc] - schedule.arrival[inc],
+            )
 
 
 def sandbox_config(config: ScenarioConfig, agent: str) -> ScenarioConfig:
@@ -75,8 +79,9 @@ def sandbox_config(config: ScenarioConfig, agent: str) -> ScenarioConfig:
 
 
 def _capped_deadlines(config: ScenarioConfig, arrival: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    return cap_deadlines(arrival, offset, config.simulation.ticks_per_day, config.episode_ticks,
-                         config.deadline_cap_at_eod)
+    return cap_deadlines(
+        arrival, offset, config.simulation.ticks_per_day, config.episode_ticks, config.deadline_cap_at_eod
+    )
 
 
 def _draw(u: np.ndarray, n: int) -> np.ndarray:
@@ -100,8 +105,15 @@ class SampleWorld(Protocol):
         """How many uniforms one sample of ``history`` uses."""
         ...
 
-    def samples(self, histories: Sequence[TransactionHistory], agent: str, day: np.ndarray,
-                u: np.ndarray, seed: int, context: Schedule | None) -> ScheduleBatch:
+    def samples(
+        self,
+        histories: Sequence[TransactionHistory],
+        agent: str,
+        day: np.ndarray,
+        u: np.ndarray,
+        seed: int,
+        context: Schedule | None,
+    ) -> ScheduleBatch:
         """Sample k resamples ``histories[day[k]]`` with the uniforms of row k of ``u``."""
         ...
 
@@ -122,15 +134,23 @@ class SandboxWorld:
     def build_setup(self, agent: str, policies: Mapping[str, Policy]) -> EngineSetup:
         if agent not in self._sandboxes:
             self._sandboxes[agent] = sandbox_config(self.config, agent)
-        return build_setup(self._sandboxes[agent], {agent: policies[agent], SOURCE: self.fifo,
-                                                    SINK: self.fifo}, ticks=self.ticks)
+        return build_setup(
+            self._sandboxes[agent], {agent: policies[agent], SOURCE: self.fifo, SINK: self.fifo}, ticks=self.ticks
+        )
 
     def width(self, history: TransactionHistory, agent: str) -> int:
         rec = history.records[agent]
         return 2 * rec.out_amount.size + 2 * rec.in_amount.size
 
-    def samples(self, histories: Sequence[TransactionHistory], agent: str, day: np.ndarray,
-                u: np.ndarray, seed: int, context: Schedule | None) -> ScheduleBatch:
+    def samples(
+        self,
+        histories: Sequence[TransactionHistory],
+        agent: str,
+        day: np.ndarray,
+        u: np.ndarray,
+        seed: int,
+        context: Schedule | None,
+    ) -> ScheduleBatch:
         """Row k of ``u`` holds sample k's uniforms, laid out for its day's records (``n``
         outgoing, ``m`` incoming): n picks, n arrival ticks, m picks, m ticks.
 
@@ -149,8 +169,7 @@ class SandboxWorld:
         def draw(first: np.ndarray, width: int, values: int | np.ndarray) -> np.ndarray:
             """Integers in [0, values) from ``u[k, first[k] + j]`` for j < width (see `_draw`)."""
             col = np.minimum(first + np.arange(width), max(u.shape[1] - 1, 0))
-            picked: np.ndarray = np.minimum((np.take_along_axis(u, col, 1) * values).astype(np.int64),
-                                            values - 1)
+            picked: np.ndarray = np.minimum((np.take_along_axis(u, col, 1) * values).astype(np.int64), values - 1)
             return picked
 
         def sort_valid(key: np.ndarray, valid: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
@@ -172,13 +191,19 @@ class SandboxWorld:
         # sandbox agent indices, agents sorted: [AGENT, ~SINK, ~SOURCE] ('~' sorts last)
         me, sink, source = 0, 1, 2
         n_pay, n_ev = arrival.size, beat_tick.size
-        columns = {"sender": np.full(n_pay, me, dtype=np.int64), "receiver": np.full(n_pay, sink, dtype=np.int64),
-                   "amount": cat("out_amount")[pick], "arrival": arrival,
-                   "deadline": _capped_deadlines(self.config, arrival, cat("out_offset")[pick]),
-                   "priority": cat("out_priority")[pick],
-                   "event_tick": beat_tick, "event_kind": np.full(n_ev, KIND_SCHEDULED_SETTLEMENT, dtype=np.int64),
-                   "event_from": np.full(n_ev, source, dtype=np.int64), "event_to": np.full(n_ev, me, dtype=np.int64),
-                   "event_amount": cat("in_amount")[pick_in]}
+        columns = {
+            "sender": np.full(n_pay, me, dtype=np.int64),
+            "receiver": np.full(n_pay, sink, dtype=np.int64),
+            "amount": cat("out_amount")[pick],
+            "arrival": arrival,
+            "deadline": _capped_deadlines(self.config, arrival, cat("out_offset")[pick]),
+            "priority": cat("out_priority")[pick],
+            "event_tick": beat_tick,
+            "event_kind": np.full(n_ev, KIND_SCHEDULED_SETTLEMENT, dtype=np.int64),
+            "event_from": np.full(n_ev, source, dtype=np.int64),
+            "event_to": np.full(n_ev, me, dtype=np.int64),
+            "event_amount": cat("in_amount")[pick_in],
+        }
         starts = [np.concatenate(([0], np.cumsum(x[:, 0]))).astype(np.int64) for x in (n, m)]
         return ScheduleBatch(columns, starts[0], starts[1], (seed,) * day.size)
 
@@ -200,8 +225,15 @@ class FullWorld:
     def width(self, history: TransactionHistory, agent: str) -> int:
         return sum(2 * r.out_amount.size for r in history.records.values())
 
-    def samples(self, histories: Sequence[TransactionHistory], agent: str, day: np.ndarray,
-                u: np.ndarray, seed: int, context: Schedule | None) -> ScheduleBatch:
+    def samples(
+        self,
+        histories: Sequence[TransactionHistory],
+        agent: str,
+        day: np.ndarray,
+        u: np.ndarray,
+        seed: int,
+        context: Schedule | None,
+    ) -> ScheduleBatch:
         if context is None:
             raise ValueError("full-world samples need the context day's schedule (its scenario events)")
         blocks, rows_of = [], []
@@ -213,25 +245,30 @@ class FullWorld:
         # the blocks hold the samples day by day: put them back in sample order
         return ScheduleBatch.concat(blocks).take(np.argsort(np.concatenate(rows_of), kind="stable"))
 
-    def _block(self, history: TransactionHistory, u: np.ndarray, context: Schedule,
-               seed: int) -> ScheduleBatch:
+    def _block(self, history: TransactionHistory, u: np.ndarray, context: Schedule, seed: int) -> ScheduleBatch:
         cols: list[tuple[np.ndarray, ...]] = []
         at = 0
         rows = u.shape[0]
         for a, agent in enumerate(history.agent_ids):
             rec = history.records[agent]
             n = rec.out_amount.size
-            pick = _draw(u[:, at:at + n], max(n, 1))
-            arrival = _draw(u[:, at + n:at + 2 * n], self.ticks)
+            pick = _draw(u[:, at : at + n], max(n, 1))
+            arrival = _draw(u[:, at + n : at + 2 * n], self.ticks)
             at += 2 * n
-            cols.append((np.full((rows, n), a, dtype=np.int64), rec.out_receiver[pick],
-                         rec.out_amount[pick], arrival,
-                         _capped_deadlines(self.config, arrival, rec.out_offset[pick]), rec.out_priority[pick]))
+            cols.append(
+                (
+                    np.full((rows, n), a, dtype=np.int64),
+                    rec.out_receiver[pick],
+                    rec.out_amount[pick],
+                    arrival,
+                    _capped_deadlines(self.config, arrival, rec.out_offset[pick]),
+                    rec.out_priority[pick],
+                )
+            )
         snd, rcv, amt, arr, dl, pri = (np.concatenate([c[i] for c in cols], axis=1) for i in range(6))
         order = np.argsort(arr, axis=1, kind="stable")  # ties: agents in id order, then draw order
         snd, rcv, amt, arr, dl, pri = (np.take_along_axis(x, order, 1) for x in (snd, rcv, amt, arr, dl, pri))
-        payments = {"sender": snd, "receiver": rcv, "amount": amt, "arrival": arr, "deadline": dl,
-                    "priority": pri}
+        payments = {"sender": snd, "receiver": rcv, "amount": amt, "arrival": arr, "deadline": dl, "priority": pri}
         events = {f: np.tile(getattr(context, f), (rows, 1)) for f in EVENT_FIELDS}
         return ScheduleBatch.from_blocks(payments, events, [seed] * rows)
 
@@ -253,15 +290,20 @@ class SampleFactory:
         """Engine parameters for ``agent``'s samples with ``policies`` in force."""
         used = self.world.policies_used(agent, policies)
         last = self._last.get(agent)
-        if last is not None and len(last[0]) == len(used) and all(
-                a is b for a, b in zip(last[0], used, strict=True)):
+        if last is not None and len(last[0]) == len(used) and all(a is b for a, b in zip(last[0], used, strict=True)):
             return last[1]
         setup = self.world.build_setup(agent, policies)
         self._last[agent] = (used, setup)
         return setup
 
-    def samples(self, histories: Sequence[TransactionHistory], agent: str, stream_seed: int,
-                count: int, context: Schedule | None = None) -> ScheduleBatch:
+    def samples(
+        self,
+        histories: Sequence[TransactionHistory],
+        agent: str,
+        stream_seed: int,
+        count: int,
+        context: Schedule | None = None,
+    ) -> ScheduleBatch:
         """``count`` bootstrap samples of ``agent``'s day, all drawn from one random stream.
 
         Sample k uses only row k of a ``[count, width]`` block of uniforms (the width is fixed

@@ -120,20 +120,24 @@ class ExperimentConfig(Strict):
     @classmethod
     def _name(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_.\-]+", value):
-            raise ValueError("must use only letters, digits, '_', '.' and '-' (it names run "
-                             f"ids and folders), got {value!r}")
+            raise ValueError(
+                f"must use only letters, digits, '_', '.' and '-' (it names run ids and folders), got {value!r}"
+            )
         return value
 
     @model_validator(mode="after")
     def _checks(self) -> ExperimentConfig:
         for i, agent in enumerate(self.optimized_agents):
             if agent in self.optimized_agents[:i]:
-                raise ValueError(f"optimized_agents[{i}]: agent '{agent}' is listed twice "
-                                 "(each agent is optimised once per iteration)")
+                raise ValueError(
+                    f"optimized_agents[{i}]: agent '{agent}' is listed twice "
+                    "(each agent is optimised once per iteration)"
+                )
         for agent, doc in self.initial_policies.items():
             if agent not in self.optimized_agents:
-                raise ValueError(f"initial_policies.{agent}: not one of optimized_agents "
-                                 f"({', '.join(self.optimized_agents)})")
+                raise ValueError(
+                    f"initial_policies.{agent}: not one of optimized_agents ({', '.join(self.optimized_agents)})"
+                )
             # a user's starting policy must obey the same constraints as any proposal
             errors = validate_policy(doc, self.policy_constraints)
             if errors:  # "payment_tree.action: …" → path initial_policies.AGENT.payment_tree.action
@@ -155,8 +159,9 @@ class ExperimentConfig(Strict):
         return cls.from_dict(raw, source=path)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any], source: str | Path | None = None, *,
-                  check_files: bool = True) -> ExperimentConfig:
+    def from_dict(
+        cls, raw: dict[str, Any], source: str | Path | None = None, *, check_files: bool = True
+    ) -> ExperimentConfig:
         """Validate ``raw``; ``check_files=False`` leaves loading the scenario and the prompt
         file to the caller (a sweep's expansion loads each distinct scenario once, not per cell)."""
         try:
@@ -164,14 +169,18 @@ class ExperimentConfig(Strict):
         except ValidationError as exc:
             raise pydantic_error(exc, source) from None
         if cfg.constraints is not None and cfg.policy_constraints is None:
-            raise NotSupportedError("python-module constraints; use policy_constraints",
-                                    source=source, path="constraints")
+            raise NotSupportedError(
+                "python-module constraints; use policy_constraints", source=source, path="constraints"
+            )
         if check_files:
             cfg.load_scenario()  # fail early: missing file, unknown agents, unsupported features
             cfg.system_prompt_text()
         if cfg.llm.is_builtin and cfg.llm.model not in BUILTIN_PROPOSERS:
-            raise ConfigError(f"unknown builtin proposer '{cfg.llm.model}' "
-                              f"(use {' or '.join(BUILTIN_PROPOSERS)})", source=source, path="llm.model")
+            raise ConfigError(
+                f"unknown builtin proposer '{cfg.llm.model}' (use {' or '.join(BUILTIN_PROPOSERS)})",
+                source=source,
+                path="llm.model",
+            )
         return cfg
 
     @property
@@ -186,8 +195,11 @@ class ExperimentConfig(Strict):
     def scenario_path(self) -> Path:
         found = resolve_relative(self.folder, self.scenario)
         if found is None:
-            raise ConfigError(f"scenario file '{self.scenario}' not found"
-                              f"{self._looked_in(self.scenario)}", source=self.source, path="scenario")
+            raise ConfigError(
+                f"scenario file '{self.scenario}' not found{self._looked_in(self.scenario)}",
+                source=self.source,
+                path="scenario",
+            )
         return found
 
     def load_scenario(self) -> Scenario:
@@ -206,9 +218,11 @@ class ExperimentConfig(Strict):
             raise
         for i, agent in enumerate(self.optimized_agents):
             if agent not in scenario.agent_ids:
-                raise ConfigError(f"agent '{agent}' is not in the scenario "
-                                  f"(agents: {', '.join(scenario.agent_ids)})",
-                                  source=self.source, path=f"optimized_agents[{i}]")
+                raise ConfigError(
+                    f"agent '{agent}' is not in the scenario (agents: {', '.join(scenario.agent_ids)})",
+                    source=self.source,
+                    path=f"optimized_agents[{i}]",
+                )
         return scenario
 
     def system_prompt_text(self) -> str | None:
@@ -217,9 +231,11 @@ class ExperimentConfig(Strict):
             return self.llm.system_prompt
         found = resolve_relative(self.folder, self.llm.system_prompt_file)
         if found is None:
-            raise ConfigError(f"file '{self.llm.system_prompt_file}' not found"
-                              f"{self._looked_in(self.llm.system_prompt_file)}",
-                              source=self.source, path="llm.system_prompt_file")
+            raise ConfigError(
+                f"file '{self.llm.system_prompt_file}' not found{self._looked_in(self.llm.system_prompt_file)}",
+                source=self.source,
+                path="llm.system_prompt_file",
+            )
         try:
             return read_text(found)
         except ConfigError as exc:  # the file's own problem, reached through this field
@@ -244,19 +260,29 @@ class ExperimentConfig(Strict):
         out = []
         for key in ("cv_threshold", "regret_threshold", "improvement_threshold"):
             if getattr(self.convergence, key) is not None:
-                out.append(f"{where}convergence.{key}: accepted for SimCash compatibility, no effect "
-                           "(convergence uses stability_threshold/stability_window)")
+                out.append(
+                    f"{where}convergence.{key}: accepted for SimCash compatibility, no effect "
+                    "(convergence uses stability_threshold/stability_window)"
+                )
         if self.output.database is not None:
             out.append(f"{where}output.database: no effect (results are written under output.directory)")
         if self.output.verbose is not None:
             out.append(f"{where}output.verbose: no effect (use -v on the command line)")
         if self.evaluation.deterministic and "num_samples" in self.evaluation.model_fields_set:
-            out.append(f"{where}evaluation.num_samples: not used in {self.evaluation.mode} mode "
-                       "(one full-day simulation is the sample)")
+            out.append(
+                f"{where}evaluation.num_samples: not used in {self.evaluation.mode} mode "
+                "(one full-day simulation is the sample)"
+            )
         return out
 
-    def with_overrides(self, *, model: str | None = None, seed: int | None = None,
-                       max_iterations: int | None = None, api_base: str | None = None) -> ExperimentConfig:
+    def with_overrides(
+        self,
+        *,
+        model: str | None = None,
+        seed: int | None = None,
+        max_iterations: int | None = None,
+        api_base: str | None = None,
+    ) -> ExperimentConfig:
         """A copy with command-line overrides applied (and re-validated)."""
         if model is None and seed is None and max_iterations is None and api_base is None:
             return self
@@ -282,4 +308,3 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[dotted] = value
     return out
-

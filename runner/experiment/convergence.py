@@ -34,16 +34,15 @@ class ConvergenceDetector:
         if len(self.costs) <= w:
             return False
         if self.temporal:
-            recent = self.params[-(w + 1):]
+            recent = self.params[-(w + 1) :]
             if all(_close(p, recent[0]) for p in recent):
                 self.reason = f"parameters unchanged for {w} iterations"
                 return True
             return False
-        costs = self.costs[-(w + 1):]
+        costs = self.costs[-(w + 1) :]
         moves = [abs(b - a) / abs(a) if a else abs(b) for a, b in itertools.pairwise(costs)]
         if max(moves) <= self.threshold and not any(self.changed[-w:]):
-            self.reason = (f"cost stable within {self.threshold:.1%} and no change accepted "
-                           f"for {w} iterations")
+            self.reason = f"cost stable within {self.threshold:.1%} and no change accepted for {w} iterations"
             return True
         return False
 

@@ -37,13 +37,17 @@ class Event:
     payload: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "run_id": self.run_id, "iteration": self.iteration,
-                "type": self.type, "payload": self.payload}
+        return {
+            "seq": self.seq,
+            "run_id": self.run_id,
+            "iteration": self.iteration,
+            "type": self.type,
+            "payload": self.payload,
+        }
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> Event:
-        return Event(int(d["seq"]), str(d["run_id"]), int(d["iteration"]), str(d["type"]),
-                     dict(d["payload"]))
+        return Event(int(d["seq"]), str(d["run_id"]), int(d["iteration"]), str(d["type"]), dict(d["payload"]))
 
 
 class EventSink(Protocol):

@@ -38,6 +38,6 @@ class InProcessExecutor:
         batch = ScheduleBatch.of(samples)
         if len(batch) <= self.chunk_size:  # the batch itself: the engine reuses its layout
             return evaluate_batch(setup, batch).summary()
-        chunks = [batch[i:i + self.chunk_size] for i in range(0, len(batch), self.chunk_size)]
+        chunks = [batch[i : i + self.chunk_size] for i in range(0, len(batch), self.chunk_size)]
         tables = [evaluate_batch(setup, chunk).summary() for chunk in chunks]
         return tables[0] if len(tables) == 1 else CostTable.concat(tables)

@@ -75,9 +75,16 @@ class OptimizationLoop:
             reason (a sweep's spend budget uses it).
     """
 
-    def __init__(self, config: ExperimentConfig, scenario: Scenario, proposer: PolicyProposer,
-                 executor: EvaluationExecutor, provider: LiveStateProvider, replicate: int = 0,
-                 stop_check: Callable[[], StopReason | None] | None = None) -> None:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        scenario: Scenario,
+        proposer: PolicyProposer,
+        executor: EvaluationExecutor,
+        provider: LiveStateProvider,
+        replicate: int = 0,
+        stop_check: Callable[[], StopReason | None] | None = None,
+    ) -> None:
         self.config, self.scenario, self.proposer = config, scenario, proposer
         self.provider, self.replicate, self.stop_check = provider, replicate, stop_check
         ev = config.evaluation
@@ -91,8 +98,9 @@ class OptimizationLoop:
         self.detector = ConvergenceDetector(conv.stability_threshold, conv.stability_window, ev.temporal)
         self.policies: dict[str, Policy] = dict(scenario.policies)
         for agent in config.optimized_agents:
-            self.policies[agent] = parse_valid_policy(config.initial_policy_doc(agent),
-                                                      source=f"{config.source}: initial_policies.{agent}")
+            self.policies[agent] = parse_valid_policy(
+                config.initial_policy_doc(agent), source=f"{config.source}: initial_policies.{agent}"
+            )
         self.history: dict[str, list[IterationRecord]] = {a: [] for a in config.optimized_agents}
         self.reference = ScheduleBatch.of(self.plan.reference_schedules())  # laid out once, reused
         self.iteration = 0
@@ -138,24 +146,37 @@ class OptimizationLoop:
         result = await self.proposer.propose(self.proposal_context(agent, it, context, current, samples, setup))
         for interaction in result.interactions:
             self.provider.emit(it, "llm_interaction", **interaction.to_dict())
-        self.provider.emit(it, "proposal", agent=agent, valid=result.ok, attempts=result.attempts,
-                           errors=list(result.errors), proposal=result.policy,
-                           policy=policy_to_doc(self.policies[agent]))
+        self.provider.emit(
+            it,
+            "proposal",
+            agent=agent,
+            valid=result.ok,
+            attempts=result.attempts,
+            errors=list(result.errors),
+            proposal=result.policy,
+            policy=policy_to_doc(self.policies[agent]),
+        )
         if result.policy is None:
             self.remember(agent, it, None, False, "no valid proposal: " + "; ".join(result.errors)[:300])
             return False
         try:
             candidate = parse_valid_policy(result.policy, self.constraints)
-            new = self.evaluator.evaluate(agent, self.plan.setup(agent, {**self.policies, agent: candidate}),
-                                          samples)
+            new = self.evaluator.evaluate(agent, self.plan.setup(agent, {**self.policies, agent: candidate}), samples)
         except (PolicyError, SimulationError, ConfigError) as exc:
             reason = f"cannot run: {exc}"
-            self.provider.emit(it, "decision", agent=agent, accepted=False, reason=reason, n=0,
-                               policy=policy_to_doc(self.policies[agent]), proposal=result.policy)
+            self.provider.emit(
+                it,
+                "decision",
+                agent=agent,
+                accepted=False,
+                reason=reason,
+                n=0,
+                policy=policy_to_doc(self.policies[agent]),
+                proposal=result.policy,
+            )
             self.remember(agent, it, result.policy, False, reason)
             return False
-        decision = self.rule.decide(compute_paired_deltas(current, new), current.costs, new.costs,
-                                    new.settlement)
+        decision = self.rule.decide(compute_paired_deltas(current, new), current.costs, new.costs, new.settlement)
         self.emit_decision(agent, it, current, new, decision, result.policy)
         self.remember(agent, it, result.policy, decision.accepted, decision.reason, decision)
         if decision.accepted:
@@ -172,14 +193,24 @@ class OptimizationLoop:
         table = evaluate_batch(setup, schedules)  # histories need settlement ticks, not traces
         totals = table.totals()[0]
         costs = {a: int(totals[i]) for i, a in enumerate(setup.agent_ids)}
-        self.provider.emit(it, "context_day", seed=seeds[0], days=days,
-                           costs={a: costs[a] for a in self.config.optimized_agents})
-        histories = [TransactionHistory(setup.agent_ids, sch, ticks)
-                     for sch, ticks in zip(schedules, table.settle_ticks, strict=True)]
+        self.provider.emit(
+            it, "context_day", seed=seeds[0], days=days, costs={a: costs[a] for a in self.config.optimized_agents}
+        )
+        histories = [
+            TransactionHistory(setup.agent_ids, sch, ticks)
+            for sch, ticks in zip(schedules, table.settle_ticks, strict=True)
+        ]
         return ContextDay(seeds[0], schedules[0], setup, histories, costs)
 
-    def proposal_context(self, agent: str, it: int, context: ContextDay, current: PolicyEvaluation,
-                         samples: Sequence[Schedule], setup: EngineSetup) -> ProposalContext:
+    def proposal_context(
+        self,
+        agent: str,
+        it: int,
+        context: ContextDay,
+        current: PolicyEvaluation,
+        samples: Sequence[Schedule],
+        setup: EngineSetup,
+    ) -> ProposalContext:
         def streams() -> list[SampleStream]:
             out = [agent_stream("context day", context.seed, context.costs[agent], context.events, agent)]
             order = np.argsort(current.costs, kind="stable")
@@ -191,22 +222,44 @@ class OptimizationLoop:
 
         comp = current.components.mean(axis=0)
         return ProposalContext(
-            agent_id=agent, iteration=it, current_policy=policy_to_doc(self.policies[agent]),
-            mean_cost=current.mean, cost_std=float(current.costs.std(ddof=1)) if current.costs.size > 1 else 0.0,
+            agent_id=agent,
+            iteration=it,
+            current_policy=policy_to_doc(self.policies[agent]),
+            mean_cost=current.mean,
+            cost_std=float(current.costs.std(ddof=1)) if current.costs.size > 1 else 0.0,
             cost_breakdown={c: float(comp[i]) for i, c in enumerate(COMPONENTS)},
-            settlement_rate=float(current.settlement.mean()), num_samples=int(current.costs.size),
-            streams=LazyStreams(streams), history=tuple(self.history[agent]), constraints=self.constraints,
-            scenario=scenario_facts(self.scenario, agent), customization=self.config.customization_for(agent),
+            settlement_rate=float(current.settlement.mean()),
+            num_samples=int(current.costs.size),
+            streams=LazyStreams(streams),
+            history=tuple(self.history[agent]),
+            constraints=self.constraints,
+            scenario=scenario_facts(self.scenario, agent),
+            customization=self.config.customization_for(agent),
         )
 
-    def remember(self, agent: str, it: int, proposal: dict[str, Any] | None, accepted: bool,
-                 reason: str, d: Decision | None = None) -> None:
-        self.history[agent].append(IterationRecord(
-            iteration=it, policy=policy_to_doc(self.policies[agent]), proposal=proposal,
-            accepted=accepted, reason=reason,
-            old_mean_cost=d.old_mean if d else None, new_mean_cost=d.new_mean if d else None,
-            mean_delta=d.mean_delta if d else None, ci_low=d.ci_low if d else None,
-            ci_high=d.ci_high if d else None))
+    def remember(
+        self,
+        agent: str,
+        it: int,
+        proposal: dict[str, Any] | None,
+        accepted: bool,
+        reason: str,
+        d: Decision | None = None,
+    ) -> None:
+        self.history[agent].append(
+            IterationRecord(
+                iteration=it,
+                policy=policy_to_doc(self.policies[agent]),
+                proposal=proposal,
+                accepted=accepted,
+                reason=reason,
+                old_mean_cost=d.old_mean if d else None,
+                new_mean_cost=d.new_mean if d else None,
+                mean_delta=d.mean_delta if d else None,
+                ci_low=d.ci_low if d else None,
+                ci_high=d.ci_high if d else None,
+            )
+        )
 
     def report_reference(self, iteration: int, accepted_any: bool) -> None:
         """Current policies on the fixed reference set: comparable across iterations."""
@@ -214,20 +267,26 @@ class OptimizationLoop:
         key = "|".join(policy_json(self.policies[a]) for a in setup.agent_ids)
         if key not in self._reference_cache:  # same policies, same fixed samples: same costs
             table = self.evaluator.executor.evaluate(setup, self.reference)
-            self._reference_cache = {key: (table.totals(), table.settlement_rates(),
-                                           table.costs.sum(axis=1).mean(axis=0))}
+            self._reference_cache = {
+                key: (table.totals(), table.settlement_rates(), table.costs.sum(axis=1).mean(axis=0))
+            }
         totals, rates, components = self._reference_cache[key]
         agents = self.config.optimized_agents
         costs = {a: float(totals[:, setup.index(a)].mean()) for a in agents}
         self.reference_costs = costs
         params = {a: dict(self.policies[a].parameters) for a in agents}
         total = float(sum(costs.values()))
-        self.provider.emit(iteration, "reference_cost", costs=costs, total=total, n=len(self.reference),
-                           settlement={a: float(rates[:, setup.index(a)].mean()) for a in agents},
-                           parameters=params,
-                           components={a: {c: float(components[setup.index(a), i])
-                                           for i, c in enumerate(COMPONENTS)} for a in agents},
-                           policies={a: policy_to_doc(self.policies[a]) for a in agents})
+        self.provider.emit(
+            iteration,
+            "reference_cost",
+            costs=costs,
+            total=total,
+            n=len(self.reference),
+            settlement={a: float(rates[:, setup.index(a)].mean()) for a in agents},
+            parameters=params,
+            components={a: {c: float(components[setup.index(a), i]) for i, c in enumerate(COMPONENTS)} for a in agents},
+            policies={a: policy_to_doc(self.policies[a]) for a in agents},
+        )
         self.detector.record(total, accepted_any, {f"{a}.{k}": v for a, p in params.items() for k, v in p.items()})
 
     # ------------------------------------------------------------------ resume
@@ -247,37 +306,73 @@ class OptimizationLoop:
         for e in events:
             p = e.payload
             if e.type == "proposal" and not p["valid"]:
-                self.history[p["agent"]].append(IterationRecord(
-                    e.iteration, p["policy"], None, False,
-                    "no valid proposal: " + "; ".join(p["errors"])[:300]))
+                self.history[p["agent"]].append(
+                    IterationRecord(
+                        e.iteration, p["policy"], None, False, "no valid proposal: " + "; ".join(p["errors"])[:300]
+                    )
+                )
             elif e.type == "decision":
                 stats = p["n"] > 0
-                self.history[p["agent"]].append(IterationRecord(
-                    e.iteration, p["policy"], p["proposal"], p["accepted"], p["reason"],
-                    p["old_mean"] if stats else None, p["new_mean"] if stats else None,
-                    p["mean_delta"] if stats else None, p["ci_low"] if stats else None,
-                    p["ci_high"] if stats else None))
+                self.history[p["agent"]].append(
+                    IterationRecord(
+                        e.iteration,
+                        p["policy"],
+                        p["proposal"],
+                        p["accepted"],
+                        p["reason"],
+                        p["old_mean"] if stats else None,
+                        p["new_mean"] if stats else None,
+                        p["mean_delta"] if stats else None,
+                        p["ci_low"] if stats else None,
+                        p["ci_high"] if stats else None,
+                    )
+                )
                 accepted_in[e.iteration] = accepted_in.get(e.iteration, False) or p["accepted"]
         for e in refs:
             params = e.payload["parameters"]
-            self.detector.record(e.payload["total"], accepted_in.get(e.iteration, False),
-                                 {f"{a}.{k}": v for a, ps in params.items() for k, v in ps.items()})
+            self.detector.record(
+                e.payload["total"],
+                accepted_in.get(e.iteration, False),
+                {f"{a}.{k}": v for a, ps in params.items() for k, v in ps.items()},
+            )
         self.iteration = last.iteration
         self.reference_costs = dict(last.payload["costs"])
         self.restored = True
 
     # ------------------------------------------------------------------ events and seeds
     def emit_evaluation(self, agent: str, it: int, ev: PolicyEvaluation) -> None:
-        self.provider.emit(it, "evaluation", agent=agent, mean=ev.mean, n=int(ev.costs.size),
-                           std=float(ev.costs.std(ddof=1)) if ev.costs.size > 1 else 0.0,
-                           settlement=float(ev.settlement.mean()))
-
-    def emit_decision(self, agent: str, it: int, old: PolicyEvaluation, new: PolicyEvaluation,
-                      d: Decision, proposal: dict[str, Any]) -> None:
         self.provider.emit(
-            it, "decision", agent=agent, accepted=d.accepted, reason=d.reason, n=d.n,
-            old_mean=d.old_mean, new_mean=d.new_mean, mean_delta=d.mean_delta, std_delta=d.std_delta,
-            ci_low=d.ci_low, ci_high=d.ci_high, confidence=self.config.evaluation.acceptance.confidence,
-            new_settlement=d.new_settlement, policy=policy_to_doc(self.policies[agent]), proposal=proposal,
-            seeds=list(old.seeds), old_costs=[int(x) for x in old.costs],
-            new_costs=[int(x) for x in new.costs], deltas=[int(x) for x in old.costs - new.costs])
+            it,
+            "evaluation",
+            agent=agent,
+            mean=ev.mean,
+            n=int(ev.costs.size),
+            std=float(ev.costs.std(ddof=1)) if ev.costs.size > 1 else 0.0,
+            settlement=float(ev.settlement.mean()),
+        )
+
+    def emit_decision(
+        self, agent: str, it: int, old: PolicyEvaluation, new: PolicyEvaluation, d: Decision, proposal: dict[str, Any]
+    ) -> None:
+        self.provider.emit(
+            it,
+            "decision",
+            agent=agent,
+            accepted=d.accepted,
+            reason=d.reason,
+            n=d.n,
+            old_mean=d.old_mean,
+            new_mean=d.new_mean,
+            mean_delta=d.mean_delta,
+            std_delta=d.std_delta,
+            ci_low=d.ci_low,
+            ci_high=d.ci_high,
+            confidence=self.config.evaluation.acceptance.confidence,
+            new_settlement=d.new_settlement,
+            policy=policy_to_doc(self.policies[agent]),
+            proposal=proposal,
+            seeds=list(old.seeds),
+            old_costs=[int(x) for x in old.costs],
+            new_costs=[int(x) for x in new.costs],
+            deltas=[int(x) for x in old.costs - new.costs],
+        )

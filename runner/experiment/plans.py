@@ -35,8 +35,9 @@ class EvaluationPlan(Protocol):
         """The fixed days every iteration's policies are reported on."""
         ...
 
-    def samples(self, agent: str, it: int, context: Schedule,
-                histories: Sequence[TransactionHistory]) -> Sequence[Schedule]:
+    def samples(
+        self, agent: str, it: int, context: Schedule, histories: Sequence[TransactionHistory]
+    ) -> Sequence[Schedule]:
         """The days ``agent``'s current policy and its proposal are both judged on."""
         ...
 
@@ -48,8 +49,9 @@ class EvaluationPlan(Protocol):
 class BootstrapPlan:
     """Fresh context days each iteration; each agent judged on bootstrap samples of them."""
 
-    def __init__(self, config: ExperimentConfig, scenario: Scenario, ticks: int, days: ScheduleGenerator,
-                 replicate: int) -> None:
+    def __init__(
+        self, config: ExperimentConfig, scenario: Scenario, ticks: int, days: ScheduleGenerator, replicate: int
+    ) -> None:
         self.config, self.days, self.replicate = config, days, replicate
         self.factory = SampleFactory(scenario, ticks, config.evaluation.world)
 
@@ -58,11 +60,14 @@ class BootstrapPlan:
         return [first, *(derive_seed(first, "day", d) for d in range(1, self.config.evaluation.context_days))]
 
     def reference_schedules(self) -> list[Schedule]:
-        return [self.days.draw(reference_seed(self.config.master_seed, self.replicate, k))
-                for k in range(self.config.evaluation.reference_samples)]
+        return [
+            self.days.draw(reference_seed(self.config.master_seed, self.replicate, k))
+            for k in range(self.config.evaluation.reference_samples)
+        ]
 
-    def samples(self, agent: str, it: int, context: Schedule,
-                histories: Sequence[TransactionHistory]) -> Sequence[Schedule]:
+    def samples(
+        self, agent: str, it: int, context: Schedule, histories: Sequence[TransactionHistory]
+    ) -> Sequence[Schedule]:
         seed = bootstrap_seed(self.config.master_seed, self.replicate, it, agent)
         return self.factory.samples(histories, agent, seed, self.config.evaluation.num_samples, context)
 
@@ -73,8 +78,9 @@ class BootstrapPlan:
 class DeterministicPlan:
     """One fixed day, replayed every iteration with all agents' current policies."""
 
-    def __init__(self, config: ExperimentConfig, scenario: Scenario, ticks: int, days: ScheduleGenerator,
-                 replicate: int) -> None:
+    def __init__(
+        self, config: ExperimentConfig, scenario: Scenario, ticks: int, days: ScheduleGenerator, replicate: int
+    ) -> None:
         self.scenario, self.ticks, self.days = scenario, ticks, days
         self.seed = derive_seed(config.master_seed, "replicate", replicate, "deterministic-day")
 
@@ -84,16 +90,18 @@ class DeterministicPlan:
     def reference_schedules(self) -> list[Schedule]:
         return [self.days.draw(self.seed)]
 
-    def samples(self, agent: str, it: int, context: Schedule,
-                histories: Sequence[TransactionHistory]) -> Sequence[Schedule]:
+    def samples(
+        self, agent: str, it: int, context: Schedule, histories: Sequence[TransactionHistory]
+    ) -> Sequence[Schedule]:
         return [context]
 
     def setup(self, agent: str, policies: Mapping[str, Policy]) -> EngineSetup:
         return build_setup(self.scenario, dict(policies), ticks=self.ticks)
 
 
-def make_plan(config: ExperimentConfig, scenario: Scenario, ticks: int, days: ScheduleGenerator,
-              replicate: int) -> EvaluationPlan:
+def make_plan(
+    config: ExperimentConfig, scenario: Scenario, ticks: int, days: ScheduleGenerator, replicate: int
+) -> EvaluationPlan:
     """The plan ``config.evaluation.mode`` names (every deterministic mode shares one plan)."""
     plan = DeterministicPlan if config.evaluation.deterministic else BootstrapPlan
     return plan(config, scenario, ticks, days, replicate)

@@ -34,17 +34,24 @@ class _Search:
 
     def fail(self, n: int) -> _Search:
         if not self.flipped[self.k]:
-            return replace(self, directions=_set(self.directions, self.k, -self.directions[self.k]),
-                           flipped=_set(self.flipped, self.k, True))
-        return replace(self, steps=_set(self.steps, self.k, self.steps[self.k] / 2),
-                       flipped=_set(self.flipped, self.k, False), k=(self.k + 1) % n)
+            return replace(
+                self,
+                directions=_set(self.directions, self.k, -self.directions[self.k]),
+                flipped=_set(self.flipped, self.k, True),
+            )
+        return replace(
+            self,
+            steps=_set(self.steps, self.k, self.steps[self.k] / 2),
+            flipped=_set(self.flipped, self.k, False),
+            k=(self.k + 1) % n,
+        )
 
     def succeed(self) -> _Search:
         return replace(self, flipped=_set(self.flipped, self.k, False))
 
 
 def _set(t: tuple, i: int, v: object) -> tuple:  # type: ignore[type-arg]
-    return (*t[:i], v, *t[i + 1:])
+    return (*t[:i], v, *t[i + 1 :])
 
 
 class CoordinateProposer:
@@ -52,19 +59,25 @@ class CoordinateProposer:
 
     name = "builtin/coordinate"
 
-    def __init__(self, constraints: ScenarioConstraints, initial_step: float = 0.1,
-                 min_step: float = 0.004) -> None:
+    def __init__(self, constraints: ScenarioConstraints, initial_step: float = 0.1, min_step: float = 0.004) -> None:
         self.constraints = constraints
-        self.specs = [p for p in constraints.allowed_parameters
-                      if p.param_type in ("int", "float") and p.min_value is not None
-                      and p.max_value is not None and p.max_value > p.min_value]
+        self.specs = [
+            p
+            for p in constraints.allowed_parameters
+            if p.param_type in ("int", "float")
+            and p.min_value is not None
+            and p.max_value is not None
+            and p.max_value > p.min_value
+        ]
         self.initial_step = initial_step
         self.min_step = min_step
 
     def _start(self) -> _Search:
         n = len(self.specs)
-        steps = tuple(self.initial_step * (s.max_value - s.min_value) for s in self.specs  # type: ignore[operator]
-                      )
+        steps = tuple(
+            self.initial_step * (s.max_value - s.min_value)  # type: ignore[operator]
+            for s in self.specs
+        )
         return _Search(steps, (-1,) * n, (False,) * n, 0)
 
     def _value(self, spec: ParameterSpec, params: dict[str, float]) -> float:
@@ -130,8 +143,9 @@ class NoneProposer:
         return PolicyGenerationResult(None, 0, errors=("builtin/none does not propose",))
 
 
-def make_proposer(llm: LLMConfig, constraints: ScenarioConstraints, system_prompt: str | None,
-                  transport: LLMTransport | None = None) -> PolicyProposer:
+def make_proposer(
+    llm: LLMConfig, constraints: ScenarioConstraints, system_prompt: str | None, transport: LLMTransport | None = None
+) -> PolicyProposer:
     """The proposer for ``llm.model``: a builtin one, or the litellm client.
 
     ``transport`` is where the client's calls go (default: litellm in this process); the
@@ -144,8 +158,9 @@ def make_proposer(llm: LLMConfig, constraints: ScenarioConstraints, system_promp
     if llm.is_builtin:
         from runner.errors import ConfigError
 
-        raise ConfigError(f"unknown builtin proposer '{llm.model}' "
-                          f"(use {' or '.join(BUILTIN_PROPOSERS)})", path="llm.model")
+        raise ConfigError(
+            f"unknown builtin proposer '{llm.model}' (use {' or '.join(BUILTIN_PROPOSERS)})", path="llm.model"
+        )
     from runner.llm.client import ExperimentLLMClient
 
     return ExperimentLLMClient(llm, constraints, system_prompt, transport=transport)

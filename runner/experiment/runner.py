@@ -59,11 +59,20 @@ class GenericExperimentRunner:
         >>> result = GenericExperimentRunner(cfg, out_dir=Path("results")).run()  # doctest: +SKIP
     """
 
-    def __init__(self, config: ExperimentConfig, *, run_id: str | None = None, replicate: int = 0,
-                 out_dir: Path | None = None, proposer: PolicyProposer | None = None,
-                 executor: EvaluationExecutor | None = None, sinks: list[EventSink] | None = None,
-                 stop_check: Callable[[], StopReason | None] | None = None,
-                 resume_events: list[Event] | None = None, scenario: Scenario | None = None) -> None:
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        *,
+        run_id: str | None = None,
+        replicate: int = 0,
+        out_dir: Path | None = None,
+        proposer: PolicyProposer | None = None,
+        executor: EvaluationExecutor | None = None,
+        sinks: list[EventSink] | None = None,
+        stop_check: Callable[[], StopReason | None] | None = None,
+        resume_events: list[Event] | None = None,
+        scenario: Scenario | None = None,
+    ) -> None:
         self.config = config
         self.run_id = run_id or new_run_id(config.name)
         self.replicate = replicate
@@ -77,8 +86,9 @@ class GenericExperimentRunner:
         all_sinks = list(sinks or []) + ([self._file_sink] if self._file_sink else [])
         # A resumed run keeps its completed iterations' events and continues their numbering.
         self.resume_events = [e for e in (resume_events or []) if e.seq <= _last_complete(resume_events)]
-        self.provider = LiveStateProvider(self.run_id, all_sinks,
-                                          start_seq=self.resume_events[-1].seq + 1 if self.resume_events else 0)
+        self.provider = LiveStateProvider(
+            self.run_id, all_sinks, start_seq=self.resume_events[-1].seq + 1 if self.resume_events else 0
+        )
         self.provider.events.extend(self.resume_events)
         self.stop_check = stop_check
         self._loop: OptimizationLoop | None = None
@@ -97,8 +107,15 @@ class GenericExperimentRunner:
         started = time.perf_counter()
         self._status = RunStatus.RUNNING
         cfg = self.config
-        loop = OptimizationLoop(cfg, self.scenario, self.proposer, self.executor, self.provider,
-                                replicate=self.replicate, stop_check=self.stop_check)
+        loop = OptimizationLoop(
+            cfg,
+            self.scenario,
+            self.proposer,
+            self.executor,
+            self.provider,
+            replicate=self.replicate,
+            stop_check=self.stop_check,
+        )
         self._loop = loop
         if self.resume_events:
             loop.restore(self.resume_events)
@@ -114,20 +131,35 @@ class GenericExperimentRunner:
 
     def _emit_start(self) -> None:
         cfg = self.config
-        self.provider.emit(0, "experiment_start", run_id=self.run_id, experiment=cfg.name,
-                           model=cfg.llm.model, mode=cfg.evaluation.mode, world=cfg.evaluation.world,
-                           agents=list(cfg.optimized_agents), master_seed=cfg.master_seed,
-                           replicate=self.replicate, max_iterations=cfg.convergence.max_iterations,
-                           num_samples=cfg.evaluation.num_samples)
+        self.provider.emit(
+            0,
+            "experiment_start",
+            run_id=self.run_id,
+            experiment=cfg.name,
+            model=cfg.llm.model,
+            mode=cfg.evaluation.mode,
+            world=cfg.evaluation.world,
+            agents=list(cfg.optimized_agents),
+            master_seed=cfg.master_seed,
+            replicate=self.replicate,
+            max_iterations=cfg.convergence.max_iterations,
+            num_samples=cfg.evaluation.num_samples,
+        )
 
     def _finish(self, loop: OptimizationLoop, started: float) -> ExperimentResult:
         result = self._result(loop, time.perf_counter() - started)
-        self.provider.emit(loop.iteration, "experiment_end", stop_reason=result.stop_reason,
-                           iterations=result.iterations, converged=result.converged,
-                           baseline_total=result.baseline_total, final_total=result.final_total,
-                           best_total=result.best_total,
-                           final_parameters={a: p.get("parameters", {}) for a, p in result.final_policies.items()},
-                           llm_calls=result.llm.calls)
+        self.provider.emit(
+            loop.iteration,
+            "experiment_end",
+            stop_reason=result.stop_reason,
+            iterations=result.iterations,
+            converged=result.converged,
+            baseline_total=result.baseline_total,
+            final_total=result.final_total,
+            best_total=result.best_total,
+            final_parameters={a: p.get("parameters", {}) for a, p in result.final_policies.items()},
+            llm_calls=result.llm.calls,
+        )
         self._status = RunStatus.DONE
         if self.run_dir is not None:
             (self.run_dir / RESULT_FILE).write_text(json.dumps(result.to_dict(), indent=2, sort_keys=True))
@@ -145,17 +177,29 @@ class GenericExperimentRunner:
         decisions = list(self.provider.of_type("decision"))
         if loop is None:
             policies = {a: self.config.initial_policy_doc(a) for a in self.config.optimized_agents}
-            return ExperimentState(self.run_id, self.config.name, self._status, 0,
-                                   self.config.convergence.max_iterations, policies, llm=usage)
+            return ExperimentState(
+                self.run_id,
+                self.config.name,
+                self._status,
+                0,
+                self.config.convergence.max_iterations,
+                policies,
+                llm=usage,
+            )
         return ExperimentState(
-            self.run_id, self.config.name, self._status, loop.iteration,
+            self.run_id,
+            self.config.name,
+            self._status,
+            loop.iteration,
             self.config.convergence.max_iterations,
             {a: policy_to_doc(loop.policies[a]) for a in self.config.optimized_agents},
             dict(loop.reference_costs),
             accepted=sum(1 for e in decisions if e.payload["accepted"]),
             rejected=sum(1 for e in self.provider.of_type("proposal") if not e.payload["valid"])
             + sum(1 for e in decisions if not e.payload["accepted"]),
-            llm=usage, stop_reason=loop.stop_reason if self._status == RunStatus.DONE else None)
+            llm=usage,
+            stop_reason=loop.stop_reason if self._status == RunStatus.DONE else None,
+        )
 
     def _usage(self) -> LLMUsage:
         usage = LLMUsage()
@@ -170,20 +214,37 @@ class GenericExperimentRunner:
             series = [(e.payload["costs"][a], e.iteration) for e in refs]
             best_cost, best_it = min(series, key=lambda x: (x[0], x[1]))
             accepted = sum(1 for r in loop.history[a] if r.accepted)
-            agents[a] = AgentOutcome(series[0][0], series[-1][0], best_cost, best_it,
-                                     refs[-1].payload["settlement"][a], accepted,
-                                     len(loop.history[a]) - accepted)
+            agents[a] = AgentOutcome(
+                series[0][0],
+                series[-1][0],
+                best_cost,
+                best_it,
+                refs[-1].payload["settlement"][a],
+                accepted,
+                len(loop.history[a]) - accepted,
+            )
         totals = [e.payload["total"] for e in refs]
         history = [{"agent": a, **vars(r)} for a in self.config.optimized_agents for r in loop.history[a]]
         history.sort(key=lambda h: (h["iteration"], self.config.optimized_agents.index(h["agent"])))
         return ExperimentResult(
-            run_id=self.run_id, experiment=self.config.name, model=self.config.llm.model,
-            replicate=self.replicate, master_seed=self.config.master_seed, iterations=loop.iteration,
-            converged=loop.stop_reason == StopReason.CONVERGED, stop_reason=loop.stop_reason, agents=agents,
-            baseline_total=totals[0], final_total=totals[-1], best_total=min(totals),
+            run_id=self.run_id,
+            experiment=self.config.name,
+            model=self.config.llm.model,
+            replicate=self.replicate,
+            master_seed=self.config.master_seed,
+            iterations=loop.iteration,
+            converged=loop.stop_reason == StopReason.CONVERGED,
+            stop_reason=loop.stop_reason,
+            agents=agents,
+            baseline_total=totals[0],
+            final_total=totals[-1],
+            best_total=min(totals),
             final_policies={a: policy_to_doc(loop.policies[a]) for a in self.config.optimized_agents},
-            history=history, llm=self._usage(), duration_seconds=round(duration, 3),
-            events_path=str(self.run_dir / EVENTS_FILE) if self.run_dir else None)
+            history=history,
+            llm=self._usage(),
+            duration_seconds=round(duration, 3),
+            events_path=str(self.run_dir / EVENTS_FILE) if self.run_dir else None,
+        )
 
 
 @contextlib.contextmanager
@@ -197,8 +258,10 @@ def _interruptible() -> Iterator[None]:
     the main thread at the next bytecode instead. Only the main thread can set handlers; a
     non-default handler someone else installed is left alone.
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
         yield
         return
     signal.signal(signal.SIGINT, _raise_interrupt)

@@ -15,8 +15,9 @@ from runner.proposals import SampleStream, ScenarioFacts, SettlementFacts
 from runner.scenario.loader import Scenario
 
 
-def agent_stream(label: str, seed: int | None, cost: int, events: Iterable[Mapping[str, Any]],
-                 agent: str) -> SampleStream:
+def agent_stream(
+    label: str, seed: int | None, cost: int, events: Iterable[Mapping[str, Any]], agent: str
+) -> SampleStream:
     return SampleStream(label, seed, cost, filter_events_for_agent(events, agent))
 
 

@@ -52,15 +52,19 @@ def _runnable_errors(doc: PolicyDoc) -> list[str]:
     policy, _ = parse_policy(doc)
     if policy is None:
         return []
-    return [f"{tree}: action '{action}' cannot run in this simulator yet"
-            for tree in TREES for action in sorted(actions_used(policy, tree)
-                                                     - RUNNABLE_ACTIONS.get(tree, set()))]
+    return [
+        f"{tree}: action '{action}' cannot run in this simulator yet"
+        for tree in TREES
+        for action in sorted(actions_used(policy, tree) - RUNNABLE_ACTIONS.get(tree, set()))
+    ]
 
 
 def _fix_request(errors: list[str]) -> str:
     listed = "\n".join(f"- {e}" for e in capped_errors(errors, MAX_REASK_ERRORS))
-    return (f"That answer is not a valid policy. Errors:\n{listed}\n\n"
-            "Reply with the complete corrected policy as one JSON object.")
+    return (
+        f"That answer is not a valid policy. Errors:\n{listed}\n\n"
+        "Reply with the complete corrected policy as one JSON object."
+    )
 
 
 class ExperimentLLMClient:
@@ -86,12 +90,17 @@ class ExperimentLLMClient:
         >>> result = await client.propose(context)  # doctest: +SKIP
     """
 
-    def __init__(self, config: LLMConfig, constraints: ScenarioConstraints,
-                 system_prompt: str | None = None, *, sleep: Sleep | None = None,
-                 transport: LLMTransport | None = None) -> None:
+    def __init__(
+        self,
+        config: LLMConfig,
+        constraints: ScenarioConstraints,
+        system_prompt: str | None = None,
+        *,
+        sleep: Sleep | None = None,
+        transport: LLMTransport | None = None,
+    ) -> None:
         if config.is_builtin:
-            raise ConfigError(f"'{config.model}' is a builtin proposer, not an LLM",
-                              path="llm.model")
+            raise ConfigError(f"'{config.model}' is a builtin proposer, not an LLM", path="llm.model")
         if transport is None and (missing := missing_key_error(config)) is not None:
             raise missing  # another transport reads the key in its own process
         self.name = config.model
@@ -130,11 +139,21 @@ class ExperimentLLMClient:
 
     def _failed(self, ctx: ProposalContext, attempt: int, outcome: CallOutcome) -> LLMInteraction:
         return LLMInteraction(
-            agent_id=ctx.agent_id, iteration=ctx.iteration, attempt=attempt,
-            model=self.config.model, messages=outcome.messages, raw_response=None,
-            reasoning=None, parsed_policy=None, validation_errors=(), error=outcome.error,
-            prompt_tokens=None, completion_tokens=None, cost_usd=None,
-            latency_seconds=outcome.latency_seconds)
+            agent_id=ctx.agent_id,
+            iteration=ctx.iteration,
+            attempt=attempt,
+            model=self.config.model,
+            messages=outcome.messages,
+            raw_response=None,
+            reasoning=None,
+            parsed_policy=None,
+            validation_errors=(),
+            error=outcome.error,
+            prompt_tokens=None,
+            completion_tokens=None,
+            cost_usd=None,
+            latency_seconds=outcome.latency_seconds,
+        )
 
     async def propose(self, context: ProposalContext) -> PolicyGenerationResult:
         """Ask for a better policy for ``context.agent_id``; provider trouble gives no policy.
@@ -151,10 +170,8 @@ class ExperimentLLMClient:
         # The transport cleans what it returns; this is a second pass with the keys this
         # process has (none in a Ray run actor, whose calls the gateway makes).
         scrub = protect_secrets(secret_values(self.config))
-        system = build_system_prompt(self.config, self.constraints, ctx.scenario,
-                                     self.system_prompt)
-        messages = [{"role": "system", "content": system},
-                    {"role": "user", "content": build_user_prompt(ctx)}]
+        system = build_system_prompt(self.config, self.constraints, ctx.scenario, self.system_prompt)
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": build_user_prompt(ctx)}]
         interactions: list[LLMInteraction] = []
         errors: list[str] = []
         attempt = 0
@@ -171,35 +188,54 @@ class ExperimentLLMClient:
                 errors = [last.error or "LLM call failed"]
                 break
             doc, errors = self._check(answer.text, ctx)
-            self._record(LLMInteraction(
-                agent_id=ctx.agent_id, iteration=ctx.iteration, attempt=attempt,
-                model=self.config.model, messages=last.messages,
-                raw_response=scrub(answer.text), reasoning=scrub(answer.reasoning),
-                parsed_policy=doc, validation_errors=tuple(capped_errors(errors, MAX_STORED_ERRORS)),
-                error=None, prompt_tokens=answer.prompt_tokens,
-                completion_tokens=answer.completion_tokens, cost_usd=answer.cost_usd,
-                latency_seconds=last.latency_seconds, notes=answer.notes), interactions)
+            self._record(
+                LLMInteraction(
+                    agent_id=ctx.agent_id,
+                    iteration=ctx.iteration,
+                    attempt=attempt,
+                    model=self.config.model,
+                    messages=last.messages,
+                    raw_response=scrub(answer.text),
+                    reasoning=scrub(answer.reasoning),
+                    parsed_policy=doc,
+                    validation_errors=tuple(capped_errors(errors, MAX_STORED_ERRORS)),
+                    error=None,
+                    prompt_tokens=answer.prompt_tokens,
+                    completion_tokens=answer.completion_tokens,
+                    cost_usd=answer.cost_usd,
+                    latency_seconds=last.latency_seconds,
+                    notes=answer.notes,
+                ),
+                interactions,
+            )
             if not errors and doc is not None:
                 policy, _ = parse_policy(doc)
                 assert policy is not None  # validated just above
-                log.info("%s iteration %d: valid policy on attempt %d", ctx.agent_id,
-                         ctx.iteration, attempt)
+                log.info("%s iteration %d: valid policy on attempt %d", ctx.agent_id, ctx.iteration, attempt)
                 return self._result(policy_to_doc(policy), attempt, interactions, [])
-            log.warning("%s iteration %d attempt %d: invalid policy (%d errors), first: %s",
-                        ctx.agent_id, ctx.iteration, attempt, len(errors), errors[0])
+            log.warning(
+                "%s iteration %d attempt %d: invalid policy (%d errors), first: %s",
+                ctx.agent_id,
+                ctx.iteration,
+                attempt,
+                len(errors),
+                errors[0],
+            )
             quoted, _ = cut(scrub(answer.text) or "", MAX_REASK_REPLY_CHARS, "the reply")
-            messages += [{"role": "assistant", "content": quoted},
-                         {"role": "user", "content": _fix_request(errors)}]
+            messages += [{"role": "assistant", "content": quoted}, {"role": "user", "content": _fix_request(errors)}]
         return self._result(None, attempt, interactions, errors)
 
-    def _result(self, policy: PolicyDoc | None, attempts: int,
-                interactions: list[LLMInteraction], errors: list[str]) -> PolicyGenerationResult:
+    def _result(
+        self, policy: PolicyDoc | None, attempts: int, interactions: list[LLMInteraction], errors: list[str]
+    ) -> PolicyGenerationResult:
         usage = LLMUsage()
         for interaction in interactions:
             usage = usage.add(interaction)
-        extra = {"usage": usage.to_dict(), "reasks": max(0, attempts - 1),
-                 "transport_failures": usage.failed_calls}
-        return PolicyGenerationResult(policy=policy, attempts=attempts, interactions=tuple(interactions),
-                                      errors=tuple(capped_errors(errors, MAX_STORED_ERRORS)),
-                                      extra=extra)
-
+        extra = {"usage": usage.to_dict(), "reasks": max(0, attempts - 1), "transport_failures": usage.failed_calls}
+        return PolicyGenerationResult(
+            policy=policy,
+            attempts=attempts,
+            interactions=tuple(interactions),
+            errors=tuple(capped_errors(errors, MAX_STORED_ERRORS)),
+            extra=extra,
+        )

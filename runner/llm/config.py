@@ -13,9 +13,17 @@ from runner.errors import ConfigError
 BUILTIN_PREFIX = "builtin/"
 # The API-key variable litellm reads for a provider (the model's prefix) when the experiment
 # names none in ``llm.api_key_env``. Other providers: set ``llm.api_key_env``.
-PROVIDER_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY",
-                    "mistral": "MISTRAL_API_KEY", "groq": "GROQ_API_KEY", "deepseek": "DEEPSEEK_API_KEY",
-                    "xai": "XAI_API_KEY", "openrouter": "OPENROUTER_API_KEY", "cohere": "COHERE_API_KEY"}
+PROVIDER_KEY_ENV = {
+    "openai": "OPENAI_API_KEY",
+    "anthropic": "ANTHROPIC_API_KEY",
+    "gemini": "GEMINI_API_KEY",
+    "mistral": "MISTRAL_API_KEY",
+    "groq": "GROQ_API_KEY",
+    "deepseek": "DEEPSEEK_API_KEY",
+    "xai": "XAI_API_KEY",
+    "openrouter": "OPENROUTER_API_KEY",
+    "cohere": "COHERE_API_KEY",
+}
 
 
 class LLMConfig(BaseModel):
@@ -48,8 +56,7 @@ class LLMConfig(BaseModel):
     @classmethod
     def _litellm_spelling(cls, value: str) -> str:
         value = value.strip()
-        if (not value.startswith(BUILTIN_PREFIX) and ":" in value
-                and "/" not in value.split(":", 1)[0]):
+        if not value.startswith(BUILTIN_PREFIX) and ":" in value and "/" not in value.split(":", 1)[0]:
             provider, name = value.split(":", 1)
             return f"{provider}/{name}"
         return value
@@ -91,5 +98,8 @@ def missing_key_error(llm: LLMConfig, environ: Mapping[str, str] | None = None) 
     if llm.api_key_env is not None:
         return ConfigError(f"environment variable {name} is not set", path="llm.api_key_env")
     hint = "; a server that checks none takes any value" if llm.api_base is not None else ""
-    return ConfigError(f"{llm.model} needs an API key in {name}, which is not set "
-                       f"(or name the variable that holds it in llm.api_key_env{hint})", path="llm.model")
+    return ConfigError(
+        f"{llm.model} needs an API key in {name}, which is not set "
+        f"(or name the variable that holds it in llm.api_key_env{hint})",
+        path="llm.model",
+    )

@@ -29,8 +29,7 @@ from runner.money import format_cents
 
 # event type -> (key naming the owning agent, fields the owner may see)
 _OWNED: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Arrival": ("sender", ("tx", "sender", "receiver", "amount", "deadline", "priority",
-                           "parent")),
+    "Arrival": ("sender", ("tx", "sender", "receiver", "amount", "deadline", "priority", "parent")),
     "Split": ("sender", ("tx", "sender", "action", "children", "amounts", "friction")),
     "PolicyDecision": ("agent", ("tx", "agent", "action", "node")),
     "BankDecision": ("agent", ("agent", "action", "node")),
@@ -38,9 +37,19 @@ _OWNED: dict[str, tuple[str, tuple[str, ...]]] = {
     "Overdue": ("sender", ("tx", "sender", "penalty")),
     "EodPenalty": ("sender", ("tx", "sender", "penalty")),
     "ScheduledSettlementFailed": ("sender", ("sender", "receiver", "amount")),
-    "CostAccrual": ("agent", ("agent", "liquidity_opportunity", "overdraft", "delay",
-                              "collateral", "split_friction", "deadline_penalty",
-                              "eod_penalty")),
+    "CostAccrual": (
+        "agent",
+        (
+            "agent",
+            "liquidity_opportunity",
+            "overdraft",
+            "delay",
+            "collateral",
+            "split_friction",
+            "deadline_penalty",
+            "eod_penalty",
+        ),
+    ),
     "CollateralPost": ("agent", ("agent", "amount", "tree", "posted", "withdraw_at")),
     "CollateralWithdraw": ("agent", ("agent", "amount", "tree", "posted")),
     "CollateralTimerWithdraw": ("agent", ("agent", "amount", "requested", "posted")),
@@ -50,17 +59,38 @@ _COST_KEYS = _OWNED["CostAccrual"][1][1:]
 
 # Lower ranks survive the line cap first; ties keep chronological order.
 _RANK = {
-    "Overdue": 0, "EodPenalty": 0, "QueuedRtgs": 0, "ScheduledSettlementFailed": 0,
-    "EndOfDay": 0, "CostAccrual": 1, "BankDecision": 1, "LsmOffset": 1,
-    "Settlement": 2, "Arrival": 2, "DirectTransfer": 2, "PolicyDecision": 3,
-    "LsmCycle": 1, "CollateralPost": 1, "CollateralWithdraw": 1, "CollateralTimerWithdraw": 1,
-    "CollateralAdjustment": 0, "Split": 1,
+    "Overdue": 0,
+    "EodPenalty": 0,
+    "QueuedRtgs": 0,
+    "ScheduledSettlementFailed": 0,
+    "EndOfDay": 0,
+    "CostAccrual": 1,
+    "BankDecision": 1,
+    "LsmOffset": 1,
+    "Settlement": 2,
+    "Arrival": 2,
+    "DirectTransfer": 2,
+    "PolicyDecision": 3,
+    "LsmCycle": 1,
+    "CollateralPost": 1,
+    "CollateralWithdraw": 1,
+    "CollateralTimerWithdraw": 1,
+    "CollateralAdjustment": 0,
+    "Split": 1,
 }
 # why a payment could not settle at once, when the engine says (limits: issue #10)
-_QUEUED_WHY = {"limit": "over your outflow limit", "bilateral_limit": "over your limit to "
-               "that bank", "multilateral_limit": "over your total outflow limit"}
-_PATHS = {"rtgs": "at once", "queue2": "from the central queue", "offset": "by offsetting",
-          "cycle": "in an LSM cycle", "scheduled": "as scheduled"}
+_QUEUED_WHY = {
+    "limit": "over your outflow limit",
+    "bilateral_limit": "over your limit to that bank",
+    "multilateral_limit": "over your total outflow limit",
+}
+_PATHS = {
+    "rtgs": "at once",
+    "queue2": "from the central queue",
+    "offset": "by offsetting",
+    "cycle": "in an LSM cycle",
+    "scheduled": "as scheduled",
+}
 
 
 def _pick(event: Mapping[str, Any], keys: Iterable[str]) -> dict[str, Any]:
@@ -105,12 +135,17 @@ def _cycle_view(event: Mapping[str, Any], agent_id: str) -> dict[str, Any] | Non
     if not isinstance(ring, list | tuple) or agent_id not in ring or len(ring) < 2:
         return None
     i = list(ring).index(agent_id)
-    return {"tick": event.get("tick"), "type": "LsmCycle", "agent": agent_id, "banks": len(ring),
-            "paid_by": ring[i - 1], "pays": ring[(i + 1) % len(ring)]}
+    return {
+        "tick": event.get("tick"),
+        "type": "LsmCycle",
+        "agent": agent_id,
+        "banks": len(ring),
+        "paid_by": ring[i - 1],
+        "pays": ring[(i + 1) % len(ring)],
+    }
 
 
-def filter_events_for_agent(events: Iterable[Mapping[str, Any]],
-                            agent_id: str) -> tuple[dict[str, Any], ...]:
+def filter_events_for_agent(events: Iterable[Mapping[str, Any]], agent_id: str) -> tuple[dict[str, Any], ...]:
     """The events ``agent_id`` may see, each reduced to the fields it may know.
 
     Keeps the agent's own arrivals, payment and bank decisions, central-queue entries,
@@ -131,8 +166,7 @@ def filter_events_for_agent(events: Iterable[Mapping[str, Any]],
 
 
 def _costs_text(event: Mapping[str, Any]) -> str:
-    parts = [f"{k.replace('_', ' ')} {format_cents(float(event[k]))}"
-             for k in _COST_KEYS if event.get(k)]
+    parts = [f"{k.replace('_', ' ')} {format_cents(float(event[k]))}" for k in _COST_KEYS if event.get(k)]
     return ", ".join(parts) or "none"
 
 
@@ -163,8 +197,7 @@ def _offset(e: Mapping[str, Any], agent_id: str) -> str:
 
 
 def _cycle(e: Mapping[str, Any], _agent_id: str) -> str:
-    return (f"LSM cycle of {e.get('banks')} banks settled: paid by {e.get('paid_by')}, "
-            f"paying {e.get('pays')}")
+    return f"LSM cycle of {e.get('banks')} banks settled: paid by {e.get('paid_by')}, paying {e.get('pays')}"
 
 
 def _post(e: Mapping[str, Any], _agent_id: str) -> str:
@@ -175,14 +208,15 @@ def _post(e: Mapping[str, Any], _agent_id: str) -> str:
 def _cap_change(e: Mapping[str, Any], _agent_id: str) -> str:
     delta = int(e.get("delta", 0))
     sign = "+" if delta >= 0 else "-"
-    return (f"unsecured credit cap changed by {sign}{format_cents(abs(delta))} "
-            f"(now {_money(e, 'unsecured_cap')})")
+    return f"unsecured credit cap changed by {sign}{format_cents(abs(delta))} (now {_money(e, 'unsecured_cap')})"
 
 
 def _arrival(e: Mapping[str, Any], _agent_id: str) -> str:
     what = "new payment" if e.get("parent") is None else f"part of tx{e.get('parent')},"
-    return (f"{what} {_tx(e)} to {e.get('receiver')}, {_money(e)}, "
-            f"deadline t{e.get('deadline')}, priority {e.get('priority')}")
+    return (
+        f"{what} {_tx(e)} to {e.get('receiver')}, {_money(e)}, "
+        f"deadline t{e.get('deadline')}, priority {e.get('priority')}"
+    )
 
 
 _SPLIT_PARTS_SHOWN = 4  # a split may have up to MAX_SPLIT_PARTS parts: keep the line short
@@ -190,12 +224,12 @@ _SPLIT_PARTS_SHOWN = 4  # a split may have up to MAX_SPLIT_PARTS parts: keep the
 
 def _split(e: Mapping[str, Any], _agent_id: str) -> str:
     children, amounts = list(e.get("children", ())), list(e.get("amounts", ()))
-    parts = ", ".join(f"tx{c} {format_cents(float(a))}" for c, a in
-                      zip(children[:_SPLIT_PARTS_SHOWN], amounts, strict=False))
+    parts = ", ".join(
+        f"tx{c} {format_cents(float(a))}" for c, a in zip(children[:_SPLIT_PARTS_SHOWN], amounts, strict=False)
+    )
     if len(children) > _SPLIT_PARTS_SHOWN:
         parts += f", … {len(children) - _SPLIT_PARTS_SHOWN} more"
-    return (f"{_tx(e)} split ({e.get('action')}) into {len(children)} parts: {parts}; "
-            f"friction {_money(e, 'friction')}")
+    return f"{_tx(e)} split ({e.get('action')}) into {len(children)} parts: {parts}; friction {_money(e, 'friction')}"
 
 
 _LINES: dict[str, Callable[[Mapping[str, Any], str], str]] = {
@@ -203,24 +237,25 @@ _LINES: dict[str, Callable[[Mapping[str, Any], str], str]] = {
     "Split": _split,
     "PolicyDecision": lambda e, _a: f"{_tx(e)}: {e.get('action')} (node {e.get('node')})",
     "BankDecision": lambda e, _a: f"bank tree: {e.get('action')} (node {e.get('node')})",
-    "QueuedRtgs": lambda e, _a: (f"{_tx(e)} queued centrally, {_money(e)} "
-                                 f"({_QUEUED_WHY.get(str(e.get('reason')), 'not enough liquidity')})"),
+    "QueuedRtgs": lambda e, _a: (
+        f"{_tx(e)} queued centrally, {_money(e)} ({_QUEUED_WHY.get(str(e.get('reason')), 'not enough liquidity')})"
+    ),
     "Settlement": _settlement,
     "Overdue": lambda e, _a: f"{_tx(e)} missed its deadline: penalty {_money(e, 'penalty')}",
     "EodPenalty": lambda e, _a: f"{_tx(e)} unsettled at end of day: penalty {_money(e, 'penalty')}",
     "EndOfDay": lambda e, _a: f"end of day {e.get('day')}",
     "LsmOffset": _offset,
     "DirectTransfer": _transfer,
-    "ScheduledSettlementFailed": lambda e, _a: (f"scheduled payment to {e.get('receiver')} "
-                                                f"failed, {_money(e)} (not enough liquidity)"),
+    "ScheduledSettlementFailed": lambda e, _a: (
+        f"scheduled payment to {e.get('receiver')} failed, {_money(e)} (not enough liquidity)"
+    ),
     "CostAccrual": lambda e, _a: f"costs: {_costs_text(e)}",
     "LsmCycle": _cycle,
     "CollateralPost": _post,
-    "CollateralWithdraw": lambda e, _a: (f"collateral withdrawn {_money(e)} "
-                                         f"(now {_money(e, 'posted')})"),
-    "CollateralTimerWithdraw": lambda e, _a: (f"timed collateral withdrawal {_money(e)} of "
-                                              f"{_money(e, 'requested')} (now "
-                                              f"{_money(e, 'posted')})"),
+    "CollateralWithdraw": lambda e, _a: f"collateral withdrawn {_money(e)} (now {_money(e, 'posted')})",
+    "CollateralTimerWithdraw": lambda e, _a: (
+        f"timed collateral withdrawal {_money(e)} of {_money(e, 'requested')} (now {_money(e, 'posted')})"
+    ),
     "CollateralAdjustment": _cap_change,
 }
 
@@ -240,8 +275,7 @@ def _run_line(run: Sequence[Mapping[str, Any]], agent_id: str) -> str:
     return f"t{first['tick']}-t{last['tick']}  every tick, {text}"
 
 
-def _entries(events: Sequence[Mapping[str, Any]],
-             agent_id: str) -> list[tuple[int, int, str, str]]:
+def _entries(events: Sequence[Mapping[str, Any]], agent_id: str) -> list[tuple[int, int, str, str]]:
     """(position, rank, type, text) per line, runs of repeated per-tick events merged."""
     out: list[tuple[int, int, str, str]] = []
     runs: dict[str, tuple[int, list[Mapping[str, Any]]]] = {}
@@ -255,8 +289,7 @@ def _entries(events: Sequence[Mapping[str, Any]],
         if kind in _RUN_KEYS:
             if kind in runs:
                 previous = runs[kind][1][-1]
-                if (e["tick"] == previous["tick"] + 1
-                        and _RUN_KEYS[kind](e) == _RUN_KEYS[kind](previous)):
+                if e["tick"] == previous["tick"] + 1 and _RUN_KEYS[kind](e) == _RUN_KEYS[kind](previous):
                     runs[kind][1].append(e)
                     continue
                 flush(kind)
@@ -268,17 +301,24 @@ def _entries(events: Sequence[Mapping[str, Any]],
     return sorted(out)
 
 
-_TYPE_WORDS = {"PolicyDecision": "payment decisions", "Arrival": "arrivals",
-               "Settlement": "settlements", "CostAccrual": "cost lines",
-               "BankDecision": "bank decisions", "LsmOffset": "offsets",
-               "DirectTransfer": "transfers", "LsmCycle": "cycles",
-               "CollateralPost": "collateral posts", "CollateralWithdraw": "collateral withdrawals",
-               "CollateralTimerWithdraw": "timed withdrawals",
-               "CollateralAdjustment": "credit-cap changes", "Split": "splits"}
+_TYPE_WORDS = {
+    "PolicyDecision": "payment decisions",
+    "Arrival": "arrivals",
+    "Settlement": "settlements",
+    "CostAccrual": "cost lines",
+    "BankDecision": "bank decisions",
+    "LsmOffset": "offsets",
+    "DirectTransfer": "transfers",
+    "LsmCycle": "cycles",
+    "CollateralPost": "collateral posts",
+    "CollateralWithdraw": "collateral withdrawals",
+    "CollateralTimerWithdraw": "timed withdrawals",
+    "CollateralAdjustment": "credit-cap changes",
+    "Split": "splits",
+}
 
 
-def format_events(events: Iterable[Mapping[str, Any]], agent_id: str,
-                  max_lines: int = 60) -> list[str]:
+def format_events(events: Iterable[Mapping[str, Any]], agent_id: str, max_lines: int = 60) -> list[str]:
     """Compact lines of ``agent_id``'s view of ``events``, at most ``max_lines`` of them.
 
     The events are filtered first (`filter_events_for_agent`). When there are too many lines,

@@ -58,7 +58,7 @@ def _balanced_objects(text: str) -> list[str]:
             elif c == "}":
                 depth -= 1
                 if depth == 0:
-                    spans.append(text[i:j + 1])
+                    spans.append(text[i : j + 1])
                     break
             j += 1
         else:

@@ -77,15 +77,20 @@ def _parameter_line(spec: ParameterSpec) -> str:
 
 
 def _format_section(constraints: ScenarioConstraints) -> list[str]:
-    lines = ["## Policy format", "",
-             "A policy is one JSON object with \"version\", \"policy_id\", \"parameters\" "
-             "(name -> number) and one decision tree per allowed tree name. Inside a policy, "
-             "money is in cents ($1.00 = 100).", "", "### Parameters"]
+    lines = [
+        "## Policy format",
+        "",
+        'A policy is one JSON object with "version", "policy_id", "parameters" '
+        "(name -> number) and one decision tree per allowed tree name. Inside a policy, "
+        "money is in cents ($1.00 = 100).",
+        "",
+        "### Parameters",
+    ]
     if constraints.allowed_parameters:
         lines += [_parameter_line(p) for p in constraints.allowed_parameters]
     else:
-        lines.append("- none: \"parameters\" must be empty")
-    lines += ["", "### Context fields (read with {\"field\": NAME})"]
+        lines.append('- none: "parameters" must be empty')
+    lines += ["", '### Context fields (read with {"field": NAME})']
     if constraints.allowed_fields:
         lines += [f"- {field_doc(name)}" for name in constraints.allowed_fields]
     else:
@@ -103,7 +108,7 @@ def _format_section(constraints: ScenarioConstraints) -> list[str]:
     lines += [f"- {form}" for form in CONDITION_FORMS]
     lines.append("Values (V):")
     lines += [f"- {form}" for form in VALUE_KINDS]
-    lines.append("Text action parameters are written {\"value\": \"text\"}.")
+    lines.append('Text action parameters are written {"value": "text"}.')
     return lines
 
 
@@ -124,8 +129,10 @@ def _cost_lines(rates: CostRates, eod_scope: str) -> list[str]:
     per_tick: list[str] = []
     free: list[str] = []
     if rates.liquidity_cost_per_tick_bps:
-        per_tick.append(f"- liquidity opportunity: {_number(rates.liquidity_cost_per_tick_bps)} "
-                        "bps per tick of the liquidity brought in from your pool")
+        per_tick.append(
+            f"- liquidity opportunity: {_number(rates.liquidity_cost_per_tick_bps)} "
+            "bps per tick of the liquidity brought in from your pool"
+        )
     else:
         free.append("liquidity opportunity")
     if rates.delay_cost_per_tick_per_cent:
@@ -133,18 +140,22 @@ def _cost_lines(rates: CostRates, eod_scope: str) -> list[str]:
         per_tick.append(
             f"- delay: {_number(rate)} x the unsettled amount of each payment, per tick it waits "
             f"(a $100.00 payment waiting one tick costs {format_cents(10_000 * rate)}); "
-            f"x{_number(rates.overdue_delay_multiplier)} once the payment is past its deadline")
+            f"x{_number(rates.overdue_delay_multiplier)} once the payment is past its deadline"
+        )
         pm = rates.priority_delay_multipliers
         if pm is not None:
-            per_tick.append(f"  - priority multipliers: urgent (8-10) "
-                            f"x{_number(pm.urgent_multiplier)}, "
-                            f"normal (4-7) x{_number(pm.normal_multiplier)}, "
-                            f"low (0-3) x{_number(pm.low_multiplier)}")
+            per_tick.append(
+                f"  - priority multipliers: urgent (8-10) "
+                f"x{_number(pm.urgent_multiplier)}, "
+                f"normal (4-7) x{_number(pm.normal_multiplier)}, "
+                f"low (0-3) x{_number(pm.low_multiplier)}"
+            )
     else:
         free.append("delay")
     for rate, name, base in (
-            (rates.overdraft_bps_per_tick, "overdraft", "a negative balance"),
-            (rates.collateral_cost_per_tick_bps, "collateral", "posted collateral")):
+        (rates.overdraft_bps_per_tick, "overdraft", "a negative balance"),
+        (rates.collateral_cost_per_tick_bps, "collateral", "posted collateral"),
+    ):
         if rate:
             per_tick.append(f"- {name}: {_number(rate)} bps per tick of {base}")
         else:
@@ -153,77 +164,98 @@ def _cost_lines(rates: CostRates, eod_scope: str) -> list[str]:
     if _penalty_is_zero(rates.deadline_penalty):
         free.append("deadline penalty")
     else:
-        one_time.append("- deadline penalty: " + _penalty_text(
-            rates.deadline_penalty, "not settled by its deadline (charged once, the tick after)"))
+        one_time.append(
+            "- deadline penalty: "
+            + _penalty_text(rates.deadline_penalty, "not settled by its deadline (charged once, the tick after)")
+        )
     if rates.split_friction_cost:
-        one_time.append(f"- split friction: {format_cents(rates.split_friction_cost)} per "
-                        "extra part when a payment is split")
+        one_time.append(
+            f"- split friction: {format_cents(rates.split_friction_cost)} per extra part when a payment is split"
+        )
     else:
         free.append("split friction")
-    scope = ("still unsettled at the end of the day" if eod_scope == "unsettled"
-             else "still unsettled at the end of the day and already past its deadline")
-    end_of_day = [] if _penalty_is_zero(rates.eod) else [
-        "- end-of-day penalty: " + _penalty_text(rates.eod, scope)]
+    scope = (
+        "still unsettled at the end of the day"
+        if eod_scope == "unsettled"
+        else "still unsettled at the end of the day and already past its deadline"
+    )
+    end_of_day = [] if _penalty_is_zero(rates.eod) else ["- end-of-day penalty: " + _penalty_text(rates.eod, scope)]
     if not end_of_day:
         free.append("end-of-day penalty")
-    lines = ["Per tick:", *(per_tick or ["- none"]), "One-time:", *(one_time or ["- none"]),
-             "End of day:", *(end_of_day or ["- none"])]
+    lines = [
+        "Per tick:",
+        *(per_tick or ["- none"]),
+        "One-time:",
+        *(one_time or ["- none"]),
+        "End of day:",
+        *(end_of_day or ["- none"]),
+    ]
     if free:
         lines.append(f"Not charged in this scenario: {', '.join(free)}.")
     return lines
 
 
 def _collateral_trees_allowed(constraints: ScenarioConstraints) -> bool:
-    return any(action in (constraints.actions_for(tree) or ())
-               for tree in ("strategic_collateral_tree", "end_of_tick_collateral_tree")
-               for action in ("PostCollateral", "WithdrawCollateral"))
+    return any(
+        action in (constraints.actions_for(tree) or ())
+        for tree in ("strategic_collateral_tree", "end_of_tick_collateral_tree")
+        for action in ("PostCollateral", "WithdrawCollateral")
+    )
 
 
 def _scenario_section(scenario: ScenarioFacts, collateral_trees: bool = False) -> list[str]:
     days = "day" if scenario.num_days == 1 else "days"
-    lines = ["## Scenario", "",
-             f"- A day has {scenario.ticks_per_day} ticks (t0 to t{scenario.ticks_per_day - 1}); "
-             f"the run lasts {scenario.num_days} {days}. Costs are totals over the run."]
+    lines = [
+        "## Scenario",
+        "",
+        f"- A day has {scenario.ticks_per_day} ticks (t0 to t{scenario.ticks_per_day - 1}); "
+        f"the run lasts {scenario.num_days} {days}. Costs are totals over the run.",
+    ]
     if scenario.liquidity_pool is not None:
         lines.append(f"- Your liquidity pool holds {format_cents(scenario.liquidity_pool)}.")
-    lines.append("- A released payment settles at once if you can cover it (balance plus any "
-                 "unused credit); otherwise it waits in the central queue, which is retried in "
-                 "order every tick.")
+    lines.append(
+        "- A released payment settles at once if you can cover it (balance plus any "
+        "unused credit); otherwise it waits in the central queue, which is retried in "
+        "order every tick."
+    )
     if scenario.deferred_crediting:
-        lines.append("- Deferred crediting: money you receive becomes usable only from the next "
-                     "tick, never within the tick it arrives.")
+        lines.append(
+            "- Deferred crediting: money you receive becomes usable only from the next "
+            "tick, never within the tick it arrives."
+        )
     else:
         lines.append("- Money you receive is usable immediately.")
     if scenario.bilateral_offsetting:
-        lines.append("- Bilateral offsetting: queued payments between two banks can settle "
-                     "against each other, only the net amount moving.")
+        lines.append(
+            "- Bilateral offsetting: queued payments between two banks can settle "
+            "against each other, only the net amount moving."
+        )
     elif scenario.settlement.cycles:
         lines.append("- No bilateral offsetting between two banks.")
     else:
-        lines.append("- No offsetting: a queued payment settles only when its sender can cover "
-                     "it in full.")
+        lines.append("- No offsetting: a queued payment settles only when its sender can cover it in full.")
     lines += settlement_lines(scenario.settlement, collateral_trees)
-    lines += ["", "### Costs (shown in dollars)", *_cost_lines(scenario.cost_rates,
-                                                               scenario.eod_penalty_scope)]
+    lines += ["", "### Costs (shown in dollars)", *_cost_lines(scenario.cost_rates, scenario.eod_penalty_scope)]
     return lines
 
 
 def _contract_section() -> list[str]:
     return [
-        "## Your answer", "",
-        "Reply with the complete policy as one JSON object and nothing else: no text before "
-        "or after it. Rules:",
+        "## Your answer",
+        "",
+        "Reply with the complete policy as one JSON object and nothing else: no text before or after it. Rules:",
         "- use only the parameters, fields, trees and actions listed above;",
         "- keep every parameter within its bounds;",
         "- give every node a node_id that is unique within the policy;",
-        "- declare in \"parameters\" every parameter the trees reference.",
+        '- declare in "parameters" every parameter the trees reference.',
         "If the policy is invalid you will receive the list of errors; then reply with the "
         "whole corrected policy, again as one JSON object.",
     ]
 
 
-def build_system_prompt(config: LLMConfig, constraints: ScenarioConstraints,
-                        scenario: ScenarioFacts, system_prompt_text: str | None = None) -> str:
+def build_system_prompt(
+    config: LLMConfig, constraints: ScenarioConstraints, scenario: ScenarioFacts, system_prompt_text: str | None = None
+) -> str:
     """The system prompt: the experiment's text, then the generated reference sections.
 
     Args:
@@ -241,9 +273,12 @@ def build_system_prompt(config: LLMConfig, constraints: ScenarioConstraints,
     opening = system_prompt_text if system_prompt_text is not None else config.system_prompt
     if opening is None or not opening.strip():
         opening = DEFAULT_SYSTEM_PROMPT
-    parts = [opening.rstrip("\n"), "\n".join(_format_section(constraints)),
-             "\n".join(_scenario_section(scenario, _collateral_trees_allowed(constraints))),
-             "\n".join(_contract_section())]
+    parts = [
+        opening.rstrip("\n"),
+        "\n".join(_format_section(constraints)),
+        "\n".join(_scenario_section(scenario, _collateral_trees_allowed(constraints))),
+        "\n".join(_contract_section()),
+    ]
     return "\n\n".join(parts) + "\n"
 
 
@@ -254,16 +289,23 @@ def _parameters_text(policy: PolicyDoc) -> str:
     params = policy.get("parameters") or {}
     if not isinstance(params, dict) or not params:
         return "none"
-    return ", ".join(f"{k} = {_number(float(v))}" if isinstance(v, int | float) else f"{k} = {v!r}"
-                     for k, v in params.items())
+    return ", ".join(
+        f"{k} = {_number(float(v))}" if isinstance(v, int | float) else f"{k} = {v!r}" for k, v in params.items()
+    )
 
 
 def _cost_section(ctx: ProposalContext) -> list[str]:
     plural = "sample" if ctx.num_samples == 1 else "samples"
-    lines = [f"## Cost of the current policy ({ctx.num_samples} {plural})", "",
-             f"Mean total cost {format_cents(ctx.mean_cost)} (standard deviation "
-             f"{format_cents(ctx.cost_std)}); settlement rate {ctx.settlement_rate:.1%} of your "
-             "payments.", "", "| component | mean | share |", "|---|---|---|"]
+    lines = [
+        f"## Cost of the current policy ({ctx.num_samples} {plural})",
+        "",
+        f"Mean total cost {format_cents(ctx.mean_cost)} (standard deviation "
+        f"{format_cents(ctx.cost_std)}); settlement rate {ctx.settlement_rate:.1%} of your "
+        "payments.",
+        "",
+        "| component | mean | share |",
+        "|---|---|---|",
+    ]
     total = sum(ctx.cost_breakdown.values())
     order = {name: i for i, name in enumerate(COMPONENT_LABELS)}
     items = sorted(ctx.cost_breakdown.items(), key=lambda kv: (-kv[1], order.get(kv[0], 99), kv[0]))
@@ -274,15 +316,18 @@ def _cost_section(ctx: ProposalContext) -> list[str]:
 
 
 def _streams_section(ctx: ProposalContext, max_event_lines: int) -> list[str]:
-    lines = ["## Your simulated days", "",
-             "Only your own events: your payments and decisions, payments you received, "
-             "your costs and penalties."]
+    lines = [
+        "## Your simulated days",
+        "",
+        "Only your own events: your payments and decisions, payments you received, your costs and penalties.",
+    ]
     for stream in ctx.streams:
         seed = "n/a" if stream.seed is None else str(stream.seed)
-        lines += ["", f"### {stream.label[:1].upper()}{stream.label[1:]} (seed {seed}, your cost "
-                      f"{format_cents(stream.cost)})"]
-        events = format_events(filter_events_for_agent(stream.events, ctx.agent_id),
-                               ctx.agent_id, max_event_lines)
+        lines += [
+            "",
+            f"### {stream.label[:1].upper()}{stream.label[1:]} (seed {seed}, your cost {format_cents(stream.cost)})",
+        ]
+        events = format_events(filter_events_for_agent(stream.events, ctx.agent_id), ctx.agent_id, max_event_lines)
         lines += events or ["(no events)"]
     return lines
 
@@ -313,8 +358,7 @@ def _history_line(r: IterationRecord) -> str:
     change = f"{_param_changes(changes)}; {tree_text or 'trees unchanged'}"
     text = f"- iteration {r.iteration}, {verdict} ({r.reason}): {change}"
     if r.old_mean_cost is not None and r.new_mean_cost is not None:
-        text += (f". Mean cost {format_cents(r.old_mean_cost)} -> "
-                 f"{format_cents(r.new_mean_cost)}")
+        text += f". Mean cost {format_cents(r.old_mean_cost)} -> {format_cents(r.new_mean_cost)}"
     if r.mean_delta is not None:
         text += f", paired delta {format_cents(r.mean_delta)}"
     if r.ci_low is not None and r.ci_high is not None:
@@ -326,11 +370,12 @@ def _history_section(ctx: ProposalContext) -> list[str]:
     lines = ["## Your past proposals (cheapest first)", ""]
     if not ctx.history:
         return [*lines, "None yet: this is your first proposal."]
-    lines.append("Paired delta = cost of the policy in force minus cost of the proposal on the "
-                 "same samples (positive: the proposal was cheaper). Costs of different "
-                 "iterations come from different samples.")
-    records = sorted(ctx.history, key=lambda r: (_record_cost(r) is None,
-                                                 _record_cost(r) or 0.0, r.iteration))
+    lines.append(
+        "Paired delta = cost of the policy in force minus cost of the proposal on the "
+        "same samples (positive: the proposal was cheaper). Costs of different "
+        "iterations come from different samples."
+    )
+    records = sorted(ctx.history, key=lambda r: (_record_cost(r) is None, _record_cost(r) or 0.0, r.iteration))
     return lines + [_history_line(r) for r in records]
 
 
@@ -349,16 +394,28 @@ def build_user_prompt(ctx: ProposalContext, *, max_event_lines: int = 60) -> str
     policy_json = json.dumps(ctx.current_policy, indent=2)
     sections = [
         [f"# {ctx.agent_id}, iteration {ctx.iteration}"],
-        ["## Current policy", "", "```json", policy_json, "```", "",
-         f"Parameters in force: {_parameters_text(ctx.current_policy)}."],
+        [
+            "## Current policy",
+            "",
+            "```json",
+            policy_json,
+            "```",
+            "",
+            f"Parameters in force: {_parameters_text(ctx.current_policy)}.",
+        ],
         _cost_section(ctx),
         _streams_section(ctx, max_event_lines),
         _history_section(ctx),
     ]
     if ctx.customization and ctx.customization.strip():
         sections.append(["## Instructions for this experiment", "", ctx.customization.strip()])
-    sections.append(["## Task", "",
-                     f"Propose a policy for {ctx.agent_id} that lowers its mean total cost. "
-                     "Answer with the complete policy in the format described in the system "
-                     "message."])
+    sections.append(
+        [
+            "## Task",
+            "",
+            f"Propose a policy for {ctx.agent_id} that lowers its mean total cost. "
+            "Answer with the complete policy in the format described in the system "
+            "message.",
+        ]
+    )
     return "\n\n".join("\n".join(s) for s in sections) + "\n"

@@ -92,8 +92,7 @@ class _RedactingFilter(logging.Filter):
 
 
 _REDACTOR = _RedactingFilter()
-THIRD_PARTY_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "openai",
-                       "openai._base_client", "httpx")
+THIRD_PARTY_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "openai", "openai._base_client", "httpx")
 
 
 def protect_secrets(secrets: Iterable[str | None]) -> Scrubber:
@@ -180,7 +179,7 @@ def describe(exc: BaseException) -> str:
     text = str(exc).strip()
     for prefix in (f"litellm.{name}:", f"{name}:"):
         while text.startswith(prefix):
-            text = text[len(prefix):].strip()
+            text = text[len(prefix) :].strip()
     return f"{name}: {text}" if text else name
 
 
@@ -192,9 +191,14 @@ def _status(exc: BaseException) -> int | None:
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` is worth retrying: timeouts, connection errors, 429 and 5xx."""
     litellm = load_litellm()
-    transient_types = (litellm.Timeout, litellm.APIConnectionError, litellm.RateLimitError,
-                       litellm.InternalServerError, litellm.ServiceUnavailableError,
-                       litellm.BadGatewayError)
+    transient_types = (
+        litellm.Timeout,
+        litellm.APIConnectionError,
+        litellm.RateLimitError,
+        litellm.InternalServerError,
+        litellm.ServiceUnavailableError,
+        litellm.BadGatewayError,
+    )
     if isinstance(exc, transient_types):
         return True
     status = _status(exc)
@@ -222,8 +226,11 @@ def is_fatal(exc: BaseException) -> bool:
 
 
 def _headers(exc: BaseException) -> Mapping[str, str]:
-    for source in (getattr(getattr(exc, "response", None), "headers", None),
-                   getattr(exc, "litellm_response_headers", None), getattr(exc, "headers", None)):
+    for source in (
+        getattr(getattr(exc, "response", None), "headers", None),
+        getattr(exc, "litellm_response_headers", None),
+        getattr(exc, "headers", None),
+    ):
         if source is not None and hasattr(source, "get"):
             return {str(k).lower(): str(v) for k, v in dict(source).items()}
     return {}
@@ -261,11 +268,10 @@ def backoff_delay(config: LLMConfig, retry: int, exc: BaseException) -> float:
     asked = retry_after_seconds(exc)
     if asked is not None:
         return asked
-    return float(min(MAX_BACKOFF_SECONDS, config.backoff_seconds * (2 ** retry)))
+    return float(min(MAX_BACKOFF_SECONDS, config.backoff_seconds * (2**retry)))
 
 
-def request_kwargs(config: LLMConfig, api_key: str | None,
-                   supported: Sequence[str] | None) -> dict[str, Any]:
+def request_kwargs(config: LLMConfig, api_key: str | None, supported: Sequence[str] | None) -> dict[str, Any]:
     """Keyword arguments for ``litellm.acompletion`` (messages excluded).
 
     ``reasoning_effort`` and ``thinking`` are sent only when configured and supported by the
@@ -312,9 +318,13 @@ def supported_params(model: str) -> list[str] | None:
 Sleep = Callable[[float], Awaitable[None]]
 
 
-async def call_with_backoff(config: LLMConfig, kwargs: Mapping[str, Any],
-                            messages: Sequence[Mapping[str, str]], scrub: Scrubber,
-                            sleep: Sleep = asyncio.sleep) -> list[CallOutcome]:
+async def call_with_backoff(
+    config: LLMConfig,
+    kwargs: Mapping[str, Any],
+    messages: Sequence[Mapping[str, str]],
+    scrub: Scrubber,
+    sleep: Sleep = asyncio.sleep,
+) -> list[CallOutcome]:
     """Call the model, retrying transient failures up to ``config.transport_retries`` times.
 
     Returns every call made, in order; the last one holds the response, or the error that
@@ -333,13 +343,13 @@ async def call_with_backoff(config: LLMConfig, kwargs: Mapping[str, Any],
         try:  # the whole call, however slowly the server sends its bytes
             response = await asyncio.wait_for(
                 litellm.acompletion(messages=[dict(m) for m in sent], **kwargs),
-                timeout=config.timeout_seconds + CALL_GRACE_SECONDS)
+                timeout=config.timeout_seconds + CALL_GRACE_SECONDS,
+            )
         except openai.APIError as exc:
             fatal = is_fatal(exc)
             failure: _Failure | None = _Failure(exc, describe(exc), not fatal and is_transient(exc), fatal)
         except asyncio.TimeoutError as exc:
-            failure = _Failure(exc, f"Timeout: no complete answer within {config.timeout_seconds:g} s",
-                               True, False)
+            failure = _Failure(exc, f"Timeout: no complete answer within {config.timeout_seconds:g} s", True, False)
         except Exception as exc:  # noqa: BLE001 - a response litellm could not even read
             failure = _Failure(exc, f"unreadable provider response ({describe(exc)})", False, False)
         else:
@@ -355,8 +365,14 @@ async def call_with_backoff(config: LLMConfig, kwargs: Mapping[str, Any],
                 log.warning("LLM call to %s failed for good: %s", config.model, error)
             return outcomes
         delay = backoff_delay(config, retry, failure.exc)
-        log.warning("LLM call to %s failed (%s); retry %d/%d in %.2f s", config.model, error,
-                    retry + 1, config.transport_retries, delay)
+        log.warning(
+            "LLM call to %s failed (%s); retry %d/%d in %.2f s",
+            config.model,
+            error,
+            retry + 1,
+            config.transport_retries,
+            delay,
+        )
         await sleep(delay)
     return outcomes  # unreachable: the loop always returns
 
@@ -380,8 +396,7 @@ class LLMTransport(Protocol):
 
     async def supported_params(self, model: str) -> list[str] | None: ...
 
-    async def call(self, config: LLMConfig,
-                   messages: Sequence[Mapping[str, str]]) -> list[CallOutcome]: ...
+    async def call(self, config: LLMConfig, messages: Sequence[Mapping[str, str]]) -> list[CallOutcome]: ...
 
 
 class LiteLLMTransport:
@@ -403,11 +418,9 @@ class LiteLLMTransport:
             self._supported[model] = supported_params(model)
         return self._supported[model]
 
-    async def call(self, config: LLMConfig,
-                   messages: Sequence[Mapping[str, str]]) -> list[CallOutcome]:
+    async def call(self, config: LLMConfig, messages: Sequence[Mapping[str, str]]) -> list[CallOutcome]:
         if config.api_key_env is not None and (missing := missing_key_error(config)) is not None:
             raise missing  # a provider's own variable may be unset: then the call is `is_fatal`
         api_key = os.environ.get(config.api_key_env) if config.api_key_env else None
         kwargs = request_kwargs(config, api_key, await self.supported_params(config.model))
-        return await call_with_backoff(config, kwargs, messages, protect_secrets(secret_values(config)),
-                                       self._sleep)
+        return await call_with_backoff(config, kwargs, messages, protect_secrets(secret_values(config)), self._sleep)

@@ -68,8 +68,14 @@ def _base64_cores(secret: bytes) -> list[str]:
 
 def _variants(secret: str) -> list[str]:
     raw = secret.encode()
-    forms = {secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret),
-             binascii.hexlify(raw).decode(), *_base64_cores(raw)}
+    forms = {
+        secret,
+        json.dumps(secret)[1:-1],
+        quote(secret, safe=""),
+        quote_plus(secret),
+        binascii.hexlify(raw).decode(),
+        *_base64_cores(raw),
+    }
     return sorted((f for f in forms if len(f) >= MIN_SECRET_CHARS), key=len, reverse=True)
 
 
@@ -129,8 +135,12 @@ class Cleaner:
     def price(self, value: object) -> float | None:
         if value is None:
             return None
-        if (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-                and 0 <= value <= MAX_CALL_COST_USD):
+        if (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and 0 <= value <= MAX_CALL_COST_USD
+        ):
             return float(value)
         self.notes.append(f"cost unusable ({self._show(value)}): the call is counted unpriced")
         return None

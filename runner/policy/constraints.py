@@ -26,14 +26,8 @@ class ParameterSpec(BaseModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> ParameterSpec:
-        if (
-            self.min_value is not None
-            and self.max_value is not None
-            and self.min_value > self.max_value
-        ):
-            raise ValueError(
-                f"min_value must be <= max_value, got {self.min_value} > {self.max_value}"
-            )
+        if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
+            raise ValueError(f"min_value must be <= max_value, got {self.min_value} > {self.max_value}")
         if self.param_type == "enum" and not self.allowed_values:
             raise ValueError("an enum parameter needs allowed_values")
         return self
@@ -80,9 +74,7 @@ class ScenarioConstraints(BaseModel):
                 raise ValueError(f"allowed_actions.{tree}: unknown tree")
             for action in actions:
                 if action not in ACTIONS_BY_TREE[canonical]:
-                    raise ValueError(
-                        f"allowed_actions.{tree}: '{action}' is not an action of {canonical}"
-                    )
+                    raise ValueError(f"allowed_actions.{tree}: '{action}' is not an action of {canonical}")
         names = [p.name for p in self.allowed_parameters]
         if len(set(names)) != len(names):
             raise ValueError("allowed_parameters: parameter names must be unique")

@@ -52,7 +52,10 @@ ACTION_ARGS: dict[str, set[str]] = {
     "Split": {"num_splits"},
     "PaceAndRelease": {"num_splits"},
     "StaggerSplit": {
-        "num_splits", "stagger_first_now", "stagger_gap_ticks", "priority_boost_children",
+        "num_splits",
+        "stagger_first_now",
+        "stagger_gap_ticks",
+        "priority_boost_children",
     },
     "Reprioritize": {"new_priority"},
     "Drop": set(),
@@ -60,8 +63,11 @@ ACTION_ARGS: dict[str, set[str]] = {
     "ResubmitToRtgs": {"rtgs_priority"},
     "NoAction": set(),
     "SetReleaseBudget": {
-        "max_value_to_release", "focus_counterparties", "focus_cpty_list",
-        "max_per_counterparty", "max_per_cpty",
+        "max_value_to_release",
+        "focus_counterparties",
+        "focus_cpty_list",
+        "max_per_counterparty",
+        "max_per_cpty",
     },
     "SetState": {"key", "value", "reason"},
     "AddState": {"key", "value", "reason"},
@@ -108,10 +114,11 @@ class _Parser:
     # ---- values
     def value(self, raw: Any, path: str, tree: str) -> Value:
         if not isinstance(raw, dict) or len(raw) != 1:
-            self.err(path, "a value must be one of {field}, {param}, {value} or {compute}, "
-                           f"got {show_value(raw)}")
+            self.err(
+                path, f"a value must be one of {{field}}, {{param}}, {{value}} or {{compute}}, got {show_value(raw)}"
+            )
             return Const(0.0)
-        (kind, arg), = raw.items()
+        ((kind, arg),) = raw.items()
         if kind == "field":
             if not isinstance(arg, str) or not is_known_field(arg, tree):
                 if tree != "payment_tree" and arg in TX_FIELDS:
@@ -125,8 +132,7 @@ class _Parser:
         if kind == "param":
             if not isinstance(arg, str) or arg not in self.params:
                 declared = ", ".join(self.params) or "none"
-                self.err(f"{path}.param",
-                         f"{arg!r} is not declared in parameters (declared: {declared})")
+                self.err(f"{path}.param", f"{arg!r} is not declared in parameters (declared: {declared})")
             return ParamRef(str(arg))
         if kind == "value":
             if isinstance(arg, bool):
@@ -156,8 +162,7 @@ class _Parser:
             "div0": ("numerator", "denominator", "default"),
         }
         if op not in shapes:
-            self.err(f"{path}.op",
-                     f"unknown computation {show_value(op)} (use {', '.join(COMPUTE_OPS)})")
+            self.err(f"{path}.op", f"unknown computation {show_value(op)} (use {', '.join(COMPUTE_OPS)})")
             return Const(0.0)
         keys = set(raw) - {"op"}
         if keys != set(shapes[op]):
@@ -187,8 +192,7 @@ class _Parser:
     def condition(self, raw: Any, path: str, tree: str) -> Condition:
         if not isinstance(raw, dict) or "op" not in raw:
             if isinstance(raw, dict):
-                self.err(f"{path}.op",
-                         f"required key is missing (one of {', '.join(CONDITION_OPS)})")
+                self.err(f"{path}.op", f"required key is missing (one of {', '.join(CONDITION_OPS)})")
             else:
                 self.err(path, f"a condition must be an object with an 'op', got {show_value(raw)}")
             return Compare("==", Const(0.0), Const(0.0))
@@ -198,24 +202,22 @@ class _Parser:
                 got = ", ".join(sorted(set(raw) - {"op"})) or "nothing"
                 self.err(path, f"comparison '{op}' takes left and right, got {got}")
                 return Compare("==", Const(0.0), Const(0.0))
-            return Compare(op, self.value(raw["left"], f"{path}.left", tree),
-                             self.value(raw["right"], f"{path}.right", tree))
+            return Compare(
+                op, self.value(raw["left"], f"{path}.left", tree), self.value(raw["right"], f"{path}.right", tree)
+            )
         if op in ("and", "or"):
             conds = raw.get("conditions")
             if set(raw) != {"op", "conditions"} or not isinstance(conds, list) or not conds:
                 self.err(path, f"'{op}' takes a non-empty list 'conditions'")
                 return Compare("==", Const(0.0), Const(0.0))
-            parsed = tuple(
-                self.condition(c, f"{path}.conditions[{i}]", tree) for i, c in enumerate(conds)
-            )
+            parsed = tuple(self.condition(c, f"{path}.conditions[{i}]", tree) for i, c in enumerate(conds))
             return AllOf(parsed) if op == "and" else AnyOf(parsed)
         if op == "not":
             if set(raw) != {"op", "condition"}:
                 self.err(path, "'not' takes one 'condition'")
                 return Compare("==", Const(0.0), Const(0.0))
             return Negate(self.condition(raw["condition"], f"{path}.condition", tree))
-        self.err(f"{path}.op",
-                 f"unknown operator {show_value(op)} (use {', '.join(CONDITION_OPS)})")
+        self.err(f"{path}.op", f"unknown operator {show_value(op)} (use {', '.join(CONDITION_OPS)})")
         return Compare("==", Const(0.0), Const(0.0))
 
     # ---- nodes
@@ -248,13 +250,13 @@ class _Parser:
             self.err(f"{path}.node_id", f"must be a non-empty string, got {show_value(node_id)}")
             node_id = path
         if node_id in self.node_ids:
-            self.err(f"{path}.node_id",
-                     f"duplicate node id '{node_id}' (also at {self.node_ids[node_id]})")
+            self.err(f"{path}.node_id", f"duplicate node id '{node_id}' (also at {self.node_ids[node_id]})")
         self.node_ids[node_id] = path
         return str(node_id)
 
-    def condition_node(self, raw: dict[str, Any], path: str, tree: str, depth: int,
-                       node_id: str) -> ConditionNode | None:
+    def condition_node(
+        self, raw: dict[str, Any], path: str, tree: str, depth: int, node_id: str
+    ) -> ConditionNode | None:
         extra = set(raw) - {"type", "node_id", "condition", "on_true", "on_false"} - DOC_KEYS
         for key in sorted(extra):
             self.err(f"{path}.{key}", "unknown key in a condition node")
@@ -291,16 +293,13 @@ class _Parser:
                 args[name] = parsed
         for name in sorted(REQUIRED_ARGS.get(action, set()) - set(args)):
             if not any(e.startswith(f"{path}.parameters.{name}") for e in self.errors):
-                self.err(f"{path}.parameters.{name}",
-                         f"required parameter of '{action}' is missing")
+                self.err(f"{path}.parameters.{name}", f"required parameter of '{action}' is missing")
         state_key = args.get("key")
         if isinstance(state_key, str) and not state_key.startswith("bank_state_"):
-            self.err(f"{path}.parameters.key",
-                     f"state keys must start with 'bank_state_', got {state_key!r}")
+            self.err(f"{path}.parameters.key", f"state keys must start with 'bank_state_', got {state_key!r}")
         return ActionNode(node_id, str(action), args)
 
-    def action_arg(self, action: str, name: str, arg: Any, apath: str,
-                   tree: str) -> ActionArg | None:
+    def action_arg(self, action: str, name: str, arg: Any, apath: str, tree: str) -> ActionArg | None:
         """One argument of an action, or None (with an error recorded) when it is invalid."""
         if name not in ACTION_ARGS[action]:
             takes = ", ".join(sorted(ACTION_ARGS[action])) or "none"
@@ -326,8 +325,7 @@ def _bad_action(action: object, tree: str) -> str:
         return f"required key is missing (actions of {tree}: {', '.join(allowed)})"
     home = [t for t, actions in ACTIONS_BY_TREE.items() if action in actions]
     if home:
-        return (f"{action!r} is an action of {home[0]}, not of {tree} "
-                f"(actions of {tree}: {', '.join(allowed)})")
+        return f"{action!r} is an action of {home[0]}, not of {tree} (actions of {tree}: {', '.join(allowed)})"
     hint = _hint(action, allowed) or f" (actions: {', '.join(allowed)})"
     return f"{show_value(action)} is not an action of {tree}{hint}"
 
@@ -353,8 +351,7 @@ def parse_policy(doc: Any) -> tuple[Policy | None, list[str]]:
     raw_params = doc.get("parameters") or {}
     params: dict[str, float] = {}
     if not isinstance(raw_params, dict):
-        errors.append("parameters: must be an object of name: number, "
-                      f"got {show_value(raw_params)}")
+        errors.append(f"parameters: must be an object of name: number, got {show_value(raw_params)}")
     else:
         for name, value in raw_params.items():
             if not _num(value):

@@ -94,12 +94,9 @@ class PolicyProgram:
         self.name = name or policy.policy_id
         self.params = dict(policy.parameters)
         self._leaves: dict[str, list[ActionNode]] = {
-            tree: [n for n in iter_nodes(root) if isinstance(n, ActionNode)]
-            for tree, root in policy.trees.items()
+            tree: [n for n in iter_nodes(root) if isinstance(n, ActionNode)] for tree, root in policy.trees.items()
         }
-        self._leaf_index = {
-            tree: {id(n): i for i, n in enumerate(leaves)} for tree, leaves in self._leaves.items()
-        }
+        self._leaf_index = {tree: {id(n): i for i, n in enumerate(leaves)} for tree, leaves in self._leaves.items()}
 
     # Leaf lookup is keyed by node identity, which does not survive pickling (Ray ships
     # programs to workers): pickle the policy and rebuild the tables on arrival.
@@ -178,8 +175,7 @@ class PolicyProgram:
         self._walk(self.policy.trees[tree], tree, np.arange(n), view, out, n)
         return out
 
-    def _walk(self, node: Node, tree: str, rows: np.ndarray, view: _CachedFields,
-              out: Decisions, n: int) -> None:
+    def _walk(self, node: Node, tree: str, rows: np.ndarray, view: _CachedFields, out: Decisions, n: int) -> None:
         if rows.size == 0:
             return
         if isinstance(node, ActionNode):

@@ -39,25 +39,44 @@ def value_to_doc(v: Value) -> dict[str, Any]:
     if isinstance(v, Unary):
         return {"compute": {"op": v.op, "value": value_to_doc(v.value)}}
     if isinstance(v, Clamp):
-        return {"compute": {"op": "clamp", "value": value_to_doc(v.value),
-                            "min": value_to_doc(v.lo), "max": value_to_doc(v.hi)}}
-    return {"compute": {"op": "div0", "numerator": value_to_doc(v.numerator),
-                        "denominator": value_to_doc(v.denominator), "default": value_to_doc(v.default)}}
+        return {
+            "compute": {
+                "op": "clamp",
+                "value": value_to_doc(v.value),
+                "min": value_to_doc(v.lo),
+                "max": value_to_doc(v.hi),
+            }
+        }
+    return {
+        "compute": {
+            "op": "div0",
+            "numerator": value_to_doc(v.numerator),
+            "denominator": value_to_doc(v.denominator),
+            "default": value_to_doc(v.default),
+        }
+    }
 
 
 def condition_to_doc(c: Condition) -> dict[str, Any]:
     if isinstance(c, Compare):
         return {"op": c.op, "left": value_to_doc(c.left), "right": value_to_doc(c.right)}
     if isinstance(c, AllOf | AnyOf):
-        return {"op": "and" if isinstance(c, AllOf) else "or",
-                "conditions": [condition_to_doc(x) for x in c.conditions]}
+        return {
+            "op": "and" if isinstance(c, AllOf) else "or",
+            "conditions": [condition_to_doc(x) for x in c.conditions],
+        }
     return {"op": "not", "condition": condition_to_doc(c.condition)}
 
 
 def node_to_doc(n: Node) -> dict[str, Any]:
     if isinstance(n, ConditionNode):
-        return {"type": "condition", "node_id": n.node_id, "condition": condition_to_doc(n.condition),
-                "on_true": node_to_doc(n.on_true), "on_false": node_to_doc(n.on_false)}
+        return {
+            "type": "condition",
+            "node_id": n.node_id,
+            "condition": condition_to_doc(n.condition),
+            "on_true": node_to_doc(n.on_true),
+            "on_false": node_to_doc(n.on_false),
+        }
     doc: dict[str, Any] = {"type": "action", "node_id": n.node_id, "action": n.action}
     if n.args:
         doc["parameters"] = {

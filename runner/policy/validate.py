@@ -18,8 +18,7 @@ NO_OP_ACTIONS = {"NoAction", "HoldCollateral"}
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _constraint_errors(doc: dict[str, Any], policy: Policy,
-                       constraints: ScenarioConstraints) -> list[str]:
+def _constraint_errors(doc: dict[str, Any], policy: Policy, constraints: ScenarioConstraints) -> list[str]:
     """Every way ``policy`` (parsed from ``doc``) breaks ``constraints``, with JSON paths."""
     errors: list[str] = []
     names = [p.name for p in constraints.allowed_parameters]
@@ -28,8 +27,7 @@ def _constraint_errors(doc: dict[str, Any], policy: Policy,
         if spec is None:
             guess = closest(name, names)
             hint = f"did you mean '{guess}'?" if guess else f"allowed: {', '.join(names) or 'none'}"
-            errors.append(f"parameters.{name}: not an allowed parameter in this experiment "
-                          f"({hint})")
+            errors.append(f"parameters.{name}: not an allowed parameter in this experiment ({hint})")
             continue
         problem = spec.check(value)
         if problem:
@@ -41,15 +39,14 @@ def _constraint_errors(doc: dict[str, Any], policy: Policy,
             if kind == "action" and actions is None:
                 if name not in NO_OP_ACTIONS:
                     allowed = ", ".join(constraints.allowed_actions) or "none"
-                    errors.append(f"{tree}: this tree is not allowed in this experiment "
-                                  f"(allowed trees: {allowed})")
+                    errors.append(f"{tree}: this tree is not allowed in this experiment (allowed trees: {allowed})")
                     break
             elif kind == "action" and actions is not None and name not in actions:
-                errors.append(f"{path}: '{name}' is not allowed in this experiment "
-                              f"(allowed: {', '.join(actions)})")
+                errors.append(f"{path}: '{name}' is not allowed in this experiment (allowed: {', '.join(actions)})")
             elif kind == "field" and name not in fields:
-                errors.append(f"{path}: field '{name}' is not allowed in this experiment "
-                              f"(allowed: {', '.join(fields) or 'none'})")
+                errors.append(
+                    f"{path}: field '{name}' is not allowed in this experiment (allowed: {', '.join(fields) or 'none'})"
+                )
     return list(dict.fromkeys(errors))
 
 
@@ -80,8 +77,9 @@ def encoding_errors(doc: Any) -> list[str]:
         value, path = stack.pop()
         if isinstance(value, str):
             if _SURROGATE.search(value):
-                errors.append(f"{path or '(policy)'}: text that cannot be encoded as UTF-8 (a lone "
-                              "surrogate such as \\ud800)")
+                errors.append(
+                    f"{path or '(policy)'}: text that cannot be encoded as UTF-8 (a lone surrogate such as \\ud800)"
+                )
         elif isinstance(value, dict):
             for key, item in value.items():
                 where = f"{path}.{ascii(key)[1:-1]}" if path else ascii(key)[1:-1]
@@ -113,8 +111,9 @@ def validate_policy(doc: Any, constraints: ScenarioConstraints | None = None) ->
     return _constraint_errors(doc, policy, constraints) if constraints is not None else []
 
 
-def parse_valid_policy(doc: Any, constraints: ScenarioConstraints | None = None,
-                       source: str | Path | None = None) -> Policy:
+def parse_valid_policy(
+    doc: Any, constraints: ScenarioConstraints | None = None, source: str | Path | None = None
+) -> Policy:
     """Parse and validate ``doc``; raise `PolicyError` with every problem otherwise."""
     if unencodable := encoding_errors(doc):
         raise PolicyError(unencodable, source=source)

@@ -36,7 +36,7 @@ from pydantic import BaseModel
 
 from runner.errors import ConfigError
 from runner.scenario import events as E
-from runner.scenario import models as M
+from runner.scenario import models
 
 MAX_CENTS = 10**15  # any one money amount: $10 trillion
 MAX_SEED = 2**64 - 1
@@ -66,7 +66,7 @@ _RATE_CEILINGS: dict[str, float] = {
 }
 
 
-def check_bounds(cfg: M.ScenarioConfig, source: str | Path | None = None) -> None:
+def check_bounds(cfg: models.ScenarioConfig, source: str | Path | None = None) -> None:
     """Refuse a scenario the engine cannot simulate exactly (see the module docstring).
 
     Raises:
@@ -112,7 +112,7 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _numbers(cfg: M.ScenarioConfig) -> None:
+def _numbers(cfg: models.ScenarioConfig) -> None:
     for path, value in _leaves(cfg, ""):
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
@@ -132,26 +132,31 @@ def _numbers(cfg: M.ScenarioConfig) -> None:
 # --------------------------------------------------------------------------- horizon
 
 
-def _horizon(cfg: M.ScenarioConfig) -> None:
+def _horizon(cfg: models.ScenarioConfig) -> None:
     ticks = cfg.episode_ticks
     if ticks > MAX_EPISODE_TICKS:
-        raise _BoundError("simulation.num_days", f"ticks_per_day × num_days must be at most "
-                       f"{MAX_EPISODE_TICKS:,} ticks, got {ticks:,}")
+        raise _BoundError(
+            "simulation.num_days",
+            f"ticks_per_day × num_days must be at most {MAX_EPISODE_TICKS:,} ticks, got {ticks:,}",
+        )
     pairs = len(cfg.scenario_events) * ticks
     if pairs > MAX_EVENT_TICKS:
-        raise _BoundError("scenario_events", f"{len(cfg.scenario_events):,} events × {ticks:,} ticks "
-                       f"is {pairs:,}; at most {MAX_EVENT_TICKS:,}")
+        raise _BoundError(
+            "scenario_events",
+            f"{len(cfg.scenario_events):,} events × {ticks:,} ticks is {pairs:,}; at most {MAX_EVENT_TICKS:,}",
+        )
 
 
-def _event_ticks(cfg: M.ScenarioConfig) -> None:
+def _event_ticks(cfg: models.ScenarioConfig) -> None:
     last = cfg.episode_ticks - 1
     for i, event in enumerate(cfg.scenario_events):
         s = event.schedule
         tick, key = (s.tick, "tick") if isinstance(s, E.OneTime) else (s.start_tick, "start_tick")
         if tick > last:
-            raise _BoundError(f"scenario_events[{i}].schedule.{key}",
-                           f"must be within the simulated horizon, ticks 0..{last} "
-                           f"(ticks_per_day × num_days), got {tick}")
+            raise _BoundError(
+                f"scenario_events[{i}].schedule.{key}",
+                f"must be within the simulated horizon, ticks 0..{last} (ticks_per_day × num_days), got {tick}",
+            )
 
 
 def _fires(schedule: E.OneTime | E.Repeating, ticks: int) -> int:
@@ -167,15 +172,15 @@ def _fires(schedule: E.OneTime | E.Repeating, ticks: int) -> int:
 
 def _max_draw(dist: Any) -> float:
     """The largest amount (cents) ``dist`` can draw (module docstring)."""
-    if isinstance(dist, M.UniformAmount):
+    if isinstance(dist, models.UniformAmount):
         return float(dist.max)
-    if isinstance(dist, M.NormalAmount):
+    if isinstance(dist, models.NormalAmount):
         return dist.mean + NORMAL_DRAW_MAX * dist.std_dev
-    if isinstance(dist, M.LogNormalAmount):
+    if isinstance(dist, models.LogNormalAmount):
         sigma2 = math.log1p((dist.std_dev / dist.mean) ** 2)
         exponent = math.log(dist.mean) - sigma2 / 2 + NORMAL_DRAW_MAX * math.sqrt(sigma2)
         return math.inf if exponent > 700 else math.exp(exponent)
-    assert isinstance(dist, M.ExponentialAmount)
+    assert isinstance(dist, models.ExponentialAmount)
     return EXPONENTIAL_DRAW_MAX / dist.lambda_
 
 
@@ -184,7 +189,7 @@ def poisson_bound(mean: float) -> int:
     return math.ceil(mean + 12 * math.sqrt(mean) + 40) if mean > 0 else 0
 
 
-def _rate_log_peak(cfg: M.ScenarioConfig, agent: str, ticks: int) -> float:
+def _rate_log_peak(cfg: models.ScenarioConfig, agent: str, ticks: int) -> float:
     """log of the largest factor the arrival-rate events can put on ``agent``'s rate.
 
     Agent events multiply the agent's base rate for good (their running product, in tick
@@ -206,7 +211,7 @@ def _rate_log_peak(cfg: M.ScenarioConfig, agent: str, ticks: int) -> float:
     return peak + global_peak
 
 
-def _streams(agent: M.AgentConfig, i: int) -> list[tuple[str, M.ArrivalConfig | M.ArrivalBand]]:
+def _streams(agent: models.AgentConfig, i: int) -> list[tuple[str, models.ArrivalConfig | models.ArrivalBand]]:
     """The agent's stochastic arrival streams with the dotted path of each: its
     ``arrival_config``, or each band of its ``arrival_bands``."""
     if agent.arrival_config is not None:
@@ -215,7 +220,7 @@ def _streams(agent: M.AgentConfig, i: int) -> list[tuple[str, M.ArrivalConfig | 
     return [(f"agents[{i}].arrival_bands.{name}", band) for name, band in bands]
 
 
-def _arrivals(cfg: M.ScenarioConfig) -> dict[str, tuple[int, float]]:
+def _arrivals(cfg: models.ScenarioConfig) -> dict[str, tuple[int, float]]:
     """Per agent: (bound on its stochastic payments per sample, largest amount)."""
     ticks = cfg.episode_ticks
     out: dict[str, tuple[int, float]] = {}
@@ -228,24 +233,33 @@ def _arrivals(cfg: M.ScenarioConfig) -> dict[str, tuple[int, float]]:
             peak_log = math.log(arrivals.rate_per_tick) + _rate_log_peak(cfg, agent.id, ticks)
             if peak_log > math.log(MAX_RATE_PER_TICK):
                 shown = f"{math.exp(peak_log):.3g}" if peak_log < 700 else "beyond 1e300"
-                raise _BoundError(f"{where}.rate_per_tick", f"with the arrival-rate events the rate "
-                               f"reaches {shown} per tick; at most {MAX_RATE_PER_TICK:g}")
+                raise _BoundError(
+                    f"{where}.rate_per_tick",
+                    f"with the arrival-rate events the rate reaches {shown} per tick; at most {MAX_RATE_PER_TICK:g}",
+                )
             expected = math.exp(peak_log) * ticks
             expected_total += expected
             expected_agent += expected
             if expected_total > MAX_EXPECTED_ARRIVALS:
-                raise _BoundError(f"{where}.rate_per_tick", f"up to {expected_total:,.0f} expected "
-                               f"payments per sample (rates × {ticks:,} ticks, all agents so far); "
-                               f"at most {MAX_EXPECTED_ARRIVALS:,}")
+                raise _BoundError(
+                    f"{where}.rate_per_tick",
+                    f"up to {expected_total:,.0f} expected "
+                    f"payments per sample (rates × {ticks:,} ticks, all agents so far); "
+                    f"at most {MAX_EXPECTED_ARRIVALS:,}",
+                )
             weights = [arrivals.counterparty_weights.get(a.id, 1.0) for a in cfg.agents if a.id != agent.id]
             if weights and sum(weights) <= 0:
-                raise _BoundError(f"{where}.counterparty_weights", "the weights of the other agents "
-                               "sum to zero, so no receiver can be drawn")
+                raise _BoundError(
+                    f"{where}.counterparty_weights",
+                    "the weights of the other agents sum to zero, so no receiver can be drawn",
+                )
             largest = _max_draw(arrivals.amount_distribution)
             if largest > MAX_CENTS:
                 shown = f"{largest:.3g}" if math.isfinite(largest) else "beyond 1e300"
-                raise _BoundError(f"{where}.amount_distribution", f"draws can reach {shown} cents; at "
-                               f"most {MAX_CENTS:,} (see docs/limits.md)")
+                raise _BoundError(
+                    f"{where}.amount_distribution",
+                    f"draws can reach {shown} cents; at most {MAX_CENTS:,} (see docs/limits.md)",
+                )
             largest_agent = max(largest_agent, largest)
         out[agent.id] = (poisson_bound(expected_agent), largest_agent) if expected_agent else (0, 0.0)
     return out
@@ -254,7 +268,7 @@ def _arrivals(cfg: M.ScenarioConfig) -> dict[str, tuple[int, float]]:
 # --------------------------------------------------------------------------- costs
 
 
-def _event_money(cfg: M.ScenarioConfig) -> tuple[dict[str, int], dict[str, int], dict[str, int], int]:
+def _event_money(cfg: models.ScenarioConfig) -> tuple[dict[str, int], dict[str, int], dict[str, int], int]:
     """Event payments per sender (count, value), collateral moved per agent, transfers."""
     ticks = cfg.episode_ticks
     count: dict[str, int] = {}
@@ -273,52 +287,60 @@ def _event_money(cfg: M.ScenarioConfig) -> tuple[dict[str, int], dict[str, int],
     return count, value, collateral, transfers
 
 
-def _penalty_total(penalty: M.Penalty, payments: int, value: int) -> int:
-    if isinstance(penalty, M.RatePenalty):
+def _penalty_total(penalty: models.Penalty, payments: int, value: int) -> int:
+    if isinstance(penalty, models.RatePenalty):
         return value * math.floor(penalty.bps_per_event * 10**6) // 10**10 + payments
-    amount = penalty.amount if isinstance(penalty, M.FixedPenalty) else int(penalty)
+    amount = penalty.amount if isinstance(penalty, models.FixedPenalty) else int(penalty)
     return payments * amount
 
 
-def _eod_key(rates: M.CostRates) -> str:
+def _eod_key(rates: models.CostRates) -> str:
     spelled = "eod_penalty_per_transaction" if rates.eod_penalty_per_transaction is not None else "eod_penalty"
     return f"cost_rates.{spelled}"
 
 
-def _costs(cfg: M.ScenarioConfig, arrivals: dict[str, tuple[int, float]]) -> None:
+def _costs(cfg: models.ScenarioConfig, arrivals: dict[str, tuple[int, float]]) -> None:
     from runner.engine.rates import BPS_DEN, DELAY_DEN, OVERDRAFT_DEN, ScaledRates
 
     rates = ScaledRates.from_config(cfg.cost_rates)
     ticks, days = cfg.episode_ticks, cfg.simulation.num_days
     ev_count, ev_value, ev_collateral, transfers = _event_money(cfg)
-    sent = {a.id: arrivals[a.id][0] * math.ceil(arrivals[a.id][1]) + ev_value.get(a.id, 0)
-            for a in cfg.agents}
+    sent = {a.id: arrivals[a.id][0] * math.ceil(arrivals[a.id][1]) + ev_value.get(a.id, 0) for a in cfg.agents}
     moved = sum(sent.values()) + transfers  # every payment and transfer of the sample
     weight = max(rates.overdue_mult, 1000) * max(*rates.prio_mult, 1000) // 1000
     total = 0
     blame: dict[str, int] = {}
     for i, agent in enumerate(cfg.agents):
         payments = arrivals[agent.id][0] + ev_count.get(agent.id, 0)
-        collateral = (agent.posted_collateral + (agent.max_collateral_capacity or 10 * agent.unsecured_cap)
-                      + ev_collateral.get(agent.id, 0))
-        balance = (abs(agent.opening_balance) + agent.unsecured_cap + (agent.liquidity_pool or 0) * days
-                   + collateral + moved)
+        collateral = (
+            agent.posted_collateral
+            + (agent.max_collateral_capacity or 10 * agent.unsecured_cap)
+            + ev_collateral.get(agent.id, 0)
+        )
+        balance = (
+            abs(agent.opening_balance) + agent.unsecured_cap + (agent.liquidity_pool or 0) * days + collateral + moved
+        )
         if balance > COST_LIMIT:
-            raise _BoundError(f"agents[{i}]", f"balances could reach {balance:.3g} cents (its money plus "
-                           f"every payment of a sample), beyond int64 headroom ({COST_LIMIT:.3g})")
+            raise _BoundError(
+                f"agents[{i}]",
+                f"balances could reach {balance:.3g} cents (its money plus "
+                f"every payment of a sample), beyond int64 headroom ({COST_LIMIT:.3g})",
+            )
         delay_weight = sent[agent.id] * weight
         if delay_weight > COST_LIMIT:
-            raise _BoundError("cost_rates.overdue_delay_multiplier", f"agent {agent.id}'s delay weight "
-                           f"(value × multipliers) could reach {delay_weight:.3g}, beyond int64 "
-                           f"headroom ({COST_LIMIT:.3g})")
+            raise _BoundError(
+                "cost_rates.overdue_delay_multiplier",
+                f"agent {agent.id}'s delay weight "
+                f"(value × multipliers) could reach {delay_weight:.3g}, beyond int64 "
+                f"headroom ({COST_LIMIT:.3g})",
+            )
         parts = {
             "cost_rates.overdraft_bps_per_tick": ticks * (balance * rates.overdraft // OVERDRAFT_DEN + 1),
             "cost_rates.delay_cost_per_tick_per_cent": ticks * (delay_weight * rates.delay // DELAY_DEN + 1),
             "cost_rates.collateral_cost_per_tick_bps": ticks * (collateral * rates.collateral // BPS_DEN + 1),
-            "cost_rates.liquidity_cost_per_tick_bps":
-                ticks * ((agent.liquidity_pool or 0) * rates.liquidity // BPS_DEN + 1),
-            "cost_rates.deadline_penalty": _penalty_total(cfg.cost_rates.deadline_penalty, payments,
-                                                          sent[agent.id]),
+            "cost_rates.liquidity_cost_per_tick_bps": ticks
+            * ((agent.liquidity_pool or 0) * rates.liquidity // BPS_DEN + 1),
+            "cost_rates.deadline_penalty": _penalty_total(cfg.cost_rates.deadline_penalty, payments, sent[agent.id]),
             _eod_key(cfg.cost_rates): days * _penalty_total(cfg.cost_rates.eod, payments, sent[agent.id]),
             "cost_rates.split_friction_cost": payments * ticks * cfg.cost_rates.split_friction_cost,
         }
@@ -327,6 +349,9 @@ def _costs(cfg: M.ScenarioConfig, arrivals: dict[str, tuple[int, float]]) -> Non
         total += sum(parts.values())
     if total > COST_LIMIT:
         worst = max(blame, key=lambda k: blame[k])
-        raise _BoundError(worst, f"with these amounts, rates and {ticks:,} ticks one sample's cost could "
-                       f"reach {total:.3g} cents, beyond int64 headroom ({COST_LIMIT:.3g}); this term "
-                       "is the largest: lower it, the amounts or the horizon")
+        raise _BoundError(
+            worst,
+            f"with these amounts, rates and {ticks:,} ticks one sample's cost could "
+            f"reach {total:.3g} cents, beyond int64 headroom ({COST_LIMIT:.3g}); this term "
+            "is the largest: lower it, the amounts or the horizon",
+        )

@@ -106,8 +106,7 @@ ScenarioEvent = Annotated[
 ]
 
 
-def cap_adjustment_error(events: list[ScenarioEvent], episode_ticks: int,
-                         caps: dict[str, int]) -> str | None:
+def cap_adjustment_error(events: list[ScenarioEvent], episode_ticks: int, caps: dict[str, int]) -> str | None:
     """Why a `CollateralAdjustment` takes an unsecured cap below zero (SimCash stops the run
     there), checked over the whole episode before anything runs; None if none does."""
     adjustments = [(i, e) for i, e in enumerate(events) if isinstance(e, CollateralAdjustment)]
@@ -117,6 +116,8 @@ def cap_adjustment_error(events: list[ScenarioEvent], episode_ticks: int,
             if event.fires_at(t):
                 cap[event.agent] += event.delta
                 if cap[event.agent] < 0:
-                    return (f"scenario_events[{i}].delta: takes the unsecured cap of "
-                            f"'{event.agent}' below 0 at tick {t} (to {cap[event.agent]})")
+                    return (
+                        f"scenario_events[{i}].delta: takes the unsecured cap of "
+                        f"'{event.agent}' below 0 at tick {t} (to {cap[event.agent]})"
+                    )
     return None

@@ -34,6 +34,7 @@ __all__ = [
     "set_dotted",
 ]
 
+
 @dataclass(frozen=True)
 class Scenario:
     """A validated scenario with every agent's policy parsed.
@@ -61,8 +62,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return read_yaml_mapping(path)
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...],
-                    source: str | Path | None = None) -> dict[str, Any]:
+def apply_overrides(
+    raw: dict[str, Any], overrides: list[str] | tuple[str, ...], source: str | Path | None = None
+) -> dict[str, Any]:
     """Apply ``dotted.key=value`` overrides (values parsed as YAML scalars).
 
     List items can be addressed by index or, for ``agents``, by id:
@@ -71,25 +73,23 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...],
     out = copy.deepcopy(raw)
     for item in overrides:
         if "=" not in item:
-            raise ConfigError("must look like dotted.key=VALUE", source=source,
-                              path=f"override {item!r}")
+            raise ConfigError("must look like dotted.key=VALUE", source=source, path=f"override {item!r}")
         key, text = item.split("=", 1)
         key = key.strip()
         if not key or any(not part for part in key.split(".")):
-            raise ConfigError("must look like dotted.key=VALUE", source=source,
-                              path=f"override {item!r}")
+            raise ConfigError("must look like dotted.key=VALUE", source=source, path=f"override {item!r}")
         try:
             value = load_yaml_text(text) if text else None
         except InputError as exc:
             detail = str(exc).removeprefix("invalid YAML")
-            raise ConfigError(f"value {text!r} is not valid YAML{detail}", source=source,
-                              path=f"override {key}") from None
+            raise ConfigError(
+                f"value {text!r} is not valid YAML{detail}", source=source, path=f"override {key}"
+            ) from None
         set_dotted(out, key, value, source=source)
     return out
 
 
-def set_dotted(data: dict[str, Any], key: str, value: Any,
-               source: str | Path | None = None) -> None:
+def set_dotted(data: dict[str, Any], key: str, value: Any, source: str | Path | None = None) -> None:
     """Set ``data[a][b]…`` for ``key = "a.b…"``, creating mappings along the way."""
     parts = key.split(".")
     node: Any = data
@@ -103,16 +103,14 @@ def set_dotted(data: dict[str, Any], key: str, value: Any,
                 choices = f"an index below {len(node)}"
                 if ids:
                     choices += f" or an id ({', '.join(ids)})"
-                raise ConfigError(f"no list item '{part}' (use {choices})", source=source,
-                                  path=where)
+                raise ConfigError(f"no list item '{part}' (use {choices})", source=source, path=where)
             if last:
                 node[idx] = value
             else:
                 node = node[idx]
             continue
         if not isinstance(node, dict):
-            raise ConfigError(f"cannot set a key inside {kind_of(node)}", source=source,
-                              path=".".join(parts[:i]))
+            raise ConfigError(f"cannot set a key inside {kind_of(node)}", source=source, path=".".join(parts[:i]))
         if last:
             node[part] = value
         else:
@@ -131,8 +129,7 @@ def _list_index(items: list[Any], part: str) -> int | None:
     return None
 
 
-def scenario_from_dict(raw: dict[str, Any], source: str | Path | None = None,
-                       base_dir: Path | None = None) -> Scenario:
+def scenario_from_dict(raw: dict[str, Any], source: str | Path | None = None, base_dir: Path | None = None) -> Scenario:
     """Validate a scenario mapping and resolve its agents' policies."""
     try:
         config = models.ScenarioConfig.model_validate(raw)
@@ -143,8 +140,12 @@ def scenario_from_dict(raw: dict[str, Any], source: str | Path | None = None,
     folder = base_dir or (Path(source).parent if source else Path.cwd())
     policies = {a.id: _agent_policy(a, i, folder, source) for i, a in enumerate(config.agents)}
     prefix = f"{source}: " if source else ""
-    return Scenario(config=config, policies=policies, source=Path(source) if source else None,
-                    warnings=tuple(prefix + line for line in legacy_warnings(config)))
+    return Scenario(
+        config=config,
+        policies=policies,
+        source=Path(source) if source else None,
+        warnings=tuple(prefix + line for line in legacy_warnings(config)),
+    )
 
 
 def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Scenario:
@@ -171,16 +172,18 @@ def resolve_relative(folder: Path, relative: str) -> Path | None:
     return None
 
 
-def _agent_policy(agent: models.AgentConfig, index: int, folder: Path,
-                  source: str | Path | None) -> Policy:
+def _agent_policy(agent: models.AgentConfig, index: int, folder: Path, source: str | Path | None) -> Policy:
     ref = agent.policy
     where = f"agents[{index}].policy"
     if ref.type == "FromJson":
         assert ref.json_path is not None
         path = resolve_relative(folder, ref.json_path)
         if path is None:
-            raise ConfigError(f"policy file '{ref.json_path}' not found (looked in {folder} and "
-                              "its parent folders)", source=source, path=f"{where}.json_path")
+            raise ConfigError(
+                f"policy file '{ref.json_path}' not found (looked in {folder} and its parent folders)",
+                source=source,
+                path=f"{where}.json_path",
+            )
         # Problems inside the policy file name the scenario field that points to it first.
         try:
             doc = read_policy_file(path)
@@ -196,7 +199,8 @@ def _agent_policy(agent: models.AgentConfig, index: int, folder: Path,
     known = set(named_policy(ref.type).get("parameters", {})) | {"initial_liquidity_fraction"}
     for name in sorted(set(ref.inline_params()) - known):
         key = f"{where}.params.{name}" if name in ref.params else f"{where}.{name}"
-        raise ConfigError(f"{ref.type} takes no argument '{name}' (arguments: {', '.join(sorted(known))})",
-                          source=source, path=key)
+        raise ConfigError(
+            f"{ref.type} takes no argument '{name}' (arguments: {', '.join(sorted(known))})", source=source, path=key
+        )
     doc = named_policy(ref.type, ref.inline_params())
     return parse_valid_policy(doc, source=f"{source}: {where}" if source else where)

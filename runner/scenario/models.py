@@ -120,8 +120,10 @@ class PriorityEscalation(Strict):
     @model_validator(mode="after")
     def _one_start(self) -> PriorityEscalation:
         if self.start_escalating_at_ticks is not None and self.threshold_ticks is not None:
-            raise ValueError("threshold_ticks: must not be given together with "
-                             "start_escalating_at_ticks (two spellings of one key; keep one)")
+            raise ValueError(
+                "threshold_ticks: must not be given together with "
+                "start_escalating_at_ticks (two spellings of one key; keep one)"
+            )
         return self
 
     @property
@@ -186,10 +188,7 @@ class CategoricalPriority(Strict):
     @model_validator(mode="after")
     def _same_length(self) -> CategoricalPriority:
         if len(self.values) != len(self.weights):
-            raise ValueError(
-                f"weights: must have one entry per value ({len(self.values)}), "
-                f"got {len(self.weights)}"
-            )
+            raise ValueError(f"weights: must have one entry per value ({len(self.values)}), got {len(self.weights)}")
         if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
             raise ValueError(f"weights: must be >= 0 with a positive sum, got {self.weights}")
         if any(not 0 <= v <= 10 for v in self.values):
@@ -209,9 +208,7 @@ class UniformPriority(Strict):
         return self
 
 
-PriorityDistribution = Annotated[
-    FixedPriority | CategoricalPriority | UniformPriority, Field(discriminator="type")
-]
+PriorityDistribution = Annotated[FixedPriority | CategoricalPriority | UniformPriority, Field(discriminator="type")]
 
 
 class ArrivalConfig(Strict):
@@ -267,8 +264,10 @@ class ArrivalBand(Strict):
     @model_validator(mode="after")
     def _ordered(self) -> ArrivalBand:
         if self.deadline_offset_max < self.deadline_offset_min:
-            raise ValueError(f"deadline_offset_max: must be >= deadline_offset_min "
-                             f"({self.deadline_offset_min}), got {self.deadline_offset_max}")
+            raise ValueError(
+                f"deadline_offset_max: must be >= deadline_offset_min "
+                f"({self.deadline_offset_min}), got {self.deadline_offset_max}"
+            )
         for name, w in self.counterparty_weights.items():
             if w < 0:
                 raise ValueError(f"counterparty_weights.{name}: must be >= 0, got {w}")
@@ -287,8 +286,7 @@ class ArrivalBands(Strict):
     low: ArrivalBand | None = None
 
     def present(self) -> list[tuple[str, ArrivalBand]]:
-        return [(name, band) for name in ("urgent", "normal", "low")
-                if (band := getattr(self, name)) is not None]
+        return [(name, band) for name in ("urgent", "normal", "low") if (band := getattr(self, name)) is not None]
 
 
 # --------------------------------------------------------------------------- policies
@@ -362,21 +360,23 @@ class AgentConfig(Strict):
     @model_validator(mode="after")
     def _one_limit_spelling(self) -> AgentConfig:
         if self.arrival_config is not None and self.arrival_bands is not None:
-            raise ValueError("arrival_bands: must not be given together with arrival_config "
-                             "(one way of drawing arrivals per agent)")
+            raise ValueError(
+                "arrival_bands: must not be given together with arrival_config (one way of drawing arrivals per agent)"
+            )
         if self.limits is not None:
             for key in ("bilateral_limits", "multilateral_limit"):
                 if getattr(self, key) is not None and getattr(self.limits, key) is not None:
-                    raise ValueError(f"limits.{key}: must not be given together with the "
-                                     f"agent's own {key} (two spellings of one key; keep one)")
+                    raise ValueError(
+                        f"limits.{key}: must not be given together with the "
+                        f"agent's own {key} (two spellings of one key; keep one)"
+                    )
         return self
 
     def outflow_limits(self) -> tuple[dict[str, int], int | None]:
         """(counterparty → per-day cap, total per-day cap or None) under either spelling."""
         block = self.limits or OutflowLimits()
         per_cpty = self.bilateral_limits or block.bilateral_limits or {}
-        total = self.multilateral_limit if self.multilateral_limit is not None \
-            else block.multilateral_limit
+        total = self.multilateral_limit if self.multilateral_limit is not None else block.multilateral_limit
         return dict(per_cpty), total
 
 
@@ -410,42 +410,42 @@ class ScenarioConfig(Strict):
         for i, agent_id in enumerate(ids):
             if agent_id in ids[:i]:
                 raise ValueError(
-                    f"agents[{i}].id: must be unique, got '{agent_id}' again "
-                    f"(also agents[{ids.index(agent_id)}].id)"
+                    f"agents[{i}].id: must be unique, got '{agent_id}' again (also agents[{ids.index(agent_id)}].id)"
                 )
         for i, agent in enumerate(self.agents):
             if agent.arrival_config is not None:
-                self._check_counterparties(i, agent.id, agent.arrival_config.counterparty_weights,
-                                           f"agents[{i}].arrival_config", ids)
+                self._check_counterparties(
+                    i, agent.id, agent.arrival_config.counterparty_weights, f"agents[{i}].arrival_config", ids
+                )
             for band_name, band in agent.arrival_bands.present() if agent.arrival_bands else ():
-                self._check_counterparties(i, agent.id, band.counterparty_weights,
-                                           f"agents[{i}].arrival_bands.{band_name}", ids)
+                self._check_counterparties(
+                    i, agent.id, band.counterparty_weights, f"agents[{i}].arrival_bands.{band_name}", ids
+                )
             self._check_limits(i, agent, ids)
         for i, event in enumerate(self.scenario_events):
             for attr in ("from_agent", "to_agent", "agent", "counterparty"):
                 name = getattr(event, attr, None)
                 if name is not None and name not in ids:
-                    raise ValueError(f"scenario_events[{i}].{attr}: unknown agent '{name}' "
-                                     f"(agents: {', '.join(ids)})")
+                    raise ValueError(f"scenario_events[{i}].{attr}: unknown agent '{name}' (agents: {', '.join(ids)})")
             if isinstance(event, CounterpartyWeightChange):
                 self._check_weight_change(i, event)
             sender = getattr(event, "from_agent", None)
             if sender is not None and sender == getattr(event, "to_agent", None):
-                raise ValueError(f"scenario_events[{i}].to_agent: must differ from from_agent, "
-                                 f"got '{sender}' for both")
-        problem = cap_adjustment_error(self.scenario_events, self.episode_ticks,
-                                       {a.id: a.unsecured_cap for a in self.agents})
+                raise ValueError(f"scenario_events[{i}].to_agent: must differ from from_agent, got '{sender}' for both")
+        problem = cap_adjustment_error(
+            self.scenario_events, self.episode_ticks, {a.id: a.unsecured_cap for a in self.agents}
+        )
         if problem:
             raise ValueError(problem)
         return self
 
     def _check_weight_change(self, i: int, event: CounterpartyWeightChange) -> None:
         if event.counterparty == event.agent:
-            raise ValueError(f"scenario_events[{i}].counterparty: an agent cannot pay itself "
-                             f"('{event.agent}')")
+            raise ValueError(f"scenario_events[{i}].counterparty: an agent cannot pay itself ('{event.agent}')")
         if self.agent(event.agent).arrival_config is None:
-            raise ValueError(f"scenario_events[{i}].agent: '{event.agent}' has no "
-                             "arrival_config, whose weights this event changes")
+            raise ValueError(
+                f"scenario_events[{i}].agent: '{event.agent}' has no arrival_config, whose weights this event changes"
+            )
 
     @staticmethod
     def _check_limits(i: int, agent: AgentConfig, ids: list[str]) -> None:
@@ -457,22 +457,20 @@ class ScenarioConfig(Strict):
             if name == agent.id:
                 raise ValueError(f"{where}.{name}: an agent cannot limit payments to itself")
             if name not in ids:
-                raise ValueError(f"{where}.{name}: '{name}' is not an agent of this scenario "
-                                 f"(agents: {', '.join(ids)})")
+                raise ValueError(
+                    f"{where}.{name}: '{name}' is not an agent of this scenario (agents: {', '.join(ids)})"
+                )
 
     @staticmethod
-    def _check_counterparties(i: int, me: str, weights: dict[str, float], block: str,
-                              ids: list[str]) -> None:
+    def _check_counterparties(i: int, me: str, weights: dict[str, float], block: str, ids: list[str]) -> None:
         for name in weights:
             where = f"{block}.counterparty_weights.{name}"
             if name == me:
                 raise ValueError(f"{where}: an agent cannot pay itself ('{name}')")
             if name not in ids:
-                raise ValueError(f"{where}: '{name}' is not an agent of this scenario "
-                                 f"(agents: {', '.join(ids)})")
+                raise ValueError(f"{where}: '{name}' is not an agent of this scenario (agents: {', '.join(ids)})")
         if len(ids) < 2:
-            raise ValueError(f"{block}: agent '{me}' has arrivals "
-                             "but there is no other agent to pay")
+            raise ValueError(f"{block}: agent '{me}' has arrivals but there is no other agent to pay")
 
     @property
     def episode_ticks(self) -> int:

@@ -35,12 +35,17 @@ from runner.engine.setup import EngineSetup
 
 PLAIN_PATHS = frozenset({"rtgs", "queue2", "scheduled"})
 COST_EVENTS = {"Overdue": "penalty", "EodPenalty": "penalty"}
-TICKS = pa.schema([
-    ("tick", pa.int32()), ("agent", pa.string()), ("balance", pa.int64()), ("queue1", pa.int32()),
-    ("queue2", pa.int32()), ("cumulative_cost", pa.int64()),
-])
-LSM = pa.schema([("tick", pa.int32()), ("kind", pa.string()), ("agents", pa.string()),
-                 ("amount", pa.int64())])
+TICKS = pa.schema(
+    [
+        ("tick", pa.int32()),
+        ("agent", pa.string()),
+        ("balance", pa.int64()),
+        ("queue1", pa.int32()),
+        ("queue2", pa.int32()),
+        ("cumulative_cost", pa.int64()),
+    ]
+)
+LSM = pa.schema([("tick", pa.int32()), ("kind", pa.string()), ("agents", pa.string()), ("amount", pa.int64())])
 
 
 def is_lsm(event: dict[str, Any]) -> bool:
@@ -85,8 +90,7 @@ class _Replay:
             for i, a in enumerate(self.agents):
                 self.balance[a] -= int(self.setup.allocation[i])
         elif kind == "CostAccrual":
-            self.cost[e["agent"]] += sum(int(v) for k, v in e.items()
-                                         if k not in ("tick", "type", "agent"))
+            self.cost[e["agent"]] += sum(int(v) for k, v in e.items() if k not in ("tick", "type", "agent"))
         elif kind in COST_EVENTS:
             self.cost[e["sender"]] += int(e[COST_EVENTS[kind]])
 
@@ -115,19 +119,32 @@ def day_frames(setup: EngineSetup, events: Sequence[dict[str, Any]]) -> dict[str
             if is_lsm(e):
                 agents = e.get("agents") or [e.get("sender"), e.get("receiver")]
                 amount = e.get("net", e.get("amount"))
-                marks.append({"tick": t, "kind": f"{e['type']}:{e['path']}" if "path" in e else e["type"],
-                              "agents": ",".join(str(a) for a in agents if a is not None),
-                              "amount": None if amount is None else int(amount)})
+                marks.append(
+                    {
+                        "tick": t,
+                        "kind": f"{e['type']}:{e['path']}" if "path" in e else e["type"],
+                        "agents": ",".join(str(a) for a in agents if a is not None),
+                        "amount": None if amount is None else int(amount),
+                    }
+                )
         for a in replay.agents:
             q1, q2 = replay.queues(a)
-            rows.append({"tick": t, "agent": a, "balance": replay.balance[a], "queue1": q1, "queue2": q2,
-                         "cumulative_cost": replay.cost[a]})
+            rows.append(
+                {
+                    "tick": t,
+                    "agent": a,
+                    "balance": replay.balance[a],
+                    "queue1": q1,
+                    "queue2": q2,
+                    "cumulative_cost": replay.cost[a],
+                }
+            )
     return {"ticks": pa.Table.from_pylist(rows, schema=TICKS), "lsm": pa.Table.from_pylist(marks, schema=LSM)}
 
 
 def reconcile(frames: dict[str, Any], table: CostTable) -> list[str]:
     """Where the replayed day disagrees with the engine's results (empty: it agrees)."""
-    last = {r["agent"]: r for r in frames["ticks"].to_pylist()[-len(table.agent_ids):]}
+    last = {r["agent"]: r for r in frames["ticks"].to_pylist()[-len(table.agent_ids) :]}
     totals = table.totals()[0]
     problems = []
     for i, agent in enumerate(table.agent_ids):

@@ -24,8 +24,12 @@ def draw_day(title: str, frames: dict[str, Any], ticks_per_day: int) -> Figure:
     for k, agent in enumerate(agents):
         mine = [r for r in rows if r["agent"] == agent]
         ticks = [r["tick"] for r in mine]
-        for ax, key, kw in ((bal, "balance", {}), (queue, "queue1", {}),
-                            (queue, "queue2", {"linestyle": "--"}), (cost, "cumulative_cost", {})):
+        for ax, key, kw in (
+            (bal, "balance", {}),
+            (queue, "queue1", {}),
+            (queue, "queue2", {"linestyle": "--"}),
+            (cost, "cumulative_cost", {}),
+        ):
             values = to_dollars([r[key] for r in mine]) if ax is not queue else [r[key] for r in mine]
             label = agent if key != "queue2" else f"_{agent} (Queue 2)"  # "_": not in the legend
             (line,) = ax.plot(ticks, values, color=colour(k), drawstyle="steps-post", label=label, **kw)
@@ -36,11 +40,19 @@ def draw_day(title: str, frames: dict[str, Any], ticks_per_day: int) -> Figure:
     if marks:
         lsm_ticks = sorted({m["tick"] for m in marks})
         for ax in (bal, queue, cost):
-            lines = ax.vlines(lsm_ticks, 0, 1, transform=ax.get_xaxis_transform(), color=LSM_COLOUR,
-                              linewidth=0.8, alpha=0.35)
+            lines = ax.vlines(
+                lsm_ticks, 0, 1, transform=ax.get_xaxis_transform(), color=LSM_COLOUR, linewidth=0.8, alpha=0.35
+            )
             lines.set_gid("lsm")
-        dots = bal.scatter(lsm_ticks, [0.97] * len(lsm_ticks), transform=bal.get_xaxis_transform(),
-                           marker="v", color=LSM_COLOUR, s=22, label=f"LSM settlement ({len(marks)})")
+        dots = bal.scatter(
+            lsm_ticks,
+            [0.97] * len(lsm_ticks),
+            transform=bal.get_xaxis_transform(),
+            marker="v",
+            color=LSM_COLOUR,
+            s=22,
+            label=f"LSM settlement ({len(marks)})",
+        )
         dots.set_gid("lsm")
     horizon = max((r["tick"] for r in rows), default=0) + 1
     for day_start in range(ticks_per_day, horizon, ticks_per_day):

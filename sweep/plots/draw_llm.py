@@ -34,14 +34,31 @@ def draw_llm(sweep: str, frames: dict[str, Any]) -> Figure:
     x = list(range(len(models)))
     cols = [colour(k) for k in x]
     _bars(calls, x, [r["calls"] for r in rows], "calls", models, color=cols, label="calls")
-    _bars(calls, x, [r["errors"] for r in rows], "errors", models, color="none", edgecolor=REJECTED,
-          hatch="//", label="errors")
+    _bars(
+        calls,
+        x,
+        [r["errors"] for r in rows],
+        "errors",
+        models,
+        color="none",
+        edgecolor=REJECTED,
+        hatch="//",
+        label="errors",
+    )
     calls.set_ylabel("HTTP calls")
     calls.legend(fontsize=7)
     prompt = [r["prompt_tokens"] for r in rows]
     _bars(tokens, x, prompt, "prompt_tokens", models, color=cols, alpha=0.55, label="prompt")
-    _bars(tokens, x, [r["completion_tokens"] for r in rows], "completion_tokens", models, bottom=prompt,
-          color=cols, label="completion")
+    _bars(
+        tokens,
+        x,
+        [r["completion_tokens"] for r in rows],
+        "completion_tokens",
+        models,
+        bottom=prompt,
+        color=cols,
+        label="completion",
+    )
     tokens.set_ylabel("tokens")
     tokens.legend(fontsize=7)
     _bars(spend, x, [r["cost_usd"] for r in rows], "cost", models, color=cols)
@@ -59,9 +76,16 @@ def _draw_latency(ax: Any, points: list[dict[str, Any]], rows: list[dict[str, An
         dots = ax.scatter([k + d for d in spread(len(mine))], mine, s=8, alpha=0.5, color=colour(k))
         dots.set_gid(f"latency:{r['model']}")
     for key, marker in (("latency_p50_s", "_"), ("latency_p95_s", "v")):
-        (line,) = ax.plot(range(len(rows)), [float("nan") if r[key] is None else r[key] for r in rows],
-                          linestyle="none", marker=marker, markersize=14 if marker == "_" else 6,
-                          markeredgewidth=2, color="#000000", label=key.split("_")[1])
+        (line,) = ax.plot(
+            range(len(rows)),
+            [float("nan") if r[key] is None else r[key] for r in rows],
+            linestyle="none",
+            marker=marker,
+            markersize=14 if marker == "_" else 6,
+            markeredgewidth=2,
+            color="#000000",
+            label=key.split("_")[1],
+        )
         line.set_gid(f"latency:{key.split('_')[1]}")
     ax.set_ylabel("latency per call (s)")
     ax.legend(fontsize=7)

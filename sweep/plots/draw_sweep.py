@@ -34,8 +34,9 @@ def _width(n_groups: int) -> float:
 
 def _tick_labels(ax: Any, labels: Sequence[str]) -> None:
     ax.set_xticks(range(len(labels)))
-    ax.set_xticklabels(labels, rotation=25 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center",
-                       fontsize=8)
+    ax.set_xticklabels(
+        labels, rotation=25 if len(labels) > 3 else 0, ha="right" if len(labels) > 3 else "center", fontsize=8
+    )
 
 
 def draw_final_costs(sweep: str, frames: dict[str, Any]) -> Figure:
@@ -51,22 +52,48 @@ def draw_final_costs(sweep: str, frames: dict[str, Any]) -> Figure:
         mine = [p for p in points if p["group"] == g["group"] and p["final_total_cost"] is not None]
         if not mine:  # every run of the group failed: its label says so
             continue
-        dots = ax.scatter([x + d for d in spread(len(mine), POINTS_AT)],
-                          to_dollars([p["final_total_cost"] for p in mine]),
-                          s=18, color=colour(x), alpha=0.75, zorder=3)
+        dots = ax.scatter(
+            [x + d for d in spread(len(mine), POINTS_AT)],
+            to_dollars([p["final_total_cost"] for p in mine]),
+            s=18,
+            color=colour(x),
+            alpha=0.75,
+            zorder=3,
+        )
         dots.set_gid(f"runs:{g['group']}")
     xs = [x + MEAN_AT for x in range(len(groups))]
-    (mean,) = ax.plot(xs, to_dollars([g["mean"] for g in groups]), linestyle="none", marker="D",
-                      color="#000000", markersize=6, zorder=4, label="mean")
+    (mean,) = ax.plot(
+        xs,
+        to_dollars([g["mean"] for g in groups]),
+        linestyle="none",
+        marker="D",
+        color="#000000",
+        markersize=6,
+        zorder=4,
+        label="mean",
+    )
     mean.set_gid("mean")
     with_ci = [(x, g) for x, g in enumerate(groups) if g["ci_low"] is not None]
-    ci = ax.vlines([x + MEAN_AT for x, _ in with_ci], to_dollars([g["ci_low"] for _, g in with_ci]),
-                   to_dollars([g["ci_high"] for _, g in with_ci]), color="#000000", linewidth=1.8, zorder=4,
-                   label="95% CI of the mean")
+    ci = ax.vlines(
+        [x + MEAN_AT for x, _ in with_ci],
+        to_dollars([g["ci_low"] for _, g in with_ci]),
+        to_dollars([g["ci_high"] for _, g in with_ci]),
+        color="#000000",
+        linewidth=1.8,
+        zorder=4,
+        label="95% CI of the mean",
+    )
     ci.set_gid("ci")
-    (base,) = ax.plot([x + POINTS_AT for x in range(len(groups))],
-                      to_dollars([g["baseline_mean"] for g in groups]), linestyle="none", marker="_",
-                      markersize=30, markeredgewidth=2.0, color=BASELINE, label="paired baseline (mean)")
+    (base,) = ax.plot(
+        [x + POINTS_AT for x in range(len(groups))],
+        to_dollars([g["baseline_mean"] for g in groups]),
+        linestyle="none",
+        marker="_",
+        markersize=30,
+        markeredgewidth=2.0,
+        color=BASELINE,
+        label="paired baseline (mean)",
+    )
     base.set_gid("baseline")
     labels = [g["group"] + (f"\n({g['failed']} failed)" if g["failed"] else "") for g in groups]
     _tick_labels(ax, labels)
@@ -85,12 +112,24 @@ def draw_settlement(sweep: str, frames: dict[str, Any]) -> Figure:
         mine = [p for p in points if p["group"] == g["group"] and p["final_settlement_rate"] is not None]
         if not mine:
             continue
-        dots = ax.scatter([x + d for d in spread(len(mine), POINTS_AT)], [p["final_settlement_rate"] for p in mine],
-                          s=18, color=colour(x), alpha=0.75)
+        dots = ax.scatter(
+            [x + d for d in spread(len(mine), POINTS_AT)],
+            [p["final_settlement_rate"] for p in mine],
+            s=18,
+            color=colour(x),
+            alpha=0.75,
+        )
         dots.set_gid(f"settlement:{g['group']}")
     rates = [float("nan") if g["settlement_rate"] is None else g["settlement_rate"] for g in groups]
-    (mean,) = ax.plot([x + MEAN_AT for x in range(len(groups))], rates,
-                      linestyle="none", marker="D", color="#000000", markersize=6, label="mean")
+    (mean,) = ax.plot(
+        [x + MEAN_AT for x in range(len(groups))],
+        rates,
+        linestyle="none",
+        marker="D",
+        color="#000000",
+        markersize=6,
+        label="mean",
+    )
     mean.set_gid("settlement:mean")
     _tick_labels(ax, [g["group"] for g in groups])
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -111,13 +150,25 @@ def draw_stops(sweep: str, frames: dict[str, Any]) -> Figure:
     means = []
     for x, reason in enumerate(reasons):
         mine = [p for p in points if p["stop_reason"] == reason]
-        dots = ax.scatter([x + d for d in spread(len(mine), POINTS_AT)], [p["iterations"] for p in mine], s=18,
-                          color=colour(x), alpha=0.75)
+        dots = ax.scatter(
+            [x + d for d in spread(len(mine), POINTS_AT)],
+            [p["iterations"] for p in mine],
+            s=18,
+            color=colour(x),
+            alpha=0.75,
+        )
         dots.set_gid(f"stop:{reason}")
         means.append(sum(p["iterations"] for p in mine) / len(mine))
     if reasons:
-        (mean,) = ax.plot([x + MEAN_AT for x in range(len(reasons))], means, linestyle="none", marker="D",
-                          color="#000000", markersize=6, label="mean")
+        (mean,) = ax.plot(
+            [x + MEAN_AT for x in range(len(reasons))],
+            means,
+            linestyle="none",
+            marker="D",
+            color="#000000",
+            markersize=6,
+            label="mean",
+        )
         mean.set_gid("stop:mean")
         ax.legend(fontsize=7, loc="best")
         _tick_labels(ax, [f"{r} ({sum(p['stop_reason'] == r for p in points)})" for r in reasons])

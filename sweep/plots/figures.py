@@ -46,9 +46,12 @@ def run_frames(tables: SweepTables, run_id: str) -> dict[str, Any]:
     run = tables.run(run_id)
     iterations = tables.for_run("iterations", run_id)
     costs = cost_frame(iterations)
-    return {"costs": costs, "baselines": baseline_frame(run, costs),
-            "decisions": decision_frame(tables.for_run("proposals", run_id), costs),
-            "parameters": parameter_frame(iterations)}
+    return {
+        "costs": costs,
+        "baselines": baseline_frame(run, costs),
+        "decisions": decision_frame(tables.for_run("proposals", run_id), costs),
+        "parameters": parameter_frame(iterations),
+    }
 
 
 def run_figures(tables: SweepTables, run_id: str) -> list[DrawnFigure]:
@@ -58,10 +61,13 @@ def run_figures(tables: SweepTables, run_id: str) -> list[DrawnFigure]:
     base = f"{tables.sweep}/runs/{run_id}"
     cost_frames = {k: frames[k] for k in ("costs", "baselines", "decisions")}
     return [
-        DrawnFigure(f"{base}/cost", "reference-set cost per iteration", cost_frames,
-                    draw_costs(run, cost_frames)),
-        DrawnFigure(f"{base}/parameters", "policy parameters per iteration",
-                    {"parameters": frames["parameters"]}, draw_parameters(run, frames["parameters"])),
+        DrawnFigure(f"{base}/cost", "reference-set cost per iteration", cost_frames, draw_costs(run, cost_frames)),
+        DrawnFigure(
+            f"{base}/parameters",
+            "policy parameters per iteration",
+            {"parameters": frames["parameters"]},
+            draw_parameters(run, frames["parameters"]),
+        ),
     ]
 
 
@@ -70,16 +76,15 @@ def sweep_figures(tables: SweepTables, by: Sequence[str]) -> list[DrawnFigure]:
     frames = sweep_frames(tables.runs(), by, tables.proposal_counts())
     name = tables.sweep
     out = [
-        DrawnFigure(f"{name}/final_cost", "final cost vs baseline per group", frames,
-                    draw_final_costs(name, frames)),
+        DrawnFigure(f"{name}/final_cost", "final cost vs baseline per group", frames, draw_final_costs(name, frames)),
         DrawnFigure(f"{name}/settlement", "settlement rate per group", frames, draw_settlement(name, frames)),
-        DrawnFigure(f"{name}/stop_reasons", "iterations to stop by stop reason", frames,
-                    draw_stops(name, frames)),
+        DrawnFigure(f"{name}/stop_reasons", "iterations to stop by stop reason", frames, draw_stops(name, frames)),
     ]
     llm = llm_frames(tables.table("llm_calls"))
     if llm["models"].num_rows:
-        out.append(DrawnFigure(f"{name}/llm", "LLM calls, tokens, spend and latency per model", llm,
-                               draw_llm(name, llm)))
+        out.append(
+            DrawnFigure(f"{name}/llm", "LLM calls, tokens, spend and latency per model", llm, draw_llm(name, llm))
+        )
     return out
 
 

@@ -12,11 +12,19 @@ from typing import Any
 
 import pyarrow as pa
 
-MODELS = pa.schema([
-    ("model", pa.string()), ("calls", pa.int64()), ("errors", pa.int64()),
-    ("prompt_tokens", pa.int64()), ("completion_tokens", pa.int64()), ("cost_usd", pa.float64()),
-    ("latency_mean_s", pa.float64()), ("latency_p50_s", pa.float64()), ("latency_p95_s", pa.float64()),
-])
+MODELS = pa.schema(
+    [
+        ("model", pa.string()),
+        ("calls", pa.int64()),
+        ("errors", pa.int64()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+        ("cost_usd", pa.float64()),
+        ("latency_mean_s", pa.float64()),
+        ("latency_p50_s", pa.float64()),
+        ("latency_p95_s", pa.float64()),
+    ]
+)
 LATENCIES = pa.schema([("model", pa.string()), ("latency_s", pa.float64())])
 _COLUMNS = ["model", "error", "prompt_tokens", "completion_tokens", "cost_usd", "latency_s"]
 
@@ -37,9 +45,9 @@ def llm_frames(calls: Any) -> dict[str, Any]:
     Args:
         calls: the sweep's ``llm_calls`` rows (empty for a sweep without LLM models).
     """
-    per: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "calls": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
-        "latencies": []})
+    per: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"calls": 0, "errors": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "latencies": []}
+    )
     for r in calls.select(_COLUMNS).to_pylist():
         m = per[str(r["model"])]
         m["calls"] += 1
@@ -53,9 +61,17 @@ def llm_frames(calls: Any) -> dict[str, Any]:
     for model in sorted(per):
         m = per[model]
         lat = sorted(m.pop("latencies"))
-        models.append({"model": model, **m,
-                       "latency_mean_s": sum(lat) / len(lat) if lat else None,
-                       "latency_p50_s": quantile(lat, 0.5), "latency_p95_s": quantile(lat, 0.95)})
+        models.append(
+            {
+                "model": model,
+                **m,
+                "latency_mean_s": sum(lat) / len(lat) if lat else None,
+                "latency_p50_s": quantile(lat, 0.5),
+                "latency_p95_s": quantile(lat, 0.95),
+            }
+        )
         latencies += [{"model": model, "latency_s": v} for v in lat]
-    return {"models": pa.Table.from_pylist(models, schema=MODELS),
-            "latencies": pa.Table.from_pylist(latencies, schema=LATENCIES)}
+    return {
+        "models": pa.Table.from_pylist(models, schema=MODELS),
+        "latencies": pa.Table.from_pylist(latencies, schema=LATENCIES),
+    }

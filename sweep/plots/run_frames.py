@@ -18,15 +18,26 @@ TOTAL = "total"  # the series name of the all-agents sum
 
 COSTS = pa.schema([("iteration", pa.int32()), ("series", pa.string()), ("cost", pa.int64())])
 BASELINES = pa.schema([("series", pa.string()), ("cost", pa.int64())])
-DECISIONS = pa.schema([
-    ("iteration", pa.int32()), ("agent", pa.string()), ("outcome", pa.string()),
-    ("valid", pa.bool_()), ("accepted", pa.bool_()), ("mean_delta", pa.float64()),
-    ("ci_low", pa.float64()), ("ci_high", pa.float64()), ("n_samples", pa.int32()),
-    ("old_mean_cost", pa.int64()), ("new_mean_cost", pa.int64()), ("reason", pa.string()),
-    ("marker_cost", pa.int64()),
-])
-PARAMETERS = pa.schema([("iteration", pa.int32()), ("agent", pa.string()),
-                        ("parameter", pa.string()), ("value", pa.float64())])
+DECISIONS = pa.schema(
+    [
+        ("iteration", pa.int32()),
+        ("agent", pa.string()),
+        ("outcome", pa.string()),
+        ("valid", pa.bool_()),
+        ("accepted", pa.bool_()),
+        ("mean_delta", pa.float64()),
+        ("ci_low", pa.float64()),
+        ("ci_high", pa.float64()),
+        ("n_samples", pa.int32()),
+        ("old_mean_cost", pa.int64()),
+        ("new_mean_cost", pa.int64()),
+        ("reason", pa.string()),
+        ("marker_cost", pa.int64()),
+    ]
+)
+PARAMETERS = pa.schema(
+    [("iteration", pa.int32()), ("agent", pa.string()), ("parameter", pa.string()), ("value", pa.float64())]
+)
 
 
 def cost_frame(iterations: Any) -> Any:
@@ -58,8 +69,7 @@ def baseline_frame(run: dict[str, Any], costs: Any) -> Any:
         rows.append({"series": TOTAL, "cost": run["baseline_total_cost"]})
         rows += [{"series": a["agent"], "cost": a["baseline"]} for a in run.get("agent_costs") or []]
     else:
-        rows = [{"series": r["series"], "cost": r["cost"]}
-                for r in costs.to_pylist() if r["iteration"] == 0]
+        rows = [{"series": r["series"], "cost": r["cost"]} for r in costs.to_pylist() if r["iteration"] == 0]
     rows.sort(key=lambda r: (r["series"] != TOTAL, r["series"]))
     return pa.Table.from_pylist(rows, schema=BASELINES)
 
@@ -77,10 +87,13 @@ def decision_frame(proposals: Any, costs: Any) -> Any:
     at = {(r["iteration"], r["series"]): r["cost"] for r in costs.to_pylist()}
     rows = []
     for r in proposals.to_pylist():
-        rows.append({
-            **{k: r.get(k) for k in DECISIONS.names if k in r},
-            "outcome": outcome(r), "marker_cost": at.get((r["iteration"], r["agent"])),
-        })
+        rows.append(
+            {
+                **{k: r.get(k) for k in DECISIONS.names if k in r},
+                "outcome": outcome(r),
+                "marker_cost": at.get((r["iteration"], r["agent"])),
+            }
+        )
     return pa.Table.from_pylist(rows, schema=DECISIONS)
 
 
@@ -91,7 +104,8 @@ def parameter_frame(iterations: Any) -> Any:
         params = json.loads(r["parameters_json"] or "{}")
         for name, value in sorted(params.items() if isinstance(params, dict) else ()):
             if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-                rows.append({"iteration": r["iteration"], "agent": r["agent"], "parameter": name,
-                             "value": float(value)})
+                rows.append(
+                    {"iteration": r["iteration"], "agent": r["agent"], "parameter": name, "value": float(value)}
+                )
     rows.sort(key=lambda r: (r["parameter"], r["agent"], r["iteration"]))
     return pa.Table.from_pylist(rows, schema=PARAMETERS)

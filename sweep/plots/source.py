@@ -38,16 +38,13 @@ def open_sweeps(store: TableReader, where: str, sweep: str | None) -> list[Sweep
         runs = store.read("runs")  # only to name the sweeps there are
     found = sorted({str(n) for n in runs.column("sweep").to_pylist()})
     if not found:
-        raise ConfigError("no sweep results here (no runs table: is this a sweep's output folder?)",
-                          source=where)
+        raise ConfigError("no sweep results here (no runs table: is this a sweep's output folder?)", source=where)
     if sweep is not None and sweep not in found:
-        raise ConfigError(f"no runs for sweep {sweep!r} (found: {', '.join(found)})", path="--sweep",
-                          source=where)
+        raise ConfigError(f"no runs for sweep {sweep!r} (found: {', '.join(found)})", path="--sweep", source=where)
     names = [sweep] if sweep is not None else found
     if len(names) == 1:
         return [SweepTables(store, names[0], where, runs=runs)]
-    return [SweepTables(store, name, where, runs=runs.filter(pc.equal(runs["sweep"], name)))
-            for name in names]
+    return [SweepTables(store, name, where, runs=runs.filter(pc.equal(runs["sweep"], name))) for name in names]
 
 
 class SweepTables:
@@ -90,8 +87,7 @@ class SweepTables:
             return {"sweep": self.sweep, "run_id": run_id, "status": "running"}
         ids = self.run_ids()
         shown = ", ".join(ids[:_LISTED]) + (f", … ({len(ids)} runs)" if len(ids) > _LISTED else "")
-        raise ConfigError(f"no run {run_id!r} in sweep {self.sweep!r} (runs: {shown})", path="--run",
-                          source=self.where)
+        raise ConfigError(f"no run {run_id!r} in sweep {self.sweep!r} (runs: {shown})", path="--run", source=self.where)
 
     def for_run(self, name: str, run_id: str) -> Any:
         """The rows of table ``name`` that belong to ``run_id`` (possibly none)."""

@@ -28,8 +28,9 @@ SERIES = ("#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17
 _METADATA = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None}}
 
 
-def new_figure(rows: int = 1, cols: int = 1, *, width: float = 8.0, height: float = 4.0,
-               sharex: bool = False) -> tuple[Figure, list[Any]]:
+def new_figure(
+    rows: int = 1, cols: int = 1, *, width: float = 8.0, height: float = 4.0, sharex: bool = False
+) -> tuple[Figure, list[Any]]:
     """A figure with ``rows × cols`` axes (returned flat, row by row) on an Agg canvas."""
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)

@@ -29,13 +29,19 @@ Q1 = EXPERIMENTS / "q1"
 SWEEPS = EXPERIMENTS / "sweeps"
 PRESETS = ["2b_3t", "3b_6t", "4b_8t", "2b_stress", "castro_exp2"]
 BANK_COUNTS = [2, 3, 4, 5, 6, 8, 12, 16, 25, 50]
-SMOKE = ["replicates=1", "convergence.max_iterations=2", "evaluation.num_samples=10",
-         "evaluation.reference_samples=20", "evaluation.context_days=2"]
+SMOKE = [
+    "replicates=1",
+    "convergence.max_iterations=2",
+    "evaluation.num_samples=10",
+    "evaluation.reference_samples=20",
+    "evaluation.context_days=2",
+]
 
 
 def test_committed_files_are_what_the_generator_writes() -> None:
-    done = subprocess.run([sys.executable, str(Q1 / "make_files.py"), "--check"],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(Q1 / "make_files.py"), "--check"], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -68,27 +74,36 @@ def test_the_bank_count_family_keeps_the_load_per_bank() -> None:
         assert {a.arrival_config.rate_per_tick for a in scenario.agents if a.arrival_config} == {2.0}
 
 
-@pytest.mark.parametrize(("sweep_file", "name", "runs"), [
-    ("q1_campaign.yaml", "q1_campaign", len(PRESETS) * 2 * 5),
-    ("bank_count.yaml", "q1_bank_count", len(BANK_COUNTS) * 2 * 2 * 5),
-])
+@pytest.mark.parametrize(
+    ("sweep_file", "name", "runs"),
+    [
+        ("q1_campaign.yaml", "q1_campaign", len(PRESETS) * 2 * 5),
+        ("bank_count.yaml", "q1_bank_count", len(BANK_COUNTS) * 2 * 2 * 5),
+    ],
+)
 def test_sweeps_expand_as_documented(sweep_file: str, name: str, runs: int) -> None:
     spec, cells = check_sweep_file(SWEEPS / sweep_file)
     assert spec.name == name and len(cells) == runs
     assert sum(cell.baseline for cell in cells) == runs // 2  # one baseline per optimised cell
 
 
-@pytest.mark.parametrize(("sweep_file", "name", "groups"), [
-    ("q1_campaign.yaml", "q1_campaign", ["2b_3t", "3b_6t", "4b_8t", "2b_stress", "exp2"]),
-    # 40 runs, up to 50 banks each: about 40 s on 2 cores, so it runs in CI's slow pass
-    pytest.param("bank_count.yaml", "q1_bank_count", [f"b{n:02d}" for n in BANK_COUNTS],
-                 marks=pytest.mark.slow),
-])
-def test_one_replicate_of_each_sweep_runs_offline(tmp_path: Path, sweep_file: str, name: str,
-                                                  groups: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("sweep_file", "name", "groups"),
+    [
+        ("q1_campaign.yaml", "q1_campaign", ["2b_3t", "3b_6t", "4b_8t", "2b_stress", "exp2"]),
+        # 40 runs, up to 50 banks each: about 40 s on 2 cores, so it runs in CI's slow pass
+        pytest.param("bank_count.yaml", "q1_bank_count", [f"b{n:02d}" for n in BANK_COUNTS], marks=pytest.mark.slow),
+    ],
+)
+def test_one_replicate_of_each_sweep_runs_offline(
+    tmp_path: Path, sweep_file: str, name: str, groups: list[str]
+) -> None:
     out = tmp_path / "results"
-    done = paylab(["sweep", str(SWEEPS / sweep_file), *SMOKE, f"output={out}", "--executor", "local",
-                   "--quiet"], cwd=tmp_path, timeout=600)
+    done = paylab(
+        ["sweep", str(SWEEPS / sweep_file), *SMOKE, f"output={out}", "--executor", "local", "--quiet"],
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert {s.status for s in statuses(out, name).values()} == {"done"}
     table = paylab(["analyze", str(out), "--sweep", name, "--format", "csv"], cwd=tmp_path)

@@ -141,8 +141,7 @@ class FakeOpenAIServer:
         handler = _make_handler(self)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         return self
 
@@ -193,8 +192,7 @@ def completion_body(reply: Reply, model: str, number: int) -> dict[str, Any]:
     }
     if reply.usage is not None:
         prompt, completion = reply.usage
-        body["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion,
-                         "total_tokens": prompt + completion}
+        body["usage"] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
     return body
 
 
@@ -205,8 +203,7 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             return  # keep test output clean
 
-        def _send(self, status: int, body: dict[str, Any],
-                  headers: dict[str, str] | None = None) -> None:
+        def _send(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode()
             try:
                 self.send_response(status)
@@ -252,18 +249,18 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 body = json.loads(raw or b"{}")
             except json.JSONDecodeError:
                 body = {"_raw": raw.decode(errors="replace")}
-            number = server._record(RecordedRequest(
-                self.path, {k.lower(): v for k, v in self.headers.items()}, body,
-                time.monotonic()))
+            number = server._record(
+                RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+            )
             if not self.path.rstrip("/").endswith("/chat/completions"):
-                self._send(404, {"error": {"message": f"no route {self.path}",
-                                           "type": "not_found"}})
+                self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
                 return
             step = server._next_step()
             model = str(body.get("model", "fake-model"))
             if step is None:
-                self._send(400, {"error": {"message": "fake server: script exhausted",
-                                           "type": "invalid_request_error"}})
+                self._send(
+                    400, {"error": {"message": "fake server: script exhausted", "type": "invalid_request_error"}}
+                )
                 return
             if isinstance(step, Delay):
                 server.wait(step.seconds)
@@ -275,10 +272,12 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self._raw(step)
                 return
             if isinstance(step, Fault):
-                headers = ({} if step.retry_after is None
-                           else {"Retry-After": f"{step.retry_after:g}"})
-                self._send(step.status, {"error": {"message": step.message, "type": "fake_fault",
-                                                   "code": str(step.status)}}, headers)
+                headers = {} if step.retry_after is None else {"Retry-After": f"{step.retry_after:g}"}
+                self._send(
+                    step.status,
+                    {"error": {"message": step.message, "type": "fake_fault", "code": str(step.status)}},
+                    headers,
+                )
                 return
             self._send(200, completion_body(step, model, number))
 
@@ -297,8 +296,7 @@ def step_from_json(item: dict[str, Any]) -> Step:
             raise ValueError("a delay must be followed by a reply")
         return Delay(float(item["delay"]), then)
     if "status" in item:
-        return Fault(int(item["status"]), item.get("retry_after"),
-                     str(item.get("message", "fake fault")))
+        return Fault(int(item["status"]), item.get("retry_after"), str(item.get("message", "fake fault")))
     usage = item.get("usage")
     usage_pair = (int(usage[0]), int(usage[1])) if usage else (120, 40)
     if "policy" in item:

@@ -18,8 +18,12 @@ EXTRA_ALLOWED = {runner.scenario.models.PolicyRef}
 
 
 def _models() -> list[type[BaseModel]]:
-    return [cls for module in CONFIG_MODULES for _, cls in inspect.getmembers(module, inspect.isclass)
-            if issubclass(cls, BaseModel) and cls.__module__ == module.__name__]
+    return [
+        cls
+        for module in CONFIG_MODULES
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, BaseModel) and cls.__module__ == module.__name__
+    ]
 
 
 def test_the_config_modules_define_models() -> None:

@@ -79,10 +79,13 @@ def test_creates_from_experiment_config() -> None:
     _, result = run(config(EXP1, "convergence.max_iterations=2", "master_seed=7"), ScriptedProposer.fractions({}))
     assert (result.iterations, result.master_seed, result.experiment) == (2, 7, "castro_exp1")
     # initial policies come from the config (default: fraction 0.5 and Release)
-    cfg3 = config(EXP1, "convergence.max_iterations=1",
-                  "initial_policies.BANK_A.parameters.initial_liquidity_fraction=0.0",
-                  "initial_policies.BANK_A.payment_tree.type=action",
-                  "initial_policies.BANK_A.payment_tree.action=Release")
+    cfg3 = config(
+        EXP1,
+        "convergence.max_iterations=1",
+        "initial_policies.BANK_A.parameters.initial_liquidity_fraction=0.0",
+        "initial_policies.BANK_A.payment_tree.type=action",
+        "initial_policies.BANK_A.payment_tree.action=Release",
+    )
     proposer = ScriptedProposer.fractions({})
     _, result = run(cfg3, proposer)
     assert fraction_of(proposer.contexts_of("BANK_A")[0].current_policy) == 0.0
@@ -91,8 +94,7 @@ def test_creates_from_experiment_config() -> None:
 
 
 def test_uses_constraints_from_config() -> None:
-    cfg = config(EXP1, "convergence.max_iterations=2",
-                 "policy_constraints.allowed_parameters.0.max_value=0.3")
+    cfg = config(EXP1, "convergence.max_iterations=2", "policy_constraints.allowed_parameters.0.max_value=0.3")
     assert cfg.get_constraints().parameter("initial_liquidity_fraction").max_value == 0.3
 
     # proposals outside the constraints are refused, with the constraint named
@@ -107,10 +109,13 @@ def test_uses_constraints_from_config() -> None:
     assert fraction_of(result.final_policies["BANK_A"]) == 0.0  # 0.0 is allowed and cheaper
 
     # a field the constraints do not list is refused too
-    tree = {"type": "condition", "node_id": "c",
-            "condition": {"op": ">", "left": {"field": "amount"}, "right": {"value": 0}},
-            "on_true": {"type": "action", "node_id": "r", "action": "Release"},
-            "on_false": {"type": "action", "node_id": "h", "action": "Hold"}}
+    tree = {
+        "type": "condition",
+        "node_id": "c",
+        "condition": {"op": ">", "left": {"field": "amount"}, "right": {"value": 0}},
+        "on_true": {"type": "action", "node_id": "r", "action": "Release"},
+        "on_false": {"type": "action", "node_id": "h", "action": "Hold"},
+    }
     doc = {**fraction_policy(0.0), "payment_tree": tree}
     _, result = run(config(EXP1, "convergence.max_iterations=1"), ScriptedProposer(lambda c: doc))
     assert "field 'amount' is not allowed" in result.history[0]["reason"]
@@ -190,7 +195,11 @@ def test_returns_experiment_result(tmp_path: Path) -> None:
     assert fraction_of(result.final_policies["BANK_A"]) == 0.0
     # history: per iteration, per agent (in order), what was proposed and decided, and why
     assert [(h["iteration"], h["agent"], h["accepted"]) for h in result.history] == [
-        (1, "BANK_A", True), (1, "BANK_B", False), (2, "BANK_A", False), (2, "BANK_B", True)]
+        (1, "BANK_A", True),
+        (1, "BANK_B", False),
+        (2, "BANK_A", False),
+        (2, "BANK_B", True),
+    ]
     assert result.history[1]["reason"].startswith("no valid proposal")
     assert result.history[2]["mean_delta"] == -9000.0
     assert result.duration_seconds >= 0
@@ -208,8 +217,7 @@ def test_get_current_state_returns_state() -> None:
     def during(ctx: ProposalContext) -> None:
         seen.append(holder["runner"].get_current_state())
 
-    proposer = ScriptedProposer(lambda c: fraction_policy(0.0) if c.agent_id == "BANK_A" else None,
-                                on_propose=during)
+    proposer = ScriptedProposer(lambda c: fraction_policy(0.0) if c.agent_id == "BANK_A" else None, on_propose=during)
     runner = GenericExperimentRunner(config(EXP1, "convergence.max_iterations=2"), proposer=proposer)
     holder["runner"] = runner
 
@@ -263,8 +271,10 @@ def test_loads_scenario_from_config_path(tmp_path: Path, monkeypatch: pytest.Mon
     # SimCash-style paths relative to a parent folder are found too
     raw["scenario"] = "experiments/scen/two.yaml"
     (exp_dir / "root_relative.yaml").write_text(yaml.safe_dump(raw))
-    assert ExperimentConfig.from_yaml(exp_dir / "root_relative.yaml").scenario_path().resolve() == (
-        scen_dir / "two.yaml").resolve()
+    assert (
+        ExperimentConfig.from_yaml(exp_dir / "root_relative.yaml").scenario_path().resolve()
+        == (scen_dir / "two.yaml").resolve()
+    )
 
     # and the shipped experiments find their scenarios from any working directory
     assert config(EXP2, *SMALL_EXP2).scenario_path().resolve() == (CASTRO / "scenarios" / "exp2.yaml").resolve()
@@ -281,8 +291,7 @@ def test_generates_run_id(tmp_path: Path) -> None:
 
     # an explicit run id is honoured everywhere: events, result, output folder
     sink = RecordingSink()
-    runner, result = run(cfg, ScriptedProposer.fractions({}), run_id="my-run-1", sinks=[sink],
-                         out_dir=tmp_path)
+    runner, result = run(cfg, ScriptedProposer.fractions({}), run_id="my-run-1", sinks=[sink], out_dir=tmp_path)
     assert runner.run_id == result.run_id == "my-run-1"
     assert {e.run_id for e in sink.events} == {"my-run-1"}
     assert of_type(sink.events, "experiment_start")[0].payload["run_id"] == "my-run-1"
@@ -307,9 +316,14 @@ def test_simcash_experiment_files_run_as_they_are(compat_dir: Path) -> None:
         assert cfg.llm.model == "openai/gpt-5.2"  # "provider:model" → litellm's provider/model
         assert cfg.scenario_path().is_file()
         assert any("output.database: no effect" in w for w in cfg.warnings)  # said, not dropped
-    cfg = ExperimentConfig.from_yaml(files[0], overrides=["llm.model=builtin/coordinate",
-                                                          "convergence.max_iterations=1",
-                                                          "evaluation.num_samples=5",
-                                                          "evaluation.reference_samples=5"])
+    cfg = ExperimentConfig.from_yaml(
+        files[0],
+        overrides=[
+            "llm.model=builtin/coordinate",
+            "convergence.max_iterations=1",
+            "evaluation.num_samples=5",
+            "evaluation.reference_samples=5",
+        ],
+    )
     _, result = run(cfg)
     assert result.iterations == 1 and result.experiment == cfg.name

@@ -36,32 +36,70 @@ EXP1 = EXPERIMENTS / "castro" / "scenarios" / "exp1.yaml"
 
 def full_scenario() -> dict[str, Any]:
     """A scenario that sets every numeric key the models know."""
-    arrivals = {"rate_per_tick": 0.5, "amount_distribution": {"type": "Uniform", "min": 100, "max": 500},
-                "counterparty_weights": {"B": 1.0}, "deadline_range": [2, 4],
-                "priority": {"type": "Categorical", "values": [1, 9], "weights": [0.5, 0.5]}}
+    arrivals = {
+        "rate_per_tick": 0.5,
+        "amount_distribution": {"type": "Uniform", "min": 100, "max": 500},
+        "counterparty_weights": {"B": 1.0},
+        "deadline_range": [2, 4],
+        "priority": {"type": "Categorical", "values": [1, 9], "weights": [0.5, 0.5]},
+    }
     return {
         "simulation": {"ticks_per_day": 4, "num_days": 2, "rng_seed": 7},
-        "cost_rates": {"overdraft_bps_per_tick": 1.0, "delay_cost_per_tick_per_cent": 0.01,
-                       "collateral_cost_per_tick_bps": 0.5, "liquidity_cost_per_tick_bps": 2.0,
-                       "eod_penalty": {"mode": "rate", "bps_per_event": 50.0},
-                       "deadline_penalty": {"mode": "fixed", "amount": 700}, "split_friction_cost": 10,
-                       "overdue_delay_multiplier": 3.0,
-                       "priority_delay_multipliers": {"urgent_multiplier": 2.0, "normal_multiplier": 1.0,
-                                                      "low_multiplier": 0.5}},
+        "cost_rates": {
+            "overdraft_bps_per_tick": 1.0,
+            "delay_cost_per_tick_per_cent": 0.01,
+            "collateral_cost_per_tick_bps": 0.5,
+            "liquidity_cost_per_tick_bps": 2.0,
+            "eod_penalty": {"mode": "rate", "bps_per_event": 50.0},
+            "deadline_penalty": {"mode": "fixed", "amount": 700},
+            "split_friction_cost": 10,
+            "overdue_delay_multiplier": 3.0,
+            "priority_delay_multipliers": {"urgent_multiplier": 2.0, "normal_multiplier": 1.0, "low_multiplier": 0.5},
+        },
         "agents": [
-            {"id": "A", "opening_balance": 1000, "unsecured_cap": 500, "liquidity_pool": 2000,
-             "liquidity_allocation_fraction": 0.5, "collateral_haircut": 0.1, "arrival_config": arrivals},
-            {"id": "B", "opening_balance": 800, "unsecured_cap": 0,
-             "arrival_config": {**arrivals, "counterparty_weights": {"A": 2.0},
-                                "amount_distribution": {"type": "LogNormal", "mean": 300.0, "std_dev": 50.0}}},
+            {
+                "id": "A",
+                "opening_balance": 1000,
+                "unsecured_cap": 500,
+                "liquidity_pool": 2000,
+                "liquidity_allocation_fraction": 0.5,
+                "collateral_haircut": 0.1,
+                "arrival_config": arrivals,
+            },
+            {
+                "id": "B",
+                "opening_balance": 800,
+                "unsecured_cap": 0,
+                "arrival_config": {
+                    **arrivals,
+                    "counterparty_weights": {"A": 2.0},
+                    "amount_distribution": {"type": "LogNormal", "mean": 300.0, "std_dev": 50.0},
+                },
+            },
         ],
         "scenario_events": [
-            {"type": "CustomTransactionArrival", "from_agent": "A", "to_agent": "B", "amount": 250,
-             "priority": 5, "deadline": 3, "schedule": {"type": "OneTime", "tick": 1}},
-            {"type": "DirectTransfer", "from_agent": "B", "to_agent": "A", "amount": 100,
-             "schedule": {"type": "Repeating", "start_tick": 0, "interval": 3}},
-            {"type": "AgentArrivalRateChange", "agent": "A", "multiplier": 1.5,
-             "schedule": {"type": "OneTime", "tick": 2}},
+            {
+                "type": "CustomTransactionArrival",
+                "from_agent": "A",
+                "to_agent": "B",
+                "amount": 250,
+                "priority": 5,
+                "deadline": 3,
+                "schedule": {"type": "OneTime", "tick": 1},
+            },
+            {
+                "type": "DirectTransfer",
+                "from_agent": "B",
+                "to_agent": "A",
+                "amount": 100,
+                "schedule": {"type": "Repeating", "start_tick": 0, "interval": 3},
+            },
+            {
+                "type": "AgentArrivalRateChange",
+                "agent": "A",
+                "multiplier": 1.5,
+                "schedule": {"type": "OneTime", "tick": 2},
+            },
             {"type": "GlobalArrivalRateChange", "multiplier": 0.5, "schedule": {"type": "OneTime", "tick": 5}},
         ],
         "eod_rush_threshold": 0.7,
@@ -70,19 +108,39 @@ def full_scenario() -> dict[str, Any]:
 
 
 def full_experiment() -> dict[str, Any]:
-    return {"name": "x", "scenario": str(EXP1), "master_seed": 3, "optimized_agents": ["BANK_A"],
-            "evaluation": {"mode": "bootstrap", "num_samples": 5, "ticks": 2, "context_days": 1,
-                           "reference_samples": 4, "acceptance": {"rule": "ci", "confidence": 0.9,
-                                                                  "settlement_floor": 0.5}},
-            "convergence": {"max_iterations": 3, "stability_threshold": 0.1, "stability_window": 2},
-            "llm": {"model": "builtin/coordinate", "temperature": 0.5, "max_retries": 2,
-                    "timeout_seconds": 30.0, "transport_retries": 1, "backoff_seconds": 0.5},
-            "policy_constraints": {"allowed_parameters": [
-                {"name": "initial_liquidity_fraction", "param_type": "float", "min_value": 0.0, "max_value": 1.0}]}}
+    return {
+        "name": "x",
+        "scenario": str(EXP1),
+        "master_seed": 3,
+        "optimized_agents": ["BANK_A"],
+        "evaluation": {
+            "mode": "bootstrap",
+            "num_samples": 5,
+            "ticks": 2,
+            "context_days": 1,
+            "reference_samples": 4,
+            "acceptance": {"rule": "ci", "confidence": 0.9, "settlement_floor": 0.5},
+        },
+        "convergence": {"max_iterations": 3, "stability_threshold": 0.1, "stability_window": 2},
+        "llm": {
+            "model": "builtin/coordinate",
+            "temperature": 0.5,
+            "max_retries": 2,
+            "timeout_seconds": 30.0,
+            "transport_retries": 1,
+            "backoff_seconds": 0.5,
+        },
+        "policy_constraints": {
+            "allowed_parameters": [
+                {"name": "initial_liquidity_fraction", "param_type": "float", "min_value": 0.0, "max_value": 1.0}
+            ]
+        },
+    }
 
 
 def numeric_leaves(value: Any, path: str = "") -> Iterator[tuple[str, tuple[str | int, ...], Any]]:
     """(dotted path, key path, value) of every number in a document."""
+
     def walk(node: Any, keys: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
         if isinstance(node, dict):
             for k, v in node.items():
@@ -151,11 +209,22 @@ def test_every_experiment_number_must_be_a_finite_number(dotted: str, keys: tupl
         assert dotted.split("[")[0].rsplit(".", 1)[-1] in str(caught.value), (wrong, str(caught.value))
 
 
-@pytest.mark.parametrize("key,wrong", [("replicates", "3"), ("replicates", True), ("limits.max_runs_in_flight", "2"),
-                                       ("limits.llm_budget_usd", float("inf")), ("limits.llm_budget_usd", True)])
+@pytest.mark.parametrize(
+    "key,wrong",
+    [
+        ("replicates", "3"),
+        ("replicates", True),
+        ("limits.max_runs_in_flight", "2"),
+        ("limits.llm_budget_usd", float("inf")),
+        ("limits.llm_budget_usd", True),
+    ],
+)
 def test_sweep_numbers_must_be_numbers(key: str, wrong: Any, tmp_path: Path) -> None:
-    doc: dict[str, Any] = {"name": "s", "experiments": [str(EXPERIMENTS / "castro" / "exp1.yaml")],
-                           "output": str(tmp_path)}
+    doc: dict[str, Any] = {
+        "name": "s",
+        "experiments": [str(EXPERIMENTS / "castro" / "exp1.yaml")],
+        "output": str(tmp_path),
+    }
     head, _, tail = key.partition(".")
     if tail:
         doc[head] = {tail: wrong}
@@ -173,13 +242,26 @@ def test_sweep_numbers_must_be_numbers(key: str, wrong: Any, tmp_path: Path) -> 
 def small(**changes: Any) -> dict[str, Any]:
     """Two agents, two ticks, one scheduled payment: room to push one value to its bound."""
     doc: dict[str, Any] = {
-        "simulation": {"ticks_per_day": 2, "num_days": 1}, "lsm_config": {"enable_cycles": False},
-        "cost_rates": {"overdraft_bps_per_tick": 0.0, "delay_cost_per_tick_per_cent": 0.0,
-                       "collateral_cost_per_tick_bps": 0.0, "deadline_penalty": 0, "split_friction_cost": 0,
-                       "overdue_delay_multiplier": 1.0},
+        "simulation": {"ticks_per_day": 2, "num_days": 1},
+        "lsm_config": {"enable_cycles": False},
+        "cost_rates": {
+            "overdraft_bps_per_tick": 0.0,
+            "delay_cost_per_tick_per_cent": 0.0,
+            "collateral_cost_per_tick_bps": 0.0,
+            "deadline_penalty": 0,
+            "split_friction_cost": 0,
+            "overdue_delay_multiplier": 1.0,
+        },
         "agents": [{"id": "A", "opening_balance": 0}, {"id": "B", "opening_balance": 0}],
-        "scenario_events": [{"type": "CustomTransactionArrival", "from_agent": "A", "to_agent": "B",
-                             "amount": 100, "schedule": {"type": "OneTime", "tick": 0}}],
+        "scenario_events": [
+            {
+                "type": "CustomTransactionArrival",
+                "from_agent": "A",
+                "to_agent": "B",
+                "amount": 100,
+                "schedule": {"type": "OneTime", "tick": 0},
+            }
+        ],
     }
     for dotted, value in changes.items():
         keys: list[str | int] = [int(k) if k.isdigit() else k for k in dotted.split(".")]
@@ -218,11 +300,19 @@ EDGES = [  # (field, value at the bound, value just past it, words of the refusa
     ("cost_rates.overdraft_bps_per_tick", B.MAX_BPS, B.MAX_BPS * 1.000001, "overdraft_bps_per_tick: must be at most"),
     ("cost_rates.collateral_cost_per_tick_bps", B.MAX_BPS, B.MAX_BPS * 1.000001, "collateral_cost_per_tick_bps"),
     ("cost_rates.liquidity_cost_per_tick_bps", B.MAX_BPS, B.MAX_BPS * 1.000001, "liquidity_cost_per_tick_bps"),
-    ("cost_rates.delay_cost_per_tick_per_cent", B.MAX_DELAY_RATE, B.MAX_DELAY_RATE * 1.000001,
-     "delay_cost_per_tick_per_cent: must be at most"),
+    (
+        "cost_rates.delay_cost_per_tick_per_cent",
+        B.MAX_DELAY_RATE,
+        B.MAX_DELAY_RATE * 1.000001,
+        "delay_cost_per_tick_per_cent: must be at most",
+    ),
     ("cost_rates.overdue_delay_multiplier", B.MAX_MULTIPLIER, B.MAX_MULTIPLIER * 1.000001, "overdue_delay_multiplier"),
-    ("simulation.ticks_per_day", B.MAX_EPISODE_TICKS, B.MAX_EPISODE_TICKS + 1,
-     "ticks_per_day × num_days must be at most"),
+    (
+        "simulation.ticks_per_day",
+        B.MAX_EPISODE_TICKS,
+        B.MAX_EPISODE_TICKS + 1,
+        "ticks_per_day × num_days must be at most",
+    ),
     ("scenario_events.0.schedule.tick", 1, 2, "scenario_events[0].schedule.tick: must be within the simulated horizon"),
 ]
 
@@ -235,8 +325,13 @@ def test_each_bound_accepts_its_edge_and_refuses_past_it(field: str, at: Any, pa
 
 
 def test_a_repeating_event_starting_past_the_horizon_is_refused() -> None:
-    event = {"type": "DirectTransfer", "from_agent": "A", "to_agent": "B", "amount": 5,
-             "schedule": {"type": "Repeating", "start_tick": 2, "interval": 1}}
+    event = {
+        "type": "DirectTransfer",
+        "from_agent": "A",
+        "to_agent": "B",
+        "amount": 5,
+        "schedule": {"type": "Repeating", "start_tick": 2, "interval": 1},
+    }
     error = scenario_error(small(scenario_events=[event]))
     assert error is not None and "scenario_events[0].schedule.start_tick: must be within" in error
     event["schedule"]["start_tick"] = 1
@@ -247,8 +342,9 @@ def arrivals(rate: float, dist: dict[str, Any] | None = None, **extra: Any) -> d
     return {"rate_per_tick": rate, "amount_distribution": dist or {"type": "Uniform", "min": 1, "max": 10}, **extra}
 
 
-@pytest.mark.parametrize("rate,ok", [(B.MAX_RATE_PER_TICK, True), (B.MAX_RATE_PER_TICK * 1.0001, False),
-                                     (1e300, False)])
+@pytest.mark.parametrize(
+    "rate,ok", [(B.MAX_RATE_PER_TICK, True), (B.MAX_RATE_PER_TICK * 1.0001, False), (1e300, False)]
+)
 def test_arrival_rate_bound(rate: float, ok: bool) -> None:
     error = scenario_error(small(**{"agents.0.arrival_config": arrivals(rate)}))
     assert (error is None) == ok, error
@@ -257,8 +353,12 @@ def test_arrival_rate_bound(rate: float, ok: bool) -> None:
 
 
 def test_arrival_rate_events_count_towards_the_bound() -> None:
-    boost = {"type": "AgentArrivalRateChange", "agent": "A", "multiplier": 2.0,
-             "schedule": {"type": "Repeating", "start_tick": 0, "interval": 1}}
+    boost = {
+        "type": "AgentArrivalRateChange",
+        "agent": "A",
+        "multiplier": 2.0,
+        "schedule": {"type": "Repeating", "start_tick": 0, "interval": 1},
+    }
     doc = small(**{"simulation.ticks_per_day": 100, "agents.0.arrival_config": arrivals(1.0)})
     doc["scenario_events"] = [boost]
     error = scenario_error(doc)
@@ -278,10 +378,14 @@ def test_expected_arrivals_bound() -> None:
 
 DRAWS = [  # (distribution at its largest draw, the same just past it)
     ({"type": "Uniform", "min": 1, "max": M}, {"type": "Uniform", "min": 1, "max": M + 1}),
-    ({"type": "Normal", "mean": 1e14, "std_dev": (M - 1e14) / B.NORMAL_DRAW_MAX * 0.999999},
-     {"type": "Normal", "mean": 1e14, "std_dev": (M - 1e14) / B.NORMAL_DRAW_MAX * 1.000001}),
-    ({"type": "Exponential", "lambda": B.EXPONENTIAL_DRAW_MAX / M * 1.000001},
-     {"type": "Exponential", "lambda": B.EXPONENTIAL_DRAW_MAX / M * 0.999999}),
+    (
+        {"type": "Normal", "mean": 1e14, "std_dev": (M - 1e14) / B.NORMAL_DRAW_MAX * 0.999999},
+        {"type": "Normal", "mean": 1e14, "std_dev": (M - 1e14) / B.NORMAL_DRAW_MAX * 1.000001},
+    ),
+    (
+        {"type": "Exponential", "lambda": B.EXPONENTIAL_DRAW_MAX / M * 1.000001},
+        {"type": "Exponential", "lambda": B.EXPONENTIAL_DRAW_MAX / M * 0.999999},
+    ),
     ({"type": "LogNormal", "mean": 1000.0, "std_dev": 1000.0}, {"type": "LogNormal", "mean": 1.0, "std_dev": 1e9}),
 ]
 
@@ -300,8 +404,13 @@ def test_zero_counterparty_weights_are_refused_at_load() -> None:
 
 
 def test_worst_case_cost_beyond_int64_is_refused_naming_the_largest_term() -> None:
-    doc = small(**{"scenario_events.0.amount": M // 10, "cost_rates.delay_cost_per_tick_per_cent": 100.0,
-                   "simulation.ticks_per_day": 1000})
+    doc = small(
+        **{
+            "scenario_events.0.amount": M // 10,
+            "cost_rates.delay_cost_per_tick_per_cent": 100.0,
+            "simulation.ticks_per_day": 1000,
+        }
+    )
     error = scenario_error(doc)
     assert error is not None and "cost_rates.delay_cost_per_tick_per_cent" in error and "int64" in error
 
@@ -329,19 +438,40 @@ rates = st.sampled_from([0.0, 0.5, 100.0, B.MAX_BPS])
 @st.composite
 def extreme_scenarios(draw: st.DrawFn) -> dict[str, Any]:
     ticks = draw(st.integers(1, 4))
-    agents = [{"id": name, "opening_balance": draw(magnitudes) * draw(st.sampled_from([1, -1])),
-               "unsecured_cap": draw(magnitudes), "liquidity_pool": draw(magnitudes)} for name in ("A", "B")]
-    events = [{"type": draw(st.sampled_from(["CustomTransactionArrival", "DirectTransfer", "ScheduledSettlement"])),
-               "from_agent": frm, "to_agent": to, "amount": max(1, draw(magnitudes)),
-               "schedule": {"type": "OneTime", "tick": draw(st.integers(0, ticks - 1))}}
-              for frm, to in draw(st.lists(st.sampled_from([("A", "B"), ("B", "A")]), min_size=1, max_size=4))]
-    return {"simulation": {"ticks_per_day": ticks, "num_days": draw(st.integers(1, 2))},
-            "cost_rates": {"overdraft_bps_per_tick": draw(rates), "liquidity_cost_per_tick_bps": draw(rates),
-                           "collateral_cost_per_tick_bps": draw(rates),
-                           "delay_cost_per_tick_per_cent": draw(st.sampled_from([0.0, 0.2, 50.0, B.MAX_DELAY_RATE])),
-                           "overdue_delay_multiplier": draw(st.sampled_from([1.0, 5.0, B.MAX_MULTIPLIER])),
-                           "deadline_penalty": draw(magnitudes), "eod_penalty": draw(magnitudes)},
-            "agents": agents, "scenario_events": events, "lsm_config": {"enable_cycles": False}}
+    agents = [
+        {
+            "id": name,
+            "opening_balance": draw(magnitudes) * draw(st.sampled_from([1, -1])),
+            "unsecured_cap": draw(magnitudes),
+            "liquidity_pool": draw(magnitudes),
+        }
+        for name in ("A", "B")
+    ]
+    events = [
+        {
+            "type": draw(st.sampled_from(["CustomTransactionArrival", "DirectTransfer", "ScheduledSettlement"])),
+            "from_agent": frm,
+            "to_agent": to,
+            "amount": max(1, draw(magnitudes)),
+            "schedule": {"type": "OneTime", "tick": draw(st.integers(0, ticks - 1))},
+        }
+        for frm, to in draw(st.lists(st.sampled_from([("A", "B"), ("B", "A")]), min_size=1, max_size=4))
+    ]
+    return {
+        "simulation": {"ticks_per_day": ticks, "num_days": draw(st.integers(1, 2))},
+        "cost_rates": {
+            "overdraft_bps_per_tick": draw(rates),
+            "liquidity_cost_per_tick_bps": draw(rates),
+            "collateral_cost_per_tick_bps": draw(rates),
+            "delay_cost_per_tick_per_cent": draw(st.sampled_from([0.0, 0.2, 50.0, B.MAX_DELAY_RATE])),
+            "overdue_delay_multiplier": draw(st.sampled_from([1.0, 5.0, B.MAX_MULTIPLIER])),
+            "deadline_penalty": draw(magnitudes),
+            "eod_penalty": draw(magnitudes),
+        },
+        "agents": agents,
+        "scenario_events": events,
+        "lsm_config": {"enable_cycles": False},
+    }
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -361,8 +491,12 @@ def test_accepted_extremes_give_equal_non_negative_costs_in_both_engines(doc: di
 
 
 def _band(rate: float, dist: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"rate_per_tick": rate, "amount_distribution": dist or {"type": "Uniform", "min": 1, "max": 10},
-            "deadline_offset_min": 1, "deadline_offset_max": 2}
+    return {
+        "rate_per_tick": rate,
+        "amount_distribution": dist or {"type": "Uniform", "min": 1, "max": 10},
+        "deadline_offset_min": 1,
+        "deadline_offset_max": 2,
+    }
 
 
 @pytest.mark.parametrize("band", ["urgent", "normal", "low"])

@@ -83,16 +83,18 @@ SPECIAL: dict[str, Callable[[Path], Path]] = {
 
 
 @pytest.mark.parametrize("make", SPECIAL.values(), ids=SPECIAL.keys())
-def test_special_files_and_directories_are_refused_before_reading(make: Callable[[Path], Path], tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_special_files_and_directories_are_refused_before_reading(
+    make: Callable[[Path], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = make(tmp_path)
     refused([str(path)], capsys, str(path), "not a regular file" if path != tmp_path else "is a directory")
 
 
 @pytest.mark.parametrize("make", [_fifo, lambda tmp: Path("/dev/zero")], ids=["fifo", "dev_zero"])
 @pytest.mark.parametrize("field", ["scenario", "json_path", "system_prompt_file", "sweep"])
-def test_special_files_reached_through_a_field(make: Callable[[Path], Path], field: str, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_special_files_reached_through_a_field(
+    make: Callable[[Path], Path], field: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     target = make(tmp_path)
     path = pointing_to(tmp_path, field, target)
     # a sweep's experiment paths are resolved by sweep.expand, which words it its own way
@@ -101,8 +103,7 @@ def test_special_files_reached_through_a_field(make: Callable[[Path], Path], fie
 
 def pointing_to(tmp: Path, field: str, target: Path) -> Path:
     """A valid file of some kind whose ``field`` points at ``target``."""
-    experiment = {"name": "x", "scenario": str(EXP1), "optimized_agents": ["BANK_A"],
-                  "llm": {"model": "builtin/none"}}
+    experiment = {"name": "x", "scenario": str(EXP1), "optimized_agents": ["BANK_A"], "llm": {"model": "builtin/none"}}
     if field == "scenario":
         experiment["scenario"] = str(target)
     elif field == "system_prompt_file":
@@ -127,8 +128,9 @@ def pointing_to(tmp: Path, field: str, target: Path) -> Path:
 
 @pytest.mark.parametrize("field", ["scenario", "json_path", "sweep"])
 @pytest.mark.parametrize("content", [SECRET, f"KEY: {SECRET}\n", f"- {SECRET}\n", f"{{{SECRET}", f'"{SECRET}"'])
-def test_errors_never_quote_a_file_pointed_to(field: str, content: str, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_never_quote_a_file_pointed_to(
+    field: str, content: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text(content)
     code, lines = validate([str(pointing_to(tmp_path, field, secret))], capsys)
@@ -136,8 +138,9 @@ def test_errors_never_quote_a_file_pointed_to(field: str, content: str, tmp_path
 
 
 @pytest.mark.parametrize("content", [SECRET, f"- {SECRET}\n", f'"{SECRET}"', "42"])
-def test_top_level_of_the_wrong_kind_is_described_not_quoted(content: str, tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_top_level_of_the_wrong_kind_is_described_not_quoted(
+    content: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "s.yaml"
     path.write_text(content)
     refused([str(path)], capsys, "the top level must be a YAML mapping")
@@ -180,10 +183,14 @@ BOMBS = {
 
 @pytest.mark.parametrize("text", BOMBS.values(), ids=BOMBS.keys())
 @pytest.mark.parametrize("kind", ["scenario", "experiment", "sweep"])
-def test_yaml_bombs_are_refused_quickly(text: str, kind: str, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
-    head = {"scenario": "simulation: {ticks_per_day: 2}\n", "experiment": "scenario: x.yaml\n",
-            "sweep": "experiments: [x.yaml]\n"}[kind]
+def test_yaml_bombs_are_refused_quickly(
+    text: str, kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = {
+        "scenario": "simulation: {ticks_per_day: 2}\n",
+        "experiment": "scenario: x.yaml\n",
+        "sweep": "experiments: [x.yaml]\n",
+    }[kind]
     path = tmp_path / f"{kind}.yaml"
     path.write_text(head + text)
     refused([str(path)], capsys, str(path))
@@ -204,8 +211,7 @@ def test_shape_bounds_at_their_edges() -> None:
 
 def test_aliases_within_bounds_and_merge_keys_still_load() -> None:
     text = "base: &b {x: 1, y: 2}\nuse: {<<: *b, y: 3}\nlist: [*b, *b]\n"
-    assert load_yaml_text(text) == {"base": {"x": 1, "y": 2}, "use": {"x": 1, "y": 3},
-                                    "list": [{"x": 1, "y": 2}] * 2}
+    assert load_yaml_text(text) == {"base": {"x": 1, "y": 2}, "use": {"x": 1, "y": 3}, "list": [{"x": 1, "y": 2}] * 2}
 
 
 DUPLICATES = {
@@ -226,8 +232,9 @@ def test_complex_yaml_keys_are_refused(text: str, tmp_path: Path, capsys: pytest
 
 
 @pytest.mark.parametrize("text,where", DUPLICATES.values(), ids=DUPLICATES.keys())
-def test_duplicate_yaml_keys_are_refused(text: str, where: str, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_duplicate_yaml_keys_are_refused(
+    text: str, where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "dup.yaml"
     path.write_text(text)
     refused([str(path)], capsys, "duplicate key", where)
@@ -249,8 +256,9 @@ JSON_CASES = {
 
 
 @pytest.mark.parametrize("text,reason", JSON_CASES.values(), ids=JSON_CASES.keys())
-def test_hostile_json_policy_files_are_refused(text: str, reason: str, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_json_policy_files_are_refused(
+    text: str, reason: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "policy.json"
     path.write_text(text)
     refused([str(path)], capsys, str(path), reason)

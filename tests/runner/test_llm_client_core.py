@@ -81,8 +81,10 @@ def test_generate_policy_calls_underlying_client(fake_llm: FakeOpenAIServer) -> 
 def test_captures_interactions_for_audit(fake_llm: FakeOpenAIServer) -> None:
     client = ExperimentLLMClient(fake_llm_config(fake_llm.base_url), exp2_constraints())
     text = json.dumps(fraction_policy(0.09))
-    fake_llm.push(Reply(text, reasoning="Less liquidity, same settlement.", usage=(321, 54)),
-                  Reply(json.dumps(fraction_policy(0.11)), usage=None))
+    fake_llm.push(
+        Reply(text, reasoning="Less liquidity, same settlement.", usage=(321, 54)),
+        Reply(json.dumps(fraction_policy(0.11)), usage=None),
+    )
     first = propose(client)
     second = propose(client, "BANK_B")
     (one,) = first.interactions
@@ -103,8 +105,7 @@ def test_captures_interactions_for_audit(fake_llm: FakeOpenAIServer) -> None:
     assert (two.prompt_tokens, two.completion_tokens) == (None, None)  # never estimated
     assert client.interactions == (one, two)
     usage = client.usage
-    assert (usage.calls, usage.failed_calls, usage.prompt_tokens, usage.completion_tokens) == (
-        2, 0, 321, 54)
+    assert (usage.calls, usage.failed_calls, usage.prompt_tokens, usage.completion_tokens) == (2, 0, 321, 54)
     assert usage.cost_usd is None and usage.unpriced_calls == 2
 
 
@@ -112,8 +113,9 @@ def test_captures_interactions_for_audit(fake_llm: FakeOpenAIServer) -> None:
 def test_respects_max_retries_from_config(fake_llm: FakeOpenAIServer, max_retries: int) -> None:
     config = fake_llm_config(fake_llm.base_url, max_retries=max_retries)
     client = ExperimentLLMClient(config, exp2_constraints())
-    fake_llm.push(*[Reply("I would lower the fraction a bit.")] * (max_retries + 1),
-                  policy_reply(fraction_policy(0.08)))
+    fake_llm.push(
+        *[Reply("I would lower the fraction a bit.")] * (max_retries + 1), policy_reply(fraction_policy(0.08))
+    )
     result = propose(client)
     assert result.policy is None
     assert result.attempts == max_retries + 1
@@ -125,6 +127,5 @@ def test_respects_max_retries_from_config(fake_llm: FakeOpenAIServer, max_retrie
         messages = request.body["messages"]
         assert len(messages) == 2 + 2 * n  # one conversation, growing by answer + errors
         if n:
-            assert messages[-2] == {"role": "assistant",
-                                    "content": "I would lower the fraction a bit."}
+            assert messages[-2] == {"role": "assistant", "content": "I would lower the fraction a bit."}
             assert "(reply): no JSON object" in messages[-1]["content"]

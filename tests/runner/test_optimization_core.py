@@ -52,7 +52,13 @@ def test_runs_until_max_iterations() -> None:
     assert result.converged is False
     # every iteration proposes, for every agent, in order
     assert [(c.iteration, c.agent_id) for c in proposer.contexts] == [
-        (1, "BANK_A"), (1, "BANK_B"), (2, "BANK_A"), (2, "BANK_B"), (3, "BANK_A"), (3, "BANK_B")]
+        (1, "BANK_A"),
+        (1, "BANK_B"),
+        (2, "BANK_A"),
+        (2, "BANK_B"),
+        (3, "BANK_A"),
+        (3, "BANK_B"),
+    ]
     assert [e.iteration for e in of_type(sink.events, "iteration_start")] == [1, 2, 3]
     assert of_type(sink.events, "converged") == []
     end = of_type(sink.events, "experiment_end")[0].payload
@@ -84,8 +90,12 @@ def test_stops_on_parameter_stability_in_temporal_mode() -> None:
     # the parameters stay put for the window.
     proposer = ScriptedProposer.fractions({"BANK_A": [0.9], "BANK_B": [0.3]})
     sink = RecordingSink()
-    cfg = config(EXP1, "evaluation.mode=deterministic-temporal", "convergence.stability_window=2",
-                 "convergence.max_iterations=10")
+    cfg = config(
+        EXP1,
+        "evaluation.mode=deterministic-temporal",
+        "convergence.stability_window=2",
+        "convergence.max_iterations=10",
+    )
     _, result = run(cfg, proposer, sinks=[sink])
 
     first = of_type(sink.events, "decision", "BANK_A")[0].payload
@@ -103,7 +113,8 @@ def test_evaluates_policies_each_iteration() -> None:
     # the current policy of each agent is evaluated in every iteration
     evals = of_type(sink.events, "evaluation")
     assert [(e.iteration, e.payload["agent"]) for e in evals] == [
-        (it, a) for it in (1, 2, 3) for a in ("BANK_A", "BANK_B")]
+        (it, a) for it in (1, 2, 3) for a in ("BANK_A", "BANK_B")
+    ]
     a_means = [e.payload["mean"] for e in evals if e.payload["agent"] == "BANK_A"]
     assert a_means == [5000.0, 0.0, 0.0]  # 0.5, then the accepted 0.0 (0.3 was rejected)
     # the proposer is shown that same evaluation
@@ -136,10 +147,14 @@ def test_optimizes_each_agent() -> None:
     # an accepted policy is adopted at once: BANK_B, evaluated after BANK_A's change in the
     # same iteration, already pays for BANK_A's late payments (exp3, BANK_B at 0.2)
     sink = RecordingSink()
-    cfg = config(EXP3, "evaluation.acceptance.rule=always", "convergence.max_iterations=1",
-                 "initial_policies.BANK_B.parameters.initial_liquidity_fraction=0.2",
-                 "initial_policies.BANK_B.payment_tree.type=action",
-                 "initial_policies.BANK_B.payment_tree.action=Release")
+    cfg = config(
+        EXP3,
+        "evaluation.acceptance.rule=always",
+        "convergence.max_iterations=1",
+        "initial_policies.BANK_B.parameters.initial_liquidity_fraction=0.2",
+        "initial_policies.BANK_B.payment_tree.type=action",
+        "initial_policies.BANK_B.payment_tree.action=Release",
+    )
     run(cfg, ScriptedProposer.fractions({"BANK_A": [0.1], "BANK_B": [0.2]}), sinks=[sink])
     day = of_type(sink.events, "context_day")[0].payload["costs"]
     b_eval = of_type(sink.events, "evaluation", "BANK_B")[0].payload["mean"]
@@ -235,10 +250,21 @@ def test_uses_paired_comparison() -> None:
 
 def _interaction(ctx: ProposalContext, tokens: int, cost: float | None) -> LLMInteraction:
     return LLMInteraction(
-        agent_id=ctx.agent_id, iteration=ctx.iteration, attempt=1, model="test/scripted",
-        messages=({"role": "user", "content": "propose"},), raw_response="{}", reasoning=None,
-        parsed_policy=None, validation_errors=(), error=None, prompt_tokens=tokens,
-        completion_tokens=10, cost_usd=cost, latency_seconds=0.01)
+        agent_id=ctx.agent_id,
+        iteration=ctx.iteration,
+        attempt=1,
+        model="test/scripted",
+        messages=({"role": "user", "content": "propose"},),
+        raw_response="{}",
+        reasoning=None,
+        parsed_policy=None,
+        validation_errors=(),
+        error=None,
+        prompt_tokens=tokens,
+        completion_tokens=10,
+        cost_usd=cost,
+        latency_seconds=0.01,
+    )
 
 
 def test_records_events_to_state_provider(tmp_path) -> None:
@@ -247,8 +273,9 @@ def test_records_events_to_state_provider(tmp_path) -> None:
         return PolicyGenerationResult(fraction_policy(0.2), 1, (_interaction(ctx, 100, cost),))
 
     sink = RecordingSink()
-    runner, result = run(config(EXP1, "convergence.max_iterations=2"), ScriptedProposer(script),
-                         sinks=[sink], out_dir=tmp_path)
+    runner, result = run(
+        config(EXP1, "convergence.max_iterations=2"), ScriptedProposer(script), sinks=[sink], out_dir=tmp_path
+    )
     events = sink.events
     assert events == runner.provider.events  # the live provider keeps what the sinks got
     assert [e.seq for e in events] == list(range(len(events)))
@@ -303,8 +330,9 @@ def test_costs_are_integer_cents(tmp_path) -> None:
     samples = factory.samples([TransactionHistory(("BANK_A", "BANK_B"), day, table.settle_ticks[0])], "BANK_A", 11, 4)
     evaluator = BootstrapPolicyEvaluator(InProcessExecutor())
     old = evaluator.evaluate("BANK_A", factory.setup("BANK_A", policies), samples)
-    new = evaluator.evaluate("BANK_A", factory.setup("BANK_A", {**policies, "BANK_A": parse_valid_policy(
-        fraction_policy(0.3))}), samples)
+    new = evaluator.evaluate(
+        "BANK_A", factory.setup("BANK_A", {**policies, "BANK_A": parse_valid_policy(fraction_policy(0.3))}), samples
+    )
     assert old.costs.dtype == np.int64 and old.components.dtype == np.int64
     assert compute_paired_deltas(old, new).dtype == np.int64
     assert (old.components.sum(axis=1) == old.costs).all()  # components add up to the cent

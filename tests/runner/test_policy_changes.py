@@ -21,8 +21,9 @@ def _doc(params: dict[str, float], trees: dict[str, Any]) -> dict[str, Any]:
 
 
 @given(PARAMS, PARAMS, TREE_DOCS, TREE_DOCS)
-def test_changes_are_exactly_the_differences(old_p: dict[str, float], new_p: dict[str, float],
-                                             old_t: dict[str, Any], new_t: dict[str, Any]) -> None:
+def test_changes_are_exactly_the_differences(
+    old_p: dict[str, float], new_p: dict[str, float], old_t: dict[str, Any], new_t: dict[str, Any]
+) -> None:
     changes = PolicyChanges.between(_doc(old_p, old_t), _doc(new_p, new_t))
     names = [c.name for c in changes.parameters]
     assert set(names) == {k for k in {*old_p, *new_p} if old_p.get(k) != new_p.get(k)}
@@ -42,4 +43,5 @@ def test_no_old_policy_and_no_proposal() -> None:
     assert PolicyChanges.between(None, {"parameters": {"f": 0.5}}).parameters == (ParameterChange("f", None, 0.5),)
     assert param_changes({"parameters": {"f": 0.5}}, None) == "no valid proposal"
     assert param_changes({"parameters": {"f": 0.5, "g": 1}}, {"parameters": {"f": 0.4}, "payment_tree": {}}) == (
-        "f 0.5→0.4; -g; changed payment_tree")
+        "f 0.5→0.4; -g; changed payment_tree"
+    )

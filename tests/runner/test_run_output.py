@@ -45,8 +45,9 @@ OUTS = {
 
 
 @pytest.mark.parametrize("make,words", OUTS.values(), ids=OUTS.keys())
-def test_out_that_cannot_be_written_is_one_line(make: object, words: str, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_out_that_cannot_be_written_is_one_line(
+    make: object, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = make(tmp_path)  # type: ignore[operator]
     before = sorted(tmp_path.rglob("*"))
     code, lines = run([str(EXP1), "--out", str(out), "--max-iterations", "1"], capsys)
@@ -55,22 +56,39 @@ def test_out_that_cannot_be_written_is_one_line(make: object, words: str, tmp_pa
     assert sorted(tmp_path.rglob("*")) == before  # nothing half-written
 
 
-def test_output_directory_in_the_file_names_the_file_and_key(tmp_path: Path,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_output_directory_in_the_file_names_the_file_and_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     exp = tmp_path / "exp.yaml"
-    exp.write_text(EXP1.read_text().replace("output: {directory: results}",
-                                            f"output: {{directory: '{_file(tmp_path)}'}}")
-                   .replace("scenario: scenarios/exp1.yaml", f"scenario: {EXP1.parent / 'scenarios/exp1.yaml'}"))
+    exp.write_text(
+        EXP1.read_text()
+        .replace("output: {directory: results}", f"output: {{directory: '{_file(tmp_path)}'}}")
+        .replace("scenario: scenarios/exp1.yaml", f"scenario: {EXP1.parent / 'scenarios/exp1.yaml'}")
+    )
     code, lines = run([str(exp), "--max-iterations", "1"], capsys)
     assert code == 2 and lines == [f"error: {exp}: output.directory: '{tmp_path / 'a_file'}' is not a folder"]
 
 
-def test_an_error_found_after_loading_names_the_experiment_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_error_found_after_loading_names_the_experiment_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-after-loading")
     with FakeOpenAIServer([Fault(404, message="no such model")]) as server:
-        code, lines = run([str(EXP1), "--model", "openai/nope", "--api-base", server.base_url,
-                           "--max-iterations", "1", "--out", str(tmp_path / "r"), "--json"], capsys)
+        code, lines = run(
+            [
+                str(EXP1),
+                "--model",
+                "openai/nope",
+                "--api-base",
+                server.base_url,
+                "--max-iterations",
+                "1",
+                "--out",
+                str(tmp_path / "r"),
+                "--json",
+            ],
+            capsys,
+        )
     assert code == 2 and len(lines) == 1, lines
     assert lines[0].startswith(f"error: {EXP1}: llm: openai/nope cannot be called"), lines[0]
     assert json.dumps(lines).count("sk-test-after-loading") == 0

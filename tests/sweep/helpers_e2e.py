@@ -29,33 +29,57 @@ SWEEP = "e2e_small"
 CASTRO = [EXPERIMENTS / "castro" / f"exp{i}.yaml" for i in (1, 2, 3)]
 MODELS = ("builtin/coordinate", "builtin/none")
 # One-value grid axes applied to every cell: keep exp2 (bootstrap) cheap, every run short.
-SMALL_OVERRIDES = ("evaluation.num_samples=10", "evaluation.reference_samples=20",
-                   "evaluation.context_days=2", "convergence.max_iterations=4")
+SMALL_OVERRIDES = (
+    "evaluation.num_samples=10",
+    "evaluation.reference_samples=20",
+    "evaluation.context_days=2",
+    "convergence.max_iterations=4",
+)
 MAX_ITERATIONS = 4
 N_RUNS = len(CASTRO) * len(MODELS) * 2  # 3 experiments × 2 models × 2 replicates
 
 # Wall-clock values: when a run started and ended and how long an LLM call took. They are
 # the only things that may differ between two executions of the same cells.
-WALL_CLOCK: dict[str, tuple[str, ...]] = {"runs": ("started_at", "finished_at", "duration_s"),
-                                          "llm_calls": ("latency_s",)}
+WALL_CLOCK: dict[str, tuple[str, ...]] = {
+    "runs": ("started_at", "finished_at", "duration_s"),
+    "llm_calls": ("latency_s",),
+}
 WALL_CLOCK_PAYLOAD = {"llm_interaction": ("latency_seconds",)}  # inside events.payload_json
 # `runs.attempt` counts how many times the cell was executed: after an interruption it is
 # 2 by design (bookkeeping, not a result), so resume comparisons leave it out too.
 RESUME_EXTRA = {"runs": ("attempt",)}
 #: What a resumed sweep's tables may differ in from an uninterrupted one's.
 RESUME_SKIP = {**WALL_CLOCK, **{t: WALL_CLOCK.get(t, ()) + c for t, c in RESUME_EXTRA.items()}}
-ROW_KEYS = {"runs": ("run_id",), "iterations": ("run_id", "iteration", "agent"),
-            "proposals": ("run_id", "iteration", "agent"),
-            "samples": ("run_id", "iteration", "agent", "sample"),
-            "llm_calls": ("run_id", "iteration", "agent", "attempt"), "events": ("run_id", "seq")}
+ROW_KEYS = {
+    "runs": ("run_id",),
+    "iterations": ("run_id", "iteration", "agent"),
+    "proposals": ("run_id", "iteration", "agent"),
+    "samples": ("run_id", "iteration", "agent", "sample"),
+    "llm_calls": ("run_id", "iteration", "agent", "attempt"),
+    "events": ("run_id", "seq"),
+}
 
 
-def write_sweep(folder: Path, *, name: str = SWEEP, experiments: Sequence[Path] = tuple(CASTRO),
-                models: Sequence[str] = MODELS, replicates: int = 2, file: str = "small.yaml") -> Path:
+def write_sweep(
+    folder: Path,
+    *,
+    name: str = SWEEP,
+    experiments: Sequence[Path] = tuple(CASTRO),
+    models: Sequence[str] = MODELS,
+    replicates: int = 2,
+    file: str = "small.yaml",
+) -> Path:
     """A sweep file over the given Castro experiments (absolute paths) and models."""
-    lines = [f"name: {name}", "experiments:", *(f"  - {p}" for p in experiments),
-             "grid:", f"  llm.model: [{', '.join(models)}]", f"replicates: {replicates}",
-             "output: results", ""]
+    lines = [
+        f"name: {name}",
+        "experiments:",
+        *(f"  - {p}" for p in experiments),
+        "grid:",
+        f"  llm.model: [{', '.join(models)}]",
+        f"replicates: {replicates}",
+        "output: results",
+        "",
+    ]
     path = folder / file
     path.write_text("\n".join(lines))
     return path
@@ -110,44 +134,64 @@ def kill_session(proc: subprocess.Popen[Any], timeout: float = 30.0) -> None:
         time.sleep(0.1)
 
 
-def start(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
-          log: Path | None = None) -> subprocess.Popen[Any]:
+def start(
+    args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None, log: Path | None = None
+) -> subprocess.Popen[Any]:
     """``paylab ARGS`` in a new session; output to ``log`` (stdout+stderr) or discarded."""
     sink = open(log, "w") if log is not None else subprocess.DEVNULL  # noqa: SIM115 — the child owns it
     try:
-        return subprocess.Popen([str(PAYLAB), *args], cwd=cwd, env=dict(env or os.environ),
-                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [str(PAYLAB), *args],
+            cwd=cwd,
+            env=dict(env or os.environ),
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     finally:
         if log is not None:
             sink.close()  # type: ignore[union-attr]
 
 
-def paylab(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
-           timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def paylab(
+    args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     """Run ``paylab ARGS`` to completion (in its own session, cleaned up whatever happens)."""
     return run_in_session([str(PAYLAB), *args], cwd=cwd, env=env, timeout=timeout)
 
 
-def run_in_session(argv: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
-                   timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run_in_session(
+    argv: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     """Run ``argv`` to completion in a session of its own, then kill whatever it left in that
     session (a Ray it started, an SSH control master), also when it overruns ``timeout``."""
-    proc = subprocess.Popen(list(argv), cwd=cwd, env=dict(env or os.environ), text=True, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env or os.environ),
+        text=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         kill_session(proc)
         out, err = proc.communicate()
-        raise AssertionError(f"{' '.join(map(os.path.basename, argv[:1]))} {' '.join(argv[1:])} timed out after "
-                             f"{timeout} s\nstdout: {out[-2000:]}\nstderr: {err[-2000:]}") from None
+        raise AssertionError(
+            f"{' '.join(map(os.path.basename, argv[:1]))} {' '.join(argv[1:])} timed out after "
+            f"{timeout} s\nstdout: {out[-2000:]}\nstderr: {err[-2000:]}"
+        ) from None
     finally:
         kill_session(proc)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def run_ok(args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None,
-           timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run_ok(
+    args: Sequence[str], *, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     done = paylab(args, cwd=cwd, env=env, timeout=timeout)
     assert done.returncode == 0, f"paylab {' '.join(args)} exited {done.returncode}\n{done.stderr[-3000:]}"
     return done
@@ -157,8 +201,13 @@ def sweep_args(sweep_file: Path, out: Path, *extra: str, overrides: Iterable[str
     return ["sweep", str(sweep_file), "--quiet", *extra, f"output={out}", *overrides]
 
 
-def wait_for(what: str, check: Callable[[], Any], proc: subprocess.Popen[Any] | None = None,
-             timeout: float = 180.0, every: float = 0.02) -> Any:
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    proc: subprocess.Popen[Any] | None = None,
+    timeout: float = 180.0,
+    every: float = 0.02,
+) -> Any:
     """Poll ``check`` until it returns something truthy; fail if ``proc`` ends first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -181,8 +230,11 @@ def done_count(out: Path, sweep: str = SWEEP) -> int:
 
 def running_at(out: Path, first: int, last: int, sweep: str = SWEEP) -> list[str]:
     """Runs whose status is running with a committed iteration in ``[first, last]``."""
-    return [s.run_id for s in statuses(out, sweep).values()
-            if s.status == "running" and first <= int((s.progress or {}).get("iteration", -1)) <= last]
+    return [
+        s.run_id
+        for s in statuses(out, sweep).values()
+        if s.status == "running" and first <= int((s.progress or {}).get("iteration", -1)) <= last
+    ]
 
 
 # ----------------------------------------------------------------------- tables
@@ -190,13 +242,18 @@ def _strip_payload(row: dict[str, Any]) -> dict[str, Any]:
     drop = WALL_CLOCK_PAYLOAD.get(row["type"])
     if drop:
         payload = json.loads(row["payload_json"])
-        row = {**row, "payload_json": json.dumps({k: v for k, v in payload.items() if k not in drop},
-                                                 sort_keys=True)}
+        row = {**row, "payload_json": json.dumps({k: v for k, v in payload.items() if k not in drop}, sort_keys=True)}
     return row
 
 
-def rows(out: Path, table: str, *, sweep: str = SWEEP, skip: Mapping[str, tuple[str, ...]] = WALL_CLOCK,
-         run_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+def rows(
+    out: Path,
+    table: str,
+    *,
+    sweep: str = SWEEP,
+    skip: Mapping[str, tuple[str, ...]] = WALL_CLOCK,
+    run_ids: Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
     """The rows of ``table`` as `ResultStore.read` returns them, without ``skip``'s columns."""
     data = ParquetStore(out).read(table, sweep=sweep)
     assert set(skip.get(table, ())) <= set(data.column_names), (table, skip.get(table))
@@ -216,8 +273,14 @@ def assert_no_duplicates(out: Path, sweep: str = SWEEP) -> None:
         assert len(keys) == len(set(keys)), f"{table}: duplicate keys"
 
 
-def assert_same_tables(got: Path, want: Path, *, skip: Mapping[str, tuple[str, ...]] = WALL_CLOCK,
-                       run_ids: Iterable[str] | None = None, sweep: str = SWEEP) -> dict[str, int]:
+def assert_same_tables(
+    got: Path,
+    want: Path,
+    *,
+    skip: Mapping[str, tuple[str, ...]] = WALL_CLOCK,
+    run_ids: Iterable[str] | None = None,
+    sweep: str = SWEEP,
+) -> dict[str, int]:
     """Every table of ``got`` has exactly ``want``'s rows (both sorted by the store); row counts."""
     ids = None if run_ids is None else sorted(run_ids)
     counts = {}
@@ -234,9 +297,13 @@ def assert_same_tables(got: Path, want: Path, *, skip: Mapping[str, tuple[str, .
 def assert_finished_cleanly(out: Path, n_runs: int, sweep: str = SWEEP) -> None:
     """Every run done, one runs row each, no part files left (every run was compacted)."""
     status = statuses(out, sweep)
-    assert len(status) == n_runs and {s.status for s in status.values()} == {"done"}, \
-        {k: s.status for k, s in status.items()}
-    leftovers = [p.name for p in out.glob("*/sweep=*/*")
-                 if p.name.startswith(".") or ("~" in p.name and batch_generation(p.name) is None)]
+    assert len(status) == n_runs and {s.status for s in status.values()} == {"done"}, {
+        k: s.status for k, s in status.items()
+    }
+    leftovers = [
+        p.name
+        for p in out.glob("*/sweep=*/*")
+        if p.name.startswith(".") or ("~" in p.name and batch_generation(p.name) is None)
+    ]
     assert leftovers == [], leftovers
     assert_no_duplicates(out, sweep)

@@ -49,10 +49,10 @@ HOME = Path(pwd.getpwuid(os.getuid()).pw_dir)
 SSH_CONFIG = HOME / ".ssh" / "config"
 # What the test must leave as it found it; the first four change under useradd/userdel
 # (their "-" backups and the lock file too, which we restore).
-WATCHED_SYSTEM = [Path(p) for p in ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow",
-                                    "/etc/subuid", "/etc/subgid")]
-RESTORED_SYSTEM = [Path(p) for p in ("/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-",
-                                     "/etc/.pwd.lock")]
+WATCHED_SYSTEM = [
+    Path(p) for p in ("/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/subuid", "/etc/subgid")
+]
+RESTORED_SYSTEM = [Path(p) for p in ("/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-", "/etc/.pwd.lock")]
 
 
 def _tool(name: str) -> str | None:
@@ -80,9 +80,10 @@ def ssh_node_unavailable() -> str | None:
         if made_policy:
             POLICY_RC.write_text("#!/bin/sh\nexit 101\n")
             POLICY_RC.chmod(0o755)
-        steps = (["apt-get", "-o", "DPkg::Lock::Timeout=300", "update", "-q"],
-                 ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-q",
-                  "--no-install-recommends", *PACKAGES])
+        steps = (
+            ["apt-get", "-o", "DPkg::Lock::Timeout=300", "update", "-q"],
+            ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-q", "--no-install-recommends", *PACKAGES],
+        )
         for step in steps:
             done = subprocess.run(step, env=env, capture_output=True, text=True, timeout=600, check=False)
             if done.returncode != 0:
@@ -157,8 +158,11 @@ def uid_pids(uid: int) -> set[int]:
 
 def marked_pids(marker: str) -> set[int]:
     """Live processes (not this one) whose command line names ``marker``."""
-    return {int(e.name) for e in Path("/proc").iterdir()
-            if e.name.isdigit() and int(e.name) != os.getpid() and marker in cmdline(int(e.name))}
+    return {
+        int(e.name)
+        for e in Path("/proc").iterdir()
+        if e.name.isdigit() and int(e.name) != os.getpid() and marker in cmdline(int(e.name))
+    }
 
 
 def kill_all(find: Any, what: str, timeout: float = 30.0) -> None:
@@ -217,22 +221,39 @@ def ssh_control_dir(cluster_name: str) -> Path:
 class SshNode:
     """The node: log in as ``user`` at 127.0.0.1 with ``key`` (ssh finds the port)."""
 
-    root: Path           # our temp folder: the node's home, keys, sshd files, Ray temp
+    root: Path  # our temp folder: the node's home, keys, sshd files, Ray temp
     user: str
     uid: int
     home: Path
-    key: Path            # the client's private key (the launcher's auth.ssh_private_key)
+    key: Path  # the client's private key (the launcher's auth.ssh_private_key)
     port: int
-    ray_tmp: Path        # RAY_TMPDIR of everything the node's user runs
+    ray_tmp: Path  # RAY_TMPDIR of everything the node's user runs
     since: float = field(default_factory=time.time)
     sshd: subprocess.Popen[Any] | None = None
     cleanups: list[str] = field(default_factory=list)  # what was undone, for the report
 
     def ssh(self, command: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["ssh", "-i", str(self.key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-                               "-o", "StrictHostKeyChecking=no", "-o", f"UserKnownHostsFile={os.devnull}",
-                               f"{self.user}@127.0.0.1", command],
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [
+                "ssh",
+                "-i",
+                str(self.key),
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                f"UserKnownHostsFile={os.devnull}",
+                f"{self.user}@127.0.0.1",
+                command,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
 
 def _run(*args: str) -> None:
@@ -242,13 +263,26 @@ def _run(*args: str) -> None:
 
 
 def _sshd_config(node: SshNode) -> str:
-    return "\n".join([
-        f"Port {node.port}", "ListenAddress 127.0.0.1", f"HostKey {node.root / 'sshd' / 'host_key'}",
-        f"PidFile {node.root / 'sshd' / 'sshd.pid'}", f"AllowUsers {node.user}", "PermitRootLogin no",
-        "PubkeyAuthentication yes", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-        "UsePAM no", "PrintMotd no", "PrintLastLog no", "UseDNS no", "X11Forwarding no",
-        "Subsystem sftp internal-sftp", "",
-    ])
+    return "\n".join(
+        [
+            f"Port {node.port}",
+            "ListenAddress 127.0.0.1",
+            f"HostKey {node.root / 'sshd' / 'host_key'}",
+            f"PidFile {node.root / 'sshd' / 'sshd.pid'}",
+            f"AllowUsers {node.user}",
+            "PermitRootLogin no",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "PrintMotd no",
+            "PrintLastLog no",
+            "UseDNS no",
+            "X11Forwarding no",
+            "Subsystem sftp internal-sftp",
+            "",
+        ]
+    )
 
 
 def _add_host_entry(port: int) -> None:
@@ -278,8 +312,18 @@ def ssh_node(cluster_name: str) -> Iterator[SshNode]:
         (root / "client").mkdir(mode=0o700)
         (root / "sshd").mkdir(mode=0o700)
         # "*": no password, yet not locked ("!"), which sshd without PAM would refuse.
-        _run("useradd", "--system", "--home-dir", str(node.home), "--shell", "/bin/bash", "--password", "*",
-             "--user-group", user)
+        _run(
+            "useradd",
+            "--system",
+            "--home-dir",
+            str(node.home),
+            "--shell",
+            "/bin/bash",
+            "--password",
+            "*",
+            "--user-group",
+            user,
+        )
         node.uid, gid = pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid
         node.home.mkdir(mode=0o755)
         _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", user, "-f", str(node.key))
@@ -291,11 +335,18 @@ def ssh_node(cluster_name: str) -> Iterator[SshNode]:
         # What the node's administrator set up: the user's own temp folders; no pip cache
         # (a few hundred MB to write, then to delete).
         (node.home / ".bashrc").write_text(
-            f"export RAY_TMPDIR={node.ray_tmp} TMPDIR={node.root / 'tmp'} PIP_NO_CACHE_DIR=1\n")
+            f"export RAY_TMPDIR={node.ray_tmp} TMPDIR={node.root / 'tmp'} PIP_NO_CACHE_DIR=1\n"
+        )
         node.ray_tmp.mkdir()
         (node.root / "tmp").mkdir()
-        for path in (node.home, ssh_dir, ssh_dir / "authorized_keys", node.home / ".bashrc", node.ray_tmp,
-                     node.root / "tmp"):
+        for path in (
+            node.home,
+            ssh_dir,
+            ssh_dir / "authorized_keys",
+            node.home / ".bashrc",
+            node.ray_tmp,
+            node.root / "tmp",
+        ):
             os.chown(path, node.uid, gid)
         if port != 22:
             _add_host_entry(port)
@@ -304,13 +355,15 @@ def ssh_node(cluster_name: str) -> Iterator[SshNode]:
         config.write_text(_sshd_config(node))
         _run(str(SSHD), "-t", "-f", str(config))
         with open(root / "sshd" / "sshd.log", "w") as log:
-            node.sshd = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(config)], stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            node.sshd = subprocess.Popen(
+                [str(SSHD), "-D", "-e", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 30
         while (login := node.ssh("echo ok")).stdout.strip() != "ok":
             if time.monotonic() > deadline or node.sshd.poll() is not None:
-                raise AssertionError(f"cannot log in to our sshd: {login.stderr}\n"
-                                     f"{(root / 'sshd' / 'sshd.log').read_text()[-2000:]}")
+                raise AssertionError(
+                    f"cannot log in to our sshd: {login.stderr}\n{(root / 'sshd' / 'sshd.log').read_text()[-2000:]}"
+                )
             time.sleep(0.5)
         yield node
     finally:
@@ -324,9 +377,13 @@ def _restore_ssh_config(before: tuple[bool, tuple[bytes, int, int, int] | None])
         SSH_CONFIG.parent.rmdir()
 
 
-def _teardown(node: SshNode, control: Path, control_parent_existed: bool,
-              ssh_config_before: tuple[bool, tuple[bytes, int, int, int] | None],
-              system_before: dict[str, Any]) -> None:
+def _teardown(
+    node: SshNode,
+    control: Path,
+    control_parent_existed: bool,
+    ssh_config_before: tuple[bool, tuple[bytes, int, int, int] | None],
+    system_before: dict[str, Any],
+) -> None:
     """Undo everything `ssh_node` did; every step runs even when an earlier one fails."""
     errors: list[str] = []
 
@@ -346,8 +403,10 @@ def _teardown(node: SshNode, control: Path, control_parent_existed: bool,
     # sshd's per-connection processes and the launcher's ssh control masters name our folder.
     step("killed processes naming our temp folder", lambda: kill_all(lambda: marked_pids(str(node.root)), "ours"))
     if node.uid >= 0:
-        step(f"removed what {node.user} left in the shared temp folders",
-             lambda: [_remove(p) for p in owned_temp_files(node.uid, node.since)])
+        step(
+            f"removed what {node.user} left in the shared temp folders",
+            lambda: [_remove(p) for p in owned_temp_files(node.uid, node.since)],
+        )
     step("removed the launcher's SSH control folder", lambda: shutil.rmtree(control, ignore_errors=True))
     if not control_parent_existed:
         step("removed its parent", lambda: control.parent.rmdir() if control.parent.exists() else None)

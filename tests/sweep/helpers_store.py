@@ -30,8 +30,9 @@ class Cell:
 
 
 def exp1_config(iterations: int = 3) -> ExperimentConfig:
-    return ExperimentConfig.from_yaml(EXPERIMENTS / "castro" / "exp1.yaml",
-                                      [f"convergence.max_iterations={iterations}"])
+    return ExperimentConfig.from_yaml(
+        EXPERIMENTS / "castro" / "exp1.yaml", [f"convergence.max_iterations={iterations}"]
+    )
 
 
 def run_exp1() -> tuple[list[Event], ExperimentResult]:

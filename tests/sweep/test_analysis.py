@@ -44,28 +44,35 @@ def run_rows(sweep: str = SWEEP) -> list[dict[str, Any]]:
         for replicate, cost in enumerate(costs):
             failed = cost is None
             llm = model != NONE
-            rows.append({
-                "sweep": sweep, "run_id": f"{scenario}-{model.split('/')[1]}-r{replicate}",
-                "cell_key": f"k-{scenario}-{model}-{replicate}", "replicate": replicate,
-                "experiment": f"castro_{scenario}", "scenario": scenario, "model": model,
-                # exp1's baseline says so; exp2's is recognised by its model (the demo sweep's way)
-                "baseline": model == NONE and scenario == "exp1",
-                "params_json": json.dumps({"llm.model": model}),
-                "param_llm__model": model,
-                "param_scenario_overrides__cost_rates__delay_cost_per_tick_per_cent": RATE,
-                "status": "failed" if failed else "done",
-                "error": "LLMError: provider timed out\nTraceback ..." if failed else None,
-                "iterations": None if failed else {GPT: 3, CLAUDE: 5, NONE: 1}[model],
-                "stop_reason": None if failed else "max_iterations" if model == CLAUDE
-                else "converged",
-                "final_total_cost": cost, "baseline_total_cost": cost, "best_total_cost": cost,
-                "final_settlement_rate": None if failed else 0.9 if scenario == "exp2" else 1.0,
-                "llm_calls": (2 if failed else 6) if llm else 0,
-                "llm_prompt_tokens": (300 if failed else 1000) if llm else 0,
-                "llm_completion_tokens": (50 if failed else 200) if llm else 0,
-                "llm_cost_usd": (0.01 if failed else 0.05) if llm else None,
-                "schema_version": 1,
-            })
+            rows.append(
+                {
+                    "sweep": sweep,
+                    "run_id": f"{scenario}-{model.split('/')[1]}-r{replicate}",
+                    "cell_key": f"k-{scenario}-{model}-{replicate}",
+                    "replicate": replicate,
+                    "experiment": f"castro_{scenario}",
+                    "scenario": scenario,
+                    "model": model,
+                    # exp1's baseline says so; exp2's is recognised by its model (the demo sweep's way)
+                    "baseline": model == NONE and scenario == "exp1",
+                    "params_json": json.dumps({"llm.model": model}),
+                    "param_llm__model": model,
+                    "param_scenario_overrides__cost_rates__delay_cost_per_tick_per_cent": RATE,
+                    "status": "failed" if failed else "done",
+                    "error": "LLMError: provider timed out\nTraceback ..." if failed else None,
+                    "iterations": None if failed else {GPT: 3, CLAUDE: 5, NONE: 1}[model],
+                    "stop_reason": None if failed else "max_iterations" if model == CLAUDE else "converged",
+                    "final_total_cost": cost,
+                    "baseline_total_cost": cost,
+                    "best_total_cost": cost,
+                    "final_settlement_rate": None if failed else 0.9 if scenario == "exp2" else 1.0,
+                    "llm_calls": (2 if failed else 6) if llm else 0,
+                    "llm_prompt_tokens": (300 if failed else 1000) if llm else 0,
+                    "llm_completion_tokens": (50 if failed else 200) if llm else 0,
+                    "llm_cost_usd": (0.01 if failed else 0.05) if llm else None,
+                    "schema_version": 1,
+                }
+            )
     return rows
 
 
@@ -77,8 +84,17 @@ def proposal_rows(run: dict[str, Any], iteration: int) -> list[dict[str, Any]]:
     for k, agent in enumerate(("BANK_A", "BANK_B")):
         index = 2 * (iteration - 1) + k
         accepted = index < (1 if run["status"] == "failed" else ACCEPTED[run["model"]])
-        out.append({"sweep": run["sweep"], "run_id": run["run_id"], "iteration": iteration,
-                    "agent": agent, "valid": True, "accepted": accepted, "schema_version": 1})
+        out.append(
+            {
+                "sweep": run["sweep"],
+                "run_id": run["run_id"],
+                "iteration": iteration,
+                "agent": agent,
+                "valid": True,
+                "accepted": accepted,
+                "schema_version": 1,
+            }
+        )
     return out
 
 
@@ -88,13 +104,25 @@ def fill(store: ResultStore, rows: list[dict[str, Any]]) -> ResultStore:
         iterations = 1 if run["status"] == "failed" else 3
         for it in range(1, iterations + 1):
             part = iteration_part(it)
-            store.write_part("proposals", sweep, run_id, part,
-                             pa.Table.from_pylist(proposal_rows(run, it)) if run["model"] != NONE
-                             else pa.table({"run_id": pa.array([], pa.string())}))
+            store.write_part(
+                "proposals",
+                sweep,
+                run_id,
+                part,
+                pa.Table.from_pylist(proposal_rows(run, it))
+                if run["model"] != NONE
+                else pa.table({"run_id": pa.array([], pa.string())}),
+            )
             # the events part commits the iteration's rows of the other tables
-            store.write_part("events", sweep, run_id, part, pa.Table.from_pylist([{
-                "run_id": run_id, "seq": it, "iteration": it, "type": "reference_cost",
-                "payload_json": "{}"}]))
+            store.write_part(
+                "events",
+                sweep,
+                run_id,
+                part,
+                pa.Table.from_pylist(
+                    [{"run_id": run_id, "seq": it, "iteration": it, "type": "reference_cost", "payload_json": "{}"}]
+                ),
+            )
         store.write_part("runs", sweep, run_id, "final", pa.Table.from_pylist([run]))
         store.compact(sweep, run_id)
     return store
@@ -105,8 +133,10 @@ def store() -> ResultStore:
     return fill(MemoryStore(), run_rows())
 
 
-def groups(store: ResultStore, by: list[str] | None = None,
-           ) -> dict[tuple[Any, ...], dict[str, Any]]:
+def groups(
+    store: ResultStore,
+    by: list[str] | None = None,
+) -> dict[tuple[Any, ...], dict[str, Any]]:
     report = json.loads(analyze_results(store, SWEEP, by or ["scenario", "model"], "json"))
     keys = report["by"]
     return {tuple(g[k] for k in keys): g for g in report["groups"]}
@@ -119,14 +149,13 @@ def test_group_counts_and_cost_statistics(store: ResultStore) -> None:
     assert (gpt["runs"], gpt["done"], gpt["failed"]) == (3, 3, 0)
     assert gpt["final_cost_mean"] == pytest.approx(9_000)
     assert gpt["final_cost_sd"] == pytest.approx(1_000)
-    half = 4.302652729749464 * 1_000 / 3 ** 0.5  # t(0.975, 2) · sd / √n
+    half = 4.302652729749464 * 1_000 / 3**0.5  # t(0.975, 2) · sd / √n
     assert gpt["final_cost_ci_low"] == pytest.approx(9_000 - half)
     assert gpt["final_cost_ci_high"] == pytest.approx(9_000 + half)
     claude = g[("exp1", CLAUDE)]  # the failed run is counted but not in the statistics
     assert (claude["runs"], claude["done"], claude["failed"]) == (3, 2, 1)
     assert claude["final_cost_mean"] == pytest.approx(11_000)
-    assert claude["failed_runs"] == [{"run_id": "exp1-claude-b-r2",
-                                      "error": "LLMError: provider timed out"}]
+    assert claude["failed_runs"] == [{"run_id": "exp1-claude-b-r2", "error": "LLMError: provider timed out"}]
     assert g[("exp2", GPT)]["final_cost_ci_low"] == pytest.approx(6_000)  # sd 0: CI collapses
 
 
@@ -147,8 +176,14 @@ def test_change_vs_baseline_is_paired_per_replicate(store: ResultStore) -> None:
 
 def test_ranks_models_within_each_scenario(store: ResultStore) -> None:
     ranks = {k: v["rank"] for k, v in groups(store).items()}
-    assert ranks == {("exp1", GPT): 1, ("exp1", CLAUDE): 2, ("exp1", NONE): 3,
-                     ("exp2", CLAUDE): 1, ("exp2", NONE): 2, ("exp2", GPT): 3}
+    assert ranks == {
+        ("exp1", GPT): 1,
+        ("exp1", CLAUDE): 2,
+        ("exp1", NONE): 3,
+        ("exp2", CLAUDE): 1,
+        ("exp2", NONE): 2,
+        ("exp2", GPT): 3,
+    }
 
 
 def test_acceptance_rate_counts_proposals_of_done_runs(store: ResultStore) -> None:
@@ -166,8 +201,7 @@ def test_settlement_iterations_stop_reasons_and_llm_use(store: ResultStore) -> N
     assert claude["stop_reasons"] == {"max_iterations": 2}
     assert g[("exp2", GPT)]["settlement_rate"] == pytest.approx(0.9)
     # LLM use includes the failed run: the money was spent
-    assert (claude["llm_calls"], claude["llm_prompt_tokens"], claude["llm_completion_tokens"]) \
-        == (14, 2_300, 450)
+    assert (claude["llm_calls"], claude["llm_prompt_tokens"], claude["llm_completion_tokens"]) == (14, 2_300, 450)
     assert claude["llm_cost_usd"] == pytest.approx(0.11)
     assert g[("exp1", NONE)]["llm_calls"] == 0
 
@@ -182,8 +216,14 @@ def test_table_shows_dollars_and_lists_failures(store: ResultStore) -> None:
     assert "failed runs (1), excluded from cost statistics:" in text
     assert "exp1-claude-b-r2 (exp1, anthropic/claude-b): LLMError: provider timed out" in text
     rows = [line for line in lines if line.startswith("exp")]  # sorted by scenario, then model
-    assert [r.split()[:2] for r in rows] == [["exp1", CLAUDE], ["exp1", NONE], ["exp1", GPT],
-                                             ["exp2", CLAUDE], ["exp2", NONE], ["exp2", GPT]]
+    assert [r.split()[:2] for r in rows] == [
+        ["exp1", CLAUDE],
+        ["exp1", NONE],
+        ["exp1", GPT],
+        ["exp2", CLAUDE],
+        ["exp2", NONE],
+        ["exp2", GPT],
+    ]
 
 
 def test_csv_keeps_cents_and_one_row_per_group(store: ResultStore) -> None:
@@ -223,8 +263,7 @@ def test_parquet_store_gives_the_same_report(tmp_path: Any, store: ResultStore) 
     on_disk = fill(ParquetStore(str(tmp_path / "results")), run_rows())
     reopened = ParquetStore(str(tmp_path / "results"))
     assert analysis_table(reopened, SWEEP) == analysis_table(store, SWEEP)
-    assert analyze_results(on_disk, SWEEP, ["model"], "json") == \
-        analyze_results(store, SWEEP, ["model"], "json")
+    assert analyze_results(on_disk, SWEEP, ["model"], "json") == analyze_results(store, SWEEP, ["model"], "json")
 
 
 def test_several_sweeps_are_never_pooled() -> None:
@@ -235,8 +274,7 @@ def test_several_sweeps_are_never_pooled() -> None:
     assert {g["rank"] for g in report["groups"]} == {1, 2, 3}  # ranked within sweep × scenario
     # the same cells have the same run ids in both sweeps: counts must not mix
     gpt = [g for g in report["groups"] if g["scenario"] == "exp1" and g["model"] == GPT]
-    assert [(g["sweep"], g["accepted"], g["proposals"]) for g in gpt] == [
-        ("alpha", 9, 18), ("beta", 9, 18)]
+    assert [(g["sweep"], g["accepted"], g["proposals"]) for g in gpt] == [("alpha", 9, 18), ("beta", 9, 18)]
     only = json.loads(analyze_results(both, "beta", ["scenario", "model"], "json"))
     assert only["by"] == ["scenario", "model"] and len(only["groups"]) == 6
 

@@ -25,24 +25,23 @@ CASES: dict[str, list[str]] = {
     "empty_axis.yaml": ["grid.llm.model: must have at least 1 item"],
     "axis_not_a_list.yaml": ["grid.llm.model: must be a list"],
     "unknown_experiment_key.yaml": [
-        "cell experiments/castro/exp1.yaml {evaluation.nope: 1}: evaluation.nope: unknown key"],
+        "cell experiments/castro/exp1.yaml {evaluation.nope: 1}: evaluation.nope: unknown key"
+    ],
     "invalid_value.yaml": [
-        "cell experiments/castro/exp2.yaml {evaluation.num_samples: 0}: "
-        "evaluation.num_samples: must be >= 1, got 0"],
+        "cell experiments/castro/exp2.yaml {evaluation.num_samples: 0}: evaluation.num_samples: must be >= 1, got 0"
+    ],
     "invalid_scenario_override.yaml": [
         "{scenario_overrides.cost_rates.delay_cost_per_tick_per_cent: -1}",
-        ": scenario_overrides.cost_rates.delay_cost_per_tick_per_cent: must be >= 0"],
+        ": scenario_overrides.cost_rates.delay_cost_per_tick_per_cent: must be >= 0",
+    ],
     "unknown_model.yaml": ["{llm.model: builtin/random}: llm.model: unknown builtin proposer"],
-    "zip_lengths.yaml": ["zip: lists must have the same length",
-                         "master_seed: 2, convergence.max_iterations: 3"],
+    "zip_lengths.yaml": ["zip: lists must have the same length", "master_seed: 2, convergence.max_iterations: 3"],
     "grid_and_zip.yaml": ["zip: 'master_seed' is also varied in grid"],
     "zero_replicates.yaml": ["replicates: must be >= 1, got 0"],
     "no_experiments.yaml": ["experiments: must have at least 1 item"],
-    "glob_matches_nothing.yaml": ["experiments[0]: pattern 'experiments/castro/nothing*.yaml' "
-                                  "matches no file"],
+    "glob_matches_nothing.yaml": ["experiments[0]: pattern 'experiments/castro/nothing*.yaml' matches no file"],
     "missing_experiment.yaml": ["experiments[1]: file 'experiments/castro/exp9.yaml' not found"],
-    "bad_experiment_file.yaml": ["cell ../bad_experiments/bad_mode.yaml: evaluation.mode: must be",
-                                 "got 'montecarlo'"],
+    "bad_experiment_file.yaml": ["cell ../bad_experiments/bad_mode.yaml: evaluation.mode: must be", "got 'montecarlo'"],
     "output_under_proc.yaml": ["output: cannot create folders in '/proc'", "not writable"],
     "output_is_a_file.yaml": ["output: '/dev/null' is not a folder"],
     "output_bad_scheme.yaml": ["output: unsupported filesystem URI scheme 'ftp'"],
@@ -56,8 +55,7 @@ CASES: dict[str, list[str]] = {
 # (overrides on the demo sweep) → fragments of the message.
 BAD_OVERRIDES: list[tuple[list[str], list[str]]] = [
     (["llm.model="], ["override 'llm.model=': empty value"]),
-    (["master_seed=range(x)"],
-     ["override 'master_seed=range(x)'", "range() takes 1 to 3 integers"]),
+    (["master_seed=range(x)"], ["override 'master_seed=range(x)'", "range() takes 1 to 3 integers"]),
     (["master_seed=range(1,5,0)"], ["step must not be 0"]),
     (["master_seed=range(0)"], ["range(0) is empty"]),
     (["llm.model=builtin/none,,builtin/coordinate"], ["empty item in the comma list"]),
@@ -67,8 +65,7 @@ BAD_OVERRIDES: list[tuple[list[str], list[str]]] = [
     (["a..b=1"], ["'a..b' is not a dotted key"]),
     (["name=[x"], ["value '[x' is not valid YAML"]),
     (["limits.nope=3"], ["limits.nope: unknown key"]),
-    (["zip.llm.model=builtin/none"],
-     ["'llm.model' is varied in grid; override it as grid.llm.model"]),
+    (["zip.llm.model=builtin/none"], ["'llm.model' is varied in grid; override it as grid.llm.model"]),
     (["llm.model=builtin/bogus"], ["{llm.model: builtin/bogus}: llm.model: unknown builtin"]),
     (["evaluation.world=moon"], ["evaluation.world: must be 'sandbox' or 'full', got 'moon'"]),
     (["baseline=builtin/nothing"], ["baseline: unknown builtin proposer"]),
@@ -112,8 +109,7 @@ def test_bad_sweep_file(name: str, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize(("overrides", "fragments"), BAD_OVERRIDES,
-                         ids=[" ".join(o) for o, _ in BAD_OVERRIDES])
+@pytest.mark.parametrize(("overrides", "fragments"), BAD_OVERRIDES, ids=[" ".join(o) for o, _ in BAD_OVERRIDES])
 def test_bad_override(overrides: list[str], fragments: list[str], tmp_path: Path) -> None:
     message = _error(DEMO, overrides)
     assert "\n" not in message
@@ -125,8 +121,10 @@ def test_bad_override(overrides: list[str], fragments: list[str], tmp_path: Path
 
 def test_cell_error_names_every_varied_parameter(tmp_path: Path) -> None:
     sweep = tmp_path / "s.yaml"
-    sweep.write_text(f"name: s\nexperiments: [{DEMO.parents[1] / 'castro' / 'exp2.yaml'}]\n"
-                     "grid:\n  llm.model: [builtin/none]\n  evaluation.world: [full, moon]\n")
+    sweep.write_text(
+        f"name: s\nexperiments: [{DEMO.parents[1] / 'castro' / 'exp2.yaml'}]\n"
+        "grid:\n  llm.model: [builtin/none]\n  evaluation.world: [full, moon]\n"
+    )
     message = _error(sweep)
     assert ": cell " in message
     assert "{llm.model: builtin/none, evaluation.world: moon}: evaluation.world:" in message

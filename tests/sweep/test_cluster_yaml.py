@@ -29,8 +29,15 @@ ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "cluster.yaml"
 ENTRY = ROOT / "sweep_entry.py"
 SCHEMA = Path(ray.__file__).parent / "autoscaler" / "ray-schema.json"
-REQUIRED = ("cluster_name", "provider", "available_node_types", "head_node_type",
-            "setup_commands", "head_start_ray_commands", "worker_start_ray_commands")
+REQUIRED = (
+    "cluster_name",
+    "provider",
+    "available_node_types",
+    "head_node_type",
+    "setup_commands",
+    "head_start_ray_commands",
+    "worker_start_ray_commands",
+)
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -113,14 +120,18 @@ def test_sweep_entry_imports_without_side_effects(monkeypatch: pytest.MonkeyPatc
 
 def test_sweep_entry_joins_the_cluster() -> None:
     entry = _import_entry()
-    assert entry.sweep_argv(["S.yaml", "llm.model=a,b"]) == [
-        "sweep", "S.yaml", "llm.model=a,b", "--address", "auto"]
+    assert entry.sweep_argv(["S.yaml", "llm.model=a,b"]) == ["sweep", "S.yaml", "llm.model=a,b", "--address", "auto"]
     assert entry.sweep_argv(["S.yaml", "--address", "ray://head:10001"]) == [
-        "sweep", "S.yaml", "--address", "ray://head:10001"]
+        "sweep",
+        "S.yaml",
+        "--address",
+        "ray://head:10001",
+    ]
 
 
-def test_sweep_entry_runs_paylab_sweep(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_sweep_entry_runs_paylab_sweep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.chdir(tmp_path)  # not the home folder: the script stays where it is
     entry = _import_entry()
     sweep = ROOT / "experiments" / "sweeps" / "demo.yaml"
@@ -173,16 +184,17 @@ def test_both_files_set_nodes_up_alike(config: dict[str, Any], local_config: dic
     assert mounts == config["file_mounts"]
     for key in ("rsync_exclude", "rsync_filter"):
         assert local_config[key] == config[key]
-    commands = [c for cfg in (config, local_config) for key, value in cfg.items() if key.endswith("_commands")
-                for c in value]
+    commands = [
+        c for cfg in (config, local_config) for key, value in cfg.items() if key.endswith("_commands") for c in value
+    ]
     assert not [c for c in commands if re.search(r"(^|[;&|{(]\s*)sudo\b", c)], "sudo only through $SUDO"
 
 
 FAKE_TOOLS = {
     # python3 -m venv --clear DIR: fails until python3-venv is "installed", then makes DIR/bin/pip.
     "python3": '[ -f "$STATE/installed" ] || { echo "python3 $*" >> "$STATE/log"; exit 1; }\n'
-               'echo "python3 $*" >> "$STATE/log"; /bin/mkdir -p "$4/bin" && : > "$4/bin/pip"\n'
-               '/bin/chmod +x "$4/bin/pip"',
+    'echo "python3 $*" >> "$STATE/log"; /bin/mkdir -p "$4/bin" && : > "$4/bin/pip"\n'
+    '/bin/chmod +x "$4/bin/pip"',
     "apt-get": 'echo "apt-get $*" >> "$STATE/log"; case "$*" in *install*) : > "$STATE/installed";; esac',
     "sudo": 'echo "sudo" >> "$STATE/log"; exec "$@"',
 }
@@ -205,17 +217,22 @@ def test_the_venv_step_installs_python3_venv_only_where_missing(tmp_path: Path, 
 
     def run() -> list[str]:
         (state / "log").write_text("")
-        done = subprocess.run(["/bin/bash", "-c", venv_step], env=env, capture_output=True, text=True,
-                              timeout=60, check=False)
+        done = subprocess.run(
+            ["/bin/bash", "-c", venv_step], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
         assert done.returncode == 0, done.stderr
         return (state / "log").read_text().splitlines()
 
     venv = home / "paylab-venv"
     sudo = ["sudo"] if has_sudo else []
-    assert run() == [f"python3 -m venv --clear {venv}", *sudo,
-                     "apt-get -o DPkg::Lock::Timeout=600 update -q", *sudo,
-                     "apt-get -o DPkg::Lock::Timeout=600 install -y -q python3-venv",
-                     f"python3 -m venv --clear {venv}"]
+    assert run() == [
+        f"python3 -m venv --clear {venv}",
+        *sudo,
+        "apt-get -o DPkg::Lock::Timeout=600 update -q",
+        *sudo,
+        "apt-get -o DPkg::Lock::Timeout=600 install -y -q python3-venv",
+        f"python3 -m venv --clear {venv}",
+    ]
     assert (venv / "bin" / "pip").is_file()
     assert run() == []  # the venv is there: nothing to do
     (venv / "bin" / "pip").unlink()

@@ -28,8 +28,12 @@ from tests.sweep.helpers_e2e import CASTRO, paylab, write_sweep
 from tests.sweep.killpoints import Killed, KillingStore
 
 NAME = "compaction"
-SMALL = ("evaluation.num_samples=4", "evaluation.reference_samples=4", "evaluation.context_days=1",
-         "convergence.max_iterations=2")
+SMALL = (
+    "evaluation.num_samples=4",
+    "evaluation.reference_samples=4",
+    "evaluation.context_days=1",
+    "convergence.max_iterations=2",
+)
 
 
 def _sorted_rows(table: Any, name: str) -> list[dict[str, Any]]:
@@ -44,20 +48,27 @@ def plain_rows(out: Path, name: str) -> dict[str, list[dict[str, Any]]]:
 
     glob = f"{out}/{name}/*/*.parquet"
     schema = ParquetStore(out).read(name, NAME).schema
-    found = {"pyarrow": _sorted_rows(ds.dataset(out / name, format="parquet", partitioning="hive",
-                                                schema=schema).to_table(), name)}
+    found = {
+        "pyarrow": _sorted_rows(
+            ds.dataset(out / name, format="parquet", partitioning="hive", schema=schema).to_table(), name
+        )
+    }
     con = duckdb.connect()
-    found["duckdb"] = _sorted_rows(con.sql(f"SELECT * FROM read_parquet('{glob}', hive_partitioning=true, "
-                                           f"union_by_name=true)").arrow().read_all(), name)
+    found["duckdb"] = _sorted_rows(
+        con.sql(f"SELECT * FROM read_parquet('{glob}', hive_partitioning=true, union_by_name=true)").arrow().read_all(),
+        name,
+    )
     found["polars"] = _sorted_rows(pl.scan_parquet(glob, hive_partitioning=True).collect().to_arrow(), name)
     return {k: [{c: v for c, v in r.items() if c in schema.names} for r in rows] for k, rows in found.items()}
 
 
 def snapshot(out: Path) -> dict[str, Any]:
     store = ParquetStore(out)
-    return {"store": {t: store.read(t, NAME).to_pylist() for t in TABLES},
-            "plain": {t: plain_rows(out, t) for t in TABLES},
-            "analyze": analyze_results(store, NAME, ["scenario", "model"], "json")}
+    return {
+        "store": {t: store.read(t, NAME).to_pylist() for t in TABLES},
+        "plain": {t: plain_rows(out, t) for t in TABLES},
+        "analyze": analyze_results(store, NAME, ["scenario", "model"], "json"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +162,7 @@ def test_paylab_compact_command(out: Path, tmp_path: Path) -> None:
     assert paylab(["compact", str(tmp_path / "empty")], cwd=tmp_path).stdout.startswith("no sweep found")
 
 
-def test_small_batches_are_packed_into_full_ones_a_batch_at_a_time(out: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_small_batches_are_packed_into_full_ones_a_batch_at_a_time(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The end of a sweep packs its small batches into full ones (at most one left short), and
     it never writes a batch before it holds a full one: what it keeps in memory is bounded by
     `MAX_RUNS_PER_BATCH` runs (plus one source), not by the size of the sweep."""

@@ -39,14 +39,18 @@ from tests.sweep.helpers_e2e import (
 from tests.sweep.killpoints import Killed, KillingStore
 
 NAME = "damage"
-SMALL = ("evaluation.num_samples=4", "evaluation.reference_samples=4", "evaluation.context_days=1",
-         "convergence.max_iterations=3")
+SMALL = (
+    "evaluation.num_samples=4",
+    "evaluation.reference_samples=4",
+    "evaluation.context_days=1",
+    "convergence.max_iterations=3",
+)
 SKIP = RESUME_SKIP
 
 
 def _flip_middle(data: bytes) -> bytes:
     mid = len(data) // 3
-    return data[:mid] + bytes(b ^ 0xFF for b in data[mid:mid + 16]) + data[mid + 16:]
+    return data[:mid] + bytes(b ^ 0xFF for b in data[mid : mid + 16]) + data[mid + 16 :]
 
 
 DAMAGE: dict[str, Callable[[bytes], bytes]] = {
@@ -64,8 +68,7 @@ class Folders:
     """The clean reference and three damaged-to-be states of one small sweep."""
 
     def __init__(self, root: Path) -> None:
-        sweep_file = write_sweep(root, name=NAME, experiments=CASTRO[:2], models=["builtin/coordinate"],
-                                 replicates=1)
+        sweep_file = write_sweep(root, name=NAME, experiments=CASTRO[:2], models=["builtin/coordinate"], replicates=1)
         self.spec, self.cells = check_sweep_file(sweep_file, [*SMALL, f"output={root}"])
         self.reference = root / "reference"
         self.run(self.reference)
@@ -77,8 +80,11 @@ class Folders:
             self.run(self.states["run file"])
             counting = KillingStore(root / "count")
             self.run(root / "count", counting)
-            halfway = next(i for i, s in enumerate(counting.steps, 1)
-                           if s.startswith("save events/castro_exp2") and "it-00002" in s)
+            halfway = next(
+                i
+                for i, s in enumerate(counting.steps, 1)
+                if s.startswith("save events/castro_exp2") and "it-00002" in s
+            )
             with pytest.raises(Killed):  # exp1 done, exp2 killed with iterations 0-2 stored
                 self.run(self.states["in-flight part"], KillingStore(self.states["in-flight part"], halfway))
 
@@ -93,8 +99,11 @@ class Folders:
         if kind == "batch file":
             return sorted(p for p in folder.iterdir() if batch_generation(p.name) is not None)
         wanted = "~" if kind == "in-flight part" else ""
-        return sorted(p for p in folder.glob("*.parquet") if batch_generation(p.name) is None
-                      and (("~" in p.name) if wanted else ("~" not in p.name)))
+        return sorted(
+            p
+            for p in folder.glob("*.parquet")
+            if batch_generation(p.name) is None and (("~" in p.name) if wanted else ("~" not in p.name))
+        )
 
 
 @pytest.fixture(scope="module")
@@ -133,24 +142,32 @@ def _reads_the_same(damaged: Path, original: bytes) -> bool:
 # (``runs`` has no in-flight part: its one row is written when the run ends.)
 FILES = [(k, t) for k, t in itertools.product(KINDS, TABLES) if (k, t) != ("in-flight part", "runs")]
 ROTATION = [(k, t, d) for (k, t), d in zip(FILES, itertools.cycle(DAMAGE))]
-MATRIX = [pytest.param(k, t, d, marks=pytest.mark.slow)
-          for (k, t), d in itertools.product(FILES, DAMAGE) if (k, t, d) not in ROTATION]
+MATRIX = [
+    pytest.param(k, t, d, marks=pytest.mark.slow)
+    for (k, t), d in itertools.product(FILES, DAMAGE)
+    if (k, t, d) not in ROTATION
+]
 
 
 @pytest.mark.parametrize(("kind", "table", "damage"), ROTATION + MATRIX)
-def test_a_damaged_table_file_is_named_and_its_run_redone(folders: Folders, kind: str, table: str,
-                                                          damage: str, tmp_path: Path) -> None:
+def test_a_damaged_table_file_is_named_and_its_run_redone(
+    folders: Folders, kind: str, table: str, damage: str, tmp_path: Path
+) -> None:
     _check_recovers(folders, kind, table, damage, tmp_path)
 
 
-STATUS_DAMAGE = {**{k: DAMAGE[k] for k in ("empty", "truncated to half", "last byte cut", "garbage")},
-                 "a JSON list": lambda b: b"[]", "no heartbeat": lambda b: b'{"run_id": "x", "status": "done"}'}
+STATUS_DAMAGE = {
+    **{k: DAMAGE[k] for k in ("empty", "truncated to half", "last byte cut", "garbage")},
+    "a JSON list": lambda b: b"[]",
+    "no heartbeat": lambda b: b'{"run_id": "x", "status": "done"}',
+}
 
 
 @pytest.mark.parametrize("state", ["batch file", "in-flight part"])
 @pytest.mark.parametrize("damage", sorted(STATUS_DAMAGE))
-def test_a_damaged_status_file_is_named_and_the_run_resumes(folders: Folders, state: str, damage: str,
-                                                            tmp_path: Path) -> None:
+def test_a_damaged_status_file_is_named_and_the_run_resumes(
+    folders: Folders, state: str, damage: str, tmp_path: Path
+) -> None:
     work = tmp_path / "work"
     shutil.copytree(folders.states[state], work)
     for victim in sorted((work / "_status" / f"sweep={NAME}").glob("*.json")):
@@ -168,8 +185,9 @@ def test_a_run_marked_done_whose_rows_are_gone_runs_again(folders: Folders, tmp_
     lost = store.list_runs(NAME)[0]
     (work / "events" / f"sweep={NAME}" / f"{lost}.parquet").unlink()
     notes = folders.run(work)
-    assert notes == [f"run {lost} is marked done but the end of its events and its events files are missing: "
-                     "it will run again"]
+    assert notes == [
+        f"run {lost} is marked done but the end of its events and its events files are missing: it will run again"
+    ]
     assert_finished_cleanly(work, len(folders.cells), sweep=NAME)
     assert_same_tables(work, folders.reference, skip=SKIP, sweep=NAME)
 

@@ -43,22 +43,36 @@ SKIP = RESUME_SKIP
 NAME = "killpoints"
 # exp1 + builtin/none converges at iteration 2 (window 2); max_iterations 3 stops the others,
 # and max_iterations 2 makes convergence and the last iteration coincide.
-BASE = ("evaluation.num_samples=4", "evaluation.reference_samples=4", "evaluation.context_days=1",
-        "convergence.stability_window=2")
-CASES = {"converges before the last iteration": ("convergence.max_iterations=3",),
-         "converges at the last iteration": ("convergence.max_iterations=2",)}
+BASE = (
+    "evaluation.num_samples=4",
+    "evaluation.reference_samples=4",
+    "evaluation.context_days=1",
+    "convergence.stability_window=2",
+)
+CASES = {
+    "converges before the last iteration": ("convergence.max_iterations=3",),
+    "converges at the last iteration": ("convergence.max_iterations=2",),
+}
 
 
 class Sweep:
     """The cells of one case and its uninterrupted reference output."""
 
     def __init__(self, folder: Path, overrides: tuple[str, ...]) -> None:
-        sweep_file = write_sweep(folder, name=NAME, experiments=[CASTRO[0], CASTRO[1]],
-                                 models=["builtin/none", "builtin/coordinate"], replicates=1)
+        sweep_file = write_sweep(
+            folder,
+            name=NAME,
+            experiments=[CASTRO[0], CASTRO[1]],
+            models=["builtin/none", "builtin/coordinate"],
+            replicates=1,
+        )
         self.spec, cells = check_sweep_file(sweep_file, [*BASE, *overrides, f"output={folder}"])
         # exp1/none (converges) and exp2/coordinate (bootstrap, runs to max_iterations)
-        self.cells: list[RunSpec] = [c for c in cells if (c.experiment, c.model) in {
-            ("castro_exp1", "builtin/none"), ("castro_exp2", "builtin/coordinate")}]
+        self.cells: list[RunSpec] = [
+            c
+            for c in cells
+            if (c.experiment, c.model) in {("castro_exp1", "builtin/none"), ("castro_exp2", "builtin/coordinate")}
+        ]
         self.reference = folder / "reference"
         counting = KillingStore(self.reference)
         run_sweep(self.spec, self.cells, counting, str(self.reference), executor="local")
@@ -74,9 +88,13 @@ class Sweep:
 
 
 # The fast suite kills the shorter case at every point; `-m slow` adds the longer one.
-@pytest.fixture(scope="module", params=[
-    "converges at the last iteration",
-    pytest.param("converges before the last iteration", marks=pytest.mark.slow)])
+@pytest.fixture(
+    scope="module",
+    params=[
+        "converges at the last iteration",
+        pytest.param("converges before the last iteration", marks=pytest.mark.slow),
+    ],
+)
 def small(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Sweep:
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(sweep.run, "HEARTBEAT_SECONDS", 3600.0)  # no beats from the thread
@@ -90,8 +108,10 @@ def _no_thread_beats(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_reference_shows_every_stop_rule(small: Sweep) -> None:
     runs = {r.run_id: r for r in small.cells}
-    stops = {runs[r["run_id"]].model: (r["stop_reason"], r["iterations"])
-             for r in ParquetStore(small.reference).read("runs", NAME).to_pylist()}
+    stops = {
+        runs[r["run_id"]].model: (r["stop_reason"], r["iterations"])
+        for r in ParquetStore(small.reference).read("runs", NAME).to_pylist()
+    }
     assert stops["builtin/none"][0] == "converged"
     assert stops["builtin/coordinate"][0] == "max_iterations"
 

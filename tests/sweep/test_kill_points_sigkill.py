@@ -30,9 +30,14 @@ from tests.sweep.helpers_e2e import (
 )
 
 SKIP = RESUME_SKIP
-SMALL = ("evaluation.num_samples=4", "evaluation.reference_samples=4", "evaluation.context_days=1",
-         "convergence.max_iterations=3", "convergence.stability_window=2")
-SITECUSTOMIZE = '''
+SMALL = (
+    "evaluation.num_samples=4",
+    "evaluation.reference_samples=4",
+    "evaluation.context_days=1",
+    "convergence.max_iterations=3",
+    "convergence.stability_window=2",
+)
+SITECUSTOMIZE = """
 import os
 if os.environ.get("PAYLAB_TEST_KILL_AT"):
     try:
@@ -63,7 +68,7 @@ if os.environ.get("PAYLAB_TEST_KILL_AT"):
             _after(_cls, _name)
     except Exception:  # a process that cannot import paylab (Ray's own helpers) is not ours
         pass
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +89,9 @@ def _kill_env(base: dict[str, str], hook: Path, at: int, marker: Path) -> dict[s
     return {**base, "PYTHONPATH": path, "PAYLAB_TEST_KILL_AT": str(at), "PAYLAB_TEST_KILL_MARKER": str(marker)}
 
 
-def _kill_then_finish(cells: tuple[Path, Path], tmp_path: Path, at: int, extra: tuple[str, ...],
-                      env: dict[str, str]) -> None:
+def _kill_then_finish(
+    cells: tuple[Path, Path], tmp_path: Path, at: int, extra: tuple[str, ...], env: dict[str, str]
+) -> None:
     sweep_file, reference = cells
     out, marker = tmp_path / "out", tmp_path / "killed"
     args = sweep_args(sweep_file, out, *extra, overrides=SMALL)
@@ -107,6 +113,7 @@ def test_local_driver_sigkilled_at_a_step_and_rerun(cells: tuple[Path, Path], tm
 @pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.parametrize("at", [2, 9, 17, 26, 40])
-def test_ray_process_sigkilled_at_a_step_and_the_sweep_finishes(cells: tuple[Path, Path], ray_tmp: Path,
-                                                               tmp_path: Path, at: int) -> None:
+def test_ray_process_sigkilled_at_a_step_and_the_sweep_finishes(
+    cells: tuple[Path, Path], ray_tmp: Path, tmp_path: Path, at: int
+) -> None:
     _kill_then_finish(cells, tmp_path, at, ("--num-cpus", "2"), ray_env(ray_tmp))

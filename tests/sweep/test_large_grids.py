@@ -22,18 +22,22 @@ from sweep.spec import DEFAULT_MAX_CELLS, check_sweep_file, load_sweep
 from tests.sweep.helpers_e2e import PAYLAB
 from tests.sweep.test_spec import CASTRO, COORD, NONE, write_sweep
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
-                           | st.text(max_size=5), lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=8)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=8,
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(experiment=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
-       scenario=st.dictionaries(st.sampled_from(["scenario", "policies", "a", "zz", "replicatf"]), json_values,
-                                max_size=3),
-       replicates=st.integers(1, 12))
-def test_cell_content_keys_are_cell_key(experiment: dict[str, Any], scenario: dict[str, Any],
-                                        replicates: int) -> None:
+@given(
+    experiment=st.dictionaries(st.text(max_size=6), json_values, max_size=4),
+    scenario=st.dictionaries(
+        st.sampled_from(["scenario", "policies", "a", "zz", "replicatf"]), json_values, max_size=3
+    ),
+    replicates=st.integers(1, 12),
+)
+def test_cell_content_keys_are_cell_key(experiment: dict[str, Any], scenario: dict[str, Any], replicates: int) -> None:
     """The per-replicate keys hashed from one serialisation are `cell_key` of the content,
     whatever its keys (before and after "replicate" in sorted order) and values."""
     content = CellContent.of(experiment, ScenarioPart.of(scenario))
@@ -43,10 +47,16 @@ def test_cell_content_keys_are_cell_key(experiment: dict[str, Any], scenario: di
 def test_expanded_cells_equal_their_overrides_applied_one_by_one(tmp_path: Path) -> None:
     """Every cell (grid × zip, a baseline, replicates) is the config its overrides make from
     the file, checked the slow way, and its key is that of its content computed afresh."""
-    runs = check_sweep_file(write_sweep(
-        tmp_path, experiments=[str(CASTRO / "exp1.yaml"), str(CASTRO / "exp2.yaml")],
-        grid={"llm.model": [COORD], "scenario_overrides.cost_rates.delay_cost_per_tick_per_cent": [0.1, 0.3]},
-        zip={"master_seed": [1, 2], "evaluation.num_samples": [5, 6]}, baseline=NONE, replicates=2))[1]
+    runs = check_sweep_file(
+        write_sweep(
+            tmp_path,
+            experiments=[str(CASTRO / "exp1.yaml"), str(CASTRO / "exp2.yaml")],
+            grid={"llm.model": [COORD], "scenario_overrides.cost_rates.delay_cost_per_tick_per_cent": [0.1, 0.3]},
+            zip={"master_seed": [1, 2], "evaluation.num_samples": [5, 6]},
+            baseline=NONE,
+            replicates=2,
+        )
+    )[1]
     assert len(runs) == 2 * (2 * 2 + 2 * 2) * 2
     for run in runs:
         config = ExperimentConfig.from_yaml(run.experiment_path, run.overrides)
@@ -73,9 +83,17 @@ def test_a_100000_cell_dry_run_holds_no_list_of_cells(tmp_path: Path) -> None:
 
 def test_a_sweep_past_the_cell_limit_is_refused_before_expanding(tmp_path: Path) -> None:
     axis = list(range(1_000))  # 1 000^4 = 10^12 cells: refused from the axis lengths alone
-    spec = load_sweep(write_sweep(tmp_path, grid={"master_seed": axis, "evaluation.num_samples": axis,
-                                                  "evaluation.reference_samples": axis,
-                                                  "convergence.max_iterations": axis}))
+    spec = load_sweep(
+        write_sweep(
+            tmp_path,
+            grid={
+                "master_seed": axis,
+                "evaluation.num_samples": axis,
+                "evaluation.reference_samples": axis,
+                "convergence.max_iterations": axis,
+            },
+        )
+    )
     with pytest.raises(ConfigError) as err:
         next(iter_runs(spec))
     line = err.value.one_line()
@@ -83,11 +101,14 @@ def test_a_sweep_past_the_cell_limit_is_refused_before_expanding(tmp_path: Path)
     assert "1,000,000,000,000 runs" in line and "limits.max_cells" in line and "100,000" in line
 
 
-@pytest.mark.parametrize(("body", "count"), [
-    ({"grid": {"master_seed": list(range(11))}, "replicates": 10}, 110),
-    ({"grid": {"llm.model": [COORD, NONE], "master_seed": [1, 2, 3]}, "baseline": NONE, "replicates": 2}, 18),
-    ({"zip": {"master_seed": [1, 2], "evaluation.num_samples": [5, 6]}, "baseline": NONE}, 4),
-])
+@pytest.mark.parametrize(
+    ("body", "count"),
+    [
+        ({"grid": {"master_seed": list(range(11))}, "replicates": 10}, 110),
+        ({"grid": {"llm.model": [COORD, NONE], "master_seed": [1, 2, 3]}, "baseline": NONE, "replicates": 2}, 18),
+        ({"zip": {"master_seed": [1, 2], "evaluation.num_samples": [5, 6]}, "baseline": NONE}, 4),
+    ],
+)
 def test_the_limit_is_counted_before_deduplication(tmp_path: Path, body: dict[str, Any], count: int) -> None:
     spec = load_sweep(write_sweep(tmp_path, **body), [f"limits.max_cells={count}"])
     assert count_runs(spec, 1) == count
@@ -107,8 +128,9 @@ def test_range_overrides_are_bounded_without_being_made() -> None:
 
 
 def test_dry_run_past_a_screenful_shows_the_ends_and_counts_per_value(tmp_path: Path) -> None:
-    spec, runs = check_sweep_file(write_sweep(tmp_path, grid={"llm.model": [COORD, NONE],
-                                                              "master_seed": list(range(30))}, replicates=2))
+    spec, runs = check_sweep_file(
+        write_sweep(tmp_path, grid={"llm.model": [COORD, NONE], "master_seed": list(range(30))}, replicates=2)
+    )
     assert len(runs) == 120 > SCREENFUL
     text = describe(spec, iter(runs))
     lines = text.splitlines()

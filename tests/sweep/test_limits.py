@@ -120,8 +120,9 @@ def test_spend_is_counted_against_a_budget_and_not_asked_for_without_one() -> No
 
         async def propose(self, context: Any) -> PolicyGenerationResult:
             self.seen.append(PROPOSAL_PRIORITY.get())
-            interaction = LLMInteraction("A", context.iteration, 1, self.name, (), "{}", None, None, (), None,
-                                         10, 10, 0.4, 0.0)
+            interaction = LLMInteraction(
+                "A", context.iteration, 1, self.name, (), "{}", None, None, (), None, 10, 10, 0.4, 0.0
+            )
             return PolicyGenerationResult(None, 1, interactions=(interaction,))
 
     class Context:

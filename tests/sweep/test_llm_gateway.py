@@ -38,17 +38,28 @@ SWEEP = "e2e_llm"
 KEY = f"sk-gateway-{secrets.token_hex(8)}"
 RUNS = 2
 OVERRIDES = ("convergence.max_iterations=2",)
-POLICY = {"version": "1.0", "parameters": {"initial_liquidity_fraction": 0.25},
-          "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
-          "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"}}
+POLICY = {
+    "version": "1.0",
+    "parameters": {"initial_liquidity_fraction": 0.25},
+    "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
+    "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"},
+}
 
 
 def write_llm_sweep(folder: Path, api_base: str) -> Path:
     path = folder / "llm.yaml"
-    path.write_text(json.dumps({  # JSON is YAML
-        "name": SWEEP, "experiments": [str(CASTRO[0])],
-        "grid": {"llm.model": ["openai/fake"], "llm.api_base": [api_base]},
-        "replicates": RUNS, "limits": {"concurrency": {"openai/*": 2}}, "output": "results"}))
+    path.write_text(
+        json.dumps(
+            {  # JSON is YAML
+                "name": SWEEP,
+                "experiments": [str(CASTRO[0])],
+                "grid": {"llm.model": ["openai/fake"], "llm.api_base": [api_base]},
+                "replicates": RUNS,
+                "limits": {"concurrency": {"openai/*": 2}},
+                "output": "results",
+            }
+        )
+    )
     return path
 
 
@@ -95,8 +106,11 @@ def test_llm_sweep_on_ray_matches_the_local_executor(fake_llm: FakeOpenAIServer,
     assert len(fake_llm.requests) == 2 * len(calls)  # local, then Ray
     assert {r.headers.get("authorization") for r in fake_llm.requests} == {f"Bearer {KEY}"}
     for out in outs.values():
-        assert not any(KEY in json.dumps(r, default=str) for table in ("runs", "llm_calls", "events")
-                       for r in rows(out, table, sweep=SWEEP, skip={}))
+        assert not any(
+            KEY in json.dumps(r, default=str)
+            for table in ("runs", "llm_calls", "events")
+            for r in rows(out, table, sweep=SWEEP, skip={})
+        )
 
 
 @pytest.mark.slow
@@ -109,14 +123,24 @@ def test_run_actor_never_imports_litellm(fake_llm: FakeOpenAIServer, tmp_path: P
     from sweep.run import CellInputs
     from sweep.tables import infer_param_types
 
-    spec, runs = check_sweep_file(write_llm_sweep(tmp_path, fake_llm.base_url),
-                                  [*OVERRIDES, f"output={tmp_path / 'out'}"])
+    spec, runs = check_sweep_file(
+        write_llm_sweep(tmp_path, fake_llm.base_url), [*OVERRIDES, f"output={tmp_path / 'out'}"]
+    )
     cell = runs[0]
     gateway = start_gateway([cell.config.llm])  # as sweep.ray_driver does
     actor = RunActor.remote()  # type: ignore[attr-defined]
     try:
-        outcome, _ = ray.get(actor.run.remote(CellInputs.load(cell), spec.output_location(), None, 100,
-                                              infer_param_types(runs, sorted(cell.params)), gateway), timeout=300)
+        outcome, _ = ray.get(
+            actor.run.remote(
+                CellInputs.load(cell),
+                spec.output_location(),
+                None,
+                100,
+                infer_param_types(runs, sorted(cell.params)),
+                gateway,
+            ),
+            timeout=300,
+        )
         assert outcome["status"] == "done" and outcome["llm_calls"] > 0, outcome
         assert len(fake_llm.requests) == outcome["llm_calls"]
         assert ray.get(actor.imported.remote("litellm")) is False

@@ -26,13 +26,16 @@ from tests.sweep.helpers_e2e import (
     write_sweep,
 )
 
-HOLD = ("import sys, time; from sweep.lock import hold_output_lock; "
-        "lock = hold_output_lock(sys.argv[1], 'a test holder'); print('held', flush=True); time.sleep(600)")
+HOLD = (
+    "import sys, time; from sweep.lock import hold_output_lock; "
+    "lock = hold_output_lock(sys.argv[1], 'a test holder'); print('held', flush=True); time.sleep(600)"
+)
 
 
 def _holder(out: Path) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(out)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
 
@@ -92,16 +95,22 @@ def test_a_second_sweep_on_a_busy_output_refuses_and_the_first_goes_on(tmp_path:
     args = sweep_args(sweep_file, out, "--executor", "local")
     first = start(args, cwd=tmp_path, log=tmp_path / "first.log")
     try:
-        wait_for("the first sweep holding the lock",
-                 lambda: f"pid {first.pid} " in (out / LOCK_FILE).read_text()
-                 if (out / LOCK_FILE).is_file() else False, first)
+        wait_for(
+            "the first sweep holding the lock",
+            lambda: f"pid {first.pid} " in (out / LOCK_FILE).read_text() if (out / LOCK_FILE).is_file() else False,
+            first,
+        )
         second = paylab(args, cwd=tmp_path, timeout=60)
         assert first.poll() is None, "the first sweep ended too soon for this test"
         assert second.returncode == 2, second.stderr
         (line,) = second.stderr.strip().splitlines()
         assert line.startswith("error: ") and f"is in use by paylab sweep (pid {first.pid} on " in line
-        wait_for("the first sweep finishing a run after that", lambda: any(
-            s.status == "done" for s in statuses(out).values()), first, timeout=120)
+        wait_for(
+            "the first sweep finishing a run after that",
+            lambda: any(s.status == "done" for s in statuses(out).values()),
+            first,
+            timeout=120,
+        )
     finally:
         kill_session(first)  # SIGKILL: its lock must not outlive it
     run_ok(args, cwd=tmp_path, timeout=300)

@@ -64,7 +64,7 @@ SWEEP_FILE = "experiments/sweeps/demo.yaml"
 SWEEP_NAME = "castro_demo"
 OVERRIDES = ("replicates=1",)  # 3 Castro experiments × 2 proposers
 N_RUNS = 6
-UP_TIMEOUT = 600.0   # mostly pip
+UP_TIMEOUT = 600.0  # mostly pip
 SUBMIT_TIMEOUT = 300.0
 
 
@@ -83,9 +83,12 @@ def filled_in(node: SshNode, cluster_name: str, token: Path, dashboard_port: int
     for fixed, private in (
         ("--port=6379", f"--port={free_port()}"),
         ("--object-manager-port=8076", f"--object-manager-port={free_port()}"),
-        ("--dashboard-host=0.0.0.0", f"--dashboard-host=127.0.0.1 --dashboard-port={dashboard_port} "
-                                     f"--dashboard-agent-listen-port={free_port()} "
-                                     f"--ray-client-server-port={free_port()} --node-ip-address=127.0.0.1"),
+        (
+            "--dashboard-host=0.0.0.0",
+            f"--dashboard-host=127.0.0.1 --dashboard-port={dashboard_port} "
+            f"--dashboard-agent-listen-port={free_port()} "
+            f"--ray-client-server-port={free_port()} --node-ip-address=127.0.0.1",
+        ),
     ):
         assert fixed in replaced, f"cluster-local.yaml's head start command lacks {fixed}: {replaced}"
         replaced = replaced.replace(fixed, private)
@@ -100,8 +103,13 @@ def client_env(node: SshNode) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     tmp = node.root / "client" / "tmp"
     tmp.mkdir(exist_ok=True)
-    env.update(PATH=f"{RAY.parent}{os.pathsep}{env.get('PATH', '')}", RAY_TMPDIR=str(tmp), TMPDIR=str(tmp),
-               RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")
+    env.update(
+        PATH=f"{RAY.parent}{os.pathsep}{env.get('PATH', '')}",
+        RAY_TMPDIR=str(tmp),
+        TMPDIR=str(tmp),
+        RAY_USAGE_STATS_ENABLED="0",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -153,13 +161,17 @@ def run_the_cluster(node: SshNode, cluster_name: str, clock: Clock) -> None:
     dashboard = f"http://127.0.0.1:{dashboard_port}"
     token_only = {**env, "RAY_AUTH_TOKEN": token.read_text()}
     code, printed = ray(["job", "list", "--address", dashboard], token_only, 120)
-    assert code != 0 and "Authentication required: Unauthorized: Missing authentication token" in printed, \
-        printed[-3000:]  # as docs/sweeps.md quotes it
+    assert code != 0 and "Authentication required: Unauthorized: Missing authentication token" in printed, printed[
+        -3000:
+    ]  # as docs/sweeps.md quotes it
     ray_ok(["job", "list", "--address", dashboard], {**token_only, "RAY_AUTH_MODE": "token"}, 120)
     clock.lap("ray job list, refused then served")
 
-    printed = ray_ok(["submit", str(copy), "sweep_entry.py", "--", SWEEP_FILE, *OVERRIDES, "--quiet",
-                      f"output={out}"], env, SUBMIT_TIMEOUT)
+    printed = ray_ok(
+        ["submit", str(copy), "sweep_entry.py", "--", SWEEP_FILE, *OVERRIDES, "--quiet", f"output={out}"],
+        env,
+        SUBMIT_TIMEOUT,
+    )
     clock.lap("ray submit")
     assert "exp2" in printed and "builtin/coordinate" in printed, printed[-3000:]  # the analysis table
 
@@ -174,10 +186,12 @@ def run_the_cluster(node: SshNode, cluster_name: str, clock: Clock) -> None:
     runs = rows(out, "runs", sweep=SWEEP_NAME)
     assert {r["status"] for r in runs} == {"done"}
     assert {(r["scenario"], r["model"]) for r in runs} == {
-        (s, m) for s in ("exp1", "exp2", "exp3") for m in ("builtin/coordinate", "builtin/none")}
+        (s, m) for s in ("exp1", "exp2", "exp3") for m in ("builtin/coordinate", "builtin/none")
+    }
     local = node.root / "client" / "local_out"
-    run_ok(["sweep", SWEEP_FILE, *OVERRIDES, "--executor", "local", "--quiet", f"output={local}"],
-           cwd=ROOT, timeout=300)
+    run_ok(
+        ["sweep", SWEEP_FILE, *OVERRIDES, "--executor", "local", "--quiet", f"output={local}"], cwd=ROOT, timeout=300
+    )
     counts = assert_same_tables(out, local, sweep=SWEEP_NAME)
     assert counts["runs"] == N_RUNS and counts["iterations"] > 0 and counts["samples"] > 0, counts
     clock.lap("tables checked against the local executor")
@@ -187,9 +201,25 @@ def package_index_unreachable() -> str | None:
     """The node's setup commands `pip install` from the package index: skip at once, with the
     reason, where pip cannot reach it (rather than wait out pip's retries inside `ray up`)."""
     with tempfile.TemporaryDirectory() as folder:
-        probe = subprocess.run([str(RAY.parent / "pip"), "download", "--no-deps", "--timeout", "20", "--retries",
-                                "1", "-q", "-d", folder, "pip"], capture_output=True, text=True, timeout=120,
-                               check=False)
+        probe = subprocess.run(
+            [
+                str(RAY.parent / "pip"),
+                "download",
+                "--no-deps",
+                "--timeout",
+                "20",
+                "--retries",
+                "1",
+                "-q",
+                "-d",
+                folder,
+                "pip",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     return None if probe.returncode == 0 else f"pip cannot reach the package index: {probe.stderr.strip()[-300:]}"
 
 

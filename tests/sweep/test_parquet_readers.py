@@ -76,19 +76,23 @@ def test_each_table_opens_with_pyarrow_dataset(output: Path, table: str) -> None
 
 def test_the_documented_pyarrow_query(output: Path) -> None:
     runs = ds.dataset(str(output / "runs"), format="parquet", partitioning="hive")
-    table = runs.to_table(columns=["scenario", "model", "replicate", "final_total_cost"],
-                          filter=pc.field("sweep") == SWEEP)
+    table = runs.to_table(
+        columns=["scenario", "model", "replicate", "final_total_cost"], filter=pc.field("sweep") == SWEEP
+    )
     means = table.group_by(["scenario", "model"]).aggregate([("final_total_cost", "mean")])
     assert means.num_rows == 4  # 2 scenarios × 2 models
     assert {(r["scenario"], r["model"]) for r in means.to_pylist()} == {
-        (s, m) for s in ("exp1", "exp2") for m in ("builtin/coordinate", "builtin/none")}
+        (s, m) for s in ("exp1", "exp2") for m in ("builtin/coordinate", "builtin/none")
+    }
 
 
 def test_duckdb_reads_the_tables(output: Path) -> None:
     duckdb = pytest.importorskip("duckdb")
     for table in TABLES:
-        query = (f"SELECT count(*) FROM read_parquet('{output}/{table}/*/*.parquet', "
-                 f"hive_partitioning = true, union_by_name = true) WHERE sweep = '{SWEEP}'")
+        query = (
+            f"SELECT count(*) FROM read_parquet('{output}/{table}/*/*.parquet', "
+            f"hive_partitioning = true, union_by_name = true) WHERE sweep = '{SWEEP}'"
+        )
         assert duckdb.connect().execute(query).fetchall()[0][0] == _plain(output, table).num_rows, table
 
 
@@ -109,9 +113,11 @@ def test_temp_files_of_a_killed_writer_are_invisible_and_compacted_away(output: 
     store.write_part("runs", SWEEP, run_id, "final", source.filter(pc.field("run_id") == run_id))
     store.set_status(SWEEP, run_id, "running", attempt=1)
     runs_dir, status_dir = tmp_path / "runs" / f"sweep={SWEEP}", tmp_path / "_status" / f"sweep={SWEEP}"
-    garbage = {runs_dir / f".{run_id}~it-00003.parquet.{'a' * 32}.tmp",
-               runs_dir / f".{run_id}.parquet.{'b' * 32}.tmp",
-               status_dir / f".{run_id}.json.{'c' * 32}.tmp"}
+    garbage = {
+        runs_dir / f".{run_id}~it-00003.parquet.{'a' * 32}.tmp",
+        runs_dir / f".{run_id}.parquet.{'b' * 32}.tmp",
+        status_dir / f".{run_id}.json.{'c' * 32}.tmp",
+    }
     kept = runs_dir / f".{other}~final.parquet.{'d' * 32}.tmp"  # another run's write in flight
     for path in [*garbage, kept]:
         path.write_bytes(b"PAR1 half a file")

@@ -80,8 +80,12 @@ grid:
 replicates: 1
 output: results
 """
-OVERRIDES = ("convergence.max_iterations=3", "evaluation.num_samples=10",
-             "evaluation.reference_samples=150", "evaluation.context_days=2")
+OVERRIDES = (
+    "convergence.max_iterations=3",
+    "evaluation.num_samples=10",
+    "evaluation.reference_samples=150",
+    "evaluation.context_days=2",
+)
 CHUNK_SIZE = 50  # < 150 reference samples: each reference evaluation is 3 Ray tasks
 N_RUNS = 6
 PROJECT_PARTS = ("runner", "sweep", "paylab_cli", "experiments", "pyproject.toml")
@@ -115,11 +119,13 @@ class Cluster:
 
     def ray(self, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``ray ARGS`` with the cluster's environment (token included)."""
-        done = subprocess.run([str(RAY), *args], env=self.env, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        done = subprocess.run(
+            [str(RAY), *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+        )
         if check and done.returncode != 0:
-            raise AssertionError(f"ray {' '.join(args)} exited {done.returncode}\n"
-                                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+            raise AssertionError(
+                f"ray {' '.join(args)} exited {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
         return done
 
     def state(self, kind: str, *filters: str) -> list[dict[str, Any]]:
@@ -134,8 +140,9 @@ class Cluster:
     def job(self, submission: str) -> dict[str, Any]:
         """The job's record from the jobs REST API (what ``ray job status`` asks; its printout
         differs per state): ``status`` (PENDING, RUNNING, SUCCEEDED, FAILED, STOPPED), ``job_id``…"""
-        request = urllib.request.Request(f"{self.dashboard}/api/jobs/{submission}",
-                                         headers={"Authorization": f"Bearer {self.env['RAY_AUTH_TOKEN']}"})
+        request = urllib.request.Request(
+            f"{self.dashboard}/api/jobs/{submission}", headers={"Authorization": f"Bearer {self.env['RAY_AUTH_TOKEN']}"}
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             found = json.load(response)
         assert isinstance(found, dict)
@@ -149,9 +156,13 @@ def cluster_env(token: str) -> dict[str, str]:
     # Never another cluster; no provider API key (the LLM test checks the driver passes it on).
     dropped = {"RAY_ADDRESS", *PROVIDER_KEY_ENV.values()}
     env = {k: v for k, v in os.environ.items() if k not in dropped}
-    env.update(PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",  # an activated venv
-               RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=token, RAY_USAGE_STATS_ENABLED="0",
-               PYTHONUNBUFFERED="1")
+    env.update(
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",  # an activated venv
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN=token,
+        RAY_USAGE_STATS_ENABLED="0",
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -159,12 +170,18 @@ def start_node(args: Sequence[str], env: dict[str, str], log: Path) -> subproces
     """``ray start ARGS --block`` in a new session: all the node's daemons and workers stay
     in that session, so `kill_session` can end the node to its last process."""
     with open(log, "w") as sink:
-        return subprocess.Popen([str(RAY), "start", *args, "--block", "--disable-usage-stats"], env=env,
-                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            [str(RAY), "start", *args, "--block", "--disable-usage-stats"],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
-def wait_until(what: str, check: Any, timeout: float, nodes: Sequence[subprocess.Popen[Any]] = (),
-               logs: Sequence[Path] = ()) -> Any:
+def wait_until(
+    what: str, check: Any, timeout: float, nodes: Sequence[subprocess.Popen[Any]] = (), logs: Sequence[Path] = ()
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(AssertionError, subprocess.TimeoutExpired, json.JSONDecodeError):
@@ -173,11 +190,15 @@ def wait_until(what: str, check: Any, timeout: float, nodes: Sequence[subprocess
                 return value
         dead = [p for p in nodes if p.poll() is not None]
         if dead:
-            raise AssertionError(f"ray start exited {dead[0].returncode} while waiting for {what}\n"
-                                 + "\n".join(p.read_text()[-3000:] for p in logs if p.exists()))
+            raise AssertionError(
+                f"ray start exited {dead[0].returncode} while waiting for {what}\n"
+                + "\n".join(p.read_text()[-3000:] for p in logs if p.exists())
+            )
         time.sleep(1.0)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n"
-                         + "\n".join(p.read_text()[-3000:] for p in logs if p.exists()))
+    raise AssertionError(
+        f"timed out after {timeout} s waiting for {what}\n"
+        + "\n".join(p.read_text()[-3000:] for p in logs if p.exists())
+    )
 
 
 def stop_cluster(cluster: Cluster) -> None:
@@ -209,21 +230,41 @@ def cluster() -> Iterator[Cluster]:
     cluster = Cluster(root, free_port(), free_port(), env)
     logs = [root / "head.log", root / "worker.log"]
     try:
-        cluster.nodes.append(start_node([
-            "--head", "--node-ip-address=127.0.0.1", f"--port={cluster.gcs_port}", "--num-cpus=1",
-            '--resources={"head": 1}', f"--temp-dir={root / 'h'}", "--include-dashboard=true",
-            "--dashboard-host=127.0.0.1", f"--dashboard-port={cluster.dashboard_port}",
-            f"--dashboard-agent-listen-port={free_port()}", f"--ray-client-server-port={free_port()}",
-        ], env, logs[0]))
-        wait_until("the head node", lambda: len(cluster.alive_nodes()) == 1, START_TIMEOUT,
-                   cluster.nodes, logs)
-        cluster.nodes.append(start_node([
-            f"--address={cluster.gcs_address}", "--node-ip-address=127.0.0.1", "--num-cpus=1",
-            '--resources={"worker": 1}', f"--temp-dir={root / 'w'}",
-            f"--dashboard-agent-listen-port={free_port()}",
-        ], env, logs[1]))
-        wait_until("two alive nodes", lambda: len(cluster.alive_nodes()) == 2, START_TIMEOUT,
-                   cluster.nodes, logs)
+        cluster.nodes.append(
+            start_node(
+                [
+                    "--head",
+                    "--node-ip-address=127.0.0.1",
+                    f"--port={cluster.gcs_port}",
+                    "--num-cpus=1",
+                    '--resources={"head": 1}',
+                    f"--temp-dir={root / 'h'}",
+                    "--include-dashboard=true",
+                    "--dashboard-host=127.0.0.1",
+                    f"--dashboard-port={cluster.dashboard_port}",
+                    f"--dashboard-agent-listen-port={free_port()}",
+                    f"--ray-client-server-port={free_port()}",
+                ],
+                env,
+                logs[0],
+            )
+        )
+        wait_until("the head node", lambda: len(cluster.alive_nodes()) == 1, START_TIMEOUT, cluster.nodes, logs)
+        cluster.nodes.append(
+            start_node(
+                [
+                    f"--address={cluster.gcs_address}",
+                    "--node-ip-address=127.0.0.1",
+                    "--num-cpus=1",
+                    '--resources={"worker": 1}',
+                    f"--temp-dir={root / 'w'}",
+                    f"--dashboard-agent-listen-port={free_port()}",
+                ],
+                env,
+                logs[1],
+            )
+        )
+        wait_until("two alive nodes", lambda: len(cluster.alive_nodes()) == 2, START_TIMEOUT, cluster.nodes, logs)
         yield cluster
     finally:
         stop_cluster(cluster)
@@ -257,10 +298,28 @@ def test_sweep_submitted_as_a_ray_job_matches_the_local_executor(cluster: Cluste
     work = project_copy(tmp_path / "project")
     out_job, out_local = tmp_path / "job_out", tmp_path / "local_out"
     submission = f"paylab-cluster-{secrets.token_hex(4)}"
-    cluster.ray("job", "submit", "--address", cluster.dashboard, "--working-dir", str(work),
-                "--submission-id", submission, "--no-wait", "--",
-                "paylab", "sweep", "sweep.yaml", "--address", "auto", "--chunk-size", str(CHUNK_SIZE),
-                "--quiet", f"output={out_job}", *OVERRIDES)
+    cluster.ray(
+        "job",
+        "submit",
+        "--address",
+        cluster.dashboard,
+        "--working-dir",
+        str(work),
+        "--submission-id",
+        submission,
+        "--no-wait",
+        "--",
+        "paylab",
+        "sweep",
+        "sweep.yaml",
+        "--address",
+        "auto",
+        "--chunk-size",
+        str(CHUNK_SIZE),
+        "--quiet",
+        f"output={out_job}",
+        *OVERRIDES,
+    )
 
     # While the job runs: both nodes alive. Then its final status.
     seen_alive: set[int] = set()
@@ -293,11 +352,15 @@ def test_sweep_submitted_as_a_ray_job_matches_the_local_executor(cluster: Cluste
     used = {names[n] for n in [a.get("node_id") for a in actors] + [t.get("node_id") for t in tasks] if n in names}
     assert used == {"head", "worker"}, (
         f"work ran on {used}: actors on {[names.get(a['node_id']) for a in actors]}, "
-        f"tasks on {[names.get(t.get('node_id')) for t in tasks]}")
+        f"tasks on {[names.get(t.get('node_id')) for t in tasks]}"
+    )
 
     # The same cells with the local executor: identical tables, wall-clock columns excepted.
-    run_ok(["sweep", str(work / "sweep.yaml"), "--executor", "local", "--quiet", f"output={out_local}",
-            *OVERRIDES], cwd=work, timeout=300)
+    run_ok(
+        ["sweep", str(work / "sweep.yaml"), "--executor", "local", "--quiet", f"output={out_local}", *OVERRIDES],
+        cwd=work,
+        timeout=300,
+    )
     assert_finished_cleanly(out_job, N_RUNS, sweep=SWEEP_NAME)
     assert_finished_cleanly(out_local, N_RUNS, sweep=SWEEP_NAME)
     counts = assert_same_tables(out_job, out_local, sweep=SWEEP_NAME)
@@ -308,8 +371,21 @@ def test_sweep_submitted_as_a_ray_job_matches_the_local_executor(cluster: Cluste
     # Outside a job: `paylab sweep` joins the running cluster through RAY_ADDRESS alone.
     out_env = tmp_path / "env_out"
     env = {**cluster.env, "RAY_ADDRESS": cluster.gcs_address}
-    run_ok(["sweep", "sweep.yaml", "--chunk-size", str(CHUNK_SIZE), "--quiet", f"output={out_env}",
-            *OVERRIDES, "experiments=experiments/castro/exp2.yaml"], cwd=work, env=env, timeout=JOB_TIMEOUT)
+    run_ok(
+        [
+            "sweep",
+            "sweep.yaml",
+            "--chunk-size",
+            str(CHUNK_SIZE),
+            "--quiet",
+            f"output={out_env}",
+            *OVERRIDES,
+            "experiments=experiments/castro/exp2.yaml",
+        ],
+        cwd=work,
+        env=env,
+        timeout=JOB_TIMEOUT,
+    )
     exp2_ids = sorted({r["run_id"] for r in rows(out_env, "runs", sweep=SWEEP_NAME)})
     assert len(exp2_ids) == 2
     assert_same_tables(out_env, out_local, sweep=SWEEP_NAME, run_ids=exp2_ids)
@@ -322,19 +398,37 @@ def test_llm_calls_on_the_cluster_use_the_key_of_the_driver(cluster: Cluster, tm
     work = project_copy(tmp_path / "project")
     out = tmp_path / "llm_out"
     key = f"sk-test-{secrets.token_hex(8)}"
-    policy = {"version": "1.0", "parameters": {"initial_liquidity_fraction": 0.25},
-              "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
-              "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"}}
+    policy = {
+        "version": "1.0",
+        "parameters": {"initial_liquidity_fraction": 0.25},
+        "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
+        "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"},
+    }
     with FakeOpenAIServer([policy_reply(policy)], cycle=True) as server:
         env = {**cluster.env, "RAY_ADDRESS": cluster.gcs_address, "OPENAI_API_KEY": key}
-        run_ok(["sweep", "sweep.yaml", "--quiet", f"output={out}", "experiments=experiments/castro/exp1.yaml",
-                "llm.model=openai/fake", f"llm.api_base={server.base_url}", "convergence.max_iterations=1"],
-               cwd=work, env=env, timeout=JOB_TIMEOUT)
+        run_ok(
+            [
+                "sweep",
+                "sweep.yaml",
+                "--quiet",
+                f"output={out}",
+                "experiments=experiments/castro/exp1.yaml",
+                "llm.model=openai/fake",
+                f"llm.api_base={server.base_url}",
+                "convergence.max_iterations=1",
+            ],
+            cwd=work,
+            env=env,
+            timeout=JOB_TIMEOUT,
+        )
         requests = list(server)
     calls = rows(out, "llm_calls", sweep=SWEEP_NAME)
     assert [c["error"] for c in calls] == [None, None], calls  # one iteration, two agents
     assert len(requests) == 2
     assert {r.headers.get("authorization") for r in requests} == {f"Bearer {key}"}
     assert_finished_cleanly(out, 1, sweep=SWEEP_NAME)
-    assert not any(key in json.dumps(r, default=str) for table in ("llm_calls", "events")
-                   for r in rows(out, table, sweep=SWEEP_NAME))  # never recorded
+    assert not any(
+        key in json.dumps(r, default=str)
+        for table in ("llm_calls", "events")
+        for r in rows(out, table, sweep=SWEEP_NAME)
+    )  # never recorded

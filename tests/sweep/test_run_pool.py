@@ -30,18 +30,22 @@ def cells(tmp_path: Path, models: list[str], replicates: int = 1) -> list[RunSpe
     return check_sweep_file(sweep_file, ["convergence.max_iterations=3", f"output={tmp_path}"])[1]
 
 
-@pytest.mark.parametrize(("models", "runs", "concurrency", "cap", "cpus", "size"), [
-    (["builtin/coordinate"], 10, {}, None, 2, 2),  # offline: one per CPU
-    (["builtin/coordinate"], 10, {"*": 8}, None, 2, 2),  # a pattern matching no LLM adds nothing
-    (["builtin/coordinate"], 1, {}, None, 4, 1),  # never more than the runs
-    (["openai/x"], 20, {"openai/*": 8}, None, 2, 10),  # CPUs + the model's slots
-    (["openai/x", "anthropic/y"], 40, {"openai/*": 8, "anthropic/*": 3}, None, 2, 13),
-    (["openai/x"], 40, {}, None, 2, 2 + UNLIMITED_LLM_RUNS),  # no limit: a default number waiting
-    (["openai/x"], 40, {"openai/*": 8}, 5, 2, 5),  # max_runs_in_flight decides
-    (["openai/x"], 3, {"openai/*": 8}, 16, 2, 3),
-])
-def test_pool_size(tmp_path: Path, models: list[str], runs: int, concurrency: dict[str, int],
-                   cap: int | None, cpus: int, size: int) -> None:
+@pytest.mark.parametrize(
+    ("models", "runs", "concurrency", "cap", "cpus", "size"),
+    [
+        (["builtin/coordinate"], 10, {}, None, 2, 2),  # offline: one per CPU
+        (["builtin/coordinate"], 10, {"*": 8}, None, 2, 2),  # a pattern matching no LLM adds nothing
+        (["builtin/coordinate"], 1, {}, None, 4, 1),  # never more than the runs
+        (["openai/x"], 20, {"openai/*": 8}, None, 2, 10),  # CPUs + the model's slots
+        (["openai/x", "anthropic/y"], 40, {"openai/*": 8, "anthropic/*": 3}, None, 2, 13),
+        (["openai/x"], 40, {}, None, 2, 2 + UNLIMITED_LLM_RUNS),  # no limit: a default number waiting
+        (["openai/x"], 40, {"openai/*": 8}, 5, 2, 5),  # max_runs_in_flight decides
+        (["openai/x"], 3, {"openai/*": 8}, 16, 2, 3),
+    ],
+)
+def test_pool_size(
+    tmp_path: Path, models: list[str], runs: int, concurrency: dict[str, int], cap: int | None, cpus: int, size: int
+) -> None:
     specs = cells(tmp_path, models, replicates=runs // len(models))
     assert len(specs) == runs
     assert pool_size(cpus, specs, concurrency, cap) == size
@@ -61,8 +65,7 @@ def test_two_actors_take_five_runs_in_turn(tmp_path: Path) -> None:
 
     runs = cells(tmp_path, ["builtin/coordinate"], replicates=5)
     local = tmp_path / "local"
-    run_sweep(check_sweep_file(tmp_path / "small.yaml")[0], runs, open_store(str(local)), str(local),
-              executor="local")
+    run_sweep(check_sweep_file(tmp_path / "small.yaml")[0], runs, open_store(str(local)), str(local), executor="local")
     out = tmp_path / "ray"
     param_keys = infer_param_types(runs, sorted({k for r in runs for k in r.params}))
     pool = RunActorPool(2, 2, open_store(str(out)), str(out), RunArgs(None, 100, param_keys, None))

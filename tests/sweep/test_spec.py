@@ -62,7 +62,13 @@ def test_demo_expands_to_18_validated_runs() -> None:
     assert len(runs) == 18
     assert [r.experiment for r in runs] == [f"castro_exp{i}" for i in (1, 2, 3) for _ in range(6)]
     assert [(r.model, r.replicate) for r in runs[:6]] == [
-        (COORD, 0), (COORD, 1), (COORD, 2), (NONE, 0), (NONE, 1), (NONE, 2)]
+        (COORD, 0),
+        (COORD, 1),
+        (COORD, 2),
+        (NONE, 0),
+        (NONE, 1),
+        (NONE, 2),
+    ]
     assert len({r.run_id for r in runs}) == 18
     assert all(r.params == {"llm.model": r.model} for r in runs)
     assert all(isinstance(r.config, ExperimentConfig) for r in runs)
@@ -87,8 +93,7 @@ def test_run_fields(tmp_path: Path) -> None:
 def test_dry_run_table_and_describe() -> None:
     spec, runs = check_sweep_file(DEMO)
     table = dry_run_table(runs)
-    assert table.splitlines()[0].split() == ["#", "run_id", "experiment", "rep", "model",
-                                             "baseline"]
+    assert table.splitlines()[0].split() == ["#", "run_id", "experiment", "rep", "model", "baseline"]
     assert runs[0].run_id in table
     assert len(table.splitlines()) == 1 + 18
     text = describe(spec, runs)
@@ -98,9 +103,14 @@ def test_dry_run_table_and_describe() -> None:
 
 
 def test_table_headers_are_short_unique_suffixes(tmp_path: Path) -> None:
-    runs = runs_of(tmp_path, grid={
-        "scenario_overrides.cost_rates.delay_cost_per_tick_per_cent": [0.1],
-        "evaluation.acceptance.rule": ["mean"], "convergence.max_iterations": [3]})
+    runs = runs_of(
+        tmp_path,
+        grid={
+            "scenario_overrides.cost_rates.delay_cost_per_tick_per_cent": [0.1],
+            "evaluation.acceptance.rule": ["mean"],
+            "convergence.max_iterations": [3],
+        },
+    )
     header = dry_run_table(runs).splitlines()[0].split()
     assert header[4:7] == ["delay_cost_per_tick_per_cent", "rule", "max_iterations"]
 
@@ -109,17 +119,20 @@ def test_table_headers_are_short_unique_suffixes(tmp_path: Path) -> None:
 
 
 def test_grid_times_zip_times_replicates(tmp_path: Path) -> None:
-    runs = runs_of(tmp_path,
-                   grid={"llm.model": [COORD, NONE], "master_seed": [1, 2, 3]},
-                   zip={"convergence.max_iterations": [5, 6],
-                        "evaluation.acceptance.rule": ["mean", "always"]},
-                   replicates=2)
+    runs = runs_of(
+        tmp_path,
+        grid={"llm.model": [COORD, NONE], "master_seed": [1, 2, 3]},
+        zip={"convergence.max_iterations": [5, 6], "evaluation.acceptance.rule": ["mean", "always"]},
+        replicates=2,
+    )
     assert len(runs) == 2 * 3 * 2 * 2
     expected = [
-        {"llm.model": m, "master_seed": s, "convergence.max_iterations": it,
-         "evaluation.acceptance.rule": rule}
-        for m in (COORD, NONE) for s in (1, 2, 3) for it, rule in ((5, "mean"), (6, "always"))
-        for _ in range(2)]
+        {"llm.model": m, "master_seed": s, "convergence.max_iterations": it, "evaluation.acceptance.rule": rule}
+        for m in (COORD, NONE)
+        for s in (1, 2, 3)
+        for it, rule in ((5, "mean"), (6, "always"))
+        for _ in range(2)
+    ]
     assert [r.params for r in runs] == expected
     assert [r.replicate for r in runs] == [0, 1] * 12
     assert runs[0].config.convergence.max_iterations == 5
@@ -149,11 +162,14 @@ def test_growing_a_sweep_keeps_the_existing_run_ids() -> None:
 
 
 def test_run_ids_are_the_same_in_another_process() -> None:
-    code = ("import json, sys; from sweep.spec import check_sweep_file; "
-            "print(json.dumps([r.run_id for r in check_sweep_file(sys.argv[1])[1]]))")
+    code = (
+        "import json, sys; from sweep.spec import check_sweep_file; "
+        "print(json.dumps([r.run_id for r in check_sweep_file(sys.argv[1])[1]]))"
+    )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}  # set/dict order must not leak into ids
-    out = subprocess.run([sys.executable, "-c", code, str(DEMO)], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(DEMO)], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert json.loads(out) == [r.run_id for r in check_sweep_file(DEMO)[1]]
 
 
@@ -161,26 +177,36 @@ def test_run_ids_are_the_same_in_another_process() -> None:
 
 
 def test_baseline_added_once_per_non_model_point(tmp_path: Path) -> None:
-    runs = runs_of(tmp_path, grid={"llm.model": [COORD, "openai/gpt-4.1"], "master_seed": [1, 2]},
-                   baseline=NONE)
+    runs = runs_of(tmp_path, grid={"llm.model": [COORD, "openai/gpt-4.1"], "master_seed": [1, 2]}, baseline=NONE)
     assert [(r.model, r.config.master_seed, r.baseline) for r in runs] == [
-        (COORD, 1, False), (COORD, 2, False), ("openai/gpt-4.1", 1, False),
-        ("openai/gpt-4.1", 2, False), (NONE, 1, True), (NONE, 2, True)]
+        (COORD, 1, False),
+        (COORD, 2, False),
+        ("openai/gpt-4.1", 1, False),
+        ("openai/gpt-4.1", 2, False),
+        (NONE, 1, True),
+        (NONE, 2, True),
+    ]
     assert runs[-1].params == {"master_seed": 2, "llm.model": NONE}
 
 
 def test_baseline_not_duplicated_when_grid_has_it(tmp_path: Path) -> None:
     runs = runs_of(tmp_path, grid={"llm.model": [COORD, NONE]}, baseline=NONE, replicates=2)
     assert [(r.model, r.replicate, r.baseline) for r in runs] == [
-        (COORD, 0, False), (COORD, 1, False), (NONE, 0, True), (NONE, 1, True)]
+        (COORD, 0, False),
+        (COORD, 1, False),
+        (NONE, 0, True),
+        (NONE, 1, True),
+    ]
 
 
 def test_baseline_without_model_axis_adds_model_to_params(tmp_path: Path) -> None:
-    runs = runs_of(tmp_path, experiments=[str(CASTRO / "exp1.yaml"), str(CASTRO / "exp3.yaml")],
-                   baseline=NONE)
+    runs = runs_of(tmp_path, experiments=[str(CASTRO / "exp1.yaml"), str(CASTRO / "exp3.yaml")], baseline=NONE)
     assert [(r.experiment, r.model, r.baseline) for r in runs] == [
-        ("castro_exp1", COORD, False), ("castro_exp1", NONE, True),
-        ("castro_exp3", COORD, False), ("castro_exp3", NONE, True)]
+        ("castro_exp1", COORD, False),
+        ("castro_exp1", NONE, True),
+        ("castro_exp3", COORD, False),
+        ("castro_exp3", NONE, True),
+    ]
     assert [r.params for r in runs[:2]] == [{"llm.model": COORD}, {"llm.model": NONE}]
     assert runs[0].overrides == ()  # the file's own model is not an override
 
@@ -202,10 +228,10 @@ def test_identical_cells_are_dropped_keeping_the_first(tmp_path: Path) -> None:
     runs = runs_of(tmp_path, grid={"master_seed": [5, 6, 5]})
     assert [r.params["master_seed"] for r in runs] == [5, 6]
     # Setting a scenario value to what the file already has is the same cell.
-    runs = runs_of(tmp_path, grid={
-        "scenario_overrides.cost_rates.delay_cost_per_tick_per_cent": [0.2, 0.3, 0.2]})
+    runs = runs_of(tmp_path, grid={"scenario_overrides.cost_rates.delay_cost_per_tick_per_cent": [0.2, 0.3, 0.2]})
     assert [r.params for r in runs] == [
-        {"scenario_overrides.cost_rates.delay_cost_per_tick_per_cent": v} for v in (0.2, 0.3)]
+        {"scenario_overrides.cost_rates.delay_cost_per_tick_per_cent": v} for v in (0.2, 0.3)
+    ]
     assert runs[0].cell_key == runs_of(tmp_path)[0].cell_key
 
 
@@ -226,8 +252,7 @@ def test_key_follows_scenario_content_not_paths(tmp_path: Path) -> None:
     text = scenario.read_text()
     scenario.write_text("# a comment changes nothing\n" + text)
     assert runs_of(tmp_path, experiments=[str(first)])[0].cell_key == key
-    scenario.write_text(text.replace("delay_cost_per_tick_per_cent: 0.2",
-                                     "delay_cost_per_tick_per_cent: 0.3"))
+    scenario.write_text(text.replace("delay_cost_per_tick_per_cent: 0.2", "delay_cost_per_tick_per_cent: 0.3"))
     assert runs_of(tmp_path, experiments=[str(first)])[0].cell_key != key
 
 
@@ -261,19 +286,25 @@ def test_experiment_paths_also_resolve_from_parent_folders(tmp_path: Path) -> No
 
 def test_hydra_overrides(tmp_path: Path) -> None:
     path = write_sweep(tmp_path, grid={"llm.model": [COORD]}, limits={"max_runs_in_flight": 2})
-    spec = load_sweep(path, [
-        "llm.model=builtin/none,builtin/coordinate",  # replaces the axis, keeps its place
-        "master_seed=range(3)",  # a new axis
-        "evaluation.acceptance.rule=always",  # one value: a one-value axis
-        "zip.convergence.max_iterations=choice(4,5)",
-        "replicates=5", "name=renamed", "output=out/here", "baseline=builtin/none",
-        "limits.max_runs_in_flight=4", "limits.concurrency.openai/gpt-4.1*=3",
-        "limits.llm_budget_usd=12.5"])
-    assert spec.grid == {"llm.model": [NONE, COORD], "master_seed": [0, 1, 2],
-                         "evaluation.acceptance.rule": ["always"]}
+    spec = load_sweep(
+        path,
+        [
+            "llm.model=builtin/none,builtin/coordinate",  # replaces the axis, keeps its place
+            "master_seed=range(3)",  # a new axis
+            "evaluation.acceptance.rule=always",  # one value: a one-value axis
+            "zip.convergence.max_iterations=choice(4,5)",
+            "replicates=5",
+            "name=renamed",
+            "output=out/here",
+            "baseline=builtin/none",
+            "limits.max_runs_in_flight=4",
+            "limits.concurrency.openai/gpt-4.1*=3",
+            "limits.llm_budget_usd=12.5",
+        ],
+    )
+    assert spec.grid == {"llm.model": [NONE, COORD], "master_seed": [0, 1, 2], "evaluation.acceptance.rule": ["always"]}
     assert spec.zip == {"convergence.max_iterations": [4, 5]}
-    assert (spec.replicates, spec.name, spec.output, spec.baseline) == (5, "renamed", "out/here",
-                                                                        NONE)
+    assert (spec.replicates, spec.name, spec.output, spec.baseline) == (5, "renamed", "out/here", NONE)
     assert spec.limits.max_runs_in_flight == 4
     assert spec.limits.concurrency == {"openai/gpt-4.1*": 3}
     assert spec.limits.llm_budget_usd == 12.5
@@ -282,40 +313,57 @@ def test_hydra_overrides(tmp_path: Path) -> None:
 
 def test_override_experiments_and_ranges(tmp_path: Path) -> None:
     path = write_sweep(tmp_path)
-    spec = load_sweep(path, [f"experiments={CASTRO / 'exp1.yaml'},{CASTRO / 'exp3.yaml'}",
-                             "master_seed=range(1,7,2)"])
+    spec = load_sweep(path, [f"experiments={CASTRO / 'exp1.yaml'},{CASTRO / 'exp3.yaml'}", "master_seed=range(1,7,2)"])
     assert spec.experiments == (str(CASTRO / "exp1.yaml"), str(CASTRO / "exp3.yaml"))
     assert spec.grid == {"master_seed": [1, 3, 5]}
     assert load_sweep(path, ["grid.name=x,y"]).grid == {"name": ["x", "y"]}
 
 
-@pytest.mark.parametrize(("text", "values"), [
-    ("k=1", (1,)),
-    ("k=0.1,2,x", (0.1, 2, "x")),
-    ("k=[1,2],[3]", ([1, 2], [3])),
-    ("k={a: 1, b: 2}", ({"a": 1, "b": 2},)),
-    ("k='a,b',c", ("a,b", "c")),
-    (r"k=a\,b", ("a,b",)),
-    ("k=range(2,4)", (2, 3)),
-    ("k=range(5,0,-2)", (5, 3, 1)),
-    ("k=null", (None,)),
-    ("k=openai/gpt-4.1", ("openai/gpt-4.1",)),
-])
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("k=1", (1,)),
+        ("k=0.1,2,x", (0.1, 2, "x")),
+        ("k=[1,2],[3]", ([1, 2], [3])),
+        ("k={a: 1, b: 2}", ({"a": 1, "b": 2},)),
+        ("k='a,b',c", ("a,b", "c")),
+        (r"k=a\,b", ("a,b",)),
+        ("k=range(2,4)", (2, 3)),
+        ("k=range(5,0,-2)", (5, 3, 1)),
+        ("k=null", (None,)),
+        ("k=openai/gpt-4.1", ("openai/gpt-4.1",)),
+    ],
+)
 def test_parse_override_values(text: str, values: tuple[Any, ...]) -> None:
     assert parse_override(text).values == values
 
 
 def test_split_list_keeps_brackets_and_quotes() -> None:
-    assert split_list('a,"b,c",[d,e],{f: g, h: i},(j,k)') == [
-        "a", '"b,c"', "[d,e]", "{f: g, h: i}", "(j,k)"]
+    assert split_list('a,"b,c",[d,e],{f: g, h: i},(j,k)') == ["a", '"b,c"', "[d,e]", "{f: g, h: i}", "(j,k)"]
 
 
 # --------------------------------------------------------------------------- values and output
 
 
-@pytest.mark.parametrize("value", [
-    "builtin/none", "yes", "1", "a,b", "multi\nline", "", 0.1, 1e-05, 1, 1.0, True, None,
-    [1, "a"], {"b": [1.5], "a": None}])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "builtin/none",
+        "yes",
+        "1",
+        "a,b",
+        "multi\nline",
+        "",
+        0.1,
+        1e-05,
+        1,
+        1.0,
+        True,
+        None,
+        [1, "a"],
+        {"b": [1.5], "a": None},
+    ],
+)
 def test_render_value_round_trips(value: Any) -> None:
     text = render_value(value)
     back = yaml.safe_load(text)
@@ -364,6 +412,9 @@ def test_an_experiment_entry_that_is_no_file_says_what_it_is(tmp_path: Path, kin
     sweep_file.write_text("name: s\nexperiments: [exp.yaml]\n")
     with pytest.raises(ConfigError) as caught:
         check_sweep_file(sweep_file)
-    words = {"folder": "is a folder, not an experiment file",
-             "fifo": "is not a regular file (a FIFO, device or socket)", "missing": "not found"}[kind]
+    words = {
+        "folder": "is a folder, not an experiment file",
+        "fifo": "is not a regular file (a FIFO, device or socket)",
+        "missing": "not found",
+    }[kind]
     assert caught.value.path == "experiments[0]" and words in str(caught.value)

@@ -53,15 +53,30 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> ResultStore:
     return ParquetStore(f"file://{tmp_path}/out")
 
 
-def write_run(store: ResultStore, events: list[Event], sweep: str = SWEEP, run_id: str = RUN_ID,
-              params: dict[str, Any] | None = None, result: ExperimentResult | None = None) -> None:
+def write_run(
+    store: ResultStore,
+    events: list[Event],
+    sweep: str = SWEEP,
+    run_id: str = RUN_ID,
+    params: dict[str, Any] | None = None,
+    result: ExperimentResult | None = None,
+) -> None:
     """Write a run the way a sweep does: its events through a StoreSink, then its runs row."""
     sink = StoreSink(store, sweep, run_id)
     for e in events:
         sink.handle(Event(e.seq, run_id, e.iteration, e.type, e.payload))
     params = params if params is not None else {"llm.model": "builtin/coordinate"}
-    row = run_row(sweep, Cell(run_id=run_id, params=params), result, "done", None, T0,
-                  T0 + timedelta(seconds=2), 1, sorted(params))
+    row = run_row(
+        sweep,
+        Cell(run_id=run_id, params=params),
+        result,
+        "done",
+        None,
+        T0,
+        T0 + timedelta(seconds=2),
+        1,
+        sorted(params),
+    )
     store.write_part("runs", sweep, run_id, "final", row)
 
 
@@ -106,8 +121,7 @@ class TestResultStoreContract:
         store.compact(SWEEP, RUN_ID)
         assert all_rows(store) == before
 
-    def test_a_part_written_after_compaction_overrides_its_slice(self, store: ResultStore,
-                                                                   exp1: Any) -> None:
+    def test_a_part_written_after_compaction_overrides_its_slice(self, store: ResultStore, exp1: Any) -> None:
         events, result = exp1
         write_run(store, events, result=None)  # the run failed first...
         store.compact(SWEEP, RUN_ID)
@@ -119,8 +133,7 @@ class TestResultStoreContract:
         assert store.read("runs")["final_total_cost"].to_pylist() == [round(result.final_total)]
         assert store.read("events").num_rows == len(events)
 
-    def test_parts_without_their_events_part_are_invisible(self, store: ResultStore,
-                                                           exp1: Any) -> None:
+    def test_parts_without_their_events_part_are_invisible(self, store: ResultStore, exp1: Any) -> None:
         events, _ = exp1
         write_run(store, [e for e in events if e.iteration == 0])
         iteration1 = rows_for_events(SWEEP, [e for e in events if e.iteration == 1])
@@ -134,8 +147,7 @@ class TestResultStoreContract:
         store.write_part("events", SWEEP, RUN_ID, "it-00001", iteration1["events"])
         assert store.read("samples").num_rows == 0
 
-    def test_reads_across_sweeps_with_different_param_columns(self, store: ResultStore,
-                                                              exp1: Any) -> None:
+    def test_reads_across_sweeps_with_different_param_columns(self, store: ResultStore, exp1: Any) -> None:
         events, result = exp1
         write_run(store, events, "sweep_a", "run-a", {"llm.model": "m1", "master_seed": 1}, result)
         write_run(store, events, "sweep_b", "run-b", {"master_seed": 2.5, "x.flag": True}, result)
@@ -156,8 +168,7 @@ class TestResultStoreContract:
         store.set_status(SWEEP, "r2", "done", attempt=2, heartbeat=T0)
         store.set_status(SWEEP, "r3", "failed", attempt=1, error="boom", heartbeat=T0)
         status = store.get_status(SWEEP)
-        assert [(r.status, r.attempt) for r in status.values()] == [
-            ("running", 1), ("done", 2), ("failed", 1)]
+        assert [(r.status, r.attempt) for r in status.values()] == [("running", 1), ("done", 2), ("failed", 1)]
         assert status["r1"].progress == {"iteration": 2} and status["r3"].error == "boom"
         assert status["r1"].heartbeat == T0
         assert status["r1"].is_stale(T0 + timedelta(seconds=61), timeout_s=60)
@@ -172,8 +183,9 @@ class TestResultStoreContract:
         events, _ = exp1
         by_part: dict[str, list[Event]] = {}
         for e in events:
-            by_part.setdefault("final" if e.type in ("experiment_end", "converged")
-                               else f"it-{e.iteration:05d}", []).append(e)
+            by_part.setdefault(
+                "final" if e.type in ("experiment_end", "converged") else f"it-{e.iteration:05d}", []
+            ).append(e)
         for part, evs in reversed(list(by_part.items())):  # written out of order
             store.write_part("events", SWEEP, RUN_ID, part, rows_for_events(SWEEP, evs)["events"])
         assert store.events_for(SWEEP, RUN_ID) == events
@@ -187,8 +199,7 @@ class TestResultStoreContract:
         write_run(store, events)
         assert store.last_complete_iteration(SWEEP, RUN_ID) == 3
 
-    def test_money_columns_are_int64_and_schema_version_is_present(self, store: ResultStore,
-                                                                    exp1: Any) -> None:
+    def test_money_columns_are_int64_and_schema_version_is_present(self, store: ResultStore, exp1: Any) -> None:
         events, result = exp1
         write_run(store, events, result=result)
         for table in TABLES:
@@ -255,8 +266,7 @@ def test_backends_agree(tmp_path: Path, exp1: Any) -> None:
 
 
 def test_layout_matches_the_documented_one(parquet_root: Path) -> None:
-    files = sorted(p.relative_to(parquet_root).as_posix()
-                   for p in parquet_root.rglob("*") if p.is_file())
+    files = sorted(p.relative_to(parquet_root).as_posix() for p in parquet_root.rglob("*") if p.is_file())
     assert f"events/sweep={SWEEP}/{RUN_ID}~it-00000.parquet" in files
     assert f"samples/sweep={SWEEP}/{RUN_ID}~it-00003.parquet" in files
     assert f"events/sweep={SWEEP}/{RUN_ID}~final.parquet" in files
@@ -302,20 +312,19 @@ def test_pyarrow_dataset_opens_the_folders_as_they_are(parquet_root: Path) -> No
 def test_duckdb_reads_the_dataset(parquet_root: Path) -> None:
     duckdb = pytest.importorskip("duckdb", reason="duckdb is not installed")
     glob = (parquet_root / "runs" / "*" / "*.parquet").as_posix()
-    rows = duckdb.sql(f"SELECT sweep, final_total_cost FROM read_parquet('{glob}', "
-                      "hive_partitioning = true, union_by_name = true)").fetchall()
+    rows = duckdb.sql(
+        f"SELECT sweep, final_total_cost FROM read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
+    ).fetchall()
     assert rows == [(SWEEP, 4000)]
 
 
 def test_polars_reads_the_dataset(parquet_root: Path) -> None:
     pl = pytest.importorskip("polars", reason="polars is not installed")
-    frame = pl.scan_parquet((parquet_root / "runs" / "**" / "*.parquet").as_posix(),
-                            hive_partitioning=True).collect()
+    frame = pl.scan_parquet((parquet_root / "runs" / "**" / "*.parquet").as_posix(), hive_partitioning=True).collect()
     assert frame["sweep"].to_list() == [SWEEP]
 
 
-def test_a_parquet_store_pickles_as_its_root(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_parquet_store_pickles_as_its_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     store = ParquetStore("relative/out")
     store.set_status(SWEEP, "r1", "running", attempt=1)

@@ -47,11 +47,22 @@ from tests.sweep.helpers_e2e import (
 BAD = Path(__file__).resolve().parents[1] / "data" / "bad_sweeps"
 # A dozen malformed files, one per kind of mistake (test_bad_sweeps.py checks every file's
 # message in-process; here the point is what the user's shell sees).
-BAD_FILES = ["unknown_top_key.yaml", "unknown_limits_key.yaml", "empty_axis.yaml",
-             "axis_not_a_list.yaml", "unknown_experiment_key.yaml", "invalid_value.yaml",
-             "invalid_scenario_override.yaml", "unknown_model.yaml", "zip_lengths.yaml",
-             "missing_experiment.yaml", "bad_experiment_file.yaml", "output_bad_scheme.yaml",
-             "not_a_mapping.yaml", "bad_name.yaml"]
+BAD_FILES = [
+    "unknown_top_key.yaml",
+    "unknown_limits_key.yaml",
+    "empty_axis.yaml",
+    "axis_not_a_list.yaml",
+    "unknown_experiment_key.yaml",
+    "invalid_value.yaml",
+    "invalid_scenario_override.yaml",
+    "unknown_model.yaml",
+    "zip_lengths.yaml",
+    "missing_experiment.yaml",
+    "bad_experiment_file.yaml",
+    "output_bad_scheme.yaml",
+    "not_a_mapping.yaml",
+    "bad_name.yaml",
+]
 
 
 def _one_error_line(done: subprocess.CompletedProcess[str], what: str) -> str:
@@ -66,8 +77,7 @@ def _one_error_line(done: subprocess.CompletedProcess[str], what: str) -> str:
 def test_dry_run_lists_the_cells_and_writes_nothing(small_sweep: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = paylab(["sweep", str(small_sweep), "--dry-run", *SMALL_OVERRIDES], cwd=tmp_path)
-    done_out = paylab(["sweep", str(small_sweep), "--dry-run", f"output={out}", *SMALL_OVERRIDES],
-                      cwd=tmp_path)
+    done_out = paylab(["sweep", str(small_sweep), "--dry-run", f"output={out}", *SMALL_OVERRIDES], cwd=tmp_path)
     assert done.returncode == 0 and done_out.returncode == 0, done.stderr + done_out.stderr
     # the settings come first, output included; the output folder is not part of a cell
     assert f"  output:      {out}" in done_out.stdout.splitlines()
@@ -88,9 +98,20 @@ def test_bad_sweep_files_fail_with_one_line(tmp_path: Path) -> None:
     cases += [[str(BAD / "zip_lengths.yaml"), "--dry-run"], [str(BAD / "unknown_model.yaml"), "--dry-run"]]
     results = []
     for first in range(0, len(cases), 4):
-        procs = [(case, subprocess.Popen([str(PAYLAB), "sweep", *case], cwd=tmp_path, text=True,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         start_new_session=True)) for case in cases[first:first + 4]]
+        procs = [
+            (
+                case,
+                subprocess.Popen(
+                    [str(PAYLAB), "sweep", *case],
+                    cwd=tmp_path,
+                    text=True,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                ),
+            )
+            for case in cases[first : first + 4]
+        ]
         try:
             results += [(case, proc.communicate(timeout=120), proc.returncode) for case, proc in procs]
         finally:
@@ -106,14 +127,17 @@ def test_bad_sweep_files_fail_with_one_line(tmp_path: Path) -> None:
 def test_a_missing_api_key_is_one_line_before_anything_runs(tmp_path: Path) -> None:
     folder = tmp_path / "sweep"
     folder.mkdir()
-    sweep_file = write_sweep(folder, name="e2e_key", experiments=CASTRO[:1], models=["openai/gpt-4o-mini"],
-                             replicates=1)
+    sweep_file = write_sweep(
+        folder, name="e2e_key", experiments=CASTRO[:1], models=["openai/gpt-4o-mini"], replicates=1
+    )
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     done = paylab(["sweep", str(sweep_file), f"output={out}"], cwd=tmp_path, env=env)
     line = _one_error_line(done, "missing key")
-    assert line == (f"error: {sweep_file}: llm.model: openai/gpt-4o-mini needs an API key in OPENAI_API_KEY, "
-                    "which is not set (or name the variable that holds it in llm.api_key_env)")
+    assert line == (
+        f"error: {sweep_file}: llm.model: openai/gpt-4o-mini needs an API key in OPENAI_API_KEY, "
+        "which is not set (or name the variable that holds it in llm.api_key_env)"
+    )
     assert not out.exists()
 
 
@@ -155,17 +179,29 @@ def _division_by_zero_experiment(folder: Path) -> Path:
     reference cost) raises ``SimulationError: … division by zero``; validation cannot see it.
     """
     doc: dict[str, Any] = yaml.safe_load((EXPERIMENTS / "castro" / "exp1.yaml").read_text())
-    tree = {"type": "condition", "node_id": "c",
-            "condition": {"op": ">", "left": {"compute": {"op": "/", "left": {"field": "balance"},
-                                                          "right": {"field": "system_tick_in_day"}}},
-                          "right": {"value": -1}},
-            "on_true": {"type": "action", "node_id": "r", "action": "Release"},
-            "on_false": {"type": "action", "node_id": "h", "action": "Hold"}}
-    doc.update(name="castro_exp1_div0",
-               scenario=str(EXPERIMENTS / "castro" / "scenarios" / "exp1.yaml"),
-               initial_policies={"BANK_B": {"version": "1.0", "policy_id": "div0",
-                                            "parameters": {"initial_liquidity_fraction": 0.5},
-                                            "payment_tree": tree}})
+    tree = {
+        "type": "condition",
+        "node_id": "c",
+        "condition": {
+            "op": ">",
+            "left": {"compute": {"op": "/", "left": {"field": "balance"}, "right": {"field": "system_tick_in_day"}}},
+            "right": {"value": -1},
+        },
+        "on_true": {"type": "action", "node_id": "r", "action": "Release"},
+        "on_false": {"type": "action", "node_id": "h", "action": "Hold"},
+    }
+    doc.update(
+        name="castro_exp1_div0",
+        scenario=str(EXPERIMENTS / "castro" / "scenarios" / "exp1.yaml"),
+        initial_policies={
+            "BANK_B": {
+                "version": "1.0",
+                "policy_id": "div0",
+                "parameters": {"initial_liquidity_fraction": 0.5},
+                "payment_tree": tree,
+            }
+        },
+    )
     path = folder / "exp1_div0.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -176,14 +212,26 @@ def failing_sweep(tmp_path: Path) -> Path:
     folder = tmp_path / "sweep"
     folder.mkdir()
     # the failing cell comes first: the cells after it must still run
-    return write_sweep(folder, name="e2e_fail", experiments=[_division_by_zero_experiment(folder), CASTRO[0]],
-                       models=["builtin/coordinate"], replicates=1)
+    return write_sweep(
+        folder,
+        name="e2e_fail",
+        experiments=[_division_by_zero_experiment(folder), CASTRO[0]],
+        models=["builtin/coordinate"],
+        replicates=1,
+    )
 
 
 def test_a_failing_cell_does_not_stop_the_others(failing_sweep: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    args = ["sweep", str(failing_sweep), "--executor", "local", "--quiet", f"output={out}",
-            "convergence.max_iterations=2"]
+    args = [
+        "sweep",
+        str(failing_sweep),
+        "--executor",
+        "local",
+        "--quiet",
+        f"output={out}",
+        "convergence.max_iterations=2",
+    ]
 
     first = paylab(args, cwd=tmp_path)
     assert first.returncode == 1, first.stderr

@@ -44,8 +44,7 @@ from tests.sweep.helpers_e2e import (
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
 
-def test_local_and_ray_executors_write_identical_tables(local_reference: Path, ray_tmp: Path,
-                                                         tmp_path: Path) -> None:
+def test_local_and_ray_executors_write_identical_tables(local_reference: Path, ray_tmp: Path, tmp_path: Path) -> None:
     sweep_file = write_sweep(tmp_path, experiments=[CASTRO[1]])  # exp2 only
     _, cells = check_sweep_file(sweep_file, [*SMALL_OVERRIDES, f"output={tmp_path}"])
     run_ids = [c.run_id for c in cells]
@@ -55,9 +54,20 @@ def test_local_and_ray_executors_write_identical_tables(local_reference: Path, r
     run_ok(sweep_args(sweep_file, outputs["local"], "--executor", "local"), cwd=tmp_path)
     for cpus, chunk in (("1", "4"), ("2", "7")):
         outputs[f"ray{cpus}"] = tmp_path / f"ray{cpus}"
-        run_ok(sweep_args(sweep_file, outputs[f"ray{cpus}"], "--num-cpus", cpus, "--chunk-size", chunk,
-                          overrides=[*SMALL_OVERRIDES, f"limits.max_runs_in_flight={cpus}"]),
-               cwd=tmp_path, env=ray_env(ray_tmp), timeout=300)
+        run_ok(
+            sweep_args(
+                sweep_file,
+                outputs[f"ray{cpus}"],
+                "--num-cpus",
+                cpus,
+                "--chunk-size",
+                chunk,
+                overrides=[*SMALL_OVERRIDES, f"limits.max_runs_in_flight={cpus}"],
+            ),
+            cwd=tmp_path,
+            env=ray_env(ray_tmp),
+            timeout=300,
+        )
     for out in outputs.values():
         assert_finished_cleanly(out, len(run_ids))
 

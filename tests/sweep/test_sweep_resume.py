@@ -80,8 +80,9 @@ def _exit_code(proc: subprocess.Popen[Any], log: Path, timeout: float = 240.0) -
         raise AssertionError(f"the sweep did not finish:\n{log.read_text()[-3000:]}") from None
 
 
-def _check_resumed(out: Path, reference: Path, before: dict[str, str], n_runs: int,
-                   run_ids: list[str] | None = None) -> None:
+def _check_resumed(
+    out: Path, reference: Path, before: dict[str, str], n_runs: int, run_ids: list[str] | None = None
+) -> None:
     assert_finished_cleanly(out, n_runs)
     assert_same_tables(out, reference, skip=SKIP, run_ids=run_ids)
     attempts = {r["run_id"]: r["attempt"] for r in rows(out, "runs")}
@@ -90,16 +91,18 @@ def _check_resumed(out: Path, reference: Path, before: dict[str, str], n_runs: i
 
 
 @pytest.mark.parametrize("point", ["after 1 run", "after 4 runs", "mid-run"])
-def test_local_driver_killed_and_rerun(point: str, small_sweep: Path, local_reference: Path,
-                                       tmp_path: Path) -> None:
+def test_local_driver_killed_and_rerun(point: str, small_sweep: Path, local_reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = sweep_args(small_sweep, out, "--executor", "local")
     proc = start(args, cwd=tmp_path, log=tmp_path / "killed.log")
     try:
         if point == "mid-run":
             # an exp2 run (after exp1's: some runs are done): its iterations are long enough to aim at
-            wait_for("an exp2 run with iterations committed and to go",
-                     lambda: [r for r in running_at(out, *MID) if r.startswith("castro_exp2")], proc)
+            wait_for(
+                "an exp2 run with iterations committed and to go",
+                lambda: [r for r in running_at(out, *MID) if r.startswith("castro_exp2")],
+                proc,
+            )
         else:
             k = int(point.split()[1])
             wait_for(f"{k} runs done", lambda: done_count(out) >= k, proc)
@@ -132,16 +135,17 @@ def ray_cells(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]
 
 
 @pytest.mark.ray
-def test_ray_driver_killed_and_rerun(ray_cells: tuple[Path, list[str]], local_reference: Path,
-                                     ray_tmp: Path, tmp_path: Path) -> None:
+def test_ray_driver_killed_and_rerun(
+    ray_cells: tuple[Path, list[str]], local_reference: Path, ray_tmp: Path, tmp_path: Path
+) -> None:
     sweep_file, run_ids = ray_cells
     out = tmp_path / "out"
     env = ray_env(ray_tmp)
-    proc = start(sweep_args(sweep_file, out, "--num-cpus", "1"), cwd=tmp_path, env=env,
-                 log=tmp_path / "killed.log")
+    proc = start(sweep_args(sweep_file, out, "--num-cpus", "1"), cwd=tmp_path, env=env, log=tmp_path / "killed.log")
     try:  # one run at a time: exp1's two runs finish, then exp2's first is caught mid-run
-        wait_for("2 runs done and one mid-run",
-                 lambda: done_count(out) >= 2 and running_at(out, *MID), proc, timeout=240)
+        wait_for(
+            "2 runs done and one mid-run", lambda: done_count(out) >= 2 and running_at(out, *MID), proc, timeout=240
+        )
     finally:
         kill_session(proc)
     before = _interrupted_state(out)
@@ -154,21 +158,27 @@ def test_ray_driver_killed_and_rerun(ray_cells: tuple[Path, list[str]], local_re
 
 
 @pytest.mark.ray
-def test_ray_run_actor_killed_is_restarted_and_resumes(ray_cells: tuple[Path, list[str]],
-                                                       local_reference: Path, ray_tmp: Path,
-                                                       tmp_path: Path) -> None:
+def test_ray_run_actor_killed_is_restarted_and_resumes(
+    ray_cells: tuple[Path, list[str]], local_reference: Path, ray_tmp: Path, tmp_path: Path
+) -> None:
     sweep_file, run_ids = ray_cells
     out = tmp_path / "out"
     log = tmp_path / "sweep.log"
     proc = start(sweep_args(sweep_file, out, "--num-cpus", "1"), cwd=tmp_path, env=ray_env(ray_tmp), log=log)
     try:
         victim_run = wait_for(  # an exp2 run: its iterations last long enough to aim at
-            "an exp2 run mid-way", lambda: [r for r in running_at(out, *MID) if r.startswith("castro_exp2")],
-            proc, timeout=240)[0]
+            "an exp2 run mid-way",
+            lambda: [r for r in running_at(out, *MID) if r.startswith("castro_exp2")],
+            proc,
+            timeout=240,
+        )[0]
         # The actor executing a run titles its process "ray::RunActor.run" (idle: "ray::RunActor");
         # only processes of this sweep's own session are candidates.
-        actor_pid = wait_for("the RunActor process", lambda: [
-            p for p in session_pids(proc.pid) if cmdline(p).startswith("ray::RunActor.run")], proc)[0]
+        actor_pid = wait_for(
+            "the RunActor process",
+            lambda: [p for p in session_pids(proc.pid) if cmdline(p).startswith("ray::RunActor.run")],
+            proc,
+        )[0]
         os.kill(actor_pid, signal.SIGKILL)
         committed = ParquetStore(out).last_complete_iteration(SWEEP, victim_run)
         assert committed is not None and committed >= 1
@@ -191,17 +201,23 @@ def test_ray_run_actor_killed_more_often_than_restarted_fails_alone(ray_tmp: Pat
     actor at a time. The failed run gets a ``runs`` row with its error, not only a status
     (`sweep.ray_driver._record_failure`), the sweep prints it and exits 1.
     """
-    sweep_file = write_sweep(tmp_path, name="e2e_dies", experiments=[CASTRO[1], CASTRO[0]],
-                             models=["builtin/coordinate"], replicates=1)
+    sweep_file = write_sweep(
+        tmp_path, name="e2e_dies", experiments=[CASTRO[1], CASTRO[0]], models=["builtin/coordinate"], replicates=1
+    )
     out = tmp_path / "out"
     log = tmp_path / "sweep.log"
     proc = start(sweep_args(sweep_file, out, "--num-cpus", "1"), cwd=tmp_path, env=ray_env(ray_tmp), log=log)
     killed: list[int] = []
     try:
         while len(killed) < 4:  # the first incarnation and its three restarts
-            pid = wait_for(f"RunActor incarnation {len(killed) + 1}", lambda: [
-                p for p in session_pids(proc.pid)
-                if cmdline(p).startswith("ray::RunActor") and p not in killed], proc, timeout=120)[0]
+            pid = wait_for(
+                f"RunActor incarnation {len(killed) + 1}",
+                lambda: [
+                    p for p in session_pids(proc.pid) if cmdline(p).startswith("ray::RunActor") and p not in killed
+                ],
+                proc,
+                timeout=120,
+            )[0]
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
         code = _exit_code(proc, log)
@@ -226,8 +242,9 @@ def test_ray_pool_driver_killed_at_several_points_then_finished(ray_tmp: Path, t
     12 replicates on a pool of 2 run actors, the driver (with its Ray) SIGKILLed after 2, 5
     and 9 runs are done, each time run again; finished, the tables equal an uninterrupted
     local run's, and the runs done before a kill were not run again."""
-    sweep_file = write_sweep(tmp_path, name=SWEEP, experiments=[CASTRO[0]], models=["builtin/coordinate"],
-                             replicates=12, file="pool.yaml")
+    sweep_file = write_sweep(
+        tmp_path, name=SWEEP, experiments=[CASTRO[0]], models=["builtin/coordinate"], replicates=12, file="pool.yaml"
+    )
     reference = tmp_path / "reference"
     run_ok(sweep_args(sweep_file, reference, "--executor", "local"), cwd=tmp_path, timeout=300)
     out = tmp_path / "out"

@@ -101,12 +101,25 @@ def test_tables_match_their_schemas(exp1: Any) -> None:
 
 # ---------------------------------------------------------------------------- edge cases
 def test_llm_interactions_become_llm_calls_rows() -> None:
-    call = LLMInteraction("BANK_A", 1, 2, "openai/gpt-4.1", ({"role": "user", "content": "hi"},),
-                          "raw", "because", None, ("bad field",), None, 120, 30, None, 1.5)
+    call = LLMInteraction(
+        "BANK_A",
+        1,
+        2,
+        "openai/gpt-4.1",
+        ({"role": "user", "content": "hi"},),
+        "raw",
+        "because",
+        None,
+        ("bad field",),
+        None,
+        120,
+        30,
+        None,
+        1.5,
+    )
     got = rows_for_events(SWEEP, [event(5, 1, "llm_interaction", **call.to_dict())])["llm_calls"]
     row = got.to_pylist()[0]
-    assert (row["iteration"], row["agent"], row["attempt"], row["model"]) == (1, "BANK_A", 2,
-                                                                              "openai/gpt-4.1")
+    assert (row["iteration"], row["agent"], row["attempt"], row["model"]) == (1, "BANK_A", 2, "openai/gpt-4.1")
     assert row["messages_json"] == '[{"content":"hi","role":"user"}]'
     assert row["validation_errors_json"] == '["bad field"]'
     assert (row["prompt_tokens"], row["completion_tokens"], row["cost_usd"]) == (120, 30, None)
@@ -118,29 +131,55 @@ def test_transport_retries_get_their_own_llm_calls_key() -> None:
     """A 429 then a success within one attempt, then a re-ask: three rows, three keys."""
 
     def call(agent: str, attempt: int, error: str | None) -> dict[str, Any]:
-        return LLMInteraction(agent, 3, attempt, "openai/gpt-4.1", (), None if error else "{}", None, None,
-                              (), error, None, None, None, 0.1).to_dict()
+        return LLMInteraction(
+            agent,
+            3,
+            attempt,
+            "openai/gpt-4.1",
+            (),
+            None if error else "{}",
+            None,
+            None,
+            (),
+            error,
+            None,
+            None,
+            None,
+            0.1,
+        ).to_dict()
 
-    events = [event(1, 3, "llm_interaction", **call("BANK_A", 1, "RateLimitError")),
-              event(2, 3, "llm_interaction", **call("BANK_A", 1, None)),
-              event(3, 3, "llm_interaction", **call("BANK_A", 2, None)),
-              event(4, 3, "llm_interaction", **call("BANK_B", 1, None))]
+    events = [
+        event(1, 3, "llm_interaction", **call("BANK_A", 1, "RateLimitError")),
+        event(2, 3, "llm_interaction", **call("BANK_A", 1, None)),
+        event(3, 3, "llm_interaction", **call("BANK_A", 2, None)),
+        event(4, 3, "llm_interaction", **call("BANK_B", 1, None)),
+    ]
     rows = rows_for_events(SWEEP, events)["llm_calls"].to_pylist()
     keys = [tuple(r[k] for k in SORT_KEYS["llm_calls"]) for r in rows]
     assert len(set(keys)) == len(keys) == 4
     assert [(r["agent"], r["call"], r["attempt"], r["error"]) for r in rows] == [
-        ("BANK_A", 1, 1, "RateLimitError"), ("BANK_A", 2, 1, None), ("BANK_A", 3, 2, None),
-        ("BANK_B", 1, 1, None)]
+        ("BANK_A", 1, 1, "RateLimitError"),
+        ("BANK_A", 2, 1, None),
+        ("BANK_A", 3, 2, None),
+        ("BANK_B", 1, 1, None),
+    ]
 
 
 def test_proposals_without_a_decision_with_statistics() -> None:
     events = [
-        event(1, 1, "proposal", agent="BANK_A", valid=False, attempts=3, errors=["e1", "e2"],
-              proposal=None),
-        event(2, 1, "proposal", agent="BANK_B", valid=True, attempts=1, errors=[],
-              proposal={"parameters": {"x": 1}}),
-        event(3, 1, "decision", agent="BANK_B", accepted=False, reason="cannot run: bad tree", n=0,
-              policy={}, proposal={"parameters": {"x": 1}}),
+        event(1, 1, "proposal", agent="BANK_A", valid=False, attempts=3, errors=["e1", "e2"], proposal=None),
+        event(2, 1, "proposal", agent="BANK_B", valid=True, attempts=1, errors=[], proposal={"parameters": {"x": 1}}),
+        event(
+            3,
+            1,
+            "decision",
+            agent="BANK_B",
+            accepted=False,
+            reason="cannot run: bad tree",
+            n=0,
+            policy={},
+            proposal={"parameters": {"x": 1}},
+        ),
     ]
     tables = rows_for_events(SWEEP, events)
     invalid, cannot_run = tables["proposals"].to_pylist()
@@ -152,16 +191,24 @@ def test_proposals_without_a_decision_with_statistics() -> None:
 
 
 def test_reference_costs_without_components_leave_the_breakdown_null() -> None:
-    ref = event(1, 0, "reference_cost", costs={"BANK_A": 1234.5}, total=1234.5, n=2,
-                settlement={"BANK_A": 0.5}, parameters={"BANK_A": {}}, policies={"BANK_A": {}})
+    ref = event(
+        1,
+        0,
+        "reference_cost",
+        costs={"BANK_A": 1234.5},
+        total=1234.5,
+        n=2,
+        settlement={"BANK_A": 0.5},
+        parameters={"BANK_A": {}},
+        policies={"BANK_A": {}},
+    )
     row = rows_for_events(SWEEP, [ref])["iterations"].to_pylist()[0]
     assert row["reference_cost"] == 1235
     assert all(row[f"cost_{c}"] is None for c in COMPONENTS)
 
 
 def test_round_cents() -> None:
-    assert [round_cents(x) for x in (2.5, 3.5, 2.4999, 0.5, -2.5, 1e12 + 0.5)] == [
-        3, 4, 2, 1, -3, 10**12 + 1]
+    assert [round_cents(x) for x in (2.5, 3.5, 2.4999, 0.5, -2.5, 1e12 + 0.5)] == [3, 4, 2, 1, -3, 10**12 + 1]
     assert round_cents(None) is None and round_cents(7) == 7
     with pytest.raises(ValueError, match="finite"):
         round_cents(math.nan)
@@ -169,10 +216,8 @@ def test_round_cents() -> None:
 
 # ---------------------------------------------------------------------------- the runs row
 def test_run_row_types_each_varied_parameter(exp1: Any) -> None:
-    cell = Cell(params={"llm.model": "m", "master_seed": 3, "a.rate": 0.2, "a.on": True,
-                        "a.list": [1, 2]})
-    table = run_row(SWEEP, cell, exp1[1], "done", None, T0, T0 + timedelta(seconds=90), 2,
-                    sorted(cell.params))
+    cell = Cell(params={"llm.model": "m", "master_seed": 3, "a.rate": 0.2, "a.on": True, "a.list": [1, 2]})
+    table = run_row(SWEEP, cell, exp1[1], "done", None, T0, T0 + timedelta(seconds=90), 2, sorted(cell.params))
     schema = table.schema
     assert schema.field("param_llm__model").type == pa.string()
     assert schema.field("param_master_seed").type == pa.int64()
@@ -180,13 +225,18 @@ def test_run_row_types_each_varied_parameter(exp1: Any) -> None:
     assert schema.field("param_a__on").type == pa.bool_()
     row = table.to_pylist()[0]
     assert row["param_a__list"] == "[1,2]" and row["duration_s"] == 90.0
-    assert row["params_json"] == (
-        '{"a.list":[1,2],"a.on":true,"a.rate":0.2,"llm.model":"m","master_seed":3}')
-    assert (row["baseline_total_cost"], row["final_total_cost"], row["best_total_cost"]) == (
-        10000, 4000, 4000)
-    assert row["agent_costs"][0] == {"agent": "BANK_A", "baseline": 5000, "final": 2000,
-                                     "best": 2000, "best_iteration": 3, "settlement_rate": 1.0,
-                                     "accepted": 3, "rejected": 0}
+    assert row["params_json"] == ('{"a.list":[1,2],"a.on":true,"a.rate":0.2,"llm.model":"m","master_seed":3}')
+    assert (row["baseline_total_cost"], row["final_total_cost"], row["best_total_cost"]) == (10000, 4000, 4000)
+    assert row["agent_costs"][0] == {
+        "agent": "BANK_A",
+        "baseline": 5000,
+        "final": 2000,
+        "best": 2000,
+        "best_iteration": 3,
+        "settlement_rate": 1.0,
+        "accepted": 3,
+        "rejected": 0,
+    }
     assert row["final_settlement_rate"] == 1.0 and row["llm_cost_usd"] is None
     assert row["attempt"] == 2 and row["iterations"] == 3 and row["stop_reason"] == "max_iterations"
 
@@ -219,11 +269,9 @@ def test_param_types_over_the_whole_sweep() -> None:
 def test_store_sink_end_to_end_into_parquet(tmp_path: Path) -> None:
     store = ParquetStore(str(tmp_path / "out"))
     collector = RecordingSink()
-    GenericExperimentRunner(exp1_config(), run_id=RUN_ID,
-                            sinks=[collector, StoreSink(store, SWEEP, RUN_ID)]).run()
+    GenericExperimentRunner(exp1_config(), run_id=RUN_ID, sinks=[collector, StoreSink(store, SWEEP, RUN_ID)]).run()
     parts = sorted(p.name for p in (tmp_path / "out" / "events" / f"sweep={SWEEP}").iterdir())
-    assert parts == [f"{RUN_ID}~{p}.parquet" for p in
-                     ("final", "it-00000", "it-00001", "it-00002", "it-00003")]
+    assert parts == [f"{RUN_ID}~{p}.parquet" for p in ("final", "it-00000", "it-00001", "it-00002", "it-00003")]
     expected = rows_for_events(SWEEP, collector.events)
     store.compact(SWEEP, RUN_ID)
     for table in EVENT_TABLES:

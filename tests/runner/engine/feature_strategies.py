@@ -19,8 +19,9 @@ def build_limits(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
     ``bilateral_limits`` / ``multilateral_limit``, or the ``limits: {…}`` block, or a mix."""
     out: dict[str, Any] = {}
     others = [i for i in ids if i != me]
-    bilateral = {c: _pick(r, 0, r.randint(0, 3_000), r.randint(500, 6_000))
-                 for c in r.sample(others, r.randint(0, len(others)))}
+    bilateral = {
+        c: _pick(r, 0, r.randint(0, 3_000), r.randint(500, 6_000)) for c in r.sample(others, r.randint(0, len(others)))
+    }
     total = _pick(r, None, 0, r.randint(0, 5_000), r.randint(2_000, 20_000))
     block: dict[str, Any] = {}
     for key, value in (("bilateral_limits", bilateral), ("multilateral_limit", total)):
@@ -38,12 +39,17 @@ def build_ring(r: random.Random, ids: list[str], episode: int) -> list[dict[str,
     ring = r.sample(ids, r.randint(3, len(ids))) if len(ids) >= 3 else list(ids)
     tick = r.randint(0, max(0, episode - 1))
     base = r.randint(100, 2_000)
-    return [{"type": "CustomTransactionArrival",
-             "schedule": {"type": "OneTime", "tick": tick},
-             "from_agent": frm, "to_agent": ring[(i + 1) % len(ring)],
-             "amount": base + _pick(r, 0, 0, r.randint(-100, 100)),
-             "deadline": r.randint(1, 8)}
-            for i, frm in enumerate(ring)]
+    return [
+        {
+            "type": "CustomTransactionArrival",
+            "schedule": {"type": "OneTime", "tick": tick},
+            "from_agent": frm,
+            "to_agent": ring[(i + 1) % len(ring)],
+            "amount": base + _pick(r, 0, 0, r.randint(-100, 100)),
+            "deadline": r.randint(1, 8),
+        }
+        for i, frm in enumerate(ring)
+    ]
 
 
 Arrivals = Callable[[random.Random, str, list[str]], dict[str, Any]]
@@ -54,10 +60,12 @@ def build_bands(r: random.Random, me: str, ids: list[str], arrivals: Arrivals) -
     bands: dict[str, Any] = {}
     for name in r.sample(["urgent", "normal", "low"], r.randint(1, 3)):
         stream = arrivals(r, me, ids)
-        band: dict[str, Any] = {"rate_per_tick": stream["rate_per_tick"],
-                                "amount_distribution": stream["amount_distribution"],
-                                "deadline_offset_min": stream["deadline_range"][0],
-                                "deadline_offset_max": stream["deadline_range"][1]}
+        band: dict[str, Any] = {
+            "rate_per_tick": stream["rate_per_tick"],
+            "amount_distribution": stream["amount_distribution"],
+            "deadline_offset_min": stream["deadline_range"][0],
+            "deadline_offset_max": stream["deadline_range"][1],
+        }
         if r.random() < 0.5:
             band["counterparty_weights"] = stream["counterparty_weights"]
         bands[name] = band
@@ -79,8 +87,7 @@ def add_stream_events(r: random.Random, raw: dict[str, Any], arrivals: Arrivals)
     def when() -> dict[str, Any]:
         if r.random() < 0.5:
             return {"type": "OneTime", "tick": r.randint(0, episode - 1)}  # inside the horizon
-        return {"type": "Repeating", "start_tick": r.randint(0, episode - 1),
-                "interval": r.randint(1, episode + 1)}
+        return {"type": "Repeating", "start_tick": r.randint(0, episode - 1), "interval": r.randint(1, episode + 1)}
 
     for _ in range(r.randint(1, 4)):
         kind = _pick(r, "CollateralAdjustment", "CounterpartyWeightChange", "DeadlineWindowChange")
@@ -92,8 +99,9 @@ def add_stream_events(r: random.Random, raw: dict[str, Any], arrivals: Arrivals)
             if not streams:
                 continue
             me = r.choice(streams)
-            event.update(agent=me, counterparty=r.choice([i for i in ids if i != me]),
-                         new_weight=_pick(r, 0.5, 1.0, 3.0))  # 0 could zero every weight
+            event.update(
+                agent=me, counterparty=r.choice([i for i in ids if i != me]), new_weight=_pick(r, 0.5, 1.0, 3.0)
+            )  # 0 could zero every weight
         else:
             for key in r.sample(["min_ticks_multiplier", "max_ticks_multiplier"], r.randint(1, 2)):
                 event[key] = _pick(r, 0.5, 1.0, 1.5, 2.0)
@@ -103,11 +111,9 @@ def add_stream_events(r: random.Random, raw: dict[str, Any], arrivals: Arrivals)
 def build_priorities(r: random.Random) -> dict[str, Any]:
     """Queue ordering and escalation keys: ``queue1_ordering``, ``priority_mode`` and
     ``priority_escalation`` (either spelling of its start)."""
-    out: dict[str, Any] = {"queue1_ordering": _pick(r, "fifo", "priority_deadline"),
-                           "priority_mode": r.random() < 0.5}
+    out: dict[str, Any] = {"queue1_ordering": _pick(r, "fifo", "priority_deadline"), "priority_mode": r.random() < 0.5}
     if r.random() < 0.7:
-        escalation: dict[str, Any] = {"enabled": r.random() < 0.8,
-                                      "max_boost": r.randint(0, 10)}
+        escalation: dict[str, Any] = {"enabled": r.random() < 0.8, "max_boost": r.randint(0, 10)}
         start_key = _pick(r, None, "start_escalating_at_ticks", "threshold_ticks")
         if start_key is not None:
             escalation[start_key] = r.randint(1, 12)

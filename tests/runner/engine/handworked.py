@@ -18,27 +18,45 @@ from runner.scenario.loader import scenario_from_dict
 from tests.runner.engine.strategies import assert_tables_equal
 
 ZERO_COSTS = {
-    "overdraft_bps_per_tick": 0.0, "delay_cost_per_tick_per_cent": 0.0,
-    "collateral_cost_per_tick_bps": 0.0, "deadline_penalty": 0, "eod_penalty": 0,
+    "overdraft_bps_per_tick": 0.0,
+    "delay_cost_per_tick_per_cent": 0.0,
+    "collateral_cost_per_tick_bps": 0.0,
+    "deadline_penalty": 0,
+    "eod_penalty": 0,
 }
 
 
-def pay(sender: str, receiver: str, amount: int, tick: int = 0, deadline: int = 50,
-        priority: int = 5) -> dict[str, Any]:
+def pay(
+    sender: str, receiver: str, amount: int, tick: int = 0, deadline: int = 50, priority: int = 5
+) -> dict[str, Any]:
     """A scheduled payment (deadline relative to its tick, as SimCash writes it)."""
-    return {"type": "CustomTransactionArrival", "from_agent": sender, "to_agent": receiver,
-            "amount": amount, "priority": priority, "deadline": deadline,
-            "schedule": {"type": "OneTime", "tick": tick}}
+    return {
+        "type": "CustomTransactionArrival",
+        "from_agent": sender,
+        "to_agent": receiver,
+        "amount": amount,
+        "priority": priority,
+        "deadline": deadline,
+        "schedule": {"type": "OneTime", "tick": tick},
+    }
 
 
-def scenario(balances: dict[str, int], events: list[dict[str, Any]], *, ticks: int = 3,
-             days: int = 1, costs: dict[str, Any] | None = None,
-             agents: dict[str, dict[str, Any]] | None = None, **top: Any) -> dict[str, Any]:
+def scenario(
+    balances: dict[str, int],
+    events: list[dict[str, Any]],
+    *,
+    ticks: int = 3,
+    days: int = 1,
+    costs: dict[str, Any] | None = None,
+    agents: dict[str, dict[str, Any]] | None = None,
+    **top: Any,
+) -> dict[str, Any]:
     """A scenario mapping: banks with opening ``balances`` (plus per-bank ``agents`` keys)."""
     return {
         "simulation": {"ticks_per_day": ticks, "num_days": days, "rng_seed": 1},
-        "agents": [{"id": bank, "opening_balance": bal, **(agents or {}).get(bank, {})}
-                   for bank, bal in balances.items()],
+        "agents": [
+            {"id": bank, "opening_balance": bal, **(agents or {}).get(bank, {})} for bank, bal in balances.items()
+        ],
         "cost_rates": {**ZERO_COSTS, **(costs or {})},
         "scenario_events": events,
         **top,
@@ -57,8 +75,7 @@ def run(raw: dict[str, Any]) -> tuple[CostTable, list[dict[str, Any]]]:
     table, events = ReferenceEngine(setup).run(schedule, trace=True)
     if not setup.batch_missing:
         for fast in (True, False):
-            assert_tables_equal(evaluate_batch(setup, [schedule], fast=fast), table,
-                                f"batch engine (fast={fast})")
+            assert_tables_equal(evaluate_batch(setup, [schedule], fast=fast), table, f"batch engine (fast={fast})")
     return table, events
 
 
@@ -69,8 +86,7 @@ def settle_ticks(raw: dict[str, Any]) -> list[int]:
 
 def paths(events: list[dict[str, Any]]) -> list[tuple[int, str, str, str]]:
     """(tick, sender, receiver, path) of every settlement in the trace, in order."""
-    return [(e["tick"], e["sender"], e["receiver"], e["path"]) for e in events
-            if e["type"] == "Settlement"]
+    return [(e["tick"], e["sender"], e["receiver"], e["path"]) for e in events if e["type"] == "Settlement"]
 
 
 def agent_costs(table: CostTable) -> dict[str, int]:

@@ -114,17 +114,24 @@ def oracle_json(path: Path, via_script: bool = False) -> dict[str, Any]:
     """The oracle's JSON report for the scenario file ``path``."""
     env = {**os.environ, "SIMCASH_ROOT": str(COMPAT), "LSM_DEBUG": "1"}
     if via_script:
-        proc = subprocess.run([str(ORACLE_SCRIPT), str(path)], capture_output=True, text=True,
-                              env=env, timeout=120, check=False)
+        proc = subprocess.run(
+            [str(ORACLE_SCRIPT), str(path)], capture_output=True, text=True, env=env, timeout=120, check=False
+        )
     else:
         conv = _converter()
         conv.WARNINGS.clear()
         config = conv.convert(path)
-        proc = subprocess.run([str(ORACLE_BIN), "-"], input=json.dumps(config), capture_output=True,
-                              text=True, env=env, timeout=120, check=False)
+        proc = subprocess.run(
+            [str(ORACLE_BIN), "-"],
+            input=json.dumps(config),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
     if proc.returncode != 0:
-        raise RuntimeError(f"simcash-oracle failed on {path} (exit {proc.returncode}): "
-                           f"{proc.stderr.strip()[-2000:]}")
+        raise RuntimeError(f"simcash-oracle failed on {path} (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
     report: dict[str, Any] = json.loads(proc.stdout)
     report["lsm_debug"] = lsm_debug_ticks(proc.stderr)
     return report
@@ -139,14 +146,16 @@ def lsm_debug_ticks(stderr: str) -> dict[int, dict[str, int]]:
         m = re.match(r"\[LSM DEBUG\] Tick (\d+): (.*)", line)
         if not m:
             continue
-        row = ticks.setdefault(int(m[1]), {"found_rounds": 0, "cycles_settled": 0,
-                                           "bilateral_offsets": 0, "value": 0})
+        row = ticks.setdefault(int(m[1]), {"found_rounds": 0, "cycles_settled": 0, "bilateral_offsets": 0, "value": 0})
         text = m[2]
         found = re.match(r"Processing (\d+) cycles", text)
         if found and int(found[1]) > 0:
             row["found_rounds"] += 1
-        result = re.match(r"LSM result: bilateral_offsets=(\d+), cycles_settled=(\d+), "
-                          r"total_value=\$([\d.]+)", text)
+        result = re.match(
+            r"LSM result: bilateral_offsets=(\d+), cycles_settled=(\d+), "
+            r"total_value=\$([\d.]+)",
+            text,
+        )
         if result:
             row["bilateral_offsets"] = int(result[1])
             row["cycles_settled"] = int(result[2])
@@ -158,19 +167,36 @@ def run_oracle(path: Path) -> Outcome:
     """SimCash's outcome for the scenario file ``path``."""
     report = oracle_json(path)
     agents = report["agents"]
-    costs = {a: {ours: int(row["costs"][theirs]) for theirs, ours in ORACLE_COMPONENTS.items()}
-             for a, row in agents.items()}
-    payments = tuple(sorted(
-        (tx["sender"], tx["receiver"], int(tx["amount"]), int(tx["arrival_tick"]),
-         int(tx["settled_tick"]) if tx["settled"] else -1) for tx in report["tx_list"]))
-    late = tuple((tx["sender"], int(tx["amount"])) for tx in report["tx_list"]
-                 if tx["settled"] and int(tx["settled_tick"]) == int(tx["deadline_tick"]) + 1)
-    return Outcome(costs,
-                   {a: int(row["transactions_sent"]["arrived"]) for a, row in agents.items()},
-                   {a: int(row["transactions_sent"]["settled"]) for a, row in agents.items()},
-                   payments, {a: int(row["final_balance"]) for a, row in agents.items()},
-                   settled_first_overdue=late, lsm=dict(report.get("lsm", {})),
-                   lsm_ticks=report["lsm_debug"])
+    costs = {
+        a: {ours: int(row["costs"][theirs]) for theirs, ours in ORACLE_COMPONENTS.items()} for a, row in agents.items()
+    }
+    payments = tuple(
+        sorted(
+            (
+                tx["sender"],
+                tx["receiver"],
+                int(tx["amount"]),
+                int(tx["arrival_tick"]),
+                int(tx["settled_tick"]) if tx["settled"] else -1,
+            )
+            for tx in report["tx_list"]
+        )
+    )
+    late = tuple(
+        (tx["sender"], int(tx["amount"]))
+        for tx in report["tx_list"]
+        if tx["settled"] and int(tx["settled_tick"]) == int(tx["deadline_tick"]) + 1
+    )
+    return Outcome(
+        costs,
+        {a: int(row["transactions_sent"]["arrived"]) for a, row in agents.items()},
+        {a: int(row["transactions_sent"]["settled"]) for a, row in agents.items()},
+        payments,
+        {a: int(row["final_balance"]) for a, row in agents.items()},
+        settled_first_overdue=late,
+        lsm=dict(report.get("lsm", {})),
+        lsm_ticks=report["lsm_debug"],
+    )
 
 
 def run_paylab(path: Path, engine: str = "reference") -> Outcome:
@@ -182,8 +208,7 @@ def run_paylab(path: Path, engine: str = "reference") -> Outcome:
     scenario = load_scenario(path, PAYLAB_OVERRIDES)
     # paylab simulate builds a reference setup; the batch setup refuses what batch lacks
     setup = build_setup(scenario, {}, engine="reference" if engine == "reference" else "batch")
-    schedule = generate_schedule(scenario.config, scenario.config.simulation.rng_seed,
-                                 setup.horizon)
+    schedule = generate_schedule(scenario.config, scenario.config.simulation.rng_seed, setup.horizon)
     events: list[dict[str, Any]] = []
     if engine == "reference":
         table, events = ReferenceEngine(setup).run(schedule, trace=True)
@@ -194,12 +219,24 @@ def run_paylab(path: Path, engine: str = "reference") -> Outcome:
     report = table.report(0)
     ids = setup.agent_ids
     settle = table.settle_ticks[0]
-    payments = tuple(sorted(
-        (ids[int(schedule.sender[i])], ids[int(schedule.receiver[i])], int(schedule.amount[i]),
-         int(schedule.arrival[i]), int(settle[i])) for i in range(schedule.n_payments)))
+    payments = tuple(
+        sorted(
+            (
+                ids[int(schedule.sender[i])],
+                ids[int(schedule.receiver[i])],
+                int(schedule.amount[i]),
+                int(schedule.arrival[i]),
+                int(settle[i]),
+            )
+            for i in range(schedule.n_payments)
+        )
+    )
     agents = report["agents"]
-    return Outcome({a: dict(row["costs"]) for a, row in agents.items()},
-                   {a: int(row["arrived"]) for a, row in agents.items()},
-                   {a: int(row["settled"]) for a, row in agents.items()},
-                   payments,
-                   {a: int(table.final_balance[0, i]) for i, a in enumerate(ids)}, events)
+    return Outcome(
+        {a: dict(row["costs"]) for a, row in agents.items()},
+        {a: int(row["arrived"]) for a, row in agents.items()},
+        {a: int(row["settled"]) for a, row in agents.items()},
+        payments,
+        {a: int(table.final_balance[0, i]) for i, a in enumerate(ids)},
+        events,
+    )

@@ -15,13 +15,35 @@ from typing import Any
 RTGS_PRIORITIES = ("HighlyUrgent", "Urgent", "Normal")
 
 # Fields whose meaning SimCash and paylab share (payment tree / every tree).
-TX_FIELDS = ("amount", "remaining_amount", "ticks_to_deadline", "priority", "queue_age",
-             "arrival_tick", "deadline_tick")
-BANK_FIELDS = ("balance", "available_liquidity", "queue1_total_value", "system_tick_in_day",
-               "current_tick", "unsecured_cap", "credit_used", "outgoing_queue_size",
-               "queue2_count_for_agent", "effective_liquidity", "queue1_liquidity_gap")
-COLLATERAL_FIELDS = ("posted_collateral", "remaining_collateral_capacity",
-                     "max_collateral_capacity", "allowed_overdraft_limit", "excess_collateral")
+TX_FIELDS = (
+    "amount",
+    "remaining_amount",
+    "ticks_to_deadline",
+    "priority",
+    "queue_age",
+    "arrival_tick",
+    "deadline_tick",
+)
+BANK_FIELDS = (
+    "balance",
+    "available_liquidity",
+    "queue1_total_value",
+    "system_tick_in_day",
+    "current_tick",
+    "unsecured_cap",
+    "credit_used",
+    "outgoing_queue_size",
+    "queue2_count_for_agent",
+    "effective_liquidity",
+    "queue1_liquidity_gap",
+)
+COLLATERAL_FIELDS = (
+    "posted_collateral",
+    "remaining_collateral_capacity",
+    "max_collateral_capacity",
+    "allowed_overdraft_limit",
+    "excess_collateral",
+)
 
 
 class PolicyParts:
@@ -53,8 +75,11 @@ class PolicyParts:
 
     def condition(self, fields: tuple[str, ...]) -> dict[str, Any]:
         r = self.r
-        cmp = {"op": r.choice(("<", "<=", ">", ">=", "==", "!=")),
-               "left": {"field": r.choice(fields)}, "right": self.value(fields)}
+        cmp = {
+            "op": r.choice(("<", "<=", ">", ">=", "==", "!=")),
+            "left": {"field": r.choice(fields)},
+            "right": self.value(fields),
+        }
         if r.random() < 0.2:
             return {"op": r.choice(("and", "or")), "conditions": [cmp, self.condition(fields)]}
         return cmp
@@ -67,9 +92,13 @@ class PolicyParts:
         if depth <= 0 or self.r.random() < 0.25:
             node: dict[str, Any] = {"node_id": self.node_id(), **action()}
             return node
-        return {"type": "condition", "node_id": self.node_id(), "condition": self.condition(fields),
-                "on_true": self.tree(depth - 1, fields, action),
-                "on_false": self.tree(depth - 1, fields, action)}
+        return {
+            "type": "condition",
+            "node_id": self.node_id(),
+            "condition": self.condition(fields),
+            "on_true": self.tree(depth - 1, fields, action),
+            "on_false": self.tree(depth - 1, fields, action),
+        }
 
     def bank_fields(self) -> tuple[str, ...]:
         return BANK_FIELDS + (COLLATERAL_FIELDS if self.on("collateral") else ())
@@ -79,8 +108,9 @@ class PolicyParts:
         # splits and the Queue-2 actions are refused together (runner.engine.setup.check_runnable)
         if self.on("splitting") and not self.on("resubmit") and r.random() < 0.3:
             return self.split_action()
-        action = r.choice(("Release", "Release", "Release", "Release", "Release", "Hold",
-                           "Reprioritize", "ReleaseWithCredit"))
+        action = r.choice(
+            ("Release", "Release", "Release", "Release", "Release", "Hold", "Reprioritize", "ReleaseWithCredit")
+        )
         node: dict[str, Any] = {"type": "action", "action": action}
         if action == "Reprioritize":
             node["parameters"] = {"new_priority": {"value": r.randint(0, 10)}}
@@ -100,23 +130,34 @@ class PolicyParts:
         parts = r.randint(2, 4)
         args: dict[str, Any] = {"num_splits": {"value": parts}}
         if action == "StaggerSplit":  # SimCash requires all four, stagger_first_now ≤ num_splits
-            args.update(stagger_first_now={"value": r.randint(0, parts)},
-                        stagger_gap_ticks={"value": r.randint(0, 3)},
-                        priority_boost_children={"value": r.randint(0, 3)})
-        guard = {"op": "and", "conditions": [
-            {"op": ">=", "left": {"field": "amount"}, "right": {"value": 4}},
-            {"op": "==", "left": {"field": "is_split"}, "right": {"value": 0}}]}
-        return {"type": "condition", "condition": guard,
-                "on_true": {"type": "action", "node_id": self.node_id(), "action": action,
-                            "parameters": args},
-                "on_false": {"type": "action", "node_id": self.node_id(), "action": "Release"}}
+            args.update(
+                stagger_first_now={"value": r.randint(0, parts)},
+                stagger_gap_ticks={"value": r.randint(0, 3)},
+                priority_boost_children={"value": r.randint(0, 3)},
+            )
+        guard = {
+            "op": "and",
+            "conditions": [
+                {"op": ">=", "left": {"field": "amount"}, "right": {"value": 4}},
+                {"op": "==", "left": {"field": "is_split"}, "right": {"value": 0}},
+            ],
+        }
+        return {
+            "type": "condition",
+            "condition": guard,
+            "on_true": {"type": "action", "node_id": self.node_id(), "action": action, "parameters": args},
+            "on_false": {"type": "action", "node_id": self.node_id(), "action": "Release"},
+        }
 
     def queue2_action(self) -> dict[str, Any]:
         """In the central queue only ResubmitToRtgs (and no-ops) are honoured."""
         r = self.r
         if r.random() < 0.5:
-            return {"type": "action", "action": "ResubmitToRtgs",
-                    "parameters": {"rtgs_priority": {"value": r.choice(RTGS_PRIORITIES)}}}
+            return {
+                "type": "action",
+                "action": "ResubmitToRtgs",
+                "parameters": {"rtgs_priority": {"value": r.choice(RTGS_PRIORITIES)}},
+            }
         return {"type": "action", "action": "Hold"}
 
     def bank_action(self) -> dict[str, Any]:
@@ -129,19 +170,22 @@ class PolicyParts:
                 args["max_per_counterparty"] = {"value": r.randint(0, 3_000)}
             node["parameters"] = args
         elif action != "NoAction":
-            node["parameters"] = {"key": {"value": "bank_state_x"},
-                                  "value": self.value(self.bank_fields())}
+            node["parameters"] = {"key": {"value": "bank_state_x"}, "value": self.value(self.bank_fields())}
         return node
 
     def collateral_action(self) -> dict[str, Any]:
         r = self.r
         action = r.choice(("PostCollateral", "WithdrawCollateral", "HoldCollateral"))
         node: dict[str, Any] = {"type": "action", "action": action}
-        amount = {"value": r.randint(1, 3_000)} if r.random() < 0.7 else {
-            "field": r.choice(("queue1_liquidity_gap", "queue1_total_value", "posted_collateral"))}
+        amount = (
+            {"value": r.randint(1, 3_000)}
+            if r.random() < 0.7
+            else {"field": r.choice(("queue1_liquidity_gap", "queue1_total_value", "posted_collateral"))}
+        )
         if action == "PostCollateral":  # more than the remaining capacity aborts SimCash's tick
-            args: dict[str, Any] = {"amount": {"compute": {"op": "min", "values": [
-                amount, {"field": "remaining_collateral_capacity"}]}}}
+            args: dict[str, Any] = {
+                "amount": {"compute": {"op": "min", "values": [amount, {"field": "remaining_collateral_capacity"}]}}
+            }
             if self.on("collateral_timers") and r.random() < 0.5:
                 args["auto_withdraw_after_ticks"] = {"value": r.randint(1, 4)}
             node["parameters"] = args
@@ -152,22 +196,28 @@ class PolicyParts:
     def policy_doc(self, agent: str, fraction: float | None) -> dict[str, Any]:
         r = self.r
         tx_fields = TX_FIELDS + self.bank_fields()
-        doc: dict[str, Any] = {"version": "1.0", "policy_id": f"random-{agent}",
-                               "parameters": {"threshold": r.randint(0, 3_000)}}
+        doc: dict[str, Any] = {
+            "version": "1.0",
+            "policy_id": f"random-{agent}",
+            "parameters": {"threshold": r.randint(0, 3_000)},
+        }
         if fraction is not None:
             doc["parameters"]["initial_liquidity_fraction"] = fraction
         with_bank_tree = self.on("bank_trees") and r.random() < 0.6
         tree = self.tree(r.randint(0, 3), tx_fields, self.payment_action)
         if self.on("resubmit"):
-            tree = {"type": "condition", "node_id": self.node_id(),
-                    "condition": {"op": "==", "left": {"field": "is_in_queue2"}, "right": {"value": 1}},
-                    "on_true": self.tree(1, tx_fields, self.queue2_action), "on_false": tree}
+            tree = {
+                "type": "condition",
+                "node_id": self.node_id(),
+                "condition": {"op": "==", "left": {"field": "is_in_queue2"}, "right": {"value": 1}},
+                "on_true": self.tree(1, tx_fields, self.queue2_action),
+                "on_false": tree,
+            }
         doc["payment_tree"] = tree
         if with_bank_tree:
             doc["bank_tree"] = self.tree(r.randint(0, 2), self.bank_fields(), self.bank_action)
         if self.on("collateral_trees"):
             for name in ("strategic_collateral_tree", "end_of_tick_collateral_tree"):
                 if r.random() < 0.7:
-                    doc[name] = self.tree(r.randint(0, 2), self.bank_fields(),
-                                          self.collateral_action)
+                    doc[name] = self.tree(r.randint(0, 2), self.bank_fields(), self.collateral_action)
         return doc

@@ -71,18 +71,50 @@ FEATURES = (
 )
 
 # The gating: flip a feature on here when the engine runs it.
-REFERENCE_FEATURES = frozenset({
-    "bilateral", "deferred", "scheduled_settlement", "direct_transfer", "pools", "policy_trees",
-    "bank_trees", "cycles", "limits", "queue1_ordering", "priority_mode", "priority_escalation",
-    "collateral", "collateral_trees", "collateral_timers", "collateral_adjustment", "resubmit",
-    "splitting",
-})
-BATCH_FEATURES = frozenset({
-    "bilateral", "deferred", "scheduled_settlement", "direct_transfer", "pools", "policy_trees",
-    "bank_trees", "cycles", "limits", "queue1_ordering", "priority_mode", "priority_escalation",
-    "collateral", "collateral_trees", "collateral_timers", "collateral_adjustment", "resubmit",
-    "splitting",
-})
+REFERENCE_FEATURES = frozenset(
+    {
+        "bilateral",
+        "deferred",
+        "scheduled_settlement",
+        "direct_transfer",
+        "pools",
+        "policy_trees",
+        "bank_trees",
+        "cycles",
+        "limits",
+        "queue1_ordering",
+        "priority_mode",
+        "priority_escalation",
+        "collateral",
+        "collateral_trees",
+        "collateral_timers",
+        "collateral_adjustment",
+        "resubmit",
+        "splitting",
+    }
+)
+BATCH_FEATURES = frozenset(
+    {
+        "bilateral",
+        "deferred",
+        "scheduled_settlement",
+        "direct_transfer",
+        "pools",
+        "policy_trees",
+        "bank_trees",
+        "cycles",
+        "limits",
+        "queue1_ordering",
+        "priority_mode",
+        "priority_escalation",
+        "collateral",
+        "collateral_trees",
+        "collateral_timers",
+        "collateral_adjustment",
+        "resubmit",
+        "splitting",
+    }
+)
 assert BATCH_FEATURES <= REFERENCE_FEATURES <= set(FEATURES)
 
 # Mismatches found so far (/work/wt/oracle-findings.md, 1-8) are closed: 1-4 fixed in the
@@ -105,6 +137,8 @@ REQUIRES = {
 # paylab's named versions hold them: the named policy drawn is always Fifo.)
 FIFO_FRACTION = 1.0
 FRACTIONS = (0.0, 0.125, 0.25, 0.5, 0.75, 1.0)
+
+
 @dataclass(frozen=True)
 class Case:
     """One drawn scenario: its YAML mapping, its policy files, and the features it uses."""
@@ -151,8 +185,8 @@ def _cost_rates(r: random.Random, collateral: bool, splitting: bool) -> dict[str
         rates["overdue_delay_multiplier"] = _rate(r, (0, 0.5, 1, 1.5, 5), 10)
     if r.random() < 0.4:
         rates["priority_delay_multipliers"] = {
-            k: _rate(r, (0, 0.5, 1, 2), 10)
-            for k in ("urgent_multiplier", "normal_multiplier", "low_multiplier")}
+            k: _rate(r, (0, 0.5, 1, 2), 10) for k in ("urgent_multiplier", "normal_multiplier", "low_multiplier")
+        }
     return rates
 
 
@@ -171,8 +205,9 @@ def _missed_triangle(edges: set[tuple[int, int]], s: int, t: int) -> bool:
 class _Builder(PolicyParts):
     """Fills in one case from ``random.Random(seed)`` for a drawn shape and feature set."""
 
-    def __init__(self, seed: int, n_agents: int, tpd: int, days: int, features: frozenset[str],
-                 n_payments: int) -> None:
+    def __init__(
+        self, seed: int, n_agents: int, tpd: int, days: int, features: frozenset[str], n_payments: int
+    ) -> None:
         self.r = random.Random(seed)
         self.ids = [f"B{i}" for i in range(n_agents)]
         self.tpd, self.days, self.features = tpd, days, features
@@ -210,8 +245,7 @@ class _Builder(PolicyParts):
                 cap = 10 * agent["unsecured_cap"]
             agent["posted_collateral"] = r.randint(0, cap) if r.random() < 0.8 else 0
             if r.random() < 0.7:
-                agent["collateral_haircut"] = r.choice(
-                    (0.0, 0.02, 0.1, 0.29, 0.5, 0.999, 1.0, round(r.random(), 3)))
+                agent["collateral_haircut"] = r.choice((0.0, 0.02, 0.1, 0.29, 0.5, 0.999, 1.0, round(r.random(), 3)))
         if self.on("limits") and r.random() < 0.6:
             self.limits(agent, me)
         return agent
@@ -233,8 +267,7 @@ class _Builder(PolicyParts):
 
     def payments(self) -> list[dict[str, Any]]:
         r = self.r
-        ticks = [t for t in range(self.episode - 1)
-                 if not (self.cap_at_eod and t % self.tpd == self.tpd - 1)]
+        ticks = [t for t in range(self.episode - 1) if not (self.cap_at_eod and t % self.tpd == self.tpd - 1)]
         if not ticks:
             return []
         edges: set[tuple[int, int]] = set()
@@ -248,10 +281,13 @@ class _Builder(PolicyParts):
             edges.add((s, t))
             tick = r.choice(ticks)
             event: dict[str, Any] = {
-                "type": "CustomTransactionArrival", "from_agent": self.ids[s],
-                "to_agent": self.ids[t], "amount": r.randint(1, 3_000),
+                "type": "CustomTransactionArrival",
+                "from_agent": self.ids[s],
+                "to_agent": self.ids[t],
+                "amount": r.randint(1, 3_000),
                 "deadline": r.randint(1, self.episode - 1 - tick),
-                "schedule": {"type": "OneTime", "tick": tick}}
+                "schedule": {"type": "OneTime", "tick": tick},
+            }
             if r.random() < 0.7:
                 event["priority"] = r.randint(0, 10)
             out.append(event)
@@ -275,29 +311,43 @@ class _Builder(PolicyParts):
             edges.update(pairs)
             tick, base = r.choice(ticks), r.randint(2_000, 9_000)
             for s, t in pairs:
-                out.append({"type": "CustomTransactionArrival", "from_agent": self.ids[s],
-                            "to_agent": self.ids[t], "amount": base + r.randint(-150, 150),
-                            "deadline": r.randint(1, self.episode - 1 - tick),
-                            "schedule": {"type": "OneTime", "tick": tick}})
+                out.append(
+                    {
+                        "type": "CustomTransactionArrival",
+                        "from_agent": self.ids[s],
+                        "to_agent": self.ids[t],
+                        "amount": base + r.randint(-150, 150),
+                        "deadline": r.randint(1, self.episode - 1 - tick),
+                        "schedule": {"type": "OneTime", "tick": tick},
+                    }
+                )
         return out
 
     def schedule(self) -> dict[str, Any]:
         r = self.r
         if r.random() < 0.6:
             return {"type": "OneTime", "tick": r.randrange(self.episode)}
-        return {"type": "Repeating", "start_tick": r.randrange(self.episode),
-                "interval": r.randint(1, self.episode)}
+        return {"type": "Repeating", "start_tick": r.randrange(self.episode), "interval": r.randint(1, self.episode)}
 
     def balance_events(self) -> list[dict[str, Any]]:
         r = self.r
-        kinds = [k for k in ("DirectTransfer", "ScheduledSettlement")
-                 if self.on({"DirectTransfer": "direct_transfer",
-                             "ScheduledSettlement": "scheduled_settlement"}[k])]
+        kinds = [
+            k
+            for k in ("DirectTransfer", "ScheduledSettlement")
+            if self.on({"DirectTransfer": "direct_transfer", "ScheduledSettlement": "scheduled_settlement"}[k])
+        ]
         out = []
         for _ in range(r.randint(0, 3) if kinds else 0):
             frm, to = r.sample(self.ids, 2)
-            out.append({"type": r.choice(kinds), "from_agent": frm, "to_agent": to,
-                        "amount": r.randint(1, 3_000), "schedule": self.schedule()})
+            out.append(
+                {
+                    "type": r.choice(kinds),
+                    "from_agent": frm,
+                    "to_agent": to,
+                    "amount": r.randint(1, 3_000),
+                    "schedule": self.schedule(),
+                }
+            )
         return out
 
     def collateral_adjustments(self, agents: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -309,8 +359,14 @@ class _Builder(PolicyParts):
             who = r.choice(self.ids)
             delta = r.randint(-caps[who], 2_000)
             caps[who] += delta
-            out.append({"type": "CollateralAdjustment", "agent": who, "delta": delta,
-                        "schedule": {"type": "OneTime", "tick": tick}})
+            out.append(
+                {
+                    "type": "CollateralAdjustment",
+                    "agent": who,
+                    "delta": delta,
+                    "schedule": {"type": "OneTime", "tick": tick},
+                }
+            )
         return out
 
     def build(self) -> Case:
@@ -337,8 +393,7 @@ class _Builder(PolicyParts):
         events = self.payments() + self.balance_events()
         if self.on("collateral_adjustment"):
             events += self.collateral_adjustments(agents)
-        lsm_config: dict[str, Any] = {"enable_bilateral": self.on("bilateral"),
-                                      "enable_cycles": self.on("cycles")}
+        lsm_config: dict[str, Any] = {"enable_bilateral": self.on("bilateral"), "enable_cycles": self.on("cycles")}
         if self.on("cycles"):
             lsm_config["max_cycle_length"] = r.randint(3, 5)
             # SimCash caps the cycles it *tries* (rotations of a ring count apart), paylab the
@@ -361,8 +416,11 @@ class _Builder(PolicyParts):
         if self.on("priority_escalation"):
             start = r.randint(1, 10)
             scenario["priority_escalation"] = {
-                "enabled": True, "curve": "linear",
-                "start_escalating_at_ticks": start, "max_boost": r.randint(1, 5)}
+                "enabled": True,
+                "curve": "linear",
+                "start_escalating_at_ticks": start,
+                "max_boost": r.randint(1, 5),
+            }
             if r.random() < 0.4:
                 # SimCash's example spelling: its engine ignores threshold_ticks (default 20),
                 # paylab reads it as the start (docs/engine.md). The documented difference is
@@ -373,7 +431,6 @@ class _Builder(PolicyParts):
         return Case(scenario, policies, self.features, oracle_scenario)
 
 
-def build_case(seed: int, n_agents: int, tpd: int, days: int, features: frozenset[str],
-               n_payments: int) -> Case:
+def build_case(seed: int, n_agents: int, tpd: int, days: int, features: frozenset[str], n_payments: int) -> Case:
     """A random deterministic scenario of this shape using (at most) ``features``."""
     return _Builder(seed, n_agents, tpd, days, features, n_payments).build()

@@ -30,8 +30,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from runner.engine.results import CostTable
+from runner.engine.rules import QUEUE2_ACTIONS, SPLIT_ACTIONS
 from runner.engine.schedule import Schedule, generate_schedule
-from runner.engine.setup import QUEUE2_ACTIONS, SPLIT_ACTIONS, EngineSetup, build_setup
+from runner.engine.setup import EngineSetup, build_setup
 from runner.policy import named_policy, parse_valid_policy
 from runner.policy.fields import BANK_FIELDS, TX_FIELDS
 from runner.policy.tree import Policy
@@ -107,8 +108,7 @@ def build_cost_rates(r: random.Random) -> dict[str, Any]:
     if r.random() < 0.5:
         rates["overdue_delay_multiplier"] = _rate(r, (0, 0.5, 1, 1.5, 5), 10)
     if r.random() < 0.5:
-        keys = [k for k in ("urgent_multiplier", "normal_multiplier", "low_multiplier")
-                if r.random() < 0.6]
+        keys = [k for k in ("urgent_multiplier", "normal_multiplier", "low_multiplier") if r.random() < 0.6]
         rates["priority_delay_multipliers"] = {k: _rate(r, (0, 0.5, 1, 2), 10) for k in keys}
     return rates
 
@@ -160,14 +160,14 @@ def build_arrivals(r: random.Random, me: str, ids: list[str]) -> dict[str, Any]:
     return cfg
 
 
-def build_agent(r: random.Random, me: str, ids: list[str], limits: bool = False,
-                scarce: bool = False, collateral: bool = False) -> dict[str, Any]:
+def build_agent(
+    r: random.Random, me: str, ids: list[str], limits: bool = False, scarce: bool = False, collateral: bool = False
+) -> dict[str, Any]:
     """An agent; ``scarce`` ones hold little liquidity, so Queue 2 fills and gridlocks form
     (what the LSM resolves)."""
     agent: dict[str, Any] = {
         "id": me,
-        "opening_balance": _pick(r, 0, 1_000, r.randint(0, 3_000), r.randint(0, 3_000),
-                                 r.randint(-500, 0)),
+        "opening_balance": _pick(r, 0, 1_000, r.randint(0, 3_000), r.randint(0, 3_000), r.randint(-500, 0)),
         "unsecured_cap": _pick(r, 0, r.randint(0, 2_000)),
     }
     if scarce:
@@ -191,13 +191,18 @@ def build_agent(r: random.Random, me: str, ids: list[str], limits: bool = False,
 
 
 def build_event(r: random.Random, ids: list[str], episode: int) -> dict[str, Any]:
-    kind = _pick(r, "CustomTransactionArrival", "DirectTransfer", "ScheduledSettlement",
-                 "GlobalArrivalRateChange", "AgentArrivalRateChange")
+    kind = _pick(
+        r,
+        "CustomTransactionArrival",
+        "DirectTransfer",
+        "ScheduledSettlement",
+        "GlobalArrivalRateChange",
+        "AgentArrivalRateChange",
+    )
     if r.random() < 0.5:
         schedule: dict[str, Any] = {"type": "OneTime", "tick": r.randint(0, episode - 1)}
     else:  # an event outside the simulated horizon is an error (runner.scenario.bounds)
-        schedule = {"type": "Repeating", "start_tick": r.randint(0, episode - 1),
-                    "interval": r.randint(1, episode + 1)}
+        schedule = {"type": "Repeating", "start_tick": r.randint(0, episode - 1), "interval": r.randint(1, episode + 1)}
     event: dict[str, Any] = {"type": kind, "schedule": schedule}
     if kind in ("CustomTransactionArrival", "DirectTransfer", "ScheduledSettlement"):
         frm, to = r.sample(ids, 2)
@@ -216,27 +221,40 @@ def build_event(r: random.Random, ids: list[str], episode: int) -> dict[str, Any
     return event
 
 
-def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
-                   deferred: bool, cap_at_eod: bool, overdue_scope: bool, bilateral: bool,
-                   n_events: int, cycles: bool = False, limits: bool = False,
-                   scarce: bool = False, priorities: bool = False,
-                   streams: bool = False, collateral: bool = False) -> dict[str, Any]:
+def build_scenario(
+    seed: int,
+    n_agents: int,
+    ticks_per_day: int,
+    num_days: int,
+    deferred: bool,
+    cap_at_eod: bool,
+    overdue_scope: bool,
+    bilateral: bool,
+    n_events: int,
+    cycles: bool = False,
+    limits: bool = False,
+    scarce: bool = False,
+    priorities: bool = False,
+    streams: bool = False,
+    collateral: bool = False,
+) -> dict[str, Any]:
     """A random valid scenario mapping of the given shape (pass it to `scenario_from_dict`)."""
     r = random.Random(seed)
     ids = list(AGENT_IDS[:n_agents])
     raw: dict[str, Any] = {
-        "simulation": {"ticks_per_day": ticks_per_day, "num_days": num_days,
-                       "rng_seed": r.randint(0, 2**31)},
+        "simulation": {"ticks_per_day": ticks_per_day, "num_days": num_days, "rng_seed": r.randint(0, 2**31)},
         "deferred_crediting": deferred,
         "deadline_cap_at_eod": cap_at_eod,
         "eod_penalty_scope": "overdue" if overdue_scope else "unsettled",
         "cost_rates": build_cost_rates(r),
-        "lsm_config": {"enable_bilateral": bilateral, "enable_cycles": cycles,
-                       "max_cycle_length": r.randint(3, 5),
-                       "max_cycles_per_tick": _pick(r, 1, 2, 3, 10)},
+        "lsm_config": {
+            "enable_bilateral": bilateral,
+            "enable_cycles": cycles,
+            "max_cycle_length": r.randint(3, 5),
+            "max_cycles_per_tick": _pick(r, 1, 2, 3, 10),
+        },
         "agents": [build_agent(r, me, ids, limits, scarce, collateral) for me in ids],
-        "scenario_events": [build_event(r, ids, ticks_per_day * num_days)
-                            for _ in range(n_events)],
+        "scenario_events": [build_event(r, ids, ticks_per_day * num_days) for _ in range(n_events)],
     }
     if scarce and n_agents >= 3:
         for _ in range(r.randint(0, 3)):
@@ -250,16 +268,27 @@ def build_scenario(seed: int, n_agents: int, ticks_per_day: int, num_days: int,
     return raw
 
 
-def scenario_dicts(max_ticks_per_day: int = 10, max_days: int = 2,
-                   max_agents: int = MAX_AGENTS) -> st.SearchStrategy[dict[str, Any]]:
+def scenario_dicts(
+    max_ticks_per_day: int = 10, max_days: int = 2, max_agents: int = MAX_AGENTS
+) -> st.SearchStrategy[dict[str, Any]]:
     """Random valid scenario mappings (2–``max_agents`` banks, at most 5 events)."""
     return st.builds(
-        build_scenario, seeds, n_agents=st.integers(2, max_agents),
-        ticks_per_day=st.integers(1, max_ticks_per_day), num_days=st.integers(1, max_days),
-        deferred=st.booleans(), cap_at_eod=st.booleans(), overdue_scope=st.booleans(),
-        bilateral=st.booleans(), n_events=st.integers(0, 5), cycles=st.booleans(),
-        limits=st.booleans(), scarce=st.booleans(), priorities=st.booleans(),
-        streams=st.booleans(), collateral=st.booleans(),
+        build_scenario,
+        seeds,
+        n_agents=st.integers(2, max_agents),
+        ticks_per_day=st.integers(1, max_ticks_per_day),
+        num_days=st.integers(1, max_days),
+        deferred=st.booleans(),
+        cap_at_eod=st.booleans(),
+        overdue_scope=st.booleans(),
+        bilateral=st.booleans(),
+        n_events=st.integers(0, 5),
+        cycles=st.booleans(),
+        limits=st.booleans(),
+        scarce=st.booleans(),
+        priorities=st.booleans(),
+        streams=st.booleans(),
+        collateral=st.booleans(),
     )
 
 
@@ -267,10 +296,20 @@ def scenario_dicts(max_ticks_per_day: int = 10, max_days: int = 2,
 
 # The fields the brief singles out are drawn half of the time; any other known field otherwise.
 FAVOURITE_FIELDS = (
-    "balance", "remaining_amount", "amount", "ticks_to_deadline", "priority",
-    "queue1_total_value", "available_liquidity", "effective_liquidity", "system_tick_in_day",
-    "day_progress_fraction", "is_eod_rush", "queue2_count_for_agent",
-    "my_throughput_fraction_today", "bank_state_x",
+    "balance",
+    "remaining_amount",
+    "amount",
+    "ticks_to_deadline",
+    "priority",
+    "queue1_total_value",
+    "available_liquidity",
+    "effective_liquidity",
+    "system_tick_in_day",
+    "day_progress_fraction",
+    "is_eod_rush",
+    "queue2_count_for_agent",
+    "my_throughput_fraction_today",
+    "bank_state_x",
 )
 STATE_KEYS = ("bank_state_x", "bank_state_y")
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
@@ -345,17 +384,30 @@ class PolicyBuilder:
         r = self.r
         kind = "cmp" if depth <= 0 else _pick(r, "cmp", "cmp", "cmp", "andor", "not")
         if kind == "andor":
-            return {"op": _pick(r, "and", "or"),
-                    "conditions": [self.condition(tree, depth - 1) for _ in range(r.randint(1, 3))]}
+            return {
+                "op": _pick(r, "and", "or"),
+                "conditions": [self.condition(tree, depth - 1) for _ in range(r.randint(1, 3))],
+            }
         if kind == "not":
             return {"op": "not", "condition": self.condition(tree, depth - 1)}
         return {"op": r.choice(COMPARISONS), "left": self.value(tree), "right": self.value(tree)}
 
     def payment_action(self) -> dict[str, Any]:
         r = self.r
-        action = _pick(r, "Release", "Release", "ReleaseWithCredit", "Hold", "Drop", "Reprioritize",
-                       "WithdrawFromRtgs", "ResubmitToRtgs", "Split", "PaceAndRelease",
-                       "StaggerSplit")
+        action = _pick(
+            r,
+            "Release",
+            "Release",
+            "ReleaseWithCredit",
+            "Hold",
+            "Drop",
+            "Reprioritize",
+            "WithdrawFromRtgs",
+            "ResubmitToRtgs",
+            "Split",
+            "PaceAndRelease",
+            "StaggerSplit",
+        )
         drawn = self.actions | {action}
         if drawn & SPLIT_ACTIONS and drawn & QUEUE2_ACTIONS:  # refused together: check_runnable
             action = "Hold"
@@ -367,19 +419,20 @@ class PolicyBuilder:
                 args["priority_flag"] = _pick(r, "HIGH", "MEDIUM", "LOW")
             if r.random() < 0.25:
                 args["timed_for_tick"] = _pick(
-                    r, {"value": r.randint(0, self.horizon)},
-                    {"compute": {"op": "+", "left": {"field": "current_tick"},
-                                 "right": {"value": r.randint(-1, 3)}}})
+                    r,
+                    {"value": r.randint(0, self.horizon)},
+                    {"compute": {"op": "+", "left": {"field": "current_tick"}, "right": {"value": r.randint(-1, 3)}}},
+                )
         elif action == "Reprioritize":
             args["new_priority"] = self.value("payment_tree")
         elif action == "ResubmitToRtgs" and r.random() < 0.8:
             args["rtgs_priority"] = {"value": _pick(r, "HighlyUrgent", "Urgent", "Normal", "Other")}
         elif action in ("Split", "PaceAndRelease", "StaggerSplit"):
-            args["num_splits"] = _pick(r, {"value": r.randint(-1, 6)}, {"value": r.uniform(0, 5)},
-                                       self.value("payment_tree"))
+            args["num_splits"] = _pick(
+                r, {"value": r.randint(-1, 6)}, {"value": r.uniform(0, 5)}, self.value("payment_tree")
+            )
             if action == "StaggerSplit":
-                for key, hi in (("stagger_first_now", 5), ("stagger_gap_ticks", 3),
-                                ("priority_boost_children", 4)):
+                for key, hi in (("stagger_first_now", 5), ("stagger_gap_ticks", 3), ("priority_boost_children", 4)):
                     if r.random() < 0.7:
                         args[key] = _pick(r, {"value": r.randint(-1, hi)}, self.value("payment_tree"))
         elif action == "Hold" and r.random() < 0.5:
@@ -395,13 +448,13 @@ class PolicyBuilder:
         if action in ("SetState", "AddState"):
             node["parameters"] = {"key": r.choice(STATE_KEYS), "value": self.value("bank_tree")}
         elif action == "SetReleaseBudget":
-            args: dict[str, Any] = {"max_value_to_release": _pick(
-                r, {"value": r.randint(0, 4_000)}, self.value("bank_tree"))}
+            args: dict[str, Any] = {
+                "max_value_to_release": _pick(r, {"value": r.randint(0, 4_000)}, self.value("bank_tree"))
+            }
             if r.random() < 0.5:
                 args["focus_counterparties"] = r.sample(AGENT_IDS, r.randint(0, 3))
             if r.random() < 0.5:
-                args["max_per_counterparty"] = _pick(
-                    r, {"value": r.randint(0, 3_000)}, self.value("bank_tree"))
+                args["max_per_counterparty"] = _pick(r, {"value": r.randint(0, 3_000)}, self.value("bank_tree"))
             node["parameters"] = args
         return node
 
@@ -410,8 +463,7 @@ class PolicyBuilder:
         action = _pick(r, "PostCollateral", "PostCollateral", "WithdrawCollateral", "HoldCollateral")
         node: dict[str, Any] = {"type": "action", "action": action}
         if action != "HoldCollateral":
-            args: dict[str, Any] = {"amount": _pick(r, {"value": r.randint(0, 3_000)},
-                                                    self.value("bank_tree"))}
+            args: dict[str, Any] = {"amount": _pick(r, {"value": r.randint(0, 3_000)}, self.value("bank_tree"))}
             if action == "PostCollateral" and r.random() < 0.5:
                 args["auto_withdraw_after_ticks"] = {"value": r.randint(0, 4)}
             node["parameters"] = args
@@ -424,13 +476,23 @@ class PolicyBuilder:
             if tree == "payment_tree":
                 return self.payment_action()
             return self.bank_action() if tree == "bank_tree" else self.collateral_action()
-        return {"type": "condition", "condition": self.condition(fields),
-                "on_true": self.tree(tree, depth - 1), "on_false": self.tree(tree, depth - 1)}
+        return {
+            "type": "condition",
+            "condition": self.condition(fields),
+            "on_true": self.tree(tree, depth - 1),
+            "on_false": self.tree(tree, depth - 1),
+        }
 
 
-def build_policy(seed: int, horizon: int, payment_depth: int, bank_depth: int | None,
-                 n_params: int, with_fraction: bool,
-                 collateral_trees: bool = False) -> dict[str, Any]:
+def build_policy(
+    seed: int,
+    horizon: int,
+    payment_depth: int,
+    bank_depth: int | None,
+    n_params: int,
+    with_fraction: bool,
+    collateral_trees: bool = False,
+) -> dict[str, Any]:
     """A random valid policy document (payment tree of depth ≤ 3, optional bank tree)."""
     r = random.Random(seed)
     params: dict[str, float] = {}
@@ -453,10 +515,16 @@ def build_policy(seed: int, horizon: int, payment_depth: int, bank_depth: int | 
 
 def policy_docs(horizon: int = 20) -> st.SearchStrategy[dict[str, Any]]:
     """Random valid policy documents."""
-    return st.builds(build_policy, seeds, st.just(horizon), payment_depth=st.integers(0, 3),
-                     bank_depth=st.one_of(st.none(), st.integers(0, 2)),
-                     n_params=st.integers(0, 2), with_fraction=st.booleans(),
-                     collateral_trees=st.booleans())
+    return st.builds(
+        build_policy,
+        seeds,
+        st.just(horizon),
+        payment_depth=st.integers(0, 3),
+        bank_depth=st.one_of(st.none(), st.integers(0, 2)),
+        n_params=st.integers(0, 2),
+        with_fraction=st.booleans(),
+        collateral_trees=st.booleans(),
+    )
 
 
 def named_policy_docs() -> st.SearchStrategy[dict[str, Any]]:
@@ -464,19 +532,23 @@ def named_policy_docs() -> st.SearchStrategy[dict[str, Any]]:
     with a drawn argument."""
     return st.one_of(
         st.just(named_policy("Fifo")),
-        st.builds(lambda name, k: named_policy(name, {"urgency_threshold": k}),
-                  st.sampled_from(["Deadline", "LiquidityAware"]), st.integers(0, 6)),
+        st.builds(
+            lambda name, k: named_policy(name, {"urgency_threshold": k}),
+            st.sampled_from(["Deadline", "LiquidityAware"]),
+            st.integers(0, 6),
+        ),
         st.builds(lambda k: named_policy("MockSplitting", {"num_splits": k}), st.integers(1, 4)),
-        st.builds(lambda k, u: named_policy("LiquiditySplitting", {"max_splits": k,
-                                                                   "urgency_ticks": u}),
-                  st.integers(2, 5), st.integers(0, 6)),
+        st.builds(
+            lambda k, u: named_policy("LiquiditySplitting", {"max_splits": k, "urgency_ticks": u}),
+            st.integers(2, 5),
+            st.integers(0, 6),
+        ),
     )
 
 
 def any_policy_docs(horizon: int = 20) -> st.SearchStrategy[dict[str, Any]]:
     """Mostly random documents, sometimes a built-in named policy."""
-    return st.one_of(policy_docs(horizon), policy_docs(horizon), policy_docs(horizon),
-                     named_policy_docs())
+    return st.one_of(policy_docs(horizon), policy_docs(horizon), policy_docs(horizon), named_policy_docs())
 
 
 # ----------------------------------------------------------------------------- cases
@@ -503,16 +575,21 @@ class Case:
             sc = scenario_from_dict(self.scenario)
             parsed: list[Policy] = [parse_valid_policy(doc) for doc in self.policies]
             ids = sc.agent_ids
-            setup = build_setup(sc, {a: parsed[self.assignment[i]] for i, a in enumerate(ids)},
-                                ticks=self.ticks)
+            setup = build_setup(sc, {a: parsed[self.assignment[i]] for i, a in enumerate(ids)}, ticks=self.ticks)
             schedules = [generate_schedule(sc.config, seed, setup.horizon) for seed in self.seeds]
             self._built = (sc, setup, schedules)
         return self._built
 
 
 @st.composite
-def cases(draw: st.DrawFn, min_samples: int = 2, max_samples: int = 4, mid_day: bool = True,
-          max_ticks_per_day: int = 10, max_days: int = 2) -> Case:
+def cases(
+    draw: st.DrawFn,
+    min_samples: int = 2,
+    max_samples: int = 4,
+    mid_day: bool = True,
+    max_ticks_per_day: int = 10,
+    max_days: int = 2,
+) -> Case:
     """A scenario, 1..n policies assigned to its banks, several sample seeds, maybe a horizon."""
     raw = draw(scenario_dicts(max_ticks_per_day=max_ticks_per_day, max_days=max_days))
     n = len(raw["agents"])
@@ -527,12 +604,18 @@ def cases(draw: st.DrawFn, min_samples: int = 2, max_samples: int = 4, mid_day: 
 
 # ----------------------------------------------------------------------------- helpers
 
-TABLE_ARRAYS = ("costs", "arrived_count", "settled_count", "arrived_value", "settled_value",
-                "delay_ticks", "final_balance")
+TABLE_ARRAYS = (
+    "costs",
+    "arrived_count",
+    "settled_count",
+    "arrived_value",
+    "settled_value",
+    "delay_ticks",
+    "final_balance",
+)
 
 
-def assert_tables_equal(got: CostTable, want: CostTable, label: str = "",
-                        decisions: bool = True) -> None:
+def assert_tables_equal(got: CostTable, want: CostTable, label: str = "", decisions: bool = True) -> None:
     """Array-for-array equality of two cost tables (and of their decision counts, a batch total
     that `CostTable.select` does not split, unless ``decisions`` is false)."""
     assert got.agent_ids == want.agent_ids, label

@@ -43,19 +43,18 @@ def test_both_orientations_of_a_triangle_are_listed() -> None:
         flow[0, a, b] = 10
     sample, nodes, length = cycle_list(flow, np.array([True]), 4, fast=True)
     assert sample.tolist() == [0, 0]
-    assert [tuple(n[:k]) for n, k in zip(nodes.tolist(), length.tolist(), strict=True)] == [
-        (0, 1, 2), (0, 2, 1)]
+    assert [tuple(n[:k]) for n, k in zip(nodes.tolist(), length.tolist(), strict=True)] == [(0, 1, 2), (0, 2, 1)]
 
 
 @engine_settings(200)
 @given(case=flow_batches(), seed=st.integers(0, 2**32 - 1))
 def test_pruned_search_drops_exactly_the_cycles_a_bank_cannot_pay(
-        case: tuple[np.ndarray, np.ndarray, int], seed: int) -> None:
+    case: tuple[np.ndarray, np.ndarray, int], seed: int
+) -> None:
     """With ``headroom`` the search leaves out the cycles in which some bank's net position
     p is ≤ 0 and below −headroom, and keeps the others in order."""
     flow, mask, max_length = case
-    headroom = np.random.default_rng(seed).choice(np.array([-5, 0, 1, 4, 100, 10**6]),
-                                                  size=flow.shape[:2])
+    headroom = np.random.default_rng(seed).choice(np.array([-5, 0, 1, 4, 100, 10**6]), size=flow.shape[:2])
     sample, nodes, length = cycle_list(flow, mask, max_length, fast=False)
     keep = []
     for s, row, k in zip(sample.tolist(), nodes.tolist(), length.tolist(), strict=True):

@@ -73,8 +73,11 @@ def simulate_in_subprocesses(args: list[str], hash_seeds: tuple[str, ...]) -> li
     procs = []
     for hash_seed in hash_seeds:
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        procs.append(subprocess.Popen([str(PAYLAB), "simulate", *args], cwd=ROOT, env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        procs.append(
+            subprocess.Popen(
+                [str(PAYLAB), "simulate", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        )
     outputs = []
     for proc in procs:
         out, err = proc.communicate(timeout=300)
@@ -84,11 +87,15 @@ def simulate_in_subprocesses(args: list[str], hash_seeds: tuple[str, ...]) -> li
 
 
 @pytest.mark.skipif(not PAYLAB.exists(), reason=f"console script {PAYLAB} is not installed")
-@pytest.mark.parametrize("args", [
-    [str(EXPERIMENTS / "scenarios" / "multibank.yaml"), "--json"],
-    [str(EXPERIMENTS / "castro" / "scenarios" / "exp2.yaml"), "--seed", "3", "--json"],
-    [str(EXPERIMENTS / "castro" / "scenarios" / "exp2.yaml"), "--seed", "3", "--json", "--events"],
-], ids=["multibank", "exp2-seed3", "exp2-seed3-events"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        [str(EXPERIMENTS / "scenarios" / "multibank.yaml"), "--json"],
+        [str(EXPERIMENTS / "castro" / "scenarios" / "exp2.yaml"), "--seed", "3", "--json"],
+        [str(EXPERIMENTS / "castro" / "scenarios" / "exp2.yaml"), "--seed", "3", "--json", "--events"],
+    ],
+    ids=["multibank", "exp2-seed3", "exp2-seed3-events"],
+)
 def test_simulate_is_byte_identical_across_processes(args: list[str]) -> None:
     first, second = simulate_in_subprocesses(args, ("0", "12345"))
     assert first, "paylab simulate printed nothing"

@@ -156,10 +156,14 @@ def test_liquidity_rich_fifo_day_settles_everything_on_arrival(raw: dict[str, An
     no delay, no penalties, no overdraft; the only cost is the pool's opportunity cost, charged
     every tick on the allocated amount."""
     limit_keys = ("bilateral_limits", "multilateral_limit", "limits")  # caps whatever the money
-    agents = [{**{k: v for k, v in a.items() if k not in limit_keys}, "opening_balance": 10**10}
-              for a in raw["agents"]]
-    raw = {**raw, "agents": agents, "scenario_events": [e for e in raw["scenario_events"]
-                                      if e["type"] not in ("DirectTransfer", "ScheduledSettlement")]}
+    agents = [{**{k: v for k, v in a.items() if k not in limit_keys}, "opening_balance": 10**10} for a in raw["agents"]]
+    raw = {
+        **raw,
+        "agents": agents,
+        "scenario_events": [
+            e for e in raw["scenario_events"] if e["type"] not in ("DirectTransfer", "ScheduledSettlement")
+        ],
+    }
     sc = scenario_from_dict(raw)
     fifo = parse_valid_policy(named_policy("Fifo"))
     setup = build_setup(sc, dict.fromkeys(sc.agent_ids, fifo))
@@ -170,11 +174,9 @@ def test_liquidity_rich_fifo_day_settles_everything_on_arrival(raw: dict[str, An
     assert int(table.delay_ticks.sum()) == 0
     for name in ("overdraft", "delay", "deadline_penalty", "eod_penalty"):
         assert int(table.costs[..., COMPONENT[name]].sum()) == 0, name
-    per_tick = [mul_div_int(int(a), setup.rates.liquidity, BPS_DEN, half_up=True)
-                for a in setup.allocation]
+    per_tick = [mul_div_int(int(a), setup.rates.liquidity, BPS_DEN, half_up=True) for a in setup.allocation]
     expected = np.array([[setup.ticks_per_day * x for x in per_tick]] * setup.days_simulated)
     np.testing.assert_array_equal(table.costs[0, :, :, COMPONENT["liquidity_opportunity"]], expected)
-
 
 
 def _settle_ticks(events: list[dict[str, Any]], n: int) -> np.ndarray:
@@ -210,8 +212,12 @@ def test_costs_follow_the_spec(case: Case) -> None:
     expected = np.zeros((days, n_agents, len(COMPONENT)), dtype=np.int64)
     weight = np.zeros((horizon, n_agents), dtype=np.int64)
     for i in range(sched.n_payments):
-        a, amount, arrival, deadline = (int(sched.sender[i]), int(sched.amount[i]),
-                                        int(sched.arrival[i]), int(sched.deadline[i]))
+        a, amount, arrival, deadline = (
+            int(sched.sender[i]),
+            int(sched.amount[i]),
+            int(sched.arrival[i]),
+            int(sched.deadline[i]),
+        )
         if arrival >= horizon:
             continue
         late = deadline + 1  # the tick it goes overdue at, if still unsettled after `deadline`
@@ -225,14 +231,18 @@ def test_costs_follow_the_spec(case: Case) -> None:
     for t in range(horizon):
         for a in range(n_agents):
             expected[t // tpd, a, COMPONENT["liquidity_opportunity"]] += mul_div_int(
-                int(setup.allocation[a]), r.liquidity, BPS_DEN, half_up=True)
-            expected[t // tpd, a, COMPONENT["delay"]] += mul_div_int(int(weight[t, a]), r.delay,
-                                                             DELAY_DEN, half_up=True)
+                int(setup.allocation[a]), r.liquidity, BPS_DEN, half_up=True
+            )
+            expected[t // tpd, a, COMPONENT["delay"]] += mul_div_int(
+                int(weight[t, a]), r.delay, DELAY_DEN, half_up=True
+            )
     checked = ["deadline_penalty", "eod_penalty", "liquidity_opportunity"]
     escalation = case.scenario.get("priority_escalation") or {}
     if not escalation.get("enabled") and not any(
-            "Reprioritize" in str(p) or "priority_flag" in str(p) for p in case.policies):
+        "Reprioritize" in str(p) or "priority_flag" in str(p) for p in case.policies
+    ):
         checked.append("delay")  # priorities stay as drawn
     for name in checked:
-        np.testing.assert_array_equal(table.costs[0, ..., COMPONENT[name]], expected[..., COMPONENT[name]],
-                                      err_msg=name)
+        np.testing.assert_array_equal(
+            table.costs[0, ..., COMPONENT[name]], expected[..., COMPONENT[name]], err_msg=name
+        )

@@ -50,15 +50,24 @@ def check_parity(case: Case, fast: bool = True) -> None:
     else:
         batch = evaluate_batch(setup, schedules, fast=fast)
         arrived, settled = int(batch.arrived_count.sum()), int(batch.settled_count.sum())
-        event("no payment" if arrived == 0 else "all settled" if settled == arrived
-              else "none settled" if settled == 0 else "some settled")
+        event(
+            "no payment"
+            if arrived == 0
+            else "all settled"
+            if settled == arrived
+            else "none settled"
+            if settled == 0
+            else "some settled"
+        )
         assert batch.n_samples == len(schedules)
         assert_tables_equal(batch, CostTable.concat([t for t in refs if t is not None]), "batch")
     if ok and len(ok) < len(schedules):  # the samples that run still agree, batched together
         good = [schedules[i] for i in ok]
-        assert_tables_equal(evaluate_batch(setup, good, fast=fast),
-                            CostTable.concat([refs[i] for i in ok if refs[i] is not None]),
-                            "batch of non-raising samples")
+        assert_tables_equal(
+            evaluate_batch(setup, good, fast=fast),
+            CostTable.concat([refs[i] for i in ok if refs[i] is not None]),
+            "batch of non-raising samples",
+        )
 
 
 FAST = pytest.mark.parametrize("fast", [True, False], ids=["fast", "simple"])
@@ -92,8 +101,14 @@ def test_batch_matches_reference_long_days(case: Case, fast: bool) -> None:
 # Hand-built schedules for situations random schedules rarely produce.
 
 
-def tiny_setup(balances: list[int], policy: dict[str, Any] | None = None, *, bilateral: bool = False,
-               deferred: bool = False, ticks_per_day: int = 1) -> EngineSetup:
+def tiny_setup(
+    balances: list[int],
+    policy: dict[str, Any] | None = None,
+    *,
+    bilateral: bool = False,
+    deferred: bool = False,
+    ticks_per_day: int = 1,
+) -> EngineSetup:
     raw = {
         "simulation": {"ticks_per_day": ticks_per_day},
         "deferred_crediting": deferred,
@@ -141,13 +156,17 @@ NAN = {"compute": {"op": "-", "left": INF, "right": INF}}
 
 
 def budget_policy(budget: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {"bank_tree": {"type": "action", "action": "SetReleaseBudget",
-                          "parameters": {"max_value_to_release": budget, **extra}},
-            "payment_tree": RELEASE}
+    return {
+        "bank_tree": {
+            "type": "action",
+            "action": "SetReleaseBudget",
+            "parameters": {"max_value_to_release": budget, **extra},
+        },
+        "payment_tree": RELEASE,
+    }
 
 
-@pytest.mark.parametrize("budget", [{"field": "queue2_nearest_deadline"}, INF],
-                         ids=["2**64", "inf"])
+@pytest.mark.parametrize("budget", [{"field": "queue2_nearest_deadline"}, INF], ids=["2**64", "inf"])
 def test_huge_release_budget_keeps_its_focus_list(budget: dict[str, Any]) -> None:
     """Bug (fixed): the batch engine cast a budget >= 2**63 to a negative int64 ("no budget"),
     dropping the focus list; the reference raised OverflowError on inf."""
@@ -157,30 +176,36 @@ def test_huge_release_budget_keeps_its_focus_list(budget: dict[str, Any]) -> Non
     assert batch.settled_count[0, 0].tolist() == [0, 1, 0]  # only the payment to A2
 
 
-@pytest.mark.parametrize(("new_priority", "expected"), [(INF, 10), ({"value": -3.7}, 0),
-                                                        ({"value": 7.9}, 7)])
+@pytest.mark.parametrize(("new_priority", "expected"), [(INF, 10), ({"value": -3.7}, 0), ({"value": 7.9}, 7)])
 def test_reprioritize_clamps_into_0_to_10(new_priority: dict[str, Any], expected: int) -> None:
     """Bug (fixed): Reprioritize to inf raised OverflowError in the reference engine."""
-    policy = {"payment_tree": {
-        "type": "condition",
-        "condition": {"op": "==", "left": {"field": "current_tick"}, "right": {"value": 0}},
-        "on_true": {"type": "action", "action": "Reprioritize",
-                    "parameters": {"new_priority": new_priority}},
-        "on_false": {"type": "condition",
-                     "condition": {"op": "==", "left": {"field": "priority"},
-                                   "right": {"value": expected}},
-                     "on_true": RELEASE, "on_false": {"type": "action", "action": "Drop"}}}}
+    policy = {
+        "payment_tree": {
+            "type": "condition",
+            "condition": {"op": "==", "left": {"field": "current_tick"}, "right": {"value": 0}},
+            "on_true": {"type": "action", "action": "Reprioritize", "parameters": {"new_priority": new_priority}},
+            "on_false": {
+                "type": "condition",
+                "condition": {"op": "==", "left": {"field": "priority"}, "right": {"value": expected}},
+                "on_true": RELEASE,
+                "on_false": {"type": "action", "action": "Drop"},
+            },
+        }
+    }
     setup = tiny_setup([1_000, 0], policy, ticks_per_day=3)
     batch = assert_parity(setup, [hand_schedule((0, 1, 100, 0, 2))])
     assert batch.settled_count[0, 0].tolist() == [1, 0]
 
 
-@pytest.mark.parametrize("policy", [
-    budget_policy(NAN),
-    budget_policy({"value": 1_000}, max_per_counterparty=NAN),
-    {"payment_tree": {"type": "action", "action": "Reprioritize",
-                      "parameters": {"new_priority": NAN}}},
-], ids=["budget", "per-counterparty", "priority"])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        budget_policy(NAN),
+        budget_policy({"value": 1_000}, max_per_counterparty=NAN),
+        {"payment_tree": {"type": "action", "action": "Reprioritize", "parameters": {"new_priority": NAN}}},
+    ],
+    ids=["budget", "per-counterparty", "priority"],
+)
 def test_nan_action_argument_is_a_simulation_error_in_both_engines(policy: dict[str, Any]) -> None:
     """Bug (fixed): NaN action arguments raised ValueError in the reference and became
     INT64_MIN in the batch engine; both now raise SimulationError."""
@@ -198,11 +223,24 @@ def test_div0_evaluates_only_the_branch_it_takes() -> None:
     the default only elsewhere), as the scalar path does: a division by zero in the branch
     not taken must not raise."""
     queued = {"field": "queue2_count_for_agent"}  # 0 at tick 0
-    policy = {"payment_tree": {
-        "type": "condition",
-        "condition": {"op": ">=", "right": {"value": 0}, "left": {"compute": {
-            "op": "div0", "denominator": queued, "default": {"value": 0},
-            "numerator": {"compute": {"op": "/", "left": {"value": 1}, "right": queued}}}}},
-        "on_true": RELEASE, "on_false": {"type": "action", "action": "Hold"}}}
+    policy = {
+        "payment_tree": {
+            "type": "condition",
+            "condition": {
+                "op": ">=",
+                "right": {"value": 0},
+                "left": {
+                    "compute": {
+                        "op": "div0",
+                        "denominator": queued,
+                        "default": {"value": 0},
+                        "numerator": {"compute": {"op": "/", "left": {"value": 1}, "right": queued}},
+                    }
+                },
+            },
+            "on_true": RELEASE,
+            "on_false": {"type": "action", "action": "Hold"},
+        }
+    }
     setup = tiny_setup([1_000, 0], policy)
     assert_parity(setup, [hand_schedule((0, 1, 100, 0, 0))])

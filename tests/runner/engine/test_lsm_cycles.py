@@ -48,13 +48,11 @@ def test_max_cycle_length_3_leaves_a_four_bank_gridlock_unresolved() -> None:
     """A 4-bank ring with max_cycle_length 3: nothing settles; each bank pays delay on its
     1 000 cents for the 3 ticks (1 cent a tick at 0.001) and the end-of-day penalty (700)."""
     costs = {"delay_cost_per_tick_per_cent": 0.001, "eod_penalty": 700}
-    unresolved = scenario(BANKS4, ring("ABCD"), costs=costs,
-                          lsm_config={"enable_cycles": True, "max_cycle_length": 3})
+    unresolved = scenario(BANKS4, ring("ABCD"), costs=costs, lsm_config={"enable_cycles": True, "max_cycle_length": 3})
     table, _ = run(unresolved)
     assert [int(x) for x in table.settle_tick] == [-1] * 4
     assert agent_costs(table) == dict.fromkeys(BANKS4, 3 + 700)
-    resolved = scenario(BANKS4, ring("ABCD"), costs=costs,
-                        lsm_config={"enable_cycles": True, "max_cycle_length": 4})
+    resolved = scenario(BANKS4, ring("ABCD"), costs=costs, lsm_config={"enable_cycles": True, "max_cycle_length": 4})
     table, _ = run(resolved)
     assert agent_costs(table) == dict.fromkeys(BANKS4, 0)
 
@@ -74,8 +72,7 @@ def test_unequal_cycle_needs_the_net_payer_to_cover_its_net() -> None:
 def test_credit_covers_a_net_payer() -> None:
     """The same cycle with B at zero but an unsecured cap of 300: B ends at −300."""
     payments = [pay("A", "B", 500), pay("B", "C", 800), pay("C", "A", 700)]
-    raw = scenario(BANKS3, payments, agents={"B": {"unsecured_cap": 300}},
-                   lsm_config={"enable_cycles": True})
+    raw = scenario(BANKS3, payments, agents={"B": {"unsecured_cap": 300}}, lsm_config={"enable_cycles": True})
     table, _ = run(raw)
     assert list(table.final_balance[0]) == [200, -300, 100]
 
@@ -85,8 +82,13 @@ def test_bigger_cycle_first_and_shared_edges_settle_once() -> None:
     A→B→C→A (value 4 000; A pays a net 1 000, which it has). The bigger one settles first and
     takes every A→B payment with it; the other then has no A→B flow left: B→C and C→A stay
     queued, though on its own that ring would settle."""
-    payments = [pay("A", "B", 2_000), pay("B", "C", 1_000), pay("C", "A", 1_000),
-                pay("B", "D", 2_000), pay("D", "A", 2_000)]
+    payments = [
+        pay("A", "B", 2_000),
+        pay("B", "C", 1_000),
+        pay("C", "A", 1_000),
+        pay("B", "D", 2_000),
+        pay("D", "A", 2_000),
+    ]
     lsm_on = {"enable_cycles": True}
     raw = scenario({**BANKS4, "A": 1_000}, payments, lsm_config=lsm_on)
     assert settle_ticks(raw) == [0, -1, -1, 0, 0]
@@ -99,8 +101,7 @@ def test_max_cycles_per_tick_caps_settled_cycles() -> None:
     lexicographically smaller bank sequence (A,B,C) settles at tick 0, the other (D,E,F) at
     tick 1."""
     banks = dict.fromkeys("ABCDEF", 0)
-    raw = scenario(banks, ring("ABC") + ring("DEF"),
-                   lsm_config={"enable_cycles": True, "max_cycles_per_tick": 1})
+    raw = scenario(banks, ring("ABC") + ring("DEF"), lsm_config={"enable_cycles": True, "max_cycles_per_tick": 1})
     assert settle_ticks(raw) == [0, 0, 0, 1, 1, 1]
 
 
@@ -114,9 +115,12 @@ def test_cycle_search_finds_every_simple_cycle_once() -> None:
 
 
 def test_cycle_order_is_value_then_length_then_banks() -> None:
-    flows = {(0, 1): 5, (1, 2): 5, (2, 0): 5, (0, 2): 1, (2, 1): 1, (1, 0): 1,
-             (2, 3): 10, (3, 0): 10}
+    flows = {(0, 1): 5, (1, 2): 5, (2, 0): 5, (0, 2): 1, (2, 1): 1, (1, 0): 1, (2, 3): 10, (3, 0): 10}
     # values: 0→1→2→3→0 = 30, 0→2→3→0 = 21, 0→1→2→0 = 15, 0→2→1→0 = 3
     assert lsm.cycles(flows, 4) == [(0, 1, 2, 3), (0, 2, 3), (0, 1, 2), (0, 2, 1)]
     assert lsm.cycles({**flows, (2, 3): 4, (3, 0): 4}, 4) == [
-        (0, 1, 2, 3), (0, 1, 2), (0, 2, 3), (0, 2, 1)]  # 18, 15, 9, 3
+        (0, 1, 2, 3),
+        (0, 1, 2),
+        (0, 2, 3),
+        (0, 2, 1),
+    ]  # 18, 15, 9, 3

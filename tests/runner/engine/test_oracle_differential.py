@@ -78,17 +78,24 @@ def expected_paylab_costs(case: Case, oracle: Outcome) -> dict[str, dict[str, in
 
 
 # paylab trace events and payment-tree answers worth counting (what the draws exercise)
-COVERAGE_EVENTS = {"LsmCycle", "LsmOffset", "CollateralPost", "CollateralWithdraw",
-                   "CollateralTimerWithdraw", "CollateralAdjustment", "ResubmitToRtgs",
-                   "Reprioritize", "Split"}
+COVERAGE_EVENTS = {
+    "LsmCycle",
+    "LsmOffset",
+    "CollateralPost",
+    "CollateralWithdraw",
+    "CollateralTimerWithdraw",
+    "CollateralAdjustment",
+    "ResubmitToRtgs",
+    "Reprioritize",
+    "Split",
+}
 
 
 def retried_after_found_cycle(oracle: Outcome) -> bool:
     """Whether SimCash's LSM may have settled something in a Queue-2 retry that followed a
     cycle step that found cycles but settled none (docs/engine.md: paylab retries only after
     a cycle settled). From SimCash's ``LSM_DEBUG`` lines; such cases are not compared."""
-    return any(row["found_rounds"] > row["cycles_settled"] and row["value"] > 0
-               for row in oracle.lsm_ticks.values())
+    return any(row["found_rounds"] > row["cycles_settled"] and row["value"] > 0 for row in oracle.lsm_ticks.values())
 
 
 def describe(case: Case) -> str:
@@ -105,8 +112,7 @@ def compare(case: Case, folder: Path) -> None:
         _compare(case, folder)
     except AssertionError:
         if keep:
-            write_case(Path(keep) / f"case{len(list(Path(keep).glob('case*')))}", case.scenario,
-                       case.policies)
+            write_case(Path(keep) / f"case{len(list(Path(keep).glob('case*')))}", case.scenario, case.policies)
         raise
 
 
@@ -122,8 +128,7 @@ def _compare(case: Case, folder: Path) -> None:
         event("SimCash's LSM retried Queue 2 after an unsettled cycle (documented difference)")
         reject()
     ours = run_paylab(path, "reference")
-    kinds = {e["type"] for e in ours.events} | {
-        e["action"] for e in ours.events if e["type"] == "PolicyDecision"}
+    kinds = {e["type"] for e in ours.events} | {e["action"] for e in ours.events if e["type"] == "PolicyDecision"}
     for kind in sorted(kinds & COVERAGE_EVENTS):
         event(f"paylab: {kind}")
     note(f"oracle lsm: {oracle.lsm}")
@@ -137,39 +142,47 @@ def _compare(case: Case, folder: Path) -> None:
     if oracle.lsm.get("cycles"):
         event("SimCash settled a cycle")
     arrived, settled = sum(oracle.arrived.values()), sum(oracle.settled.values())
-    event("no payment" if arrived == 0 else "all settled" if settled == arrived
-          else "none settled" if settled == 0 else "some settled")
+    event(
+        "no payment"
+        if arrived == 0
+        else "all settled"
+        if settled == arrived
+        else "none settled"
+        if settled == 0
+        else "some settled"
+    )
 
     assert ours.payments == oracle.payments, "settlement ticks (sender, receiver, amount, arrival, settled)"
     assert ours.arrived == oracle.arrived
     assert ours.balances == oracle.balances, "final balances"
     assert ours.settled == oracle.settled
-    assert ours.costs == expected_paylab_costs(case, oracle), (
-        f"costs differ; SimCash's own figures: {oracle.costs}")
+    assert ours.costs == expected_paylab_costs(case, oracle), f"costs differ; SimCash's own figures: {oracle.costs}"
     if case.batch_runs:
         batch = run_paylab(path, "batch")
         assert batch == ours, "batch engine differs from the reference engine"
 
 
 # The LSM-centred draw: cycles always (when supported), few features that take liquidity away.
-LSM_FEATURES = frozenset({"bilateral", "cycles", "limits", "queue1_ordering",
-                          "priority_escalation", "priority_mode", "pools", "collateral"})
+LSM_FEATURES = frozenset(
+    {"bilateral", "cycles", "limits", "queue1_ordering", "priority_escalation", "priority_mode", "pools", "collateral"}
+)
 
 
 @st.composite
-def cases(draw: st.DrawFn, among: frozenset[str] = REFERENCE_FEATURES,
-          always: frozenset[str] = frozenset()) -> Case:
-    features = {f for f in sorted(among & REFERENCE_FEATURES)
-                if f in always or draw(st.booleans())}
+def cases(draw: st.DrawFn, among: frozenset[str] = REFERENCE_FEATURES, always: frozenset[str] = frozenset()) -> Case:
+    features = {f for f in sorted(among & REFERENCE_FEATURES) if f in always or draw(st.booleans())}
     return build_case(
-        draw(st.integers(0, 2**32 - 1)), n_agents=draw(st.integers(2, 5)),
-        tpd=draw(st.integers(2, 8)), days=draw(st.integers(1, 2)),
-        features=frozenset(features), n_payments=draw(st.integers(0, 25)))
+        draw(st.integers(0, 2**32 - 1)),
+        n_agents=draw(st.integers(2, 5)),
+        tpd=draw(st.integers(2, 8)),
+        days=draw(st.integers(1, 2)),
+        features=frozenset(features),
+        n_payments=draw(st.integers(0, 25)),
+    )
 
 
 def _settings(n: int) -> settings:
-    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=SUPPRESS)
+    return settings(max_examples=n, deadline=None, derandomize=True, database=None, suppress_health_check=SUPPRESS)
 
 
 @_settings(DEFAULT_EXAMPLES)
@@ -226,27 +239,36 @@ def test_in_process_converter_matches_the_script(tmp_path: Path) -> None:
     assert script == direct
 
 
-def _triangle(amounts: tuple[int, int, int], balances: tuple[int, int, int],
-              ring: tuple[int, int, int]) -> dict[str, Any]:
+def _triangle(
+    amounts: tuple[int, int, int], balances: tuple[int, int, int], ring: tuple[int, int, int]
+) -> dict[str, Any]:
     ids = ("B0", "B1", "B2")
     return {
         "simulation": {"ticks_per_day": 2, "num_days": 1, "rng_seed": 1},
         "cost_rates": {"delay_cost_per_tick_per_cent": 0.2, "split_friction_cost": 0},
         "lsm_config": {"enable_bilateral": False, "enable_cycles": True, "max_cycle_length": 3},
-        "agents": [{"id": i, "opening_balance": b, "policy": {"type": "Fifo"}}
-                   for i, b in zip(ids, balances, strict=True)],
+        "agents": [
+            {"id": i, "opening_balance": b, "policy": {"type": "Fifo"}} for i, b in zip(ids, balances, strict=True)
+        ],
         "scenario_events": [
-            {"type": "CustomTransactionArrival", "from_agent": ids[ring[k]],
-             "to_agent": ids[ring[(k + 1) % 3]], "amount": amounts[k], "deadline": 1,
-             "schedule": {"type": "OneTime", "tick": 0}} for k in range(3)],
+            {
+                "type": "CustomTransactionArrival",
+                "from_agent": ids[ring[k]],
+                "to_agent": ids[ring[(k + 1) % 3]],
+                "amount": amounts[k],
+                "deadline": 1,
+                "schedule": {"type": "OneTime", "tick": 0},
+            }
+            for k in range(3)
+        ],
     }
 
 
 @_settings(15)
-@given(amounts=st.tuples(*[st.integers(1_000, 1_200)] * 3),
-       balances=st.tuples(*[st.sampled_from((0, 100, 150, 300))] * 3))
-def test_three_cycle_orientations(amounts: tuple[int, int, int],
-                                  balances: tuple[int, int, int]) -> None:
+@given(
+    amounts=st.tuples(*[st.integers(1_000, 1_200)] * 3), balances=st.tuples(*[st.sampled_from((0, 100, 150, 300))] * 3)
+)
+def test_three_cycle_orientations(amounts: tuple[int, int, int], balances: tuple[int, int, int]) -> None:
     """SimCash finds a 3-bank cycle only as u→v→w→u with u<v<w (sorted ids); paylab settles
     both orientations (docs/engine.md). The difference is exactly that rule: paylab on the ring
     B0→B2→B1→B0 equals SimCash on the same ring with B1 and B2 swapped (the orientation
@@ -256,9 +278,9 @@ def test_three_cycle_orientations(amounts: tuple[int, int, int],
     swap = {"B0": "B0", "B1": "B2", "B2": "B1"}
     with tempfile.TemporaryDirectory() as tmp:
         missed = write_case(Path(tmp) / "missed", _triangle(amounts, balances, (0, 2, 1)), {})
-        found = write_case(Path(tmp) / "found",
-                           _triangle(amounts, (balances[0], balances[2], balances[1]),
-                                     (0, 1, 2)), {})
+        found = write_case(
+            Path(tmp) / "found", _triangle(amounts, (balances[0], balances[2], balances[1]), (0, 1, 2)), {}
+        )
         ours = run_paylab(missed)
         simcash_found = run_oracle(found)
         simcash_missed = run_oracle(missed)

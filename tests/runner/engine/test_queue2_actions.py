@@ -21,14 +21,16 @@ def policy(queue2_action: dict[str, Any]) -> dict[str, Any]:
     """Release from Queue 1; in Queue 2, ``queue2_action`` when 2 ticks are left, else Hold."""
     hold = {"type": "action", "node_id": "hold", "action": "Hold"}
     return {
-        "version": "1.0", "policy_id": "queue2_actions",
+        "version": "1.0",
+        "policy_id": "queue2_actions",
         "payment_tree": {
-            "type": "condition", "node_id": "in_q2",
+            "type": "condition",
+            "node_id": "in_q2",
             "condition": {"op": "==", "left": {"field": "is_in_queue2"}, "right": {"value": 1}},
             "on_true": {
-                "type": "condition", "node_id": "two_left",
-                "condition": {"op": "==", "left": {"field": "ticks_to_deadline"},
-                              "right": {"value": 2}},
+                "type": "condition",
+                "node_id": "two_left",
+                "condition": {"op": "==", "left": {"field": "ticks_to_deadline"}, "right": {"value": 2}},
                 "on_true": {"node_id": "act", "type": "action", **queue2_action},
                 "on_false": hold,
             },
@@ -44,17 +46,27 @@ WITHDRAW = {"action": "WithdrawFromRtgs"}
 def day(tmp_path: Path, queue2_action: dict[str, Any], **top: Any) -> dict[str, Any]:
     path = tmp_path / "a.json"
     path.write_text(json.dumps(policy(queue2_action)))
-    gift = {"type": "DirectTransfer", "from_agent": "C", "to_agent": "A", "amount": 100,
-            "schedule": {"type": "OneTime", "tick": 3}}
-    return scenario({"A": 0, "B": 0, "C": 100}, [pay("A", "B", 100, deadline=50),
-                                                 pay("A", "B", 100, deadline=3), gift],
-                    ticks=8, agents={"A": {"policy": {"type": "FromJson", "json_path": str(path)}}},
-                    lsm_config={"enable_cycles": False}, **top)
+    gift = {
+        "type": "DirectTransfer",
+        "from_agent": "C",
+        "to_agent": "A",
+        "amount": 100,
+        "schedule": {"type": "OneTime", "tick": 3},
+    }
+    return scenario(
+        {"A": 0, "B": 0, "C": 100},
+        [pay("A", "B", 100, deadline=50), pay("A", "B", 100, deadline=3), gift],
+        ticks=8,
+        agents={"A": {"policy": {"type": "FromJson", "json_path": str(path)}}},
+        lsm_config={"enable_cycles": False},
+        **top,
+    )
 
 
 @pytest.mark.parametrize(("priority_mode", "expected"), [(True, [-1, 3]), (False, [3, -1])])
 def test_resubmitted_payment_goes_first_with_priority_mode(
-        tmp_path: Path, priority_mode: bool, expected: list[int]) -> None:
+    tmp_path: Path, priority_mode: bool, expected: list[int]
+) -> None:
     """Tick 1: P2 is resubmitted as HighlyUrgent: back to Queue 1. Tick 2: released again,
     it joins Queue 2 behind P1. Tick 3: with priority_mode the Queue-2 pass takes P2 first
     (HighlyUrgent before Normal) and the 100 settles it; without, P1 (FIFO)."""
@@ -71,10 +83,19 @@ def test_withdrawn_payment_returns_to_the_bank_queue(tmp_path: Path) -> None:
 def test_queue2_actions_do_nothing_to_queue1_payments(tmp_path: Path) -> None:
     """A policy answering WithdrawFromRtgs / ResubmitToRtgs in Queue 1 holds the payment."""
     path = tmp_path / "hold.json"
-    path.write_text(json.dumps({"version": "1.0", "policy_id": "withdraw",
-                                "payment_tree": {"type": "action", "node_id": "w",
-                                                 "action": "WithdrawFromRtgs"}}))
-    raw = scenario({"A": 100, "B": 0}, [pay("A", "B", 100)],
-                   agents={"A": {"policy": {"type": "FromJson", "json_path": str(path)}}},
-                   lsm_config={"enable_cycles": False})
+    path.write_text(
+        json.dumps(
+            {
+                "version": "1.0",
+                "policy_id": "withdraw",
+                "payment_tree": {"type": "action", "node_id": "w", "action": "WithdrawFromRtgs"},
+            }
+        )
+    )
+    raw = scenario(
+        {"A": 100, "B": 0},
+        [pay("A", "B", 100)],
+        agents={"A": {"policy": {"type": "FromJson", "json_path": str(path)}}},
+        lsm_config={"enable_cycles": False},
+    )
     assert settle_ticks(raw) == [-1]

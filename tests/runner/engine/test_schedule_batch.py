@@ -22,14 +22,18 @@ FIELDS = [f.name for f in dataclasses.fields(Schedule)]
 
 
 def same(a: Schedule, b: Schedule) -> bool:
-    return all((getattr(a, f) == getattr(b, f)) if f == "seed" else
-               np.array_equal(getattr(a, f), getattr(b, f)) for f in FIELDS)
+    return all(
+        (getattr(a, f) == getattr(b, f)) if f == "seed" else np.array_equal(getattr(a, f), getattr(b, f))
+        for f in FIELDS
+    )
 
 
 def tables_equal(a: CostTable, b: CostTable) -> bool:
     return a.agent_ids == b.agent_ids and all(
         np.array_equal(getattr(a, f.name), getattr(b, f.name))
-        for f in dataclasses.fields(CostTable) if f.name != "agent_ids")
+        for f in dataclasses.fields(CostTable)
+        if f.name != "agent_ids"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +59,7 @@ def test_batch_round_trips_every_sample(schedules: list[Schedule]) -> None:
 
 def test_slices_take_and_concat_agree_with_lists(schedules: list[Schedule]) -> None:
     batch = ScheduleBatch.of(schedules)
-    for part, expected in ((batch[2:7], schedules[2:7]), (batch[::3], schedules[::3]),
-                           (batch[5:2], schedules[5:2])):
+    for part, expected in ((batch[2:7], schedules[2:7]), (batch[::3], schedules[::3]), (batch[5:2], schedules[5:2])):
         assert isinstance(part, ScheduleBatch)
         assert [s.seed for s in part] == [s.seed for s in expected]
         assert all(same(a, b) for a, b in zip(part, expected, strict=True))

@@ -23,32 +23,53 @@ from runner.errors import SimulationError
 from runner.scenario.loader import scenario_from_dict
 from tests.runner.engine.handworked import pay, run, scenario
 
-COSTS = {"delay_cost_per_tick_per_cent": 0.01, "deadline_penalty": 100, "eod_penalty": 1000,
-         "split_friction_cost": 7}
+COSTS = {"delay_cost_per_tick_per_cent": 0.01, "deadline_penalty": 100, "eod_penalty": 1000, "split_friction_cost": 7}
 
 
 def action(name: str, **args: float) -> dict[str, Any]:
-    return {"type": "action", "node_id": name.lower(), "action": name,
-            "parameters": {k: {"value": v} for k, v in args.items()}}
+    return {
+        "type": "action",
+        "node_id": name.lower(),
+        "action": name,
+        "parameters": {k: {"value": v} for k, v in args.items()},
+    }
 
 
 def first_time(split: dict[str, Any]) -> dict[str, Any]:
     """A policy: ``split`` a scenario payment, release a split child."""
-    return {"version": "1.0", "policy_id": "p", "payment_tree": {
-        "type": "condition", "node_id": "child",
-        "condition": {"op": "==", "left": {"field": "is_split"}, "right": {"value": 1}},
-        "on_true": action("Release"), "on_false": split}}
+    return {
+        "version": "1.0",
+        "policy_id": "p",
+        "payment_tree": {
+            "type": "condition",
+            "node_id": "child",
+            "condition": {"op": "==", "left": {"field": "is_split"}, "right": {"value": 1}},
+            "on_true": action("Release"),
+            "on_false": split,
+        },
+    }
 
 
-def day(tmp_path: Path, policy: dict[str, Any], amount: int = 1001, balance: int = 700,
-        extra: list[dict[str, Any]] | None = None, deadline: int = 1, **kw: Any) -> dict[str, Any]:
+def day(
+    tmp_path: Path,
+    policy: dict[str, Any],
+    amount: int = 1001,
+    balance: int = 700,
+    extra: list[dict[str, Any]] | None = None,
+    deadline: int = 1,
+    **kw: Any,
+) -> dict[str, Any]:
     path = tmp_path / "b0.json"
     path.write_text(json.dumps(policy))
-    return scenario({"B0": balance, "B1": 0, "B2": 400},
-                    [pay("B0", "B1", amount, deadline=deadline, priority=4), *(extra or [])],
-                    ticks=4, costs={**COSTS, **kw.pop("costs", {})},
-                    agents={"B0": {"policy": {"type": "FromJson", "json_path": str(path)}}},
-                    lsm_config={"enable_bilateral": False, "enable_cycles": False}, **kw)
+    return scenario(
+        {"B0": balance, "B1": 0, "B2": 400},
+        [pay("B0", "B1", amount, deadline=deadline, priority=4), *(extra or [])],
+        ticks=4,
+        costs={**COSTS, **kw.pop("costs", {})},
+        agents={"B0": {"policy": {"type": "FromJson", "json_path": str(path)}}},
+        lsm_config={"enable_bilateral": False, "enable_cycles": False},
+        **kw,
+    )
 
 
 def costs_of(table: Any, bank: int = 0) -> dict[str, int]:
@@ -61,8 +82,11 @@ def splits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def child_settlements(events: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
     """(tick, child id, amount) of every settlement of a child (ids after the schedule's)."""
-    return [(e["tick"], e["tx"], e["amount"]) for e in events
-            if e["type"] == "Settlement" and e["tx"] is not None and e["tx"] >= 1]
+    return [
+        (e["tick"], e["tx"], e["amount"])
+        for e in events
+        if e["type"] == "Settlement" and e["tx"] is not None and e["tx"] >= 1
+    ]
 
 
 @pytest.mark.parametrize("name", ["Split", "PaceAndRelease"])
@@ -77,8 +101,12 @@ def test_split_three_ways_remainder_on_the_last_child(tmp_path: Path, name: str)
     assert (event["children"], event["amounts"], event["friction"]) == ([1, 2, 3], [333, 333, 335], 14)
     assert child_settlements(events) == [(0, 1, 333), (0, 2, 333)]
     costs = costs_of(table)
-    assert (costs["split_friction"], costs["delay"], costs["deadline_penalty"],
-            costs["eod_penalty"]) == (14, 40, 100, 1000)
+    assert (costs["split_friction"], costs["delay"], costs["deadline_penalty"], costs["eod_penalty"]) == (
+        14,
+        40,
+        100,
+        1000,
+    )
     assert int(table.totals()[0, 0]) == 1154
     assert int(table.final_balance[0, 0]) == 34
     assert [int(x) for x in table.settle_tick] == [-1]
@@ -89,8 +117,13 @@ def test_parent_settles_with_its_last_child(tmp_path: Path) -> None:
     """As above, and B2 sends B0 400 at tick 1: the Queue-2 pass settles the 335 child at
     tick 1, so the scenario payment counts as settled at tick 1 (delay 1 tick), its full
     value settled. B0: friction 14 + delay 3 (tick 0) = 17."""
-    gift = {"type": "DirectTransfer", "from_agent": "B2", "to_agent": "B0", "amount": 400,
-            "schedule": {"type": "OneTime", "tick": 1}}
+    gift = {
+        "type": "DirectTransfer",
+        "from_agent": "B2",
+        "to_agent": "B0",
+        "amount": 400,
+        "schedule": {"type": "OneTime", "tick": 1},
+    }
     table, events = run(day(tmp_path, first_time(action("Split", num_splits=3)), extra=[gift]))
     assert child_settlements(events) == [(0, 1, 333), (0, 2, 333), (1, 3, 335)]
     assert int(table.totals()[0, 0]) == 17
@@ -105,10 +138,14 @@ def test_stagger_split_releases_the_first_and_queues_the_rest(tmp_path: Path) ->
     child is released at tick 0 and settles; three go to the end of Queue 1 and are released
     at tick 1 (is_split = 1), where B0's 750 covers them. ``stagger_gap_ticks`` has no effect.
     B0: friction 7 × 3 = 21; delay at tick 0: 750 × 0.01 × 2 = 15; nothing after."""
-    stagger = action("StaggerSplit", num_splits=4, stagger_first_now=1, stagger_gap_ticks=3,
-                     priority_boost_children=4)
-    raw = day(tmp_path, first_time(stagger), amount=1000, balance=1000,
-              costs={"priority_delay_multipliers": {"urgent_multiplier": 2.0}})
+    stagger = action("StaggerSplit", num_splits=4, stagger_first_now=1, stagger_gap_ticks=3, priority_boost_children=4)
+    raw = day(
+        tmp_path,
+        first_time(stagger),
+        amount=1000,
+        balance=1000,
+        costs={"priority_delay_multipliers": {"urgent_multiplier": 2.0}},
+    )
     table, events = run(raw)
     (event,) = splits(events)
     assert event["amounts"] == [250] * 4
@@ -119,14 +156,18 @@ def test_stagger_split_releases_the_first_and_queues_the_rest(tmp_path: Path) ->
     assert [int(x) for x in table.settle_tick[:1]] == [1]
 
 
-@pytest.mark.parametrize(("num_splits", "amounts", "friction"), [
-    (1.9, None, 0),  # fewer than two parts: released whole, no friction (SimCash: run error)
-    (-3, None, 0),
-    (5, [1, 1, 1], 14),  # at most one part per cent (SimCash: run error on a 0-cent child)
-    (2.99, [1, 2], 7),  # truncated
-])
-def test_parts_are_truncated_and_bounded(tmp_path: Path, num_splits: float,
-                                         amounts: list[int] | None, friction: int) -> None:
+@pytest.mark.parametrize(
+    ("num_splits", "amounts", "friction"),
+    [
+        (1.9, None, 0),  # fewer than two parts: released whole, no friction (SimCash: run error)
+        (-3, None, 0),
+        (5, [1, 1, 1], 14),  # at most one part per cent (SimCash: run error on a 0-cent child)
+        (2.99, [1, 2], 7),  # truncated
+    ],
+)
+def test_parts_are_truncated_and_bounded(
+    tmp_path: Path, num_splits: float, amounts: list[int] | None, friction: int
+) -> None:
     """Our decisions where SimCash stops the whole run: the payment of 3 cents settles at
     tick 0 either way."""
     table, events = run(day(tmp_path, first_time(action("Split", num_splits=num_splits)), amount=3))
@@ -136,8 +177,7 @@ def test_parts_are_truncated_and_bounded(tmp_path: Path, num_splits: float,
 
 
 def test_parts_capped_at_one_hundred(tmp_path: Path) -> None:
-    table, events = run(day(tmp_path, first_time(action("Split", num_splits=1e9)), amount=10_000,
-                            balance=10_000))
+    table, events = run(day(tmp_path, first_time(action("Split", num_splits=1e9)), amount=10_000, balance=10_000))
     (event,) = splits(events)
     assert event["amounts"] == [100] * 100
     assert costs_of(table)["split_friction"] == 7 * 99
@@ -160,8 +200,7 @@ def test_liquidity_splitting_named_policy(tmp_path: Path) -> None:
     the others wait in Queue 2 (where the tree's Drop of overdue payments does not act).
     Friction 7 × 3 = 21."""
     raw = day(tmp_path, first_time(action("Hold")))
-    raw["agents"][0]["policy"] = {"type": "LiquiditySplitting", "max_splits": 4,
-                                  "min_split_amount": 100}
+    raw["agents"][0]["policy"] = {"type": "LiquiditySplitting", "max_splits": 4, "min_split_amount": 100}
     table, events = run(raw)
     assert [e["amounts"] for e in splits(events)] == [[250, 250, 250, 251]]
     assert child_settlements(events) == [(0, 1, 250), (0, 2, 250)]
@@ -180,8 +219,7 @@ def test_too_many_parts_in_all_is_a_run_error(tmp_path: Path) -> None:
     100 more at tick 1, 1 000 more at tick 2 — 1 110 parts of one payment in all, over the
     1 000 bound: the run stops in both engines (the bound counts every tick's parts)."""
     always = action("StaggerSplit", num_splits=10, stagger_first_now=0)
-    raw = day(tmp_path, {"version": "1.0", "policy_id": "p", "payment_tree": always},
-              amount=10**6, balance=0)
+    raw = day(tmp_path, {"version": "1.0", "policy_id": "p", "payment_tree": always}, amount=10**6, balance=0)
     raw["simulation"]["ticks_per_day"] = 3  # ticks 0, 1, 2
     with pytest.raises(SimulationError, match="more than 1000 parts"):
         run(raw)
@@ -200,25 +238,30 @@ def test_parts_split_again_settle_their_ancestors(tmp_path: Path) -> None:
     last cent is released whole. The scenario payment settles at tick 3 — only when every
     part of every level has (a part's settlement counts for all its ancestors).
     Friction 3 splits × 7 = 21 (SimCash: the same)."""
-    stagger = action("StaggerSplit", num_splits=2, stagger_first_now=1, stagger_gap_ticks=1,
-                     priority_boost_children=0)
-    policy = {"version": "1.0", "policy_id": "p", "payment_tree": {
-        "type": "condition", "node_id": "big",
-        "condition": {"op": ">=", "left": {"field": "amount"}, "right": {"value": 2}},
-        "on_true": stagger, "on_false": action("Release")}}
+    stagger = action("StaggerSplit", num_splits=2, stagger_first_now=1, stagger_gap_ticks=1, priority_boost_children=0)
+    policy = {
+        "version": "1.0",
+        "policy_id": "p",
+        "payment_tree": {
+            "type": "condition",
+            "node_id": "big",
+            "condition": {"op": ">=", "left": {"field": "amount"}, "right": {"value": 2}},
+            "on_true": stagger,
+            "on_false": action("Release"),
+        },
+    }
     table, events = run(day(tmp_path, policy, amount=8, balance=100, deadline=10))
     assert [e["amounts"] for e in splits(events)] == [[4, 4], [2, 2], [1, 1]]
-    assert [(tick, amount) for tick, _, amount in child_settlements(events)] == [
-        (0, 4), (1, 2), (2, 1), (3, 1)]
+    assert [(tick, amount) for tick, _, amount in child_settlements(events)] == [(0, 4), (1, 2), (2, 1), (3, 1)]
     assert [int(x) for x in table.settle_tick[:1]] == [3]
     assert int(table.delay_ticks[0, 0, 0]) == 3
     assert costs_of(table)["split_friction"] == 21
 
 
-@pytest.mark.parametrize(("name", "priority_mode"), [
-    ("StaggerSplit", True), ("StaggerSplit", False), ("Split", True)])
+@pytest.mark.parametrize(("name", "priority_mode"), [("StaggerSplit", True), ("StaggerSplit", False), ("Split", True)])
 def test_parts_a_stagger_releases_at_once_queue_behind_submitted_payments(
-        tmp_path: Path, name: str, priority_mode: bool) -> None:
+    tmp_path: Path, name: str, priority_mode: bool
+) -> None:
     """B0 (700) splits its 1 001 in 3 at tick 0, all parts released at once: 333 and 333
     settle, the 335 part waits in Queue 2. At tick 1 B0 releases a 300 payment (it has 34:
     Queue 2 too). At tick 2 B2 pays B0 400: B0 has 434, room for one of the two. With
@@ -227,21 +270,41 @@ def test_parts_a_stagger_releases_at_once_queue_behind_submitted_payments(
     every submitted payment): the 300 settles and the part keeps waiting. A Split's parts are
     submitted at the split, and without ``priority_mode`` Queue 2 is FIFO: there the part
     (queued first) settles. (SimCash: the same settlements in all three cases.)"""
-    split = action(name, num_splits=3, **({"stagger_first_now": 3, "stagger_gap_ticks": 0,
-                                           "priority_boost_children": 0}
-                                          if name == "StaggerSplit" else {}))
-    policy = {"version": "1.0", "policy_id": "p", "payment_tree": {
-        "type": "condition", "node_id": "big",
-        "condition": {"op": "and", "conditions": [
-            {"op": "==", "left": {"field": "is_split"}, "right": {"value": 0}},
-            {"op": ">=", "left": {"field": "amount"}, "right": {"value": 1000}}]},
-        "on_true": split, "on_false": action("Release")}}
-    raw = day(tmp_path, policy, deadline=3, extra=[pay("B0", "B2", 300, tick=1, deadline=2),
-                                                   pay("B2", "B0", 400, tick=2, deadline=1)],
-              priority_mode=priority_mode)
+    split = action(
+        name,
+        num_splits=3,
+        **(
+            {"stagger_first_now": 3, "stagger_gap_ticks": 0, "priority_boost_children": 0}
+            if name == "StaggerSplit"
+            else {}
+        ),
+    )
+    policy = {
+        "version": "1.0",
+        "policy_id": "p",
+        "payment_tree": {
+            "type": "condition",
+            "node_id": "big",
+            "condition": {
+                "op": "and",
+                "conditions": [
+                    {"op": "==", "left": {"field": "is_split"}, "right": {"value": 0}},
+                    {"op": ">=", "left": {"field": "amount"}, "right": {"value": 1000}},
+                ],
+            },
+            "on_true": split,
+            "on_false": action("Release"),
+        },
+    }
+    raw = day(
+        tmp_path,
+        policy,
+        deadline=3,
+        extra=[pay("B0", "B2", 300, tick=1, deadline=2), pay("B2", "B0", 400, tick=2, deadline=1)],
+        priority_mode=priority_mode,
+    )
     _, events = run(raw)
-    settled = [(e["tick"], e["amount"]) for e in events
-               if e["type"] == "Settlement" and e["sender"] == "B0"]
+    settled = [(e["tick"], e["amount"]) for e in events if e["type"] == "Settlement" and e["sender"] == "B0"]
     behind = name == "StaggerSplit" and priority_mode
     assert settled == [(0, 333), (0, 333), (2, 300) if behind else (2, 335)]
 
@@ -254,10 +317,18 @@ def test_a_split_with_a_queue2_action_is_refused_before_any_tick(split: str, que
     from runner.errors import NotSupportedError
     from runner.policy.parse import parse_policy
 
-    policy, problems = parse_policy({"version": "1.0", "policy_id": "p", "payment_tree": {
-        "type": "condition", "condition": {"op": "==", "left": {"field": "is_in_queue2"}, "right": {"value": 1}},
-        "on_true": {"type": "action", "action": queue2},
-        "on_false": {"type": "action", "action": split, "parameters": {"num_splits": {"value": 2}}}}})
+    policy, problems = parse_policy(
+        {
+            "version": "1.0",
+            "policy_id": "p",
+            "payment_tree": {
+                "type": "condition",
+                "condition": {"op": "==", "left": {"field": "is_in_queue2"}, "right": {"value": 1}},
+                "on_true": {"type": "action", "action": queue2},
+                "on_false": {"type": "action", "action": split, "parameters": {"num_splits": {"value": 2}}},
+            },
+        }
+    )
     assert policy is not None, problems
     sc = scenario_from_dict(scenario({"A": 0, "B": 0}, [pay("A", "B", 100)]))
     with pytest.raises(NotSupportedError) as caught:

@@ -31,8 +31,12 @@ MULTIBANK = EXPERIMENTS / "scenarios" / "multibank.yaml"
 PAYLAB = Path(sys.executable).parent / "paylab"
 
 # exp2 made small: bootstrap as shipped, but few samples and iterations (well under a second).
-SMALL_EXP2 = ("evaluation.num_samples=10", "evaluation.reference_samples=20",
-              "evaluation.context_days=2", "convergence.max_iterations=2")
+SMALL_EXP2 = (
+    "evaluation.num_samples=10",
+    "evaluation.reference_samples=20",
+    "evaluation.context_days=2",
+    "convergence.max_iterations=2",
+)
 
 Script = Callable[[ProposalContext], "dict[str, Any] | PolicyGenerationResult | None"]
 
@@ -99,8 +103,9 @@ def of_type(events: Iterable[Event], kind: str, agent: str | None = None) -> lis
 
 def paylab(*args: str | Path, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the real ``paylab`` console script."""
-    return subprocess.run([str(PAYLAB), *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [str(PAYLAB), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def paylab_in_process(*args: str | Path, cwd: Path = ROOT) -> tuple[int, str, str]:

@@ -24,8 +24,15 @@ from tests.runner.experiment.support import (
 )
 
 
-def decide(deltas: list[float], *, rule: str = "mean", old: list[float] | None = None,
-           settlement: list[float] | None = None, temporal: bool = False, **cfg: object) -> Decision:
+def decide(
+    deltas: list[float],
+    *,
+    rule: str = "mean",
+    old: list[float] | None = None,
+    settlement: list[float] | None = None,
+    temporal: bool = False,
+    **cfg: object,
+) -> Decision:
     d = np.asarray(deltas, dtype=np.int64)
     old_costs = np.asarray(old if old is not None else [100_000] * d.size, dtype=np.int64)
     new_costs = old_costs - d
@@ -154,25 +161,36 @@ def test_max_coefficient_of_variation() -> None:
     assert decide([8_000, 8_000, 8_000, 1_000], old=old).accepted  # no gate without the key
 
 
-@pytest.mark.parametrize("bad", [{"confidence": 1.0}, {"confidence": 0.5}, {"settlement_floor": 1.5},
-                                 {"max_coefficient_of_variation": 0}, {"rule": "median"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"confidence": 1.0},
+        {"confidence": 0.5},
+        {"settlement_floor": 1.5},
+        {"max_coefficient_of_variation": 0},
+        {"rule": "median"},
+    ],
+)
 def test_acceptance_config_is_checked(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         AcceptanceConfig(**bad)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------ t quantiles
-@pytest.mark.parametrize(("p", "df", "expected", "tol"), [
-    (0.975, 49, 2.0096, 1e-4),
-    (0.975, 1, 12.7062, 1e-3),
-    (0.975, 2, 4.3027, 1e-4),
-    (0.975, 9, 2.2622, 1e-4),
-    (0.95, 10, 1.8125, 1e-4),
-    (0.995, 30, 2.7500, 1e-4),
-    (0.975, 1_000_000, 1.95996, 1e-4),
-    (0.025, 5, -2.5706, 1e-4),
-    (0.5, 7, 0.0, 1e-6),  # near the median the CDF loses t² below 1e-16: ~2e-8 off
-])
+@pytest.mark.parametrize(
+    ("p", "df", "expected", "tol"),
+    [
+        (0.975, 49, 2.0096, 1e-4),
+        (0.975, 1, 12.7062, 1e-3),
+        (0.975, 2, 4.3027, 1e-4),
+        (0.975, 9, 2.2622, 1e-4),
+        (0.95, 10, 1.8125, 1e-4),
+        (0.995, 30, 2.7500, 1e-4),
+        (0.975, 1_000_000, 1.95996, 1e-4),
+        (0.025, 5, -2.5706, 1e-4),
+        (0.5, 7, 0.0, 1e-6),  # near the median the CDF loses t² below 1e-16: ~2e-8 off
+    ],
+)
 def test_t_quantile_known_values(p: float, df: float, expected: float, tol: float) -> None:
     assert t_quantile(p, df) == pytest.approx(expected, abs=tol)
 

@@ -28,13 +28,10 @@ CASES: dict[str, tuple[str, str]] = {
     "scenario_not_found": ("scenario", "scenario file 'scenarios/no_such_scenario.yaml' not found"),
     "agent_not_in_scenario": ("optimized_agents[1]", "agent 'BANK_C' is not in the scenario"),
     "duplicate_agent": ("optimized_agents[2]", "agent 'BANK_A' is listed twice"),
-    "bounds_reversed": ("policy_constraints.allowed_parameters[0]",
-                        "min_value must be <= max_value, got 0.9 > 0.1"),
+    "bounds_reversed": ("policy_constraints.allowed_parameters[0]", "min_value must be <= max_value, got 0.9 > 0.1"),
     "unknown_field": ("policy_constraints.allowed_fields[1]", "'balanse' is not a known field"),
-    "unknown_action": ("policy_constraints.allowed_actions.payment_tree",
-                       "'Relase' is not an action of payment_tree"),
-    "action_wrong_tree": ("policy_constraints.allowed_actions.bank_tree",
-                          "'Release' is not an action of bank_tree"),
+    "unknown_action": ("policy_constraints.allowed_actions.payment_tree", "'Relase' is not an action of payment_tree"),
+    "action_wrong_tree": ("policy_constraints.allowed_actions.bank_tree", "'Release' is not an action of bank_tree"),
     "unknown_tree": ("policy_constraints.allowed_actions.payments_tree", "unknown tree"),
     "bad_mode": ("evaluation.mode", "got 'montecarlo'"),
     "bad_acceptance_rule": ("evaluation.acceptance.rule", "must be 'mean', 'ci' or 'always', got 'median'"),
@@ -45,8 +42,10 @@ CASES: dict[str, tuple[str, str]] = {
     "prompt_file_not_found": ("llm.system_prompt_file", "file 'prompts/no_such_prompt.md' not found"),
     "unknown_builtin": ("llm.model", "unknown builtin proposer 'builtin/nope'"),
     "initial_policy_not_optimized": ("initial_policies.BANK_B", "not one of optimized_agents (BANK_A)"),
-    "initial_policy_invalid": ("initial_policies.BANK_A.payment_tree.action",
-                               "'Relase' is not an action of payment_tree"),
+    "initial_policy_invalid": (
+        "initial_policies.BANK_A.payment_tree.action",
+        "'Relase' is not an action of payment_tree",
+    ),
     "scenario_override_unknown_key": ("scenario_overrides.cost_rates.nope", "unknown key"),
 }
 # `paylab validate` tells file kinds apart by their keys; without `scenario` it cannot know
@@ -77,7 +76,7 @@ def assert_one_error_line(stderr: str, stem: str) -> str:
     path, reason = CASES[stem]
     prefix = f"error: {rel(stem)}: {path}: "
     assert lines[0].startswith(prefix), lines[0]
-    assert reason in lines[0][len(prefix):], lines[0]
+    assert reason in lines[0][len(prefix) :], lines[0]
     return lines[0]
 
 

@@ -64,11 +64,15 @@ def test_none_never_changes_the_policy() -> None:
     assert result.final_total == result.baseline_total == 10000.0
     assert of_type(sink.events, "decision") == []
     assert all(not e.payload["valid"] for e in of_type(sink.events, "proposal"))
-    assert all(h["proposal"] is None and h["reason"] == "no valid proposal: builtin/none does not propose"
-               for h in result.history)
+    assert all(
+        h["proposal"] is None and h["reason"] == "no valid proposal: builtin/none does not propose"
+        for h in result.history
+    )
     assert len(result.history) == 6
-    assert all(e.payload["parameters"] == {a: {"initial_liquidity_fraction": 0.5} for a in ("BANK_A", "BANK_B")}
-               for e in of_type(sink.events, "reference_cost"))
+    assert all(
+        e.payload["parameters"] == {a: {"initial_liquidity_fraction": 0.5} for a in ("BANK_A", "BANK_B")}
+        for e in of_type(sink.events, "reference_cost")
+    )
 
 
 def test_none_proposer_returns_no_policy(context: ProposalContext) -> None:
@@ -82,10 +86,10 @@ def test_coordinate_first_steps(context: ProposalContext) -> None:
     assert first.ok and fraction_of(first.policy) == 0.4  # 10 % of the range, downwards first
     # everything but the parameter is the current policy
     assert {k: v for k, v in first.policy.items() if k != "parameters"} == {
-        k: v for k, v in context.current_policy.items() if k != "parameters"}
+        k: v for k, v in context.current_policy.items() if k != "parameters"
+    }
     # accepted → keep going the same way
-    went_on = propose(coord, replace(context, current_policy=fraction_policy(0.4),
-                                     history=(record(0.5, 0.4, True),)))
+    went_on = propose(coord, replace(context, current_policy=fraction_policy(0.4), history=(record(0.5, 0.4, True),)))
     assert fraction_of(went_on.policy) == pytest.approx(0.3)
     # rejected → try the other direction at the same step
     other = propose(coord, replace(context, history=(record(0.5, 0.4, False),)))
@@ -99,15 +103,16 @@ def test_coordinate_respects_bounds_and_int_parameters(context: ProposalContext)
     spec = ParameterSpec(name="initial_liquidity_fraction", param_type="float", min_value=0.0, max_value=1.0)
     at_floor = replace(context, current_policy=fraction_policy(0.0))
     release = {"payment_tree": ["Release"]}
-    up = propose(CoordinateProposer(ScenarioConstraints(allowed_parameters=[spec], allowed_actions=release)),
-                 at_floor)
+    up = propose(CoordinateProposer(ScenarioConstraints(allowed_parameters=[spec], allowed_actions=release)), at_floor)
     assert fraction_of(up.policy) == pytest.approx(0.1)  # cannot go below 0: goes up instead
 
     budget = ParameterSpec(name="budget", param_type="int", min_value=0, max_value=10)
     doc = copy.deepcopy(context.current_policy)
     doc["parameters"] = {"budget": 5}
-    out = propose(CoordinateProposer(ScenarioConstraints(allowed_parameters=[budget], allowed_actions=release)),
-                  replace(context, current_policy=doc))
+    out = propose(
+        CoordinateProposer(ScenarioConstraints(allowed_parameters=[budget], allowed_actions=release)),
+        replace(context, current_policy=doc),
+    )
     assert out.policy["parameters"] == {"budget": 4.0}
 
     nothing = propose(CoordinateProposer(ScenarioConstraints()), context)

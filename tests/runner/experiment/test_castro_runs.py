@@ -46,12 +46,29 @@ def test_exp3_reaches_the_symmetric_equilibrium(tmp_path: Path) -> None:
 
 
 def test_cli_overrides_reach_the_run(tmp_path: Path) -> None:
-    code, out, err = paylab_in_process("run", EXP1, "--model", "builtin/none", "--max-iterations", "2",
-                                       "--seed", "9", "--replicate", "1", "--json", "--out", tmp_path)
+    code, out, err = paylab_in_process(
+        "run",
+        EXP1,
+        "--model",
+        "builtin/none",
+        "--max-iterations",
+        "2",
+        "--seed",
+        "9",
+        "--replicate",
+        "1",
+        "--json",
+        "--out",
+        tmp_path,
+    )
     assert (code, err) == (0, "")
     result = json.loads(out)
     assert (result["model"], result["iterations"], result["master_seed"], result["replicate"]) == (
-        "builtin/none", 2, 9, 1)
+        "builtin/none",
+        2,
+        9,
+        1,
+    )
     assert result["final_total"] == result["baseline_total"]  # builtin/none never changes anything
 
 

@@ -21,8 +21,16 @@ from tests.runner.experiment.support import EXP2
 from tests.sweep.helpers_e2e import PAYLAB, kill_session, wait_for
 
 # a long run: many iterations, never converging before the end
-LONG = ("--max-iterations", "3000", "--set", "convergence.stability_window=3000",
-        "--set", "evaluation.num_samples=20", "--set", "evaluation.reference_samples=20")
+LONG = (
+    "--max-iterations",
+    "3000",
+    "--set",
+    "convergence.stability_window=3000",
+    "--set",
+    "evaluation.num_samples=20",
+    "--set",
+    "evaluation.reference_samples=20",
+)
 
 
 def _events(folder: Path) -> tuple[Path, list[str]]:
@@ -31,16 +39,27 @@ def _events(folder: Path) -> tuple[Path, list[str]]:
 
 
 def _comparable(events: list[Event]) -> list[tuple[int, int, str, str]]:
-    return [(e.seq, e.iteration, e.type, json.dumps({k: v for k, v in e.payload.items() if k != "run_id"},
-                                                    sort_keys=True)) for e in events]
+    return [
+        (e.seq, e.iteration, e.type, json.dumps({k: v for k, v in e.payload.items() if k != "run_id"}, sort_keys=True))
+        for e in events
+    ]
 
 
 def test_ctrl_c_stops_within_seconds_with_exit_130_and_a_resumable_stream(tmp_path: Path) -> None:
-    proc = subprocess.Popen([str(PAYLAB), "run", str(EXP2), "--out", str(tmp_path), *LONG],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(PAYLAB), "run", str(EXP2), "--out", str(tmp_path), *LONG],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
-        wait_for("3 iterations done", lambda: any(tmp_path.iterdir()) and sum(
-            '"reference_cost"' in line for line in _events(tmp_path)[1]) >= 4, proc, timeout=120)
+        wait_for(
+            "3 iterations done",
+            lambda: any(tmp_path.iterdir()) and sum('"reference_cost"' in line for line in _events(tmp_path)[1]) >= 4,
+            proc,
+            timeout=120,
+        )
         sent = time.monotonic()
         os.kill(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -60,9 +79,18 @@ def test_ctrl_c_stops_within_seconds_with_exit_130_and_a_resumable_stream(tmp_pa
     assert stored == read_events(run_dir / EVENTS_FILE)
 
     # Resumable: continuing from that stream gives what an uninterrupted run gives.
-    cfg = ExperimentConfig.from_yaml(EXP2, [f"{k}={v}" for k, v in (
-        ("convergence.max_iterations", 3000), ("convergence.stability_window", 3000),
-        ("evaluation.num_samples", 20), ("evaluation.reference_samples", 20))])
+    cfg = ExperimentConfig.from_yaml(
+        EXP2,
+        [
+            f"{k}={v}"
+            for k, v in (
+                ("convergence.max_iterations", 3000),
+                ("convergence.stability_window", 3000),
+                ("evaluation.num_samples", 20),
+                ("evaluation.reference_samples", 20),
+            )
+        ],
+    )
     last = max(e.iteration for e in stored if e.type == "reference_cost")
     target = last + 2
 

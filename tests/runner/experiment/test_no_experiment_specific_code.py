@@ -41,8 +41,11 @@ def _strings(path: Path) -> list[tuple[int, str]]:
     """Every string literal of the module that is code, not documentation."""
     tree = ast.parse(path.read_text())
     docs = _docstrings(tree)
-    return [(n.lineno, n.value) for n in ast.walk(tree)
-            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
+    return [
+        (n.lineno, n.value)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs
+    ]
 
 
 def test_the_scan_sees_the_sources() -> None:
@@ -76,8 +79,11 @@ def test_no_constraint_or_field_lists(path: Path) -> None:
             if len(known) >= 2:
                 hits.append((node.lineno, known))
         called = getattr(node, "func", None)
-        if isinstance(node, ast.Call) and getattr(called, "id", getattr(called, "attr", "")) in (
-                "ScenarioConstraints", "ParameterSpec") and (node.args or node.keywords):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(called, "id", getattr(called, "attr", "")) in ("ScenarioConstraints", "ParameterSpec")
+            and (node.args or node.keywords)
+        ):
             hits.append((node.lineno, "constraints built in code"))  # (empty ones are fine)
     assert hits == [], f"{path.name}: hard-coded constraints or fields {hits}"
     policy_words = {s for _, s in _strings(path) if s in DEFAULT_POLICY_STRINGS | ACTIONS}
@@ -92,12 +98,17 @@ def _policy(urgency: int) -> dict[str, Any]:
     return {
         "parameters": {"urgency": urgency},
         "payment_tree": {
-            "type": "condition", "node_id": "urgent",
+            "type": "condition",
+            "node_id": "urgent",
             "condition": {"op": "<=", "left": {"field": "ticks_to_deadline"}, "right": {"param": "urgency"}},
             "on_true": {**release, "node_id": "r1"},
-            "on_false": {"type": "condition", "node_id": "afford",
-                         "condition": {"op": ">=", "left": {"field": "balance"}, "right": {"field": "amount"}},
-                         "on_true": release, "on_false": hold},
+            "on_false": {
+                "type": "condition",
+                "node_id": "afford",
+                "condition": {"op": ">=", "left": {"field": "balance"}, "right": {"field": "amount"}},
+                "on_true": release,
+                "on_false": hold,
+            },
         },
     }
 
@@ -110,10 +121,19 @@ def made_up_experiment(folder: Path) -> Path:
         "optimized_agents": ["HUB", "SMALL_A"],
         "initial_policies": {"HUB": _policy(4), "SMALL_A": _policy(1)},
         # one day: the event that ends day 1's rush (tick 24) would fall outside the horizon
-        "scenario_overrides": {"simulation": {"num_days": 1}, "scenario_events": [
-            {"type": "GlobalArrivalRateChange", "multiplier": 1.5, "schedule": {"type": "OneTime", "tick": 20}}]},
-        "evaluation": {"mode": "bootstrap", "world": "full", "num_samples": 5, "reference_samples": 4,
-                       "acceptance": {"rule": "mean"}},
+        "scenario_overrides": {
+            "simulation": {"num_days": 1},
+            "scenario_events": [
+                {"type": "GlobalArrivalRateChange", "multiplier": 1.5, "schedule": {"type": "OneTime", "tick": 20}}
+            ],
+        },
+        "evaluation": {
+            "mode": "bootstrap",
+            "world": "full",
+            "num_samples": 5,
+            "reference_samples": 4,
+            "acceptance": {"rule": "mean"},
+        },
         "convergence": {"max_iterations": 2},
         "llm": {"model": "builtin/coordinate", "system_prompt": "Treasury desk of a payment hub."},
         "policy_constraints": {
@@ -135,7 +155,11 @@ def test_a_made_up_experiment_runs_through_the_same_runner(tmp_path: Path) -> No
     result = GenericExperimentRunner(cfg, proposer=proposer, sinks=[sink], out_dir=tmp_path / "out").run()
 
     assert [(c.iteration, c.agent_id) for c in proposer.contexts] == [
-        (1, "HUB"), (1, "SMALL_A"), (2, "HUB"), (2, "SMALL_A")]
+        (1, "HUB"),
+        (1, "SMALL_A"),
+        (2, "HUB"),
+        (2, "SMALL_A"),
+    ]
     for ctx in proposer.contexts:
         assert ctx.constraints == cfg.get_constraints()
         assert [p.name for p in ctx.constraints.allowed_parameters] == ["urgency"]

@@ -25,23 +25,32 @@ from tests.runner.experiment.support import (
 def _divide_by(field: str) -> dict[str, Any]:
     """Release everything, but decide it with balance / ``field`` (zero at tick 0 for the
     system tick: a runtime division by zero the validator cannot see)."""
-    tree = {"type": "condition", "node_id": "c",
-            "condition": {"op": ">", "left": {"compute": {"op": "/", "left": {"field": "balance"},
-                                                          "right": {"field": field}}},
-                          "right": {"value": -1}},
-            "on_true": {"type": "action", "node_id": "r", "action": "Release"},
-            "on_false": {"type": "action", "node_id": "h", "action": "Hold"}}
+    tree = {
+        "type": "condition",
+        "node_id": "c",
+        "condition": {
+            "op": ">",
+            "left": {"compute": {"op": "/", "left": {"field": "balance"}, "right": {"field": field}}},
+            "right": {"value": -1},
+        },
+        "on_true": {"type": "action", "node_id": "r", "action": "Release"},
+        "on_false": {"type": "action", "node_id": "h", "action": "Hold"},
+    }
     return {**fraction_policy(0.2), "payment_tree": tree}
 
 
 # Splits payments (which runs), but computes the parts with a division by zero (ticks to
 # deadline minus itself) that no validator can see.
-_ZERO = {"compute": {"op": "-", "left": {"field": "ticks_to_deadline"},
-                     "right": {"field": "ticks_to_deadline"}}}
-SPLIT = {**fraction_policy(0.2), "payment_tree": {
-    "type": "action", "node_id": "s", "action": "Split",
-    "parameters": {"num_splits": {"compute": {"op": "/", "left": {"field": "balance"},
-                                              "right": _ZERO}}}}}
+_ZERO = {"compute": {"op": "-", "left": {"field": "ticks_to_deadline"}, "right": {"field": "ticks_to_deadline"}}}
+SPLIT = {
+    **fraction_policy(0.2),
+    "payment_tree": {
+        "type": "action",
+        "node_id": "s",
+        "action": "Split",
+        "parameters": {"num_splits": {"compute": {"op": "/", "left": {"field": "balance"}, "right": _ZERO}}},
+    },
+}
 
 
 def test_rejected_proposal_keeps_the_old_policy_and_is_recorded() -> None:
@@ -85,21 +94,28 @@ def test_history_grows_per_agent() -> None:
     assert [(r.iteration, r.accepted) for r in a4] == [(1, False), (2, False), (3, True)]
     assert [fraction_of(r.proposal) for r in a4] == [0.9, 0.8, 0.0]
     assert [(r.iteration, r.accepted, r.proposal is None) for r in b4] == [
-        (1, False, False), (2, False, True), (3, True, False)]
+        (1, False, False),
+        (2, False, True),
+        (3, True, False),
+    ]
 
 
 def test_invalid_proposal_is_recorded_as_no_valid_proposal() -> None:
     def script(ctx: ProposalContext) -> PolicyGenerationResult | dict[str, Any]:
         if ctx.agent_id == "BANK_A" and ctx.iteration == 1:
-            return PolicyGenerationResult(None, 4, errors=("parameters.x: not an allowed parameter",
-                                                           "payment_tree: missing"))
+            return PolicyGenerationResult(
+                None, 4, errors=("parameters.x: not an allowed parameter", "payment_tree: missing")
+            )
         return dict(ctx.current_policy)
 
     proposer = ScriptedProposer(script)
     sink = RecordingSink()
     out = io.StringIO()
-    _, result = run(config(EXP1, "convergence.max_iterations=2"), proposer,
-                    sinks=[sink, VerboseLogger(VerboseConfig.from_level(0), out)])
+    _, result = run(
+        config(EXP1, "convergence.max_iterations=2"),
+        proposer,
+        sinks=[sink, VerboseLogger(VerboseConfig.from_level(0), out)],
+    )
 
     prop = of_type(sink.events, "proposal", "BANK_A")[0].payload
     assert prop["valid"] is False and prop["attempts"] == 4 and prop["proposal"] is None
@@ -107,8 +123,7 @@ def test_invalid_proposal_is_recorded_as_no_valid_proposal() -> None:
     assert not [e for e in of_type(sink.events, "decision", "BANK_A") if e.iteration == 1]  # nothing to judge
     rec = next(h for h in result.history if h["agent"] == "BANK_A" and h["iteration"] == 1)
     assert rec["accepted"] is False and rec["proposal"] is None
-    assert rec["reason"] == ("no valid proposal: parameters.x: not an allowed parameter; "
-                             "payment_tree: missing")
+    assert rec["reason"] == ("no valid proposal: parameters.x: not an allowed parameter; payment_tree: missing")
     assert fraction_of(result.final_policies["BANK_A"]) == 0.5
     (past,) = proposer.contexts_of("BANK_A")[1].history
     assert past.proposal is None and past.reason == rec["reason"] and past.mean_delta is None
@@ -117,8 +132,9 @@ def test_invalid_proposal_is_recorded_as_no_valid_proposal() -> None:
 
 
 def test_proposal_failing_at_run_time_is_rejected_and_the_run_continues() -> None:
-    cfg = config(EXP1, "convergence.max_iterations=2",
-                 "policy_constraints.allowed_actions.payment_tree=[Release, Hold, Split]")
+    cfg = config(
+        EXP1, "convergence.max_iterations=2", "policy_constraints.allowed_actions.payment_tree=[Release, Hold, Split]"
+    )
 
     def script(ctx: ProposalContext) -> dict[str, Any]:
         if ctx.iteration == 1:  # both: a division by zero at run time
@@ -130,8 +146,7 @@ def test_proposal_failing_at_run_time_is_rejected_and_the_run_continues() -> Non
     out = io.StringIO()
     runner, result = run(cfg, proposer, sinks=[sink, VerboseLogger(VerboseConfig.from_level(0), out)])
 
-    a1, b1 = (next(h for h in result.history if h["agent"] == a and h["iteration"] == 1)
-              for a in ("BANK_A", "BANK_B"))
+    a1, b1 = (next(h for h in result.history if h["agent"] == a and h["iteration"] == 1) for a in ("BANK_A", "BANK_B"))
     assert a1["accepted"] is False and a1["reason"].startswith("cannot run: ")
     assert "division by zero" in a1["reason"] and "BANK_A" in a1["reason"]
     assert b1["accepted"] is False and b1["reason"].startswith("cannot run: ")
@@ -148,7 +163,9 @@ def test_proposal_failing_at_run_time_is_rejected_and_the_run_continues() -> Non
     # the rejection is an event (so the display, the state and replay see it)
     decided = [e for e in of_type(sink.events, "decision") if e.iteration == 1]
     assert [(e.payload["agent"], e.payload["accepted"], e.payload["reason"]) for e in decided] == [
-        ("BANK_A", False, a1["reason"]), ("BANK_B", False, b1["reason"])]
+        ("BANK_A", False, a1["reason"]),
+        ("BANK_B", False, b1["reason"]),
+    ]
     assert "BANK_B     ✗ rejected" in out.getvalue() and "division by zero" in out.getvalue()
     # the live state counts them like the result does
     state = runner.get_current_state()

@@ -55,9 +55,19 @@ def test_replay_prints_the_live_output(tmp_path: Path) -> None:
 
 def test_replay_at_the_highest_verbosity(tmp_path: Path) -> None:
     # (in-process CLI: the console-script round trip is covered above)
-    code, live, _ = paylab_in_process("run", EXP2, "--out", tmp_path, "-vvv", "--max-iterations", "1",
-                                      "--set", "evaluation.num_samples=6",
-                                      "--set", "evaluation.reference_samples=10")
+    code, live, _ = paylab_in_process(
+        "run",
+        EXP2,
+        "--out",
+        tmp_path,
+        "-vvv",
+        "--max-iterations",
+        "1",
+        "--set",
+        "evaluation.num_samples=6",
+        "--set",
+        "evaluation.reference_samples=10",
+    )
     assert code == 0
     *shown, last = live.splitlines()
     run_id = Path(FINAL.match(last)["dir"]).name  # type: ignore[index]
@@ -73,16 +83,30 @@ def test_replay_at_the_highest_verbosity(tmp_path: Path) -> None:
 def test_replay_of_recorded_llm_attempts(tmp_path: Path) -> None:
     def script(ctx: ProposalContext) -> PolicyGenerationResult:
         attempt = LLMInteraction(
-            agent_id=ctx.agent_id, iteration=ctx.iteration, attempt=1, model="test/scripted",
+            agent_id=ctx.agent_id,
+            iteration=ctx.iteration,
+            attempt=1,
+            model="test/scripted",
             messages=({"role": "system", "content": "sys"}, {"role": "user", "content": "go"}),
-            raw_response='{"parameters": {}}', reasoning=None, parsed_policy=None,
-            validation_errors=("payment_tree: missing",), error=None, prompt_tokens=12,
-            completion_tokens=3, cost_usd=None, latency_seconds=0.5)
+            raw_response='{"parameters": {}}',
+            reasoning=None,
+            parsed_policy=None,
+            validation_errors=("payment_tree: missing",),
+            error=None,
+            prompt_tokens=12,
+            completion_tokens=3,
+            cost_usd=None,
+            latency_seconds=0.5,
+        )
         return PolicyGenerationResult(fraction_policy(0.2), 2, (attempt,))
 
     out = io.StringIO()
-    runner, _ = run(config(EXP1, "convergence.max_iterations=1"), ScriptedProposer(script), out_dir=tmp_path,
-                    sinks=[VerboseLogger(VerboseConfig.from_level(2), out)])
+    runner, _ = run(
+        config(EXP1, "convergence.max_iterations=1"),
+        ScriptedProposer(script),
+        out_dir=tmp_path,
+        sinks=[VerboseLogger(VerboseConfig.from_level(2), out)],
+    )
     code, replayed, _ = paylab_in_process("replay", runner.run_id, "--out", tmp_path, "-vv")
     assert code == 0
     assert replayed == out.getvalue()
@@ -105,8 +129,12 @@ def test_replay_of_an_unknown_run(tmp_path: Path) -> None:
 
 def test_replay_survives_a_truncated_last_line(tmp_path: Path) -> None:
     out = io.StringIO()
-    runner, _ = run(config(EXP1, "convergence.max_iterations=1"), ScriptedProposer(lambda c: None),
-                    out_dir=tmp_path, sinks=[VerboseLogger(VerboseConfig.from_level(1), out)])
+    runner, _ = run(
+        config(EXP1, "convergence.max_iterations=1"),
+        ScriptedProposer(lambda c: None),
+        out_dir=tmp_path,
+        sinks=[VerboseLogger(VerboseConfig.from_level(1), out)],
+    )
     events = tmp_path / runner.run_id / "events.jsonl"
     with events.open("a") as f:
         f.write('{"seq": 99, "run_id": "x", "iter')  # a crash mid-write

@@ -37,7 +37,8 @@ def test_derive_seed_is_stable() -> None:
     # hard-coded: a change here silently changes every published number
     assert derive_seed(42) == 4153354983022741318
     assert bootstrap_seed(42, 0, 3, "BANK_A") == derive_seed(
-        42, "replicate", 0, "iteration", 3, "agent", "BANK_A", "bootstrap")
+        42, "replicate", 0, "iteration", 3, "agent", "BANK_A", "bootstrap"
+    )
     assert iteration_seed(42, 0, 1) == 8278261460986899290
     assert iteration_seed(42, 1, 1) == 9087661822909399171
     assert reference_seed(42, 0, 0) == 1750595755590326237
@@ -50,8 +51,7 @@ def test_derive_seed_is_stable() -> None:
 
 
 def test_seeds_are_63_bit_and_distinct_across_labels() -> None:
-    seeds = [bootstrap_seed(42, r, it, a) for r in range(2) for it in range(1, 4)
-             for a in ("BANK_A", "BANK_B")]
+    seeds = [bootstrap_seed(42, r, it, a) for r in range(2) for it in range(1, 4) for a in ("BANK_A", "BANK_B")]
     seeds += [iteration_seed(42, r, it) for r in range(2) for it in range(1, 4)]
     seeds += [reference_seed(42, r, k) for r in range(2) for k in range(50)]
     assert len(set(seeds)) == len(seeds)
@@ -73,8 +73,9 @@ def _history() -> tuple[SampleFactory, list[TransactionHistory]]:
     policies = {a: parse_valid_policy(fraction_policy(0.5)) for a in ("BANK_A", "BANK_B")}
     sched = generate_schedule(scenario.config, iteration_seed(42, 0, 1), 12)
     table, _ = ReferenceEngine(build_setup(scenario, policies)).run(sched)
-    return SampleFactory(scenario, 12, "sandbox"), [TransactionHistory(("BANK_A", "BANK_B"), sched,
-                                                                       table.settle_ticks[0])]
+    return SampleFactory(scenario, 12, "sandbox"), [
+        TransactionHistory(("BANK_A", "BANK_B"), sched, table.settle_ticks[0])
+    ]
 
 
 def _same(a: object, b: object) -> bool:
@@ -95,10 +96,17 @@ def test_replicates_draw_different_bootstrap_samples() -> None:
 def test_runs_of_two_replicates_differ_and_a_replicate_repeats() -> None:
     def events(replicate: int) -> list[dict[str, object]]:
         sink = RecordingSink()
-        run(config(EXP2, *SMALL_EXP2, "convergence.max_iterations=1", "evaluation.acceptance.rule=always"),
-            ScriptedProposer.fractions({"BANK_A": [0.2], "BANK_B": [0.05]}), replicate=replicate, sinks=[sink])
-        return [{"type": e.type, "it": e.iteration, **e.payload} for e in sink.events
-                if e.type in ("context_day", "decision", "reference_cost")]
+        run(
+            config(EXP2, *SMALL_EXP2, "convergence.max_iterations=1", "evaluation.acceptance.rule=always"),
+            ScriptedProposer.fractions({"BANK_A": [0.2], "BANK_B": [0.05]}),
+            replicate=replicate,
+            sinks=[sink],
+        )
+        return [
+            {"type": e.type, "it": e.iteration, **e.payload}
+            for e in sink.events
+            if e.type in ("context_day", "decision", "reference_cost")
+        ]
 
     r0, r0_again, r1 = events(0), events(0), events(1)
     assert r0 == r0_again
@@ -124,8 +132,11 @@ def test_seeds_do_not_depend_on_request_order() -> None:
     # in a run: the agents' order, and how many samples are drawn, change no sample's seed
     def decisions(*overrides: str) -> dict[str, dict[str, object]]:
         sink = RecordingSink()
-        run(config(EXP2, *SMALL_EXP2, "convergence.max_iterations=1", *overrides),
-            ScriptedProposer.fractions({"BANK_A": [0.2], "BANK_B": [0.3]}), sinks=[sink])
+        run(
+            config(EXP2, *SMALL_EXP2, "convergence.max_iterations=1", *overrides),
+            ScriptedProposer.fractions({"BANK_A": [0.2], "BANK_B": [0.3]}),
+            sinks=[sink],
+        )
         return {e.payload["agent"]: e.payload for e in of_type(sink.events, "decision")}
 
     ab = decisions()

@@ -39,10 +39,13 @@ def test_a_run_outcome_rebuilt_from_its_dict_has_a_run_status() -> None:
     assert outcome.status is RunStatus.FAILED
 
 
-@pytest.mark.parametrize(("path", "overrides", "reason"), [
-    (EXP1, ("convergence.max_iterations=2",), StopReason.MAX_ITERATIONS),
-    (EXP2, (*SMALL_EXP2, "convergence.max_iterations=6", "convergence.stability_window=2"), StopReason.CONVERGED),
-])
+@pytest.mark.parametrize(
+    ("path", "overrides", "reason"),
+    [
+        (EXP1, ("convergence.max_iterations=2",), StopReason.MAX_ITERATIONS),
+        (EXP2, (*SMALL_EXP2, "convergence.max_iterations=6", "convergence.stability_window=2"), StopReason.CONVERGED),
+    ],
+)
 def test_runs_stop_with_a_stop_reason(path: Path, overrides: tuple[str, ...], reason: StopReason) -> None:
     _, result = run(config(path, *overrides), ScriptedProposer(lambda ctx: ctx.current_policy))
     assert result.stop_reason == reason

@@ -65,8 +65,14 @@ VISIBLE_TO: dict[str, Callable[[Event], set[str]]] = {
     "LsmCycle": _members,
     "EndOfDay": lambda e: set(IDS),
 }
-NEW_TYPES = {"LsmCycle", "CollateralPost", "CollateralWithdraw", "CollateralTimerWithdraw",
-             "CollateralAdjustment", "Split"}
+NEW_TYPES = {
+    "LsmCycle",
+    "CollateralPost",
+    "CollateralWithdraw",
+    "CollateralTimerWithdraw",
+    "CollateralAdjustment",
+    "Split",
+}
 
 
 def _counterparties(e: Event, me: str) -> set[str]:
@@ -80,15 +86,31 @@ def _counterparties(e: Event, me: str) -> set[str]:
 
 
 def _collateral_policy() -> dict[str, Any]:
-    post = {"type": "action", "node_id": "post", "action": "PostCollateral",
-            "parameters": {"amount": {"value": 700}, "auto_withdraw_after_ticks": {"value": 2}}}
-    withdraw = {"type": "action", "node_id": "take", "action": "WithdrawCollateral",
-                "parameters": {"amount": {"value": 200}}}
+    post = {
+        "type": "action",
+        "node_id": "post",
+        "action": "PostCollateral",
+        "parameters": {"amount": {"value": 700}, "auto_withdraw_after_ticks": {"value": 2}},
+    }
+    withdraw = {
+        "type": "action",
+        "node_id": "take",
+        "action": "WithdrawCollateral",
+        "parameters": {"amount": {"value": 200}},
+    }
     first_tick = {"op": "==", "left": {"field": "current_tick"}, "right": {"value": 0}}
-    return {"version": "1.0", "policy_id": "collateral",
-            "payment_tree": {"type": "action", "node_id": "go", "action": "Release"},
-            "strategic_collateral_tree": {"type": "condition", "node_id": "c", "condition": first_tick,
-                                          "on_true": post, "on_false": withdraw}}
+    return {
+        "version": "1.0",
+        "policy_id": "collateral",
+        "payment_tree": {"type": "action", "node_id": "go", "action": "Release"},
+        "strategic_collateral_tree": {
+            "type": "condition",
+            "node_id": "c",
+            "condition": first_tick,
+            "on_true": post,
+            "on_false": withdraw,
+        },
+    }
 
 
 def _splitting_policy(action: str, extra: dict[str, Any]) -> dict[str, Any]:
@@ -98,55 +120,96 @@ def _splitting_policy(action: str, extra: dict[str, Any]) -> dict[str, Any]:
     third_day = {"op": ">=", "left": {"field": "current_tick"}, "right": {"value": 8}}
     not_a_part = {"op": "==", "left": {"field": "is_split"}, "right": {"value": 0}}
     release = {"type": "action", "node_id": "go", "action": "Release"}
-    return {"version": "1.0", "policy_id": f"split-{action}",
-            "payment_tree": {"type": "condition", "node_id": "day3", "condition": third_day,
-                             "on_true": {"type": "condition", "node_id": "whole",
-                                         "condition": not_a_part, "on_true": split,
-                                         "on_false": release},
-                             "on_false": release | {"node_id": "go_whole"}}}
+    return {
+        "version": "1.0",
+        "policy_id": f"split-{action}",
+        "payment_tree": {
+            "type": "condition",
+            "node_id": "day3",
+            "condition": third_day,
+            "on_true": {
+                "type": "condition",
+                "node_id": "whole",
+                "condition": not_a_part,
+                "on_true": split,
+                "on_false": release,
+            },
+            "on_false": release | {"node_id": "go_whole"},
+        },
+    }
 
 
 @cache
 def trace() -> tuple[dict[str, Any], ...]:
     """A 3-day trace with offsets, a 3- and a 4-bank cycle, limits, collateral and cap changes,
     and splits (a split part that waits in Queue 2, staggered parts released later)."""
+
     def pay(frm: int, to: int, amount: int, tick: int) -> dict[str, Any]:
-        return {"type": "CustomTransactionArrival", "from_agent": IDS[frm], "to_agent": IDS[to],
-                "amount": amount, "deadline": 2, "schedule": {"type": "OneTime", "tick": tick}}
+        return {
+            "type": "CustomTransactionArrival",
+            "from_agent": IDS[frm],
+            "to_agent": IDS[to],
+            "amount": amount,
+            "deadline": 2,
+            "schedule": {"type": "OneTime", "tick": tick},
+        }
 
     raw = {
         "simulation": {"ticks_per_day": 4, "num_days": 3, "rng_seed": 1},
-        "cost_rates": {"delay_cost_per_tick_per_cent": 0.1, "collateral_cost_per_tick_bps": 50,
-                       "split_friction_cost": 30,
-                       "deadline_penalty": 500, "eod_penalty_per_transaction": 700},
+        "cost_rates": {
+            "delay_cost_per_tick_per_cent": 0.1,
+            "collateral_cost_per_tick_bps": 50,
+            "split_friction_cost": 30,
+            "deadline_penalty": 500,
+            "eod_penalty_per_transaction": 700,
+        },
         "lsm_config": {"enable_bilateral": True, "enable_cycles": True, "max_cycle_length": 4},
         "agents": [
-            {"id": "B0", "opening_balance": 100, "unsecured_cap": 200,
-             "max_collateral_capacity": 5_000},
+            {"id": "B0", "opening_balance": 100, "unsecured_cap": 200, "max_collateral_capacity": 5_000},
             {"id": "B1", "opening_balance": 100, "bilateral_limits": {"B3": 1_000}},
             {"id": "B2", "opening_balance": 100},
-            {"id": "B3", "opening_balance": 0}],
+            {"id": "B3", "opening_balance": 0},
+        ],
         "scenario_events": [
-            pay(0, 1, 3_000, 0), pay(1, 2, 3_000, 0), pay(2, 0, 3_000, 0),  # 3-bank ring
-            pay(0, 1, 2_000, 1), pay(1, 0, 1_900, 1),  # a bilateral offset
-            pay(0, 1, 4_000, 4), pay(1, 3, 4_000, 4), pay(3, 2, 4_000, 4), pay(2, 0, 4_000, 4),
-            pay(1, 3, 1_500, 5), pay(3, 1, 9_000, 6),  # over B1's limit to B3; B3 cannot pay
-            {"type": "DirectTransfer", "from_agent": "B2", "to_agent": "B3", "amount": 50,
-             "schedule": {"type": "OneTime", "tick": 2}},
-            {"type": "CollateralAdjustment", "agent": "B0", "delta": -100,
-             "schedule": {"type": "OneTime", "tick": 3}},
-            pay(1, 0, 3_001, 8), pay(2, 3, 90, 8), pay(1, 3, 20_000, 9),  # day 3: splits
-            {"type": "DirectTransfer", "from_agent": "B3", "to_agent": "B2", "amount": 60,
-             "schedule": {"type": "OneTime", "tick": 9}},  # B2's staggered parts can settle
+            pay(0, 1, 3_000, 0),
+            pay(1, 2, 3_000, 0),
+            pay(2, 0, 3_000, 0),  # 3-bank ring
+            pay(0, 1, 2_000, 1),
+            pay(1, 0, 1_900, 1),  # a bilateral offset
+            pay(0, 1, 4_000, 4),
+            pay(1, 3, 4_000, 4),
+            pay(3, 2, 4_000, 4),
+            pay(2, 0, 4_000, 4),
+            pay(1, 3, 1_500, 5),
+            pay(3, 1, 9_000, 6),  # over B1's limit to B3; B3 cannot pay
+            {
+                "type": "DirectTransfer",
+                "from_agent": "B2",
+                "to_agent": "B3",
+                "amount": 50,
+                "schedule": {"type": "OneTime", "tick": 2},
+            },
+            {"type": "CollateralAdjustment", "agent": "B0", "delta": -100, "schedule": {"type": "OneTime", "tick": 3}},
+            pay(1, 0, 3_001, 8),
+            pay(2, 3, 90, 8),
+            pay(1, 3, 20_000, 9),  # day 3: splits
+            {
+                "type": "DirectTransfer",
+                "from_agent": "B3",
+                "to_agent": "B2",
+                "amount": 60,
+                "schedule": {"type": "OneTime", "tick": 9},
+            },  # B2's staggered parts can settle
         ],
     }
     scenario = scenario_from_dict(raw)
-    policies = {"B0": _collateral_policy(), "B1": _splitting_policy("Split", {}),
-                "B2": _splitting_policy("StaggerSplit", {"stagger_first_now": 1})}
-    setup = build_setup(scenario, {a: parse_valid_policy(p) for a, p in policies.items()},
-                        engine="reference")
-    _, events = ReferenceEngine(setup).run(generate_schedule(scenario.config, 1, setup.horizon),
-                                           trace=True)
+    policies = {
+        "B0": _collateral_policy(),
+        "B1": _splitting_policy("Split", {}),
+        "B2": _splitting_policy("StaggerSplit", {"stagger_first_now": 1}),
+    }
+    setup = build_setup(scenario, {a: parse_valid_policy(p) for a, p in policies.items()}, engine="reference")
+    _, events = ReferenceEngine(setup).run(generate_schedule(scenario.config, 1, setup.horizon), trace=True)
     return tuple(events)
 
 
@@ -202,8 +265,7 @@ def test_splits_reach_the_splitting_bank_only_and_read_as_text() -> None:
     parts = {c: e["sender"] for e in splits for c in e["children"]}
     for me in IDS:
         seen = filter_events_for_agent(trace(), me)
-        assert {e["tx"] for e in seen if e["type"] == "Split"} == {
-            e["tx"] for e in splits if e["sender"] == me}
+        assert {e["tx"] for e in seen if e["type"] == "Split"} == {e["tx"] for e in splits if e["sender"] == me}
         # a part's arrival (which names its parent) reaches its sender only
         arrivals = [e for e in seen if e["type"] == "Arrival" and e["tx"] in parts]
         assert all(parts[e["tx"]] == me and "parent" in e for e in arrivals)
@@ -211,23 +273,32 @@ def test_splits_reach_the_splitting_bank_only_and_read_as_text() -> None:
     text = "\n".join(format_events(trace(), "B1", max_lines=500))
     b1 = next(e for e in splits if e["sender"] == "B1")
     first = b1["children"][0]
-    assert (f"tx{b1['tx']} split (Split) into 3 parts: tx{first} $10.00, tx{first + 1} $10.00, "
-            f"tx{first + 2} $10.01; friction $0.60") in text
+    assert (
+        f"tx{b1['tx']} split (Split) into 3 parts: tx{first} $10.00, tx{first + 1} $10.00, "
+        f"tx{first + 2} $10.01; friction $0.60"
+    ) in text
     assert f"part of tx{b1['tx']}, tx{first} to B0, $10.00" in text
 
 
 def test_a_split_of_many_parts_keeps_a_short_line() -> None:
-    split = {"tick": 3, "type": "Split", "tx": 1, "sender": "B0", "action": "Split",
-             "children": list(range(10, 110)), "amounts": [1] * 100, "friction": 0}
+    split = {
+        "tick": 3,
+        "type": "Split",
+        "tx": 1,
+        "sender": "B0",
+        "action": "Split",
+        "children": list(range(10, 110)),
+        "amounts": [1] * 100,
+        "friction": 0,
+    }
     assert format_events([split], "B0") == [
         "t3  tx1 split (Split) into 100 parts: tx10 $0.01, tx11 $0.01, tx12 $0.01, tx13 $0.01, "
-        "… 96 more; friction $0.00"]
+        "… 96 more; friction $0.00"
+    ]
     assert format_events([split], "B1") == []
 
 
 def test_a_limit_block_reads_as_such_when_the_engine_says_so() -> None:
-    queued = [{"tick": 2, "type": "QueuedRtgs", "tx": 7, "sender": "B1", "amount": 1_500,
-               "reason": "bilateral_limit"}]
-    assert format_events(queued, "B1") == [
-        "t2  tx7 queued centrally, $15.00 (over your limit to that bank)"]
+    queued = [{"tick": 2, "type": "QueuedRtgs", "tx": 7, "sender": "B1", "amount": 1_500, "reason": "bilateral_limit"}]
+    assert format_events(queued, "B1") == ["t2  tx7 queued centrally, $15.00 (over your limit to that bank)"]
     assert filter_events_for_agent(queued, "B3") == ()

@@ -35,22 +35,25 @@ def propose(client: ExperimentLLMClient) -> PolicyGenerationResult:
 def unknown_field_policy() -> dict[str, object]:
     doc = fraction_policy(0.08)
     doc["payment_tree"] = {
-        "type": "condition", "node_id": "rich",
+        "type": "condition",
+        "node_id": "rich",
         "condition": {"op": ">=", "left": {"field": "balanec"}, "right": {"field": "amount"}},
         "on_true": {"type": "action", "node_id": "go", "action": "Release"},
-        "on_false": {"type": "action", "node_id": "wait", "action": "Hold"}}
+        "on_false": {"type": "action", "node_id": "wait", "action": "Hold"},
+    }
     return doc
 
 
 def test_fault_script_recovers_and_records_every_reason(fake_llm: FakeOpenAIServer) -> None:
-    config = fake_llm_config(fake_llm.base_url, max_retries=3, transport_retries=3,
-                             timeout_seconds=1.0)
+    config = fake_llm_config(fake_llm.base_url, max_retries=3, transport_retries=3, timeout_seconds=1.0)
     client = ExperimentLLMClient(config, exp2_constraints())
     fake_llm.push(
-        Reply("Sure! I think the bank should keep less money around."),   # attempt 1
-        policy_reply(unknown_field_policy()),                             # attempt 2
-        policy_reply(fraction_policy(1.5)),                               # attempt 3
-        Fault(429, retry_after=0.3), Fault(500), Delay(4.0),              # attempt 4: transport
+        Reply("Sure! I think the bank should keep less money around."),  # attempt 1
+        policy_reply(unknown_field_policy()),  # attempt 2
+        policy_reply(fraction_policy(1.5)),  # attempt 3
+        Fault(429, retry_after=0.3),
+        Fault(500),
+        Delay(4.0),  # attempt 4: transport
         policy_reply(fraction_policy(0.08)),
     )
     result = propose(client)
@@ -65,8 +68,7 @@ def test_fault_script_recovers_and_records_every_reason(fake_llm: FakeOpenAIServ
     assert inter[0].validation_errors[0].startswith("(reply): no JSON object")
     assert inter[0].parsed_policy is None
     assert any("'balanec' is not a known field" in e for e in inter[1].validation_errors)
-    assert inter[2].validation_errors == (
-        "parameters.initial_liquidity_fraction: must be <= 1, got 1.5",)
+    assert inter[2].validation_errors == ("parameters.initial_liquidity_fraction: must be <= 1, got 1.5",)
     assert inter[3].error is not None and inter[3].error.startswith("RateLimitError")
     assert inter[4].error is not None and inter[4].error.startswith("InternalServerError")
     assert inter[5].error is not None and inter[5].error.startswith("Timeout")
@@ -85,8 +87,7 @@ def test_fault_script_recovers_and_records_every_reason(fake_llm: FakeOpenAIServ
 
 
 def test_invalid_after_every_reask_gives_no_policy(fake_llm: FakeOpenAIServer) -> None:
-    client = ExperimentLLMClient(fake_llm_config(fake_llm.base_url, max_retries=1),
-                                 exp2_constraints())
+    client = ExperimentLLMClient(fake_llm_config(fake_llm.base_url, max_retries=1), exp2_constraints())
     fake_llm.push(policy_reply(fraction_policy(1.5)), policy_reply(unknown_field_policy()))
     result = propose(client)
     assert result.policy is None and result.attempts == 2
@@ -129,15 +130,18 @@ def test_refused_key_access_or_model_stops_the_run(fake_llm: FakeOpenAIServer, s
     assert [i.error is not None for i in client.interactions] == [True]
 
 
-def test_missing_credentials_are_refused_before_any_call(fake_llm: FakeOpenAIServer,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_credentials_are_refused_before_any_call(
+    fake_llm: FakeOpenAIServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     config = fake_llm_config(fake_llm.base_url, api_key_env=None, transport_retries=3, backoff_seconds=5.0)
     with pytest.raises(ConfigError) as caught:
         ExperimentLLMClient(config, exp2_constraints())
-    assert str(caught.value) == ("llm.model: openai/fake-model needs an API key in OPENAI_API_KEY, which is not "
-                                 "set (or name the variable that holds it in llm.api_key_env; a server "
-                                 "that checks none takes any value)")  # it has an api_base
+    assert str(caught.value) == (
+        "llm.model: openai/fake-model needs an API key in OPENAI_API_KEY, which is not "
+        "set (or name the variable that holds it in llm.api_key_env; a server "
+        "that checks none takes any value)"
+    )  # it has an api_base
     # Through the transport regardless (as a Ray sweep's gateway would call): the OpenAI SDK
     # refuses to build the request and litellm reports it as a 500: one call, fatal (retrying
     # it with backoff would cost seconds per proposal, every iteration, and never succeed).
@@ -153,33 +157,33 @@ def test_missing_credentials_are_refused_before_any_call(fake_llm: FakeOpenAISer
     assert fake_llm.requests == []
 
 
-def test_api_key_never_recorded_or_logged(fake_llm: FakeOpenAIServer,
-                                          caplog: pytest.LogCaptureFixture,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_api_key_never_recorded_or_logged(
+    fake_llm: FakeOpenAIServer, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     caplog.set_level(logging.DEBUG)
     config = fake_llm_config(fake_llm.base_url, transport_retries=1, max_retries=1)
     client = ExperimentLLMClient(config, exp2_constraints())
-    fake_llm.push(Fault(500, message=f"upstream rejected key {FAKE_KEY}"),
-                  Reply(f"your key {FAKE_KEY} looks odd"),
-                  policy_reply(fraction_policy(0.08)))
+    fake_llm.push(
+        Fault(500, message=f"upstream rejected key {FAKE_KEY}"),
+        Reply(f"your key {FAKE_KEY} looks odd"),
+        policy_reply(fraction_policy(0.08)),
+    )
     result = propose(client)
     assert result.ok
     assert fake_llm.requests[0].headers["authorization"] == f"Bearer {FAKE_KEY}"  # it was used
     recorded = json.dumps([i.to_dict() for i in client.interactions])
     assert "[redacted]" in recorded
     out = capsys.readouterr()
-    for text in (recorded, repr(result), caplog.text, out.out, out.err,
-                 json.dumps(fake_llm.requests[-1].body)):
+    for text in (recorded, repr(result), caplog.text, out.out, out.err, json.dumps(fake_llm.requests[-1].body)):
         assert FAKE_KEY not in text
         assert "SENTINEL" not in text
 
 
-def test_reasoning_options_sent_only_when_supported(fake_llm: FakeOpenAIServer,
-                                                    caplog: pytest.LogCaptureFixture) -> None:
-    effort = ExperimentLLMClient(fake_llm_config(fake_llm.base_url, reasoning_effort="low"),
-                                 exp2_constraints())
-    budget = ExperimentLLMClient(fake_llm_config(fake_llm.base_url, thinking_budget=2048),
-                                 exp2_constraints())
+def test_reasoning_options_sent_only_when_supported(
+    fake_llm: FakeOpenAIServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    effort = ExperimentLLMClient(fake_llm_config(fake_llm.base_url, reasoning_effort="low"), exp2_constraints())
+    budget = ExperimentLLMClient(fake_llm_config(fake_llm.base_url, thinking_budget=2048), exp2_constraints())
     fake_llm.push(policy_reply(fraction_policy(0.08)), policy_reply(fraction_policy(0.08)))
     with caplog.at_level(logging.WARNING, logger="runner.llm"):
         propose(effort)
@@ -194,8 +198,9 @@ def test_missing_key_variable_is_a_config_error(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(ConfigError, match=FAKE_KEY_ENV):
         ExperimentLLMClient(fake_llm_config("http://127.0.0.1:9/v1"), exp2_constraints())
     with pytest.raises(ConfigError, match="builtin"):
-        ExperimentLLMClient(fake_llm_config("http://127.0.0.1:9/v1", model="builtin/none",
-                                            api_key_env=None), exp2_constraints())
+        ExperimentLLMClient(
+            fake_llm_config("http://127.0.0.1:9/v1", model="builtin/none", api_key_env=None), exp2_constraints()
+        )
 
 
 def test_returned_policy_is_a_copy_and_canonical(fake_llm: FakeOpenAIServer) -> None:
@@ -213,8 +218,9 @@ def test_returned_policy_is_a_copy_and_canonical(fake_llm: FakeOpenAIServer) -> 
 
 
 def test_import_runner_does_not_import_litellm() -> None:
-    code = ("import os, sys, runner, runner.llm; assert 'litellm' not in sys.modules; "
-            "print(os.environ['LITELLM_LOCAL_MODEL_COST_MAP'])")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60, check=True)
+    code = (
+        "import os, sys, runner, runner.llm; assert 'litellm' not in sys.modules; "
+        "print(os.environ['LITELLM_LOCAL_MODEL_COST_MAP'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "True"

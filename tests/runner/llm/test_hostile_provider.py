@@ -83,8 +83,7 @@ HOSTILE_REPLIES = {
 
 
 @pytest.mark.parametrize("content,reason", HOSTILE_REPLIES.values(), ids=HOSTILE_REPLIES.keys())
-def test_hostile_reply_json_is_an_invalid_proposal(fake_llm: FakeOpenAIServer, content: str,
-                                                   reason: str) -> None:
+def test_hostile_reply_json_is_an_invalid_proposal(fake_llm: FakeOpenAIServer, content: str, reason: str) -> None:
     fake_llm.push(Reply(content))
     result, _ = propose(fake_llm)
     assert result.policy is None and result.attempts == 1
@@ -172,8 +171,9 @@ def test_absurd_usage_is_an_unpriced_call_with_a_reason(fake_llm: FakeOpenAIServ
     assert_storable(result.interactions)
 
 
-@pytest.mark.parametrize("usage", [{"prompt_tokens": "12", "completion_tokens": "4"},
-                                   {"prompt_tokens": True, "completion_tokens": False}])
+@pytest.mark.parametrize(
+    "usage", [{"prompt_tokens": "12", "completion_tokens": "4"}, {"prompt_tokens": True, "completion_tokens": False}]
+)
 def test_usage_litellm_coerces_is_kept_only_as_plain_counts(fake_llm: FakeOpenAIServer, usage: Any) -> None:
     fake_llm.push(Raw(body(usage=usage)))
     result, _ = propose(fake_llm)

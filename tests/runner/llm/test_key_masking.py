@@ -38,8 +38,13 @@ KEY = 'sk-live/Ab+Cd=Ef"g&h%20-7f3a9c1e5b'
 
 def encodings(key: str) -> dict[str, str]:
     raw = key.encode()
-    forms = {"raw": key, "json": json.dumps(key)[1:-1], "url": quote(key, safe=""),
-             "hex": binascii.hexlify(raw).decode(), "HEX": binascii.hexlify(raw).decode().upper()}
+    forms = {
+        "raw": key,
+        "json": json.dumps(key)[1:-1],
+        "url": quote(key, safe=""),
+        "hex": binascii.hexlify(raw).decode(),
+        "HEX": binascii.hexlify(raw).decode().upper(),
+    }
     for pad in range(3):
         prefix = b"u:" + b"x" * pad  # "Basic base64(user:key)" at each alignment
         forms[f"b64_{pad}"] = base64.b64encode(prefix + raw).decode()
@@ -75,8 +80,13 @@ def test_placeholders_shorter_than_eight_characters_are_not_secrets(short: str) 
 
 
 def test_secret_values_are_every_variable_read_for_the_call() -> None:
-    env = {"MY_KEY": "sk-custom-123456", "OPENAI_API_KEY": "sk-openai-123456",
-           "ANTHROPIC_API_KEY": "sk-ant-123456789", "OTHER": "sk-not-a-key-var", "GROQ_API_KEY": "x"}
+    env = {
+        "MY_KEY": "sk-custom-123456",
+        "OPENAI_API_KEY": "sk-openai-123456",
+        "ANTHROPIC_API_KEY": "sk-ant-123456789",
+        "OTHER": "sk-not-a-key-var",
+        "GROQ_API_KEY": "x",
+    }
     config = LLMConfig(model="openai/gpt-4.1", api_key_env="MY_KEY")
     assert secret_values(config, env) == ("sk-ant-123456789", "sk-custom-123456", "sk-openai-123456")
     assert secret_values(LLMConfig(model="builtin/none"), {}) == ()
@@ -91,13 +101,23 @@ def hostile_script(key: str) -> list[object]:
     policy = json.dumps(fraction_policy(0.3))
     usage_body = completion_body(Reply(policy), "fake-model", 9)
     usage_body["usage"] = {"prompt_tokens": key, "completion_tokens": f"Bearer {key}", "total_tokens": 1}
-    error_body = json.dumps({"error": {"message": f"bad key {key} / {planted}", "type": "invalid_request_error",
-                                       "param": f"Authorization: Bearer {key}", "code": key}}).encode()
+    error_body = json.dumps(
+        {
+            "error": {
+                "message": f"bad key {key} / {planted}",
+                "type": "invalid_request_error",
+                "param": f"Authorization: Bearer {key}",
+                "code": key,
+            }
+        }
+    ).encode()
     return [
         Fault(500, message=f"upstream saw Authorization: Bearer {key} ({planted})"),  # transient, retried
         Raw(error_body, status=400, headers=(("X-Echo-Authorization", f"Bearer {key}"),)),  # final
-        Reply(f"My key is {key}. Encoded: {planted}\n```json\n{policy}\n```",
-              reasoning=f"the header said Bearer {key} {planted}"),
+        Reply(
+            f"My key is {key}. Encoded: {planted}\n```json\n{policy}\n```",
+            reasoning=f"the header said Bearer {key} {planted}",
+        ),
         Raw(json.dumps(usage_body).encode()),
         Reply("not json, but " + planted),
         Reply(policy),
@@ -106,18 +126,28 @@ def hostile_script(key: str) -> list[object]:
 
 def experiment(tmp_path: Path, api_base: str, api_key_env: str | None) -> Path:
     doc = {
-        "name": "leak_check", "scenario": str(EXPERIMENTS / "castro" / "scenarios" / "exp1.yaml"),
+        "name": "leak_check",
+        "scenario": str(EXPERIMENTS / "castro" / "scenarios" / "exp1.yaml"),
         "optimized_agents": ["BANK_A", "BANK_B"],
         "evaluation": {"mode": "deterministic", "acceptance": {"rule": "mean"}},
         "convergence": {"max_iterations": 2},
-        "llm": {"model": "openai/fake", "api_base": api_base, "max_retries": 1, "transport_retries": 1,
-                "backoff_seconds": 0.001, "timeout_seconds": 10, "system_prompt": "Manage cash.",
-                **({"api_key_env": api_key_env} if api_key_env else {})},
+        "llm": {
+            "model": "openai/fake",
+            "api_base": api_base,
+            "max_retries": 1,
+            "transport_retries": 1,
+            "backoff_seconds": 0.001,
+            "timeout_seconds": 10,
+            "system_prompt": "Manage cash.",
+            **({"api_key_env": api_key_env} if api_key_env else {}),
+        },
         "policy_constraints": {
-            "allowed_parameters": [{"name": "initial_liquidity_fraction", "param_type": "float",
-                                    "min_value": 0.0, "max_value": 1.0}],
-            "allowed_fields": ["balance"], "allowed_actions": {"payment_tree": ["Release", "Hold"],
-                                                               "bank_tree": ["NoAction"]}},
+            "allowed_parameters": [
+                {"name": "initial_liquidity_fraction", "param_type": "float", "min_value": 0.0, "max_value": 1.0}
+            ],
+            "allowed_fields": ["balance"],
+            "allowed_actions": {"payment_tree": ["Release", "Hold"], "bank_tree": ["NoAction"]},
+        },
         "output": {"directory": str(tmp_path / "results")},
     }
     path = tmp_path / "leak.yaml"
@@ -153,9 +183,13 @@ def exit_code(argv: list[str]) -> int:
 
 
 @pytest.mark.parametrize("source", ["api_key_env", "provider_variable"])
-def test_a_planted_key_reaches_no_stream_or_file(tmp_path: Path, source: str, monkeypatch: pytest.MonkeyPatch,
-                                                 capfd: pytest.CaptureFixture[str],
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_a_planted_key_reaches_no_stream_or_file(
+    tmp_path: Path,
+    source: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     env = "PAYLAB_LEAK_TEST_KEY" if source == "api_key_env" else None
     monkeypatch.setenv(env or "OPENAI_API_KEY", KEY)
@@ -163,8 +197,9 @@ def test_a_planted_key_reaches_no_stream_or_file(tmp_path: Path, source: str, mo
         exp = experiment(tmp_path, server.base_url, env)
         run_code = exit_code(["run", str(exp), "-vv"])
         sweep_file = tmp_path / "sweep.yaml"
-        sweep_file.write_text(json.dumps({"name": "leak", "experiments": [str(exp)],
-                                          "output": str(tmp_path / "sweep")}))
+        sweep_file.write_text(
+            json.dumps({"name": "leak", "experiments": [str(exp)], "output": str(tmp_path / "sweep")})
+        )
         sweep_code = exit_code(["sweep", str(sweep_file), "--executor", "local", "--quiet"])
         assert all(r.headers.get("authorization") == f"Bearer {KEY}" for r in server.requests)  # it was used
     assert (run_code, sweep_code) == (0, 0)

@@ -9,17 +9,22 @@ import pytest
 from runner.llm.parsing import extract_policy_json
 from runner.llm.transport import Scrubber, retry_after_seconds
 
-POLICY = {"parameters": {"initial_liquidity_fraction": 0.2},
-          "payment_tree": {"type": "action", "node_id": "go", "action": "Release"}}
+POLICY = {
+    "parameters": {"initial_liquidity_fraction": 0.2},
+    "payment_tree": {"type": "action", "node_id": "go", "action": "Release"},
+}
 
 
-@pytest.mark.parametrize("text", [
-    json.dumps(POLICY),
-    f"```json\n{json.dumps(POLICY, indent=2)}\n```",
-    f"```\n{json.dumps(POLICY)}\n```",
-    f"Here is my policy:\n```json\n{json.dumps(POLICY)}\n```\nIt brings in less liquidity.",
-    f"I lower the fraction {{a bit}}. {json.dumps(POLICY)} That should do. {{}}",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(POLICY),
+        f"```json\n{json.dumps(POLICY, indent=2)}\n```",
+        f"```\n{json.dumps(POLICY)}\n```",
+        f"Here is my policy:\n```json\n{json.dumps(POLICY)}\n```\nIt brings in less liquidity.",
+        f"I lower the fraction {{a bit}}. {json.dumps(POLICY)} That should do. {{}}",
+    ],
+)
 def test_accepted_shapes(text: str) -> None:
     doc = extract_policy_json(text, policy_id="p1")
     assert doc == {**POLICY, "version": "1.0", "policy_id": "p1"}
@@ -39,14 +44,17 @@ def test_a_nested_object_of_a_broken_policy_is_not_taken_for_the_policy() -> Non
         extract_policy_json(f"Policy: {broken}")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "empty"),
-    (None, "empty"),
-    ("I would hold more liquidity.", "no JSON object"),
-    ("[1, 2, 3]", "no JSON object"),
-    ("```json\n{\"parameters\": {,}}\n```", "fenced block holds invalid JSON"),
-    ('{"parameters": {"x": 1}', "do not balance"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty"),
+        (None, "empty"),
+        ("I would hold more liquidity.", "no JSON object"),
+        ("[1, 2, 3]", "no JSON object"),
+        ('```json\n{"parameters": {,}}\n```', "fenced block holds invalid JSON"),
+        ('{"parameters": {"x": 1}', "do not balance"),
+    ],
+)
 def test_rejected_replies_say_why(text: str | None, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         extract_policy_json(text)

@@ -69,8 +69,12 @@ def test_prompt_keeps_one_answer_contract() -> None:
 def test_agent_prompt_has_no_other_agents_data(agent: str, other: str) -> None:
     raw = exp2_context(agent, filtered=False)
     # the unfiltered trace does hold the other bank's private events…
-    leaked = [e for s in raw.streams for e in s.events
-              if e.get("agent") == other and e["type"] in ("CostAccrual", "PolicyDecision")]
+    leaked = [
+        e
+        for s in raw.streams
+        for e in s.events
+        if e.get("agent") == other and e["type"] in ("CostAccrual", "PolicyDecision")
+    ]
     assert leaked
     other_costs = {e["liquidity_opportunity"] for e in leaked if e["type"] == "CostAccrual"}
     text = build_user_prompt(raw)
@@ -90,13 +94,28 @@ def test_agent_prompt_has_no_other_agents_data(agent: str, other: str) -> None:
 
 def test_filter_keeps_only_own_events_and_fields() -> None:
     events = [
-        {"tick": 0, "type": "Arrival", "tx": 1, "sender": "A", "receiver": "B", "amount": 100,
-         "deadline": 3, "priority": 5},
-        {"tick": 0, "type": "Arrival", "tx": 2, "sender": "B", "receiver": "A", "amount": 200,
-         "deadline": 3, "priority": 5},
+        {
+            "tick": 0,
+            "type": "Arrival",
+            "tx": 1,
+            "sender": "A",
+            "receiver": "B",
+            "amount": 100,
+            "deadline": 3,
+            "priority": 5,
+        },
+        {
+            "tick": 0,
+            "type": "Arrival",
+            "tx": 2,
+            "sender": "B",
+            "receiver": "A",
+            "amount": 200,
+            "deadline": 3,
+            "priority": 5,
+        },
         {"tick": 0, "type": "QueuedRtgs", "tx": 2, "sender": "B", "amount": 200},
-        {"tick": 1, "type": "Settlement", "tx": 2, "sender": "B", "receiver": "A", "amount": 200,
-         "path": "queue2"},
+        {"tick": 1, "type": "Settlement", "tx": 2, "sender": "B", "receiver": "A", "amount": 200, "path": "queue2"},
         {"tick": 1, "type": "LsmOffset", "agents": ["A", "B"], "gross": 900, "net": 100},
         {"tick": 1, "type": "CostAccrual", "agent": "B", "delay": 7, "balance": -5},
         {"tick": 1, "type": "CostAccrual", "agent": "A", "delay": 3, "balance": 42},
@@ -105,8 +124,16 @@ def test_filter_keeps_only_own_events_and_fields() -> None:
     ]
     kept = filter_events_for_agent(events, "A")
     assert kept == (
-        {"tick": 0, "type": "Arrival", "tx": 1, "sender": "A", "receiver": "B", "amount": 100,
-         "deadline": 3, "priority": 5},
+        {
+            "tick": 0,
+            "type": "Arrival",
+            "tx": 1,
+            "sender": "A",
+            "receiver": "B",
+            "amount": 100,
+            "deadline": 3,
+            "priority": 5,
+        },
         {"tick": 1, "type": "Settlement", "tx": 2, "sender": "B", "receiver": "A", "amount": 200},
         {"tick": 1, "type": "LsmOffset", "agents": ["A", "B"]},
         {"tick": 1, "type": "CostAccrual", "agent": "A", "delay": 3},
@@ -129,17 +156,17 @@ def test_money_is_dollars_from_cents() -> None:
 
 
 def test_event_lines_are_capped_with_a_note() -> None:
-    events = [{"tick": t, "type": "PolicyDecision", "agent": "A", "tx": t, "action": "Hold",
-               "node": "wait"} for t in range(50)]
+    events = [
+        {"tick": t, "type": "PolicyDecision", "agent": "A", "tx": t, "action": "Hold", "node": "wait"}
+        for t in range(50)
+    ]
     events.append({"tick": 50, "type": "EodPenalty", "tx": 3, "sender": "A", "penalty": 100_000})
     lines = format_events(events, "A", max_lines=10)
     assert len(lines) == 11
     assert "t50  tx3 unsettled at end of day: penalty $1,000.00" in lines  # penalties kept first
     assert lines[-1] == "(… 41 more lines not shown: 41 payment decisions)"
-    costs = [{"tick": t, "type": "CostAccrual", "agent": "A", "liquidity_opportunity": 415}
-             for t in range(12)]
-    assert format_events(costs, "A") == [
-        "t0-t11  every tick, costs: liquidity opportunity $4.15"]
+    costs = [{"tick": t, "type": "CostAccrual", "agent": "A", "liquidity_opportunity": 415} for t in range(12)]
+    assert format_events(costs, "A") == ["t0-t11  every tick, costs: liquidity opportunity $4.15"]
 
 
 def test_history_sorted_by_cost_with_rejections() -> None:
@@ -156,10 +183,10 @@ def test_split_actions_described_only_when_allowed(allowed: list[str]) -> None:
     per-part penalties, is_split, StaggerSplit's arguments); without, nothing about it."""
     ctx = exp2_context()
     constraints = exp2_constraints().model_copy(
-        update={"allowed_actions": {"payment_tree": allowed, "bank_tree": ["NoAction"]}})
+        update={"allowed_actions": {"payment_tree": allowed, "bank_tree": ["NoAction"]}}
+    )
     text = build_system_prompt(exp2_llm_config(), constraints, ctx.scenario, None)
-    phrases = ("split friction x (parts - 1)", "is_split = 1", "stagger_first_now",
-               "num_splits")
+    phrases = ("split friction x (parts - 1)", "is_split = 1", "stagger_first_now", "num_splits")
     if "Split" in allowed:
         assert all(p in text for p in phrases), [p for p in phrases if p not in text]
     else:

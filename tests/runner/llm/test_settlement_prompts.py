@@ -24,27 +24,31 @@ from tests.fakes.contexts import exp2_constraints, exp2_llm_config
 BASE: dict[str, Any] = {
     "simulation": {"ticks_per_day": 4, "num_days": 1, "rng_seed": 1},
     "lsm_config": {"enable_bilateral": False, "enable_cycles": False},
-    "agents": [{"id": "B0", "opening_balance": 1_000, "unsecured_cap": 300},
-               {"id": "B1", "opening_balance": 1_000},
-               {"id": "B2", "opening_balance": 1_000}],
+    "agents": [
+        {"id": "B0", "opening_balance": 1_000, "unsecured_cap": 300},
+        {"id": "B1", "opening_balance": 1_000},
+        {"id": "B2", "opening_balance": 1_000},
+    ],
 }
 
 # rule -> (change to BASE, a phrase only that rule's text contains)
 RULES: dict[str, tuple[dict[str, Any], str]] = {
-    "cycles": ({"lsm_config": {"enable_bilateral": False, "enable_cycles": True,
-                               "max_cycle_length": 5}}, "ring of 3 to 5 banks"),
-    "limits": ({"agents.0": {"bilateral_limits": {"B1": 4_321}, "multilateral_limit": 9_876}},
-               "Your outflow limits"),
-    "limits_block": ({"agents.0": {"limits": {"bilateral_limits": {"B2": 4_321}}}},
-                     "to B2 at most $43.21"),
+    "cycles": (
+        {"lsm_config": {"enable_bilateral": False, "enable_cycles": True, "max_cycle_length": 5}},
+        "ring of 3 to 5 banks",
+    ),
+    "limits": ({"agents.0": {"bilateral_limits": {"B1": 4_321}, "multilateral_limit": 9_876}}, "Your outflow limits"),
+    "limits_block": ({"agents.0": {"limits": {"bilateral_limits": {"B2": 4_321}}}}, "to B2 at most $43.21"),
     "queue1_ordering": ({"queue1_ordering": "priority_deadline"}, "internal queue is sorted"),
-    "priority_escalation": ({"priority_escalation": {"enabled": True,
-                                                     "start_escalating_at_ticks": 3,
-                                                     "max_boost": 2}},
-                            "round(2 x (1 - r/3))"),
+    "priority_escalation": (
+        {"priority_escalation": {"enabled": True, "start_escalating_at_ticks": 3, "max_boost": 2}},
+        "round(2 x (1 - r/3))",
+    ),
     "priority_mode": ({"priority_mode": True}, "declared RTGS priority"),
-    "collateral": ({"agents.0": {"posted_collateral": 2_500, "max_collateral_capacity": 7_000,
-                                 "collateral_haircut": 0.1}}, "you start with $25.00 posted"),
+    "collateral": (
+        {"agents.0": {"posted_collateral": 2_500, "max_collateral_capacity": 7_000, "collateral_haircut": 0.1}},
+        "you start with $25.00 posted",
+    ),
 }
 MARKERS = [phrase for _change, phrase in RULES.values()]
 
@@ -61,8 +65,7 @@ def scenario_with(*rules: str) -> dict[str, Any]:
     return raw
 
 
-def system_prompt(raw: dict[str, Any], agent: str,
-                  constraints: ScenarioConstraints | None = None) -> str:
+def system_prompt(raw: dict[str, Any], agent: str, constraints: ScenarioConstraints | None = None) -> str:
     facts = scenario_facts(scenario_from_dict(raw), agent)
     return build_system_prompt(exp2_llm_config(), constraints or exp2_constraints(), facts, None)
 
@@ -79,8 +82,7 @@ def test_each_rule_is_described_when_used(rule: str) -> None:
     phrase = RULES[rule][1]
     assert phrase in text
     others = [m for r, (_c, m) in RULES.items() if r != rule and m != phrase]
-    assert not [m for m in others if m in text and not (rule == "limits_block"
-                                                        and m == "Your outflow limits")]
+    assert not [m for m in others if m in text and not (rule == "limits_block" and m == "Your outflow limits")]
 
 
 def test_cycles_without_bilateral_do_not_claim_no_offsetting() -> None:
@@ -98,9 +100,12 @@ def test_limits_and_collateral_of_another_bank_stay_out() -> None:
 
 
 def test_collateral_trees_are_explained_when_allowed() -> None:
-    allowed = ScenarioConstraints(allowed_actions={
-        "payment_tree": ["Release", "Hold"],
-        "strategic_collateral_tree": ["PostCollateral", "WithdrawCollateral", "HoldCollateral"]})
+    allowed = ScenarioConstraints(
+        allowed_actions={
+            "payment_tree": ["Release", "Hold"],
+            "strategic_collateral_tree": ["PostCollateral", "WithdrawCollateral", "HoldCollateral"],
+        }
+    )
     text = system_prompt(scenario_with(), "B0", allowed)
     # no collateral posted, but the trees may post: the capacity is 10 x the unsecured cap
     assert "you start with $0.00 posted and may post up to $30.00" in text
@@ -114,8 +119,9 @@ def test_settlement_lines_are_empty_by_default() -> None:
 
 
 def test_queue2_actions_explain_the_central_queue_pass() -> None:
-    with_q2 = ScenarioConstraints(allowed_actions={
-        "payment_tree": ["Release", "Hold", "ResubmitToRtgs", "WithdrawFromRtgs"]})
+    with_q2 = ScenarioConstraints(
+        allowed_actions={"payment_tree": ["Release", "Hold", "ResubmitToRtgs", "WithdrawFromRtgs"]}
+    )
     text = system_prompt(scenario_with("priority_mode"), "B0", with_q2)
     assert "also judges each of your payments waiting in the central queue" in text
     assert "ResubmitToRtgs — move a payment that waits in the central queue" in text

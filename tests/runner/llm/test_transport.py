@@ -58,10 +58,13 @@ def assert_plain(value: Any) -> None:
 
 def unpickled_without_litellm(data: bytes) -> str:
     """Load ``data`` in a fresh interpreter; fail if that needs litellm. Its repr."""
-    code = ("import pickle, sys; o = pickle.load(sys.stdin.buffer); "
-            "assert 'litellm' not in sys.modules, 'unpickling imported litellm'; print(repr(o))")
-    out = subprocess.run([sys.executable, "-c", code], input=data, cwd=ROOT, capture_output=True,
-                         timeout=60, check=False)
+    code = (
+        "import pickle, sys; o = pickle.load(sys.stdin.buffer); "
+        "assert 'litellm' not in sys.modules, 'unpickling imported litellm'; print(repr(o))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=data, cwd=ROOT, capture_output=True, timeout=60, check=False
+    )
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     return out.stdout.decode()
 
@@ -131,8 +134,7 @@ def test_client_over_another_transport(monkeypatch: pytest.MonkeyPatch) -> None:
     """The key variable belongs to the transport's process: this one need not have it."""
     monkeypatch.delenv(FAKE_KEY_ENV, raising=False)
     transport = CannedTransport(policy_reply(fraction_policy(0.08)).content)
-    client = ExperimentLLMClient(fake_llm_config("http://127.0.0.1:9/v1"), exp2_constraints(),
-                                 transport=transport)
+    client = ExperimentLLMClient(fake_llm_config("http://127.0.0.1:9/v1"), exp2_constraints(), transport=transport)
     result = asyncio.run(client.propose(exp2_context()))
     assert result.ok and result.policy is not None
     assert result.policy["parameters"] == {"initial_liquidity_fraction": 0.08}
@@ -156,7 +158,13 @@ assert asyncio.run(client.propose(exp2_context())).ok
 assert "litellm" not in sys.modules and "openai" not in sys.modules, "litellm imported"
 print("ok")
 """
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120, check=False,
-                         env={k: v for k, v in os.environ.items() if k != FAKE_KEY_ENV})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != FAKE_KEY_ENV},
+    )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]

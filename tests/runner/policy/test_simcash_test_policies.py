@@ -47,8 +47,7 @@ def read(path: Path) -> dict[str, Any]:
 def run_in_exp2(doc: dict[str, Any], fraction: float | None = None) -> CostTable:
     """Both Castro banks run ``doc`` on several exp2 days; the engines must agree."""
     if fraction is not None:
-        doc = {**doc, "parameters": {**(doc.get("parameters") or {}),
-                                     "initial_liquidity_fraction": fraction}}
+        doc = {**doc, "parameters": {**(doc.get("parameters") or {}), "initial_liquidity_fraction": fraction}}
     policy = parse_valid_policy(doc)
     sc = load_scenario(EXP2)
     setup = build_setup(sc, dict.fromkeys(sc.agent_ids, policy))
@@ -96,6 +95,5 @@ def test_other_simcash_policies_report(compat_dir: Path) -> None:
     rows = {name: classify(read(compat_dir / POLICIES / name)) for name in files}
     width = max(map(len, rows))
     lines = [f"{name:<{width}}  {kind:<12}  {detail}" for name, (kind, detail) in rows.items()]
-    counts = {k: sum(1 for kind, _ in rows.values() if kind == k)
-              for k in ("runs", "not runnable", "invalid")}
+    counts = {k: sum(1 for kind, _ in rows.values() if kind == k) for k in ("runs", "not runnable", "invalid")}
     print(f"\nSimCash policies ({counts}):\n  " + "\n  ".join(lines))

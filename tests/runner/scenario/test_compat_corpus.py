@@ -80,7 +80,8 @@ def test_castro_and_example_lists_are_complete(compat_dir: Path) -> None:
 
 @pytest.mark.parametrize(("name", "unsupported_key"), sorted(EXAMPLE_OUTCOMES.items()))
 def test_example_config_runs_or_names_what_is_unsupported(
-        compat_dir: Path, name: str, unsupported_key: str | None) -> None:
+    compat_dir: Path, name: str, unsupported_key: str | None
+) -> None:
     path = compat_dir / EXAMPLES / name
     if unsupported_key is None:
         run_one_day(path)
@@ -106,11 +107,9 @@ def test_unsupported_example_features_are_reported(compat_dir: Path) -> None:
     for name in sorted(EXAMPLE_OUTCOMES):
         raw = yaml.safe_load((compat_dir / EXAMPLES / name).read_text())
         cfg = ScenarioConfig.model_validate(raw)
-        found = unsupported_features(cfg) + [(k, f"{d}, batch engine") for k, d in
-                                             batch_missing_features(cfg)]
+        found = unsupported_features(cfg) + [(k, f"{d}, batch engine") for k, d in batch_missing_features(cfg)]
         keys = {re.sub(r"\[\d+\]", "[*]", key): detail for key, detail in found}
         described = [f"{k} ({d})" if k.startswith("scenario_events") else k for k, d in keys.items()]
         lines.append(f"{name}: {'; '.join(sorted(set(described))) or 'runs'}")
     print("\nSimCash example configs, unsupported features:\n  " + "\n  ".join(lines))
     assert len(lines) == len(EXAMPLE_OUTCOMES)
-

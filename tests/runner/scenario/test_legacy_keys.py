@@ -18,16 +18,17 @@ BASE: dict[str, Any] = {
 }
 LEGACY = [
     ({"simulation": {"ticks_per_day": 2, "lsm_enabled": True}}, "simulation.lsm_enabled"),
-    ({"simulation": {"ticks_per_day": 2, "lsm_frequency_ticks": 5}},
-     "simulation.lsm_frequency_ticks"),
+    ({"simulation": {"ticks_per_day": 2, "lsm_frequency_ticks": 5}}, "simulation.lsm_frequency_ticks"),
     ({"cost_model": {"anything": 1}}, "cost_model"),
-    ({"agents": [{"id": "A", "opening_balance": 10, "overdraft_rate": 0.1},
-                 {"id": "B", "opening_balance": 10}]}, "agents[0].overdraft_rate"),
-    ({"agents": [{"id": "A", "opening_balance": 10},
-                 {"id": "B", "opening_balance": 10, "delay_cost_per_tick": 2}]},
-     "agents[1].delay_cost_per_tick"),
-    ({"priority_escalation": {"enabled": True, "curve": "exponential"}},
-     "priority_escalation.curve"),
+    (
+        {"agents": [{"id": "A", "opening_balance": 10, "overdraft_rate": 0.1}, {"id": "B", "opening_balance": 10}]},
+        "agents[0].overdraft_rate",
+    ),
+    (
+        {"agents": [{"id": "A", "opening_balance": 10}, {"id": "B", "opening_balance": 10, "delay_cost_per_tick": 2}]},
+        "agents[1].delay_cost_per_tick",
+    ),
+    ({"priority_escalation": {"enabled": True, "curve": "exponential"}}, "priority_escalation.curve"),
 ]
 
 
@@ -43,12 +44,10 @@ def test_clean_file_has_no_warnings() -> None:
     assert scenario_from_dict(BASE).warnings == ()
 
 
-def test_simulate_prints_the_warning_and_runs(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_simulate_prints_the_warning_and_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "legacy.yaml"
     path.write_text(yaml.safe_dump({**BASE, "cost_model": {"x": 1}}))
     main(["simulate", str(path)])
     out, err = capsys.readouterr()
-    assert err.splitlines() == [f"warning: {path}: cost_model: legacy key with no effect "
-                                "(as in SimCash); ignored"]
+    assert err.splitlines() == [f"warning: {path}: cost_model: legacy key with no effect (as in SimCash); ignored"]
     assert "total cost" in out

@@ -25,9 +25,12 @@ from tests.sweep.helpers_e2e import CASTRO
 
 MIXED, PLAIN = "plots_mixed", "plots_plain"
 HOSTILE = '<script>alert("pwned")</script></pre><img src=x onerror=alert(1)> & "quotes"'
-POLICY = {"version": "1.0", "parameters": {"initial_liquidity_fraction": 0.25},
-          "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
-          "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"}}
+POLICY = {
+    "version": "1.0",
+    "parameters": {"initial_liquidity_fraction": 0.25},
+    "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
+    "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"},
+}
 SMALL = ["evaluation.num_samples=8", "evaluation.reference_samples=10", "evaluation.context_days=2"]
 
 
@@ -47,12 +50,20 @@ def mixed_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     saved = os.environ.get("OPENAI_API_KEY")
     os.environ["OPENAI_API_KEY"] = "sk-fake-plots"
     try:
-        with FakeOpenAIServer([policy_reply(POLICY, prose=HOSTILE)], cycle=True) as good, \
-                FakeOpenAIServer([Fault(401, message="invalid key")], cycle=True) as bad:
-            doc = {"name": MIXED, "experiments": [str(CASTRO[0]), str(CASTRO[1])], "replicates": 2,
-                   "zip": {"llm.model": ["builtin/coordinate", "builtin/none", "openai/gpt-4o-mini", "openai/refused"],
-                           "llm.api_base": [None, None, good.base_url, bad.base_url]},
-                   "output": "out"}
+        with (
+            FakeOpenAIServer([policy_reply(POLICY, prose=HOSTILE)], cycle=True) as good,
+            FakeOpenAIServer([Fault(401, message="invalid key")], cycle=True) as bad,
+        ):
+            doc = {
+                "name": MIXED,
+                "experiments": [str(CASTRO[0]), str(CASTRO[1])],
+                "replicates": 2,
+                "zip": {
+                    "llm.model": ["builtin/coordinate", "builtin/none", "openai/gpt-4o-mini", "openai/refused"],
+                    "llm.api_base": [None, None, good.base_url, bad.base_url],
+                },
+                "output": "out",
+            }
             return _run(folder, doc, [*SMALL, "convergence.max_iterations=3"])
     finally:
         if saved is None:
@@ -65,8 +76,11 @@ def mixed_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def plain_out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The output folder of the ``plain`` sweep (no LLM; runs of one and of three iterations)."""
     folder = tmp_path_factory.mktemp("plots_plain")
-    doc = {"name": PLAIN, "experiments": [str(CASTRO[0]), str(CASTRO[1])], "replicates": 1,
-           "grid": {"llm.model": ["builtin/coordinate", "builtin/none"],
-                    "convergence.max_iterations": [1, 3]},
-           "output": "out"}
+    doc = {
+        "name": PLAIN,
+        "experiments": [str(CASTRO[0]), str(CASTRO[1])],
+        "replicates": 1,
+        "grid": {"llm.model": ["builtin/coordinate", "builtin/none"], "convergence.max_iterations": [1, 3]},
+        "output": "out",
+    }
     return _run(folder, doc, SMALL)

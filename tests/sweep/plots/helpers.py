@@ -39,8 +39,7 @@ def points(fig: Figure, gid: str) -> list[tuple[float, float]]:
 def segments(fig: Figure, gid: str) -> list[tuple[float, float, float]]:
     """Vertical segments (x, y low, y high) of the one line collection with gid ``gid``."""
     (coll,) = [a for a in artists(fig, gid) if isinstance(a, Collection)]
-    return [(float(s[0][0]), float(min(s[0][1], s[1][1])), float(max(s[0][1], s[1][1])))
-            for s in coll.get_segments()]
+    return [(float(s[0][0]), float(min(s[0][1], s[1][1])), float(max(s[0][1], s[1][1]))) for s in coll.get_segments()]
 
 
 def bar_height(fig: Figure, gid: str) -> float:

@@ -34,8 +34,14 @@ from tests.sweep.plots.helpers import assert_not_blank, dollars, line_xy
 
 
 def _arrival(tick: int, sender: str, receiver: str, amount: int) -> dict[str, object]:
-    return {"type": "CustomTransactionArrival", "from_agent": sender, "to_agent": receiver,
-            "amount": amount, "deadline": 2, "schedule": {"type": "OneTime", "tick": tick}}
+    return {
+        "type": "CustomTransactionArrival",
+        "from_agent": sender,
+        "to_agent": receiver,
+        "amount": amount,
+        "deadline": 2,
+        "schedule": {"type": "OneTime", "tick": tick},
+    }
 
 
 # Three banks without money: two payments that only a bilateral offset settles (tick 0), then a
@@ -44,8 +50,13 @@ LSM_DAY = {
     "simulation": {"ticks_per_day": 2, "num_days": 1, "rng_seed": 1},
     "lsm_config": {"enable_bilateral": True, "enable_cycles": True},
     "agents": [{"id": bank, "opening_balance": 0} for bank in ("A", "B", "C")],
-    "scenario_events": [_arrival(0, "A", "B", 100), _arrival(0, "B", "A", 100),
-                        _arrival(1, "A", "B", 50), _arrival(1, "B", "C", 50), _arrival(1, "C", "A", 50)],
+    "scenario_events": [
+        _arrival(0, "A", "B", 100),
+        _arrival(0, "B", "A", 100),
+        _arrival(1, "A", "B", 50),
+        _arrival(1, "B", "C", 50),
+        _arrival(1, "C", "A", 50),
+    ],
 }
 
 
@@ -63,17 +74,23 @@ def test_the_replay_reconciles_with_the_engine(case: Case) -> None:
         rows = frames["ticks"].to_pylist()
         assert len(rows) == setup.horizon * setup.n_agents
         assert all(r["queue1"] >= 0 and r["queue2"] >= 0 for r in rows)
-        last = rows[-setup.n_agents:] if rows else []
+        last = rows[-setup.n_agents :] if rows else []
         arrived, settled = table.arrived_count[0].sum(axis=0), table.settled_count[0].sum(axis=0)
         # a split payment waits as its parts: count them as the trace does (each part arrives,
         # the split one leaves the queues)
-        parts = {a: sum(len(e["children"]) - 1 for e in events
-                        if e["type"] == "Split" and e["sender"] == a) for a in setup.agent_ids}
+        parts = {
+            a: sum(len(e["children"]) - 1 for e in events if e["type"] == "Split" and e["sender"] == a)
+            for a in setup.agent_ids
+        }
         for r in last:
             i = setup.index(r["agent"])
             assert r["queue1"] + r["queue2"] <= arrived[i] - settled[i] + parts[r["agent"]]
-        lsm = [e for e in events if e["type"] in ("LsmOffset", "LsmCycle")
-               or (e["type"] == "Settlement" and e.get("path") in ("offset", "cycle"))]
+        lsm = [
+            e
+            for e in events
+            if e["type"] in ("LsmOffset", "LsmCycle")
+            or (e["type"] == "Settlement" and e.get("path") in ("offset", "cycle"))
+        ]
         assert frames["lsm"].num_rows == len(lsm)
 
 
@@ -99,8 +116,12 @@ def test_offsetting_is_marked_and_every_line_is_the_frame() -> None:
     rows = figure.frames["ticks"].to_pylist()
     for agent in {r["agent"] for r in rows}:
         mine = [r for r in rows if r["agent"] == agent]
-        for gid, key, scale in (("balance", "balance", dollars), ("queue1", "queue1", float),
-                                ("queue2", "queue2", float), ("cost", "cumulative_cost", dollars)):
+        for gid, key, scale in (
+            ("balance", "balance", dollars),
+            ("queue1", "queue1", float),
+            ("queue2", "queue2", float),
+            ("cost", "cumulative_cost", dollars),
+        ):
             xs, ys = line_xy(fig, f"{gid}:{agent}")
             assert xs == [float(r["tick"]) for r in mine]
             assert ys == [scale(r[key]) for r in mine]
@@ -112,16 +133,17 @@ def test_a_new_lsm_kind_is_marked_and_moves_money() -> None:
     table, events = ReferenceEngine(setup).run(schedule, trace=True)
     a, b = setup.agent_ids[:2]
     tick = setup.horizon - 1
-    extra = [{"tick": tick, "type": "LsmCycle", "agents": [a, b], "net": 0},
-             {"tick": tick, "type": "Settlement", "tx": None, "sender": a, "receiver": b, "amount": 700,
-              "path": "cycle"}]
+    extra = [
+        {"tick": tick, "type": "LsmCycle", "agents": [a, b], "net": 0},
+        {"tick": tick, "type": "Settlement", "tx": None, "sender": a, "receiver": b, "amount": 700, "path": "cycle"},
+    ]
     assert all(is_lsm(e) for e in extra)
     base = day_frames(setup, events)
     more = day_frames(setup, [*events, *extra])
     assert more["lsm"].num_rows == base["lsm"].num_rows + 2
     assert {"LsmCycle", "Settlement:cycle"} <= set(more["lsm"].column("kind").to_pylist())
-    end = {r["agent"]: r["balance"] for r in more["ticks"].to_pylist()[-len(table.agent_ids):]}
-    was = {r["agent"]: r["balance"] for r in base["ticks"].to_pylist()[-len(table.agent_ids):]}
+    end = {r["agent"]: r["balance"] for r in more["ticks"].to_pylist()[-len(table.agent_ids) :]}
+    was = {r["agent"]: r["balance"] for r in base["ticks"].to_pylist()[-len(table.agent_ids) :]}
     assert end[a] == was[a] - 700 and end[b] == was[b] + 700
     assert reconcile(more, table) != []  # money the engine did not move: the chart says so
 
@@ -138,8 +160,7 @@ def test_simulate_plot_writes_a_chart(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 @pytest.mark.parametrize("name", ["day.gif", "day", "day.png.txt"])
-def test_simulate_plot_refuses_an_unknown_format(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                 name: str) -> None:
+def test_simulate_plot_refuses_an_unknown_format(tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["simulate", str(EXPERIMENTS / "castro" / "scenarios" / "exp1.yaml"), "--plot", str(tmp_path / name)])
     assert exit_info.value.code == 2

@@ -47,8 +47,9 @@ def test_a_folder_without_a_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 @pytest.mark.parametrize("command", ["plot", "report"])
-def test_an_unknown_sweep_or_by_column(mixed_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                       command: str) -> None:
+def test_an_unknown_sweep_or_by_column(
+    mixed_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
     target = ["--out", str(tmp_path / "p")] if command == "plot" else ["--output", str(tmp_path / "r.html")]
     _bad([command, str(mixed_out), "--sweep", "nope", *target], capsys, "--sweep", "'nope'", MIXED)
     _bad([command, str(mixed_out), "--by", "scenario,colour", *target], capsys, "--by", "'colour'", "llm.model")
@@ -58,10 +59,15 @@ def test_an_unknown_sweep_or_by_column(mixed_out: Path, tmp_path: Path, capsys: 
 
 def test_an_unknown_run_id(mixed_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     known = open_store(str(mixed_out)).read("runs", sweep=MIXED).column("run_id").to_pylist()[0]
-    _bad(["plot", str(mixed_out), "--run", known, "--run", "castro_exp9-0000-none", "--out", str(tmp_path / "p")],
-         capsys, "--run", "'castro_exp9-0000-none'", MIXED, "runs: ")
-    _bad(["plot", str(mixed_out), "--run", known, "--format", "gif", "--out", str(tmp_path / "p")], capsys,
-         "--format")
+    _bad(
+        ["plot", str(mixed_out), "--run", known, "--run", "castro_exp9-0000-none", "--out", str(tmp_path / "p")],
+        capsys,
+        "--run",
+        "'castro_exp9-0000-none'",
+        MIXED,
+        "runs: ",
+    )
+    _bad(["plot", str(mixed_out), "--run", known, "--format", "gif", "--out", str(tmp_path / "p")], capsys, "--format")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -77,11 +83,13 @@ def test_plot_writes_the_sweep_figures(mixed_out: Path, tmp_path: Path, capsys: 
 
 
 @pytest.mark.parametrize("fmt", ["svg", "pdf"])
-def test_plot_one_run_from_a_file_uri(plain_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                      fmt: str) -> None:
+def test_plot_one_run_from_a_file_uri(
+    plain_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
     run_id = open_store(str(plain_out)).read("runs", sweep=PLAIN).column("run_id").to_pylist()[-1]
-    code, out, err = _run(["plot", plain_out.as_uri(), "--run", run_id, "--out", str(tmp_path), "--format", fmt],
-                          capsys)
+    code, out, err = _run(
+        ["plot", plain_out.as_uri(), "--run", run_id, "--out", str(tmp_path), "--format", fmt], capsys
+    )
     assert code == 0, err
     written = sorted(Path(line).relative_to(tmp_path).as_posix() for line in out.splitlines())
     assert written == [f"{PLAIN}/runs/{run_id}/{n}.{fmt}" for n in ("cost", "parameters")]
@@ -103,8 +111,9 @@ def test_report_prints_the_path_it_wrote(plain_out: Path, tmp_path: Path, capsys
 
 
 @pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
-def test_the_same_tables_give_the_same_bytes(plain_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                             fmt: str) -> None:
+def test_the_same_tables_give_the_same_bytes(
+    plain_out: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
     for name in ("a", "b"):
         assert _run(["plot", str(plain_out), "--format", fmt, "--out", str(tmp_path / name)], capsys)[0] == 0
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob(f"*.{fmt}"))

@@ -42,8 +42,9 @@ def test_llm_text_is_escaped_and_the_page_has_no_script(mixed_report: str) -> No
 
 def test_everything_is_embedded(mixed_report: str) -> None:
     sources = re.findall(r'(?:src|href)="([^"]*)"', mixed_report)
-    assert sources and all(s.startswith(("data:", "#")) for s in sources), \
-        {s for s in sources if not s.startswith(("data:", "#"))}
+    assert sources and all(s.startswith(("data:", "#")) for s in sources), {
+        s for s in sources if not s.startswith(("data:", "#"))
+    }
     assert len(re.findall(r'<img src="data:image/png;base64,', mixed_report)) >= 4
 
 
@@ -59,7 +60,7 @@ def test_one_section_per_run_with_decisions_and_audit(mixed_out: Path, mixed_rep
         assert html.escape(run["error"].splitlines()[0], quote=True) in mixed_report
     audits = re.findall(r"LLM audit \((\d+) calls\)", mixed_report)
     assert sum(int(n) for n in audits) == len(calls) > 0
-    assert mixed_report.count("<tr><td class=\"num\">") >= len(proposals)  # one decision row each
+    assert mixed_report.count('<tr><td class="num">') >= len(proposals)  # one decision row each
     assert "vs baseline" in mixed_report and "accepted" in mixed_report
 
 
@@ -77,9 +78,19 @@ def test_excerpts_are_cut_and_say_so() -> None:
 
 
 # ---------------------------------------------------------------------------- the browser
-BROWSER_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--enable-logging=stderr", "--v=0", "--window-size=1280,2400"]
+BROWSER_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--window-size=1280,2400",
+]
 
 
 def _chromium() -> str:
@@ -94,15 +105,20 @@ def _chromium() -> str:
     for step in (["apt-get", *lock, "update"], ["apt-get", *lock, "install", "-y", "chromium"]):
         done = subprocess.run(step, env=env, capture_output=True, text=True, timeout=900)
         if done.returncode != 0:
-            pytest.skip(f"cannot install chromium: {' '.join(step)} exited {done.returncode}: "
-                        f"{done.stderr.strip()[-300:]}")
+            pytest.skip(
+                f"cannot install chromium: {' '.join(step)} exited {done.returncode}: {done.stderr.strip()[-300:]}"
+            )
     return shutil.which("chromium") or pytest.skip("apt-get installed chromium but it is not on PATH")
 
 
 def _open(browser: str, page: Path, shot: Path, profile: Path) -> list[str]:
     """Load ``page`` headless, save a screenshot; returns the console lines of the log."""
-    done = subprocess.run([browser, *BROWSER_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",
-                           page.as_uri()], capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [browser, *BROWSER_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
 

@@ -55,7 +55,8 @@ def test_cost_lines_are_the_stored_reference_costs(every_run: Runs) -> None:
         figure = figures[0]
         frame = figure.frames["costs"].to_pylist()
         assert {(r["series"], r["iteration"]): r["cost"] for r in frame} == {
-            (s, it): c for s, per in want.items() for it, c in per.items()}
+            (s, it): c for s, per in want.items() for it, c in per.items()
+        }
         for name, per in want.items():
             xs, ys = line_xy(figure.figure, f"cost:{name}")
             assert xs == sorted(per) and ys == [dollars(per[it]) for it in sorted(per)], (run_id, name)
@@ -96,19 +97,22 @@ def test_decisions_are_marked_with_their_outcome_and_ci(every_run: Runs) -> None
                 tested[p["agent"]].append(p)
         for kind, want in by_outcome.items():
             assert points(fig, f"decision:{kind}") == want, (run_id, kind)
-        assert {str(a.get_gid()) for a in fig.findobj(lambda a: str(a.get_gid() or "").startswith("decision:"))} \
-            == {f"decision:{k}" for k in by_outcome}
+        assert {str(a.get_gid()) for a in fig.findobj(lambda a: str(a.get_gid() or "").startswith("decision:"))} == {
+            f"decision:{k}" for k in by_outcome
+        }
         for agent, rows in tested.items():
             xs, ys = line_xy(fig, f"delta:{agent}")
             assert ys == [dollars(p["mean_delta"]) for p in rows]
             assert [round(x) for x in xs] == [p["iteration"] for p in rows]  # offset per agent
             ci = segments(fig, f"ci:{agent}")
             assert [v for _, lo, hi in ci for v in (lo, hi)] == pytest.approx(
-                [dollars(v) for p in rows for v in (p["ci_low"], p["ci_high"])])
+                [dollars(v) for p in rows for v in (p["ci_low"], p["ci_high"])]
+            )
             assert all(lo <= y <= hi for (_, lo, hi), y in zip(ci, ys, strict=True))
         frame = figure.frames["decisions"].to_pylist()
         assert [(r["iteration"], r["agent"], r["accepted"], r["reason"]) for r in frame] == [
-            (p["iteration"], p["agent"], p["accepted"], p["reason"]) for p in proposals]
+            (p["iteration"], p["agent"], p["accepted"], p["reason"]) for p in proposals
+        ]
     assert seen == {"accepted", "rejected", "invalid"}  # every outcome occurs in the fixtures
 
 

@@ -71,7 +71,8 @@ def test_group_means_and_cis_are_the_analysis_numbers(mixed_out: Path, mixed: di
     with_ci = [(x, g) for x, g in enumerate(groups) if g["final_cost_ci_low"] is not None]
     assert [x for x, _, _ in ci] == pytest.approx([x + MEAN_AT for x, _ in with_ci])
     assert [v for _, lo, hi in ci for v in (lo, hi)] == pytest.approx(
-        [dollars(g[k]) for _, g in with_ci for k in ("final_cost_ci_low", "final_cost_ci_high")])
+        [dollars(g[k]) for _, g in with_ci for k in ("final_cost_ci_low", "final_cost_ci_high")]
+    )
     _, base = line_xy(fig, "baseline")
     paired = 0
     for g, mean, b in zip(groups, means, base, strict=True):
