@@ -6,8 +6,9 @@ import os
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from runner.config_base import Strict
 from runner.errors import ConfigError
 
 BUILTIN_PREFIX = "builtin/"
@@ -26,7 +27,7 @@ PROVIDER_KEY_ENV = {
 }
 
 
-class LLMConfig(BaseModel):
+class LLMConfig(Strict):
     """How to ask for policies: a litellm model string or an offline ``builtin/…`` proposer.
 
     SimCash's ``"provider:model"`` spelling is accepted and mapped to litellm's
@@ -35,8 +36,6 @@ class LLMConfig(BaseModel):
     backoff retries of one HTTP call on timeouts, 429 and 5xx. The API key is never stored:
     ``api_key_env`` names the environment variable that holds it.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     model: str = Field(min_length=1)
     temperature: float = Field(default=0.0, ge=0, le=2)

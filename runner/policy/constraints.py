@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from runner.config_base import Strict
 from runner.policy.fields import FIELDS, STATE_PREFIX
 from runner.policy.tree import ACTIONS_BY_TREE
 
 TREE_ALIASES = {"collateral_tree": "strategic_collateral_tree"}
 
 
-class ParameterSpec(BaseModel):
+class ParameterSpec(Strict):
     """A tunable policy parameter: its type and inclusive bounds."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1)
     param_type: Literal["int", "float", "enum"] = "float"
@@ -49,14 +48,12 @@ class ParameterSpec(BaseModel):
         return None
 
 
-class ScenarioConstraints(BaseModel):
+class ScenarioConstraints(Strict):
     """What an optimised policy may contain.
 
     ``allowed_actions`` maps a tree name to its permitted actions; a tree that is not listed
     may not be used at all (stricter than SimCash, where an absent tree meant "anything").
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     allowed_parameters: list[ParameterSpec] = Field(default_factory=list)
     allowed_fields: list[str] = Field(default_factory=list)
