@@ -45,7 +45,10 @@ class RecordFormatError(ValueError):
         super().__init__(f"{field}: {message}" if field else message)
 
     def under(self, prefix: str) -> RecordFormatError:
-        return RecordFormatError(self.message, f"{prefix}.{self.field}" if self.field else prefix)
+        """The same error, its field inside ``prefix`` (``seeds`` + ``[2]`` → ``seeds[2]``)."""
+        if not self.field:
+            return RecordFormatError(self.message, prefix)
+        return RecordFormatError(self.message, prefix + ("" if self.field.startswith("[") else ".") + self.field)
 
 
 def to_json(value: Any) -> Any:
