@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -16,6 +15,7 @@ from runner.experiment.events import EventSink, read_events
 from runner.experiment.runner import EVENTS_FILE, RESULT_FILE, GenericExperimentRunner
 from runner.money import format_cents as dollars
 from runner.output_dir import check_writable_folder
+from runner.proposals import LLMInteraction
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
@@ -92,22 +92,22 @@ def replay(run_id: str, out_dir: Path, audit: bool, verbose: int) -> None:
     logger = VerboseLogger(VerboseConfig.from_level(verbose))
     for event in events:
         logger.handle(event)
-        if audit and event.type == "llm_interaction":
+        if audit and isinstance(event.payload, LLMInteraction):
             _print_audit(event.payload)
 
 
-def _print_audit(p: dict[str, Any]) -> None:
+def _print_audit(p: LLMInteraction) -> None:
     click.echo(
-        f"── LLM attempt {p['attempt']} for {p['agent_id']} (iteration {p['iteration']}, {p['model']}) "
-        f"tokens {p.get('prompt_tokens')}+{p.get('completion_tokens')} cost {p.get('cost_usd')} "
-        f"latency {p.get('latency_seconds')}s"
+        f"── LLM attempt {p.attempt} for {p.agent_id} (iteration {p.iteration}, {p.model}) "
+        f"tokens {p.prompt_tokens}+{p.completion_tokens} cost {p.cost_usd} "
+        f"latency {p.latency_seconds}s"
     )
-    for message in p.get("messages") or []:
+    for message in p.messages:
         click.echo(f"[{message['role']}]\n{message['content']}")
-    click.echo(f"[response]\n{p.get('raw_response')}")
-    if p.get("reasoning"):
-        click.echo(f"[reasoning]\n{p['reasoning']}")
-    status = p.get("error") or "; ".join(p.get("validation_errors") or []) or "valid policy"
+    click.echo(f"[response]\n{p.raw_response}")
+    if p.reasoning:
+        click.echo(f"[reasoning]\n{p.reasoning}")
+    status = p.error or "; ".join(p.validation_errors) or "valid policy"
     click.echo(f"[outcome] {status}")
 
 

@@ -83,3 +83,9 @@ class SimulationError(RunnerError):
 
 class LLMError(RunnerError):
     """The LLM provider failed in a way the client could not recover from."""
+
+
+class EventStreamError(ConfigError):
+    """A stored event stream (``events.jsonl``, a sweep's ``events`` table) holds an event
+    paylab cannot read: ``source`` names the file and line (or the run and ``seq``), ``path``
+    the field."""

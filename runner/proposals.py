@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, overload, runtime_checkable
 
+from runner.json_records import OMIT_DEFAULT, from_json, to_json
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.tree import TREES
 from runner.scenario.models import CostRates
@@ -189,39 +190,18 @@ class LLMInteraction:
     completion_tokens: int | None
     cost_usd: float | None
     latency_seconds: float
-    notes: tuple[str, ...] = ()  # what cleaning the provider's answer changed (texts cut, usage dropped)
+    # what cleaning the provider's answer changed (texts cut, usage dropped); absent from the
+    # JSON when there is none, as in streams written before it existed
+    notes: tuple[str, ...] = field(default=(), metadata=OMIT_DEFAULT)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LLMInteraction:
         """The interaction an `llm_interaction` event payload (`to_dict`) describes."""
-        return cls(
-            **{
-                **d,
-                "messages": tuple(d["messages"]),
-                "validation_errors": tuple(d["validation_errors"]),
-                "notes": tuple(d.get("notes", ())),
-            }
-        )
+        return from_json(cls, d)
 
     def to_dict(self) -> dict[str, Any]:
-        notes = {"notes": list(self.notes)} if self.notes else {}  # absent when none: older streams
-        return {
-            **notes,
-            "agent_id": self.agent_id,
-            "iteration": self.iteration,
-            "attempt": self.attempt,
-            "model": self.model,
-            "messages": [dict(m) for m in self.messages],
-            "raw_response": self.raw_response,
-            "reasoning": self.reasoning,
-            "parsed_policy": self.parsed_policy,
-            "validation_errors": list(self.validation_errors),
-            "error": self.error,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost_usd": self.cost_usd,
-            "latency_seconds": self.latency_seconds,
-        }
+        out: dict[str, Any] = to_json(self)
+        return out
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from runner.experiment.event_types import ExperimentEndPayload, type_name
 from runner.experiment.status import RunStatus
 from sweep.batch_files import batch_generation
 from sweep.store import ParquetStore, ResultStore
@@ -100,7 +101,7 @@ def _verify_done(store: ParquetStore, sweep: str) -> list[str]:
     if not done:
         return []
     events = store.read("events", sweep)
-    ended = set(events.filter(pc.equal(events["type"], "experiment_end"))["run_id"].to_pylist())
+    ended = set(events.filter(pc.equal(events["type"], type_name(ExperimentEndPayload)))["run_id"].to_pylist())
     runs = store.read("runs", sweep)
     with_row = set(runs.filter(pc.equal(runs["status"], RunStatus.DONE.value))["run_id"].to_pylist())
     # A finished run has a compacted file (its own or a batch's slice) in every table, even

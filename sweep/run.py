@@ -15,11 +15,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from runner.experiment.event_types import ReferenceCostPayload
 from runner.experiment.events import Event
 from runner.experiment.executor import EvaluationExecutor, InProcessExecutor
 from runner.experiment.proposers import make_proposer
 from runner.experiment.runner import GenericExperimentRunner
 from runner.experiment.status import RunStatus
+from runner.proposals import LLMInteraction
 from runner.scenario.loader import Scenario
 from sweep.expand import RunSpec
 from sweep.limits import GatedProposer, Limiter, LocalLimiter
@@ -64,14 +66,13 @@ class _Heartbeat:
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
     def handle(self, event: Event) -> None:  # an EventSink: keeps progress figures fresh
-        if event.type == "reference_cost":
-            self.progress.update(iteration=event.iteration, total=event.payload["total"])
+        p = event.payload
+        if isinstance(p, ReferenceCostPayload):
+            self.progress.update(iteration=event.iteration, total=p.total)
             self.beat()
-        elif event.type == "llm_interaction":
+        elif isinstance(p, LLMInteraction):
             self.progress["llm_calls"] = self.progress.get("llm_calls", 0) + 1
-            self.progress["llm_cost_usd"] = self.progress.get("llm_cost_usd", 0.0) + (
-                event.payload.get("cost_usd") or 0.0
-            )
+            self.progress["llm_cost_usd"] = self.progress.get("llm_cost_usd", 0.0) + (p.cost_usd or 0.0)
 
     def beat(self) -> None:
         self.store.set_status(

@@ -10,6 +10,7 @@ iteration, and rewriting the same part names replaces whatever an earlier attemp
 
 from __future__ import annotations
 
+from runner.experiment.event_types import ExperimentEndPayload, ReferenceCostPayload
 from runner.experiment.events import Event
 from sweep.store import ResultStore
 from sweep.store_base import FINAL_PART, iteration_part
@@ -33,9 +34,9 @@ class StoreSink:
 
     def handle(self, event: Event) -> None:
         self._buffer.append(event)
-        if event.type == "reference_cost":
+        if isinstance(event.payload, ReferenceCostPayload):
             self._flush(iteration_part(event.iteration))
-        elif event.type == "experiment_end":
+        elif isinstance(event.payload, ExperimentEndPayload):
             self._flush(FINAL_PART)
 
     def _flush(self, part: str) -> None:

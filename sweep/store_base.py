@@ -35,7 +35,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from runner.experiment.events import Event
+from runner.errors import EventStreamError
+from runner.experiment.event_types import ReferenceCostPayload, type_name
+from runner.experiment.events import Event, stored_event
 from runner.experiment.status import RunStatus
 from sweep.tables import RUN_STATUSES, SCHEMAS, SORT_KEYS, TABLES, runs_schema
 
@@ -357,13 +359,21 @@ class PartStore(ABC):
     def last_complete_iteration(self, sweep: str, run_id: str) -> int | None:
         """The last iteration whose events (up to its ``reference_cost``) are stored."""
         events = self.read("events", sweep, run_id)
-        its = events.filter(pc.equal(events["type"], "reference_cost"))["iteration"]
+        its = events.filter(pc.equal(events["type"], type_name(ReferenceCostPayload)))["iteration"]
         return None if len(its) == 0 else int(pc.max(its).as_py())
 
     def events_for(self, sweep: str, run_id: str) -> list[Event]:
         """The stored events of ``run_id`` ordered by ``seq`` (what a resumed run replays)."""
-        rows = self.read("events", sweep, run_id).to_pylist()
-        return [Event(r["seq"], r["run_id"], r["iteration"], r["type"], json.loads(r["payload_json"])) for r in rows]
+        events = []
+        for r in self.read("events", sweep, run_id).to_pylist():
+            where = f"sweep {sweep}, run {run_id}, events seq {r['seq']}"
+            try:
+                payload = json.loads(r["payload_json"])
+            except json.JSONDecodeError as exc:
+                raise EventStreamError(f"payload_json is not JSON ({exc.msg})", source=where) from None
+            stored = {"seq": r["seq"], "run_id": r["run_id"], "iteration": r["iteration"], "type": r["type"]}
+            events.append(stored_event({**stored, "payload": payload}, where))
+        return events
 
     # -------------------------------------------------------------- the rules
     def _read_once(self, table: str, sweep: str | None, run_id: str | None) -> Any:

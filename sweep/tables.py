@@ -28,8 +28,11 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from runner.engine.rates import COMPONENTS
+from runner.experiment.event_types import DecisionPayload, ProposalPayload, ReferenceCostPayload
+from runner.experiment.events import Event, of_type
 from runner.experiment.result import ExperimentResult
 from runner.experiment.status import STORED_STATUSES
+from runner.proposals import LLMInteraction
 
 SCHEMA_VERSION = 2  # 2: llm_calls.call (transport retries had duplicate keys)
 RUN_STATUSES = tuple(s.value for s in STORED_STATUSES)  # plain strings, as they are stored
@@ -181,115 +184,116 @@ def _json_or_none(value: Any) -> str | None:
 
 
 # ---------------------------------------------------------------------------- event rows
-def rows_for_events(sweep: str, events: Sequence[Any]) -> dict[str, Any]:
+def rows_for_events(sweep: str, events: Sequence[Event]) -> dict[str, Any]:
     """The rows of every event-derived table for ``events`` (one iteration or a whole run).
 
     Args:
         sweep: the sweep name (the ``sweep`` column).
-        events: `runner.experiment.events.Event` objects, in emission order.
+        events: a run's events, in emission order.
 
     Returns:
         ``{table: pyarrow.Table}`` for each name in `EVENT_TABLES` (empty tables included, so
         that a rewritten part always replaces what an earlier attempt wrote).
     """
-    decisions = {(e.iteration, e.payload["agent"]): e.payload for e in events if e.type == "decision"}
+    decisions = {(e.iteration, d.agent): d for e, d in of_type(events, DecisionPayload)}
     rows: dict[str, list[dict[str, Any]]] = {t: [] for t in EVENT_TABLES}
     calls: dict[tuple[int, str], int] = {}  # HTTP calls so far per (iteration, agent)
     for e in events:
         key = {"sweep": sweep, "run_id": e.run_id, "iteration": e.iteration, "schema_version": SCHEMA_VERSION}
-        rows["events"].append({**key, "seq": e.seq, "type": e.type, "payload_json": canonical_json(e.payload)})
-        if e.type == "reference_cost":
-            rows["iterations"].extend(_iteration_rows(key, e.payload, decisions, e.iteration))
-        elif e.type == "proposal":
-            decision = decisions.get((e.iteration, e.payload["agent"]))
-            rows["proposals"].append(_proposal_row(key, e.payload, decision))
-        elif e.type == "decision":
-            rows["samples"].extend(_sample_rows(key, e.payload))
-        elif e.type == "llm_interaction":
+        stored = e.to_dict()
+        rows["events"].append(
+            {**key, "seq": e.seq, "type": stored["type"], "payload_json": canonical_json(stored["payload"])}
+        )
+        p = e.payload
+        if isinstance(p, ReferenceCostPayload):
+            rows["iterations"].extend(_iteration_rows(key, p, decisions, e.iteration))
+        elif isinstance(p, ProposalPayload):
+            rows["proposals"].append(_proposal_row(key, p, decisions.get((e.iteration, p.agent))))
+        elif isinstance(p, DecisionPayload):
+            rows["samples"].extend(_sample_rows(key, p))
+        elif isinstance(p, LLMInteraction):
             # ``attempt`` counts re-asks; transport retries repeat it, ``call`` tells them apart
-            who = (e.iteration, e.payload.get("agent_id"))
+            who = (e.iteration, p.agent_id)
             calls[who] = calls.get(who, 0) + 1
-            rows["llm_calls"].append({**_llm_row(key, e.payload), "call": calls[who]})
+            rows["llm_calls"].append({**_llm_row(key, p), "call": calls[who]})
     return {t: pa.Table.from_pylist(rows[t], schema=SCHEMAS[t]) for t in EVENT_TABLES}
 
 
 def _iteration_rows(
-    key: dict[str, Any], p: dict[str, Any], decisions: Mapping[tuple[int, str], dict[str, Any]], it: int
+    key: dict[str, Any], p: ReferenceCostPayload, decisions: Mapping[tuple[int, str], DecisionPayload], it: int
 ) -> list[dict[str, Any]]:
-    components = p.get("components") or {}  # absent from streams recorded before it existed
+    components = p.components or {}  # absent from streams recorded before it existed
     out = []
-    for agent, cost in p["costs"].items():
+    for agent, cost in p.costs.items():
         comp = components.get(agent, {})
         d = decisions.get((it, agent))
         out.append(
             {
                 **key,
                 "agent": agent,
-                "policy_json": _json_or_none(p.get("policies", {}).get(agent)),
-                "parameters_json": _json_or_none(p.get("parameters", {}).get(agent)),
+                "policy_json": _json_or_none(p.policies.get(agent)),
+                "parameters_json": _json_or_none(p.parameters.get(agent)),
                 "reference_cost": round_cents(cost),
                 **{f"cost_{c}": round_cents(comp.get(c)) for c in COMPONENTS},
-                "settlement_rate": p.get("settlement", {}).get(agent),
-                "accepted_in_iteration": bool(d and d["accepted"]),
+                "settlement_rate": p.settlement.get(agent),
+                "accepted_in_iteration": bool(d and d.accepted),
             }
         )
     return out
 
 
-def _proposal_row(key: dict[str, Any], p: dict[str, Any], d: dict[str, Any] | None) -> dict[str, Any]:
-    errors = list(p.get("errors") or [])
+def _proposal_row(key: dict[str, Any], p: ProposalPayload, d: DecisionPayload | None) -> dict[str, Any]:
     if d is not None:
-        reason: str | None = d.get("reason")
-    elif p.get("proposal") is None:  # the loop's wording for its history (loop.optimize_agent)
-        reason = "no valid proposal: " + "; ".join(errors)[:300]
+        reason: str | None = d.reason
+    elif p.proposal is None:  # the loop's wording for its history (loop.optimize_agent)
+        reason = "no valid proposal: " + "; ".join(p.errors)[:300]
     else:
         reason = None  # a valid proposal with no decision event (streams from before "cannot run")
-    d = d or {}
     return {
         **key,
-        "agent": p["agent"],
-        "proposal_json": _json_or_none(p.get("proposal")),
-        "valid": bool(p.get("valid")),
-        "attempts": p.get("attempts"),
-        "errors_json": canonical_json(errors),
-        "old_mean_cost": round_cents(d.get("old_mean")),
-        "new_mean_cost": round_cents(d.get("new_mean")),
-        "mean_delta": d.get("mean_delta"),
-        "std_delta": d.get("std_delta"),
-        "ci_low": d.get("ci_low"),
-        "ci_high": d.get("ci_high"),
-        "n_samples": d.get("n"),
-        "accepted": bool(d.get("accepted", False)),
+        "agent": p.agent,
+        "proposal_json": _json_or_none(p.proposal),
+        "valid": p.valid,
+        "attempts": p.attempts,
+        "errors_json": canonical_json(p.errors),
+        "old_mean_cost": round_cents(d.old_mean) if d else None,
+        "new_mean_cost": round_cents(d.new_mean) if d else None,
+        "mean_delta": d.mean_delta if d else None,
+        "std_delta": d.std_delta if d else None,
+        "ci_low": d.ci_low if d else None,
+        "ci_high": d.ci_high if d else None,
+        "n_samples": d.n if d else None,
+        "accepted": bool(d and d.accepted),
         "reason": reason,
     }
 
 
-def _sample_rows(key: dict[str, Any], p: dict[str, Any]) -> list[dict[str, Any]]:
-    old, new = p.get("old_costs") or [], p.get("new_costs") or []  # none when it could not run
-    seeds = p.get("seeds") or [None] * len(old)
-    deltas = p.get("deltas") or [o - n for o, n in zip(old, new, strict=True)]
+def _sample_rows(key: dict[str, Any], p: DecisionPayload) -> list[dict[str, Any]]:
+    old, new = p.old_costs or (), p.new_costs or ()  # none when it could not run
+    seeds = p.seeds or (None,) * len(old)
+    deltas = p.deltas or tuple(o - n for o, n in zip(old, new, strict=True))
     return [
-        {**key, "agent": p["agent"], "sample": k, "seed": s, "old_cost": o, "new_cost": n, "delta": dl}
+        {**key, "agent": p.agent, "sample": k, "seed": s, "old_cost": o, "new_cost": n, "delta": dl}
         for k, (s, o, n, dl) in enumerate(zip(seeds, old, new, deltas, strict=True))
     ]
 
 
-def _llm_row(key: dict[str, Any], p: dict[str, Any]) -> dict[str, Any]:
+def _llm_row(key: dict[str, Any], p: LLMInteraction) -> dict[str, Any]:
     return {
         **key,
-        "agent": p.get("agent_id"),
-        "attempt": p.get("attempt"),
-        "model": p.get("model"),
-        "messages_json": canonical_json(p.get("messages") or []),
-        "response": p.get("raw_response"),
-        "reasoning": p.get("reasoning"),
-        "parsed_policy_json": _json_or_none(p.get("parsed_policy")),
-        "validation_errors_json": canonical_json(p.get("validation_errors") or []),
-        "error": p.get("error"),
-        "prompt_tokens": p.get("prompt_tokens"),
-        "completion_tokens": p.get("completion_tokens"),
-        "cost_usd": p.get("cost_usd"),
-        "latency_s": p.get("latency_seconds"),
+        "agent": p.agent_id,
+        "attempt": p.attempt,
+        "model": p.model,
+        "messages_json": canonical_json(p.messages),
+        "response": p.raw_response,
+        "reasoning": p.reasoning,
+        "parsed_policy_json": _json_or_none(p.parsed_policy),
+        "validation_errors_json": canonical_json(p.validation_errors),
+        "error": p.error,
+        "prompt_tokens": p.prompt_tokens,
+        "completion_tokens": p.completion_tokens,
+        "cost_usd": p.cost_usd,
+        "latency_s": p.latency_seconds,
     }
 
 

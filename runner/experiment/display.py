@@ -11,9 +11,20 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from runner.experiment.event_types import (
+    ContextDayPayload,
+    ConvergedPayload,
+    DecisionPayload,
+    EvaluationPayload,
+    ExperimentEndPayload,
+    ExperimentStartPayload,
+    IterationStartPayload,
+    ProposalPayload,
+    ReferenceCostPayload,
+)
 from runner.experiment.events import Event
 from runner.money import format_cents
-from runner.proposals import PolicyChanges
+from runner.proposals import LLMInteraction, PolicyChanges
 
 
 def param_changes(old: dict[str, Any] | None, new: dict[str, Any] | None) -> str:
@@ -59,76 +70,61 @@ class VerboseLogger:
         print(text, file=self.stream or sys.stdout)
 
     def handle(self, event: Event) -> None:
-        render = getattr(self, f"_on_{event.type}", None)
-        if render is not None:
-            render(event.iteration, event.payload)
+        it = event.iteration
+        match event.payload:
+            case ExperimentStartPayload() as p:
+                self.write(
+                    f"run {p.run_id}  experiment {p.experiment}  model {p.model}  "
+                    f"mode {p.mode}  agents {', '.join(p.agents)}  seed {p.master_seed}"
+                    f"  replicate {p.replicate}"
+                )
+            case IterationStartPayload() if self.config.evaluations:
+                self.write(f"── iteration {it}")
+            case ContextDayPayload() as p if self.config.evaluations:
+                costs = ", ".join(f"{a} {format_cents(c)}" for a, c in p.costs.items())
+                self.write(f"   context day (seed {p.seed}): {costs}")
+            case EvaluationPayload() as p if self.config.evaluations:
+                self.write(
+                    f"   {p.agent}: current policy {format_cents(p.mean)} ± {format_cents(p.std)} "
+                    f"over {p.n} samples, settlement {p.settlement:.1%}"
+                )
+            case LLMInteraction() as p if self.config.llm:
+                status = p.error or ("; ".join(p.validation_errors) or "valid")
+                tokens = f"{p.prompt_tokens}+{p.completion_tokens} tokens"
+                self.write(f"   {p.agent_id} attempt {p.attempt} [{p.model}] {tokens}: {status[:160]}")
+            case ProposalPayload() as p if not p.valid and self.config.decisions:
+                why = "; ".join(p.errors)[:200] or "no proposal"
+                self.write(f"it {it:>3} {p.agent:<10} ✗ no valid proposal after {p.attempts} attempt(s): {why}")
+            case DecisionPayload() as p if self.config.decisions:
+                self._decision(it, p)
+            case ReferenceCostPayload() as p:
+                agents = "  ".join(f"{a} {format_cents(c)}" for a, c in p.costs.items())
+                label = "baseline" if it == 0 else f"iteration {it}"
+                self.write(f"{label:>12}: total {format_cents(p.total)}  {agents}  (reference set, {p.n} samples)")
+            case ConvergedPayload() as p:
+                self.write(f"converged at iteration {it}: {p.reason}")
+            case ExperimentEndPayload() as p:
+                self._end(p)
 
-    def _on_experiment_start(self, it: int, p: dict[str, Any]) -> None:
-        self.write(
-            f"run {p['run_id']}  experiment {p['experiment']}  model {p['model']}  "
-            f"mode {p['mode']}  agents {', '.join(p['agents'])}  seed {p['master_seed']}"
-            f"  replicate {p['replicate']}"
-        )
-
-    def _on_iteration_start(self, it: int, p: dict[str, Any]) -> None:
-        if self.config.evaluations:
-            self.write(f"── iteration {it}")
-
-    def _on_context_day(self, it: int, p: dict[str, Any]) -> None:
-        if self.config.evaluations:
-            costs = ", ".join(f"{a} {format_cents(c)}" for a, c in p["costs"].items())
-            self.write(f"   context day (seed {p['seed']}): {costs}")
-
-    def _on_evaluation(self, it: int, p: dict[str, Any]) -> None:
-        if self.config.evaluations:
-            self.write(
-                f"   {p['agent']}: current policy {format_cents(p['mean'])} ± {format_cents(p['std'])} "
-                f"over {p['n']} samples, settlement {p['settlement']:.1%}"
-            )
-
-    def _on_llm_interaction(self, it: int, p: dict[str, Any]) -> None:
-        if not self.config.llm:
+    def _decision(self, it: int, p: DecisionPayload) -> None:
+        mark = "✓ accepted" if p.accepted else "✗ rejected"
+        head = f"it {it:>3} {p.agent:<10} {mark}  {param_changes(p.policy, p.proposal)}"
+        if p.n == 0:  # the proposal could not be run at all
+            self.write(f"{head} — {p.reason}")
             return
-        status = p.get("error") or ("; ".join(p.get("validation_errors") or []) or "valid")
-        tokens = f"{p.get('prompt_tokens')}+{p.get('completion_tokens')} tokens"
-        self.write(f"   {p['agent_id']} attempt {p['attempt']} [{p['model']}] {tokens}: {status[:160]}")
-
-    def _on_proposal(self, it: int, p: dict[str, Any]) -> None:
-        if not p["valid"] and self.config.decisions:
-            why = "; ".join(p["errors"])[:200] or "no proposal"
-            self.write(f"it {it:>3} {p['agent']:<10} ✗ no valid proposal after {p['attempts']} attempt(s): {why}")
-
-    def _on_decision(self, it: int, p: dict[str, Any]) -> None:
-        if not self.config.decisions:
-            return
-        mark = "✓ accepted" if p["accepted"] else "✗ rejected"
-        if p["n"] == 0:  # the proposal could not be run at all
-            self.write(
-                f"it {it:>3} {p['agent']:<10} {mark}  {param_changes(p['policy'], p['proposal'])} — {p['reason']}"
-            )
-            return
-        level = p.get("confidence", 0.95)  # (events stored before it was recorded: 95 %)
-        ci = f" {level:.0%}CI [{p['ci_low']:+.0f}, {p['ci_high']:+.0f}]¢" if p["n"] > 1 else ""
+        level = 0.95 if p.confidence is None else p.confidence  # (events stored before it was recorded)
+        ci = f" {level:.0%}CI [{p.ci_low:+.0f}, {p.ci_high:+.0f}]¢" if p.n > 1 else ""
         self.write(
-            f"it {it:>3} {p['agent']:<10} {mark}  {param_changes(p['policy'], p['proposal'])}  "
-            f"mean {format_cents(p['old_mean'])}→{format_cents(p['new_mean'])}  Δ {p['mean_delta']:+.0f}¢"
-            f"{ci} (n={p['n']}) — {p['reason']}"
+            f"{head}  mean {format_cents(p.old_mean)}→{format_cents(p.new_mean)}  Δ {p.mean_delta:+.0f}¢"
+            f"{ci} (n={p.n}) — {p.reason}"
         )
-        if self.config.samples and p.get("deltas"):
-            self.write("      deltas (¢): " + " ".join(str(d) for d in p["deltas"]))
+        if self.config.samples and p.deltas:
+            self.write("      deltas (¢): " + " ".join(str(d) for d in p.deltas))
 
-    def _on_reference_cost(self, it: int, p: dict[str, Any]) -> None:
-        agents = "  ".join(f"{a} {format_cents(c)}" for a, c in p["costs"].items())
-        label = "baseline" if it == 0 else f"iteration {it}"
-        self.write(f"{label:>12}: total {format_cents(p['total'])}  {agents}  (reference set, {p['n']} samples)")
-
-    def _on_converged(self, it: int, p: dict[str, Any]) -> None:
-        self.write(f"converged at iteration {it}: {p['reason']}")
-
-    def _on_experiment_end(self, it: int, p: dict[str, Any]) -> None:
+    def _end(self, p: ExperimentEndPayload) -> None:
         self.write(
-            f"stopped: {p['stop_reason']} after {p['iterations']} iteration(s); "
-            f"total cost {format_cents(p['baseline_total'])} → {format_cents(p['final_total'])}"
+            f"stopped: {p.stop_reason} after {p.iterations} iteration(s); "
+            f"total cost {format_cents(p.baseline_total)} → {format_cents(p.final_total)}"
         )
-        for agent, params in p["final_parameters"].items():
+        for agent, params in p.final_parameters.items():
             self.write(f"  {agent}: {json.dumps(params, sort_keys=True)}")

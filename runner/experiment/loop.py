@@ -32,7 +32,16 @@ from runner.experiment.bootstrap import (
 )
 from runner.experiment.config import ExperimentConfig
 from runner.experiment.convergence import ConvergenceDetector
-from runner.experiment.events import Event, LiveStateProvider
+from runner.experiment.event_types import (
+    ContextDayPayload,
+    ConvergedPayload,
+    DecisionPayload,
+    EvaluationPayload,
+    IterationStartPayload,
+    ProposalPayload,
+    ReferenceCostPayload,
+)
+from runner.experiment.events import Event, LiveStateProvider, of_type
 from runner.experiment.executor import EvaluationExecutor
 from runner.experiment.plans import make_plan
 from runner.experiment.status import StopReason
@@ -119,7 +128,7 @@ class OptimizationLoop:
             # and the stop being recorded. Re-apply the rule before going on (the other stop
             # rules — max_iterations, stop_check — are checked at the top of the loop below).
             self.stop_reason = StopReason.CONVERGED
-            self.provider.emit(self.iteration, "converged", reason=self.detector.reason)
+            self.provider.emit(self.iteration, ConvergedPayload(self.detector.reason))
             return
         for it in range(self.iteration + 1, self.config.convergence.max_iterations + 1):
             reason = self.stop_check() if self.stop_check else None
@@ -127,7 +136,7 @@ class OptimizationLoop:
                 self.stop_reason = reason
                 return
             self.iteration = it
-            self.provider.emit(it, "iteration_start")
+            self.provider.emit(it, IterationStartPayload())
             context = self.simulate_context_day(it)
             accepted_any = False
             for agent in self.config.optimized_agents:  # accepted policies are adopted at once
@@ -135,7 +144,7 @@ class OptimizationLoop:
             self.report_reference(it, accepted_any)
             if self.detector.converged():
                 self.stop_reason = StopReason.CONVERGED
-                self.provider.emit(it, "converged", reason=self.detector.reason)
+                self.provider.emit(it, ConvergedPayload(self.detector.reason))
                 return
 
     async def optimize_agent(self, agent: str, it: int, context: ContextDay) -> bool:
@@ -145,16 +154,17 @@ class OptimizationLoop:
         self.emit_evaluation(agent, it, current)
         result = await self.proposer.propose(self.proposal_context(agent, it, context, current, samples, setup))
         for interaction in result.interactions:
-            self.provider.emit(it, "llm_interaction", **interaction.to_dict())
+            self.provider.emit(it, interaction)
         self.provider.emit(
             it,
-            "proposal",
-            agent=agent,
-            valid=result.ok,
-            attempts=result.attempts,
-            errors=list(result.errors),
-            proposal=result.policy,
-            policy=policy_to_doc(self.policies[agent]),
+            ProposalPayload(
+                agent=agent,
+                valid=result.ok,
+                attempts=result.attempts,
+                errors=tuple(result.errors),
+                proposal=result.policy,
+                policy=policy_to_doc(self.policies[agent]),
+            ),
         )
         if result.policy is None:
             self.remember(agent, it, None, False, "no valid proposal: " + "; ".join(result.errors)[:300])
@@ -166,13 +176,14 @@ class OptimizationLoop:
             reason = f"cannot run: {exc}"
             self.provider.emit(
                 it,
-                "decision",
-                agent=agent,
-                accepted=False,
-                reason=reason,
-                n=0,
-                policy=policy_to_doc(self.policies[agent]),
-                proposal=result.policy,
+                DecisionPayload(
+                    agent=agent,
+                    accepted=False,
+                    reason=reason,
+                    n=0,
+                    policy=policy_to_doc(self.policies[agent]),
+                    proposal=result.policy,
+                ),
             )
             self.remember(agent, it, result.policy, False, reason)
             return False
@@ -194,7 +205,7 @@ class OptimizationLoop:
         totals = table.totals()[0]
         costs = {a: int(totals[i]) for i, a in enumerate(setup.agent_ids)}
         self.provider.emit(
-            it, "context_day", seed=seeds[0], days=days, costs={a: costs[a] for a in self.config.optimized_agents}
+            it, ContextDayPayload(seeds[0], days, costs={a: costs[a] for a in self.config.optimized_agents})
         )
         histories = [
             TransactionHistory(setup.agent_ids, sch, ticks)
@@ -278,14 +289,17 @@ class OptimizationLoop:
         total = float(sum(costs.values()))
         self.provider.emit(
             iteration,
-            "reference_cost",
-            costs=costs,
-            total=total,
-            n=len(self.reference),
-            settlement={a: float(rates[:, setup.index(a)].mean()) for a in agents},
-            parameters=params,
-            components={a: {c: float(components[setup.index(a), i]) for i, c in enumerate(COMPONENTS)} for a in agents},
-            policies={a: policy_to_doc(self.policies[a]) for a in agents},
+            ReferenceCostPayload(
+                costs=costs,
+                total=total,
+                n=len(self.reference),
+                settlement={a: float(rates[:, setup.index(a)].mean()) for a in agents},
+                parameters=params,
+                policies={a: policy_to_doc(self.policies[a]) for a in agents},
+                components={
+                    a: {c: float(components[setup.index(a), i]) for i, c in enumerate(COMPONENTS)} for a in agents
+                },
+            ),
         )
         self.detector.record(total, accepted_any, {f"{a}.{k}": v for a, p in params.items() for k, v in p.items()})
 
@@ -296,59 +310,55 @@ class OptimizationLoop:
         Policies, each agent's history and the convergence record are rebuilt from the events
         alone, so a resumed run proposes and decides exactly as an uninterrupted one.
         """
-        refs = [e for e in events if e.type == "reference_cost"]
+        refs = list(of_type(events, ReferenceCostPayload))
         if not refs:
             return
-        last = refs[-1]
-        for agent, doc in last.payload["policies"].items():
+        last, last_ref = refs[-1]
+        for agent, doc in last_ref.policies.items():
             self.policies[agent] = parse_valid_policy(doc)
         accepted_in: dict[int, bool] = {}
         for e in events:
             p = e.payload
-            if e.type == "proposal" and not p["valid"]:
-                self.history[p["agent"]].append(
-                    IterationRecord(
-                        e.iteration, p["policy"], None, False, "no valid proposal: " + "; ".join(p["errors"])[:300]
-                    )
-                )
-            elif e.type == "decision":
-                stats = p["n"] > 0
-                self.history[p["agent"]].append(
+            if isinstance(p, ProposalPayload) and not p.valid:
+                why = "no valid proposal: " + "; ".join(p.errors)[:300]
+                self.history[p.agent].append(IterationRecord(e.iteration, p.policy, None, False, why))
+            elif isinstance(p, DecisionPayload):
+                self.history[p.agent].append(
                     IterationRecord(
                         e.iteration,
-                        p["policy"],
-                        p["proposal"],
-                        p["accepted"],
-                        p["reason"],
-                        p["old_mean"] if stats else None,
-                        p["new_mean"] if stats else None,
-                        p["mean_delta"] if stats else None,
-                        p["ci_low"] if stats else None,
-                        p["ci_high"] if stats else None,
+                        p.policy,
+                        p.proposal,
+                        p.accepted,
+                        p.reason,
+                        p.old_mean,
+                        p.new_mean,
+                        p.mean_delta,
+                        p.ci_low,
+                        p.ci_high,
                     )
                 )
-                accepted_in[e.iteration] = accepted_in.get(e.iteration, False) or p["accepted"]
-        for e in refs:
-            params = e.payload["parameters"]
+                accepted_in[e.iteration] = accepted_in.get(e.iteration, False) or p.accepted
+        for e, ref in refs:
             self.detector.record(
-                e.payload["total"],
+                ref.total,
                 accepted_in.get(e.iteration, False),
-                {f"{a}.{k}": v for a, ps in params.items() for k, v in ps.items()},
+                {f"{a}.{k}": v for a, ps in ref.parameters.items() for k, v in ps.items()},
             )
         self.iteration = last.iteration
-        self.reference_costs = dict(last.payload["costs"])
+        self.reference_costs = dict(last_ref.costs)
         self.restored = True
 
     # ------------------------------------------------------------------ events and seeds
     def emit_evaluation(self, agent: str, it: int, ev: PolicyEvaluation) -> None:
         self.provider.emit(
             it,
-            "evaluation",
-            agent=agent,
-            mean=ev.mean,
-            n=int(ev.costs.size),
-            std=float(ev.costs.std(ddof=1)) if ev.costs.size > 1 else 0.0,
-            settlement=float(ev.settlement.mean()),
+            EvaluationPayload(
+                agent=agent,
+                mean=ev.mean,
+                n=int(ev.costs.size),
+                std=float(ev.costs.std(ddof=1)) if ev.costs.size > 1 else 0.0,
+                settlement=float(ev.settlement.mean()),
+            ),
         )
 
     def emit_decision(
@@ -356,23 +366,24 @@ class OptimizationLoop:
     ) -> None:
         self.provider.emit(
             it,
-            "decision",
-            agent=agent,
-            accepted=d.accepted,
-            reason=d.reason,
-            n=d.n,
-            old_mean=d.old_mean,
-            new_mean=d.new_mean,
-            mean_delta=d.mean_delta,
-            std_delta=d.std_delta,
-            ci_low=d.ci_low,
-            ci_high=d.ci_high,
-            confidence=self.config.evaluation.acceptance.confidence,
-            new_settlement=d.new_settlement,
-            policy=policy_to_doc(self.policies[agent]),
-            proposal=proposal,
-            seeds=list(old.seeds),
-            old_costs=[int(x) for x in old.costs],
-            new_costs=[int(x) for x in new.costs],
-            deltas=[int(x) for x in old.costs - new.costs],
+            DecisionPayload(
+                agent=agent,
+                accepted=d.accepted,
+                reason=d.reason,
+                n=d.n,
+                policy=policy_to_doc(self.policies[agent]),
+                proposal=proposal,
+                old_mean=d.old_mean,
+                new_mean=d.new_mean,
+                mean_delta=d.mean_delta,
+                std_delta=d.std_delta,
+                ci_low=d.ci_low,
+                ci_high=d.ci_high,
+                confidence=self.config.evaluation.acceptance.confidence,
+                new_settlement=d.new_settlement,
+                seeds=tuple(old.seeds),
+                old_costs=tuple(int(x) for x in old.costs),
+                new_costs=tuple(int(x) for x in new.costs),
+                deltas=tuple(int(x) for x in old.costs - new.costs),
+            ),
         )

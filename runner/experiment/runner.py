@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from runner.experiment.config import ExperimentConfig
-from runner.experiment.events import Event, EventSink, JsonlEventSink, LiveStateProvider
+from runner.experiment.event_types import (
+    DecisionPayload,
+    ExperimentEndPayload,
+    ExperimentStartPayload,
+    ProposalPayload,
+    ReferenceCostPayload,
+)
+from runner.experiment.events import Event, EventSink, JsonlEventSink, LiveStateProvider, of_type
 from runner.experiment.executor import EvaluationExecutor, InProcessExecutor
 from runner.experiment.loop import OptimizationLoop
 from runner.experiment.proposers import make_proposer
@@ -133,32 +140,34 @@ class GenericExperimentRunner:
         cfg = self.config
         self.provider.emit(
             0,
-            "experiment_start",
-            run_id=self.run_id,
-            experiment=cfg.name,
-            model=cfg.llm.model,
-            mode=cfg.evaluation.mode,
-            world=cfg.evaluation.world,
-            agents=list(cfg.optimized_agents),
-            master_seed=cfg.master_seed,
-            replicate=self.replicate,
-            max_iterations=cfg.convergence.max_iterations,
-            num_samples=cfg.evaluation.num_samples,
+            ExperimentStartPayload(
+                run_id=self.run_id,
+                experiment=cfg.name,
+                model=cfg.llm.model,
+                mode=cfg.evaluation.mode,
+                world=cfg.evaluation.world,
+                agents=tuple(cfg.optimized_agents),
+                master_seed=cfg.master_seed,
+                replicate=self.replicate,
+                max_iterations=cfg.convergence.max_iterations,
+                num_samples=cfg.evaluation.num_samples,
+            ),
         )
 
     def _finish(self, loop: OptimizationLoop, started: float) -> ExperimentResult:
         result = self._result(loop, time.perf_counter() - started)
         self.provider.emit(
             loop.iteration,
-            "experiment_end",
-            stop_reason=result.stop_reason,
-            iterations=result.iterations,
-            converged=result.converged,
-            baseline_total=result.baseline_total,
-            final_total=result.final_total,
-            best_total=result.best_total,
-            final_parameters={a: p.get("parameters", {}) for a, p in result.final_policies.items()},
-            llm_calls=result.llm.calls,
+            ExperimentEndPayload(
+                stop_reason=loop.stop_reason,
+                iterations=result.iterations,
+                converged=result.converged,
+                baseline_total=result.baseline_total,
+                final_total=result.final_total,
+                best_total=result.best_total,
+                final_parameters={a: p.get("parameters", {}) for a, p in result.final_policies.items()},
+                llm_calls=result.llm.calls,
+            ),
         )
         self._status = RunStatus.DONE
         if self.run_dir is not None:
@@ -174,7 +183,7 @@ class GenericExperimentRunner:
         """A snapshot of the run so far (safe to call at any time)."""
         loop = self._loop
         usage = self._usage()
-        decisions = list(self.provider.of_type("decision"))
+        decisions = [d for _, d in self.provider.of_type(DecisionPayload)]
         if loop is None:
             policies = {a: self.config.initial_policy_doc(a) for a in self.config.optimized_agents}
             return ExperimentState(
@@ -194,24 +203,24 @@ class GenericExperimentRunner:
             self.config.convergence.max_iterations,
             {a: policy_to_doc(loop.policies[a]) for a in self.config.optimized_agents},
             dict(loop.reference_costs),
-            accepted=sum(1 for e in decisions if e.payload["accepted"]),
-            rejected=sum(1 for e in self.provider.of_type("proposal") if not e.payload["valid"])
-            + sum(1 for e in decisions if not e.payload["accepted"]),
+            accepted=sum(1 for d in decisions if d.accepted),
+            rejected=sum(1 for _, p in self.provider.of_type(ProposalPayload) if not p.valid)
+            + sum(1 for d in decisions if not d.accepted),
             llm=usage,
             stop_reason=loop.stop_reason if self._status == RunStatus.DONE else None,
         )
 
     def _usage(self) -> LLMUsage:
         usage = LLMUsage()
-        for e in self.provider.of_type("llm_interaction"):
-            usage = usage.add(LLMInteraction.from_dict(e.payload))
+        for _, interaction in self.provider.of_type(LLMInteraction):
+            usage = usage.add(interaction)
         return usage
 
     def _result(self, loop: OptimizationLoop, duration: float) -> ExperimentResult:
-        refs = list(self.provider.of_type("reference_cost"))
+        refs = list(self.provider.of_type(ReferenceCostPayload))
         agents = {}
         for a in self.config.optimized_agents:
-            series = [(e.payload["costs"][a], e.iteration) for e in refs]
+            series = [(ref.costs[a], e.iteration) for e, ref in refs]
             best_cost, best_it = min(series, key=lambda x: (x[0], x[1]))
             accepted = sum(1 for r in loop.history[a] if r.accepted)
             agents[a] = AgentOutcome(
@@ -219,11 +228,11 @@ class GenericExperimentRunner:
                 series[-1][0],
                 best_cost,
                 best_it,
-                refs[-1].payload["settlement"][a],
+                refs[-1][1].settlement[a],
                 accepted,
                 len(loop.history[a]) - accepted,
             )
-        totals = [e.payload["total"] for e in refs]
+        totals = [ref.total for _, ref in refs]
         history = [{"agent": a, **vars(r)} for a in self.config.optimized_agents for r in loop.history[a]]
         history.sort(key=lambda h: (h["iteration"], self.config.optimized_agents.index(h["agent"])))
         return ExperimentResult(
@@ -277,5 +286,5 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 def _last_complete(events: list[Event] | None) -> int:
     """Seq of the last recorded reference cost: the end of the last completed iteration."""
-    done = [e.seq for e in events or [] if e.type == "reference_cost"]
+    done = [e.seq for e, _ in of_type(events or [], ReferenceCostPayload)]
     return max(done) if done else -1

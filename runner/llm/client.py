@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 
 from runner.engine.setup import RUNNABLE_ACTIONS
-from runner.errors import ConfigError
+from runner.errors import ConfigError, PolicyError
 from runner.llm.config import LLMConfig, missing_key_error
 from runner.llm.parsing import extract_policy_json
 from runner.llm.prompts import build_system_prompt, build_user_prompt
@@ -209,8 +209,9 @@ class ExperimentLLMClient:
                 interactions,
             )
             if not errors and doc is not None:
-                policy, _ = parse_policy(doc)
-                assert policy is not None  # validated just above
+                policy, problems = parse_policy(doc)
+                if policy is None:  # `_check` parsed the same document without errors
+                    raise PolicyError(problems)
                 log.info("%s iteration %d: valid policy on attempt %d", ctx.agent_id, ctx.iteration, attempt)
                 return self._result(policy_to_doc(policy), attempt, interactions, [])
             log.warning(

@@ -170,7 +170,7 @@ def _fires(schedule: E.OneTime | E.Repeating, ticks: int) -> int:
 # --------------------------------------------------------------------------- arrivals
 
 
-def _max_draw(dist: Any) -> float:
+def _max_draw(dist: models.AmountDistribution) -> float:
     """The largest amount (cents) ``dist`` can draw (module docstring)."""
     if isinstance(dist, models.UniformAmount):
         return float(dist.max)
@@ -180,8 +180,7 @@ def _max_draw(dist: Any) -> float:
         sigma2 = math.log1p((dist.std_dev / dist.mean) ** 2)
         exponent = math.log(dist.mean) - sigma2 / 2 + NORMAL_DRAW_MAX * math.sqrt(sigma2)
         return math.inf if exponent > 700 else math.exp(exponent)
-    assert isinstance(dist, models.ExponentialAmount)
-    return EXPONENTIAL_DRAW_MAX / dist.lambda_
+    return EXPONENTIAL_DRAW_MAX / dist.lambda_  # the one distribution left
 
 
 def poisson_bound(mean: float) -> int:

@@ -176,7 +176,8 @@ def _agent_policy(agent: models.AgentConfig, index: int, folder: Path, source: s
     ref = agent.policy
     where = f"agents[{index}].policy"
     if ref.type == "FromJson":
-        assert ref.json_path is not None
+        if ref.json_path is None:  # PolicyRef's validator requires it: only a model built by hand lacks it
+            raise ConfigError("required with type FromJson", source=source, path=f"{where}.json_path")
         path = resolve_relative(folder, ref.json_path)
         if path is None:
             raise ConfigError(

@@ -125,5 +125,6 @@ class _Read:
         self.tables = tables
 
     def read(self, table: str, sweep: str | None = None, run_id: str | None = None) -> Any:
-        assert sweep == self.tables.sweep and run_id is None, (sweep, run_id)
+        if sweep != self.tables.sweep or run_id is not None:
+            raise ValueError(f"reads sweep {self.tables.sweep!r} whole, got sweep={sweep!r} run_id={run_id!r}")
         return self.tables.table(table)

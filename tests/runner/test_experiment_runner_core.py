@@ -294,7 +294,7 @@ def test_generates_run_id(tmp_path: Path) -> None:
     runner, result = run(cfg, ScriptedProposer.fractions({}), run_id="my-run-1", sinks=[sink], out_dir=tmp_path)
     assert runner.run_id == result.run_id == "my-run-1"
     assert {e.run_id for e in sink.events} == {"my-run-1"}
-    assert of_type(sink.events, "experiment_start")[0].payload["run_id"] == "my-run-1"
+    assert of_type(sink.events, "experiment_start")[0].payload.run_id == "my-run-1"
     assert (tmp_path / "my-run-1" / "events.jsonl").is_file()
     # two runs of one config get two folders
     other, _ = run(cfg, ScriptedProposer.fractions({}), out_dir=tmp_path)

@@ -16,7 +16,8 @@ from runner.experiment.bootstrap import (
     TransactionHistory,
     compute_paired_deltas,
 )
-from runner.experiment.events import EVENT_TYPES, read_events
+from runner.experiment.event_types import EVENT_TYPES
+from runner.experiment.events import read_events
 from runner.experiment.executor import InProcessExecutor
 from runner.policy.validate import parse_valid_policy
 from runner.proposals import LLMInteraction, PolicyGenerationResult, ProposalContext
@@ -62,7 +63,7 @@ def test_runs_until_max_iterations() -> None:
     assert [e.iteration for e in of_type(sink.events, "iteration_start")] == [1, 2, 3]
     assert of_type(sink.events, "converged") == []
     end = of_type(sink.events, "experiment_end")[0].payload
-    assert (end["stop_reason"], end["iterations"], end["converged"]) == ("max_iterations", 3, False)
+    assert (end.stop_reason, end.iterations, end.converged) == ("max_iterations", 3, False)
 
 
 def test_stops_on_convergence() -> None:
@@ -77,7 +78,7 @@ def test_stops_on_convergence() -> None:
     assert result.iterations == 2  # baseline + 2 flat iterations fill the window
     conv = of_type(sink.events, "converged")
     assert [e.iteration for e in conv] == [2]
-    assert "no change accepted for 2 iterations" in conv[0].payload["reason"]
+    assert "no change accepted for 2 iterations" in conv[0].payload.reason
     assert len(proposer.contexts) == 4  # stopped: iteration 3 never asked anything
 
     # The coordinate search on exp1 converges before its 25-iteration cap.
@@ -99,10 +100,10 @@ def test_stops_on_parameter_stability_in_temporal_mode() -> None:
     _, result = run(cfg, proposer, sinks=[sink])
 
     first = of_type(sink.events, "decision", "BANK_A")[0].payload
-    assert first["accepted"] is True and first["mean_delta"] == -4000  # worse, still adopted
+    assert first.accepted is True and first.mean_delta == -4000  # worse, still adopted
     assert fraction_of(result.final_policies["BANK_A"]) == 0.9
     assert result.stop_reason == "converged" and result.iterations == 3
-    assert "parameters unchanged for 2 iterations" in of_type(sink.events, "converged")[0].payload["reason"]
+    assert "parameters unchanged for 2 iterations" in of_type(sink.events, "converged")[0].payload.reason
 
 
 def test_evaluates_policies_each_iteration() -> None:
@@ -112,10 +113,10 @@ def test_evaluates_policies_each_iteration() -> None:
 
     # the current policy of each agent is evaluated in every iteration
     evals = of_type(sink.events, "evaluation")
-    assert [(e.iteration, e.payload["agent"]) for e in evals] == [
+    assert [(e.iteration, e.payload.agent) for e in evals] == [
         (it, a) for it in (1, 2, 3) for a in ("BANK_A", "BANK_B")
     ]
-    a_means = [e.payload["mean"] for e in evals if e.payload["agent"] == "BANK_A"]
+    a_means = [e.payload.mean for e in evals if e.payload.agent == "BANK_A"]
     assert a_means == [5000.0, 0.0, 0.0]  # 0.5, then the accepted 0.0 (0.3 was rejected)
     # the proposer is shown that same evaluation
     assert [c.mean_cost for c in proposer.contexts_of("BANK_A")] == a_means
@@ -123,9 +124,9 @@ def test_evaluates_policies_each_iteration() -> None:
     # and the current policies are scored on the reference set after each iteration
     refs = of_type(sink.events, "reference_cost")
     assert [e.iteration for e in refs] == [0, 1, 2, 3]
-    assert refs[0].payload["costs"] == {"BANK_A": 5000.0, "BANK_B": 5000.0}
-    assert refs[1].payload["costs"] == {"BANK_A": 0.0, "BANK_B": 2000.0}
-    assert refs[1].payload["parameters"]["BANK_A"] == {"initial_liquidity_fraction": 0.0}
+    assert refs[0].payload.costs == {"BANK_A": 5000.0, "BANK_B": 5000.0}
+    assert refs[1].payload.costs == {"BANK_A": 0.0, "BANK_B": 2000.0}
+    assert refs[1].payload.parameters["BANK_A"] == {"initial_liquidity_fraction": 0.0}
     assert result.baseline_total == 10000.0 and result.final_total == 2000.0
 
 
@@ -156,8 +157,8 @@ def test_optimizes_each_agent() -> None:
         "initial_policies.BANK_B.payment_tree.action=Release",
     )
     run(cfg, ScriptedProposer.fractions({"BANK_A": [0.1], "BANK_B": [0.2]}), sinks=[sink])
-    day = of_type(sink.events, "context_day")[0].payload["costs"]
-    b_eval = of_type(sink.events, "evaluation", "BANK_B")[0].payload["mean"]
+    day = of_type(sink.events, "context_day")[0].payload.costs
+    b_eval = of_type(sink.events, "evaluation", "BANK_B")[0].payload.mean
     assert day["BANK_B"] == 1998  # the context day still had BANK_A at 0.5
     assert b_eval > day["BANK_B"]  # BANK_B's samples saw BANK_A's new 0.1
 
@@ -168,9 +169,9 @@ def test_accepts_improved_policies() -> None:
     _, result = run(config(EXP1, "convergence.max_iterations=2"), proposer, sinks=[sink])
 
     d = of_type(sink.events, "decision", "BANK_A")[0].payload
-    assert d["accepted"] is True
-    assert (d["old_mean"], d["new_mean"], d["mean_delta"]) == (5000.0, 0.0, 5000.0)
-    assert d["reason"] == "mean delta +5000.0 > 0"
+    assert d.accepted is True
+    assert (d.old_mean, d.new_mean, d.mean_delta) == (5000.0, 0.0, 5000.0)
+    assert d.reason == "mean delta +5000.0 > 0"
     # the new policy is in force from then on
     assert fraction_of(proposer.contexts_of("BANK_A")[1].current_policy) == 0.0
     assert fraction_of(result.final_policies["BANK_A"]) == 0.0
@@ -186,14 +187,14 @@ def test_rejects_worse_policies() -> None:
     _, result = run(config(EXP1, "convergence.max_iterations=2"), proposer, sinks=[sink])
 
     worse, tie = (e.payload for e in of_type(sink.events, "decision", "BANK_A"))
-    assert worse["accepted"] is False
-    assert (worse["old_mean"], worse["new_mean"], worse["mean_delta"]) == (5000.0, 9000.0, -4000.0)
-    assert "<= 0" in worse["reason"]
-    assert tie["accepted"] is False and tie["mean_delta"] == 0  # ties reject
+    assert worse.accepted is False
+    assert (worse.old_mean, worse.new_mean, worse.mean_delta) == (5000.0, 9000.0, -4000.0)
+    assert "<= 0" in worse.reason
+    assert tie.accepted is False and tie.mean_delta == 0  # ties reject
     assert fraction_of(result.final_policies["BANK_A"]) == 0.5
     assert fraction_of(proposer.contexts_of("BANK_A")[1].current_policy) == 0.5
     assert result.agents["BANK_A"].rejected == 2 and result.agents["BANK_A"].accepted == 0
-    assert [e.payload["costs"]["BANK_A"] for e in of_type(sink.events, "reference_cost")] == [5000.0] * 3
+    assert [e.payload.costs["BANK_A"] for e in of_type(sink.events, "reference_cost")] == [5000.0] * 3
 
 
 def test_uses_paired_comparison() -> None:
@@ -206,27 +207,27 @@ def test_uses_paired_comparison() -> None:
     assert len(decisions) == 4
     for e in decisions:
         p = e.payload
-        agent = p["agent"]
-        seeds = [bootstrap_seed(cfg.master_seed, 0, e.iteration, agent)] * 10
-        assert p["seeds"] == seeds  # old and new policy scored on the agent's own samples
-        old, new, deltas = (np.array(p[k], dtype=np.int64) for k in ("old_costs", "new_costs", "deltas"))
-        assert old.size == new.size == deltas.size == p["n"] == 10
+        agent = p.agent
+        seeds = (bootstrap_seed(cfg.master_seed, 0, e.iteration, agent),) * 10
+        assert p.seeds == seeds  # old and new policy scored on the agent's own samples
+        old, new, deltas = (np.array(getattr(p, k), dtype=np.int64) for k in ("old_costs", "new_costs", "deltas"))
+        assert old.size == new.size == deltas.size == p.n == 10
         assert list(deltas) == list(old - new)
-        assert p["mean_delta"] == float(deltas.mean())
-        assert p["old_mean"] == float(old.mean()) and p["new_mean"] == float(new.mean())
+        assert p.mean_delta == float(deltas.mean())
+        assert p.old_mean == float(old.mean()) and p.new_mean == float(new.mean())
         # the old policy's costs are exactly the ones reported by the evaluation of the iteration
         ev = next(x for x in of_type(sink.events, "evaluation", agent) if x.iteration == e.iteration)
-        assert ev.payload["mean"] == p["old_mean"]
+        assert ev.payload.mean == p.old_mean
     # the two agents draw different samples
-    a1, b1 = (e.payload["seeds"] for e in decisions[:2])
+    a1, b1 = (e.payload.seeds for e in decisions[:2])
     assert not set(a1) & set(b1)
     assert result.iterations == 2
 
     # BANK_B's cut to 0.05 is cheaper on some samples and ruinous on others: the deltas vary
     # and the CI of the deltas (rule ci) rejects it
     b = decisions[1].payload
-    assert b["agent"] == "BANK_B" and len(set(b["new_costs"])) > 1
-    assert b["ci_low"] < 0 and b["accepted"] is False
+    assert b.agent == "BANK_B" and len(set(b.new_costs)) > 1
+    assert b.ci_low < 0 and b.accepted is False
 
     # compute_paired_deltas refuses evaluations on different samples
     scenario = cfg.load_scenario()
@@ -282,7 +283,7 @@ def test_records_events_to_state_provider(tmp_path) -> None:
     assert {e.run_id for e in events} == {runner.run_id}
     assert {e.type for e in events} <= set(EVENT_TYPES)
     assert events[0].type == "experiment_start" and events[-1].type == "experiment_end"
-    assert events[0].payload["agents"] == ["BANK_A", "BANK_B"]
+    assert events[0].payload.agents == ("BANK_A", "BANK_B")
 
     per_agent = ["evaluation", "llm_interaction", "proposal", "decision"]
     expected = ["experiment_start", "reference_cost"]
@@ -293,7 +294,7 @@ def test_records_events_to_state_provider(tmp_path) -> None:
 
     # LLM interactions are recorded in full and summed in the result
     inter = of_type(events, "llm_interaction")
-    assert inter[0].payload["agent_id"] == "BANK_A" and inter[0].payload["prompt_tokens"] == 100
+    assert inter[0].payload.agent_id == "BANK_A" and inter[0].payload.prompt_tokens == 100
     assert (result.llm.calls, result.llm.prompt_tokens, result.llm.completion_tokens) == (4, 400, 40)
     assert result.llm.cost_usd == 1.0
 
@@ -310,12 +311,12 @@ def test_costs_are_integer_cents(tmp_path) -> None:
     runner, _ = run(cfg, proposer, sinks=[sink], out_dir=tmp_path)
 
     for e in of_type(sink.events, "context_day"):
-        assert all(type(c) is int for c in e.payload["costs"].values())
+        assert all(type(c) is int for c in e.payload.costs.values())
     for e in of_type(sink.events, "decision"):
         for key in ("old_costs", "new_costs", "deltas"):
-            assert all(type(c) is int for c in e.payload[key]), key
+            assert all(type(c) is int for c in getattr(e.payload, key)), key
         # means are floats only at the edge, and exact means of the integer costs
-        assert e.payload["old_mean"] == sum(e.payload["old_costs"]) / len(e.payload["old_costs"])
+        assert e.payload.old_mean == sum(e.payload.old_costs) / len(e.payload.old_costs)
     # stored as JSON integers (no "12.0")
     raw = [json.loads(line) for line in (tmp_path / runner.run_id / "events.jsonl").read_text().splitlines()]
     dec = next(r for r in raw if r["type"] == "decision")
@@ -355,5 +356,5 @@ def test_stop_check_stops_between_iterations() -> None:
     assert {c.iteration for c in proposer.contexts} == {1, 2}
     assert [e.iteration for e in of_type(sink.events, "reference_cost")] == [0, 1, 2]
     end = of_type(sink.events, "experiment_end")[0]
-    assert end.payload["iterations"] == 2 and end.iteration == 2
+    assert end.payload.iterations == 2 and end.iteration == 2
     assert fraction_of(result.final_policies["BANK_A"]) == 0.3

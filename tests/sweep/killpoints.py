@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from runner.experiment.event_types import EventPayload
 from runner.experiment.events import Event, LiveStateProvider
 from sweep.store import ParquetStore
 from sweep.store_base import FileRef
@@ -79,11 +80,11 @@ def kill_after_event(k: int) -> Iterator[list[Event]]:
     emitted: list[Event] = []
     original = LiveStateProvider.emit
 
-    def emit(self: LiveStateProvider, iteration: int, kind: str, /, **payload: Any) -> Event:
-        event = original(self, iteration, kind, **payload)
+    def emit(self: LiveStateProvider, iteration: int, payload: EventPayload) -> Event:
+        event = original(self, iteration, payload)
         emitted.append(event)
         if len(emitted) == k:
-            raise Killed(f"after event {k} ({kind})")
+            raise Killed(f"after event {k} ({event.type})")
         return event
 
     LiveStateProvider.emit = emit  # type: ignore[method-assign]

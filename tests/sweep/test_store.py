@@ -64,7 +64,7 @@ def write_run(
     """Write a run the way a sweep does: its events through a StoreSink, then its runs row."""
     sink = StoreSink(store, sweep, run_id)
     for e in events:
-        sink.handle(Event(e.seq, run_id, e.iteration, e.type, e.payload))
+        sink.handle(Event(e.seq, run_id, e.iteration, e.payload))
     params = params if params is not None else {"llm.model": "builtin/coordinate"}
     row = run_row(
         sweep,

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from runner.engine.rates import COMPONENTS
+from runner.experiment.event_types import DecisionPayload, EventPayload, ProposalPayload, ReferenceCostPayload
 from runner.experiment.events import Event
 from runner.experiment.result import ExperimentResult
 from runner.experiment.runner import GenericExperimentRunner
@@ -46,8 +47,8 @@ def rows(exp1: Any) -> dict[str, list[dict[str, Any]]]:
     return {t: tables[t].to_pylist() for t in EVENT_TABLES}
 
 
-def event(seq: int, iteration: int, kind: str, /, **payload: Any) -> Event:
-    return Event(seq, RUN_ID, iteration, kind, payload)
+def event(seq: int, iteration: int, payload: EventPayload) -> Event:
+    return Event(seq, RUN_ID, iteration, payload)
 
 
 # ---------------------------------------------------------------------------- rows of a real run
@@ -117,7 +118,7 @@ def test_llm_interactions_become_llm_calls_rows() -> None:
         None,
         1.5,
     )
-    got = rows_for_events(SWEEP, [event(5, 1, "llm_interaction", **call.to_dict())])["llm_calls"]
+    got = rows_for_events(SWEEP, [event(5, 1, call)])["llm_calls"]
     row = got.to_pylist()[0]
     assert (row["iteration"], row["agent"], row["attempt"], row["model"]) == (1, "BANK_A", 2, "openai/gpt-4.1")
     assert row["messages_json"] == '[{"content":"hi","role":"user"}]'
@@ -130,7 +131,7 @@ def test_llm_interactions_become_llm_calls_rows() -> None:
 def test_transport_retries_get_their_own_llm_calls_key() -> None:
     """A 429 then a success within one attempt, then a re-ask: three rows, three keys."""
 
-    def call(agent: str, attempt: int, error: str | None) -> dict[str, Any]:
+    def call(agent: str, attempt: int, error: str | None) -> LLMInteraction:
         return LLMInteraction(
             agent,
             3,
@@ -146,13 +147,13 @@ def test_transport_retries_get_their_own_llm_calls_key() -> None:
             None,
             None,
             0.1,
-        ).to_dict()
+        )
 
     events = [
-        event(1, 3, "llm_interaction", **call("BANK_A", 1, "RateLimitError")),
-        event(2, 3, "llm_interaction", **call("BANK_A", 1, None)),
-        event(3, 3, "llm_interaction", **call("BANK_A", 2, None)),
-        event(4, 3, "llm_interaction", **call("BANK_B", 1, None)),
+        event(1, 3, call("BANK_A", 1, "RateLimitError")),
+        event(2, 3, call("BANK_A", 1, None)),
+        event(3, 3, call("BANK_A", 2, None)),
+        event(4, 3, call("BANK_B", 1, None)),
     ]
     rows = rows_for_events(SWEEP, events)["llm_calls"].to_pylist()
     keys = [tuple(r[k] for k in SORT_KEYS["llm_calls"]) for r in rows]
@@ -167,18 +168,19 @@ def test_transport_retries_get_their_own_llm_calls_key() -> None:
 
 def test_proposals_without_a_decision_with_statistics() -> None:
     events = [
-        event(1, 1, "proposal", agent="BANK_A", valid=False, attempts=3, errors=["e1", "e2"], proposal=None),
-        event(2, 1, "proposal", agent="BANK_B", valid=True, attempts=1, errors=[], proposal={"parameters": {"x": 1}}),
+        event(1, 1, ProposalPayload("BANK_A", valid=False, attempts=3, errors=("e1", "e2"), proposal=None, policy={})),
+        event(2, 1, ProposalPayload("BANK_B", True, 1, errors=(), proposal={"parameters": {"x": 1}}, policy={})),
         event(
             3,
             1,
-            "decision",
-            agent="BANK_B",
-            accepted=False,
-            reason="cannot run: bad tree",
-            n=0,
-            policy={},
-            proposal={"parameters": {"x": 1}},
+            DecisionPayload(
+                agent="BANK_B",
+                accepted=False,
+                reason="cannot run: bad tree",
+                n=0,
+                policy={},
+                proposal={"parameters": {"x": 1}},
+            ),
         ),
     ]
     tables = rows_for_events(SWEEP, events)
@@ -194,13 +196,14 @@ def test_reference_costs_without_components_leave_the_breakdown_null() -> None:
     ref = event(
         1,
         0,
-        "reference_cost",
-        costs={"BANK_A": 1234.5},
-        total=1234.5,
-        n=2,
-        settlement={"BANK_A": 0.5},
-        parameters={"BANK_A": {}},
-        policies={"BANK_A": {}},
+        ReferenceCostPayload(
+            costs={"BANK_A": 1234.5},
+            total=1234.5,
+            n=2,
+            settlement={"BANK_A": 0.5},
+            parameters={"BANK_A": {}},
+            policies={"BANK_A": {}},
+        ),
     )
     row = rows_for_events(SWEEP, [ref])["iterations"].to_pylist()[0]
     assert row["reference_cost"] == 1235

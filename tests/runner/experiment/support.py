@@ -98,7 +98,7 @@ def run(cfg: ExperimentConfig, proposer: Any = None, **kwargs: Any) -> tuple[Gen
 
 
 def of_type(events: Iterable[Event], kind: str, agent: str | None = None) -> list[Event]:
-    return [e for e in events if e.type == kind and (agent is None or e.payload.get("agent") == agent)]
+    return [e for e in events if e.type == kind and (agent is None or getattr(e.payload, "agent", None) == agent)]
 
 
 def paylab(*args: str | Path, cwd: Path = ROOT, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -215,8 +215,8 @@ def test_a_run_reports_the_configured_confidence() -> None:
     cfg = config(EXP2, *SMALL_EXP2, "convergence.max_iterations=1", "evaluation.acceptance.confidence=0.9")
     run(cfg, ScriptedProposer.fractions({"BANK_A": [0.2], "BANK_B": [0.1]}), sinks=[sink, VerboseLogger(stream=out)])
     b = of_type(sink.events, "decision", "BANK_B")[0].payload
-    assert b["confidence"] == 0.9 and b["reason"].startswith("90% CI lower bound")
-    x = np.asarray(b["deltas"], dtype=float)
+    assert b.confidence == 0.9 and b.reason.startswith("90% CI lower bound")
+    x = np.asarray(b.deltas, dtype=float)
     half = t_quantile(0.95, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-    assert b["ci_low"] == pytest.approx(x.mean() - half)
+    assert b.ci_low == pytest.approx(x.mean() - half)
     assert " 90%CI [" in out.getvalue() and "95%CI" not in out.getvalue()

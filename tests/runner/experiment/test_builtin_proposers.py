@@ -63,14 +63,14 @@ def test_none_never_changes_the_policy() -> None:
     assert all(p == initial for p in result.final_policies.values())
     assert result.final_total == result.baseline_total == 10000.0
     assert of_type(sink.events, "decision") == []
-    assert all(not e.payload["valid"] for e in of_type(sink.events, "proposal"))
+    assert all(not e.payload.valid for e in of_type(sink.events, "proposal"))
     assert all(
         h["proposal"] is None and h["reason"] == "no valid proposal: builtin/none does not propose"
         for h in result.history
     )
     assert len(result.history) == 6
     assert all(
-        e.payload["parameters"] == {a: {"initial_liquidity_fraction": 0.5} for a in ("BANK_A", "BANK_B")}
+        e.payload.parameters == {a: {"initial_liquidity_fraction": 0.5} for a in ("BANK_A", "BANK_B")}
         for e in of_type(sink.events, "reference_cost")
     )
 

@@ -40,7 +40,12 @@ def _events(folder: Path) -> tuple[Path, list[str]]:
 
 def _comparable(events: list[Event]) -> list[tuple[int, int, str, str]]:
     return [
-        (e.seq, e.iteration, e.type, json.dumps({k: v for k, v in e.payload.items() if k != "run_id"}, sort_keys=True))
+        (
+            e.seq,
+            e.iteration,
+            e.type,
+            json.dumps({k: v for k, v in e.to_dict()["payload"].items() if k != "run_id"}, sort_keys=True),
+        )
         for e in events
     ]
 

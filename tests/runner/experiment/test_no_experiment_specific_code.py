@@ -175,10 +175,10 @@ def test_a_made_up_experiment_runs_through_the_same_runner(tmp_path: Path) -> No
     assert proposer.contexts[0].customization is None
 
     assert set(result.agents) == {"HUB", "SMALL_A"} and result.iterations == 2
-    assert {e.payload["agent"] for e in of_type(sink.events, "decision")} == {"HUB", "SMALL_A"}
+    assert {e.payload.agent for e in of_type(sink.events, "decision")} == {"HUB", "SMALL_A"}
     for e in of_type(sink.events, "decision"):
-        assert e.payload["n"] == 5 and len(e.payload["deltas"]) == 5
-    assert set(of_type(sink.events, "reference_cost")[0].payload["costs"]) == {"HUB", "SMALL_A"}
+        assert e.payload.n == 5 and len(e.payload.deltas) == 5
+    assert set(of_type(sink.events, "reference_cost")[0].payload.costs) == {"HUB", "SMALL_A"}
     assert all(set(p["parameters"]) == {"urgency"} for p in result.final_policies.values())
 
     # and the builtin search works on its int parameter, within its bounds

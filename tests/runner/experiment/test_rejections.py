@@ -60,10 +60,10 @@ def test_rejected_proposal_keeps_the_old_policy_and_is_recorded() -> None:
 
     # BANK_B's cut to 0.02 leaves payments unpaid on some samples: the ci rule rejects it
     b1 = next(e.payload for e in of_type(sink.events, "decision", "BANK_B") if e.iteration == 1)
-    assert b1["accepted"] is False and b1["ci_low"] <= 0
-    assert b1["reason"].startswith("95% CI lower bound") and b1["reason"].endswith("<= 0")
-    assert b1["deltas"] == [o - n for o, n in zip(b1["old_costs"], b1["new_costs"], strict=True)]
-    assert fraction_of(b1["policy"]) == 0.5 and fraction_of(b1["proposal"]) == 0.02
+    assert b1.accepted is False and b1.ci_low <= 0
+    assert b1.reason.startswith("95% CI lower bound") and b1.reason.endswith("<= 0")
+    assert b1.deltas == tuple(o - n for o, n in zip(b1.old_costs, b1.new_costs, strict=True))
+    assert fraction_of(b1.policy) == 0.5 and fraction_of(b1.proposal) == 0.02
 
     # the old policy stays in force
     b_ctx = proposer.contexts_of("BANK_B")
@@ -71,19 +71,19 @@ def test_rejected_proposal_keeps_the_old_policy_and_is_recorded() -> None:
 
     # the result's history holds it with its reason and delta statistics
     rec = next(h for h in result.history if h["agent"] == "BANK_B" and h["iteration"] == 1)
-    assert rec["accepted"] is False and rec["reason"] == b1["reason"]
-    assert (rec["mean_delta"], rec["ci_low"], rec["ci_high"]) == (b1["mean_delta"], b1["ci_low"], b1["ci_high"])
-    assert (rec["old_mean_cost"], rec["new_mean_cost"]) == (b1["old_mean"], b1["new_mean"])
+    assert rec["accepted"] is False and rec["reason"] == b1.reason
+    assert (rec["mean_delta"], rec["ci_low"], rec["ci_high"]) == (b1.mean_delta, b1.ci_low, b1.ci_high)
+    assert (rec["old_mean_cost"], rec["new_mean_cost"]) == (b1.old_mean, b1.new_mean)
 
     # next iteration, BANK_B is shown its rejected proposal and why
     (past,) = b_ctx[1].history
     assert past.iteration == 1 and past.accepted is False
-    assert past.proposal == fraction_policy(0.02) and past.reason == b1["reason"]
-    assert past.mean_delta == b1["mean_delta"] and fraction_of(past.policy) == 0.5
+    assert past.proposal == fraction_policy(0.02) and past.reason == b1.reason
+    assert past.mean_delta == b1.mean_delta and fraction_of(past.policy) == 0.5
     # …and BANK_A is not: it sees only its own (accepted) proposal
     (a_past,) = proposer.contexts_of("BANK_A")[1].history
     assert a_past.accepted is True and fraction_of(a_past.proposal) == 0.2
-    assert a_past.reason != b1["reason"]
+    assert a_past.reason != b1.reason
     assert all(c.history == () for c in proposer.contexts if c.iteration == 1)
 
 
@@ -118,8 +118,8 @@ def test_invalid_proposal_is_recorded_as_no_valid_proposal() -> None:
     )
 
     prop = of_type(sink.events, "proposal", "BANK_A")[0].payload
-    assert prop["valid"] is False and prop["attempts"] == 4 and prop["proposal"] is None
-    assert prop["errors"] == ["parameters.x: not an allowed parameter", "payment_tree: missing"]
+    assert prop.valid is False and prop.attempts == 4 and prop.proposal is None
+    assert prop.errors == ("parameters.x: not an allowed parameter", "payment_tree: missing")
     assert not [e for e in of_type(sink.events, "decision", "BANK_A") if e.iteration == 1]  # nothing to judge
     rec = next(h for h in result.history if h["agent"] == "BANK_A" and h["iteration"] == 1)
     assert rec["accepted"] is False and rec["proposal"] is None
@@ -162,7 +162,7 @@ def test_proposal_failing_at_run_time_is_rejected_and_the_run_continues() -> Non
     assert past.reason == b1["reason"] and past.proposal == _divide_by("system_tick_in_day")
     # the rejection is an event (so the display, the state and replay see it)
     decided = [e for e in of_type(sink.events, "decision") if e.iteration == 1]
-    assert [(e.payload["agent"], e.payload["accepted"], e.payload["reason"]) for e in decided] == [
+    assert [(e.payload.agent, e.payload.accepted, e.payload.reason) for e in decided] == [
         ("BANK_A", False, a1["reason"]),
         ("BANK_B", False, b1["reason"]),
     ]

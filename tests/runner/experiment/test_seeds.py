@@ -103,7 +103,7 @@ def test_runs_of_two_replicates_differ_and_a_replicate_repeats() -> None:
             sinks=[sink],
         )
         return [
-            {"type": e.type, "it": e.iteration, **e.payload}
+            {"type": e.type, "it": e.iteration, **e.to_dict()["payload"]}
             for e in sink.events
             if e.type in ("context_day", "decision", "reference_cost")
         ]
@@ -137,7 +137,7 @@ def test_seeds_do_not_depend_on_request_order() -> None:
             ScriptedProposer.fractions({"BANK_A": [0.2], "BANK_B": [0.3]}),
             sinks=[sink],
         )
-        return {e.payload["agent"]: e.payload for e in of_type(sink.events, "decision")}
+        return {e.payload.agent: e.to_dict()["payload"] for e in of_type(sink.events, "decision")}
 
     ab = decisions()
     ba = decisions("optimized_agents=[BANK_B, BANK_A]")
