@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runner.scenario import events as E
+from runner.scenario import events as scenario_events
 from runner.scenario.models import CategoricalPriority, FixedPriority, ScenarioConfig, UniformPriority
 
 BAND_PRIORITIES = {"urgent": (8, 10), "normal": (4, 7), "low": (0, 3)}
@@ -117,27 +117,30 @@ def arrival_streams(cfg: ScenarioConfig, ids: list[str], horizon: int) -> tuple[
         for event in cfg.scenario_events:
             if not event.fires_at(t):
                 continue
-            if isinstance(event, E.GlobalArrivalRateChange):
+            if isinstance(event, scenario_events.GlobalArrivalRateChange):
                 current = np.where(legacy, base * event.multiplier, current)
-            elif isinstance(event, E.AgentArrivalRateChange):
+            elif isinstance(event, scenario_events.AgentArrivalRateChange):
                 for k, s in enumerate(streams):
                     if s.legacy and s.agent_id == event.agent:
                         base[k] *= event.multiplier  # cumulative, and it moves the base
                         current[k] *= event.multiplier
-            elif isinstance(event, E.CounterpartyWeightChange | E.DeadlineWindowChange):
+            elif isinstance(event, scenario_events.CounterpartyWeightChange | scenario_events.DeadlineWindowChange):
                 _change(streams, event, ids, t)
         rates[t] = current
     return rates, streams
 
 
 def _change(
-    streams: list[Stream], event: E.CounterpartyWeightChange | E.DeadlineWindowChange, ids: list[str], t: int
+    streams: list[Stream],
+    event: scenario_events.CounterpartyWeightChange | scenario_events.DeadlineWindowChange,
+    ids: list[str],
+    t: int,
 ) -> None:
     for s in streams:
         if not s.legacy:
             continue
         last = s.segments[-1]
-        if isinstance(event, E.CounterpartyWeightChange):
+        if isinstance(event, scenario_events.CounterpartyWeightChange):
             if s.agent_id != event.agent:
                 continue
             s.weights[event.counterparty] = event.new_weight

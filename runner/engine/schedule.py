@@ -27,7 +27,7 @@ import numpy as np
 
 from runner.engine.arrivals import Stream, arrival_streams
 from runner.errors import ConfigError
-from runner.scenario import events as E
+from runner.scenario import events as scenario_events
 from runner.scenario.models import (
     CategoricalPriority,
     ExponentialAmount,
@@ -96,9 +96,10 @@ def _amounts(rng: np.random.Generator, dist: object, n: int) -> np.ndarray:
         sigma2 = math.log1p((dist.std_dev / dist.mean) ** 2)
         mu = math.log(dist.mean) - sigma2 / 2
         x = np.exp(mu + math.sqrt(sigma2) * rng.standard_normal(n))
-    else:
-        assert isinstance(dist, ExponentialAmount)
+    elif isinstance(dist, ExponentialAmount):
         x = rng.exponential(1.0 / dist.lambda_, n)
+    else:  # the scenario model admits no other distribution
+        raise TypeError(f"unknown amount distribution {type(dist).__name__}")
     return np.maximum(1, np.floor(x + 0.5)).astype(np.int64)
 
 
@@ -110,7 +111,8 @@ def _priorities(rng: np.random.Generator, spec: object, n: int) -> np.ndarray:
     if isinstance(spec, CategoricalPriority):
         p = np.asarray(spec.weights, dtype=float)
         return rng.choice(np.asarray(spec.values, dtype=np.int64), size=n, p=p / p.sum())
-    assert isinstance(spec, UniformPriority)
+    if not isinstance(spec, UniformPriority):  # the scenario model admits no other
+        raise TypeError(f"unknown priority distribution {type(spec).__name__}")
     return rng.integers(spec.min, spec.max + 1, size=n, dtype=np.int64)
 
 
@@ -163,7 +165,7 @@ class ScheduleGenerator:
         fixed: list[tuple[np.ndarray, ...]] = []
         default_offset = max(self.tpd // 10, 5)
         for i, event in enumerate(cfg.scenario_events):
-            if isinstance(event, E.CustomTransactionArrival):
+            if isinstance(event, scenario_events.CustomTransactionArrival):
                 fired = [t for t in range(self.horizon) if event.fires_at(t)]
                 n = len(fired)
                 fixed.append(
@@ -187,10 +189,14 @@ class ScheduleGenerator:
             for event in cfg.scenario_events:
                 if not event.fires_at(t):
                     continue
-                if isinstance(event, E.DirectTransfer | E.ScheduledSettlement):
-                    code = KIND_DIRECT_TRANSFER if isinstance(event, E.DirectTransfer) else KIND_SCHEDULED_SETTLEMENT
+                if isinstance(event, scenario_events.DirectTransfer | scenario_events.ScheduledSettlement):
+                    code = (
+                        KIND_DIRECT_TRANSFER
+                        if isinstance(event, scenario_events.DirectTransfer)
+                        else KIND_SCHEDULED_SETTLEMENT
+                    )
                     rows.append((t, code, ids.index(event.from_agent), ids.index(event.to_agent), event.amount))
-                elif isinstance(event, E.CollateralAdjustment):
+                elif isinstance(event, scenario_events.CollateralAdjustment):
                     k = ids.index(event.agent)
                     rows.append((t, KIND_COLLATERAL_ADJUSTMENT, k, k, event.delta))
         self.events = tuple(np.array(c, dtype=np.int64) for c in zip(*rows, strict=True)) if rows else ()

@@ -35,7 +35,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from runner.errors import ConfigError
-from runner.scenario import events as E
+from runner.scenario import events as scenario_events
 from runner.scenario import models
 
 MAX_CENTS = 10**15  # any one money amount: $10 trillion
@@ -151,7 +151,7 @@ def _event_ticks(cfg: models.ScenarioConfig) -> None:
     last = cfg.episode_ticks - 1
     for i, event in enumerate(cfg.scenario_events):
         s = event.schedule
-        tick, key = (s.tick, "tick") if isinstance(s, E.OneTime) else (s.start_tick, "start_tick")
+        tick, key = (s.tick, "tick") if isinstance(s, scenario_events.OneTime) else (s.start_tick, "start_tick")
         if tick > last:
             raise _BoundError(
                 f"scenario_events[{i}].schedule.{key}",
@@ -159,8 +159,8 @@ def _event_ticks(cfg: models.ScenarioConfig) -> None:
             )
 
 
-def _fires(schedule: E.OneTime | E.Repeating, ticks: int) -> int:
-    if isinstance(schedule, E.OneTime):
+def _fires(schedule: scenario_events.OneTime | scenario_events.Repeating, ticks: int) -> int:
+    if isinstance(schedule, scenario_events.OneTime):
         return 1 if schedule.tick < ticks else 0
     if schedule.start_tick >= ticks:
         return 0
@@ -197,11 +197,11 @@ def _rate_log_peak(cfg: models.ScenarioConfig, agent: str, ticks: int) -> float:
     steps: list[tuple[int, int, float]] = []
     global_peak = 0.0
     for i, event in enumerate(cfg.scenario_events):
-        if isinstance(event, E.GlobalArrivalRateChange) and _fires(event.schedule, ticks):
+        if isinstance(event, scenario_events.GlobalArrivalRateChange) and _fires(event.schedule, ticks):
             global_peak = max(global_peak, math.log(event.multiplier))
-        if isinstance(event, E.AgentArrivalRateChange) and event.agent == agent:
+        if isinstance(event, scenario_events.AgentArrivalRateChange) and event.agent == agent:
             s = event.schedule
-            at = [s.tick] if isinstance(s, E.OneTime) else range(s.start_tick, ticks, s.interval)
+            at = [s.tick] if isinstance(s, scenario_events.OneTime) else range(s.start_tick, ticks, s.interval)
             steps.extend((t, i, math.log(event.multiplier)) for t in at if t < ticks)
     running = peak = 0.0
     for _t, _i, step in sorted(steps):
@@ -276,12 +276,12 @@ def _event_money(cfg: models.ScenarioConfig) -> tuple[dict[str, int], dict[str, 
     transfers = 0
     for event in cfg.scenario_events:
         n = _fires(event.schedule, ticks)
-        if isinstance(event, E.CustomTransactionArrival):
+        if isinstance(event, scenario_events.CustomTransactionArrival):
             count[event.from_agent] = count.get(event.from_agent, 0) + n
             value[event.from_agent] = value.get(event.from_agent, 0) + n * event.amount
-        elif isinstance(event, E.DirectTransfer | E.ScheduledSettlement):
+        elif isinstance(event, scenario_events.DirectTransfer | scenario_events.ScheduledSettlement):
             transfers += n * event.amount
-        elif isinstance(event, E.CollateralAdjustment):
+        elif isinstance(event, scenario_events.CollateralAdjustment):
             collateral[event.agent] = collateral.get(event.agent, 0) + n * abs(event.delta)
     return count, value, collateral, transfers
 

@@ -17,18 +17,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.errors import NotSupportedError
-from runner.scenario import events as E
+from runner.scenario import events as scenario_events
 from runner.scenario import models
 
 SUPPORTED_EVENTS = (
-    E.CustomTransactionArrival,
-    E.DirectTransfer,
-    E.ScheduledSettlement,
-    E.GlobalArrivalRateChange,
-    E.AgentArrivalRateChange,
-    E.CollateralAdjustment,
-    E.CounterpartyWeightChange,
-    E.DeadlineWindowChange,
+    scenario_events.CustomTransactionArrival,
+    scenario_events.DirectTransfer,
+    scenario_events.ScheduledSettlement,
+    scenario_events.GlobalArrivalRateChange,
+    scenario_events.AgentArrivalRateChange,
+    scenario_events.CollateralAdjustment,
+    scenario_events.CounterpartyWeightChange,
+    scenario_events.DeadlineWindowChange,
 )
 BATCH_MISSING_EVENTS: tuple[type, ...] = ()
 
