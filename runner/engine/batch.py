@@ -31,7 +31,7 @@ from runner.engine.batch_settlement import (
     rank_steps,
     settle_released,
 )
-from runner.engine.batch_split import settled_roots
+from runner.engine.batch_split import due_rows, settled_roots
 from runner.engine.batch_state import DROPPED, Q1, SETTLED, BatchState, build_state
 from runner.engine.rates import COMPONENT, COMPONENTS, DELAY_DEN, OVERDRAFT_DEN, mul_div
 from runner.engine.results import CostTable
@@ -168,7 +168,7 @@ def accrue(day: BatchState, t: int) -> None:
     lanes_of = day.layout.sender_lane
     cost = day.tick_costs
     cost[:, COMPONENT["deadline_penalty"]] = 0
-    due = day.layout.by_deadline[t]  # deadline t - 1: charged if unsettled, or settled now (late)
+    due = due_rows(day, t)  # deadline t - 1: charged if unsettled, or settled now (late)
     if due.size:
         st = day.status[due]
         late = ((st >= Q1) & (st <= DROPPED)) | ((st == SETTLED) & (day.settle_tick[due] > day.deadline[due]))

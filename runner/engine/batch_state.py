@@ -15,6 +15,7 @@ first, and the parity tests run both ways.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -26,6 +27,9 @@ from runner.engine.rules import RTGS_NORMAL, Status, allowed_overdraft, collater
 from runner.engine.schedule import KIND_COLLATERAL_ADJUSTMENT, KIND_DIRECT_TRANSFER
 from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
+
+if TYPE_CHECKING:
+    from runner.engine.batch_rows import PartRows
 
 # Payment status as stored in int8 arrays (ordered: Q1..DROPPED are the unsettled ones).
 FUTURE, Q1, Q2, DROPPED, SETTLED, SPLIT = (
@@ -210,7 +214,7 @@ class BatchState:
     priority_in_range: bool = True  # every priority in 0..10 (no clipping for the delay table)
     exact: bool = True  # every per-lane sum of amounts, weights or penalties stays below 2**53
     # ---- split parts (`runner.engine.batch_split`): growing row arrays, parts per payment
-    row_backing: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    part_rows: PartRows | None = None  # the row columns once a split added rows
     parts_of: np.ndarray = field(default_factory=lambda: _EMPTY)
     # the largest term a row adds to a per-lane sum (`exact`), once a split happens: parts are
     # never larger than their scenario payment, so only the number of rows grows

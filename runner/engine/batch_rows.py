@@ -1,0 +1,135 @@
+"""Growable payment rows for the batch engine's split parts (docs/engine.md, "Payment splitting").
+
+A split turns a row into new rows (its parts), appended after the existing ones. Splits
+happen at most ticks of a splitting day, so appending must cost a few array operations, not
+one per column: at the first split the state's per-row columns (and those of its private
+copy of the batch's `Layout`) move into one preallocated int64 block ``[column, capacity]``
+(plus an int8 status and the small-integer lane keys), of which the state's arrays are then
+views. An append writes every inherited column of the new rows in one gather, the parts'
+own values in two writes (the constant columns are filled ahead, when the block is
+allocated), and re-points the views. The capacity doubles when full (amortised O(1) per
+row). The batch's shared schedule columns and `Layout` are never written: the block is the
+state's own copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from runner.engine.batch_state import Q1, BatchState
+from runner.engine.rules import RTGS_NORMAL
+
+INHERITED = ("sender", "receiver", "arrival", "deadline", "root")  # state columns a part copies
+LANES = ("sample", "sender_lane", "receiver_lane")  # `Layout` columns a part copies
+OWN = ("amount", "remaining", "priority", "original_priority")  # the parts' own (two pairs)
+FILLED = ("settle_tick", "rtgs_priority", "submitted", "child_start", "child_count")
+FILL = (-1, RTGS_NORMAL, -1, -1, 0)  # a new row's value in each FILLED column
+COLUMNS = INHERITED + LANES + OWN + FILLED
+ROW = {name: i for i, name in enumerate(COLUMNS)}
+N_COPIED = len(INHERITED) + len(LANES)  # the block's first rows: copied from the parent
+OPTIONAL = ("rtgs_priority", "submitted")  # state columns allocated only when read
+
+
+@dataclass(eq=False)
+class PartRows:
+    """The block and how much of it is used; ``views``: the arrays the state was given (a
+    state array replaced since would be copied back in before the next append)."""
+
+    block: np.ndarray
+    status: np.ndarray
+    lane_key: np.ndarray
+    size: int
+    views: tuple[np.ndarray, ...] = ()
+
+    def column(self, name: str) -> np.ndarray:
+        return self.block[ROW[name], : self.size]
+
+
+def _state_columns(day: BatchState) -> tuple[str, ...]:
+    """The state's per-row columns the block holds (the optional ones when allocated)."""
+    n = day.amount.size
+    return tuple(c for c in INHERITED + OWN + FILLED[:3] if c not in OPTIONAL or getattr(day, c).size == n)
+
+
+def _current(day: BatchState) -> tuple[np.ndarray, ...]:
+    lay = day.layout
+    names = _state_columns(day)
+    return (
+        *(getattr(day, c) for c in names),
+        day.status,
+        lay.sample,
+        lay.sender_lane,
+        lay.receiver_lane,
+        lay.sender_lane_key,
+    )
+
+
+def _allocate(day: BatchState, need: int) -> PartRows:
+    """A block of capacity ≥ ``need`` holding the state's current rows."""
+    n = day.amount.size
+    cap = max(2 * need, 1024)
+    block = np.empty((len(COLUMNS), cap), dtype=np.int64)
+    lay = day.layout
+    for name in INHERITED + OWN + FILLED:
+        if name in ("child_start", "child_count"):
+            old = day.part_rows.column(name) if day.part_rows is not None else None
+            block[ROW[name], :n] = FILL[FILLED.index(name)] if old is None else old
+        elif name in OPTIONAL and getattr(day, name).size != n:
+            block[ROW[name], :n] = FILL[FILLED.index(name)]  # not read: never allocated on the state
+        else:
+            block[ROW[name], :n] = getattr(day, name)
+    for name in LANES:
+        block[ROW[name], :n] = getattr(lay, name)
+    for name, value in zip(FILLED, FILL, strict=True):
+        block[ROW[name], n:] = value
+    status = np.full(cap, Q1, dtype=day.status.dtype)
+    status[:n] = day.status
+    lane_key = np.empty(cap, dtype=lay.sender_lane_key.dtype)
+    lane_key[:n] = lay.sender_lane_key
+    return PartRows(block, status, lane_key, n)
+
+
+def add_rows(day: BatchState, parent: np.ndarray, amount: np.ndarray, priority: np.ndarray) -> int:
+    """Append one row per entry of ``parent`` (copying its sender, receiver, arrival,
+    deadline, root and lanes), with its own ``amount`` and ``priority``, in Queue 1 (status),
+    unsettled. Returns the first new row."""
+    first, k = day.amount.size, amount.size
+    rows = day.part_rows
+    names = _state_columns(day)
+    current = _current(day)
+    if (
+        rows is None
+        or rows.size != first
+        or rows.size + k > rows.block.shape[1]
+        or len(current) != len(rows.views)
+        or any(a is not b for a, b in zip(current, rows.views, strict=True))
+    ):
+        rows = day.part_rows = _allocate(day, first + k)
+    block, end = rows.block, first + k
+    block[:N_COPIED, first:end] = block[:N_COPIED, parent]
+    at = ROW["amount"]
+    block[at : at + 2, first:end] = amount  # amount, remaining
+    block[at + 2 : at + 4, first:end] = priority  # priority, original_priority
+    rows.lane_key[first:end] = rows.lane_key[parent]
+    rows.size = end
+    _point(day, rows, names)
+    return first
+
+
+def _point(day: BatchState, rows: PartRows, names: tuple[str, ...]) -> None:
+    """The state's arrays ``names`` (and its status and layout columns) := views of the used
+    part of the block."""
+    block, n = rows.block, rows.size
+    for name in names:
+        setattr(day, name, block[ROW[name], :n])
+    day.status = rows.status[:n]
+    day.layout = replace(
+        day.layout,
+        sample=block[ROW["sample"], :n],
+        sender_lane=block[ROW["sender_lane"], :n],
+        receiver_lane=block[ROW["receiver_lane"], :n],
+        sender_lane_key=rows.lane_key[:n],
+    )
+    rows.views = _current(day)
