@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from runner.engine.batch_policy_groups import PER_CPTY_KEYS, whole_args
-from runner.engine.batch_settlement import lane_sum, rank_steps
+from runner.engine.batch_settlement import rank_steps
 from runner.engine.batch_split import SplitDecisions, decide_splits, split_rows
 from runner.engine.batch_state import DROPPED, Q1, Q2, SETTLED, BatchState
+from runner.engine.lane_sum import lane_sum
 from runner.engine.rules import BUDGET_MAX
 from runner.policy.fields import STATE_PREFIX
 from runner.policy.program import PolicyProgram

@@ -29,6 +29,7 @@ from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
 
 if TYPE_CHECKING:
+    from runner.engine.batch_delay import Queue2Delay
     from runner.engine.batch_rows import PartRows
 
 # Payment status as stored in int8 arrays (ordered: Q1..DROPPED are the unsettled ones).
@@ -212,6 +213,7 @@ class BatchState:
     costs: np.ndarray = field(default_factory=lambda: _EMPTY)  # [sample, day, agent, component]
     tick_costs: np.ndarray = field(default_factory=lambda: _EMPTY)  # [lane, component]
     priority_in_range: bool = True  # every priority in 0..10 (no clipping for the delay table)
+    q2_delay: Queue2Delay | None = None  # Queue 2's delay weight, kept between ticks
     exact: bool = True  # every per-lane sum of amounts, weights or penalties stays below 2**53
     # ---- split parts (`runner.engine.batch_split`): growing row arrays, parts per payment
     part_rows: PartRows | None = None  # the row columns once a split added rows
