@@ -84,7 +84,7 @@ def tick(day: BatchState, t: int) -> None:
 def _arrivals(day: BatchState, t: int) -> None:
     arrivals = day.layout.by_arrival[t]
     day.status[arrivals] = Q1
-    if day.q1_in_queue_order:  # queue order per lane: `escalate` sorts
+    if day.q1_in_queue_order:  # each lane's rows in queue order: arrivals join the end
         day.q1 = np.concatenate((day.q1, arrivals))
     else:  # Queue 1 stays in row order; arrivals come after every waiting payment of their
         # sample but interleave with other samples, hence the sort

@@ -6,8 +6,7 @@ one per column: at the first split the state's per-row columns (and those of its
 copy of the batch's `Layout`) move into one preallocated int64 block ``[column, capacity]``
 (plus an int8 status and the small-integer lane keys), of which the state's arrays are then
 views. An append writes every inherited column of the new rows in one gather, the parts'
-own values in two writes (the constant columns are filled ahead, when the block is
-allocated), and re-points the views. The capacity doubles when full (amortised O(1) per
+own values and the constant columns in a few writes, and re-points the views. The capacity doubles when full (amortised O(1) per
 row). The batch's shared schedule columns and `Layout` are never written: the block is the
 state's own copy.
 """
@@ -29,6 +28,7 @@ FILL = (-1, RTGS_NORMAL, -1, -1, 0)  # a new row's value in each FILLED column
 COLUMNS = INHERITED + LANES + OWN + FILLED
 ROW = {name: i for i, name in enumerate(COLUMNS)}
 N_COPIED = len(INHERITED) + len(LANES)  # the block's first rows: copied from the parent
+_FILL_NEW = np.array(FILL[:3], dtype=np.int64)[:, None]
 OPTIONAL = ("rtgs_priority", "submitted")  # state columns allocated only when read
 
 
@@ -67,24 +67,24 @@ def _current(day: BatchState) -> tuple[np.ndarray, ...]:
 
 
 def _allocate(day: BatchState, need: int) -> PartRows:
-    """A block of capacity ≥ ``need`` holding the state's current rows."""
+    """A block of capacity ≥ ``need`` holding the state's current rows (the rest is written
+    as rows are added: untouched memory costs nothing)."""
     n = day.amount.size
     cap = max(2 * need, 1024)
     block = np.empty((len(COLUMNS), cap), dtype=np.int64)
     lay = day.layout
+    old = day.part_rows
     for name in INHERITED + OWN + FILLED:
-        if name in ("child_start", "child_count"):
-            old = day.part_rows.column(name) if day.part_rows is not None else None
-            block[ROW[name], :n] = FILL[FILLED.index(name)] if old is None else old
+        if name in ("child_start", "child_count"):  # read only for split rows, written at the split
+            if old is not None:
+                block[ROW[name], :n] = old.column(name)
         elif name in OPTIONAL and getattr(day, name).size != n:
             block[ROW[name], :n] = FILL[FILLED.index(name)]  # not read: never allocated on the state
         else:
             block[ROW[name], :n] = getattr(day, name)
     for name in LANES:
         block[ROW[name], :n] = getattr(lay, name)
-    for name, value in zip(FILLED, FILL, strict=True):
-        block[ROW[name], n:] = value
-    status = np.full(cap, Q1, dtype=day.status.dtype)
+    status = np.empty(cap, dtype=day.status.dtype)
     status[:n] = day.status
     lane_key = np.empty(cap, dtype=lay.sender_lane_key.dtype)
     lane_key[:n] = lay.sender_lane_key
@@ -112,6 +112,8 @@ def add_rows(day: BatchState, parent: np.ndarray, amount: np.ndarray, priority: 
     at = ROW["amount"]
     block[at : at + 2, first:end] = amount  # amount, remaining
     block[at + 2 : at + 4, first:end] = priority  # priority, original_priority
+    block[ROW["settle_tick"] : ROW["settle_tick"] + 3, first:end] = _FILL_NEW  # settle_tick, rtgs, submitted
+    rows.status[first:end] = Q1
     rows.lane_key[first:end] = rows.lane_key[parent]
     rows.size = end
     _point(day, rows, names)

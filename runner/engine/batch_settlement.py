@@ -227,8 +227,9 @@ def rounds(day: BatchState, seq: np.ndarray) -> np.ndarray:
     caller marks the rows settled."""
     lanes, need = day.layout.sender_lane[seq], day.remaining[seq]
     ok = np.zeros(seq.size, dtype=bool)
+    # the entries still undecided; the others can never settle in this pass
     avail = _lane_available(day, lanes)
-    pos = np.flatnonzero(need <= avail)  # still undecided; the others can never settle in this pass
+    pos = np.flatnonzero(need <= avail)
     ln, nd, avail = lanes[pos], need[pos], avail[pos]
     while pos.size:
         new = run_starts(ln)
@@ -237,18 +238,12 @@ def rounds(day: BatchState, seq: np.ndarray) -> np.ndarray:
         # entry (those totals are nondecreasing, so a running max carries them forward)
         cum -= np.maximum.accumulate(np.where(new, cum - nd, 0))
         fit = cum <= avail  # a prefix of each lane: cum only grows within a lane
-        last = fit.copy()  # the last fitting entry of each lane holds the lane's total
-        last[:-1] &= ~(fit[1:] & ~new[1:])
-        day.balance[ln[last]] -= cum[last]
+        day.balance -= lane_sum(ln[fit], nd[fit], day.n_lanes, day.exact)
         ok[pos[fit]] = True
-        rest = ~fit
-        pos, ln, nd = pos[rest], ln[rest], nd[rest]
-        if pos.size == 0:
-            break
+        # the next round: what did not fit and still can (available only fell)
         avail = _lane_available(day, ln)
-        alive = nd <= avail
-        if not alive.all():
-            pos, ln, nd, avail = pos[alive], ln[alive], nd[alive], avail[alive]
+        nxt = np.flatnonzero(~fit & (nd <= avail))
+        pos, ln, nd, avail = pos[nxt], ln[nxt], nd[nxt], avail[nxt]
     if ok.any():
         day.incoming += lane_sum(day.layout.receiver_lane[seq[ok]], need[ok], day.n_lanes, day.exact)
     return ok

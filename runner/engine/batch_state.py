@@ -159,7 +159,7 @@ class BatchState:
     status: np.ndarray  # int8, FUTURE .. SETTLED
     settle_tick: np.ndarray  # -1 until settled
     root: np.ndarray  # the scenario payment (row) each row is, or was split from
-    q1: np.ndarray  # rows in Queue 1: in row order, or (`q1_in_queue_order`) by lane, queue order
+    q1: np.ndarray  # rows in Queue 1: in row order, or (`q1_in_queue_order`) each lane's in queue order
     q2: np.ndarray  # rows in Queue 2: each sample's in queue order (by lane if lane-sorted)
     dropped: np.ndarray
     # ---- accounts, per lane
@@ -201,8 +201,8 @@ class BatchState:
     queue2_actions: bool = False  # some payment tree can take payments out of Queue 2
     collateral_trees: bool = False  # some policy has a collateral tree: posted collateral moves
     # Queue 1 cannot stay in row order when it is sorted by priority or when payments come
-    # back to it from Queue 2 or split parts join it (at its end): it is then kept by lane,
-    # in queue order
+    # back to it from Queue 2 or split parts join it (at its end): it then holds each lane's
+    # rows in queue order (sorted by lane after a priority sort or a return)
     q1_in_queue_order: bool = False
     splits: bool = False  # some payment tree can split payments (parts join Queue 1's end)
     registers: dict[str, np.ndarray] = field(default_factory=dict)
