@@ -6,9 +6,9 @@ one per column: at the first split the state's per-row columns (and those of its
 copy of the batch's `Layout`) move into one preallocated int64 block ``[column, capacity]``
 (plus an int8 status and the small-integer lane keys), of which the state's arrays are then
 views. An append writes every inherited column of the new rows in one gather, the parts'
-own values and the constant columns in a few writes, and re-points the views. The capacity doubles when full (amortised O(1) per
-row). The batch's shared schedule columns and `Layout` are never written: the block is the
-state's own copy.
+own values and the constant columns in a few writes, and re-points the views. The capacity
+doubles when full (amortised O(1) per row). The batch's shared schedule columns and `Layout`
+are never written: the block is the state's own copy.
 """
 
 from __future__ import annotations
