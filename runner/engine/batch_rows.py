@@ -14,6 +14,7 @@ are never written: the block is the state's own copy.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from operator import attrgetter, is_
 
 import numpy as np
 
@@ -47,23 +48,31 @@ class PartRows:
         return self.block[ROW[name], : self.size]
 
 
+_STATE = INHERITED + OWN + FILLED[:3]  # the state's columns in the block
+_BASE = tuple(c for c in _STATE if c not in OPTIONAL)
+_LAYOUT_COLUMNS = attrgetter(*LANES, "sender_lane_key")
+_GETTERS = {names: attrgetter(*names, "status") for names in (_STATE, _BASE)}
+
+
 def _state_columns(day: BatchState) -> tuple[str, ...]:
     """The state's per-row columns the block holds (the optional ones when allocated)."""
     n = day.amount.size
-    return tuple(c for c in INHERITED + OWN + FILLED[:3] if c not in OPTIONAL or getattr(day, c).size == n)
+    if day.rtgs_priority.size == n and day.submitted.size == n:
+        return _STATE
+    if day.rtgs_priority.size != n and day.submitted.size != n:
+        return _BASE
+    return tuple(c for c in _STATE if c not in OPTIONAL or getattr(day, c).size == n)
 
 
-def _current(day: BatchState) -> tuple[np.ndarray, ...]:
-    lay = day.layout
-    names = _state_columns(day)
-    return (
-        *(getattr(day, c) for c in names),
-        day.status,
-        lay.sample,
-        lay.sender_lane,
-        lay.receiver_lane,
-        lay.sender_lane_key,
-    )
+def _current(day: BatchState, names: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """The state's arrays the block stands for: ``names``, status, the layout's columns."""
+    get = _GETTERS.get(names) or attrgetter(*names, "status")
+    return (*get(day), *_LAYOUT_COLUMNS(day.layout))
+
+
+def _same(current: tuple[np.ndarray, ...], views: tuple[np.ndarray, ...]) -> bool:
+    """Whether the state still has exactly the arrays it was given (none replaced)."""
+    return len(current) == len(views) and all(map(is_, current, views))
 
 
 def _allocate(day: BatchState, need: int) -> PartRows:
@@ -98,23 +107,21 @@ def add_rows(day: BatchState, parent: np.ndarray, amount: np.ndarray, priority: 
     first, k = day.amount.size, amount.size
     rows = day.part_rows
     names = _state_columns(day)
-    current = _current(day)
     if (
         rows is None
         or rows.size != first
         or rows.size + k > rows.block.shape[1]
-        or len(current) != len(rows.views)
-        or any(a is not b for a, b in zip(current, rows.views, strict=True))
+        or not _same(_current(day, names), rows.views)
     ):
         rows = day.part_rows = _allocate(day, first + k)
     block, end = rows.block, first + k
-    block[:N_COPIED, first:end] = block[:N_COPIED, parent]
+    block[:N_COPIED, first:end] = block[:N_COPIED].take(parent, axis=1)
     at = ROW["amount"]
     block[at : at + 2, first:end] = amount  # amount, remaining
     block[at + 2 : at + 4, first:end] = priority  # priority, original_priority
     block[ROW["settle_tick"] : ROW["settle_tick"] + 3, first:end] = _FILL_NEW  # settle_tick, rtgs, submitted
     rows.status[first:end] = Q1
-    rows.lane_key[first:end] = rows.lane_key[parent]
+    rows.lane_key[first:end] = rows.lane_key.take(parent)
     rows.size = end
     _point(day, rows, names)
     return first
@@ -124,14 +131,12 @@ def _point(day: BatchState, rows: PartRows, names: tuple[str, ...]) -> None:
     """The state's arrays ``names`` (and its status and layout columns) := views of the used
     part of the block."""
     block, n = rows.block, rows.size
-    for name in names:
-        setattr(day, name, block[ROW[name], :n])
+    views = [block[ROW[name], :n] for name in names]
+    for name, view in zip(names, views, strict=True):
+        setattr(day, name, view)
     day.status = rows.status[:n]
+    lanes = [block[ROW[name], :n] for name in LANES]
     day.layout = replace(
-        day.layout,
-        sample=block[ROW["sample"], :n],
-        sender_lane=block[ROW["sender_lane"], :n],
-        receiver_lane=block[ROW["receiver_lane"], :n],
-        sender_lane_key=rows.lane_key[:n],
+        day.layout, sample=lanes[0], sender_lane=lanes[1], receiver_lane=lanes[2], sender_lane_key=rows.lane_key[:n]
     )
-    rows.views = _current(day)
+    rows.views = (*views, day.status, *lanes, day.layout.sender_lane_key)
