@@ -174,10 +174,13 @@ def accrue(day: BatchState, t: int) -> None:
             cost[:, COMPONENT["deadline_penalty"]] = lane_sum(lanes_of[due], penalty, day.n_lanes, day.exact)
     # delay weights (× 1000): Queue 1 and the dropped afresh, Queue 2's kept between ticks
     rows = np.concatenate((day.q1, day.dropped)) if day.dropped.size else day.q1
-    total = queue2_weight(day, due_all, t)
-    if rows.size:
-        total = total + lane_sum(lanes_of[rows], weights(day, rows, t), day.n_lanes, day.exact)
-    cost[:, COMPONENT["delay"]] = mul_div(total, rates.delay, DELAY_DEN, half_up=True)
+    if rows.size or day.q2.size:
+        total = queue2_weight(day, due_all, t)
+        if rows.size:
+            total = total + lane_sum(lanes_of[rows], weights(day, rows, t), day.n_lanes, day.exact)
+        cost[:, COMPONENT["delay"]] = mul_div(total, rates.delay, DELAY_DEN, half_up=True)
+    else:
+        cost[:, COMPONENT["delay"]] = 0
     if rates.overdraft:
         overdraft = np.maximum(0, -day.balance)
         cost[:, COMPONENT["overdraft"]] = mul_div(overdraft, rates.overdraft, OVERDRAFT_DEN, half_up=True)

@@ -45,9 +45,16 @@ def weights(day: BatchState, rows: np.ndarray, overdue_after: int) -> np.ndarray
 
 
 def _kept(day: BatchState) -> bool:
-    """Whether Queue 2's sum can be kept: the fast path, and no escalation (which raises the
-    priority of waiting payments)."""
-    return day.fast and day.setup.escalation_start <= 0
+    """Whether Queue 2's sum is kept: on the fast path, without priority escalation (which
+    raises the priority of waiting payments), and where the RTGS pass is the only step that
+    changes the queue (no LSM, no Queue-2 actions, no re-ordering by RTGS priority: each
+    would force a recount every tick anyway)."""
+    setup = day.setup
+    return (
+        day.fast
+        and setup.escalation_start <= 0
+        and not (setup.bilateral_lsm or setup.cycles or setup.priority_mode or day.queue2_actions)
+    )
 
 
 def queue2_tracked(day: BatchState) -> Queue2Delay | None:
