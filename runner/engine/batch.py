@@ -22,17 +22,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from runner.engine.batch_collateral import collateral_trees, run_timers
+from runner.engine.batch_delay import queue2_weight, weights
 from runner.engine.batch_lsm import run_lsm
 from runner.engine.batch_policy import bank_trees, escalate, payment_pass, queue2_policy_pass
-from runner.engine.batch_settlement import (
-    available,
-    credit,
-    lane_sum,
-    rank_steps,
-    settle_released,
-)
-from runner.engine.batch_split import settled_roots
+from runner.engine.batch_settlement import available, credit, rank_steps, settle_released
+from runner.engine.batch_split import due_rows, settled_roots
 from runner.engine.batch_state import DROPPED, Q1, SETTLED, BatchState, build_state
+from runner.engine.lane_sum import lane_sum
 from runner.engine.rates import COMPONENT, COMPONENTS, DELAY_DEN, OVERDRAFT_DEN, mul_div
 from runner.engine.results import CostTable
 from runner.engine.schedule import Schedule
@@ -88,7 +84,7 @@ def tick(day: BatchState, t: int) -> None:
 def _arrivals(day: BatchState, t: int) -> None:
     arrivals = day.layout.by_arrival[t]
     day.status[arrivals] = Q1
-    if day.q1_in_queue_order:  # queue order per lane: `escalate` sorts
+    if day.q1_in_queue_order:  # each lane's rows in queue order: arrivals join the end
         day.q1 = np.concatenate((day.q1, arrivals))
     else:  # Queue 1 stays in row order; arrivals come after every waiting payment of their
         # sample but interleave with other samples, hence the sort
@@ -168,7 +164,7 @@ def accrue(day: BatchState, t: int) -> None:
     lanes_of = day.layout.sender_lane
     cost = day.tick_costs
     cost[:, COMPONENT["deadline_penalty"]] = 0
-    due = day.layout.by_deadline[t]  # deadline t - 1: charged if unsettled, or settled now (late)
+    due = due_all = due_rows(day, t)  # deadline t - 1: charged if unsettled, or settled now (late)
     if due.size:
         st = day.status[due]
         late = ((st >= Q1) & (st <= DROPPED)) | ((st == SETTLED) & (day.settle_tick[due] > day.deadline[due]))
@@ -176,17 +172,15 @@ def accrue(day: BatchState, t: int) -> None:
         if due.size:
             penalty = rates.deadline_penalty.of(day.amount[due])
             cost[:, COMPONENT["deadline_penalty"]] = lane_sum(lanes_of[due], penalty, day.n_lanes, day.exact)
-    cost[:, COMPONENT["delay"]] = 0
-    rows = unsettled(day)
-    if rows.size:
-        priority = day.priority[rows]
-        if not day.priority_in_range:
-            priority = np.minimum(np.maximum(priority, 0), 10)
-        # delay weight (× 1000) by [priority × 2 + overdue]: `ScaledRates.delay_weight` as a
-        # table over priorities 0..10 (clipping a priority into 0..10 keeps its band)
-        weight = day.remaining[rows] * rates.delay_lut[priority * 2 + (t > day.deadline[rows])]
-        total = lane_sum(lanes_of[rows], weight, day.n_lanes, day.exact)
+    # delay weights (× 1000): Queue 1 and the dropped afresh, Queue 2's kept between ticks
+    rows = np.concatenate((day.q1, day.dropped)) if day.dropped.size else day.q1
+    if rows.size or day.q2.size:
+        total = queue2_weight(day, due_all, t)
+        if rows.size:
+            total = total + lane_sum(lanes_of[rows], weights(day, rows, t), day.n_lanes, day.exact)
         cost[:, COMPONENT["delay"]] = mul_div(total, rates.delay, DELAY_DEN, half_up=True)
+    else:
+        cost[:, COMPONENT["delay"]] = 0
     if rates.overdraft:
         overdraft = np.maximum(0, -day.balance)
         cost[:, COMPONENT["overdraft"]] = mul_div(overdraft, rates.overdraft, OVERDRAFT_DEN, half_up=True)

@@ -32,13 +32,13 @@ from runner.engine import lsm
 from runner.engine.batch_settlement import (
     credit,
     drop_settled_from_q2,
-    lane_sum,
     mark_settled,
     queue2_pass,
     rank_steps,
     within_limits,
 )
 from runner.engine.batch_state import BatchState
+from runner.engine.lane_sum import lane_sum
 
 LSM_ROUNDS = 3
 

@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from runner.engine.batch_policy_groups import PER_CPTY_KEYS, whole_args
-from runner.engine.batch_settlement import lane_sum, rank_steps
+from runner.engine.batch_settlement import rank_steps
 from runner.engine.batch_split import SplitDecisions, decide_splits, split_rows
 from runner.engine.batch_state import DROPPED, Q1, Q2, SETTLED, BatchState
+from runner.engine.lane_sum import lane_sum
 from runner.engine.rules import BUDGET_MAX
 from runner.policy.fields import STATE_PREFIX
 from runner.policy.program import PolicyProgram
@@ -85,7 +86,7 @@ def escalate(day: BatchState, t: int) -> None:
     in row order."""
     setup = day.setup
     start = setup.escalation_start
-    if start <= 0 and not day.q1_in_queue_order:
+    if start <= 0 and not setup.queue1_priority_deadline:
         return
     if start > 0:
         rows = np.concatenate((day.q1, day.q2, day.dropped))
@@ -95,14 +96,12 @@ def escalate(day: BatchState, t: int) -> None:
         boost = np.floor(setup.escalation_max_boost * (1 - left / start) + 0.5).astype(np.int64)
         raised = np.minimum(10, day.original_priority[rows] + boost)
         day.priority[rows] = np.maximum(day.priority[rows], raised)
-    if day.q1_in_queue_order and day.q1.size:
-        q1 = day.q1  # each lane's rows in queue order, arrivals (and returns) last
+    # Queue 1 holds each lane's rows in queue order, arrivals (and returns) last; the payment
+    # pass groups them by lane itself, so only the priority ordering needs a sort here
+    if setup.queue1_priority_deadline and day.q1.size:
+        q1 = day.q1
         lanes = day.layout.sender_lane[q1]
-        if setup.queue1_priority_deadline:
-            order = np.lexsort((np.arange(q1.size), day.deadline[q1], -day.priority[q1], lanes))
-        else:
-            order = np.argsort(lanes, kind="stable")
-        day.q1 = q1[order]
+        day.q1 = q1[np.lexsort((np.arange(q1.size), day.deadline[q1], -day.priority[q1], lanes))]
 
 
 def payment_pass(day: BatchState, t: int) -> np.ndarray:

@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from runner.engine.batch_state import FLOAT_EXACT, Q2, SETTLED, BatchState
+from runner.engine.batch_delay import queue2_joined, queue2_left, queue2_tracked
+from runner.engine.batch_state import Q2, SETTLED, BatchState
+from runner.engine.lane_sum import lane_sum
 from runner.engine.limits import NO_LIMIT
 from runner.engine.reference_split import UNSUBMITTED_PART
 from runner.engine.rules import available_liquidity
@@ -62,22 +64,6 @@ def rank_steps(lanes: np.ndarray, keys: np.ndarray | None = None) -> list[np.nda
     by_rank = order[np.argsort(rank, kind="stable")]
     bounds = np.concatenate(([0], np.cumsum(np.bincount(rank))))
     return [by_rank[bounds[k] : bounds[k + 1]] for k in range(bounds.size - 1)]
-
-
-def lane_sum(lanes: np.ndarray, values: np.ndarray, size: int, exact: bool = False) -> np.ndarray:
-    """Exact int64 sums of ``values`` per lane (``size`` lanes).
-
-    ``exact`` asserts that ``sum(|values|) < 2**53`` (callers know a bound); otherwise it is
-    checked here.
-    """
-    if values.size == 0:
-        return np.zeros(size, dtype=np.int64)
-    # bincount adds in float64: exact when every partial sum is an integer below 2**53
-    if exact or int(np.abs(values).max()) * values.size < FLOAT_EXACT:
-        return np.bincount(lanes, weights=values, minlength=size).astype(np.int64)
-    out = np.zeros(size, dtype=np.int64)
-    np.add.at(out, lanes, values)
-    return out
 
 
 # ---------------------------------------------------------------------- the rules
@@ -172,6 +158,7 @@ def settle_released(day: BatchState, released: np.ndarray, t: int) -> None:
     lanes = day.layout.sender_lane
     if day.setup.priority_mode:  # failed releases fail again: only the old queue's order counts
         order_q2(day)
+    kept = queue2_tracked(day)  # Queue 2's delay weight (`runner.engine.batch_delay`)
     if day.q2.size == 0:  # the releases alone, already in lane order
         if _all_fit(day, released):
             mark_settled(day, released, t)
@@ -183,11 +170,13 @@ def settle_released(day: BatchState, released: np.ndarray, t: int) -> None:
         order = np.argsort(lanes[both], kind="stable")
         ok = np.empty(both.size, dtype=bool)
         ok[order] = rounds(day, both[order])
-    mark_settled(day, both[ok], t)
     n = released.size
+    queue2_left(day, kept, day.q2[ok[n:]], t)
+    mark_settled(day, both[ok], t)
     failed = released[~ok[:n]]
     day.status[failed] = Q2
     set_q2(day, day.q2[~ok[n:]], failed)
+    queue2_joined(day, kept, failed, t)
 
 
 def set_q2(day: BatchState, old: np.ndarray, new: np.ndarray) -> None:
@@ -238,29 +227,32 @@ def rounds(day: BatchState, seq: np.ndarray) -> np.ndarray:
     caller marks the rows settled."""
     lanes, need = day.layout.sender_lane[seq], day.remaining[seq]
     ok = np.zeros(seq.size, dtype=bool)
-    pos = np.arange(seq.size)  # still undecided
+    # the entries still undecided; the others can never settle in this pass
+    avail = _lane_available(day, lanes)
+    pos = np.flatnonzero(need <= avail)
+    ln, nd, avail = lanes[pos], need[pos], avail[pos]
     while pos.size:
-        ln, nd = lanes[pos], need[pos]
-        avail = available(day, ln)
-        alive = nd <= avail  # the others can never settle in this pass
-        if not alive.all():
-            pos, ln, nd, avail = pos[alive], ln[alive], nd[alive], avail[alive]
-            if pos.size == 0:
-                break
         new = run_starts(ln)
         cum = np.cumsum(nd)
         # running total within each lane: subtract the total before the lane's first
         # entry (those totals are nondecreasing, so a running max carries them forward)
         cum -= np.maximum.accumulate(np.where(new, cum - nd, 0))
         fit = cum <= avail  # a prefix of each lane: cum only grows within a lane
-        last = fit.copy()  # the last fitting entry of each lane holds the lane's total
-        last[:-1] &= ~(fit[1:] & ~new[1:])
-        day.balance[ln[last]] -= cum[last]
+        day.balance -= lane_sum(ln[fit], nd[fit], day.n_lanes, day.exact)
         ok[pos[fit]] = True
-        pos = pos[~fit]
+        # the next round: what did not fit and still can (available only fell)
+        avail = _lane_available(day, ln)
+        nxt = np.flatnonzero(~fit & (nd <= avail))
+        pos, ln, nd, avail = pos[nxt], ln[nxt], nd[nxt], avail[nxt]
     if ok.any():
         day.incoming += lane_sum(day.layout.receiver_lane[seq[ok]], need[ok], day.n_lanes, day.exact)
     return ok
+
+
+def _lane_available(day: BatchState, lanes: np.ndarray) -> np.ndarray:
+    """`available` of each of ``lanes`` (with repeats): computed per lane then gathered when
+    there are more entries than lanes."""
+    return available(day)[lanes] if lanes.size > day.n_lanes else available(day, lanes)
 
 
 def scan(day: BatchState, seq: np.ndarray, t: int) -> np.ndarray:

@@ -1,27 +1,25 @@
 """Payment splitting in the batch engine (docs/engine.md, "Payment splitting").
 
-Children are new payment rows, appended to the state's row arrays when a split happens (a
-batch without a split never grows). A child's row is its own payment for every rule; the
-state keeps each row's ``root`` (the scenario payment it descends from) so that counts and
-settlement ticks stay per scenario payment (`settled_roots`). The batch's shared `Layout` is
-never written: the state takes a copy with the children's per-row entries added.
+Children are new payment rows, appended to the state's row arrays when a split happens
+(`runner.engine.batch_rows`; a batch without a split never grows). A child's row is its own
+payment for every rule; the state keeps each row's ``root`` (the scenario payment it
+descends from) so that counts and settlement ticks stay per scenario payment
+(`settled_roots`), and each split row's children (`due_rows`: they go overdue with it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from runner.engine.batch_policy_groups import PolicyGroup, whole_args
-from runner.engine.batch_state import FLOAT_EXACT, FUTURE, Q1, SETTLED, SPLIT, BatchState
+from runner.engine.batch_rows import ROW, add_rows
+from runner.engine.batch_state import FLOAT_EXACT, FUTURE, SETTLED, SPLIT, BatchState
 from runner.engine.rates import COMPONENT
 from runner.engine.reference_split import UNSUBMITTED_PART
-from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS, RTGS_NORMAL
+from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS
 from runner.errors import SimulationError
-
-INHERITED = ("sender", "receiver", "arrival", "deadline", "root")  # a part's, from its parent
 
 
 @dataclass
@@ -101,18 +99,25 @@ def split_rows(
     if not split.any():
         return released, released[:0]
     parents, p = released[split], parts[split]
-    f, pri = first_now[split], priority[split]
-    n_new = int(p.sum())
-    base = day.amount.size + np.cumsum(p) - p  # first child row of each parent
-    parent = np.repeat(parents, p)
-    k = np.arange(n_new) - np.repeat(base - day.amount.size, p)  # child index within its split
-    each = np.repeat(day.amount[parents] // p, p)
-    last = k == np.repeat(p, p) - 1
-    amount = np.where(last, np.repeat(day.amount[parents], p) - each * (np.repeat(p, p) - 1), each)
-    _append_children(day, parent, amount, np.repeat(pri, p), t)
+    ends = np.cumsum(p)
+    whole = day.amount[parents]
+    each = whole // p
+    amount = np.repeat(each, p)
+    amount[ends - 1] += whole - each * p  # the last child: the remainder
+    base = _append_children(day, parents, p, amount, np.repeat(priority[split], p))  # first child rows
     day.status[parents] = SPLIT
-    _charge_friction(day, parents, p, t)
+    if day.setup.rates.split_friction:
+        _charge_friction(day, parents, p, t)
+    staggered = stagger[split]
+    if not staggered.any():  # every child released at once, in its parent's place
+        counts = np.where(split, parts, 1)
+        start = released.copy()
+        start[split] = base
+        offsets = np.cumsum(counts) - counts
+        order = np.repeat(start, counts) + (np.arange(int(offsets[-1] + counts[-1])) - np.repeat(offsets, counts))
+        return order, released[:0]
     # the release order: each split row replaced by its first f children
+    f = first_now[split]
     counts = np.where(split, first_now, 1)
     offsets = np.cumsum(counts) - counts
     order = np.empty(int(counts.sum()), dtype=np.int64)
@@ -122,78 +127,61 @@ def split_rows(
     now = np.repeat(base, f) + within
     order[np.repeat(offsets[split], f) + within] = now
     if day.submitted.size == day.amount.size:  # read: a StaggerSplit's are never submitted
-        day.submitted[now[np.repeat(stagger[split], f)]] = UNSUBMITTED_PART
+        day.submitted[now[np.repeat(staggered, f)]] = UNSUBMITTED_PART
     later = np.repeat(base + f, p - f) + (np.arange(int((p - f).sum())) - np.repeat(np.cumsum(p - f) - (p - f), p - f))
     return order, later
 
 
-def _extend(day: BatchState, key: str, current: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``current`` with ``values`` appended, as a view of a backing array that grows
-    geometrically (amortised O(1) per row; the shared schedule columns are never written:
-    the first growth copies them)."""
-    n, k = current.size, values.size
-    held = day.row_backing.get(key)
-    if held is None or held[1] is not current or held[0].size < n + k:
-        backing = np.empty(max(2 * (n + k), 1024), dtype=current.dtype)
-        backing[:n] = current
-    else:
-        backing = held[0]
-    backing[n : n + k] = values
-    view = backing[: n + k]
-    day.row_backing[key] = (backing, view)
-    return view
+def _append_children(
+    day: BatchState, parents: np.ndarray, parts: np.ndarray, amount: np.ndarray, priority: np.ndarray
+) -> np.ndarray:
+    """Append the children of ``parents`` (``parts`` each, in parent order) as new rows;
+    returns each parent's first child row."""
+    first = add_rows(day, np.repeat(parents, parts), amount, priority)
+    base: np.ndarray = first + np.cumsum(parts) - parts
+    assert day.part_rows is not None
+    block = day.part_rows.block  # each split row's children, for `due_rows`
+    block[ROW["child_start"], parents] = base
+    block[ROW["child_count"], parents] = parts
+    _count_parts(day, parents, parts)
+    if day.split_row_bound < 0:
+        day.split_row_bound = _row_bound(day)
+    day.exact = day.split_row_bound * day.amount.size < FLOAT_EXACT
+    return base
 
 
-def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray, priority: np.ndarray, t: int) -> None:
-    first = day.amount.size
-    n = parent.size
-    rows = np.arange(first, first + n)
-    # only the values of columns that are allocated (rtgs_priority, submitted: when read)
-    new: dict[str, Callable[[], np.ndarray]] = {
-        "status": lambda: np.full(n, Q1, dtype=np.int8),
-        "amount": lambda: amount,
-        "remaining": lambda: amount,
-        "priority": lambda: priority,
-        "original_priority": lambda: priority,
-        "rtgs_priority": lambda: np.full(n, RTGS_NORMAL, dtype=np.int64),
-        "submitted": lambda: np.full(n, -1, dtype=np.int64),
-        "settle_tick": lambda: np.full(n, -1, dtype=np.int64),
-    }
-    for name in INHERITED:  # copied from the parent
-        current = getattr(day, name)
-        if current.size == first:
-            setattr(day, name, _extend(day, name, current, current[parent]))
-    for name, values in new.items():
-        current = getattr(day, name)
-        if current.size == first:
-            setattr(day, name, _extend(day, name, current, values()))
-    if day.parts_of.size == 0:  # parts per scenario payment so far
+def _count_parts(day: BatchState, parents: np.ndarray, parts: np.ndarray) -> None:
+    """Parts per scenario payment so far, within `MAX_SPLIT_DESCENDANTS`."""
+    if day.parts_of.size == 0:
         day.parts_of = np.zeros(day.n_payments, dtype=np.int64)
-    roots = day.root[rows]
-    np.add.at(day.parts_of, roots, 1)
+    if int(parents.max()) < day.n_payments:  # scenario payments, each split once: distinct roots
+        roots = parents
+        day.parts_of[roots] += parts
+    else:
+        roots = day.root[parents]
+        np.add.at(day.parts_of, roots, parts)
     if int(day.parts_of[roots].max()) > MAX_SPLIT_DESCENDANTS:
         raise SimulationError(
             f"a payment was split into more than {MAX_SPLIT_DESCENDANTS} parts in all (splits of its parts included)"
         )
-    lay = day.layout
-    by_deadline = lay.by_deadline
-    due = day.deadline[rows] + 1
-    ticks = np.unique(due[(due >= t) & (due < len(by_deadline))])
-    if ticks.size:
-        by_deadline = list(by_deadline)
-        for tick in ticks:
-            by_deadline[tick] = np.concatenate((by_deadline[tick], rows[due == tick]))
-    day.layout = replace(
-        lay,
-        sample=_extend(day, "sample", lay.sample, lay.sample[parent]),
-        sender_lane=_extend(day, "sender_lane", lay.sender_lane, lay.sender_lane[parent]),
-        receiver_lane=_extend(day, "receiver_lane", lay.receiver_lane, lay.receiver_lane[parent]),
-        sender_lane_key=_extend(day, "sender_lane_key", lay.sender_lane_key, lay.sender_lane_key[parent]),
-        by_deadline=by_deadline,
-    )
-    if day.split_row_bound < 0:
-        day.split_row_bound = _row_bound(day)
-    day.exact = day.split_row_bound * day.amount.size < FLOAT_EXACT
+
+
+def due_rows(day: BatchState, t: int) -> np.ndarray:
+    """The rows whose deadline is ``t − 1``: the scenario payments', and the parts of those
+    split by now (a part created later, after its deadline, is not due again: its parent
+    was charged)."""
+    due = day.layout.by_deadline[t]
+    if day.part_rows is None or due.size == 0:
+        return due
+    found, rows = [due], due
+    while True:
+        rows = rows[day.status[rows] == SPLIT]
+        if rows.size == 0:
+            return np.concatenate(found) if len(found) > 1 else due
+        start, count = day.part_rows.block[ROW["child_start"], rows], day.part_rows.block[ROW["child_count"], rows]
+        ends = np.cumsum(count)
+        rows = np.repeat(start - (ends - count), count) + np.arange(int(ends[-1]))
+        found.append(rows)
 
 
 def _row_bound(day: BatchState) -> int:

@@ -15,6 +15,7 @@ first, and the parity tests run both ways.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from weakref import WeakKeyDictionary
 
 import numpy as np
@@ -26,6 +27,10 @@ from runner.engine.rules import RTGS_NORMAL, Status, allowed_overdraft, collater
 from runner.engine.schedule import KIND_COLLATERAL_ADJUSTMENT, KIND_DIRECT_TRANSFER
 from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
+
+if TYPE_CHECKING:
+    from runner.engine.batch_delay import Queue2Delay
+    from runner.engine.batch_rows import PartRows
 
 # Payment status as stored in int8 arrays (ordered: Q1..DROPPED are the unsettled ones).
 FUTURE, Q1, Q2, DROPPED, SETTLED, SPLIT = (
@@ -154,7 +159,7 @@ class BatchState:
     status: np.ndarray  # int8, FUTURE .. SETTLED
     settle_tick: np.ndarray  # -1 until settled
     root: np.ndarray  # the scenario payment (row) each row is, or was split from
-    q1: np.ndarray  # rows in Queue 1: in row order, or (`q1_in_queue_order`) by lane, queue order
+    q1: np.ndarray  # rows in Queue 1: in row order, or (`q1_in_queue_order`) each lane's in queue order
     q2: np.ndarray  # rows in Queue 2: each sample's in queue order (by lane if lane-sorted)
     dropped: np.ndarray
     # ---- accounts, per lane
@@ -196,8 +201,8 @@ class BatchState:
     queue2_actions: bool = False  # some payment tree can take payments out of Queue 2
     collateral_trees: bool = False  # some policy has a collateral tree: posted collateral moves
     # Queue 1 cannot stay in row order when it is sorted by priority or when payments come
-    # back to it from Queue 2 or split parts join it (at its end): it is then kept by lane,
-    # in queue order
+    # back to it from Queue 2 or split parts join it (at its end): it then holds each lane's
+    # rows in queue order (sorted by lane after a priority sort or a return)
     q1_in_queue_order: bool = False
     splits: bool = False  # some payment tree can split payments (parts join Queue 1's end)
     registers: dict[str, np.ndarray] = field(default_factory=dict)
@@ -208,9 +213,10 @@ class BatchState:
     costs: np.ndarray = field(default_factory=lambda: _EMPTY)  # [sample, day, agent, component]
     tick_costs: np.ndarray = field(default_factory=lambda: _EMPTY)  # [lane, component]
     priority_in_range: bool = True  # every priority in 0..10 (no clipping for the delay table)
+    q2_delay: Queue2Delay | None = None  # Queue 2's delay weight, kept between ticks
     exact: bool = True  # every per-lane sum of amounts, weights or penalties stays below 2**53
     # ---- split parts (`runner.engine.batch_split`): growing row arrays, parts per payment
-    row_backing: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    part_rows: PartRows | None = None  # the row columns once a split added rows
     parts_of: np.ndarray = field(default_factory=lambda: _EMPTY)
     # the largest term a row adds to a per-lane sum (`exact`), once a split happens: parts are
     # never larger than their scenario payment, so only the number of rows grows
