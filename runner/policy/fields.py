@@ -99,7 +99,12 @@ _FIELDS: list[FieldDef] = [
         "ticks since the payment went overdue",
         lambda b: np.maximum(0.0, b["tick"] - b["deadline_tick"] - 1.0),
     ),
-    _f("is_in_queue2", "tx", "1 if the payment waits in the central queue", lambda b: b["in_queue2"]),
+    _f(
+        "is_in_queue2",
+        "tx",
+        "1 if the payment was submitted and waits in the central queue (0 for a StaggerSplit part released at once)",
+        lambda b: b["in_queue2"],
+    ),
     _f(
         "ticks_to_deadline",
         "tx",
