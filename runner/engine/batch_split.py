@@ -18,7 +18,7 @@ from runner.engine.batch_policy_groups import PolicyGroup, whole_args
 from runner.engine.batch_state import FLOAT_EXACT, FUTURE, Q1, SETTLED, SPLIT, BatchState
 from runner.engine.rates import COMPONENT
 from runner.engine.reference_split import UNSUBMITTED_PART
-from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS, RTGS_NORMAL
+from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS
 from runner.errors import SimulationError
 
 INHERITED = ("sender", "receiver", "arrival", "deadline", "root")  # a part's, from its parent
@@ -155,7 +155,7 @@ def _append_children(day: BatchState, parent: np.ndarray, amount: np.ndarray, pr
         "remaining": lambda: amount,
         "priority": lambda: priority,
         "original_priority": lambda: priority,
-        "rtgs_priority": lambda: np.full(n, RTGS_NORMAL, dtype=np.int64),
+        "rtgs_priority": lambda: day.rtgs_priority[parent],  # declared by the parent (SimCash)
         "submitted": lambda: np.full(n, -1, dtype=np.int64),
         "settle_tick": lambda: np.full(n, -1, dtype=np.int64),
     }
