@@ -111,6 +111,7 @@ SCENARIOS: dict[str, Callable[[Path], dict[str, Any]]] = {
     ),
     "collateral timer": _collateral_timer,
     "resubmit with priority_mode": lambda tmp: q2.day(tmp, q2.RESUBMIT, priority_mode=True),
+    "queue2_size read before any resubmission": q2.queue2_size_day,
     "budget kept by AddState": _budget_add_state,
 }
 

@@ -99,3 +99,54 @@ def test_queue2_actions_do_nothing_to_queue1_payments(tmp_path: Path) -> None:
         lsm_config={"enable_cycles": False},
     )
     assert settle_ticks(raw) == [-1]
+
+
+def queue2_size_day(tmp_path: Path) -> dict[str, Any]:
+    """A→B, B→C, C→A, 100 each, no money: all queue at tick 0. Each bank's policy
+    resubmits (Normal) a Queue-2 payment while ``queue2_size`` > 2. D gives C 100 at tick 2."""
+    path = tmp_path / "q2size.json"
+    resubmit = {"node_id": "act", "type": "action", "action": "ResubmitToRtgs"}
+    resubmit["parameters"] = {"rtgs_priority": {"value": "Normal"}}
+    path.write_text(
+        json.dumps(
+            {
+                "version": "1.0",
+                "policy_id": "queue2_size",
+                "payment_tree": {
+                    "type": "condition",
+                    "node_id": "in_q2",
+                    "condition": {"op": "==", "left": {"field": "is_in_queue2"}, "right": {"value": 1}},
+                    "on_true": {
+                        "type": "condition",
+                        "node_id": "crowded",
+                        "condition": {"op": ">", "left": {"field": "queue2_size"}, "right": {"value": 2}},
+                        "on_true": resubmit,
+                        "on_false": {"type": "action", "node_id": "hold", "action": "Hold"},
+                    },
+                    "on_false": {"type": "action", "node_id": "release", "action": "Release"},
+                },
+            }
+        )
+    )
+    policy = {"policy": {"type": "FromJson", "json_path": str(path)}}
+    gift = {"type": "DirectTransfer", "from_agent": "D", "to_agent": "C", "amount": 100}
+    return scenario(
+        {"A": 0, "B": 0, "C": 0, "D": 100},
+        [
+            pay("A", "B", 100),
+            pay("B", "C", 100),
+            pay("C", "A", 100),
+            {**gift, "schedule": {"type": "OneTime", "tick": 2}},
+        ],
+        agents=dict.fromkeys("ABC", policy),
+        lsm_config={"enable_bilateral": False, "enable_cycles": False},
+    )
+
+
+def test_every_bank_reads_queue2_as_the_pass_found_it(tmp_path: Path) -> None:
+    """Tick 1: all three banks read queue2_size = 3 — A's resubmission does not change what
+    B and C read (SimCash alike) — so all three payments return to Queue 1 and are released
+    again at tick 2, where C's settles in the RTGS step with D's 100 and the Queue-2 pass
+    then settles A's and B's. (Had B and C read 2 and held, B's payment would have been
+    passed over at tick 2 and never settled.)"""
+    assert settle_ticks(queue2_size_day(tmp_path)) == [2, 2, 2]
