@@ -63,9 +63,12 @@ def _tick_in_day(b: Base) -> Any:
 
 
 def _required_collateral(b: Base) -> Any:
+    """ceil(credit beyond the cap / (1 − haircut)); 0 at a haircut of 1, where collateral
+    secures nothing (SimCash; the auto-withdraw timers use the same rule)."""
     used = _credit_used(b)
     uncovered = np.maximum(0.0, used - np.minimum(b["unsecured_cap"], used))
-    return np.ceil(uncovered / np.maximum(1e-12, 1.0 - b["haircut"]))
+    keep = 1.0 - np.asarray(b["haircut"], dtype=np.float64)
+    return np.where(keep > 0, np.ceil(uncovered / np.where(keep > 0, keep, 1.0)), 0.0)
 
 
 def _f(name: str, scope: Literal["tx", "bank"], doc: str, formula: Callable[[Base], Any]) -> FieldDef:
