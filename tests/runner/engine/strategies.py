@@ -606,6 +606,8 @@ TABLE_ARRAYS = (
     "settled_value",
     "delay_ticks",
     "final_balance",
+    "settle_tick",
+    "payment_counts",
 )
 
 
