@@ -191,6 +191,8 @@ def settle_released(day: BatchState, released: np.ndarray, t: int) -> None:
     failed = released[~ok[:n]]
     day.status[failed] = Q2
     set_q2(day, day.q2[~ok[n:]], failed)
+    if day.setup.priority_mode and day.queue2_actions:
+        order_q2(day)  # Queue 2 as the reference's sorted pass leaves it: the Queue-2 policy pass reads its order
 
 
 def set_q2(day: BatchState, old: np.ndarray, new: np.ndarray) -> None:

@@ -150,3 +150,59 @@ def test_every_bank_reads_queue2_as_the_pass_found_it(tmp_path: Path) -> None:
     then settles A's and B's. (Had B and C read 2 and held, B's payment would have been
     passed over at tick 2 and never settled.)"""
     assert settle_ticks(queue2_size_day(tmp_path)) == [2, 2, 2]
+
+
+def withdrawal_order_day(tmp_path: Path) -> dict[str, Any]:
+    """priority_mode and deferred crediting. P1 (deadline 50) and P2 (deadline 3) queue at
+    tick 0; tick 1 P2 is resubmitted HighlyUrgent, tick 2 released again and queued; tick 3
+    A's policy resubmits (Normal) everything in Queue 2; tick 4 both are released again in
+    their new Queue-1 order and C gives A 100, enough for the first."""
+    path = tmp_path / "order.json"
+
+    def cond(node: str, field: str, value: int, then: dict[str, Any], otherwise: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "condition",
+            "node_id": node,
+            "condition": {"op": "==", "left": {"field": field}, "right": {"value": value}},
+            "on_true": then,
+            "on_false": otherwise,
+        }
+
+    def resubmit(node: str, priority: str) -> dict[str, Any]:
+        return {
+            "type": "action",
+            "node_id": node,
+            "action": "ResubmitToRtgs",
+            "parameters": {"rtgs_priority": {"value": priority}},
+        }
+
+    hold = {"type": "action", "node_id": "hold", "action": "Hold"}
+    in_q2 = cond(
+        "tick1",
+        "current_tick",
+        1,
+        cond("p2", "ticks_to_deadline", 2, resubmit("urgent", "HighlyUrgent"), {**hold, "node_id": "hold1"}),
+        cond("tick3", "current_tick", 3, resubmit("normal", "Normal"), hold),
+    )
+    tree = cond("in_q2", "is_in_queue2", 1, in_q2, {"type": "action", "node_id": "release", "action": "Release"})
+    path.write_text(json.dumps({"version": "1.0", "policy_id": "order", "payment_tree": tree}))
+    gift = {"type": "DirectTransfer", "from_agent": "C", "to_agent": "A", "amount": 100}
+    return scenario(
+        {"A": 0, "B": 0, "C": 100},
+        [
+            pay("A", "B", 100, deadline=50),
+            pay("A", "B", 100, deadline=3),
+            {**gift, "schedule": {"type": "OneTime", "tick": 4}},
+        ],
+        ticks=6,
+        agents={"A": {"policy": {"type": "FromJson", "json_path": str(path)}}},
+        lsm_config={"enable_bilateral": False, "enable_cycles": False},
+        priority_mode=True,
+        deferred_crediting=True,
+    )
+
+
+def test_payments_leave_queue2_in_its_priority_order(tmp_path: Path) -> None:
+    """At tick 2 Queue 2 is ordered P2 (HighlyUrgent) then P1 (Normal), so at tick 3 they
+    return to Queue 1 in that order and at tick 4 P2 is released first and takes the 100."""
+    assert settle_ticks(withdrawal_order_day(tmp_path)) == [-1, 4]
