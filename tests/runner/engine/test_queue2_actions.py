@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.runner.engine.handworked import pay, scenario, settle_ticks
+from tests.runner.engine.handworked import leaf, pay, policy_file, scenario, settle_ticks, when
 
 
 def policy(queue2_action: dict[str, Any]) -> dict[str, Any]:
@@ -104,31 +104,11 @@ def test_queue2_actions_do_nothing_to_queue1_payments(tmp_path: Path) -> None:
 def queue2_size_day(tmp_path: Path) -> dict[str, Any]:
     """A→B, B→C, C→A, 100 each, no money: all queue at tick 0. Each bank's policy
     resubmits (Normal) a Queue-2 payment while ``queue2_size`` > 2. D gives C 100 at tick 2."""
-    path = tmp_path / "q2size.json"
-    resubmit = {"node_id": "act", "type": "action", "action": "ResubmitToRtgs"}
-    resubmit["parameters"] = {"rtgs_priority": {"value": "Normal"}}
-    path.write_text(
-        json.dumps(
-            {
-                "version": "1.0",
-                "policy_id": "queue2_size",
-                "payment_tree": {
-                    "type": "condition",
-                    "node_id": "in_q2",
-                    "condition": {"op": "==", "left": {"field": "is_in_queue2"}, "right": {"value": 1}},
-                    "on_true": {
-                        "type": "condition",
-                        "node_id": "crowded",
-                        "condition": {"op": ">", "left": {"field": "queue2_size"}, "right": {"value": 2}},
-                        "on_true": resubmit,
-                        "on_false": {"type": "action", "node_id": "hold", "action": "Hold"},
-                    },
-                    "on_false": {"type": "action", "node_id": "release", "action": "Release"},
-                },
-            }
-        )
+    crowded = when(
+        "crowded", "queue2_size", 2, leaf("act", "ResubmitToRtgs", rtgs_priority="Normal"), leaf("hold", "Hold"), op=">"
     )
-    policy = {"policy": {"type": "FromJson", "json_path": str(path)}}
+    tree = when("in_q2", "is_in_queue2", 1, crowded, leaf("release", "Release"))
+    policy = {"policy": policy_file(tmp_path, "queue2_size", tree)}
     gift = {"type": "DirectTransfer", "from_agent": "D", "to_agent": "C", "amount": 100}
     return scenario(
         {"A": 0, "B": 0, "C": 0, "D": 100},
@@ -157,35 +137,19 @@ def withdrawal_order_day(tmp_path: Path) -> dict[str, Any]:
     tick 0; tick 1 P2 is resubmitted HighlyUrgent, tick 2 released again and queued; tick 3
     A's policy resubmits (Normal) everything in Queue 2; tick 4 both are released again in
     their new Queue-1 order and C gives A 100, enough for the first."""
-    path = tmp_path / "order.json"
-
-    def cond(node: str, field: str, value: int, then: dict[str, Any], otherwise: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": "condition",
-            "node_id": node,
-            "condition": {"op": "==", "left": {"field": field}, "right": {"value": value}},
-            "on_true": then,
-            "on_false": otherwise,
-        }
-
-    def resubmit(node: str, priority: str) -> dict[str, Any]:
-        return {
-            "type": "action",
-            "node_id": node,
-            "action": "ResubmitToRtgs",
-            "parameters": {"rtgs_priority": {"value": priority}},
-        }
-
-    hold = {"type": "action", "node_id": "hold", "action": "Hold"}
-    in_q2 = cond(
-        "tick1",
-        "current_tick",
-        1,
-        cond("p2", "ticks_to_deadline", 2, resubmit("urgent", "HighlyUrgent"), {**hold, "node_id": "hold1"}),
-        cond("tick3", "current_tick", 3, resubmit("normal", "Normal"), hold),
+    urgent = when(
+        "p2",
+        "ticks_to_deadline",
+        2,
+        leaf("urgent", "ResubmitToRtgs", rtgs_priority="HighlyUrgent"),
+        leaf("hold1", "Hold"),
     )
-    tree = cond("in_q2", "is_in_queue2", 1, in_q2, {"type": "action", "node_id": "release", "action": "Release"})
-    path.write_text(json.dumps({"version": "1.0", "policy_id": "order", "payment_tree": tree}))
+    normal = when(
+        "tick3", "current_tick", 3, leaf("normal", "ResubmitToRtgs", rtgs_priority="Normal"), leaf("hold", "Hold")
+    )
+    tree = when(
+        "in_q2", "is_in_queue2", 1, when("tick1", "current_tick", 1, urgent, normal), leaf("release", "Release")
+    )
     gift = {"type": "DirectTransfer", "from_agent": "C", "to_agent": "A", "amount": 100}
     return scenario(
         {"A": 0, "B": 0, "C": 100},
@@ -195,7 +159,7 @@ def withdrawal_order_day(tmp_path: Path) -> dict[str, Any]:
             {**gift, "schedule": {"type": "OneTime", "tick": 4}},
         ],
         ticks=6,
-        agents={"A": {"policy": {"type": "FromJson", "json_path": str(path)}}},
+        agents={"A": {"policy": policy_file(tmp_path, "order", tree)}},
         lsm_config={"enable_bilateral": False, "enable_cycles": False},
         priority_mode=True,
         deferred_crediting=True,

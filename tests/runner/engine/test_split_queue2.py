@@ -15,14 +15,13 @@ twice: equal to our own Resubmit-Normal run, and that run equal to SimCash's.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from runner.engine.results import CostTable
-from tests.runner.engine.handworked import pay, run, scenario
+from tests.runner.engine.handworked import pay, policy_file, run, scenario, when
 from tests.runner.engine.test_handworked_oracle import ORACLE, compare
 from tests.runner.engine.test_splitting import action, child_settlements, costs_of, splits
 
@@ -34,17 +33,7 @@ NORMAL = {**action("ResubmitToRtgs"), "parameters": {"rtgs_priority": {"value": 
 URGENT = {**action("ResubmitToRtgs"), "parameters": {"rtgs_priority": {"value": "HighlyUrgent"}}}
 
 
-def when(node: str, field: str, value: float, then: dict[str, Any], otherwise: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "condition",
-        "node_id": node,
-        "condition": {"op": "==", "left": {"field": field}, "right": {"value": value}},
-        "on_true": then,
-        "on_false": otherwise,
-    }
-
-
-def policy(
+def parts_tree(
     first: dict[str, Any],
     queue2: dict[str, Any],
     *,
@@ -52,9 +41,10 @@ def policy(
     every_part: bool = False,
     again: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Split the scenario payment with ``first``; in Queue 2 (``is_in_queue2`` = 1) answer
-    ``queue2`` at ``tick`` for part 2 (501), or for ``every_part``, else Hold; in Queue 1
-    release a part, or answer ``again`` for part 2 at tick 2."""
+    """A's payment tree: split the scenario payment with ``first``; in Queue 2 (where
+    ``is_in_queue2`` = 1) answer ``queue2`` at ``tick`` for part 2 (501), or for
+    ``every_part``, else Hold; in Queue 1 release a part, or answer ``again`` for part 2 at
+    tick 2."""
 
     def leaf(base: dict[str, Any], node_id: str) -> dict[str, Any]:
         return {**base, "node_id": node_id}  # SimCash wants every node id unique
@@ -71,16 +61,10 @@ def policy(
             when("q1part", "amount", 501, leaf(again, "again"), leaf(release, "release2")),
             leaf(release, "release3"),
         )
-    return {
-        "version": "1.0",
-        "policy_id": "parts",
-        "payment_tree": when("inq2", "is_in_queue2", 1, in_q2, when("parent", "is_split", 0, first, part)),
-    }
+    return when("inq2", "is_in_queue2", 1, in_q2, when("parent", "is_split", 0, first, part))
 
 
-def day(tmp_path: Path, doc: dict[str, Any], gift: int, gift_tick: int, **top: Any) -> dict[str, Any]:
-    path = tmp_path / "a.json"
-    path.write_text(json.dumps(doc))
+def day(tmp_path: Path, tree: dict[str, Any], gift: int, gift_tick: int, **top: Any) -> dict[str, Any]:
     transfer = {
         "type": "DirectTransfer",
         "from_agent": "C",
@@ -93,7 +77,7 @@ def day(tmp_path: Path, doc: dict[str, Any], gift: int, gift_tick: int, **top: A
         [pay("A", "B", 1_001, deadline=3), transfer],
         ticks=5,
         costs=COSTS,
-        agents={"A": {"policy": {"type": "FromJson", "json_path": str(path)}}},
+        agents={"A": {"policy": policy_file(tmp_path, "parts", tree)}},
         lsm_config={"enable_bilateral": False, "enable_cycles": False},
         **top,
     )
@@ -119,12 +103,12 @@ def test_withdrawn_part_is_released_again(tmp_path: Path) -> None:
     would have taken the 501 first had part 2 stayed behind it). Part 1 (500) never settles.
     A: delay 10 + 10 (1 001 queued) + 5 + 5 (500) + 25 (overdue) = 55; friction 7; part 1's
     deadline penalty 100 and end-of-day penalty 1 000: 1 162."""
-    table, events = run(day(tmp_path, policy(SPLIT2, WITHDRAW), gift=501, gift_tick=2))
+    table, events = run(day(tmp_path, parts_tree(SPLIT2, WITHDRAW), gift=501, gift_tick=2))
     assert queue2_decisions(events) == [(1, 2, "WithdrawFromRtgs")]
     assert child_settlements(events) == [(2, 2, 501)]
     assert a_costs(table) == (55, 7, 100, 1000, 1162)
     assert [int(x) for x in table.settle_tick] == [-1]
-    same, _ = run(day(tmp_path, policy(SPLIT2, NORMAL), gift=501, gift_tick=2))
+    same, _ = run(day(tmp_path, parts_tree(SPLIT2, NORMAL), gift=501, gift_tick=2))
     assert (same.costs == table.costs).all() and (same.settle_tick == table.settle_tick).all()
 
 
@@ -134,11 +118,11 @@ def test_withdrawn_part_split_again(tmp_path: Path) -> None:
     10 + 10 + 7 + 7 (667 queued) + 33 (overdue) = 67; friction 7 + 14 = 21; two unsettled
     parts: deadline penalties 200, end-of-day 2 000: 2 288."""
     split3 = action("Split", num_splits=3)
-    table, events = run(day(tmp_path, policy(SPLIT2, WITHDRAW, again=split3), gift=334, gift_tick=2))
+    table, events = run(day(tmp_path, parts_tree(SPLIT2, WITHDRAW, again=split3), gift=334, gift_tick=2))
     assert [(e["tick"], e["tx"], e["amounts"]) for e in splits(events)] == [(0, 0, [500, 501]), (2, 2, [167] * 3)]
     assert child_settlements(events) == [(2, 3, 167), (2, 4, 167)]
     assert a_costs(table) == (67, 21, 200, 2000, 2288)
-    same, _ = run(day(tmp_path, policy(SPLIT2, NORMAL, again=split3), gift=334, gift_tick=2))
+    same, _ = run(day(tmp_path, parts_tree(SPLIT2, NORMAL, again=split3), gift=334, gift_tick=2))
     assert (same.costs == table.costs).all()
 
 
@@ -148,7 +132,7 @@ def test_part_resubmitted_highly_urgent(tmp_path: Path, priority_mode: bool, set
     queued behind part 1. Tick 3: C gives A 501; with priority_mode the Queue-2 pass takes
     part 2 first, without it part 1 (FIFO). A: delay 10 × 3 + 5 + 25 = 60, friction 7, one
     unsettled part 100 + 1 000: 1 167 either way."""
-    table, events = run(day(tmp_path, policy(SPLIT2, URGENT), gift=501, gift_tick=3, priority_mode=priority_mode))
+    table, events = run(day(tmp_path, parts_tree(SPLIT2, URGENT), gift=501, gift_tick=3, priority_mode=priority_mode))
     assert child_settlements(events) == [settles]
     assert a_costs(table) == (60, 7, 100, 1000, 1167)
 
@@ -160,7 +144,9 @@ def test_parts_of_a_resubmitted_part_inherit_its_rtgs_priority(tmp_path: Path) -
     part 1 (which, first in a FIFO order, would have taken 500 of it). A: delay 10 × 3 + 5 +
     25 = 60, friction 7 + 14 = 21, part 1 unsettled 100 + 1 000: 1 181."""
     split3 = action("Split", num_splits=3)
-    table, events = run(day(tmp_path, policy(SPLIT2, URGENT, again=split3), gift=501, gift_tick=3, priority_mode=True))
+    table, events = run(
+        day(tmp_path, parts_tree(SPLIT2, URGENT, again=split3), gift=501, gift_tick=3, priority_mode=True)
+    )
     assert child_settlements(events) == [(3, 3, 167), (3, 4, 167), (3, 5, 167)]
     assert a_costs(table) == (60, 21, 100, 1000, 1181)
 
@@ -173,7 +159,7 @@ def test_a_staggered_part_released_at_once_reads_not_in_queue2(tmp_path: Path) -
     nothing there. Tick 3: part 2 is released again and C's 501 settles it in the RTGS step
     (had part 1 been resubmitted too, it would have been released first and taken the 501).
     A: 60 + 7 + 100 + 1 000 = 1 167."""
-    table, events = run(day(tmp_path, policy(STAGGER, URGENT, tick=2, every_part=True), gift=501, gift_tick=3))
+    table, events = run(day(tmp_path, parts_tree(STAGGER, URGENT, tick=2, every_part=True), gift=501, gift_tick=3))
     assert queue2_decisions(events) == [(2, 2, "ResubmitToRtgs")]
     assert child_settlements(events) == [(3, 2, 501)]
     assert a_costs(table) == (60, 7, 100, 1000, 1167)
@@ -181,23 +167,23 @@ def test_a_staggered_part_released_at_once_reads_not_in_queue2(tmp_path: Path) -
 
 CASES = {
     "withdrawn part released again (as Resubmit Normal)": lambda tmp: day(
-        tmp, policy(SPLIT2, NORMAL), gift=501, gift_tick=2
+        tmp, parts_tree(SPLIT2, NORMAL), gift=501, gift_tick=2
     ),
     "withdrawn part split again (as Resubmit Normal)": lambda tmp: day(
-        tmp, policy(SPLIT2, NORMAL, again=action("Split", num_splits=3)), gift=334, gift_tick=2
+        tmp, parts_tree(SPLIT2, NORMAL, again=action("Split", num_splits=3)), gift=334, gift_tick=2
     ),
     "part resubmitted, priority_mode": lambda tmp: day(
-        tmp, policy(SPLIT2, URGENT), gift=501, gift_tick=3, priority_mode=True
+        tmp, parts_tree(SPLIT2, URGENT), gift=501, gift_tick=3, priority_mode=True
     ),
     "resubmitted part split again, priority_mode": lambda tmp: day(
-        tmp, policy(SPLIT2, URGENT, again=action("Split", num_splits=3)), gift=501, gift_tick=3, priority_mode=True
+        tmp, parts_tree(SPLIT2, URGENT, again=action("Split", num_splits=3)), gift=501, gift_tick=3, priority_mode=True
     ),
-    "part resubmitted, FIFO": lambda tmp: day(tmp, policy(SPLIT2, URGENT), gift=501, gift_tick=3),
+    "part resubmitted, FIFO": lambda tmp: day(tmp, parts_tree(SPLIT2, URGENT), gift=501, gift_tick=3),
     "staggered part not in queue 2": lambda tmp: day(
-        tmp, policy(STAGGER, URGENT, tick=2, every_part=True), gift=501, gift_tick=3
+        tmp, parts_tree(STAGGER, URGENT, tick=2, every_part=True), gift=501, gift_tick=3
     ),
     "staggered part not in queue 2, priority_mode": lambda tmp: day(
-        tmp, policy(STAGGER, URGENT, tick=2, every_part=True), gift=501, gift_tick=3, priority_mode=True
+        tmp, parts_tree(STAGGER, URGENT, tick=2, every_part=True), gift=501, gift_tick=3, priority_mode=True
     ),
 }
 
