@@ -19,6 +19,7 @@ from runner.engine.batch_settlement import rank_steps
 from runner.engine.batch_split import SplitDecisions, decide_splits, split_rows
 from runner.engine.batch_state import DROPPED, Q1, Q2, SETTLED, BatchState
 from runner.engine.lane_sum import lane_sum
+from runner.engine.reference_split import UNSUBMITTED_PART
 from runner.engine.rules import BUDGET_MAX
 from runner.policy.fields import STATE_PREFIX
 from runner.policy.program import PolicyProgram
@@ -325,8 +326,10 @@ class BaseQuantities:
                 return tx[name][rows].astype(np.float64)
             if name == "is_split":  # children are the rows after the scenario's payments
                 return (rows >= d.n_payments).astype(np.float64)
-            if name == "in_queue2":
-                return np.full(rows.size, float(self.in_queue2))
+            if name == "in_queue2":  # submitted and waiting (SimCash: "has an RTGS priority")
+                if not self.in_queue2:
+                    return np.zeros(rows.size)
+                return (d.submitted[rows] != UNSUBMITTED_PART).astype(np.float64)
             if name == "deadline_penalty_here":
                 return rates.deadline_penalty.of(d.amount[rows]).astype(np.float64)
             if name == "eod_penalty_here":

@@ -25,7 +25,7 @@ INHERITED = ("sender", "receiver", "arrival", "deadline", "root")  # state colum
 LANES = ("sample", "sender_lane", "receiver_lane")  # `Layout` columns a part copies
 OWN = ("amount", "remaining", "priority", "original_priority")  # the parts' own (two pairs)
 FILLED = ("settle_tick", "rtgs_priority", "submitted", "child_start", "child_count")
-FILL = (-1, RTGS_NORMAL, -1, -1, 0)  # a new row's value in each FILLED column
+FILL = (-1, RTGS_NORMAL, -1, -1, 0)  # a new row's value in each FILLED column (rtgs: then the parent's)
 COLUMNS = INHERITED + LANES + OWN + FILLED
 ROW = {name: i for i, name in enumerate(COLUMNS)}
 N_COPIED = len(INHERITED) + len(LANES)  # the block's first rows: copied from the parent
@@ -120,6 +120,8 @@ def add_rows(day: BatchState, parent: np.ndarray, amount: np.ndarray, priority: 
     block[at : at + 2, first:end] = amount  # amount, remaining
     block[at + 2 : at + 4, first:end] = priority  # priority, original_priority
     block[ROW["settle_tick"] : ROW["settle_tick"] + 3, first:end] = _FILL_NEW  # settle_tick, rtgs, submitted
+    rtgs = ROW["rtgs_priority"]
+    block[rtgs, first:end] = block[rtgs].take(parent)  # declared by the parent (SimCash)
     rows.status[first:end] = Q1
     rows.lane_key[first:end] = rows.lane_key.take(parent)
     rows.size = end

@@ -37,7 +37,7 @@ from runner.engine.batch_state import Q2, SETTLED, BatchState
 from runner.engine.lane_sum import lane_sum
 from runner.engine.limits import NO_LIMIT
 from runner.engine.reference_split import UNSUBMITTED_PART
-from runner.engine.rules import available_liquidity
+from runner.engine.rules import RTGS_NORMAL, available_liquidity
 
 
 def run_starts(lanes: np.ndarray) -> np.ndarray:
@@ -135,7 +135,10 @@ def order_q2(day: BatchState) -> None:
         return
     q2 = day.q2
     group = day.layout.sender_lane[q2] if day.lane_sorted_q2 else day.layout.sample[q2]
-    day.q2 = q2[np.lexsort((np.arange(q2.size), day.submitted[q2], day.rtgs_priority[q2], group))]
+    submitted, declared = day.submitted[q2], day.rtgs_priority[q2]
+    if day.splits:  # an unsubmitted StaggerSplit part ranks as Normal, submitted last
+        declared = np.where(submitted == UNSUBMITTED_PART, RTGS_NORMAL, declared)
+    day.q2 = q2[np.lexsort((np.arange(q2.size), submitted, declared, group))]
 
 
 def settle_released(day: BatchState, released: np.ndarray, t: int) -> None:
@@ -177,6 +180,8 @@ def settle_released(day: BatchState, released: np.ndarray, t: int) -> None:
     day.status[failed] = Q2
     set_q2(day, day.q2[~ok[n:]], failed)
     queue2_joined(day, kept, failed, t)
+    if day.setup.priority_mode and day.queue2_actions:
+        order_q2(day)  # Queue 2 as the reference's sorted pass leaves it: the Queue-2 policy pass reads its order
 
 
 def set_q2(day: BatchState, old: np.ndarray, new: np.ndarray) -> None:

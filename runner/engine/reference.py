@@ -36,7 +36,7 @@ from runner.engine.reference_costs import accrue_costs, close_day, cost_table
 from runner.engine.reference_lsm import run_lsm
 from runner.engine.reference_payment import Budget, Tx
 from runner.engine.reference_queue2 import queue2_policy_pass
-from runner.engine.reference_split import UNSUBMITTED_PART, settle_ancestors, split_payment
+from runner.engine.reference_split import UNSUBMITTED_PART, queue2_rank, settle_ancestors, split_payment
 from runner.engine.results import CostTable
 from runner.engine.rules import (
     BUDGET_MAX,
@@ -393,7 +393,8 @@ class _ReferenceDay:
             "deadline_tick": float(tx.deadline),
             "priority": float(tx.priority),
             "is_split": float(tx.parent is not None),
-            "in_queue2": float(in_q2),
+            # submitted and waiting: a part a StaggerSplit released at once reads 0 (SimCash)
+            "in_queue2": float(in_q2 and tx.submitted != UNSUBMITTED_PART),
             "deadline_penalty_here": float(rates.deadline_penalty.of_int(tx.amount)),
             "eod_penalty_here": float(rates.eod_penalty.of_int(tx.remaining)),
         }
@@ -429,7 +430,7 @@ class _ReferenceDay:
         """One FIFO pass over Queue 2 (in declared-RTGS-priority order with ``priority_mode``):
         settle each payment that `can_settle`; the others keep their place."""
         if self.setup.priority_mode:
-            self.q2.sort(key=lambda tx: (tx.rtgs_priority, tx.submitted))
+            self.q2.sort(key=lambda tx: queue2_rank(tx.rtgs_priority, tx.submitted))
         settled_any = False
         still: list[Tx] = []
         for tx in self.q2:

@@ -11,10 +11,13 @@ if TYPE_CHECKING:
 
 
 def queue2_policy_pass(day: _ReferenceDay, t: int) -> None:
-    """The payment tree over each bank's Queue-2 payments (banks in id order, each against
-    one snapshot of its bank). Only two actions act there: ``WithdrawFromRtgs`` takes the
-    payment back to the bank's Queue 1; ``ResubmitToRtgs{rtgs_priority}`` does the same and
-    declares its RTGS priority for its next release. Both are decided again next tick."""
+    """The payment tree over each bank's Queue-2 payments. Every bank is judged against the
+    state at the start of the pass (as in SimCash: one bank's withdrawals do not change what
+    the next bank reads, e.g. ``queue2_size``); then the answers apply, banks in id order.
+    Only two actions act there: ``WithdrawFromRtgs`` takes the payment back to the bank's
+    Queue 1; ``ResubmitToRtgs{rtgs_priority}`` does the same and declares its RTGS priority
+    for its next release. Both are decided again next tick."""
+    decided = []
     for a in range(day.setup.n_agents):
         program = day.setup.programs[a]
         mine = [tx for tx in day.q2 if tx.sender == a]
@@ -22,6 +25,8 @@ def queue2_policy_pass(day: _ReferenceDay, t: int) -> None:
             continue  # no other action acts on Queue 2: nothing can change
         base = day.bank_base(a, t)
         decisions = [program.decide_one("payment_tree", day.tx_context(base, tx, in_q2=True)) for tx in mine]
+        decided.append((a, mine, decisions))
+    for a, mine, decisions in decided:
         for tx, (node, args) in zip(mine, decisions, strict=True):
             if node.action not in QUEUE2_ACTIONS:
                 continue

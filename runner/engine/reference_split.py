@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from runner.engine.rates import COMPONENT
-from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS, Status, split_amounts, whole_arg
+from runner.engine.rules import (
+    MAX_SPLIT_DESCENDANTS,
+    MAX_SPLIT_PARTS,
+    RTGS_NORMAL,
+    Status,
+    split_amounts,
+    whole_arg,
+)
 from runner.errors import SimulationError
 
 if TYPE_CHECKING:
@@ -17,9 +24,16 @@ if TYPE_CHECKING:
     from runner.engine.reference_payment import Tx
 
 # The submission tick of a part a StaggerSplit releases at once: SimCash hands it to RTGS
-# without submitting it (no submission tick), so with ``priority_mode`` Queue 2 puts it after
-# every submitted payment (docs/engine.md, "Payment splitting"; Split's parts are submitted).
+# without submitting it (no submission tick, no RTGS priority), so with ``priority_mode``
+# Queue 2 puts it after every submitted payment, whatever priority it declares (docs/engine.md,
+# "Payment splitting"; Split's parts are submitted).
 UNSUBMITTED_PART = 2**62
+
+
+def queue2_rank(rtgs_priority: int, submitted: int) -> tuple[int, int]:
+    """A payment's place in a ``priority_mode`` Queue 2: declared RTGS priority, then
+    submission tick; an unsubmitted part ranks as Normal, submitted last."""
+    return (RTGS_NORMAL if submitted == UNSUBMITTED_PART else rtgs_priority), submitted
 
 
 def split_payment(
@@ -62,6 +76,7 @@ def split_payment(
             remaining=amount,
             status=Status.Q1,
             original_priority=priority,
+            rtgs_priority=tx.rtgs_priority,  # the declared RTGS priority too (SimCash)
             parent=tx,
         )
         sim.txs.append(child)

@@ -14,7 +14,7 @@ import numpy as np
 
 from runner.engine.limits import NO_LIMIT
 from runner.engine.rates import ScaledRates
-from runner.engine.rules import QUEUE2_ACTIONS, SPLIT_ACTIONS
+from runner.engine.rules import SPLIT_ACTIONS
 from runner.errors import NotSupportedError
 from runner.policy.program import PolicyProgram
 from runner.policy.tree import Policy
@@ -133,15 +133,6 @@ def check_runnable(program: PolicyProgram, agent_id: str) -> list[tuple[str, str
             (f"{tree}.action", f"action {action} of agent {agent_id}'s policy")
             for action in sorted(program.actions(tree) - RUNNABLE_ACTIONS[tree])
         ]
-    payment = program.actions("payment_tree")
-    if payment & SPLIT_ACTIONS and payment & QUEUE2_ACTIONS:
-        # Split parts and the Queue-2 policy pass (withdraw, resubmit) do not yet give the
-        # same result in both engines: refused, rather than two different answers.
-        raise NotSupportedError(
-            f"actions {', '.join(sorted(payment & SPLIT_ACTIONS))} together with "
-            f"{', '.join(sorted(payment & QUEUE2_ACTIONS))} in agent {agent_id}'s policy",
-            path="payment_tree.action",
-        )
     return batch_missing
 
 

@@ -63,9 +63,12 @@ def _tick_in_day(b: Base) -> Any:
 
 
 def _required_collateral(b: Base) -> Any:
+    """ceil(credit beyond the cap / (1 − haircut)); 0 at a haircut of 1, where collateral
+    secures nothing (SimCash; the auto-withdraw timers use the same rule)."""
     used = _credit_used(b)
     uncovered = np.maximum(0.0, used - np.minimum(b["unsecured_cap"], used))
-    return np.ceil(uncovered / np.maximum(1e-12, 1.0 - b["haircut"]))
+    keep = 1.0 - np.asarray(b["haircut"], dtype=np.float64)
+    return np.where(keep > 0, np.ceil(uncovered / np.where(keep > 0, keep, 1.0)), 0.0)
 
 
 def _f(name: str, scope: Literal["tx", "bank"], doc: str, formula: Callable[[Base], Any]) -> FieldDef:
@@ -99,7 +102,12 @@ _FIELDS: list[FieldDef] = [
         "ticks since the payment went overdue",
         lambda b: np.maximum(0.0, b["tick"] - b["deadline_tick"] - 1.0),
     ),
-    _f("is_in_queue2", "tx", "1 if the payment waits in the central queue", lambda b: b["in_queue2"]),
+    _f(
+        "is_in_queue2",
+        "tx",
+        "1 if the payment was submitted and waits in the central queue (0 for a StaggerSplit part released at once)",
+        lambda b: b["in_queue2"],
+    ),
     _f(
         "ticks_to_deadline",
         "tx",

@@ -7,6 +7,8 @@ zero except what a test turns on, so its expected figures can be worked out by h
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from runner.engine.batch import evaluate_batch
@@ -92,3 +94,31 @@ def paths(events: list[dict[str, Any]]) -> list[tuple[int, str, str, str]]:
 def agent_costs(table: CostTable) -> dict[str, int]:
     """Total cost per bank over the whole run."""
     return {agent: int(v) for agent, v in zip(table.agent_ids, table.totals()[0], strict=True)}
+
+
+def when(
+    node: str, field: str, value: float, then: dict[str, Any], otherwise: dict[str, Any], op: str = "=="
+) -> dict[str, Any]:
+    """A policy-tree condition node ``field op value`` (SimCash wants the node id)."""
+    return {
+        "type": "condition",
+        "node_id": node,
+        "condition": {"op": op, "left": {"field": field}, "right": {"value": value}},
+        "on_true": then,
+        "on_false": otherwise,
+    }
+
+
+def leaf(node: str, action: str, **params: Any) -> dict[str, Any]:
+    """A policy-tree action node with literal parameters."""
+    out: dict[str, Any] = {"type": "action", "node_id": node, "action": action}
+    if params:
+        out["parameters"] = {k: {"value": v} for k, v in params.items()}
+    return out
+
+
+def policy_file(folder: Path, name: str, payment_tree: dict[str, Any]) -> dict[str, Any]:
+    """Write a policy with ``payment_tree`` to ``folder/name.json``; the agent's policy entry."""
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({"version": "1.0", "policy_id": name, "payment_tree": payment_tree}))
+    return {"type": "FromJson", "json_path": str(path)}

@@ -105,8 +105,7 @@ class PolicyParts:
 
     def payment_action(self) -> dict[str, Any]:
         r = self.r
-        # splits and the Queue-2 actions are refused together (runner.engine.setup.check_runnable)
-        if self.on("splitting") and not self.on("resubmit") and r.random() < 0.3:
+        if self.on("splitting") and r.random() < 0.3:
             return self.split_action()
         action = r.choice(
             ("Release", "Release", "Release", "Release", "Release", "Hold", "Reprioritize", "ReleaseWithCredit")
@@ -121,12 +120,10 @@ class PolicyParts:
     def split_action(self) -> dict[str, Any]:
         """A split of a scenario payment of at least 4 cents (SimCash stops the run on a 0-cent
         part, and counts a payment whose parts are split again as never settled: both
-        documented differences), else Release."""
+        documented differences), else Release. With the ``resubmit`` feature parts may be
+        resubmitted from Queue 2 (and split no further: they are parts)."""
         r = self.r
-        # StaggerSplit is left out: open mismatch. Its parts released at once are not submitted
-        # in SimCash: their Queue-2 order in priority mode follows SimCash (test_splitting), but
-        # some draws still differ (probably is_in_queue2: SimCash's "RTGS priority set")
-        action = r.choice(("Split", "PaceAndRelease"))
+        action = r.choice(("Split", "PaceAndRelease", "StaggerSplit"))
         parts = r.randint(2, 4)
         args: dict[str, Any] = {"num_splits": {"value": parts}}
         if action == "StaggerSplit":  # SimCash requires all four, stagger_first_now ≤ num_splits

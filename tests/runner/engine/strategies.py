@@ -30,7 +30,6 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from runner.engine.results import CostTable
-from runner.engine.rules import QUEUE2_ACTIONS, SPLIT_ACTIONS
 from runner.engine.schedule import Schedule, generate_schedule
 from runner.engine.setup import EngineSetup, build_setup
 from runner.policy import named_policy, parse_valid_policy
@@ -335,7 +334,6 @@ class PolicyBuilder:
         self.r = random.Random(seed)
         self.horizon = horizon
         self.params = params
-        self.actions: set[str] = set()  # payment actions drawn so far
 
     def literal(self) -> float | int:
         r = self.r
@@ -408,10 +406,6 @@ class PolicyBuilder:
             "PaceAndRelease",
             "StaggerSplit",
         )
-        drawn = self.actions | {action}
-        if drawn & SPLIT_ACTIONS and drawn & QUEUE2_ACTIONS:  # refused together: check_runnable
-            action = "Hold"
-        self.actions.add(action)
         node: dict[str, Any] = {"type": "action", "action": action}
         args: dict[str, Any] = {}
         if action in ("Release", "ReleaseWithCredit"):
@@ -612,6 +606,8 @@ TABLE_ARRAYS = (
     "settled_value",
     "delay_ticks",
     "final_balance",
+    "settle_tick",
+    "payment_counts",
 )
 
 

@@ -160,3 +160,40 @@ def test_timer_takes_everything_when_collateral_secures_nothing(tmp_path: Path) 
     table, trace = run(with_policy(tmp_path, raw, "A", doc))
     assert [(e["tick"], e["amount"]) for e in trace if e["type"] == "CollateralTimerWithdraw"] == [(2, 1_000)]
     assert agent_costs(table)["A"] == 2
+
+
+def full_haircut_day(tmp_path: Path) -> dict[str, Any]:
+    """A: cap 1 364, 2 000 posted at a haircut of 1 (it secures nothing); a 2 124 transfer out
+    at tick 0 uses 760 of credit beyond the cap. A's strategic tree withdraws everything
+    when ``excess_collateral`` ≥ 2 000, else holds."""
+    raw = scenario(
+        {"A": 0, "B": 0},
+        [
+            {
+                "type": "DirectTransfer",
+                "from_agent": "A",
+                "to_agent": "B",
+                "amount": 2_124,
+                "schedule": {"type": "OneTime", "tick": 0},
+            }
+        ],
+        costs=COSTS,
+        agents={"A": {"unsecured_cap": 1_364, "posted_collateral": 2_000, "collateral_haircut": 1.0}},
+    )
+    tree = {
+        "type": "condition",
+        "node_id": "all_excess",
+        "condition": {"op": ">=", "left": {"field": "excess_collateral"}, "right": {"value": 2_000}},
+        "on_true": action("WithdrawCollateral", amount=2_000),
+        "on_false": {"type": "action", "node_id": "hold", "action": "HoldCollateral"},
+    }
+    return with_policy(tmp_path, raw, "A", release_all(strategic_collateral_tree=tree))
+
+
+def test_at_a_full_haircut_no_collateral_is_required(tmp_path: Path) -> None:
+    """At a haircut of 1 ``required_collateral_for_usage`` is 0 (as in SimCash, and as the
+    auto-withdraw timers count it), so ``excess_collateral`` is all 2 000 posted: A
+    withdraws it at tick 0 and pays no collateral cost (it would pay 2 a tick holding it)."""
+    table, events = run(full_haircut_day(tmp_path))
+    assert [e["type"] for e in events if e["type"].startswith("Collateral")] == ["CollateralWithdraw"]
+    assert agent_costs(table)["A"] == 0

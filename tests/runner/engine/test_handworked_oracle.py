@@ -110,7 +110,10 @@ SCENARIOS: dict[str, Callable[[Path], dict[str, Any]]] = {
         lsm_config={"enable_cycles": False},
     ),
     "collateral timer": _collateral_timer,
+    "collateral at a full haircut": coll.full_haircut_day,
     "resubmit with priority_mode": lambda tmp: q2.day(tmp, q2.RESUBMIT, priority_mode=True),
+    "queue2_size read before any resubmission": q2.queue2_size_day,
+    "Queue 2 left in priority order": q2.withdrawal_order_day,
     "budget kept by AddState": _budget_add_state,
 }
 

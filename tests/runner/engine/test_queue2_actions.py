@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.runner.engine.handworked import pay, scenario, settle_ticks
+from tests.runner.engine.handworked import leaf, pay, policy_file, scenario, settle_ticks, when
 
 
 def policy(queue2_action: dict[str, Any]) -> dict[str, Any]:
@@ -99,3 +99,74 @@ def test_queue2_actions_do_nothing_to_queue1_payments(tmp_path: Path) -> None:
         lsm_config={"enable_cycles": False},
     )
     assert settle_ticks(raw) == [-1]
+
+
+def queue2_size_day(tmp_path: Path) -> dict[str, Any]:
+    """A→B, B→C, C→A, 100 each, no money: all queue at tick 0. Each bank's policy
+    resubmits (Normal) a Queue-2 payment while ``queue2_size`` > 2. D gives C 100 at tick 2."""
+    crowded = when(
+        "crowded", "queue2_size", 2, leaf("act", "ResubmitToRtgs", rtgs_priority="Normal"), leaf("hold", "Hold"), op=">"
+    )
+    tree = when("in_q2", "is_in_queue2", 1, crowded, leaf("release", "Release"))
+    policy = {"policy": policy_file(tmp_path, "queue2_size", tree)}
+    gift = {"type": "DirectTransfer", "from_agent": "D", "to_agent": "C", "amount": 100}
+    return scenario(
+        {"A": 0, "B": 0, "C": 0, "D": 100},
+        [
+            pay("A", "B", 100),
+            pay("B", "C", 100),
+            pay("C", "A", 100),
+            {**gift, "schedule": {"type": "OneTime", "tick": 2}},
+        ],
+        agents=dict.fromkeys("ABC", policy),
+        lsm_config={"enable_bilateral": False, "enable_cycles": False},
+    )
+
+
+def test_every_bank_reads_queue2_as_the_pass_found_it(tmp_path: Path) -> None:
+    """Tick 1: all three banks read queue2_size = 3 — A's resubmission does not change what
+    B and C read (SimCash alike) — so all three payments return to Queue 1 and are released
+    again at tick 2, where C's settles in the RTGS step with D's 100 and the Queue-2 pass
+    then settles A's and B's. (Had B and C read 2 and held, B's payment would have been
+    passed over at tick 2 and never settled.)"""
+    assert settle_ticks(queue2_size_day(tmp_path)) == [2, 2, 2]
+
+
+def withdrawal_order_day(tmp_path: Path) -> dict[str, Any]:
+    """priority_mode and deferred crediting. P1 (deadline 50) and P2 (deadline 3) queue at
+    tick 0; tick 1 P2 is resubmitted HighlyUrgent, tick 2 released again and queued; tick 3
+    A's policy resubmits (Normal) everything in Queue 2; tick 4 both are released again in
+    their new Queue-1 order and C gives A 100, enough for the first."""
+    urgent = when(
+        "p2",
+        "ticks_to_deadline",
+        2,
+        leaf("urgent", "ResubmitToRtgs", rtgs_priority="HighlyUrgent"),
+        leaf("hold1", "Hold"),
+    )
+    normal = when(
+        "tick3", "current_tick", 3, leaf("normal", "ResubmitToRtgs", rtgs_priority="Normal"), leaf("hold", "Hold")
+    )
+    tree = when(
+        "in_q2", "is_in_queue2", 1, when("tick1", "current_tick", 1, urgent, normal), leaf("release", "Release")
+    )
+    gift = {"type": "DirectTransfer", "from_agent": "C", "to_agent": "A", "amount": 100}
+    return scenario(
+        {"A": 0, "B": 0, "C": 100},
+        [
+            pay("A", "B", 100, deadline=50),
+            pay("A", "B", 100, deadline=3),
+            {**gift, "schedule": {"type": "OneTime", "tick": 4}},
+        ],
+        ticks=6,
+        agents={"A": {"policy": policy_file(tmp_path, "order", tree)}},
+        lsm_config={"enable_bilateral": False, "enable_cycles": False},
+        priority_mode=True,
+        deferred_crediting=True,
+    )
+
+
+def test_payments_leave_queue2_in_its_priority_order(tmp_path: Path) -> None:
+    """At tick 2 Queue 2 is ordered P2 (HighlyUrgent) then P1 (Normal), so at tick 3 they
+    return to Queue 1 in that order and at tick 4 P2 is released first and takes the 100."""
+    assert settle_ticks(withdrawal_order_day(tmp_path)) == [-1, 4]

@@ -307,31 +307,3 @@ def test_parts_a_stagger_releases_at_once_queue_behind_submitted_payments(
     settled = [(e["tick"], e["amount"]) for e in events if e["type"] == "Settlement" and e["sender"] == "B0"]
     behind = name == "StaggerSplit" and priority_mode
     assert settled == [(0, 333), (0, 333), (2, 300) if behind else (2, 335)]
-
-
-@pytest.mark.parametrize("split", ["Split", "PaceAndRelease", "StaggerSplit"])
-@pytest.mark.parametrize("queue2", ["WithdrawFromRtgs", "ResubmitToRtgs"])
-@pytest.mark.parametrize("engine", ["batch", "reference"])
-def test_a_split_with_a_queue2_action_is_refused_before_any_tick(split: str, queue2: str, engine: str) -> None:
-    """Not supported together yet (docs/engine.md): refused by name, never two answers."""
-    from runner.errors import NotSupportedError
-    from runner.policy.parse import parse_policy
-
-    policy, problems = parse_policy(
-        {
-            "version": "1.0",
-            "policy_id": "p",
-            "payment_tree": {
-                "type": "condition",
-                "condition": {"op": "==", "left": {"field": "is_in_queue2"}, "right": {"value": 1}},
-                "on_true": {"type": "action", "action": queue2},
-                "on_false": {"type": "action", "action": split, "parameters": {"num_splits": {"value": 2}}},
-            },
-        }
-    )
-    assert policy is not None, problems
-    sc = scenario_from_dict(scenario({"A": 0, "B": 0}, [pay("A", "B", 100)]))
-    with pytest.raises(NotSupportedError) as caught:
-        build_setup(sc, {"A": policy, "B": policy}, engine=engine)
-    assert caught.value.path == "payment_tree.action"
-    assert split in str(caught.value) and queue2 in str(caught.value)
