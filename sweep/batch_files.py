@@ -115,13 +115,16 @@ class BatchFiles:
         return found
 
     def batches(self, table: str, sweep: str, names: Sequence[str] | None = None) -> list[Batch]:
-        """The batches of a table's sweep folder, oldest generation first."""
+        """The batches of a table's sweep folder (``names``: all of them, as listed), oldest
+        generation first."""
+        folder = self._dir(table, sweep)
         if names is None:
-            names = [
-                i.base_name
-                for i in self._files_in(self._dir(table, sweep))
-                if batch_generation(i.base_name) is not None
-            ]
+            names = [i.base_name for i in self._files_in(folder) if batch_generation(i.base_name) is not None]
+        # forget the batches another process deleted since: a long-lived store (a run actor's)
+        # must not keep every batch a sweep ever made
+        listed = {f"{folder}/{n}" for n in names}
+        for path in [p for p in self._batch_cache if p.rsplit("/", 1)[0] == folder and p not in listed]:
+            del self._batch_cache[path]
         return sorted((self.batch(table, sweep, n) for n in names), key=lambda b: (b.generation, b.name))
 
     def load_batch(self, table: str, sweep: str, name: str) -> Any:

@@ -3,7 +3,8 @@
 Every finished run leaves one compacted file per table (`PartStore.compact`), seven files a
 run with its status: 70 000 files for 10 000 runs, which every reader has to open. This
 module moves the runs' files into batch files (format and reading rules:
-`sweep.batch_files`) of at most `MAX_RUNS_PER_BATCH` runs:
+`sweep.batch_files`) of at most `MAX_RUNS_PER_BATCH` runs, and their status files into
+status batches of at most `MAX_STATUSES_PER_BATCH` (`sweep.status_files`):
 
 * during a sweep, whenever `COMPACT_EVERY` finished runs have files of their own
   (`Compactor`, called by the driver after each run);
@@ -15,35 +16,45 @@ before anything it replaces is deleted, and a run's own file wins over a batch u
 A crash leaves at worst files that hold the same rows twice, which no paylab reader counts
 twice and which the next compaction (of a sweep, or ``paylab compact``) deletes first.
 Plain readers (pyarrow, DuckDB, polars) see the same rows before and after a completed
-compaction. Only runs whose status is ``done`` or ``failed`` are moved: a run in flight
-keeps its own files, and so never races its writer.
+compaction. Only runs whose status is ``done`` or ``failed`` are moved, and during a sweep
+none that the sweep still has to run (``busy``: queued or in flight, a failed run being
+retried included): a run in flight keeps its own files, and so never races its writer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 
 from runner.experiment.status import RunStatus
+from sweep.status_files import status_batch_generation
 from sweep.store import ParquetStore, ResultStore
 from sweep.store_base import PartIndex, concat
 from sweep.tables import TABLES
 
 COMPACT_EVERY = 64  # finished runs with files of their own before a batch is made mid-sweep
 MAX_RUNS_PER_BATCH = 250  # also what one compaction step holds in memory
+MAX_STATUSES_PER_BATCH = 2_000  # ~1 MB of JSON
 FINISHED = (RunStatus.DONE, RunStatus.FAILED)
 
 
 @dataclass(frozen=True)
 class CompactionReport:
-    """Table files of the sweep(s) before and after, and how many run slices moved."""
+    """Table and status files of the sweep(s) before and after, and how many run slices moved."""
 
     files_before: int
     files_after: int
     runs_moved: int
+    status_files_before: int = 0
+    status_files_after: int = 0
+
+
+def status_files(store: ParquetStore, sweep: str) -> int:
+    """The status files of ``sweep`` (runs' own and batches)."""
+    return sum(1 for info in store._files_in(store._status_dir(sweep)) if not info.base_name.startswith("."))
 
 
 def table_files(store: ParquetStore, sweep: str) -> int:
@@ -57,25 +68,77 @@ def table_files(store: ParquetStore, sweep: str) -> int:
 
 
 def compact_sweep(
-    store: ResultStore, sweep: str, *, final: bool = True, every: int = COMPACT_EVERY
+    store: ResultStore,
+    sweep: str,
+    *,
+    final: bool = True,
+    every: int = COMPACT_EVERY,
+    busy: Collection[str] = (),
 ) -> CompactionReport:
     """Move ``sweep``'s finished runs into batch files (see the module docstring).
 
-    ``final`` also merges small batches and moves any number of runs; otherwise a table is
-    compacted only once ``every`` runs are waiting. Stores other than `ParquetStore` keep
-    their files as they are.
+    ``final`` also merges small batches and moves any number of runs; otherwise a table (and
+    the statuses) is compacted only once ``every`` runs are waiting. Runs in ``busy`` are left
+    alone. Stores other than `ParquetStore` keep their files as they are.
     """
     if not isinstance(store, ParquetStore):
         return CompactionReport(0, 0, 0)
-    before = table_files(store, sweep)
-    finished = {run_id for run_id, s in store.get_status(sweep).items() if s.status in FINISHED}
+    before, statuses_before = table_files(store, sweep), status_files(store, sweep)
+    own = store.own_status_texts(sweep)  # read once: the tables' step and the statuses' step
+    statuses = store.get_status(sweep)
+    finished = {run_id for run_id, s in statuses.items() if s.status in FINISHED and run_id not in busy}
     moved = 0
     for table in TABLES:
         try:
             moved += _compact_table(store, table, sweep, finished, final, every)
         except (OSError, pa.ArrowException):  # a damaged file: left for `sweep.integrity` to report
             continue
-    return CompactionReport(before, table_files(store, sweep), moved)
+    # statuses last: a run's status moves once its rows have (not needed for consistency, as
+    # each step is atomic on its own, but a crash in between then leaves the fewest files)
+    _compact_statuses(store, sweep, {r: t for r, t in own.items() if r in finished}, final, every)
+    return CompactionReport(before, table_files(store, sweep), moved, statuses_before, status_files(store, sweep))
+
+
+def _compact_statuses(store: ParquetStore, sweep: str, loose: dict[str, str], final: bool, every: int) -> None:
+    """Fold the finished runs' own status files (``loose``: their texts) into status batches.
+
+    Same steps as a table's: what an interrupted compaction left is deleted first; a new
+    batch is written before the own files (only if they still hold the text it copied) and
+    the small or stale batches it replaces are deleted.
+    """
+    batches = store.status_batches(sweep)
+    held = [store.status_batch(sweep, name) for name in batches]
+    newest: dict[str, str] = {}
+    for texts in held:  # oldest first: the newest wins
+        newest.update(texts)
+    for run_id, text in list(loose.items()):  # left by an interrupted compaction: batched already
+        if newest.get(run_id) == text:
+            store._delete_status_file(sweep, run_id)
+            del loose[run_id]
+    serves = [{r for r in texts if not any(r in later for later in held[i + 1 :])} for i, texts in enumerate(held)]
+    for name, served in zip(batches, serves, strict=True):
+        if not served:  # every status it holds has a newer copy
+            store.delete_status_batch(sweep, name)
+    live = {name: (texts, served) for name, texts, served in zip(batches, held, serves, strict=True) if served}
+    small = {name for name, (texts, _) in live.items() if len(texts) < MAX_STATUSES_PER_BATCH}
+    pack = final and (len(small) > 1 or bool(small and loose))
+    # rewritten: the batches holding stale copies, and at the end the small ones
+    merge = [name for name, (texts, served) in live.items() if served != set(texts) or (pack and name in small)]
+    if not merge and (not loose or (not final and len(loose) < every)):
+        return
+    texts = {r: live[name][0][r] for name in merge for r in live[name][1] if r not in loose} | loose
+    generation = max((status_batch_generation(n) or 0 for n in batches), default=0)
+    ordered = sorted(texts)
+    for start in range(0, len(ordered), MAX_STATUSES_PER_BATCH):
+        generation += 1
+        store.write_status_batch(
+            sweep, generation, {r: texts[r] for r in ordered[start : start + MAX_STATUSES_PER_BATCH]}
+        )
+    for run_id, text in loose.items():  # only now, and only a file still holding what was copied
+        if store._own_status_text(sweep, run_id) == text:
+            store._delete_status_file(sweep, run_id)
+    for name in merge:
+        store.delete_status_batch(sweep, name)
 
 
 def _finish_interrupted(store: ParquetStore, table: str, sweep: str) -> None:
@@ -167,10 +230,14 @@ def _write(store: ParquetStore, table: str, sweep: str, generation: int, slices:
 
 
 class Compactor:
-    """Compacts a sweep while it runs: after each finished run, once enough are waiting."""
+    """Compacts a sweep while it runs: after each finished run, once enough are waiting.
 
-    def __init__(self, store: ResultStore, sweep: str, every: int | None = None) -> None:
+    ``to_run``: the runs this sweep runs; each is left alone until its outcome is in.
+    """
+
+    def __init__(self, store: ResultStore, sweep: str, to_run: Sequence[str] = (), every: int | None = None) -> None:
         self.store, self.sweep, self.every = store, sweep, every or COMPACT_EVERY
+        self.busy = set(to_run)
         self._finished = 0
 
     def wrap(self, on_update: Callable[[Any], None] | None) -> Callable[[Any], None]:
@@ -179,8 +246,9 @@ class Compactor:
         def update(outcome: Any) -> None:
             if outcome is not None:
                 self._finished += 1
+                self.busy.discard(outcome.run_id)
                 if self._finished % self.every == 0:
-                    compact_sweep(self.store, self.sweep, final=False, every=self.every)
+                    compact_sweep(self.store, self.sweep, final=False, every=self.every, busy=self.busy)
             if on_update is not None:
                 on_update(outcome)
 
