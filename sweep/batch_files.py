@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,16 +133,28 @@ class BatchFiles:
             return pq.read_table(f).replace_schema_metadata(None)
 
     def write_batch(
-        self, table: str, sweep: str, generation: int, data: Any, entries: Sequence[tuple[str, str | None, PartIndex]]
+        self,
+        table: str,
+        sweep: str,
+        generation: int,
+        schema: Any,
+        chunks: Iterable[Any],
+        entries: Sequence[tuple[str, str | None, PartIndex]],
     ) -> str:
-        """Store ``data`` (the runs of ``entries``, in that order) as a new batch; its name."""
+        """Store the rows of ``entries``' runs, in that order, as a new batch; its name.
+
+        ``chunks`` (tables of ``schema``) are written one row group at a time as they come,
+        so a batch of many runs is never held in memory whole.
+        """
         name = new_batch_name(generation)
-        rows = data.replace_schema_metadata({RUNS_KEY: encode_runs(entries)})
-        self._atomic(
-            self._dir(table, sweep),
-            name,
-            lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs, write_page_checksum=True),
-        )
+        with_runs = schema.with_metadata({RUNS_KEY: encode_runs(entries)})
+
+        def write(tmp: str) -> None:
+            with pq.ParquetWriter(tmp, with_runs, filesystem=self._fs, write_page_checksum=True) as writer:
+                for chunk in chunks:
+                    writer.write_table(chunk.replace_schema_metadata(with_runs.metadata))
+
+        self._atomic(self._dir(table, sweep), name, write)
         return name
 
     def delete_batch(self, table: str, sweep: str, name: str) -> None:
@@ -168,5 +180,7 @@ class BatchFiles:
         if keep:
             newest = max(b.generation for b in self.batches(table, sweep))
             rows = pa.concat_tables([data.slice(r.offset, r.rows) for r in keep])
-            self.write_batch(table, sweep, newest + 1, rows, [(r.run_id, r.token, r.parts) for r in keep])
+            self.write_batch(
+                table, sweep, newest + 1, rows.schema, [rows], [(r.run_id, r.token, r.parts) for r in keep]
+            )
         self.delete_batch(table, sweep, name)

@@ -23,21 +23,25 @@ retried included): a run in flight keeps its own files, and so never races its w
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from runner.experiment.status import RunStatus
 from sweep.status_files import status_batch_generation
 from sweep.store import ParquetStore, ResultStore
-from sweep.store_base import PartIndex, concat
-from sweep.tables import TABLES
+from sweep.store_base import PartIndex, fit, target_schema, unify
+from sweep.tables import SCHEMAS, TABLES
 
 COMPACT_EVERY = 64  # finished runs with files of their own before a batch is made mid-sweep
 MAX_RUNS_PER_BATCH = 250  # also what one compaction step holds in memory
 MAX_STATUSES_PER_BATCH = 2_000  # ~1 MB of JSON
+# Rows a batch file's row group holds: compaction holds one source file and this many rows,
+# whatever the size of the sweep (readers gain little from larger groups).
+ROW_GROUP_ROWS = 50_000
 FINISHED = (RunStatus.DONE, RunStatus.FAILED)
 
 
@@ -181,52 +185,81 @@ def _compact_table(store: ParquetStore, table: str, sweep: str, finished: set[st
     if not merge and (not loose or (not final and len(loose) < every)):
         return 0
     generation = max((b.generation for b in batches), default=0)
-    moved = 0
-    pending: list[Slice] = []
-    for source in _sources(loose, merge):  # a batch's worth of rows in memory at a time, at most
-        pending += _load_source(store, table, sweep, source, merge, serving)
-        while len(pending) >= MAX_RUNS_PER_BATCH:
-            generation += 1
-            _write(store, table, sweep, generation, pending[:MAX_RUNS_PER_BATCH])
-            moved, pending = moved + MAX_RUNS_PER_BATCH, pending[MAX_RUNS_PER_BATCH:]
-    if pending:
+    plan = [
+        (source, entry) for source in _sources(loose, merge) for entry in _entries(store, table, sweep, source, serving)
+    ]
+    schema = _schema(store, table, sweep, [source for source, _ in plan])
+    for start in range(0, len(plan), MAX_RUNS_PER_BATCH):
         generation += 1
-        _write(store, table, sweep, generation, pending)
-        moved += len(pending)
+        _write(store, table, sweep, generation, schema, plan[start : start + MAX_RUNS_PER_BATCH])
     store._remove(table, loose)  # only now: until here the run files win and hold the same rows
     for name in merge:
         store.delete_batch(table, sweep, name)
-    return moved
+    return len(plan)
 
 
-Slice = tuple[str, str | None, PartIndex, Any]  # run id, file token, parts, rows
 Source = tuple[str, Any]  # ("run", a run's own FileRef) or ("batch", a batch name)
+Entry = tuple[str, str | None, PartIndex, int]  # run id, file token, parts, row offset in its source
 
 
 def _sources(loose: Sequence[Any], merge: dict[str, Any]) -> list[Source]:
     return [("run", ref) for ref in sorted(loose, key=lambda r: r.run_id)] + [("batch", n) for n in sorted(merge)]
 
 
-def _load_source(
-    store: ParquetStore, table: str, sweep: str, source: Source, merge: dict[str, Any], serving: dict[str, set[str]]
-) -> list[Slice]:
-    """The runs one source serves, by run id, each with its rows."""
+def _source_path(store: ParquetStore, table: str, sweep: str, source: Source) -> str:
+    kind, what = source
+    return store._path(table, what) if kind == "run" else f"{store._dir(table, sweep)}/{what}"
+
+
+def _entries(store: ParquetStore, table: str, sweep: str, source: Source, serving: dict[str, set[str]]) -> list[Entry]:
+    """The runs one source serves, in order, from its footer alone (no rows read)."""
     kind, what = source
     if kind == "run":
-        rows = store._load(table, [what]).drop_columns(["sweep"])
-        return [
-            (what.run_id, store.run_file_token(table, what), store._index(table, what) or [("", rows.num_rows)], rows)
-        ]
-    batch, data = merge[what], store.load_batch(table, sweep, what)
-    return [
-        (rid, batch.runs[rid].token, batch.runs[rid].parts, data.slice(batch.runs[rid].offset, batch.runs[rid].rows))
-        for rid in sorted(serving.get(what, set()))
-    ]
+        index = store._index(table, what)
+        if not index:  # a file not written by us: one unnamed piece
+            with store._fs.open_input_file(_source_path(store, table, sweep, source)) as f:
+                index = [("", pq.read_metadata(f).num_rows)]
+        return [(what.run_id, store.run_file_token(table, what), index, 0)]
+    runs = store.batch(table, sweep, what).runs
+    return [(rid, runs[rid].token, runs[rid].parts, runs[rid].offset) for rid in sorted(serving.get(what, set()))]
 
 
-def _write(store: ParquetStore, table: str, sweep: str, generation: int, slices: list[Slice]) -> None:
-    data = concat(table, [rows for *_, rows in slices]).drop_columns(["sweep"])
-    store.write_batch(table, sweep, generation, data, [(rid, tok, parts) for rid, tok, parts, _ in slices])
+def _schema(store: ParquetStore, table: str, sweep: str, sources: Sequence[Source]) -> Any:
+    """The batch files' schema: the table's, for ``runs`` with every source's ``param_*``."""
+    if table != "runs":
+        return SCHEMAS[table].remove(SCHEMAS[table].get_field_index("sweep"))
+    schemas = []
+    for source in dict.fromkeys(sources):
+        with store._fs.open_input_file(_source_path(store, table, sweep, source)) as f:
+            schemas.append(pq.read_schema(f))
+    target = target_schema(table, unify(schemas))
+    return target.remove(target.get_field_index("sweep"))
+
+
+def _write(store: ParquetStore, table: str, sweep: str, generation: int, schema: Any, group: list[Any]) -> None:
+    """One batch of the runs in ``group`` (their sources read one at a time, in order)."""
+
+    def chunks() -> Iterator[Any]:
+        loaded: tuple[Source, Any] | None = None
+        pending: list[Any] = []
+        rows = 0
+        for source, (_, _, parts, offset) in group:
+            if loaded is None or loaded[0] != source:
+                path = _source_path(store, table, sweep, source)
+                with store._fs.open_input_file(path) as f:
+                    loaded = (source, pq.read_table(f).replace_schema_metadata(None))
+            n = sum(k for _, k in parts)
+            pending.append(fit(loaded[1].slice(offset, n), schema))
+            rows += n
+            if rows >= ROW_GROUP_ROWS:
+                yield pa.concat_tables(pending)
+                pending, rows = [], 0
+        if pending or not group:
+            yield pa.concat_tables(pending) if pending else schema.empty_table()
+
+    store.write_batch(
+        table, sweep, generation, schema, chunks(), [(rid, tok, parts) for _, (rid, tok, parts, _) in group]
+    )
 
 
 class Compactor:

@@ -55,8 +55,8 @@ class KillingStore(ParquetStore):
             super()._remove(table, [ref])
             self._step(f"remove {table}/{ref.run_id}~{ref.part}")
 
-    def write_batch(self, table: str, sweep: str, generation: int, data: Any, entries: Any) -> str:
-        name = super().write_batch(table, sweep, generation, data, entries)
+    def write_batch(self, table: str, sweep: str, generation: int, schema: Any, chunks: Any, entries: Any) -> str:
+        name = super().write_batch(table, sweep, generation, schema, chunks, entries)
         self._step(f"save {table}/{name}")
         return name
 

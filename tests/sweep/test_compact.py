@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
 import sweep.compact
@@ -185,20 +186,24 @@ def test_paylab_compact_command(out: Path, tmp_path: Path) -> None:
 
 
 def test_small_batches_are_packed_into_full_ones_a_batch_at_a_time(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The end of a sweep packs its small batches into full ones (at most one left short), and
-    it never writes a batch before it holds a full one: what it keeps in memory is bounded by
-    `MAX_RUNS_PER_BATCH` runs (plus one source), not by the size of the sweep."""
+    """The end of a sweep packs its small batches into full ones (at most one left short),
+    streaming: a batch is written a row group of at most `ROW_GROUP_ROWS` rows at a time, from
+    one source file at a time, so what compaction holds in memory does not grow with the
+    sweep (nor with `MAX_RUNS_PER_BATCH`)."""
     before = snapshot(out)
     monkeypatch.setattr(sweep.compact, "MAX_RUNS_PER_BATCH", 1)
     compact_sweep(ParquetStore(out), NAME, final=False, every=1)  # six one-run batches
     assert table_files(ParquetStore(out), NAME) == 6 * len(TABLES)
     monkeypatch.setattr(sweep.compact, "MAX_RUNS_PER_BATCH", 4)
+    monkeypatch.setattr(sweep.compact, "ROW_GROUP_ROWS", 1)  # every run's rows a row group of their own
     written: list[int] = []
     real_write = sweep.compact._write
     monkeypatch.setattr(sweep.compact, "_write", lambda *a: (written.append(len(a[-1])), real_write(*a)))
     compact_sweep(ParquetStore(out), NAME)
     assert written == [4, 2] * len(TABLES)
     assert table_files(ParquetStore(out), NAME) == 2 * len(TABLES)
+    groups = sorted(pq.ParquetFile(p).num_row_groups for p in (out / "events" / f"sweep={NAME}").iterdir())
+    assert groups == [2, 4]  # one group a run here: never more than one run's rows held at once
     assert snapshot(out) == before
 
 
