@@ -9,10 +9,10 @@ fresh actor per run paid again for every run (200 short runs of Castro exp1 took
 
 A run actor whose process dies is restarted by Ray and its ``run`` call retried, which
 resumes the run from its last completed iteration in the store. An actor that was restarted
-is retired once that run ends (each run gets a fresh allowance of restarts), and one whose
-restarts are exhausted fails its run (recorded as failed; the others carry on) and is
-replaced. Uses `ray.wait` over the in-flight runs and booting actors (never `ray.get` in a
-loop).
+is retired once its runs end (each run gets a fresh allowance of restarts), and one whose
+restarts are exhausted fails its run (recorded as failed; the others carry on; a run queued
+behind it goes back to the queue) and is replaced. Uses `ray.wait` over the in-flight runs
+and booting actors (never `ray.get` in a loop).
 
 If any cell asks an LLM, one `LLMGatewayActor` makes every run's calls; it is created first,
 so its litellm import overlaps the start of the run actors. Actor processes boot at most one
