@@ -108,7 +108,9 @@ def _compact_statuses(store: ParquetStore, sweep: str, loose: dict[str, str], fi
 
     Same steps as a table's: what an interrupted compaction left is deleted first; a new
     batch is written before the own files (only if they still hold the text it copied) and
-    the small or stale batches it replaces are deleted.
+    the small or stale batches it replaces are deleted. Unlike table batches, small status
+    batches are packed during a sweep too: rewriting at most `MAX_STATUSES_PER_BATCH`
+    statuses is cheap, and a long sweep then keeps a few status batches, not one per step.
     """
     batches = store.status_batches(sweep)
     held = [store.status_batch(sweep, name) for name in batches]
@@ -119,14 +121,20 @@ def _compact_statuses(store: ParquetStore, sweep: str, loose: dict[str, str], fi
         if newest.get(run_id) == text:
             store._delete_status_file(sweep, run_id)
             del loose[run_id]
-    serves = [{r for r in texts if not any(r in later for later in held[i + 1 :])} for i, texts in enumerate(held)]
+    serves: list[set[str]] = []
+    seen: set[str] = set()
+    for texts in reversed(held):  # newest first: what a batch serves, no newer batch holds
+        serves.insert(0, set(texts) - seen)
+        seen.update(texts)
     for name, served in zip(batches, serves, strict=True):
         if not served:  # every status it holds has a newer copy
             store.delete_status_batch(sweep, name)
     live = {name: (texts, served) for name, texts, served in zip(batches, held, serves, strict=True) if served}
     small = {name for name, (texts, _) in live.items() if len(texts) < MAX_STATUSES_PER_BATCH}
-    pack = final and (len(small) > 1 or bool(small and loose))
-    # rewritten: the batches holding stale copies, and at the end the small ones
+    # small batches are packed whenever statuses are batched (they are small: the count of
+    # status batches stays bounded during a long sweep too), and at the end in any case
+    pack = (final or len(loose) >= every) and (len(small) > 1 or bool(small and loose))
+    # rewritten: the batches holding stale copies, and the small ones when packing
     merge = [name for name, (texts, served) in live.items() if served != set(texts) or (pack and name in small)]
     if not merge and (not loose or (not final and len(loose) < every)):
         return

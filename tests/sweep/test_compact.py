@@ -249,3 +249,18 @@ def test_a_retried_run_status_wins_over_its_batched_copy_and_delete_removes_both
     store.delete_run(NAME, run_id)  # restart from scratch: no status left anywhere
     fresh = ParquetStore(out)
     assert fresh.run_status(NAME, run_id) is None and fresh.get_status(NAME) == others
+
+
+def test_small_status_batches_are_packed_during_a_sweep(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs finish between compactions: without packing, each step would add a batch of
+    two (a long sweep: one status batch per step); packed, full batches and one small one."""
+    before = snapshot(out)
+    status_dir = out / "_status" / f"sweep={NAME}"
+    monkeypatch.setattr(sweep.compact, "MAX_STATUSES_PER_BATCH", 4)
+    runs = ParquetStore(out).list_runs(NAME)
+    sizes = []
+    for finished in (2, 4, 6):
+        compact_sweep(ParquetStore(out), NAME, final=False, every=2, busy=set(runs[finished:]))
+        sizes.append(sorted(len(json.loads(p.read_text())) for p in status_dir.glob("~batch-*")))
+    assert sizes == [[2], [4], [2, 4]]
+    assert snapshot(out) == before
