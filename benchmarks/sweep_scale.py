@@ -13,7 +13,8 @@
     ``convergence.max_iterations=2`` on Ray (2 CPUs): wall time per run, the driver's peak
     memory during the sweep (``ru_maxrss`` when `run_sweep` returns, before the benchmark
     reads the runs table back; target: the 2 000-run figure within 15 % of the 200-run one),
-    the files in the output, and the time of ``paylab analyze`` on it (target ≤ 5 s).
+    the table and status files in the output after the sweep's compaction, and the time of
+    ``paylab analyze`` on it (target ≤ 5 s).
 (r) Resume: the sweep of (d) on Ray, its driver SIGKILLed (with its whole session: Ray too)
     after 40, 100 and 160 runs are done, then run to the end; the ``runs``, ``iterations``,
     ``proposals`` and ``samples`` rows must equal an uninterrupted local run's.
@@ -193,7 +194,7 @@ def part_many(script: Path, workdir: Path, load_note: Any, verdict: Any) -> bool
             f"    {n:5d} runs: wall {r['wall']:6.1f} s (Ray's start-up {r['ray_start']:.1f} s) = "
             f"{(r['wall'] - r['ray_start']) / n * 1000:.0f} ms a run after it; steady state "
             f"{r['steady']:.1f} runs/s; driver peak memory {r['maxrss_mb']:.0f} MB; {len(files) - statuses} table "
-            f"files after compaction (+ {statuses} status files, one a run); paylab analyze {analyze:.1f} s "
+            f"files after compaction (+ {statuses} status files); paylab analyze {analyze:.1f} s "
             f"(exit {analyzed.returncode}); {r['failed']} not done ({load_note()})"
         )
         ok &= r["failed"] == 0 and analyzed.returncode == 0

@@ -131,7 +131,8 @@ def compact(out: str, sweep_names: tuple[str, ...]) -> None:
         reports = compact_output(out, list(sweep_names) or None)
     for name, report in reports.items():
         click.echo(
-            f"{name}: {report.files_before} → {report.files_after} table files ({report.runs_moved} run slices moved)"
+            f"{name}: {report.files_before} → {report.files_after} table files, {report.status_files_before} → "
+            f"{report.status_files_after} status files ({report.runs_moved} run slices moved)"
         )
     if not reports:
         click.echo(f"no sweep found in {out}")

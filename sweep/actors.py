@@ -292,8 +292,18 @@ class RunActor:
     reuses it); restartable (the run in progress resumes from the store).
 
     Its LLM calls go to the sweep's ``gateway`` (`LLMGatewayActor`), so this process neither
-    imports litellm nor holds an API key.
+    imports litellm nor holds an API key. It keeps one store object for its runs: what the
+    store has read of the batch files (their run lists, which never change) serves every
+    later run, instead of each run reading every batch's footer again.
     """
+
+    def __init__(self) -> None:
+        self._store: tuple[str, Any] | None = None
+
+    def _store_at(self, root: str) -> Any:
+        if self._store is None or self._store[0] != root:
+            self._store = (root, open_store(root))
+        return self._store[1]
 
     def run(
         self,
@@ -315,7 +325,7 @@ class RunActor:
         llm = gateway is not None and not cell.spec.config.llm.is_builtin
         outcome = run_one(
             cell,
-            open_store(store_root),
+            self._store_at(store_root),
             executor=RayEvaluationExecutor(chunk_size),
             limiter=GatewayLimiter(gateway) if llm else LocalLimiter(),
             budget_usd=budget_usd,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,13 +115,16 @@ class BatchFiles:
         return found
 
     def batches(self, table: str, sweep: str, names: Sequence[str] | None = None) -> list[Batch]:
-        """The batches of a table's sweep folder, oldest generation first."""
+        """The batches of a table's sweep folder (``names``: all of them, as listed), oldest
+        generation first."""
+        folder = self._dir(table, sweep)
         if names is None:
-            names = [
-                i.base_name
-                for i in self._files_in(self._dir(table, sweep))
-                if batch_generation(i.base_name) is not None
-            ]
+            names = [i.base_name for i in self._files_in(folder) if batch_generation(i.base_name) is not None]
+        # forget the batches another process deleted since: a long-lived store (a run actor's)
+        # must not keep every batch a sweep ever made
+        listed = {f"{folder}/{n}" for n in names}
+        for path in [p for p in self._batch_cache if p.rsplit("/", 1)[0] == folder and p not in listed]:
+            del self._batch_cache[path]
         return sorted((self.batch(table, sweep, n) for n in names), key=lambda b: (b.generation, b.name))
 
     def load_batch(self, table: str, sweep: str, name: str) -> Any:
@@ -130,16 +133,28 @@ class BatchFiles:
             return pq.read_table(f).replace_schema_metadata(None)
 
     def write_batch(
-        self, table: str, sweep: str, generation: int, data: Any, entries: Sequence[tuple[str, str | None, PartIndex]]
+        self,
+        table: str,
+        sweep: str,
+        generation: int,
+        schema: Any,
+        chunks: Iterable[Any],
+        entries: Sequence[tuple[str, str | None, PartIndex]],
     ) -> str:
-        """Store ``data`` (the runs of ``entries``, in that order) as a new batch; its name."""
+        """Store the rows of ``entries``' runs, in that order, as a new batch; its name.
+
+        ``chunks`` (tables of ``schema``) are written one row group at a time as they come,
+        so a batch of many runs is never held in memory whole.
+        """
         name = new_batch_name(generation)
-        rows = data.replace_schema_metadata({RUNS_KEY: encode_runs(entries)})
-        self._atomic(
-            self._dir(table, sweep),
-            name,
-            lambda tmp: pq.write_table(rows, tmp, filesystem=self._fs, write_page_checksum=True),
-        )
+        with_runs = schema.with_metadata({RUNS_KEY: encode_runs(entries)})
+
+        def write(tmp: str) -> None:
+            with pq.ParquetWriter(tmp, with_runs, filesystem=self._fs, write_page_checksum=True) as writer:
+                for chunk in chunks:
+                    writer.write_table(chunk.replace_schema_metadata(with_runs.metadata))
+
+        self._atomic(self._dir(table, sweep), name, write)
         return name
 
     def delete_batch(self, table: str, sweep: str, name: str) -> None:
@@ -165,5 +180,7 @@ class BatchFiles:
         if keep:
             newest = max(b.generation for b in self.batches(table, sweep))
             rows = pa.concat_tables([data.slice(r.offset, r.rows) for r in keep])
-            self.write_batch(table, sweep, newest + 1, rows, [(r.run_id, r.token, r.parts) for r in keep])
+            self.write_batch(
+                table, sweep, newest + 1, rows.schema, [rows], [(r.run_id, r.token, r.parts) for r in keep]
+            )
         self.delete_batch(table, sweep, name)

@@ -79,7 +79,8 @@ def run_sweep(
     if not the_plan.to_run:  # all done (or failed, left alone): no Ray to start, nothing to wait for
         compact_sweep(store, spec.name)
         return []
-    on_update = Compactor(store, spec.name).wrap(on_update)  # batches finished runs' files as it goes
+    # batches finished runs' files as it goes
+    on_update = Compactor(store, spec.name, [r.run_id for r in the_plan.to_run]).wrap(on_update)
     if executor == "local":
         limiter = LocalLimiter(concurrency)
         outcomes = []

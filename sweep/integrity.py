@@ -10,7 +10,8 @@ sweep starts, under the output lock (`sweep.lock`), before anything is planned:
 * every table file of the sweep is read in full; one that fails is deleted and every run it
   held is deleted too (`ResultStore.delete_run`) and so runs again from the start — the
   offline proposers and recorded runs give the same rows; an LLM run is asked again;
-* a status that does not parse is deleted: the run resumes from its stored rows;
+* a status that does not parse is deleted: the run resumes from its stored rows (a status
+  batch that does not parse is deleted whole: each run it held resumes so);
 * a run marked done is verified (its events end with ``experiment_end``, its ``runs`` row
   exists); if not, it is deleted and runs again.
 
@@ -78,6 +79,12 @@ def repair_sweep(store: ResultStore, sweep: str) -> list[str]:
             f"the run resumes from its stored rows"
         )
         store._remove_status(sweep, run_id)
+    for name, reason in store.damaged_status_batches(sweep).items():
+        notes.append(
+            f"damaged status file {store._status_dir(sweep)}/{name} ({reason}): removed, "
+            f"the runs it held resume from their stored rows"
+        )
+        store.delete_status_batch(sweep, name)
     redo: set[str] = set()
     for path, reason, runs in damaged_files(store, sweep):  # every damaged file goes first...
         table, name = path.rsplit("/", 3)[-3], path.rsplit("/", 1)[-1]

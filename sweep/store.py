@@ -10,6 +10,7 @@ On-disk layout of a `ParquetStore` (for users: docs/sweeps.md, "The Parquet data
     <root>/<table>/sweep=<sweep>/<run_id>.parquet          a run's compacted rows
     <root>/<table>/sweep=<sweep>/~batch-<gen>-<tag>.parquet  many finished runs' rows (sweep.batch_files)
     <root>/_status/sweep=<sweep>/<run_id>.json             status, attempt, heartbeat, progress
+    <root>/_status/sweep=<sweep>/~batch-<gen>-<tag>.json   many finished runs' statuses (sweep.status_files)
 
 ``<table>`` is one of runs, iterations, proposals, samples, llm_calls, events. The ``sweep``
 column is not stored in the files: hive partitioning supplies it from the folder name.
@@ -57,6 +58,7 @@ import pyarrow.parquet as pq
 
 from runner.experiment.events import Event
 from sweep.batch_files import TOKEN_KEY, BatchFiles, batch_generation
+from sweep.status_files import StatusFiles
 from sweep.store_base import (
     FileRef,
     PartIndex,
@@ -187,7 +189,7 @@ class MemoryStore(PartStore):
             self._statuses.pop((sweep, run_id), None)
 
 
-class ParquetStore(BatchFiles, PartStore):
+class ParquetStore(BatchFiles, StatusFiles, PartStore):
     """Parquet files under ``root``: a local path or a pyarrow filesystem URI.
 
     Paths inside the filesystem are always '/'-joined strings (never `os.path`), so the same
@@ -209,6 +211,7 @@ class ParquetStore(BatchFiles, PartStore):
             self.root = path
         self._base = path.rstrip("/")
         self._batch_cache = {}
+        self._status_batch_cache = {}
         self.repaired: set[str] = set()  # sweeps `sweep.integrity.repair_sweep` checked through this object
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
@@ -364,35 +367,3 @@ class ParquetStore(BatchFiles, PartStore):
                 if target == f"{run_id}.json" or (ref is not None and ref.run_id == run_id):
                     with contextlib.suppress(FileNotFoundError):
                         self._fs.delete_file(info.path)
-
-    def _status_dir(self, sweep: str) -> str:
-        return f"{self._base}/_status/sweep={sweep}"
-
-    def _put_status(self, sweep: str, run_id: str, text: str) -> None:
-        def write(tmp: str) -> None:
-            with self._fs.open_output_stream(tmp) as out:
-                out.write(text.encode())
-
-        self._atomic(self._status_dir(sweep), f"{run_id}.json", write)
-
-    def _status_texts(self, sweep: str) -> dict[str, str]:
-        out = {}
-        for info in self._files_in(self._status_dir(sweep)):
-            if info.base_name.endswith(".json") and not info.base_name.startswith("."):
-                stream = self._fs.open_input_stream
-                # FileNotFoundError: deleted since listed
-                with contextlib.suppress(FileNotFoundError), stream(info.path) as f:
-                    out[info.base_name[: -len(".json")]] = f.read().decode(errors="replace")
-        return out
-
-    def _status_text(self, sweep: str, run_id: str) -> str | None:
-        try:
-            with self._fs.open_input_stream(f"{self._status_dir(sweep)}/{run_id}.json") as f:
-                text: str = f.read().decode(errors="replace")
-                return text
-        except (FileNotFoundError, IsADirectoryError):
-            return None
-
-    def _remove_status(self, sweep: str, run_id: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._fs.delete_file(f"{self._status_dir(sweep)}/{run_id}.json")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sweep.batch_files import batch_generation
+from sweep.status_files import status_batch_generation
 from sweep.store import ParquetStore, StatusRecord
 from sweep.tables import TABLES
 from tests.conftest import EXPERIMENTS, ROOT
@@ -294,8 +295,9 @@ def assert_same_tables(
     return counts
 
 
-def assert_finished_cleanly(out: Path, n_runs: int, sweep: str = SWEEP) -> None:
-    """Every run done, one runs row each, no part files left (every run was compacted)."""
+def assert_finished_cleanly(out: Path, n_runs: int, sweep: str = SWEEP, *, swept: bool = True) -> None:
+    """Every run done, one runs row each, no part files left (every run was compacted), and
+    after a whole sweep (``swept``: its last compaction ran) every status in a status batch."""
     status = statuses(out, sweep)
     assert len(status) == n_runs and {s.status for s in status.values()} == {"done"}, {
         k: s.status for k, s in status.items()
@@ -303,7 +305,13 @@ def assert_finished_cleanly(out: Path, n_runs: int, sweep: str = SWEEP) -> None:
     leftovers = [
         p.name
         for p in out.glob("*/sweep=*/*")
-        if p.name.startswith(".") or ("~" in p.name and batch_generation(p.name) is None)
+        if p.name.startswith(".")
+        or ("~" in p.name and batch_generation(p.name) is None and status_batch_generation(p.name) is None)
     ]
     assert leftovers == [], leftovers
+    own_statuses = [
+        p.name for p in out.glob(f"_status/sweep={sweep}/*.json") if status_batch_generation(p.name) is None
+    ]
+    # folded into status batches by the sweep's last compaction
+    assert not swept or own_statuses == [], own_statuses
     assert_no_duplicates(out, sweep)

@@ -28,8 +28,8 @@ class KillingStore(ParquetStore):
     """A `ParquetStore` that counts its durable steps and dies after step ``kill_at``.
 
     A step is one file made visible or deleted: a saved table file, a removed one (each file
-    of a removal counts alone), a status written or removed. Steps of other threads (the
-    heartbeat) are neither counted nor killed: tests make beats rare.
+    of a removal counts alone), a status or a status batch written or removed. Steps of other
+    threads (the heartbeat) are neither counted nor killed: tests make beats rare.
     """
 
     def __init__(self, root: Any, kill_at: int | None = None) -> None:
@@ -56,8 +56,8 @@ class KillingStore(ParquetStore):
             super()._remove(table, [ref])
             self._step(f"remove {table}/{ref.run_id}~{ref.part}")
 
-    def write_batch(self, table: str, sweep: str, generation: int, data: Any, entries: Any) -> str:
-        name = super().write_batch(table, sweep, generation, data, entries)
+    def write_batch(self, table: str, sweep: str, generation: int, schema: Any, chunks: Any, entries: Any) -> str:
+        name = super().write_batch(table, sweep, generation, schema, chunks, entries)
         self._step(f"save {table}/{name}")
         return name
 
@@ -69,9 +69,18 @@ class KillingStore(ParquetStore):
         super()._put_status(sweep, run_id, text)
         self._step(f"status {run_id}")
 
-    def _remove_status(self, sweep: str, run_id: str) -> None:
-        super()._remove_status(sweep, run_id)
+    def _delete_status_file(self, sweep: str, run_id: str) -> None:
+        super()._delete_status_file(sweep, run_id)
         self._step(f"remove status {run_id}")
+
+    def write_status_batch(self, sweep: str, generation: int, texts: dict[str, str]) -> str:
+        name = super().write_status_batch(sweep, generation, texts)
+        self._step(f"status batch {name}")
+        return name
+
+    def delete_status_batch(self, sweep: str, name: str) -> None:
+        super().delete_status_batch(sweep, name)
+        self._step(f"remove status batch {name}")
 
 
 @contextmanager
