@@ -66,6 +66,19 @@ def pool_size(
     return max(1, min(cpus + llm_runs, len(runs)))
 
 
+def seats_per_actor(cpus: int, runs: Sequence[RunSpec], size: int) -> int:
+    """How many of the ``size`` runs in flight one run actor process hosts at once.
+
+    One for offline sweeps: their runs are CPU-bound. A sweep that asks an LLM packs its runs
+    into one process per CPU: a run waiting for an answer holds only a thread, and booting a
+    process per run (a second of CPU each) left the gateway's slots half empty while 16 came
+    up on 2 cores, and the last one up still had its whole chain of calls to make.
+    """
+    if all(spec.config.llm.is_builtin for spec in runs):
+        return 1
+    return max(1, -(-size // cpus))
+
+
 def run_on_ray(
     to_run: Sequence[RunSpec],
     store: ResultStore,
@@ -86,12 +99,10 @@ def run_on_ray(
     # Run actors do CPU work of their own (context days, sampling): more CPU-bound ones than
     # CPUs only thrashes.
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
+    size = pool_size(cpus, to_run, concurrency, max_in_flight)
+    seats = seats_per_actor(cpus, to_run, size)
     pool = RunActorPool(
-        pool_size(cpus, to_run, concurrency, max_in_flight),
-        cpus,
-        store,
-        store_root,
-        RunArgs(budget_usd, chunk_size, param_keys, gateway),
+        -(-size // seats), cpus, store, store_root, RunArgs(budget_usd, chunk_size, param_keys, gateway), seats
     )
     try:
         return pool.run_all(to_run, on_update)
@@ -121,15 +132,19 @@ class _Busy:
 
 
 class RunActorPool:
-    """``size`` reused `RunActor`s; `run_all` hands each the next queued run when it is free."""
+    """``size`` reused `RunActor`s of ``seats`` runs at a time each (`seats_per_actor`);
+    `run_all` hands a free seat the next queued run."""
 
-    def __init__(self, size: int, cpus: int, store: ResultStore, store_root: str, args: RunArgs) -> None:
-        self.size, self.cpus = size, cpus
+    def __init__(
+        self, size: int, cpus: int, store: ResultStore, store_root: str, args: RunArgs, seats: int = 1
+    ) -> None:
+        self.size, self.cpus, self.seats = size, cpus, seats
         self.store, self.store_root, self.args = store, store_root, args
         self.actors: list[Any] = []
         self.ran_on: dict[str, int] = {}  # run id → pid of the process that finished it
         self._pids: dict[Any, int] = {}  # actor → the pid it booted with, once known
         self._booting: dict[Any, Any] = {}  # pid ref → actor, until its process is up
+        self._retiring: set[Any] = set()  # restarted or dead: no new run, killed once it has none
         if args.gateway is not None:
             self._booting[args.gateway.pid.remote()] = None
         # Replicates share one config object: their scenario is read and parsed once.
@@ -139,14 +154,14 @@ class RunActorPool:
         self, to_run: Sequence[RunSpec], on_update: Callable[[RunOutcome | None], None] | None
     ) -> list[RunOutcome]:
         queue = list(reversed(to_run))  # popped from the end: in order
-        idle: list[Any] = []
+        idle: list[Any] = []  # an actor once per free seat
         busy: dict[Any, _Busy] = {}
         outcomes: list[RunOutcome] = []
         while queue or busy:
+            while len(queue) > len(idle) and self._live() < self.size and len(self._booting) < self.cpus:
+                idle += [self._boot()] * self.seats
             while queue and idle:
                 self._submit(queue.pop(), idle.pop(), busy)
-            while queue and len(self.actors) < self.size and len(self._booting) < self.cpus:
-                self._submit(queue.pop(), self._boot(), busy)
             ready, _ = ray.wait([*busy, *self._booting], num_returns=1, timeout=POLL_SECONDS)
             finished = False
             for ref in ready:
@@ -154,9 +169,11 @@ class RunActorPool:
                     self._booted(ref)
                     continue
                 finished = True
-                outcome, actor = self._finish(ref, busy.pop(ref))
+                outcome, actor = self._finish(ref, busy.pop(ref), busy)
                 if actor is not None:
                     idle.append(actor)
+                else:  # its other free seats go with it
+                    idle = [a for a in idle if a in self.actors and a not in self._retiring]
                 outcomes.append(outcome)
                 if on_update:
                     on_update(outcome)
@@ -169,8 +186,11 @@ class RunActorPool:
             ray.kill(actor)
         self.actors.clear()
 
+    def _live(self) -> int:
+        return len(self.actors) - len(self._retiring)
+
     def _boot(self) -> Any:
-        actor = RunActor.remote()  # type: ignore[attr-defined]
+        actor = RunActor.options(max_concurrency=self.seats).remote()  # type: ignore[attr-defined]
         # pid before run: an actor serves one caller's calls in order, so this resolves when
         # the process is up, before the run it is given next has ended
         self._booting[actor.pid.remote()] = actor
@@ -199,8 +219,9 @@ class RunActorPool:
         )[1:]
         return CellInputs(spec, scenario, prompt)
 
-    def _finish(self, ref: Any, run: _Busy) -> tuple[RunOutcome, Any | None]:
-        """The run's outcome, and its actor if it can take another run (else it is retired)."""
+    def _finish(self, ref: Any, run: _Busy, busy: Mapping[Any, _Busy]) -> tuple[RunOutcome, Any | None]:
+        """The run's outcome, and its actor if it can take another run (else it is retired;
+        ``busy``: the runs still in flight)."""
         try:
             result, pid = ray.get(ref)
             outcome = RunOutcome(**result)
@@ -213,15 +234,21 @@ class RunActorPool:
         for boot_ref in [r for r, a in self._booting.items() if a == run.actor]:
             self._booted(boot_ref)  # resolved before the run ended (called first), not yet seen here
         booted = self._pids.get(run.actor)
-        if pid is not None and (booted is None or pid == booted):
+        if pid is not None and (booted is None or pid == booted) and run.actor not in self._retiring:
             self._pids[run.actor] = pid
             return outcome, run.actor
         # dead for good, or restarted by Ray during this run (its restarts are partly used):
         # a fresh actor takes the next run
-        self._retire(run.actor)
+        self._retire(run.actor, busy)
         return outcome, None
 
-    def _retire(self, actor: Any) -> None:
+    def _retire(self, actor: Any, busy: Mapping[Any, _Busy]) -> None:
+        """No new run for ``actor``; killed once none of its runs is in flight (a restart
+        retried every run it had)."""
+        self._retiring.add(actor)
+        if any(b.actor == actor for b in busy.values()):
+            return
+        self._retiring.discard(actor)
         ray.kill(actor)
         self.actors.remove(actor)
         self._pids.pop(actor, None)
