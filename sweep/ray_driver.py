@@ -47,9 +47,11 @@ UNLIMITED_LLM_RUNS = 16
 def pool_size(
     cpus: int, runs: Sequence[RunSpec], concurrency: Mapping[str, int], max_runs_in_flight: int | None
 ) -> int:
-    """How many run actors a Ray sweep keeps: ``max_runs_in_flight`` if set, else one per CPU
-    plus one per LLM slot its models can use (a run waiting for an answer uses no CPU, so
-    the CPUs stay busy while every slot is filled); never more than there are runs."""
+    """How many runs a Ray sweep keeps in flight: ``max_runs_in_flight`` if set, else one per
+    CPU plus two per LLM slot its models can use — one whose call is out, one whose next call
+    waits at the gateway, so that a slot is taken again the moment it frees (a run between
+    two calls does CPU work of its own). A run waiting for an answer uses no CPU, so the
+    CPUs stay busy while every slot is filled. Never more than there are runs."""
     if max_runs_in_flight is not None:
         return max(1, min(max_runs_in_flight, len(runs)))
     patterns: set[str] = set()
@@ -62,7 +64,7 @@ def pool_size(
             unlimited = True
         else:
             patterns.add(pattern)
-    llm_runs = sum(concurrency[p] for p in patterns) + (UNLIMITED_LLM_RUNS if unlimited else 0)
+    llm_runs = 2 * sum(concurrency[p] for p in patterns) + (UNLIMITED_LLM_RUNS if unlimited else 0)
     return max(1, min(cpus + llm_runs, len(runs)))
 
 
@@ -158,7 +160,7 @@ class RunActorPool:
         busy: dict[Any, _Busy] = {}
         outcomes: list[RunOutcome] = []
         while queue or busy:
-            while len(queue) > len(idle) and self._live() < self.size and len(self._booting) < self.cpus:
+            while len(queue) > len(idle) and self._may_boot():
                 idle += [self._boot()] * self.seats
             while queue and idle:
                 self._submit(queue.pop(), idle.pop(), busy)
@@ -189,8 +191,19 @@ class RunActorPool:
     def _live(self) -> int:
         return len(self.actors) - len(self._retiring)
 
+    def _may_boot(self) -> bool:
+        """Room for another actor process: fewer than ``size``, at most one booting per CPU,
+        and while the LLM gateway boots only as many in all as leave it a CPU of its own."""
+        if self._live() >= self.size or len(self._booting) >= self.cpus:
+            return False
+        gateway_booting = None in self._booting.values()
+        return not gateway_booting or len(self.actors) < max(1, self.cpus - 1)
+
     def _boot(self) -> Any:
-        actor = RunActor.options(max_concurrency=self.seats).remote()  # type: ignore[attr-defined]
+        # Seats are threads; with several, one more for the pool's own calls (`pid`): a thread
+        # actor may run calls out of order, and the pid must not wait for a run to end.
+        threads = self.seats + 1 if self.seats > 1 else 1
+        actor = RunActor.options(max_concurrency=threads).remote()  # type: ignore[attr-defined]
         # pid before run: an actor serves one caller's calls in order, so this resolves when
         # the process is up, before the run it is given next has ended
         self._booting[actor.pid.remote()] = actor
