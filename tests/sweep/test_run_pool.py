@@ -32,7 +32,14 @@ from sweep.store import open_store
 from sweep.tables import infer_param_types
 from tests.fakes.fake_openai import Delay, FakeOpenAIServer, policy_reply
 from tests.sweep.conftest import ray_in_this_process
-from tests.sweep.helpers_e2e import CASTRO, assert_finished_cleanly, assert_same_tables, write_sweep
+from tests.sweep.helpers_e2e import (
+    CASTRO,
+    RESUME_SKIP,
+    assert_finished_cleanly,
+    assert_same_tables,
+    rows,
+    write_sweep,
+)
 
 SWEEP = "pool"
 
@@ -177,5 +184,7 @@ def test_an_actor_killed_with_two_runs_in_flight_resumes_both(tmp_path: Path, mo
     assert killed not in pool.ran_on.values()  # its runs ended in the restarted process
     assert set(pool.ran_on) == {r.run_id for r in runs}
     assert_finished_cleanly(out, 5, sweep=SWEEP)
-    counts = assert_same_tables(out, local, sweep=SWEEP)
+    counts = assert_same_tables(out, local, sweep=SWEEP, skip=RESUME_SKIP)  # attempt 2 for the resumed
     assert counts["runs"] == 5 and counts["llm_calls"] > 0
+    attempts = [r["attempt"] for r in rows(out, "runs", sweep=SWEEP, skip={})]
+    assert attempts.count(2) >= 2 and set(attempts) <= {1, 2}  # both of the killed actor's runs
