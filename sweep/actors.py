@@ -286,9 +286,9 @@ def start_gateway(llms: Iterable[LLMConfig], concurrency: Mapping[str, int] | No
 
 @ray.remote(num_cpus=0, max_restarts=3, max_task_retries=3)
 class RunActor:
-    """Runs experiment runs one after another (`sweep.ray_driver.RunActorPool` reuses it),
-    each in a thread of its own; several at once when created with ``max_concurrency`` (a
-    sweep that asks an LLM: `sweep.ray_driver.seats_per_actor`). Restartable (the runs in
+    """Runs experiment runs one after another (`sweep.ray_driver.RunActorPool` reuses it);
+    created with ``max_concurrency`` above one, several at once, each in a thread of its own
+    (a sweep that asks an LLM: `sweep.ray_driver.seats_per_actor`). Restartable (the runs in
     progress resume from the store).
 
     Its LLM calls go to the sweep's ``gateway`` (`LLMGatewayActor`), so this process neither

@@ -1,17 +1,19 @@
 """The Ray side of `sweep.driver.run_sweep`: a pool of reused run actors, collect outcomes.
 
-`RunActorPool` keeps a fixed number of `RunActor`s (`pool_size`: one per CPU, plus one per
-LLM slot the sweep's models may use, or ``limits.max_runs_in_flight``); each owns one run at
-a time and takes the next queued run when it finishes. Reuse is the point: an actor process
+`RunActorPool` keeps a fixed number of runs in flight (`pool_size`: one per CPU, plus two
+per LLM slot the sweep's models may use, or ``limits.max_runs_in_flight``) in reused
+`RunActor`s; each actor has one seat, or with any LLM model in the sweep one process per CPU
+shares the runs out in seats (threads: `seats_per_actor`), and a free seat takes the next
+queued run. Reuse is the point: an actor process
 costs about a second of CPU to boot (Ray's worker, numpy, pyarrow, the engine), which one
 fresh actor per run paid again for every run (200 short runs of Castro exp1 took 157 s on
 2 CPUs that way, 39 s in one process; benchmarks/sweep.py, part d).
 
 A run actor whose process dies is restarted by Ray and its ``run`` call retried, which
 resumes the run from its last completed iteration in the store. An actor that was restarted
-is retired once that run ends (each run gets a fresh allowance of restarts), and one whose
-restarts are exhausted fails its run (recorded as failed; the others carry on) and is
-replaced. Uses `ray.wait` over the in-flight runs and booting actors (never `ray.get` in a
+is retired once none of its runs is in flight (each run gets a fresh allowance of restarts),
+and one whose restarts are exhausted fails its runs (recorded as failed; the others carry
+on) and is replaced. Uses `ray.wait` over the in-flight runs and booting actors (never `ray.get` in a
 loop).
 
 If any cell asks an LLM, one `LLMGatewayActor` makes every run's calls; it is created first,
@@ -20,6 +22,8 @@ per CPU at a time (the gateway's included): started all at once they share the C
 so each one, and the gateway's multi-second litellm import above all, is ready only near the
 end of the stampede (16 run actors started at once on a busy 2-core machine left the gateway
 ready after 25 s, one per CPU at a time after 8 s), and no LLM call can start before it is.
+While the gateway boots, only as many run actors boot as leave it a CPU of its own (one on
+2 CPUs, whose seats have the first round of calls waiting when it is up); the rest follow.
 """
 
 from __future__ import annotations
@@ -204,8 +208,8 @@ class RunActorPool:
         # actor may run calls out of order, and the pid must not wait for a run to end.
         threads = self.seats + 1 if self.seats > 1 else 1
         actor = RunActor.options(max_concurrency=threads).remote()  # type: ignore[attr-defined]
-        # pid before run: an actor serves one caller's calls in order, so this resolves when
-        # the process is up, before the run it is given next has ended
+        # pid before run: an actor serves one caller's calls in order (with seats, on a thread
+        # of its own), so this resolves when the process is up, before its first run has ended
         self._booting[actor.pid.remote()] = actor
         self.actors.append(actor)
         return actor
