@@ -14,7 +14,6 @@ The Ray tests start Ray in this process (2 CPUs, a private temp folder).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -34,10 +33,12 @@ from tests.fakes.fake_openai import Delay, FakeOpenAIServer, policy_reply
 from tests.sweep.conftest import ray_in_this_process
 from tests.sweep.helpers_e2e import (
     CASTRO,
+    LLM_POLICY,
     RESUME_SKIP,
     assert_finished_cleanly,
     assert_same_tables,
     rows,
+    write_llm_sweep,
     write_sweep,
 )
 
@@ -120,14 +121,6 @@ def test_two_actors_take_five_runs_in_turn(tmp_path: Path) -> None:
     assert counts["runs"] == 5 and counts["iterations"] > 0 and counts["events"] > 0
 
 
-POLICY = {
-    "version": "1.0",
-    "parameters": {"initial_liquidity_fraction": 0.25},
-    "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
-    "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"},
-}
-
-
 @pytest.mark.slow
 @pytest.mark.ray
 @pytest.mark.usefixtures("ray_here")
@@ -138,22 +131,10 @@ def test_an_actor_killed_with_two_runs_in_flight_resumes_both(tmp_path: Path, mo
     from sweep.ray_driver import RunActorPool, RunArgs
 
     monkeypatch.setenv("OPENAI_API_KEY", "dummy")
-    with FakeOpenAIServer([Delay(0.3, policy_reply(POLICY))], cycle=True) as server:
-        sweep_file = tmp_path / "llm.yaml"
-        sweep_file.write_text(
-            json.dumps(
-                {  # JSON is YAML
-                    "name": SWEEP,
-                    "experiments": [str(CASTRO[0])],
-                    "grid": {"llm.model": ["openai/fake"], "llm.api_base": [server.base_url]},
-                    "replicates": 5,
-                    "limits": {"concurrency": {"openai/*": 4}},
-                    "output": str(tmp_path / "local"),
-                }
-            )
-        )
-        spec, runs = check_sweep_file(sweep_file, ["convergence.max_iterations=3"])
+    with FakeOpenAIServer([Delay(0.3, policy_reply(LLM_POLICY))], cycle=True) as server:
         local = tmp_path / "local"
+        sweep_file = write_llm_sweep(tmp_path, server.base_url, name=SWEEP, replicates=5, concurrency=4)
+        spec, runs = check_sweep_file(sweep_file, ["convergence.max_iterations=3", f"output={local}"])
         assert {o.status for o in run_sweep(spec, runs, open_store(str(local)), str(local), executor="local")} == {
             "done"
         }
