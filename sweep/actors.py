@@ -204,11 +204,9 @@ class LLMGatewayActor:
         return await self.transport.supported_params(model)
 
     async def call(self, config: LLMConfig, messages: list[dict[str, str]], priority: int = 0) -> list[CallOutcome]:
-        await self.limits.acquire(config.model, priority)
-        try:
-            return await self.transport.call(config, messages)
-        finally:
-            await self.limits.release(config.model)
+        # The slot is held for each HTTP exchange alone: released as the answer arrives, before
+        # litellm's reading of it and the reply to the run, both done while the next call is out.
+        return await self.transport.call(config, messages, gate=lambda: self.limits.slot(config.model, priority))
 
     async def add_spend(self, usd: float) -> float:
         return await self.limits.add_spend(usd)
@@ -288,8 +286,10 @@ def start_gateway(llms: Iterable[LLMConfig], concurrency: Mapping[str, int] | No
 
 @ray.remote(num_cpus=0, max_restarts=3, max_task_retries=3)
 class RunActor:
-    """Runs one experiment run at a time, one after another (`sweep.ray_driver.RunActorPool`
-    reuses it); restartable (the run in progress resumes from the store).
+    """Runs experiment runs one after another (`sweep.ray_driver.RunActorPool` reuses it);
+    created with ``max_concurrency`` above one, several at once, each in a thread of its own
+    (a sweep that asks an LLM: `sweep.ray_driver.seats_per_actor`). Restartable (the runs in
+    progress resume from the store).
 
     Its LLM calls go to the sweep's ``gateway`` (`LLMGatewayActor`), so this process neither
     imports litellm nor holds an API key. It keeps one store object for its runs: what the

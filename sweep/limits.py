@@ -16,9 +16,11 @@ cleanly with reason ``budget``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import heapq
 import itertools
+from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Protocol
 
@@ -103,6 +105,15 @@ class LocalLimiter:
         gate = self._gate(model)
         if gate is not None:
             gate.release()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, model: str, priority: int = 0) -> AsyncIterator[None]:
+        """A slot of ``model``'s pattern, held for the ``async with`` block."""
+        await self.acquire(model, priority)
+        try:
+            yield
+        finally:
+            await self.release(model)
 
     async def add_spend(self, usd: float) -> float:
         self._spent += usd

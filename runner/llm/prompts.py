@@ -341,7 +341,9 @@ def _param_changes(changes: PolicyChanges) -> str:
 
 
 def _compact(value: Any, limit: int = 400) -> str:
-    text = json.dumps(value, separators=(",", ":"))
+    # Keys sorted: a proposal's history reads the same whether it holds the LLM's own dict or,
+    # in a run resumed after a crash, the one read back from the store (keys in sorted order).
+    text = json.dumps(value, separators=(",", ":"), sort_keys=True)
     return text if len(text) <= limit else text[:limit] + "…(cut)"
 
 

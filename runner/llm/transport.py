@@ -21,6 +21,7 @@ network: `runner.llm` turns off litellm's cost-map download before the first imp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import math
@@ -28,6 +29,7 @@ import os
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
@@ -316,6 +318,12 @@ def supported_params(model: str) -> list[str] | None:
 
 
 Sleep = Callable[[float], Awaitable[None]]
+# Held around each HTTP attempt alone (`call_with_backoff`): a concurrency slot of the model.
+Gate = Callable[[], AbstractAsyncContextManager[None]]
+
+
+def _no_gate() -> AbstractAsyncContextManager[None]:
+    return contextlib.nullcontext()
 
 
 async def call_with_backoff(
@@ -324,6 +332,7 @@ async def call_with_backoff(
     messages: Sequence[Mapping[str, str]],
     scrub: Scrubber,
     sleep: Sleep = asyncio.sleep,
+    gate: Gate = _no_gate,
 ) -> list[CallOutcome]:
     """Call the model, retrying transient failures up to ``config.transport_retries`` times.
 
@@ -332,6 +341,10 @@ async def call_with_backoff(
     The whole call is bounded by ``config.timeout_seconds`` + `CALL_GRACE_SECONDS` (litellm's
     own timeout is per read: a server trickling bytes would never trip it). Every exception of the call itself
     is caught: a hostile response can make litellm raise anything, and no reply ends a run.
+
+    ``gate`` is entered around each attempt's HTTP exchange only, not the backoff before a
+    retry nor the reading of the answer after it: the moment the provider has answered,
+    another call may use the slot (the Ray LLM gateway keeps its slots filled that way).
     """
     import openai  # installed with litellm; its APIError is the root of litellm's errors
 
@@ -341,10 +354,12 @@ async def call_with_backoff(
     for retry in range(config.transport_retries + 1):
         started = time.perf_counter()
         try:  # the whole call, however slowly the server sends its bytes
-            response = await asyncio.wait_for(
-                litellm.acompletion(messages=[dict(m) for m in sent], **kwargs),
-                timeout=config.timeout_seconds + CALL_GRACE_SECONDS,
-            )
+            async with gate():
+                started = time.perf_counter()  # waiting for the slot is no latency of the call
+                response = await asyncio.wait_for(
+                    litellm.acompletion(messages=[dict(m) for m in sent], **kwargs),
+                    timeout=config.timeout_seconds + CALL_GRACE_SECONDS,
+                )
         except openai.APIError as exc:
             fatal = is_fatal(exc)
             failure: _Failure | None = _Failure(exc, describe(exc), not fatal and is_transient(exc), fatal)
@@ -418,9 +433,13 @@ class LiteLLMTransport:
             self._supported[model] = supported_params(model)
         return self._supported[model]
 
-    async def call(self, config: LLMConfig, messages: Sequence[Mapping[str, str]]) -> list[CallOutcome]:
+    async def call(
+        self, config: LLMConfig, messages: Sequence[Mapping[str, str]], gate: Gate = _no_gate
+    ) -> list[CallOutcome]:
+        """Every HTTP call made (see `call_with_backoff`, which enters ``gate`` around each)."""
         if config.api_key_env is not None and (missing := missing_key_error(config)) is not None:
             raise missing  # a provider's own variable may be unset: then the call is `is_fatal`
         api_key = os.environ.get(config.api_key_env) if config.api_key_env else None
         kwargs = request_kwargs(config, api_key, await self.supported_params(config.model))
-        return await call_with_backoff(config, kwargs, messages, protect_secrets(secret_values(config)), self._sleep)
+        scrub = protect_secrets(secret_values(config))
+        return await call_with_backoff(config, kwargs, messages, scrub, self._sleep, gate)

@@ -199,6 +199,10 @@ def completion_body(reply: Reply, model: str, number: int) -> dict[str, Any]:
 def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # An answer goes out as two writes (the headers, then the body). With Nagle's algorithm
+        # the body waited for the client's delayed ACK of the headers: ~40 ms added to every
+        # answer on Linux, which no provider's server adds (benchmarks/sweep.py, part a).
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # keep test output clean

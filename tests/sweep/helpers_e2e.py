@@ -86,6 +86,34 @@ def write_sweep(
     return path
 
 
+# A valid policy: the fake LLM's every answer in the sweeps that ask it.
+LLM_POLICY = {
+    "version": "1.0",
+    "parameters": {"initial_liquidity_fraction": 0.25},
+    "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
+    "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"},
+}
+
+
+def write_llm_sweep(folder: Path, api_base: str, *, name: str, replicates: int, concurrency: int) -> Path:
+    """A sweep of Castro exp1 asking ``openai/fake`` at ``api_base`` (a fake server),
+    ``concurrency`` calls at once."""
+    path = folder / "llm.yaml"
+    path.write_text(
+        json.dumps(
+            {  # JSON is YAML
+                "name": name,
+                "experiments": [str(CASTRO[0])],
+                "grid": {"llm.model": ["openai/fake"], "llm.api_base": [api_base]},
+                "replicates": replicates,
+                "limits": {"concurrency": {"openai/*": concurrency}},
+                "output": "results",
+            }
+        )
+    )
+    return path
+
+
 # ----------------------------------------------------------------------- processes
 def ray_env(ray_tmp: Path) -> dict[str, str]:
     """The environment of a `paylab` subprocess that starts its own Ray under ``ray_tmp``."""

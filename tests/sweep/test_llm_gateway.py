@@ -32,35 +32,17 @@ from sweep.actors import start_gateway
 from sweep.spec import check_sweep_file
 from tests.fakes.fake_openai import FakeOpenAIServer, policy_reply
 from tests.sweep.conftest import ray_in_this_process
-from tests.sweep.helpers_e2e import CASTRO, assert_finished_cleanly, assert_same_tables, rows
+from tests.sweep.helpers_e2e import LLM_POLICY, assert_finished_cleanly, assert_same_tables, rows
+from tests.sweep.helpers_e2e import write_llm_sweep as write_e2e_llm_sweep
 
 SWEEP = "e2e_llm"
 KEY = f"sk-gateway-{secrets.token_hex(8)}"
 RUNS = 2
 OVERRIDES = ("convergence.max_iterations=2",)
-POLICY = {
-    "version": "1.0",
-    "parameters": {"initial_liquidity_fraction": 0.25},
-    "payment_tree": {"type": "action", "node_id": "release_all", "action": "Release"},
-    "bank_tree": {"type": "action", "node_id": "idle", "action": "NoAction"},
-}
 
 
 def write_llm_sweep(folder: Path, api_base: str) -> Path:
-    path = folder / "llm.yaml"
-    path.write_text(
-        json.dumps(
-            {  # JSON is YAML
-                "name": SWEEP,
-                "experiments": [str(CASTRO[0])],
-                "grid": {"llm.model": ["openai/fake"], "llm.api_base": [api_base]},
-                "replicates": RUNS,
-                "limits": {"concurrency": {"openai/*": 2}},
-                "output": "results",
-            }
-        )
-    )
-    return path
+    return write_e2e_llm_sweep(folder, api_base, name=SWEEP, replicates=RUNS, concurrency=2)
 
 
 def test_gateway_only_for_llm_models() -> None:
@@ -78,7 +60,7 @@ def ray_here(ray_tmp: Path) -> Iterator[None]:
 @pytest.fixture
 def fake_llm(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)  # the driver's key; Ray's processes do not have it
-    with FakeOpenAIServer([policy_reply(POLICY)], cycle=True) as server:
+    with FakeOpenAIServer([policy_reply(LLM_POLICY)], cycle=True) as server:
         yield server
 
 

@@ -6,9 +6,12 @@ deliberate change, and read the diff before committing it.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,7 +177,7 @@ def test_history_sorted_by_cost_with_rejections() -> None:
     history = text.split("## Your past proposals")[1].split("## Instructions")[0]
     order = [int(m) for m in re.findall(r"^- iteration (\d+)", history, flags=re.MULTILINE)]
     assert order == [2, 1, 3, 4]  # by proposal cost; the invalid one (no cost) last
-    assert '"condition":{"op":"<="' in history  # the rejected tree is shown, compactly
+    assert '"condition":{"left":{"field":"ticks_to_deadline"},"op":"<="' in history  # shown compactly
 
 
 @pytest.mark.parametrize("allowed", [["Release", "Hold"], ["Release", "Split", "StaggerSplit"]])
@@ -191,3 +194,20 @@ def test_split_actions_described_only_when_allowed(allowed: list[str]) -> None:
         assert all(p in text for p in phrases), [p for p in phrases if p not in text]
     else:
         assert not any(p in text for p in phrases)
+
+
+def test_history_reads_the_same_whatever_the_key_order_of_a_proposal() -> None:
+    """A run resumed from the store gets its proposals back with sorted keys: same prompt."""
+
+    def reorder(value: Any) -> Any:  # every dict's keys reversed, all the way down
+        if isinstance(value, dict):
+            return {k: reorder(value[k]) for k in reversed(list(value))}
+        return [reorder(v) for v in value] if isinstance(value, list) else value
+
+    ctx = exp2_context()
+    history = tuple(
+        dataclasses.replace(r, proposal=reorder(r.proposal) if r.proposal is not None else None) for r in ctx.history
+    )
+    dumped = [json.dumps(r.proposal) for r in ctx.history if r.proposal is not None]
+    assert dumped and [json.dumps(r.proposal) for r in history if r.proposal is not None] != dumped
+    assert build_user_prompt(dataclasses.replace(ctx, history=history)) == build_user_prompt(ctx)

@@ -2,18 +2,22 @@
 
 A Ray sweep's run actors get their `CallOutcome`s from a gateway actor in another process,
 so an outcome must pickle and unpickle without litellm (checked in a fresh interpreter),
-carry litellm's cost computed where litellm is, and hold no trace of the API key.
+carry litellm's cost computed where litellm is, and hold no trace of the API key. The
+gateway's concurrency slot (a ``gate``) is held for each HTTP exchange alone: retried,
+exhausted, timed out or refused, never while backing off.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import pickle
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -29,7 +33,7 @@ from tests.fakes.contexts import (
     exp2_context,
     fake_llm_config,
 )
-from tests.fakes.fake_openai import FakeOpenAIServer, Fault, Reply, policy_reply
+from tests.fakes.fake_openai import Delay, FakeOpenAIServer, Fault, Reply, policy_reply
 from tests.helpers import fraction_policy
 
 MESSAGES = ({"role": "system", "content": "You set liquidity."}, {"role": "user", "content": "Propose."})
@@ -168,3 +172,48 @@ print("ok")
         env={k: v for k, v in os.environ.items() if k != FAKE_KEY_ENV},
     )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+
+
+class RecordingGate:
+    """A `runner.llm.transport.Gate`: records when it is held, and asserts it is never re-entered."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self.spans: list[tuple[float, float]] = []
+
+    @contextlib.asynccontextmanager
+    async def __call__(self) -> AsyncIterator[None]:
+        assert not self.held, "the gate entered twice at once"
+        self.held, began = True, time.monotonic()
+        try:
+            yield
+        finally:
+            self.held = False
+            self.spans.append((began, time.monotonic()))
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        [Fault(503), Fault(429, retry_after=0.05), Reply("fine")],  # retried, then answered
+        [Fault(500), Fault(500), Fault(500)],  # retries exhausted
+        [Delay(3.0), Reply("late")],  # a timeout, then answered
+        [Fault(401)],  # fatal: no retry
+    ],
+)
+def test_the_gate_is_held_for_each_http_exchange_alone(fake_llm: FakeOpenAIServer, script: list[Any]) -> None:
+    """A Ray gateway's slot: held while a request is at the provider, never while backing off."""
+    fake_llm.push(*script)
+    gate = RecordingGate()
+    waits: list[bool] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(gate.held)
+
+    config = fake_llm_config(fake_llm.base_url, transport_retries=2, timeout_seconds=1.0)
+    outcomes = asyncio.run(asyncio.wait_for(LiteLLMTransport(sleep).call(config, MESSAGES, gate=gate), timeout=60))
+    assert len(gate.spans) == len(outcomes) == len(fake_llm.requests)  # one exchange, one hold
+    assert waits == [False] * (len(outcomes) - 1)  # every backoff outside the gate
+    for (began, ended), request in zip(gate.spans, fake_llm.requests, strict=True):
+        assert began <= request.received_at <= ended  # the request reached the server inside
+    assert not gate.held
