@@ -100,10 +100,10 @@ def _allocate(day: BatchState, need: int) -> PartRows:
     return PartRows(block, status, lane_key, n)
 
 
-def add_rows(day: BatchState, parent: np.ndarray, amount: np.ndarray, priority: np.ndarray) -> int:
+def add_rows(day: BatchState, parent: np.ndarray, amount: np.ndarray, priority: np.ndarray) -> tuple[int, PartRows]:
     """Append one row per entry of ``parent`` (copying its sender, receiver, arrival,
     deadline, root and lanes), with its own ``amount`` and ``priority``, in Queue 1 (status),
-    unsettled. Returns the first new row."""
+    unsettled. Returns the first new row and the block that now holds the rows."""
     first, k = day.amount.size, amount.size
     rows = day.part_rows
     names = _state_columns(day)
@@ -126,7 +126,7 @@ def add_rows(day: BatchState, parent: np.ndarray, amount: np.ndarray, priority: 
     rows.lane_key[first:end] = rows.lane_key.take(parent)
     rows.size = end
     _point(day, rows, names)
-    return first
+    return first, rows
 
 
 def _point(day: BatchState, rows: PartRows, names: tuple[str, ...]) -> None:

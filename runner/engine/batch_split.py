@@ -137,10 +137,9 @@ def _append_children(
 ) -> np.ndarray:
     """Append the children of ``parents`` (``parts`` each, in parent order) as new rows;
     returns each parent's first child row."""
-    first = add_rows(day, np.repeat(parents, parts), amount, priority)
+    first, rows = add_rows(day, np.repeat(parents, parts), amount, priority)
     base: np.ndarray = first + np.cumsum(parts) - parts
-    assert day.part_rows is not None
-    block = day.part_rows.block  # each split row's children, for `due_rows`
+    block = rows.block  # each split row's children, for `due_rows`
     block[ROW["child_start"], parents] = base
     block[ROW["child_count"], parents] = parts
     _count_parts(day, parents, parts)
