@@ -40,9 +40,8 @@ from runner.experiment.status import RunStatus
 from sweep.actors import RecentlyUsed, RunActor, init_ray, start_gateway
 from sweep.expand import RunSpec
 from sweep.limits import pattern_for
-from sweep.run import CellInputs, RunOutcome
+from sweep.run import CellInputs, RunOutcome, store_runs_row
 from sweep.store import ResultStore
-from sweep.tables import run_row
 
 POLL_SECONDS = 1.0
 # Run actors for LLM models no concurrency pattern limits: they wait on the provider, not a CPU.
@@ -315,15 +314,6 @@ def _record_failure(
     """
     previous = store.run_status(spec.sweep, spec.run_id)
     attempt = previous.attempt if previous is not None else 1
-    store.write_part(
-        "runs",
-        spec.sweep,
-        spec.run_id,
-        "final",
-        run_row(
-            spec.sweep, spec, None, RunStatus.FAILED, error, started, datetime.now(timezone.utc), attempt, param_keys
-        ),
-    )
-    store.compact(spec.sweep, spec.run_id)
+    store_runs_row(store, spec, None, RunStatus.FAILED, error, started, attempt, param_keys)
     store.set_status(spec.sweep, spec.run_id, RunStatus.FAILED, attempt=attempt, error=error)
     return RunOutcome(spec.run_id, RunStatus.FAILED, error=error)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from sweep.store import ResultStore
 from sweep.tables import run_row
 
 if TYPE_CHECKING:
+    from runner.experiment.result import ExperimentResult
     from runner.llm.transport import LLMTransport
 
 HEARTBEAT_SECONDS = 10.0
@@ -131,6 +132,7 @@ def run_one(
     if previous is not None and previous.status == RunStatus.DONE:
         return RunOutcome(spec.run_id, RunStatus.SKIPPED)
     attempt = (previous.attempt + 1) if previous is not None else 1
+    keys = param_keys if param_keys is not None else sorted(spec.params)
     started = datetime.now(timezone.utc)
     runner: GenericExperimentRunner | None = None
     with _Heartbeat(store, spec, attempt) as heartbeat:
@@ -157,49 +159,13 @@ def run_one(
             heartbeat.stop()
             error = f"{type(exc).__name__}: {exc}"
             detail = traceback.format_exc(limit=8)
-            finished = datetime.now(timezone.utc)
             try:  # a results folder damaged under the run must not crash the sweep either
-                store.write_part(
-                    "runs",
-                    spec.sweep,
-                    spec.run_id,
-                    "final",
-                    run_row(
-                        spec.sweep,
-                        spec,
-                        None,
-                        RunStatus.FAILED,
-                        error,
-                        started,
-                        finished,
-                        attempt,
-                        param_keys if param_keys is not None else sorted(spec.params),
-                    ),
-                )
-                store.compact(spec.sweep, spec.run_id)
+                store_runs_row(store, spec, None, RunStatus.FAILED, error, started, attempt, keys)
             except Exception as stored:  # noqa: BLE001 — the status below still records the failure
                 error = f"{error} (its runs row could not be stored: {type(stored).__name__}: {stored})"
             store.set_status(spec.sweep, spec.run_id, RunStatus.FAILED, attempt=attempt, error=f"{error}\n{detail}")
             return RunOutcome(spec.run_id, RunStatus.FAILED, error=error)
-    finished = datetime.now(timezone.utc)
-    store.write_part(
-        "runs",
-        spec.sweep,
-        spec.run_id,
-        "final",
-        run_row(
-            spec.sweep,
-            spec,
-            result,
-            RunStatus.DONE,
-            None,
-            started,
-            finished,
-            attempt,
-            param_keys if param_keys is not None else sorted(spec.params),
-        ),
-    )
-    store.compact(spec.sweep, spec.run_id)
+    store_runs_row(store, spec, result, RunStatus.DONE, None, started, attempt, keys)
     store.set_status(
         spec.sweep,
         spec.run_id,
@@ -222,3 +188,20 @@ def run_one(
         llm_calls=result.llm.calls,
         llm_cost_usd=result.llm.cost_usd or 0.0,
     )
+
+
+def store_runs_row(
+    store: ResultStore,
+    spec: RunSpec,
+    result: ExperimentResult | None,
+    status: RunStatus,
+    error: str | None,
+    started: datetime,
+    attempt: int,
+    param_keys: Sequence[str] | Mapping[str, Any],
+) -> None:
+    """Write the run's ``runs`` row (finished now), then compact its parts into one file:
+    what every ending of a run stores before its status says so."""
+    row = run_row(spec.sweep, spec, result, status, error, started, datetime.now(timezone.utc), attempt, param_keys)
+    store.write_part("runs", spec.sweep, spec.run_id, "final", row)
+    store.compact(spec.sweep, spec.run_id)
