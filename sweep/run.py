@@ -27,7 +27,7 @@ from sweep.expand import RunSpec
 from sweep.limits import GatedProposer, Limiter, LocalLimiter
 from sweep.sink import StoreSink
 from sweep.store import ResultStore
-from sweep.tables import run_row
+from sweep.table_rows import run_row
 
 if TYPE_CHECKING:
     from runner.experiment.result import ExperimentResult

@@ -14,7 +14,8 @@ from runner.experiment.event_types import ExperimentEndPayload, ReferenceCostPay
 from runner.experiment.events import Event
 from sweep.store import ResultStore
 from sweep.store_base import FINAL_PART, iteration_part
-from sweep.tables import EVENT_TABLES, rows_for_events
+from sweep.table_rows import rows_for_events
+from sweep.tables import EVENT_TABLES
 
 # ``events`` last: its part is what makes the other tables' parts of an iteration visible.
 WRITE_ORDER = (*(t for t in EVENT_TABLES if t != "events"), "events")

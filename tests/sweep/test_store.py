@@ -19,13 +19,12 @@ from runner.experiment.events import Event
 from runner.experiment.result import ExperimentResult
 from sweep.sink import StoreSink
 from sweep.store import MemoryStore, ParquetStore, ResultStore
+from sweep.table_rows import rows_for_events, run_row
 from sweep.tables import (
     EVENT_TABLES,
     SCHEMA_VERSION,
     SORT_KEYS,
     TABLES,
-    rows_for_events,
-    run_row,
 )
 from tests.sweep.helpers_store import RUN_ID, Cell, run_exp1
 

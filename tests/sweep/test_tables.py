@@ -18,6 +18,7 @@ from runner.experiment.runner import GenericExperimentRunner
 from runner.proposals import LLMInteraction
 from sweep.sink import StoreSink
 from sweep.store import ParquetStore
+from sweep.table_rows import rows_for_events, run_row
 from sweep.tables import (
     EVENT_TABLES,
     SCHEMAS,
@@ -25,8 +26,6 @@ from sweep.tables import (
     TABLES,
     infer_param_types,
     round_cents,
-    rows_for_events,
-    run_row,
 )
 from tests.helpers import RecordingSink
 from tests.sweep.helpers_store import RUN_ID, Cell, exp1_config, run_exp1

@@ -22,7 +22,7 @@ from runner.errors import EventStreamError
 from runner.experiment.event_types import EVENT_PAYLOADS, EVENT_TYPES, IterationStartPayload, type_name
 from runner.experiment.events import Event, LiveStateProvider, read_events
 from sweep.store import MemoryStore
-from sweep.tables import rows_for_events
+from sweep.table_rows import rows_for_events
 from tests.runner.experiment.support import paylab_in_process
 
 DATA = Path(__file__).parents[2] / "data" / "events"
