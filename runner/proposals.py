@@ -15,7 +15,7 @@ from typing import Any, Protocol, overload, runtime_checkable
 from runner.json_records import OMIT_DEFAULT, from_json, to_json
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.tree import TREES
-from runner.scenario.models import CostRates
+from runner.scenario.costs import CostRates
 
 PolicyDoc = dict[str, Any]
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from runner.scenario import events as scenario_events
-from runner.scenario.models import CategoricalPriority, FixedPriority, ScenarioConfig, UniformPriority
+from runner.scenario.arrivals import CategoricalPriority, FixedPriority, UniformPriority
+from runner.scenario.config import ScenarioConfig
 
 BAND_PRIORITIES = {"urgent": (8, 10), "normal": (4, 7), "low": (0, 3)}
 Priority = int | FixedPriority | CategoricalPriority | UniformPriority

@@ -14,8 +14,8 @@ from functools import cached_property
 import numpy as np
 
 from runner.engine.rules import priority_band
-from runner.scenario.models import CostRates, FixedPenalty, RatePenalty
-from runner.scenario.models import Penalty as PenaltyConfig
+from runner.scenario.costs import CostRates, FixedPenalty, RatePenalty
+from runner.scenario.costs import Penalty as PenaltyConfig
 
 COMPONENTS = (
     "liquidity_opportunity",

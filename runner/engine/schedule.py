@@ -28,16 +28,16 @@ import numpy as np
 from runner.engine.arrivals import Stream, arrival_streams
 from runner.errors import ConfigError
 from runner.scenario import events as scenario_events
-from runner.scenario.models import (
+from runner.scenario.arrivals import (
     CategoricalPriority,
     ExponentialAmount,
     FixedPriority,
     LogNormalAmount,
     NormalAmount,
-    ScenarioConfig,
     UniformAmount,
     UniformPriority,
 )
+from runner.scenario.config import ScenarioConfig
 from runner.seeds import generator
 
 KIND_DIRECT_TRANSFER = 0

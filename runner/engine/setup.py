@@ -18,8 +18,9 @@ from runner.engine.rules import SPLIT_ACTIONS
 from runner.errors import NotSupportedError
 from runner.policy.program import PolicyProgram
 from runner.policy.tree import Policy
+from runner.scenario.agents import AgentConfig
+from runner.scenario.config import ScenarioConfig
 from runner.scenario.loader import Scenario
-from runner.scenario.models import AgentConfig, ScenarioConfig
 from runner.scenario.support import batch_missing_features
 
 # Actions the batch engine (every evaluation path) can execute today; the others parse and

@@ -30,8 +30,9 @@ from runner.experiment.executor import EvaluationExecutor
 from runner.policy.library import named_policy
 from runner.policy.tree import Policy
 from runner.policy.validate import parse_valid_policy
+from runner.scenario.agents import AgentConfig
+from runner.scenario.config import ScenarioConfig
 from runner.scenario.loader import Scenario
-from runner.scenario.models import AgentConfig, ScenarioConfig
 from runner.seeds import generator
 
 SOURCE, SINK = "~SOURCE", "~SINK"  # sorted after any ordinary id; never a scenario agent

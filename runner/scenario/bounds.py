@@ -36,7 +36,17 @@ from pydantic import BaseModel
 
 from runner.errors import ConfigError
 from runner.scenario import events as scenario_events
-from runner.scenario import models
+from runner.scenario.agents import AgentConfig
+from runner.scenario.arrivals import (
+    AmountDistribution,
+    ArrivalBand,
+    ArrivalConfig,
+    LogNormalAmount,
+    NormalAmount,
+    UniformAmount,
+)
+from runner.scenario.config import ScenarioConfig
+from runner.scenario.costs import CostRates, FixedPenalty, Penalty, RatePenalty
 
 MAX_CENTS = 10**15  # any one money amount: $10 trillion
 MAX_SEED = 2**64 - 1
@@ -66,7 +76,7 @@ _RATE_CEILINGS: dict[str, float] = {
 }
 
 
-def check_bounds(cfg: models.ScenarioConfig, source: str | Path | None = None) -> None:
+def check_bounds(cfg: ScenarioConfig, source: str | Path | None = None) -> None:
     """Refuse a scenario the engine cannot simulate exactly (see the module docstring).
 
     Raises:
@@ -112,7 +122,7 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _numbers(cfg: models.ScenarioConfig) -> None:
+def _numbers(cfg: ScenarioConfig) -> None:
     for path, value in _leaves(cfg, ""):
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
@@ -132,7 +142,7 @@ def _numbers(cfg: models.ScenarioConfig) -> None:
 # --------------------------------------------------------------------------- horizon
 
 
-def _horizon(cfg: models.ScenarioConfig) -> None:
+def _horizon(cfg: ScenarioConfig) -> None:
     ticks = cfg.episode_ticks
     if ticks > MAX_EPISODE_TICKS:
         raise _BoundError(
@@ -147,7 +157,7 @@ def _horizon(cfg: models.ScenarioConfig) -> None:
         )
 
 
-def _event_ticks(cfg: models.ScenarioConfig) -> None:
+def _event_ticks(cfg: ScenarioConfig) -> None:
     last = cfg.episode_ticks - 1
     for i, event in enumerate(cfg.scenario_events):
         s = event.schedule
@@ -170,13 +180,13 @@ def _fires(schedule: scenario_events.OneTime | scenario_events.Repeating, ticks:
 # --------------------------------------------------------------------------- arrivals
 
 
-def _max_draw(dist: models.AmountDistribution) -> float:
+def _max_draw(dist: AmountDistribution) -> float:
     """The largest amount (cents) ``dist`` can draw (module docstring)."""
-    if isinstance(dist, models.UniformAmount):
+    if isinstance(dist, UniformAmount):
         return float(dist.max)
-    if isinstance(dist, models.NormalAmount):
+    if isinstance(dist, NormalAmount):
         return dist.mean + NORMAL_DRAW_MAX * dist.std_dev
-    if isinstance(dist, models.LogNormalAmount):
+    if isinstance(dist, LogNormalAmount):
         sigma2 = math.log1p((dist.std_dev / dist.mean) ** 2)
         exponent = math.log(dist.mean) - sigma2 / 2 + NORMAL_DRAW_MAX * math.sqrt(sigma2)
         return math.inf if exponent > 700 else math.exp(exponent)
@@ -188,7 +198,7 @@ def poisson_bound(mean: float) -> int:
     return math.ceil(mean + 12 * math.sqrt(mean) + 40) if mean > 0 else 0
 
 
-def _rate_log_peak(cfg: models.ScenarioConfig, agent: str, ticks: int) -> float:
+def _rate_log_peak(cfg: ScenarioConfig, agent: str, ticks: int) -> float:
     """log of the largest factor the arrival-rate events can put on ``agent``'s rate.
 
     Agent events multiply the agent's base rate for good (their running product, in tick
@@ -210,7 +220,7 @@ def _rate_log_peak(cfg: models.ScenarioConfig, agent: str, ticks: int) -> float:
     return peak + global_peak
 
 
-def _streams(agent: models.AgentConfig, i: int) -> list[tuple[str, models.ArrivalConfig | models.ArrivalBand]]:
+def _streams(agent: AgentConfig, i: int) -> list[tuple[str, ArrivalConfig | ArrivalBand]]:
     """The agent's stochastic arrival streams with the dotted path of each: its
     ``arrival_config``, or each band of its ``arrival_bands``."""
     if agent.arrival_config is not None:
@@ -219,7 +229,7 @@ def _streams(agent: models.AgentConfig, i: int) -> list[tuple[str, models.Arriva
     return [(f"agents[{i}].arrival_bands.{name}", band) for name, band in bands]
 
 
-def _arrivals(cfg: models.ScenarioConfig) -> dict[str, tuple[int, float]]:
+def _arrivals(cfg: ScenarioConfig) -> dict[str, tuple[int, float]]:
     """Per agent: (bound on its stochastic payments per sample, largest amount)."""
     ticks = cfg.episode_ticks
     out: dict[str, tuple[int, float]] = {}
@@ -267,7 +277,7 @@ def _arrivals(cfg: models.ScenarioConfig) -> dict[str, tuple[int, float]]:
 # --------------------------------------------------------------------------- costs
 
 
-def _event_money(cfg: models.ScenarioConfig) -> tuple[dict[str, int], dict[str, int], dict[str, int], int]:
+def _event_money(cfg: ScenarioConfig) -> tuple[dict[str, int], dict[str, int], dict[str, int], int]:
     """Event payments per sender (count, value), collateral moved per agent, transfers."""
     ticks = cfg.episode_ticks
     count: dict[str, int] = {}
@@ -286,19 +296,19 @@ def _event_money(cfg: models.ScenarioConfig) -> tuple[dict[str, int], dict[str, 
     return count, value, collateral, transfers
 
 
-def _penalty_total(penalty: models.Penalty, payments: int, value: int) -> int:
-    if isinstance(penalty, models.RatePenalty):
+def _penalty_total(penalty: Penalty, payments: int, value: int) -> int:
+    if isinstance(penalty, RatePenalty):
         return value * math.floor(penalty.bps_per_event * 10**6) // 10**10 + payments
-    amount = penalty.amount if isinstance(penalty, models.FixedPenalty) else int(penalty)
+    amount = penalty.amount if isinstance(penalty, FixedPenalty) else int(penalty)
     return payments * amount
 
 
-def _eod_key(rates: models.CostRates) -> str:
+def _eod_key(rates: CostRates) -> str:
     spelled = "eod_penalty_per_transaction" if rates.eod_penalty_per_transaction is not None else "eod_penalty"
     return f"cost_rates.{spelled}"
 
 
-def _costs(cfg: models.ScenarioConfig, arrivals: dict[str, tuple[int, float]]) -> None:
+def _costs(cfg: ScenarioConfig, arrivals: dict[str, tuple[int, float]]) -> None:
     from runner.engine.rates import BPS_DEN, DELAY_DEN, OVERDRAFT_DEN, ScaledRates
 
     rates = ScaledRates.from_config(cfg.cost_rates)

@@ -1,6 +1,7 @@
 """Scenario events (``scenario_events``): what they are and when they fire (reference §3.4).
 
-Part of the scenario models (`runner.scenario.models` re-exports every name).
+One of the scenario models' concept modules; `runner.scenario.config.ScenarioConfig` holds the
+list and checks that every agent an event names exists.
 """
 
 from __future__ import annotations

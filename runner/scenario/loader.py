@@ -19,8 +19,9 @@ from runner.input_files import InputError, kind_of, load_yaml_text, read_yaml_ma
 from runner.policy.library import named_policy
 from runner.policy.tree import Policy
 from runner.policy.validate import parse_valid_policy, read_policy_file
-from runner.scenario import models
+from runner.scenario.agents import AgentConfig
 from runner.scenario.bounds import check_bounds
+from runner.scenario.config import ScenarioConfig
 from runner.scenario.support import check_supported, legacy_warnings
 
 __all__ = [
@@ -46,7 +47,7 @@ class Scenario:
         warnings: one line per key that loads but has no effect (SimCash's legacy keys).
     """
 
-    config: models.ScenarioConfig
+    config: ScenarioConfig
     policies: dict[str, Policy]
     source: Path | None = None
     warnings: tuple[str, ...] = ()
@@ -132,7 +133,7 @@ def _list_index(items: list[Any], part: str) -> int | None:
 def scenario_from_dict(raw: dict[str, Any], source: str | Path | None = None, base_dir: Path | None = None) -> Scenario:
     """Validate a scenario mapping and resolve its agents' policies."""
     try:
-        config = models.ScenarioConfig.model_validate(raw)
+        config = ScenarioConfig.model_validate(raw)
     except ValidationError as exc:
         raise pydantic_error(exc, source, data=raw) from None
     check_supported(config, source)
@@ -172,7 +173,7 @@ def resolve_relative(folder: Path, relative: str) -> Path | None:
     return None
 
 
-def _agent_policy(agent: models.AgentConfig, index: int, folder: Path, source: str | Path | None) -> Policy:
+def _agent_policy(agent: AgentConfig, index: int, folder: Path, source: str | Path | None) -> Policy:
     ref = agent.policy
     where = f"agents[{index}].policy"
     if ref.type == "FromJson":

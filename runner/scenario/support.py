@@ -18,7 +18,8 @@ from pathlib import Path
 
 from runner.errors import NotSupportedError
 from runner.scenario import events as scenario_events
-from runner.scenario import models
+from runner.scenario.agents import AgentConfig
+from runner.scenario.config import ScenarioConfig
 
 SUPPORTED_EVENTS = (
     scenario_events.CustomTransactionArrival,
@@ -32,8 +33,8 @@ SUPPORTED_EVENTS = (
 )
 BATCH_MISSING_EVENTS: tuple[type, ...] = ()
 
-ScenarioCheck = tuple[str, str, Callable[[models.ScenarioConfig], bool]]
-AgentCheck = tuple[str, str, Callable[[models.AgentConfig], bool]]
+ScenarioCheck = tuple[str, str, Callable[[ScenarioConfig], bool]]
+AgentCheck = tuple[str, str, Callable[[AgentConfig], bool]]
 
 # Neither engine yet — delete a line when the feature lands.
 _REFUSED_SCENARIO: list[ScenarioCheck] = []
@@ -44,25 +45,25 @@ _BATCH_MISSING_SCENARIO: list[ScenarioCheck] = []
 _BATCH_MISSING_AGENT: list[AgentCheck] = []
 
 # Keys SimCash accepts and ignores.
-_LEGACY_SCENARIO: list[tuple[str, Callable[[models.ScenarioConfig], bool]]] = [
+_LEGACY_SCENARIO: list[tuple[str, Callable[[ScenarioConfig], bool]]] = [
     ("simulation.lsm_enabled", lambda c: c.simulation.lsm_enabled is not None),
     ("simulation.lsm_frequency_ticks", lambda c: c.simulation.lsm_frequency_ticks is not None),
     ("cost_model", lambda c: c.cost_model is not None),
 ]
-_LEGACY_AGENT: list[tuple[str, Callable[[models.AgentConfig], bool]]] = [
+_LEGACY_AGENT: list[tuple[str, Callable[[AgentConfig], bool]]] = [
     ("overdraft_rate", lambda a: a.overdraft_rate is not None),
     ("delay_cost_per_tick", lambda a: a.delay_cost_per_tick is not None),
 ]
 
 
-def _found(cfg: models.ScenarioConfig, scenario: list[ScenarioCheck], agent: list[AgentCheck]) -> list[tuple[str, str]]:
+def _found(cfg: ScenarioConfig, scenario: list[ScenarioCheck], agent: list[AgentCheck]) -> list[tuple[str, str]]:
     found = [(key, detail) for key, detail, used in scenario if used(cfg)]
     for i, a in enumerate(cfg.agents):
         found += [(f"agents[{i}].{key}", detail) for key, detail, used in agent if used(a)]
     return found
 
 
-def unsupported_features(cfg: models.ScenarioConfig) -> list[tuple[str, str]]:
+def unsupported_features(cfg: ScenarioConfig) -> list[tuple[str, str]]:
     """(dotted key, detail) for every feature of ``cfg`` that no engine can run yet."""
     found = _found(cfg, _REFUSED_SCENARIO, _REFUSED_AGENT)
     for i, event in enumerate(cfg.scenario_events):
@@ -71,7 +72,7 @@ def unsupported_features(cfg: models.ScenarioConfig) -> list[tuple[str, str]]:
     return found
 
 
-def batch_missing_features(cfg: models.ScenarioConfig) -> list[tuple[str, str]]:
+def batch_missing_features(cfg: ScenarioConfig) -> list[tuple[str, str]]:
     """(dotted key, detail) for every feature of ``cfg`` the batch engine cannot run yet."""
     found = _found(cfg, _BATCH_MISSING_SCENARIO, _BATCH_MISSING_AGENT)
     for i, event in enumerate(cfg.scenario_events):
@@ -80,7 +81,7 @@ def batch_missing_features(cfg: models.ScenarioConfig) -> list[tuple[str, str]]:
     return found
 
 
-def legacy_warnings(cfg: models.ScenarioConfig) -> list[str]:
+def legacy_warnings(cfg: ScenarioConfig) -> list[str]:
     """One line per legacy key of ``cfg`` that SimCash accepts and ignores (so do we)."""
     keys = [key for key, used in _LEGACY_SCENARIO if used(cfg)]
     for i, agent in enumerate(cfg.agents):
@@ -92,7 +93,7 @@ def legacy_warnings(cfg: models.ScenarioConfig) -> list[str]:
     return lines
 
 
-def check_supported(cfg: models.ScenarioConfig, source: str | Path | None = None) -> None:
+def check_supported(cfg: ScenarioConfig, source: str | Path | None = None) -> None:
     """Raise `NotSupportedError` for the first feature of ``cfg`` no engine runs yet."""
     found = unsupported_features(cfg)
     if found:

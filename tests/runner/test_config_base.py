@@ -8,13 +8,26 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 import runner.experiment.config
-import runner.scenario.models
+import runner.scenario.agents
+import runner.scenario.arrivals
+import runner.scenario.config
+import runner.scenario.costs
+import runner.scenario.events
+import runner.scenario.settlement
 import sweep.spec
 from runner.config_base import Strict
 
-CONFIG_MODULES = (runner.scenario.models, runner.experiment.config, sweep.spec)
+SCENARIO_MODULES = (
+    runner.scenario.config,
+    runner.scenario.agents,
+    runner.scenario.arrivals,
+    runner.scenario.costs,
+    runner.scenario.settlement,
+    runner.scenario.events,
+)
+CONFIG_MODULES = (*SCENARIO_MODULES, runner.experiment.config, sweep.spec)
 # A policy reference takes a named policy's keyword arguments inline (as SimCash allows).
-EXTRA_ALLOWED = {runner.scenario.models.PolicyRef}
+EXTRA_ALLOWED = {runner.scenario.agents.PolicyRef}
 
 
 def _models() -> list[type[BaseModel]]:

@@ -417,7 +417,7 @@ def test_worst_case_cost_beyond_int64_is_refused_naming_the_largest_term() -> No
 
 def test_every_shipped_scenario_is_within_bounds() -> None:
     from runner.input_files import read_yaml_mapping
-    from runner.scenario.models import ScenarioConfig
+    from runner.scenario.config import ScenarioConfig
 
     files = [*EXPERIMENTS.rglob("*.yaml"), *(Path(__file__).parents[2] / "../shared/compat").rglob("*.yaml")]
     checked = 0

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from runner.engine.schedule import generate_schedule
-from runner.scenario.models import ScenarioConfig
+from runner.scenario.config import ScenarioConfig
 
 AMOUNT = {"type": "Uniform", "min": 100, "max": 100}
 

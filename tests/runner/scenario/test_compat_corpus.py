@@ -101,7 +101,7 @@ def test_unsupported_example_features_are_reported(compat_dir: Path) -> None:
     first key the loader names (``-s`` or ``-rP`` shows it)."""
     import yaml
 
-    from runner.scenario.models import ScenarioConfig
+    from runner.scenario.config import ScenarioConfig
 
     lines = []
     for name in sorted(EXAMPLE_OUTCOMES):
