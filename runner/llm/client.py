@@ -29,8 +29,8 @@ from runner.errors import ConfigError, PolicyError
 from runner.llm.config import LLMConfig, missing_key_error
 from runner.llm.log_redaction import protect_secrets
 from runner.llm.parsing import extract_policy_json
-from runner.llm.prompts import build_system_prompt, build_user_prompt
 from runner.llm.responses import CallOutcome
+from runner.llm.system_prompt import build_system_prompt
 from runner.llm.transport import LiteLLMTransport, LLMTransport, Sleep
 from runner.llm.untrusted import (
     MAX_REASK_ERRORS,
@@ -40,6 +40,7 @@ from runner.llm.untrusted import (
     cut,
     secret_values,
 )
+from runner.llm.user_prompt import build_user_prompt
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.parse import parse_policy
 from runner.policy.serialize import policy_to_doc
