@@ -214,7 +214,9 @@ def run_cost_child(workdir: Path) -> None:
     began = cpu()
     import sweep.actors  # noqa: F401 — what a run actor's process imports (Ray included)
     from runner.llm.config import LLMConfig
-    from runner.llm.transport import Answer, CallOutcome, LiteLLMTransport, load_litellm
+    from runner.llm.litellm_loader import load_litellm
+    from runner.llm.responses import Answer, CallOutcome
+    from runner.llm.transport import LiteLLMTransport
     from sweep.run import run_one
     from sweep.spec import check_sweep_file
     from sweep.store import open_store

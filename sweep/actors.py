@@ -29,7 +29,7 @@ from runner.engine.schedule import Schedule
 from runner.engine.schedule_batch import ScheduleBatch
 from runner.engine.setup import EngineSetup
 from runner.llm.config import LLMConfig
-from runner.llm.transport import CallOutcome
+from runner.llm.responses import CallOutcome
 from sweep.limits import PROPOSAL_PRIORITY, LocalLimiter
 from sweep.run import CellInputs, run_one
 from sweep.store import open_store
@@ -194,7 +194,8 @@ class LLMGatewayActor:
     def __init__(self, key_env: Mapping[str, str] | None = None, concurrency: Mapping[str, int] | None = None) -> None:
         os.environ.update(WORKER_ENV)
         os.environ.update(key_env or {})
-        from runner.llm.transport import LiteLLMTransport, load_litellm
+        from runner.llm.litellm_loader import load_litellm
+        from runner.llm.transport import LiteLLMTransport
 
         self.limits = LocalLimiter(dict(concurrency or {}))
         load_litellm()

@@ -15,12 +15,10 @@ os.environ.setdefault("LITELLM_OFFLINE_MODE", "true")
 
 from runner.llm.client import ExperimentLLMClient
 from runner.llm.config import LLMConfig
+from runner.llm.events import filter_events_for_agent
 from runner.llm.parsing import extract_policy_json
-from runner.llm.prompts import (
-    build_system_prompt,
-    build_user_prompt,
-    filter_events_for_agent,
-)
+from runner.llm.system_prompt import build_system_prompt
+from runner.llm.user_prompt import build_user_prompt
 from runner.proposals import LLMUsage
 
 __all__ = [

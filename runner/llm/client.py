@@ -8,7 +8,7 @@ provider failures are retried with backoff inside an attempt (`runner.llm.transp
 not count as re-asks. If the provider keeps failing, the attempt is recorded with its error
 and the result carries no policy: a run does not die from provider trouble. It does die, with
 a `ConfigError`, when the model cannot be called at all (missing credentials, a key, access or
-model the provider refuses: `runner.llm.transport.is_fatal`), instead of spending every
+model the provider refuses: `runner.llm.retry_policy.is_fatal`), instead of spending every
 iteration on calls that cannot succeed.
 
 Every HTTP call becomes an `LLMInteraction` (messages sent, raw text, reasoning, parsed
@@ -27,9 +27,11 @@ import logging
 from runner.engine.setup import RUNNABLE_ACTIONS
 from runner.errors import ConfigError, PolicyError
 from runner.llm.config import LLMConfig, missing_key_error
+from runner.llm.log_redaction import protect_secrets
 from runner.llm.parsing import extract_policy_json
-from runner.llm.prompts import build_system_prompt, build_user_prompt
-from runner.llm.transport import CallOutcome, LiteLLMTransport, LLMTransport, Sleep, protect_secrets
+from runner.llm.responses import CallOutcome
+from runner.llm.system_prompt import build_system_prompt
+from runner.llm.transport import LiteLLMTransport, LLMTransport, Sleep
 from runner.llm.untrusted import (
     MAX_REASK_ERRORS,
     MAX_REASK_REPLY_CHARS,
@@ -38,6 +40,7 @@ from runner.llm.untrusted import (
     cut,
     secret_values,
 )
+from runner.llm.user_prompt import build_user_prompt
 from runner.policy.constraints import ScenarioConstraints
 from runner.policy.parse import parse_policy
 from runner.policy.serialize import policy_to_doc
@@ -159,7 +162,7 @@ class ExperimentLLMClient:
         """Ask for a better policy for ``context.agent_id``; provider trouble gives no policy.
 
         Raises:
-            ConfigError: the model cannot be called at all (`runner.llm.transport.is_fatal`).
+            ConfigError: the model cannot be called at all (`runner.llm.retry_policy.is_fatal`).
 
         Returns:
             The valid policy (canonical JSON, node ids filled) or None, the number of attempts

@@ -1,8 +1,8 @@
 """What the system prompt says about the policy language: trees, actions, values, operators.
 
-Plain data, kept apart from prompt assembly (`runner.llm.prompts`) so the wording of the DSL
-reference can be reviewed in one place. Action parameters come from the parser's own tables,
-so the prompt cannot drift from what `validate_policy` accepts.
+Plain data, kept apart from prompt assembly (`runner.llm.policy_reference`) so the wording of
+the DSL reference can be reviewed in one place. Action parameters come from the parser's own
+tables, so the prompt cannot drift from what `validate_policy` accepts.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Provider output is untrusted data: cleaned once, where it enters (`runner.llm.transport`).
+"""Provider output is untrusted data: cleaned once, where it enters (`runner.llm.responses`, `transport`).
 
 Every text a provider controls — a reply, its reasoning, an error message (which may echo
 request headers) — passes `Cleaner.text` before anything prints, stores or parses it:

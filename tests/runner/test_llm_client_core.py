@@ -8,7 +8,7 @@ import json
 import pytest
 
 from runner.llm import ExperimentLLMClient
-from runner.llm.prompts import DEFAULT_SYSTEM_PROMPT
+from runner.llm.system_prompt import DEFAULT_SYSTEM_PROMPT
 from runner.policy import validate_policy
 from runner.proposals import PolicyGenerationResult, PolicyProposer
 from tests.fakes.contexts import (

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from runner.llm.parsing import extract_policy_json
-from runner.llm.transport import Scrubber, retry_after_seconds
+from runner.llm.retry_policy import retry_after_seconds
+from runner.llm.untrusted import Scrubber
 
 POLICY = {
     "parameters": {"initial_liquidity_fraction": 0.2},

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from runner.llm.events import filter_events_for_agent, format_events
-from runner.llm.prompts import build_system_prompt, build_user_prompt
+from runner.llm.system_prompt import build_system_prompt
+from runner.llm.user_prompt import build_user_prompt
 from runner.money import format_cents
 from tests.fakes.contexts import (
     BANK_B_FRACTION,

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from runner.experiment.streams import scenario_facts
-from runner.llm.prompts import build_system_prompt
 from runner.llm.settlement_rules import settlement_lines
+from runner.llm.system_prompt import build_system_prompt
 from runner.policy.constraints import ScenarioConstraints
 from runner.proposals import SettlementFacts
 from runner.scenario import scenario_from_dict

@@ -24,7 +24,8 @@ import pytest
 
 from runner.errors import ConfigError
 from runner.llm import ExperimentLLMClient, LLMConfig
-from runner.llm.transport import Answer, CallOutcome, LiteLLMTransport
+from runner.llm.responses import Answer, CallOutcome
+from runner.llm.transport import LiteLLMTransport
 from tests.conftest import ROOT
 from tests.fakes.contexts import (
     FAKE_KEY,
