@@ -15,7 +15,7 @@ from runner.llm.settlement_rules import settlement_lines
 from runner.money import format_cents
 from runner.policy.constraints import ScenarioConstraints
 from runner.proposals import ScenarioFacts
-from runner.scenario.models import CostRates, FixedPenalty, Penalty, RatePenalty
+from runner.scenario.costs import CostRates, FixedPenalty, Penalty, RatePenalty
 
 DEFAULT_SYSTEM_PROMPT = (
     "You manage the intraday liquidity of one bank in a real-time gross settlement (RTGS) "
