@@ -12,6 +12,8 @@ priority escalation and Queue-1 ordering → payment trees over Queue 1 (one sna
 Collateral trees run after the arrivals and after the LSM, timers after the bank trees
 (`runner.engine.reference_collateral`). Every settlement path goes through `_ReferenceDay.can_settle`
 (liquidity and limits) or, for the LSM's groups, `settle_group` (net positions and limits).
+What the trees read is `runner.engine.reference_context`; the bank tree and the release budget
+it sets, `runner.engine.reference_bank_tree`.
 
 Decisions where SimCash has a quirk (documented in docs/engine.md):
 * a payment not settled by the end of its deadline tick pays the deadline penalty once, at
@@ -31,7 +33,9 @@ import numpy as np
 
 from runner.engine.limits import OutflowLimits
 from runner.engine.rates import COMPONENTS
+from runner.engine.reference_bank_tree import bank_tree, may_release
 from runner.engine.reference_collateral import collateral_tree, run_timers
+from runner.engine.reference_context import bank_base, payment_base
 from runner.engine.reference_costs import accrue_costs, close_day, cost_table
 from runner.engine.reference_lsm import run_lsm
 from runner.engine.reference_payment import Budget, Tx
@@ -39,8 +43,6 @@ from runner.engine.reference_queue2 import queue2_policy_pass
 from runner.engine.reference_split import UNSUBMITTED_PART, queue2_rank, settle_ancestors, split_payment
 from runner.engine.results import CostTable
 from runner.engine.rules import (
-    BUDGET_MAX,
-    PRIORITY_FLAGS,
     SPLIT_ACTIONS,
     Status,
     allowed_overdraft,
@@ -209,7 +211,7 @@ class _ReferenceDay:
         for a in range(self.setup.n_agents):
             collateral_tree(self, a, t, "strategic_collateral_tree")
         for a in range(self.setup.n_agents):
-            self.bank_tree(a, t)
+            bank_tree(self, a, t)
         run_timers(self, t)
         self.escalate(t)
         pending = self.payment_pass(t)
@@ -281,72 +283,6 @@ class _ReferenceDay:
                 self.emit(t, "ScheduledSettlementFailed", amount=amount, **names)
 
     # ------------------------------------------------------------------ policies
-    def bank_base(self, a: int, t: int) -> dict[str, Any]:
-        setup = self.setup
-        rates = setup.rates.raw
-        mine_q2 = [tx for tx in self.q2 if tx.sender == a]
-        return {
-            "balance": float(self.balance[a]),
-            "unsecured_cap": float(self.cap[a]),
-            "posted_collateral": float(self.posted[a]),
-            "haircut": float(setup.haircut[a]),
-            "max_collateral_capacity": float(self.max_collateral(a)),
-            "q1_value": float(sum(tx.remaining for tx in self.q1[a])),
-            "q1_count": float(len(self.q1[a])),
-            "q2_count_agent": float(len(mine_q2)),
-            "q2_size": float(len(self.q2)),
-            "q2_value": float(sum(tx.remaining for tx in self.q2)),
-            "q2_nearest_deadline": float(min((tx.deadline for tx in mine_q2), default=math.inf)),
-            "arrived_value_today": float(self.arrived_today[a]),
-            "settled_value_today": float(self.settled_today[a]),
-            "tick": float(t),
-            "tpd": float(setup.ticks_per_day),
-            "n_agents": float(setup.n_agents),
-            "eod_rush_threshold": setup.eod_rush_threshold,
-            "delay_rate": rates.delay_cost_per_tick_per_cent,
-            "overdraft_bps": rates.overdraft_bps_per_tick,
-            "collateral_bps": rates.collateral_cost_per_tick_bps,
-            "overdue_multiplier": rates.overdue_delay_multiplier,
-            "split_friction": float(rates.split_friction_cost),
-            "deadline_penalty_here": float(setup.rates.deadline_penalty.of_int(0)),
-            "eod_penalty_here": float(setup.rates.eod_penalty.of_int(0)),
-            "registers": lambda name: self.registers[a].get(name, 0.0),
-        }
-
-    def bank_tree(self, a: int, t: int) -> None:
-        """Run bank ``a``'s bank tree. A release budget lasts (with what was released against
-        it) until the tree answers ``NoAction`` or sets a new one; ``SetState`` / ``AddState``
-        leave it in place (as in SimCash). No bank tree: no budget."""
-        program = self.setup.programs[a]
-        if not program.has_tree("bank_tree"):
-            self.budget[a] = None
-            return
-        node, args = program.decide_one("bank_tree", self.bank_base(a, t))
-        self.emit(t, "BankDecision", agent=self.setup.agent_ids[a], action=node.action, node=node.node_id)
-        if node.action == "NoAction":
-            self.budget[a] = None
-        elif node.action == "SetState":
-            self.registers[a][str(args["key"])] = float(args["value"])
-        elif node.action == "AddState":
-            key = str(args["key"])
-            self.registers[a][key] = self.registers[a].get(key, 0.0) + float(args["value"])
-        elif node.action == "SetReleaseBudget":
-            focus = args.get("focus_counterparties", args.get("focus_cpty_list"))
-            per = args.get("max_per_counterparty", args.get("max_per_cpty"))
-            name = program.name
-            self.budget[a] = Budget(
-                left=whole_arg(
-                    float(args["max_value_to_release"]), 0, BUDGET_MAX, "max_value_to_release", name, floor=True
-                ),
-                focus=None
-                if focus is None
-                else tuple(self.setup.agent_ids.index(x) for x in focus if x in self.setup.agent_ids),
-                per_cpty=None
-                if per is None
-                else whole_arg(float(per), 0, BUDGET_MAX, "max_per_counterparty", name, floor=True),
-                used={},
-            )
-
     def payment_pass(self, t: int) -> list[Tx]:
         """Decide every Queue-1 payment against one snapshot per bank; return releases in order."""
         pending: list[Tx] = []
@@ -355,8 +291,8 @@ class _ReferenceDay:
             if not queue:
                 continue
             program = self.setup.programs[a]
-            base = self.bank_base(a, t)
-            decisions = [program.decide_one("payment_tree", self.tx_context(base, tx, in_q2=False)) for tx in queue]
+            bank = bank_base(self, a, t)
+            decisions = [program.decide_one("payment_tree", payment_base(self, bank, tx, in_q2=False)) for tx in queue]
             self.decisions += len(queue)
             keep: list[Tx] = []
             later: list[Tx] = []  # staggered children: the end of Queue 1, decided next tick
@@ -364,7 +300,7 @@ class _ReferenceDay:
                 self.emit(
                     t, "PolicyDecision", agent=self.setup.agent_ids[a], tx=tx.id, action=node.action, node=node.node_id
                 )
-                if node.action in ("Release", "ReleaseWithCredit") and self._may_release(tx, args, t):
+                if node.action in ("Release", "ReleaseWithCredit") and may_release(self, tx, args, t):
                     pending.append(tx)
                 elif node.action in SPLIT_ACTIONS:
                     now, rest = split_payment(self, tx, node.action, args, t, program.name)
@@ -383,47 +319,9 @@ class _ReferenceDay:
             self.q1[a] = keep + later
         return pending
 
-    def tx_context(self, base: dict[str, Any], tx: Tx, *, in_q2: bool) -> dict[str, Any]:
-        rates = self.setup.rates
-        return {
-            **base,
-            "amount": float(tx.amount),
-            "remaining": float(tx.remaining),
-            "arrival_tick": float(tx.arrival),
-            "deadline_tick": float(tx.deadline),
-            "priority": float(tx.priority),
-            "is_split": float(tx.parent is not None),
-            # submitted and waiting: a part a StaggerSplit released at once reads 0 (SimCash)
-            "in_queue2": float(in_q2 and tx.submitted != UNSUBMITTED_PART),
-            "deadline_penalty_here": float(rates.deadline_penalty.of_int(tx.amount)),
-            "eod_penalty_here": float(rates.eod_penalty.of_int(tx.remaining)),
-        }
-
     def queue2_policy_pass(self, t: int) -> None:
         """The payment tree over Queue 2 (`runner.engine.reference_queue2`)."""
         queue2_policy_pass(self, t)
-
-    def _may_release(self, tx: Tx, args: dict[str, Any], t: int) -> bool:
-        """A ``Release``: its ``priority_flag`` applies at once (even if the payment stays);
-        it leaves Queue 1 unless timed for a later tick or held back by the release budget."""
-        flag = args.get("priority_flag")
-        if isinstance(flag, str) and flag in PRIORITY_FLAGS:
-            tx.priority = PRIORITY_FLAGS[flag]
-        timed = args.get("timed_for_tick")
-        if timed is not None and timed > t:
-            return False
-        budget = self.budget[tx.sender]
-        if budget is not None:
-            used = budget.used.get(tx.receiver, 0)
-            if (
-                tx.remaining > budget.left
-                or (budget.focus is not None and tx.receiver not in budget.focus)
-                or (budget.per_cpty is not None and used + tx.remaining > budget.per_cpty)
-            ):
-                return False
-            budget.left -= tx.remaining
-            budget.used[tx.receiver] = used + tx.remaining
-        return True
 
     # ------------------------------------------------------------------ settlement
     def queue2_pass(self, t: int) -> bool:

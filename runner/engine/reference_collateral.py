@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from runner.engine.reference_context import bank_base
 from runner.engine.rules import whole_arg
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def collateral_tree(day: _ReferenceDay, a: int, t: int, tree: str) -> None:
     program = day.setup.programs[a]
     if not program.has_tree(tree):
         return
-    node, args = program.decide_one(tree, day.bank_base(a, t))
+    node, args = program.decide_one(tree, bank_base(day, a, t))
     agent = day.setup.agent_ids[a]
     if node.action == "PostCollateral":
         room = max(0, day.max_collateral(a) - day.posted[a])

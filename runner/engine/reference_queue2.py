@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from runner.engine.reference_context import bank_base, payment_base
 from runner.engine.rules import QUEUE2_ACTIONS, Status, rtgs_priority
 
 if TYPE_CHECKING:
@@ -23,8 +24,8 @@ def queue2_policy_pass(day: _ReferenceDay, t: int) -> None:
         mine = [tx for tx in day.q2 if tx.sender == a]
         if not mine or not program.actions("payment_tree") & QUEUE2_ACTIONS:
             continue  # no other action acts on Queue 2: nothing can change
-        base = day.bank_base(a, t)
-        decisions = [program.decide_one("payment_tree", day.tx_context(base, tx, in_q2=True)) for tx in mine]
+        bank = bank_base(day, a, t)
+        decisions = [program.decide_one("payment_tree", payment_base(day, bank, tx, in_q2=True)) for tx in mine]
         decided.append((a, mine, decisions))
     for a, mine, decisions in decided:
         for tx, (node, args) in zip(mine, decisions, strict=True):
