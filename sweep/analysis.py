@@ -29,7 +29,7 @@ from runner.errors import ConfigError
 from runner.experiment.stats import t_quantile
 from runner.experiment.status import RunStatus
 from runner.money import format_cents
-from sweep.store_base import check_names
+from sweep.part_names import check_names
 
 Row = dict[str, Any]
 BASELINE_MODELS = frozenset({"builtin/none"})
