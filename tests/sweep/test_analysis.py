@@ -18,7 +18,9 @@ import pyarrow as pa
 import pytest
 
 from runner.errors import ConfigError
-from sweep.analysis import analysis_table, analyze_results, cost_stats, t_quantile
+from runner.experiment.stats import t_quantile
+from sweep.analysis import analysis_table, analyze_results
+from sweep.analysis_stats import cost_stats
 from sweep.part_names import iteration_part
 from sweep.store import MemoryStore, ParquetStore, ResultStore
 
