@@ -12,23 +12,22 @@ The line has the shape ``<file>: <dotted.path>: <what must hold>, got <value>``:
 - a validator message may start with a path relative to where it ran
   (``"max: must be >= min (500), got 200"``); that path is appended to the location;
 - further problems are only counted and located: ``(+2 more: a.b, c[0].d)``.
+
+Dotted paths, value renderings and "did you mean" are `runner.config_text`; the keys a model
+accepts at a location are `runner.config_fields`.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
 import re
-import types
-import typing
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from runner.config_fields import DISCRIMINATORS, fields_at, literal_values, model_named
+from runner.config_text import Loc, closest, dotted, join_path, readable_tag, show_value
 from runner.errors import ConfigError
-
-Loc = tuple[str | int, ...]
 
 _NO_DATA = object()
 _SHAPE_ERRORS = {
@@ -47,7 +46,6 @@ _SHAPE_ERRORS = {
     "model_attributes_type",
     "is_instance_of",
 }
-_DISCRIMINATORS = ("type", "mode")
 # Accepted forms of the union fields of paylab's config models, by a member's name.
 _UNION_HINTS = (
     (
@@ -102,7 +100,7 @@ def pydantic_error(
     errors = [_Err(e, data) for e in exc.errors()]
     if not errors:
         return ConfigError("invalid value", source=source, path=prefix)
-    model = model or _model_named(exc.title)
+    model = model or model_named(exc.title)
     path, message, covered = _describe(errors, model)
     others: list[str] = []
     remaining = _without(errors, covered)
@@ -112,9 +110,9 @@ def pydantic_error(
             others.append(other)
         remaining = _without(remaining, covered)
     if others:
-        shown = ", ".join(_join(prefix, p) or "(root)" for p in others[:3])
+        shown = ", ".join(join_path(prefix, p) or "(root)" for p in others[:3])
         message += f" (+{len(others)} more: {shown}{', …' if len(others) > 3 else ''})"
-    return ConfigError(message, source=source, path=_join(prefix, path))
+    return ConfigError(message, source=source, path=join_path(prefix, path))
 
 
 class _Err:
@@ -167,7 +165,7 @@ def _tag_names() -> set[str]:
     for obj in vars(models).values():
         if isinstance(obj, type) and issubclass(obj, BaseModel):
             names.add(obj.__name__)
-            names.update(_literal_values(obj, _DISCRIMINATORS))
+            names.update(literal_values(obj, DISCRIMINATORS))
     return names
 
 
@@ -204,8 +202,8 @@ def _describe(errors: list[_Err], model: type[BaseModel] | None) -> tuple[str, s
     tags = " ".join(str(t) for t in branches)
     hint = next((text for name, text in _UNION_HINTS if name in tags), None)
     if hint is None:
-        hint = "must be one of: " + ", ".join(_readable_tag(t) for t in branches)
-    return _dotted(first.group), f"{hint}, got {show_value(value)}", group
+        hint = "must be one of: " + ", ".join(readable_tag(t) for t in branches)
+    return dotted(first.group), f"{hint}, got {show_value(value)}", group
 
 
 def _fits(errs: list[_Err], base: int) -> bool:
@@ -214,7 +212,7 @@ def _fits(errs: list[_Err], base: int) -> bool:
         sub = e.keys(base + 1)
         if e.type in _SHAPE_ERRORS and not sub:
             return False
-        if e.type == "literal_error" and len(sub) == 1 and sub[0] in _DISCRIMINATORS:
+        if e.type == "literal_error" and len(sub) == 1 and sub[0] in DISCRIMINATORS:
             return False
         if e.type in ("union_tag_invalid", "union_tag_not_found") and not sub:
             return False
@@ -228,14 +226,14 @@ def _discriminator_problem(group: list[_Err], base: int, value: Any) -> tuple[st
     for e in group:
         if e.type == "union_tag_invalid" and not e.keys(base + 1):
             return _plain(e, None)
-    for key in _DISCRIMINATORS:
+    for key in DISCRIMINATORS:
         expected = [
             str(e.raw.get("ctx", {}).get("expected", ""))
             for e in group
             if e.type == "literal_error" and e.keys(base + 1) == (key,)
         ]
         if expected:
-            where = _dotted((*group[0].group, key))
+            where = dotted((*group[0].group, key))
             if key not in value:
                 return where, f"required key is missing (one of {' or '.join(expected)})"
             return where, f"must be {' or '.join(expected)}, got {show_value(value[key])}"
@@ -248,17 +246,17 @@ def _plain(e: _Err, model: type[BaseModel] | None) -> tuple[str, str]:
     value = e.raw.get("input")
     kind = e.type
     if kind == "extra_forbidden":
-        return _dotted(keys), _unknown_key(str(keys[-1]), _fields_at(model, e.loc[:-1]))
+        return dotted(keys), _unknown_key(str(keys[-1]), fields_at(model, e.loc[:-1]))
     if kind == "missing":
-        return _dotted(keys), "required key is missing"
+        return dotted(keys), "required key is missing"
     if kind in ("value_error", "assertion_error"):
-        return _validator_message(_dotted(keys), str(e.raw["msg"]))
+        return _validator_message(dotted(keys), str(e.raw["msg"]))
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        where = _join(_dotted(keys), str(ctx.get("discriminator", "'type'")).strip("'"))
+        where = join_path(dotted(keys), str(ctx.get("discriminator", "'type'")).strip("'"))
         if kind == "union_tag_not_found":
             return where, "required key is missing"
         return where, f"must be one of {ctx.get('expected_tags')}, got {show_value(ctx.get('tag'))}"
-    return _dotted(keys), f"{_requirement(kind, ctx, str(e.raw['msg']))}, got {show_value(value)}"
+    return dotted(keys), f"{_requirement(kind, ctx, str(e.raw['msg']))}, got {show_value(value)}"
 
 
 def _validator_message(where: str, msg: str) -> tuple[str, str]:
@@ -266,7 +264,7 @@ def _validator_message(where: str, msg: str) -> tuple[str, str]:
     msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     match = _REL_PATH.match(msg)
     if match:
-        return _join(where, match.group(1)), match.group(2)
+        return join_path(where, match.group(1)), match.group(2)
     return where, msg
 
 
@@ -296,143 +294,3 @@ def _unknown_key(key: str, allowed: list[str] | None) -> str:
     if guess:
         return f"unknown key (did you mean '{guess}'?)"
     return f"unknown key (allowed: {', '.join(allowed)})"
-
-
-def closest(word: object, choices: Any) -> str | None:
-    """The choice ``word`` was most likely meant to be (a typo or a truncation), if any."""
-    if not isinstance(word, str) or not word:
-        return None
-    options = [str(c) for c in choices]
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    if close:
-        return close[0]
-    lower = word.lower()
-    return next((c for c in options if len(word) >= 4 and lower in c.lower()), None)
-
-
-# --------------------------------------------------------------------------- formatting
-
-
-def _dotted(keys: Loc) -> str:
-    out = ""
-    for item in keys:
-        out += f"[{item}]" if isinstance(item, int) else (f".{item}" if out else str(item))
-    return out
-
-
-def _join(prefix: str, path: str) -> str:
-    if prefix and path:
-        return f"{prefix}.{path}"
-    return prefix or path
-
-
-def show_value(value: Any) -> str:
-    """A short rendering of a received value for "…, got <value>" (long values summarised)."""
-    if value is None or isinstance(value, bool):
-        return {None: "null", True: "true", False: "false"}[value]
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return repr(value if len(value) <= 40 else value[:37] + "...")
-    try:
-        text = json.dumps(value, default=str)
-    except (TypeError, ValueError):
-        text = ""
-    if not text or len(text) > 60:
-        if isinstance(value, dict):
-            text = f"a mapping with keys {', '.join(map(str, list(value)[:5]))}"
-        elif isinstance(value, list | tuple):
-            text = f"a list of {len(value)} items"
-        else:
-            text = type(value).__name__
-    return text
-
-
-def _readable_tag(tag: str | int) -> str:
-    text = str(tag)
-    for old, new in (("constrained-", ""), ("tagged-union[", "one of ["), ("function-after[", "")):
-        text = text.replace(old, new)
-    return text
-
-
-# --------------------------------------------------------------------------- model lookup
-
-
-def _model_named(title: str) -> type[BaseModel] | None:
-    """The model class pydantic named in the error title, if it is unambiguous."""
-    found: list[type[BaseModel]] = []
-    stack = list(BaseModel.__subclasses__())
-    while stack:
-        cls = stack.pop()
-        stack.extend(cls.__subclasses__())
-        if cls.__name__ == title and cls.__module__.startswith(("runner", "sweep")):
-            found.append(cls)
-    return found[0] if len(found) == 1 else None
-
-
-def _fields_at(model: type[BaseModel] | None, loc: Loc) -> list[str] | None:
-    """The keys the model at ``loc`` (under ``model``) accepts, when it can be resolved."""
-    tp: Any = model
-    try:
-        for item in loc:
-            tp = _step(_unwrap(tp), item)
-            if tp is None:
-                return None
-        target = _unwrap(tp)
-    except (TypeError, IndexError, KeyError, AttributeError):
-        return None
-    if not (isinstance(target, type) and issubclass(target, BaseModel)):
-        return None
-    return [f.alias or name for name, f in target.model_fields.items()]
-
-
-def _unwrap(tp: Any) -> Any:
-    """Strip Annotated and ``| None``."""
-    while typing.get_origin(tp) is typing.Annotated:
-        tp = typing.get_args(tp)[0]
-    if _is_union(tp):
-        members = [m for m in typing.get_args(tp) if m is not type(None)]
-        if len(members) == 1:
-            return _unwrap(members[0])
-    return tp
-
-
-def _is_union(tp: Any) -> bool:
-    return typing.get_origin(tp) in (Union, types.UnionType)
-
-
-def _step(tp: Any, item: str | int) -> Any:
-    """The type found under ``item`` (a key, an index or a union tag) of type ``tp``."""
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        fields = {f.alias or n: f for n, f in tp.model_fields.items()} | tp.model_fields
-        return fields[item].annotation if item in fields else None
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin is tuple and isinstance(item, int):
-        return args[min(item, len(args) - 1)]
-    if origin in (list, tuple, dict):
-        return args[-1]
-    return _union_member(args, item) if _is_union(tp) else None
-
-
-def _union_member(members: tuple[Any, ...], tag: str | int) -> Any:
-    for member in members:
-        m = _unwrap(member)
-        if (
-            isinstance(m, type)
-            and issubclass(m, BaseModel)
-            and (tag == m.__name__ or tag in _literal_values(m, _DISCRIMINATORS))
-        ):
-            return m
-        if _is_union(m) and isinstance(tag, str) and tag.startswith("tagged-union"):
-            return m
-    return None
-
-
-def _literal_values(cls: type[BaseModel], keys: tuple[str, ...]) -> set[str]:
-    values: set[str] = set()
-    for key in keys:
-        field = cls.model_fields.get(key)
-        if field is not None and typing.get_origin(field.annotation) is Literal:
-            values.update(str(v) for v in typing.get_args(field.annotation))
-    return values

@@ -33,7 +33,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sweep.store_base import FileRef, PartIndex
+from sweep.part_names import FileRef, PartIndex
 
 BATCH_PREFIX = "~batch-"
 RUNS_KEY = b"paylab.runs"  # a batch's [[run_id, token, [[part, rows], ...]], ...]

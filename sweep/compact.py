@@ -31,9 +31,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from runner.experiment.status import RunStatus
+from sweep.part_names import PartIndex
+from sweep.schema_fit import fit, target_schema, unify
 from sweep.status_files import status_batch_generation
 from sweep.store import ParquetStore, ResultStore
-from sweep.store_base import PartIndex, fit, target_schema, unify
 from sweep.tables import SCHEMAS, TABLES
 
 COMPACT_EVERY = 64  # finished runs with files of their own before a batch is made mid-sweep

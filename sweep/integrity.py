@@ -28,8 +28,8 @@ import pyarrow.parquet as pq
 from runner.experiment.event_types import ExperimentEndPayload, type_name
 from runner.experiment.status import RunStatus
 from sweep.batch_files import batch_generation
+from sweep.part_names import parse_file_name
 from sweep.store import ParquetStore, ResultStore
-from sweep.store_base import parse_file_name
 from sweep.tables import TABLES
 
 READ_ERRORS = (OSError, pa.ArrowException, ValueError)

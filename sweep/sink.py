@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from runner.experiment.event_types import ExperimentEndPayload, ReferenceCostPayload
 from runner.experiment.events import Event
+from sweep.part_names import FINAL_PART, iteration_part
 from sweep.store import ResultStore
-from sweep.store_base import FINAL_PART, iteration_part
 from sweep.table_rows import rows_for_events
 from sweep.tables import EVENT_TABLES
 

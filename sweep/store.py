@@ -58,17 +58,10 @@ import pyarrow.parquet as pq
 
 from runner.experiment.events import Event
 from sweep.batch_files import TOKEN_KEY, BatchFiles, batch_generation
+from sweep.part_names import FileRef, PartIndex, file_name, parse_file_name
+from sweep.schema_fit import concat, unify
 from sweep.status_files import StatusFiles
-from sweep.store_base import (
-    FileRef,
-    PartIndex,
-    PartStore,
-    StatusRecord,
-    concat,
-    file_name,
-    parse_file_name,
-    unify,
-)
+from sweep.store_base import PartStore, StatusRecord
 from sweep.tables import SCHEMAS, TABLES
 
 __all__ = ["MemoryStore", "ParquetStore", "ResultStore", "StatusRecord", "open_store"]

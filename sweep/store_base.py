@@ -19,79 +19,33 @@ store's semantics, so both backends pass the same contract test by construction:
   compacted file) into ``<run_id>.parquet``, then deletes the part files. A crash between
   the two steps leaves parts that the merged file already lists: readers skip them (the
   override yields the same rows) and compacting again finishes the job.
+
+The names of those files are `sweep.part_names`; fitting rows of different runs to one schema
+is `sweep.schema_fit`. `StatusRecord` is the status a store keeps per run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from runner.errors import EventStreamError
 from runner.experiment.event_types import ReferenceCostPayload, type_name
 from runner.experiment.events import Event, stored_event
 from runner.experiment.status import RunStatus
-from sweep.tables import RUN_STATUSES, SCHEMAS, SORT_KEYS, TABLES, runs_schema
+from sweep.part_names import FileRef, PartIndex, check_names
+from sweep.schema_fit import concat, conform
+from sweep.tables import RUN_STATUSES, SORT_KEYS, TABLES
 
-FINAL_PART = "final"
 GATED_TABLES = ("iterations", "proposals", "samples", "llm_calls")
-# Sweeps, run ids and parts are folder and file names: no '/', no '~' (it separates run id and
-# part in a part file's name), no leading '.' or '_' (pyarrow and temp files treat those as hidden).
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
-PART_SEPARATOR = "~"
 _READ_RETRIES = 3
-
-PartIndex = list[tuple[str, int]]  # a compacted file's (part name, row count), in row order
-
-
-def iteration_part(iteration: int) -> str:
-    """The part name of one iteration's rows (``it-00003``; zero-padded so names sort)."""
-    return f"it-{iteration:05d}"
-
-
-def check_names(sweep: str, run_id: str | None = None, part: str | None = None) -> None:
-    """Raise `ValueError` unless the names are safe in paths and parse back unambiguously."""
-    for what, value in (("sweep", sweep), ("run_id", run_id), ("part", part)):
-        if value is not None and not _NAME.match(value):
-            raise ValueError(f"{what} must be letters, digits, '_', '.' or '-' (not first), got {value!r}")
-
-
-@dataclass(frozen=True)
-class FileRef:
-    """One stored file of a table: a part (``part`` set) or the run's compacted file.
-
-    ``batch`` names the batch file that holds a compacted run's rows among other runs'
-    (`sweep.batch_files`); None for a file of the run's own.
-    """
-
-    sweep: str
-    run_id: str
-    part: str | None
-    batch: str | None = None
-
-
-def file_name(ref: FileRef) -> str:
-    """``<run_id>.parquet`` (compacted) or ``<run_id>~<part>.parquet`` (a part)."""
-    stem = f"{ref.run_id}{PART_SEPARATOR}{ref.part}" if ref.part else ref.run_id
-    return f"{stem}.parquet"
-
-
-def parse_file_name(sweep: str, name: str) -> FileRef | None:
-    """The `FileRef` a file name stands for; None for anything else (temp files included)."""
-    if not name.endswith(".parquet"):
-        return None
-    run_id, _, part = name[: -len(".parquet")].partition(PART_SEPARATOR)
-    if not _NAME.match(run_id) or (part and not _NAME.match(part)):
-        return None
-    return FileRef(sweep, run_id, part or None)
 
 
 @dataclass(frozen=True)
@@ -127,73 +81,6 @@ class StatusRecord:
             d.get("error"),
             d.get("progress"),
         )
-
-
-# ---------------------------------------------------------------------------- schema helpers
-def unify(schemas: Sequence[Any]) -> Any:
-    """One schema for tables written by different runs or sweeps (``param_*`` columns differ).
-
-    Types promote as pyarrow's permissive unification does (int64 + float64 → float64,
-    null → anything); a column whose types cannot be promoted (int64 vs string) reads as string.
-    """
-    plain = [s.remove_metadata() for s in schemas]
-    try:
-        return pa.unify_schemas(plain, promote_options="permissive")
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        fields: dict[str, Any] = {}
-        for schema in plain:
-            for f in schema:
-                seen = fields.setdefault(f.name, f.type)
-                if seen != f.type:
-                    try:
-                        fields[f.name] = (
-                            pa.unify_schemas(
-                                [pa.schema([(f.name, seen)]), pa.schema([(f.name, f.type)])],
-                                promote_options="permissive",
-                            )
-                            .field(f.name)
-                            .type
-                        )
-                    except (pa.ArrowTypeError, pa.ArrowInvalid):
-                        fields[f.name] = pa.string()
-        return pa.schema(list(fields.items()))
-
-
-def target_schema(table: str, schema: Any) -> Any:
-    """The canonical schema of ``table``; for ``runs``, with ``schema``'s ``param_*`` columns."""
-    if table != "runs":
-        return SCHEMAS[table]
-    prefix = "param_"
-    return runs_schema({f.name[len(prefix) :]: f.type for f in schema if f.name.startswith(prefix)})
-
-
-def fit(data: Any, schema: Any) -> Any:
-    """``data`` with exactly ``schema``'s columns, in order and cast (a missing one is null)."""
-    columns = [
-        data.column(f.name).cast(f.type) if f.name in data.column_names else pa.nulls(data.num_rows, f.type)
-        for f in schema
-    ]
-    return pa.Table.from_arrays(columns, schema=schema)
-
-
-def conform(table: str, data: Any, *, strict: bool = False) -> Any:
-    """``data`` with the canonical columns of ``table`` (`fit` to `target_schema`).
-
-    ``strict`` rejects columns the table does not have (used on writes, to catch mistakes).
-    """
-    target = target_schema(table, data.schema)
-    unknown = set(data.column_names) - set(target.names)
-    if strict and unknown:
-        raise ValueError(f"table {table!r} has no columns {sorted(unknown)}")
-    return fit(data, target)
-
-
-def concat(table: str, pieces: Sequence[Any]) -> Any:
-    """The rows of ``pieces`` (tables of ``table`` from any runs and sweeps) as one table."""
-    schema = target_schema(table, unify([p.schema for p in pieces]) if pieces else pa.schema([]))
-    if not pieces:
-        return schema.empty_table()
-    return pa.concat_tables([fit(p, schema) for p in pieces])
 
 
 # ---------------------------------------------------------------------------- the base store

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from runner.config_errors import closest, show_value
+from runner.config_text import closest, show_value
 from runner.policy.fields import BANK_FIELDS, TX_FIELDS, is_known_field
 from runner.policy.tree import (
     ACTIONS_BY_TREE,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runner.config_errors import closest
+from runner.config_text import closest
 from runner.errors import PolicyError
 from runner.input_files import read_json
 from runner.policy.constraints import ScenarioConstraints

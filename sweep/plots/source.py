@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from runner.errors import ConfigError
 from sweep.analysis import TableReader, proposal_counts
-from sweep.store_base import check_names
+from sweep.part_names import check_names
 
 Row = dict[str, Any]
 _LISTED = 8  # ids named in an "unknown run" message before "…"

@@ -1,7 +1,7 @@
 """The data of a sweep's figures: final cost vs baseline per group, settlement, stop reasons.
 
 Groups, their means, 95 % Student-t intervals and baseline pairing are `paylab analyze`'s own
-(`sweep.analysis.summarize`, `baseline_cost`): a figure and the analysis table never disagree.
+(`sweep.analysis_stats.summarize`, `baseline_cost`): a figure and the analysis table never disagree.
 One row per run in the ``points`` frames (every replicate is a point), one per group in
 ``groups``. Only done runs carry outcomes; failed runs are counted, never plotted as costs.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from sweep.analysis import baseline_cost, baseline_index, is_baseline, is_done, resolve_key, summarize
+from sweep.analysis_stats import baseline_cost, baseline_index, is_baseline, is_done, resolve_key, summarize
 
 Row = dict[str, Any]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from runner.experiment.event_types import EventPayload
 from runner.experiment.events import Event, LiveStateProvider
+from sweep.part_names import FileRef
 from sweep.store import ParquetStore
-from sweep.store_base import FileRef
 
 
 class Killed(BaseException):

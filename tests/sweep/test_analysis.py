@@ -18,9 +18,11 @@ import pyarrow as pa
 import pytest
 
 from runner.errors import ConfigError
-from sweep.analysis import analysis_table, analyze_results, cost_stats, t_quantile
+from runner.experiment.stats import t_quantile
+from sweep.analysis import analysis_table, analyze_results
+from sweep.analysis_stats import cost_stats
+from sweep.part_names import iteration_part
 from sweep.store import MemoryStore, ParquetStore, ResultStore
-from sweep.store_base import iteration_part
 
 SWEEP = "synthetic"
 RATE = 0.1  # a constant scenario override, so every run carries a param_ column besides the model
