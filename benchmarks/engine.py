@@ -70,15 +70,6 @@ from runner.scenario.loader import Scenario, scenario_from_dict  # noqa: E402
 EXP2 = "experiments/castro/scenarios/exp2.yaml"
 EXP2_SAMPLES = (1, 50, 1000)
 BANK50_SAMPLES = (1, 10)
-TABLE_FIELDS = (
-    "costs",
-    "arrived_count",
-    "settled_count",
-    "arrived_value",
-    "settled_value",
-    "delay_ticks",
-    "final_balance",
-)
 
 # targets
 MIN_RATIO = 30.0  # batch / reference samples per second, exp2 shape at 1 000 samples
@@ -242,9 +233,7 @@ def run_reference(setup: EngineSetup, schedules: Sequence[Schedule]) -> CostTabl
 
 def same(a: CostTable, b: CostTable, decisions: bool = True) -> bool:
     """Identical results (and decision counts, unless ``a`` is a selection of a batch)."""
-    return (not decisions or a.decisions == b.decisions) and all(
-        np.array_equal(getattr(a, k), getattr(b, k)) for k in TABLE_FIELDS
-    )
+    return (not decisions or a.decisions == b.decisions) and a.same_summary(b)
 
 
 @dataclass

@@ -496,21 +496,6 @@ def setup_and_samples(work: Workload, cache: Path) -> tuple[Any, Any]:
     return setup, samples
 
 
-def same_table(a: Any, b: Any) -> bool:
-    import numpy as np
-
-    fields = (
-        "costs",
-        "arrived_count",
-        "settled_count",
-        "arrived_value",
-        "settled_value",
-        "delay_ticks",
-        "final_balance",
-    )
-    return a.agent_ids == b.agent_ids and all(np.array_equal(getattr(a, f), getattr(b, f)) for f in fields)
-
-
 def fanout_child(workers: int, name: str, cache: Path) -> None:
     """In a fresh process: Ray with ``workers`` CPUs, best time of the 10 000-sample fan-out
     for each chunk size, the cost of one empty task and of putting the samples in the store."""
@@ -541,13 +526,13 @@ def fanout_child(workers: int, name: str, cache: Path) -> None:
     same = True
     for chunk in work.chunks:
         executor = RayEvaluationExecutor(chunk_size=chunk)
-        same &= same_table(executor.evaluate(setup, samples), expected)  # also warms up
+        same &= executor.evaluate(setup, samples).same_summary(expected)  # also warms up
         times[chunk] = []
         for _ in range(work.repeats):
             began = time.perf_counter()
             table = executor.evaluate(setup, samples)
             times[chunk].append(time.perf_counter() - began)
-        same &= same_table(table, expected)
+        same &= table.same_summary(expected)
     ray.shutdown()
     print(json.dumps({"workers": workers, "times": times, "same": same, "task_ms": task_ms, "put": min(puts)}))
 

@@ -252,16 +252,21 @@ class _ReferenceDay:
             self.open.append(tx)
             self.arrived_today[tx.sender] += tx.amount
             self.q1[tx.sender].append(tx)
-            self.emit(
-                t,
-                "Arrival",
-                tx=tx.id,
-                sender=self.setup.agent_ids[tx.sender],
-                receiver=self.setup.agent_ids[tx.receiver],
-                amount=tx.amount,
-                deadline=tx.deadline,
-                priority=tx.priority,
-            )
+            self.emit_arrival(t, tx)
+
+    def emit_arrival(self, t: int, tx: Tx, **extra: Any) -> None:
+        """The ``Arrival`` event of ``tx`` (a scenario payment, or a split part: ``parent``)."""
+        self.emit(
+            t,
+            "Arrival",
+            tx=tx.id,
+            sender=self.setup.agent_ids[tx.sender],
+            receiver=self.setup.agent_ids[tx.receiver],
+            amount=tx.amount,
+            deadline=tx.deadline,
+            priority=tx.priority,
+            **extra,
+        )
 
     def scenario_events(self, t: int) -> None:
         for tick, kind, frm, to, amount in self.sched_events:

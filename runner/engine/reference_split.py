@@ -99,17 +99,7 @@ def split_payment(
         friction=friction,
     )
     for child in children:
-        sim.emit(
-            t,
-            "Arrival",
-            tx=child.id,
-            sender=sim.setup.agent_ids[child.sender],
-            receiver=sim.setup.agent_ids[child.receiver],
-            amount=child.amount,
-            deadline=child.deadline,
-            priority=child.priority,
-            parent=tx.id,
-        )
+        sim.emit_arrival(t, child, parent=tx.id)
     return children[:first_now], children[first_now:]
 
 

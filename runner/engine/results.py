@@ -9,6 +9,18 @@ import numpy as np
 
 from runner.engine.rates import COMPONENTS
 
+# the arrays of every table (what `CostTable.summary` keeps), and the per-payment ones
+SUMMARY_ARRAYS = (
+    "costs",
+    "arrived_count",
+    "settled_count",
+    "arrived_value",
+    "settled_value",
+    "delay_ticks",
+    "final_balance",
+)
+PAYMENT_ARRAYS = ("settle_tick", "payment_counts")
+
 
 @dataclass(frozen=True, eq=False)
 class CostTable:
@@ -49,6 +61,12 @@ class CostTable:
         return (the ticks serve context-day histories only, and are most of a table's bytes)."""
         empty = np.zeros(0, dtype=np.int64)
         return replace(self, settle_tick=empty, payment_counts=empty)
+
+    def same_summary(self, other: CostTable) -> bool:
+        """Whether both tables hold the same agents and equal `SUMMARY_ARRAYS`."""
+        return self.agent_ids == other.agent_ids and all(
+            np.array_equal(getattr(self, k), getattr(other, k)) for k in SUMMARY_ARRAYS
+        )
 
     @property
     def settle_ticks(self) -> tuple[np.ndarray, ...]:

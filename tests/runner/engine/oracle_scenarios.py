@@ -23,8 +23,8 @@ SimCash (the oracle README lists them), so the remaining cases must agree to the
   SimCash does not find) — `test_oracle_differential` pins that difference separately;
 * liquidity fractions are multiples of 1/8 (exact in floating point), and on multi-day runs
   the agent's fraction equals the policy's (SimCash reads the policy's from day 2 on);
-* LSM cycles (findings 6, 7 in /work/wt/oracle-findings.md: documented in paylab, not listed
-  as differences): with 4+ banks and cycles on, one payment per ordered pair of banks (SimCash's
+* LSM cycles (SimCash quirks written into docs/engine.md, "Decisions where SimCash has a
+  quirk", not listed as differences): with 4+ banks and cycles on, one payment per ordered pair of banks (SimCash's
   4+-bank cycles settle one payment per edge), and a ``max_cycles_per_tick`` that never binds
   (SimCash counts the cycles it tries, rotations apart);
 * the named policy is always Fifo (SimCash's Deadline and LiquidityAware ``Drop``);
@@ -93,35 +93,17 @@ REFERENCE_FEATURES = frozenset(
         "splitting",
     }
 )
-BATCH_FEATURES = frozenset(
-    {
-        "bilateral",
-        "deferred",
-        "scheduled_settlement",
-        "direct_transfer",
-        "pools",
-        "policy_trees",
-        "bank_trees",
-        "cycles",
-        "limits",
-        "queue1_ordering",
-        "priority_mode",
-        "priority_escalation",
-        "collateral",
-        "collateral_trees",
-        "collateral_timers",
-        "collateral_adjustment",
-        "resubmit",
-        "splitting",
-    }
-)
+# both engines run every feature today; a new one lands in the reference first (a subset here)
+BATCH_FEATURES = REFERENCE_FEATURES
 assert BATCH_FEATURES <= REFERENCE_FEATURES <= set(FEATURES)
 
-# Mismatches found so far (/work/wt/oracle-findings.md, 1-8) are closed: 1-4 fixed in the
-# engines and re-checked here (nothing avoids them any more); 5-8 written into docs/engine.md
-# as decisions and avoided as documented differences (see the module docstring). A new
-# mismatch: report it there, avoid it here with a guard that names its number, delete the
-# guard when it is fixed.
+# Mismatches found so far are closed. Four were fixed in the engines and are re-checked here
+# (nothing avoids them any more): the release budget's lifetime, the priority flag of a
+# Release the budget holds back, the default collateral capacity after a
+# CollateralAdjustment, the auto-withdraw timer at haircut 1. Four are SimCash quirks written
+# into docs/engine.md as decisions and avoided as documented differences (see the module
+# docstring). A new mismatch: fix it, or document it there and avoid it here with a guard
+# that says which decision it is; delete the guard when it is fixed.
 
 # A feature drawn brings the ones it builds on.
 REQUIRES = {
@@ -376,7 +358,7 @@ class _Builder(PolicyParts):
             if feature in features:
                 features |= needs
         if "splitting" in features:  # parts share edges: the guards against SimCash's cycle
-            features.discard("cycles")  # quirks (findings 6, 7; one orientation) see payments only
+            features.discard("cycles")  # quirks (4+-bank cycles; one orientation) see payments only
         lsm = bool(features & {"bilateral", "cycles"})
         deferred = "deferred" in features and not lsm
         if deferred:
@@ -397,7 +379,7 @@ class _Builder(PolicyParts):
         if self.on("cycles"):
             lsm_config["max_cycle_length"] = r.randint(3, 5)
             # SimCash caps the cycles it *tries* (rotations of a ring count apart), paylab the
-            # cycles that settle (finding 7): a cap that never binds compares the rest
+            # cycles that settle (docs/engine.md, LSM): a cap that never binds compares the rest
             lsm_config["max_cycles_per_tick"] = r.randint(60, 100)
         scenario: dict[str, Any] = {
             "simulation": {"ticks_per_day": self.tpd, "num_days": self.days, "rng_seed": 1},

@@ -29,7 +29,7 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from runner.engine.results import CostTable
+from runner.engine.results import PAYMENT_ARRAYS, SUMMARY_ARRAYS, CostTable
 from runner.engine.schedule import Schedule, generate_schedule
 from runner.engine.setup import EngineSetup, build_setup
 from runner.policy import named_policy, parse_valid_policy
@@ -598,17 +598,14 @@ def cases(
 
 # ----------------------------------------------------------------------------- helpers
 
-TABLE_ARRAYS = (
-    "costs",
-    "arrived_count",
-    "settled_count",
-    "arrived_value",
-    "settled_value",
-    "delay_ticks",
-    "final_balance",
-    "settle_tick",
-    "payment_counts",
-)
+TABLE_ARRAYS = (*SUMMARY_ARRAYS, *PAYMENT_ARRAYS)
+
+
+def settlement_label(arrived: int, settled: int) -> str:
+    """How much of a drawn day settled, as a hypothesis `event` label."""
+    if arrived == 0:
+        return "no payment"
+    return "all settled" if settled == arrived else "none settled" if settled == 0 else "some settled"
 
 
 def assert_tables_equal(got: CostTable, want: CostTable, label: str = "", decisions: bool = True) -> None:

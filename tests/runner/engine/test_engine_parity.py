@@ -23,7 +23,7 @@ from runner.engine.setup import EngineSetup, build_setup
 from runner.errors import SimulationError
 from runner.policy import parse_valid_policy
 from runner.scenario import scenario_from_dict
-from tests.runner.engine.strategies import Case, assert_tables_equal, cases, engine_settings
+from tests.runner.engine.strategies import Case, assert_tables_equal, cases, engine_settings, settlement_label
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf/NaN fields in policies
 
@@ -50,15 +50,7 @@ def check_parity(case: Case, fast: bool = True) -> None:
     else:
         batch = evaluate_batch(setup, schedules, fast=fast)
         arrived, settled = int(batch.arrived_count.sum()), int(batch.settled_count.sum())
-        event(
-            "no payment"
-            if arrived == 0
-            else "all settled"
-            if settled == arrived
-            else "none settled"
-            if settled == 0
-            else "some settled"
-        )
+        event(settlement_label(arrived, settled))
         assert batch.n_samples == len(schedules)
         assert_tables_equal(batch, CostTable.concat([t for t in refs if t is not None]), "batch")
     if ok and len(ok) < len(schedules):  # the samples that run still agree, batched together

@@ -50,7 +50,7 @@ from tests.runner.engine.oracle_scenarios import (
     Case,
     build_case,
 )
-from tests.runner.engine.strategies import SUPPRESS
+from tests.runner.engine.strategies import SUPPRESS, settlement_label
 
 pytestmark = pytest.mark.skipif(oracle_missing() is not None, reason=str(oracle_missing()))
 
@@ -142,15 +142,7 @@ def _compare(case: Case, folder: Path) -> None:
     if oracle.lsm.get("cycles"):
         event("SimCash settled a cycle")
     arrived, settled = sum(oracle.arrived.values()), sum(oracle.settled.values())
-    event(
-        "no payment"
-        if arrived == 0
-        else "all settled"
-        if settled == arrived
-        else "none settled"
-        if settled == 0
-        else "some settled"
-    )
+    event(settlement_label(arrived, settled))
 
     assert ours.payments == oracle.payments, "settlement ticks (sender, receiver, amount, arrival, settled)"
     assert ours.arrived == oracle.arrived
