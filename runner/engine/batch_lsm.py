@@ -39,6 +39,7 @@ from runner.engine.batch_settlement import (
 )
 from runner.engine.batch_state import BatchState
 from runner.engine.lane_sum import lane_sum
+from runner.engine.rules import within_overdraft
 
 LSM_ROUNDS = 3
 
@@ -80,7 +81,7 @@ def _flows(day: BatchState, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 def _feasible(day: BatchState, lanes: np.ndarray, position: np.ndarray) -> np.ndarray:
     """The group rule per bank: a net payer (or a bank at net 0) stays within its overdraft."""
-    ok: np.ndarray = (position > 0) | (day.balance[lanes] + position >= -day.overdraft_limit[lanes])
+    ok: np.ndarray = (position > 0) | within_overdraft(day.balance[lanes] + position, day.overdraft_limit[lanes])
     return ok
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from runner.engine import lsm
+from runner.engine.rules import within_overdraft
 
 if TYPE_CHECKING:
     from runner.engine.reference import _ReferenceDay
@@ -49,7 +50,7 @@ def settle_group(day: _ReferenceDay, edges: dict[tuple[int, int], int], t: int, 
     deferred crediting). Returns whether the group settled."""
     net = lsm.net_positions(edges)
     for a, position in sorted(net.items()):
-        if position <= 0 and day.balance[a] + position < -day.overdraft_limit(a):
+        if position <= 0 and not within_overdraft(day.balance[a] + position, day.overdraft_limit(a)):
             return False
     if not day.limits.allows_all(edges):
         return False
