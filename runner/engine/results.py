@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -90,7 +91,7 @@ class CostTable:
         settled = self.settled_count.sum(axis=1)
         return np.where(arrived > 0, settled / np.maximum(arrived, 1), 1.0)
 
-    def select(self, samples: np.ndarray | list[int]) -> CostTable:
+    def select(self, samples: np.ndarray | Sequence[int]) -> CostTable:
         idx = np.asarray(samples, dtype=np.int64)
         settle, counts = self.settle_tick, self.payment_counts
         if counts.size:
