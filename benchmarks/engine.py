@@ -162,13 +162,20 @@ def liquidity_splitting_setup(scenario: Scenario, split: bool = True) -> EngineS
     """SimCash's own splitting policy, `LiquiditySplitting` with its defaults (docs/engine.md:
     pay whole what the balance covers, else split while the balance is positive, in 4 when
     the deadline is near, else in 2), every bank bringing its whole pool; ``split=False``:
-    the same tree with ``Release`` at its two ``Split`` leaves."""
+    the same tree with ``Release`` at its ``Split`` leaves."""
     doc = named_policy("LiquiditySplitting", {"initial_liquidity_fraction": 1.0})
     if not split:
-        urgent = doc["payment_tree"]["on_false"]["on_false"]["on_true"]
-        for branch in ("on_true", "on_false"):
-            urgent[branch] = {"type": "action", "node_id": urgent[branch]["node_id"], "action": "Release"}
+        doc["payment_tree"] = splits_released(doc["payment_tree"])
     return build_setup(scenario, dict.fromkeys(scenario.agent_ids, parse_valid_policy(doc)))
+
+
+def splits_released(node: dict[str, Any]) -> dict[str, Any]:
+    """A policy tree with every ``Split`` leaf replaced by ``Release`` (same node id)."""
+    if node.get("type") == "action":
+        if node.get("action") != "Split":
+            return node
+        return {"type": "action", "action": "Release"} | ({"node_id": node["node_id"]} if "node_id" in node else {})
+    return {k: splits_released(v) if k in ("on_true", "on_false") else v for k, v in node.items()}
 
 
 # the splitting cases: (name, what the policy does, its setup with and without splitting)
