@@ -136,26 +136,20 @@ def split_setup(scenario: Scenario, split: bool = True) -> EngineSetup:
     """Every bank pays whole what its balance covers, else splits a scenario payment in 4
     (then releases the parts as they come), bringing its whole pool; ``split=False``: the
     same tree releasing whole where it would split (the same day without splitting)."""
-    release = {"type": "action", "action": "Release"}
-    split_leaf = {"type": "action", "action": "Split", "parameters": {"num_splits": {"value": 4}}} if split else release
-    policy = parse_valid_policy(
-        {
-            "parameters": {"initial_liquidity_fraction": 1.0},
-            "payment_tree": {
-                "type": "condition",
-                "condition": {
-                    "op": "or",
-                    "conditions": [
-                        {"op": ">=", "left": {"field": "balance"}, "right": {"field": "amount"}},
-                        {"op": "==", "left": {"field": "is_split"}, "right": {"value": 1}},
-                    ],
-                },
-                "on_true": release,
-                "on_false": split_leaf,
-            },
-        }
-    )
-    return build_setup(scenario, dict.fromkeys(scenario.agent_ids, policy))
+    tree: dict[str, Any] = {
+        "type": "condition",
+        "condition": {
+            "op": "or",
+            "conditions": [
+                {"op": ">=", "left": {"field": "balance"}, "right": {"field": "amount"}},
+                {"op": "==", "left": {"field": "is_split"}, "right": {"value": 1}},
+            ],
+        },
+        "on_true": {"type": "action", "action": "Release"},
+        "on_false": {"type": "action", "action": "Split", "parameters": {"num_splits": {"value": 4}}},
+    }
+    doc = {"parameters": {"initial_liquidity_fraction": 1.0}, "payment_tree": tree if split else splits_released(tree)}
+    return build_setup(scenario, dict.fromkeys(scenario.agent_ids, parse_valid_policy(doc)))
 
 
 def liquidity_splitting_setup(scenario: Scenario, split: bool = True) -> EngineSetup:
