@@ -59,10 +59,10 @@ def decide_splits(
     parts = np.minimum(
         whole_args(args["num_splits"][sel], MAX_SPLIT_PARTS, "num_splits", name, floor=False), day.amount[r]
     )
-    priority = day.priority[r].copy()
-    first = parts.copy()
-    stagger = group.stagger[leaf[sel]]
-    if stagger.any():
+    priority = day.priority[r]
+    first = parts
+    stagger = group.stagger[leaf[sel]] if group.has_stagger else None
+    if stagger is not None and stagger.any():
         leaves = group.program.leaves("payment_tree")
 
         def arg(key: str, default: float) -> np.ndarray:
@@ -78,9 +78,10 @@ def decide_splits(
         )
         priority = np.where(stagger, np.minimum(10, priority + boost), priority)
         first = np.where(stagger, first_now, parts)
-    idx = np.arange(out.parts.size)[at][sel]
+    idx = sel if isinstance(at, slice) and at == slice(None) else np.arange(out.parts.size)[at][sel]
     out.parts[idx], out.first_now[idx], out.priority[idx] = parts, first, priority
-    out.stagger[idx] = stagger
+    if stagger is not None:
+        out.stagger[idx] = stagger
 
 
 def split_rows(
@@ -108,14 +109,15 @@ def split_rows(
     day.status[parents] = SPLIT
     if day.setup.rates.split_friction:
         _charge_friction(day, parents, p, t)
-    staggered = stagger[split]
-    if not staggered.any():  # every child released at once, in its parent's place
+    if not stagger.any():  # every child released at once, in its parent's place
+        # entry i of the order is row start[j] + (i - offsets[j]) for the j-th released row:
+        # a split row's children are consecutive rows from its first child
         counts = np.where(split, parts, 1)
-        start = released.copy()
-        start[split] = base
-        offsets = np.cumsum(counts) - counts
-        order = np.repeat(start, counts) + (np.arange(int(offsets[-1] + counts[-1])) - np.repeat(offsets, counts))
-        return order, released[:0]
+        offsets = np.cumsum(counts)
+        start = released - (offsets - counts)
+        start[split] = base - (offsets[split] - p)
+        return np.repeat(start, counts) + np.arange(int(offsets[-1])), released[:0]
+    staggered = stagger[split]
     # the release order: each split row replaced by its first f children
     f = first_now[split]
     counts = np.where(split, first_now, 1)
@@ -150,14 +152,18 @@ def _append_children(
 
 
 def _count_parts(day: BatchState, parents: np.ndarray, parts: np.ndarray) -> None:
-    """Parts per scenario payment so far, within `MAX_SPLIT_DESCENDANTS`."""
-    if day.parts_of.size == 0:
-        day.parts_of = np.zeros(day.n_payments, dtype=np.int64)
+    """Parts per scenario payment so far, within `MAX_SPLIT_DESCENDANTS`. A split of
+    scenario payments alone cannot exceed it (each is split once, into at most
+    `MAX_SPLIT_PARTS`), so the count starts at the first split of a part: from the roots of
+    every part row then (this split's included), incrementally after."""
     if int(parents.max()) < day.n_payments:  # scenario payments, each split once: distinct roots
-        roots = parents
-        day.parts_of[roots] += parts
+        if day.parts_of.size:
+            day.parts_of[parents] += parts
+        return
+    roots = day.root[parents]
+    if day.parts_of.size == 0:
+        day.parts_of = np.bincount(day.root[day.n_payments :], minlength=day.n_payments)
     else:
-        roots = day.root[parents]
         np.add.at(day.parts_of, roots, parts)
     if int(day.parts_of[roots].max()) > MAX_SPLIT_DESCENDANTS:
         raise SimulationError(
