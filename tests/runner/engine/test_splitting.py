@@ -232,6 +232,36 @@ def test_too_many_parts_in_all_is_a_run_error(tmp_path: Path) -> None:
     run(raw)
 
 
+@pytest.mark.parametrize(("second", "stops"), [(99, False), (100, True)])
+def test_parts_in_all_bound_is_inclusive(tmp_path: Path, second: int, stops: bool) -> None:
+    """Tick 0 staggers the payment into 10 parts, releasing none; tick 1 staggers each part
+    into ``second``: 10 + 10 × 99 = 1 000 parts in all runs (the bound is inclusive), 10 + 10 ×
+    100 = 1 010 stops both engines. The count of the second split starts from the parts
+    already made (the batch engine counts only once a part is split)."""
+    tree = {
+        "type": "condition",
+        "node_id": "first",
+        "condition": {"op": "==", "left": {"field": "current_tick"}, "right": {"value": 0}},
+        "on_true": action("StaggerSplit", num_splits=10, stagger_first_now=0),
+        "on_false": {**action("StaggerSplit", num_splits=second, stagger_first_now=0), "node_id": "again"},
+    }
+    raw = day(tmp_path, {"version": "1.0", "policy_id": "p", "payment_tree": tree}, amount=10**6, balance=0)
+    raw["simulation"]["ticks_per_day"] = 2  # ticks 0 and 1
+    sc = scenario_from_dict(raw)
+    setup = build_setup(sc)
+    schedules = [generate_schedule(sc.config, 1, setup.horizon)]
+    if stops:
+        with pytest.raises(SimulationError, match="more than 1000 parts"):
+            run(raw)
+        for fast in (True, False):
+            with pytest.raises(SimulationError, match="more than 1000 parts"):
+                evaluate_batch(setup, schedules, fast=fast)
+    else:
+        run(raw)  # the reference, and the batch engine (fast and simple) against it
+        friction = 7 * ((10 - 1) + 10 * (second - 1))  # per extra child, both splits
+        assert costs_of(evaluate_batch(setup, schedules))["split_friction"] == friction
+
+
 def test_parts_split_again_settle_their_ancestors(tmp_path: Path) -> None:
     """StaggerSplit{2, first now 1} while the amount is ≥ 2, else Release, on 8 with plenty
     of money: tick 0 releases 4 (settles), 4 waits; tick 1: 2 + 2; tick 2: 1 + 1; tick 3 the
