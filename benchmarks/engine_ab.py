@@ -16,7 +16,10 @@ This is how "no other case slower by more than 10 %" is checked for an engine ch
 Cases: the exp2 shape at 1 000 samples (policy "Release", ``initial_liquidity_fraction``
 0.5 and 0.05), the 50-bank day with ample and scarce liquidity on "Release" and scarce under
 the tree of SimCash's ``LiquiditySplitting`` releasing whole where it would split (a tree
-that walks), and the 50-bank LSM days (pools 200 000 and 50 000); 1 and 10 samples each.
+that walks), the two splitting days of `benchmarks/engine.py` (``LiquiditySplitting`` and
+"split in 4"), and the 50-bank LSM days (pools 200 000 and 50 000); 1 and 10 samples each.
+A case the base cannot run (a splitting day on a revision before splitting) is shown
+without a ratio; one this tree cannot run is an error.
 """
 
 from __future__ import annotations
@@ -33,69 +36,77 @@ import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_SLOWDOWN = 1.10  # current / base CPU time, per case
 LIQUIDITY_SPLITTING = ROOT / "runner/policy/library/liquidity_splitting.json"
 
 
-def run_cases(repeats: int) -> dict[str, float]:
+def run_cases(repeats: int) -> dict[str, float | str]:
     """Every case's best CPU time (seconds) over ``repeats`` timed runs after one warm-up,
-    with whatever engine ``runner`` resolves to in this process."""
+    with whatever engine ``runner`` resolves to in this process; a case that engine cannot
+    run (e.g. a splitting day on a revision before splitting) gets its one-line error."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import engine as bench  # this tree's cases, whatever engine `runner` is
 
     from runner.engine.batch import evaluate_batch
     from runner.engine.schedule import generate_schedule
-    from runner.engine.setup import build_setup
+    from runner.engine.setup import EngineSetup, build_setup
     from runner.policy import parse_valid_policy
     from runner.scenario import load_scenario
+    from runner.scenario.loader import Scenario
 
-    def best(fn: Callable[[], object]) -> float:
-        fn()
+    def best(setup: EngineSetup, schedules: list[Any]) -> float:
+        evaluate_batch(setup, schedules)
         times = []
         for _ in range(repeats):
             start = time.process_time()
-            fn()
+            evaluate_batch(setup, schedules)
             times.append(time.process_time() - start)
         return min(times)
 
-    out: dict[str, float] = {}
+    def liquidity_splitting(scenario: Scenario, split: bool) -> EngineSetup:
+        """SimCash's LiquiditySplitting read from this tree's file (a revision without the
+        named policy still runs the tree releasing whole)."""
+        doc = json.loads(LIQUIDITY_SPLITTING.read_text())
+        tree = doc["payment_tree"] if split else bench.splits_released(doc["payment_tree"])
+        policy = parse_valid_policy(
+            {"parameters": {**doc["parameters"], "initial_liquidity_fraction": 1.0}, "payment_tree": tree}
+        )
+        return build_setup(scenario, dict.fromkeys(scenario.agent_ids, policy))
+
     exp2 = load_scenario(ROOT / bench.EXP2)
-    schedules = [generate_schedule(exp2.config, i) for i in range(1000)]
-    for fraction in (0.5, 0.05):
-        setup = bench.release_setup(exp2, fraction)
-        out[f"exp2 Release {fraction}, 1000 samples"] = best(lambda: evaluate_batch(setup, schedules))  # noqa: B023
-    doc = json.loads(LIQUIDITY_SPLITTING.read_text())
-    walking = {
-        "parameters": {**doc["parameters"], "initial_liquidity_fraction": 1.0},
-        "payment_tree": bench.splits_released(doc["payment_tree"]),
-    }
-    days = []
+    scarce = bench.bank50_scenario(50_000)
+    days: list[tuple[str, Scenario, Callable[[], EngineSetup], tuple[int, ...]]] = [
+        (f"exp2 Release {f}", exp2, partial(bench.release_setup, exp2, f), (1000,)) for f in (0.5, 0.05)
+    ]
     for pool, name in ((1_000_000, "ample"), (50_000, "scarce")):
         scenario = bench.bank50_scenario(pool)
-        days.append((f"50 banks {name}, Release", scenario, bench.release_setup(scenario, 1.0)))
-    scenario = bench.bank50_scenario(50_000)
-    policy = parse_valid_policy(walking)
-    days.append(
-        (
-            "50 banks scarce, LiquiditySplitting whole",
-            scenario,
-            build_setup(scenario, dict.fromkeys(scenario.agent_ids, policy)),
-        )
-    )
+        days.append((f"50 banks {name}, Release", scenario, partial(bench.release_setup, scenario, 1.0), (1, 10)))
+    days += [
+        ("50 banks scarce, LiquiditySplitting whole", scarce, partial(liquidity_splitting, scarce, False), (1, 10)),
+        ("50 banks scarce, LiquiditySplitting", scarce, partial(liquidity_splitting, scarce, True), (1, 10)),
+        ("50 banks scarce, split in 4", scarce, partial(bench.split_setup, scarce), (1, 10)),
+    ]
     for lsm_pool in ("200k", "50k"):
         scenario = load_scenario(ROOT / f"benchmarks/scenarios/bank50_lsm_pool{lsm_pool}.yaml")
-        days.append((f"50 banks LSM pool {lsm_pool}", scenario, build_setup(scenario)))
-    for name, scenario, setup in days:
-        for n in (1, 10):
+        days.append((f"50 banks LSM pool {lsm_pool}", scenario, partial(build_setup, scenario), (1, 10)))
+    out: dict[str, float | str] = {}
+    for name, scenario, make, sizes in days:
+        for n in sizes:
+            case = f"{name}, {n} sample{'s' if n > 1 else ''}"
             schedules = [generate_schedule(scenario.config, i) for i in range(n)]
-            out[f"{name}, {n} sample{'s' if n > 1 else ''}"] = best(lambda: evaluate_batch(setup, schedules))  # noqa: B023
+            try:
+                out[case] = best(make(), schedules)
+            except Exception as exc:  # noqa: BLE001  (reported per case: this engine cannot run it)
+                out[case] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     return out
 
 
-def timed_in(tree: Path, repeats: int) -> dict[str, float]:
+def timed_in(tree: Path, repeats: int) -> dict[str, float | str]:
     """`run_cases` in a fresh process whose ``runner`` is ``tree``'s."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--repeats", str(repeats)]
@@ -104,7 +115,7 @@ def timed_in(tree: Path, repeats: int) -> dict[str, float]:
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]
         raise SystemExit(f"engine_ab: the cases failed with the engine of {tree}: {last}")
-    result: dict[str, float] = json.loads(done.stdout)
+    result: dict[str, float | str] = json.loads(done.stdout)
     return result
 
 
@@ -121,17 +132,32 @@ def compare(base: str, rounds: int, repeats: int) -> int:
             print(
                 f"paylab engine A/B: this tree against {base} ({commit}), {rounds} rounds × {repeats} repeats, CPU time"
             )
-            runs: dict[str, list[dict[str, float]]] = {"base": [], "current": []}
+            runs: dict[str, list[dict[str, float | str]]] = {"base": [], "current": []}
             for _ in range(rounds):
                 runs["base"].append(timed_in(tree, repeats))
                 runs["current"].append(timed_in(ROOT, repeats))
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    return report(runs)
+
+
+def report(runs: dict[str, list[dict[str, float | str]]]) -> int:
+    """The table and the verdict; a case this tree cannot run is an error, one the base
+    cannot run is shown without a ratio."""
+    failed = {case: v for case, v in runs["current"][0].items() if isinstance(v, str)}
+    if failed:
+        case, error = next(iter(failed.items()))
+        raise SystemExit(f"engine_ab: this tree cannot run the case {case!r}: {error}")
     print(f"\n  {'case':<56}{'base ms':>10}{'current ms':>12}{'ratio':>8}")
     worst = 0.0
     for case in runs["current"][0]:
-        b = min(r[case] for r in runs["base"])
-        c = min(r[case] for r in runs["current"])
+        c = min(float(r[case]) for r in runs["current"])
+        base = [r[case] for r in runs["base"]]
+        base_error = next((b for b in base if isinstance(b, str)), None)
+        if base_error is not None:
+            print(f"  {case:<56}{'n/a':>10}{c * 1000:>12.2f}{'':>8}  (the base: {base_error})")
+            continue
+        b = min(float(x) for x in base)
         worst = max(worst, c / b)
         print(f"  {case:<56}{b * 1000:>10.2f}{c * 1000:>12.2f}{c / b:>8.2f}")
     ok = worst <= MAX_SLOWDOWN
