@@ -120,7 +120,7 @@ def payment_pass(day: BatchState, t: int) -> np.ndarray:
         day.priority[released[has_flag]] = flag[has_flag]
         day.q1 = q1[:0]
         return released
-    splits = SplitDecisions.empty(q1.size) if day.splits else None
+    splits = SplitDecisions.empty(q1.size, day.staggers) if day.splits else None
     go, drop, flag = decide(day, q1, t, splits)
     flagged = flag >= 0  # a Release's flag applies even if the payment stays in Queue 1
     day.priority[q1[flagged]] = flag[flagged]
@@ -138,9 +138,7 @@ def payment_pass(day: BatchState, t: int) -> np.ndarray:
         at, released = at[fits], released[fits]
     later = q1[:0]
     if splits is not None and (splits.parts >= 0).any():
-        released, later = split_rows(
-            day, released, splits.parts[at], splits.first_now[at], splits.priority[at], splits.stagger[at], t
-        )
+        released, later = split_rows(day, released, splits.at(at), t)
     day.q1 = np.concatenate((q1[stay], later)) if later.size else q1[stay]
     if later.size:  # each lane's staggered parts join the end of its Queue 1
         day.q1 = day.q1[np.argsort(day.layout.sender_lane[day.q1], kind="stable")]

@@ -21,16 +21,17 @@ import numpy as np
 from runner.engine.batch_state import Q1, BatchState
 from runner.engine.rules import RTGS_NORMAL
 
-INHERITED = ("sender", "receiver", "arrival", "deadline", "root")  # state columns a part copies
+# state columns a part copies (the RTGS priority: declared by the parent, as in SimCash)
+INHERITED = ("sender", "receiver", "arrival", "deadline", "root", "rtgs_priority")
 LANES = ("sample", "sender_lane", "receiver_lane")  # `Layout` columns a part copies
 OWN = ("amount", "remaining", "priority", "original_priority")  # the parts' own (two pairs)
-FILLED = ("settle_tick", "rtgs_priority", "submitted", "child_start", "child_count")
-FILL = (-1, RTGS_NORMAL, -1, -1, 0)  # a new row's value in each FILLED column (rtgs: then the parent's)
+FILLED = ("settle_tick", "submitted", "child_start", "child_count")
+FILL = (-1, -1, -1, 0)  # a new row's value in each FILLED column
 COLUMNS = INHERITED + LANES + OWN + FILLED
 ROW = {name: i for i, name in enumerate(COLUMNS)}
 N_COPIED = len(INHERITED) + len(LANES)  # the block's first rows: copied from the parent
-_FILL_NEW = np.array(FILL[:3], dtype=np.int64)[:, None]
-OPTIONAL = ("rtgs_priority", "submitted")  # state columns allocated only when read
+_FILL_NEW = np.array(FILL[:2], dtype=np.int64)[:, None]
+OPTIONAL = {"rtgs_priority": RTGS_NORMAL, "submitted": -1}  # state columns allocated only when read: unread value
 
 
 @dataclass(eq=False)
@@ -48,7 +49,7 @@ class PartRows:
         return self.block[ROW[name], : self.size]
 
 
-_STATE = INHERITED + OWN + FILLED[:3]  # the state's columns in the block
+_STATE = INHERITED + OWN + FILLED[:2]  # the state's columns in the block
 _BASE = tuple(c for c in _STATE if c not in OPTIONAL)
 _LAYOUT_COLUMNS = attrgetter(*LANES, "sender_lane_key")
 _GETTERS = {names: attrgetter(*names, "status") for names in (_STATE, _BASE)}
@@ -88,7 +89,7 @@ def _allocate(day: BatchState, need: int) -> PartRows:
             if old is not None:
                 block[ROW[name], :n] = old.column(name)
         elif name in OPTIONAL and getattr(day, name).size != n:
-            block[ROW[name], :n] = FILL[FILLED.index(name)]  # not read: never allocated on the state
+            block[ROW[name], :n] = OPTIONAL[name]  # not read: never allocated on the state
         else:
             block[ROW[name], :n] = getattr(day, name)
     for name in LANES:
@@ -119,9 +120,7 @@ def add_rows(day: BatchState, parent: np.ndarray, amount: np.ndarray, priority: 
     at = ROW["amount"]
     block[at : at + 2, first:end] = amount  # amount, remaining
     block[at + 2 : at + 4, first:end] = priority  # priority, original_priority
-    block[ROW["settle_tick"] : ROW["settle_tick"] + 3, first:end] = _FILL_NEW  # settle_tick, rtgs, submitted
-    rtgs = ROW["rtgs_priority"]
-    block[rtgs, first:end] = block[rtgs].take(parent)  # declared by the parent (SimCash)
+    block[ROW["settle_tick"] : ROW["settle_tick"] + 2, first:end] = _FILL_NEW  # settle_tick, submitted
     rows.status[first:end] = Q1
     rows.lane_key[first:end] = rows.lane_key.take(parent)
     rows.size = end

@@ -15,7 +15,7 @@ import numpy as np
 
 from runner.engine.batch_policy_groups import PolicyGroup, whole_args
 from runner.engine.batch_rows import ROW, add_rows
-from runner.engine.batch_state import FLOAT_EXACT, FUTURE, SETTLED, SPLIT, BatchState
+from runner.engine.batch_state import FLOAT_EXACT, SETTLED, SPLIT, BatchState
 from runner.engine.rates import COMPONENT
 from runner.engine.reference_split import UNSUBMITTED_PART
 from runner.engine.rules import MAX_SPLIT_DESCENDANTS, MAX_SPLIT_PARTS
@@ -23,20 +23,38 @@ from runner.errors import SimulationError
 
 
 @dataclass
-class SplitDecisions:
-    """Per Queue-1 row of a payment pass: parts (-1 where the row reached no split leaf; 0 or
-    1 releases the payment whole), children released at once, the children's priority, and
-    whether the split is a StaggerSplit."""
+class Staggering:
+    """Per Queue-1 row, kept when some policy has a StaggerSplit leaf: the children released
+    at once, the children's priority, and whether the split staggers."""
 
-    parts: np.ndarray
     first_now: np.ndarray
     priority: np.ndarray
     stagger: np.ndarray
 
+    def at(self, rows: np.ndarray) -> Staggering:
+        return Staggering(self.first_now[rows], self.priority[rows], self.stagger[rows])
+
+
+@dataclass
+class SplitDecisions:
+    """Per Queue-1 row of a payment pass: parts (-1 where the row reached no split leaf; 0 or
+    1 releases the payment whole), and the `Staggering` if some policy can stagger (else
+    every child is released at once, with its parent's priority)."""
+
+    parts: np.ndarray
+    staggering: Staggering | None = None
+
     @classmethod
-    def empty(cls, n: int) -> SplitDecisions:
+    def empty(cls, n: int, staggers: bool) -> SplitDecisions:
+        parts = np.full(n, -1, dtype=np.int64)
+        if not staggers:
+            return cls(parts)
         zeros = np.zeros(n, dtype=np.int64)
-        return cls(np.full(n, -1, dtype=np.int64), zeros, zeros.copy(), np.zeros(n, dtype=bool))
+        return cls(parts, Staggering(zeros, zeros.copy(), np.zeros(n, dtype=bool)))
+
+    def at(self, rows: np.ndarray) -> SplitDecisions:
+        """The decisions of ``rows`` (positions), in that order."""
+        return SplitDecisions(self.parts[rows], None if self.staggering is None else self.staggering.at(rows))
 
 
 def decide_splits(
@@ -50,19 +68,23 @@ def decide_splits(
 ) -> None:
     """Fill ``out[at]`` for ``rows`` whose payment-tree ``leaf`` is a split action (the
     reference's `runner.engine.reference_split.split_payment` argument rules)."""
-    hit = group.split[leaf]
-    if not hit.any():
+    sel = np.flatnonzero(group.split[leaf])
+    if sel.size == 0:
         return
     name = group.program.name
-    sel = np.flatnonzero(hit)
     r = rows[sel]
     parts = np.minimum(
         whole_args(args["num_splits"][sel], MAX_SPLIT_PARTS, "num_splits", name, floor=False), day.amount[r]
     )
+    idx = sel if isinstance(at, slice) and at == slice(None) else np.arange(out.parts.size)[at][sel]
+    out.parts[idx] = parts
+    staggering = out.staggering
+    if staggering is None:  # no StaggerSplit anywhere
+        return
     priority = day.priority[r]
     first = parts
-    stagger = group.stagger[leaf[sel]] if group.has_stagger else None
-    if stagger is not None and stagger.any():
+    stagger = group.stagger[leaf[sel]]
+    if stagger.any():
         leaves = group.program.leaves("payment_tree")
 
         def arg(key: str, default: float) -> np.ndarray:
@@ -78,24 +100,17 @@ def decide_splits(
         )
         priority = np.where(stagger, np.minimum(10, priority + boost), priority)
         first = np.where(stagger, first_now, parts)
-    idx = sel if isinstance(at, slice) and at == slice(None) else np.arange(out.parts.size)[at][sel]
-    out.parts[idx], out.first_now[idx], out.priority[idx] = parts, first, priority
-    if stagger is not None:
-        out.stagger[idx] = stagger
+    staggering.first_now[idx], staggering.priority[idx], staggering.stagger[idx] = first, priority, stagger
 
 
 def split_rows(
-    day: BatchState,
-    released: np.ndarray,
-    parts: np.ndarray,
-    first_now: np.ndarray,
-    priority: np.ndarray,
-    stagger: np.ndarray,
-    t: int,
+    day: BatchState, released: np.ndarray, decisions: SplitDecisions, t: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Split the rows of ``released`` (release order) whose ``parts`` ≥ 2 into children; the
-    others stay. Returns (the release order with each split row replaced by its children
-    released at once, the children joining the end of Queue 1 in that order)."""
+    """Split the rows of ``released`` (release order; ``decisions`` theirs) whose parts are
+    ≥ 2 into children; the others stay. Returns (the release order with each split row
+    replaced by its children released at once, the children joining the end of Queue 1 in
+    that order)."""
+    parts = decisions.parts
     split = parts >= 2
     if not split.any():
         return released, released[:0]
@@ -105,11 +120,13 @@ def split_rows(
     each = whole // p
     amount = np.repeat(each, p)
     amount[ends - 1] += whole - each * p  # the last child: the remainder
-    base = _append_children(day, parents, p, amount, np.repeat(priority[split], p))  # first child rows
+    staggering = decisions.staggering
+    priority = day.priority[parents] if staggering is None else staggering.priority[split]
+    base = _append_children(day, parents, p, amount, np.repeat(priority, p))  # first child rows
     day.status[parents] = SPLIT
     if day.setup.rates.split_friction:
         _charge_friction(day, parents, p, t)
-    if not stagger.any():  # every child released at once, in its parent's place
+    if staggering is None or not staggering.stagger.any():  # every child released at once, in its parent's place
         # entry i of the order is row start[j] + (i - offsets[j]) for the j-th released row:
         # a split row's children are consecutive rows from its first child
         counts = np.where(split, parts, 1)
@@ -117,7 +134,7 @@ def split_rows(
         start = released - (offsets - counts)
         start[split] = base - (offsets[split] - p)
         return np.repeat(start, counts) + np.arange(int(offsets[-1])), released[:0]
-    staggered = stagger[split]
+    first_now, staggered = staggering.first_now, staggering.stagger[split]
     # the release order: each split row replaced by its first f children
     f = first_now[split]
     counts = np.where(split, first_now, 1)
@@ -211,12 +228,17 @@ def _charge_friction(day: BatchState, parents: np.ndarray, parts: np.ndarray, t:
 def settled_roots(day: BatchState, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per scenario payment (rows ``0..n-1``): settled (all its descendants are) and the tick
     its last one settled (-1 if not settled)."""
-    if day.amount.size == n:
-        return day.status == SETTLED, day.settle_tick
-    leaf = day.status != SPLIT
-    open_leaf = leaf & (day.status != SETTLED)
-    done = np.bincount(day.root[open_leaf], minlength=n)[:n] == 0
-    done &= day.status[:n] != FUTURE
-    tick = np.full(n, -1, dtype=np.int64)
-    np.maximum.at(tick, day.root[leaf], day.settle_tick[leaf])
+    status = day.status
+    if status.size == n:
+        return status == SETTLED, day.settle_tick
+    # a split payment: settled when no part of it is still open (parts are the rows ≥ n,
+    # each knowing its scenario payment); its tick: the latest of its parts'
+    done = status[:n] == SETTLED
+    tick = np.where(done, day.settle_tick[:n], -1)
+    part_status, part_root = status[n:], day.root[n:]
+    leaf = part_status != SPLIT
+    split_done = status[:n] == SPLIT
+    split_done[part_root[leaf & (part_status != SETTLED)]] = False
+    np.maximum.at(tick, part_root[leaf], day.settle_tick[n:][leaf])
+    done |= split_done
     return done, np.where(done, tick, -1)

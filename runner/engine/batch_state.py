@@ -205,6 +205,7 @@ class BatchState:
     # rows in queue order (sorted by lane after a priority sort or a return)
     q1_in_queue_order: bool = False
     splits: bool = False  # some payment tree can split payments (parts join Queue 1's end)
+    staggers: bool = False  # ... with a StaggerSplit (parts released later, boosted priority)
     registers: dict[str, np.ndarray] = field(default_factory=dict)
     lane_cache: dict[str, np.ndarray] = field(default_factory=dict)  # this tick's lane stats
     current_tick: int = 0
@@ -360,6 +361,7 @@ def _prepare_policies(state: BatchState) -> None:
         for tree in ("strategic_collateral_tree", "end_of_tick_collateral_tree")
     )
     state.splits = any(bool(g.split.any()) for g in groups)
+    state.staggers = any(g.has_stagger for g in groups)
     state.q1_in_queue_order = setup.queue1_priority_deadline or state.queue2_actions or state.splits
     if state.queue2_actions or setup.priority_mode:  # read and written only then
         state.rtgs_priority = np.full(n, RTGS_NORMAL, dtype=np.int64)
