@@ -49,6 +49,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/engine.py
+	$(PY) benchmarks/gridlock.py
 	$(PY) benchmarks/iteration.py
 	$(PY) benchmarks/sweep.py
 

@@ -17,7 +17,8 @@ Cases: the exp2 shape at 1 000 samples (policy "Release", ``initial_liquidity_fr
 0.5 and 0.05), the 50-bank day with ample and scarce liquidity on "Release" and scarce under
 the tree of SimCash's ``LiquiditySplitting`` releasing whole where it would split (a tree
 that walks), the two splitting days of `benchmarks/engine.py` (``LiquiditySplitting`` and
-"split in 4"), and the 50-bank LSM days (pools 200 000 and 50 000); 1 and 10 samples each.
+"split in 4"), the 50-bank LSM days (pools 200 000 and 50 000) and the gridlocked episode
+under limits of `benchmarks/gridlock.py`; 1 and 10 samples each.
 A case the base cannot run (a splitting day on a revision before splitting) is shown
 without a ratio; one this tree cannot run is an error.
 """
@@ -51,6 +52,7 @@ def run_cases(repeats: int) -> dict[str, float | str]:
     run (e.g. a splitting day on a revision before splitting) gets its one-line error."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import engine as bench  # this tree's cases, whatever engine `runner` is
+    import gridlock
 
     from runner.engine.batch import evaluate_batch
     from runner.engine.schedule import generate_schedule
@@ -94,6 +96,8 @@ def run_cases(repeats: int) -> dict[str, float | str]:
     for lsm_pool in ("200k", "50k"):
         scenario = load_scenario(ROOT / f"benchmarks/scenarios/bank50_lsm_pool{lsm_pool}.yaml")
         days.append((f"50 banks LSM pool {lsm_pool}", scenario, partial(build_setup, scenario), (1, 10)))
+    grid = gridlock.gridlock_scenario()
+    days.append(("gridlock under limits, 3 days", grid, partial(gridlock.fifo_setup, grid), (1, 10)))
     out: dict[str, float | str] = {}
     for name, scenario, make, sizes in days:
         for n in sizes:

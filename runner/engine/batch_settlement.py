@@ -3,7 +3,7 @@
 The rule is sequential. Its simple path (`scan`, always used when `BatchState.fast` is off)
 steps through the payments one rank at a time: step k settles the k-th payment of every
 sample's sequence, if its sender can pay it (and its limits allow it) — the reference's order
-exactly. Two exact shortcuts avoid most of those steps on the fast path:
+exactly. Three exact shortcuts avoid most of those steps on the fast path:
 
 * **Deferred crediting** (lane = one bank of one sample): nothing is credited during the
   pass, so a lane's balance only falls. ``available(b) = max(b,0) + max(0, L - max(0,-b))``
@@ -19,9 +19,13 @@ exactly. Two exact shortcuts avoid most of those steps on the fast path:
   sender in a sample can pay *all* its payments from its available liquidity at the start,
   every payment settles (balances only grow by inflows), whatever the order: such samples
   settle in one aggregate step (in `scan`).
+* **Ruling out** (`may_settle`, whenever the pass steps): a payment over a limit now, or
+  above what its sender can have by its turn, cannot settle in the pass; the steps skip it.
+  A long queue that is mostly stuck (SimCash's TARGET2 crisis examples) then costs a few
+  array operations per pass instead of a step per queued payment.
 
-With limits set (bilateral or multilateral outflow caps), only the simple path runs: a
-payment refused by a limit does not stop the lane, so the prefix argument does not hold.
+With limits set (bilateral or multilateral outflow caps), the pass steps (after ruling out):
+a payment refused by a limit does not stop the lane, so the prefix argument does not hold.
 
 Per-lane sums use `np.bincount` with float weights only when they are provably exact (every
 partial sum below 2**53: a bound the engine computes once per batch, or checked per call),
@@ -78,8 +82,8 @@ def available(day: BatchState, lanes: np.ndarray | None = None) -> np.ndarray:
 
 
 def within_limits(day: BatchState, lanes: np.ndarray, receivers: np.ndarray, amounts: np.ndarray) -> np.ndarray:
-    """Whether each payment fits its sender's bilateral and multilateral limits of the day
-    (each sender lane at most once in ``lanes``; all true without limits)."""
+    """Whether each payment, on its own, fits its sender's bilateral and multilateral limits
+    of the day as used so far (all true without limits)."""
     if not day.has_limits:
         return np.ones(lanes.size, dtype=bool)
     bilateral = day.bilateral_limit[lanes, receivers]
@@ -260,6 +264,55 @@ def _lane_available(day: BatchState, lanes: np.ndarray) -> np.ndarray:
     return available(day)[lanes] if lanes.size > day.n_lanes else available(day, lanes)
 
 
+# `may_settle` refines its bound only when some sample has more than REFINE_FROM payments
+# left to step through, and at most REFINE_ROUNDS times a pass (a round costs a few array
+# operations over the candidates; a stuck chain of payments that paid each other in can
+# take dozens of rounds to rule out, as in SimCash's TARGET2 crisis examples)
+REFINE_FROM = 4
+REFINE_ROUNDS = 64
+
+
+def may_settle(day: BatchState, rows: np.ndarray, at: np.ndarray, avail: np.ndarray) -> np.ndarray:
+    """Which of ``rows`` (at positions ``at`` of a pass's sequence, ascending) can still
+    settle in the pass, given each lane's available liquidity ``avail`` at its start: a
+    necessary condition, so the pass can skip the others (they would fail, changing nothing).
+
+    Within a pass outflows only grow, so a payment over a limit now stays over it. And when
+    a payment's turn comes, its sender has at most ``avail`` plus what the payments before
+    it in the pass paid into it (`available` rises at most one for one with the balance;
+    with deferred crediting nothing is paid in during the pass). Only payments that may
+    settle can pay in, so the bound is refined against the ones still possible (a round
+    never drops a payment that settles). A long queue that is mostly stuck (limits,
+    gridlock) then costs a few array operations instead of one step of the pass per payment.
+    """
+    lay = day.layout
+    send, recv, need = lay.sender_lane[rows], lay.receiver_lane[rows], day.remaining[rows]
+    own = avail[send]
+    # at most: every payment of the pass paying in (none with deferred crediting)
+    ok: np.ndarray = need <= (own if day.deferred else own + lane_sum(recv, need, day.n_lanes, day.exact)[send])
+    if day.has_limits:
+        ok &= within_limits(day, send, day.receiver[rows], need)
+    if day.deferred or not ok.any() or np.bincount(lay.sample[rows[ok]]).max() <= REFINE_FROM:
+        return ok
+    n = int(at[-1]) + 1
+    for _ in range(REFINE_ROUNDS):
+        cand = np.flatnonzero(ok)
+        # paid into each candidate's sender before its turn, by the candidates: a running
+        # total per receiving lane in pass order (key: lane, then position)
+        key = recv[cand] * n + at[cand]
+        order = np.argsort(key)
+        key = key[order]
+        paid = np.zeros(cand.size + 1, dtype=np.int64)
+        np.cumsum(need[cand][order], out=paid[1:])
+        lane_start = send[cand] * n
+        before = paid[np.searchsorted(key, lane_start + at[cand])] - paid[np.searchsorted(key, lane_start)]
+        stuck = cand[need[cand] > own[cand] + before]
+        if stuck.size == 0:
+            break
+        ok[stuck] = False
+    return ok
+
+
 def scan(day: BatchState, seq: np.ndarray, t: int) -> np.ndarray:
     """Settle ``seq`` (each sample's rows in sequence order) payment by payment within each
     sample; returns the settled mask and marks those rows settled. The simple path of every
@@ -270,25 +323,24 @@ def scan(day: BatchState, seq: np.ndarray, t: int) -> np.ndarray:
     lay = day.layout
     send, recv, need = lay.sender_lane[seq], lay.receiver_lane[seq], day.remaining[seq]
     hard = np.arange(seq.size)
-    if day.fast and not day.has_limits:
-        n_lanes = day.n_lanes
-        out_total = lane_sum(send, need, n_lanes, day.exact)
-        in_total = lane_sum(recv, need, n_lanes, day.exact)
+    if day.fast:
         avail = available(day)
-        # Samples where every sender covers all its payments from its opening available
-        # liquidity settle everything, in any order (inflows only add): apply the net flows.
-        short = np.zeros(day.n_samples, dtype=bool)
-        short[np.flatnonzero(out_total > avail) // day.n_agents] = True
-        easy = ~short[lay.sample[seq]]
-        if easy.any():
-            easy_lane = ~np.repeat(short, day.n_agents)
-            day.balance -= np.where(easy_lane, out_total, 0)
-            credit(day, np.flatnonzero(easy_lane), in_total[easy_lane])
-            ok[easy] = True
-        # A payment above its sender's available liquidity plus every inflow of this pass
-        # can never settle: skip it.
-        hard = np.flatnonzero(~easy)
-        hard = hard[need[hard] <= avail[send[hard]] + in_total[send[hard]]]
+        if not day.has_limits:
+            n_lanes = day.n_lanes
+            out_total = lane_sum(send, need, n_lanes, day.exact)
+            in_total = lane_sum(recv, need, n_lanes, day.exact)
+            # Samples where every sender covers all its payments from its opening available
+            # liquidity settle everything, in any order (inflows only add): apply the net flows.
+            short = np.zeros(day.n_samples, dtype=bool)
+            short[np.flatnonzero(out_total > avail) // day.n_agents] = True
+            easy = ~short[lay.sample[seq]]
+            if easy.any():
+                easy_lane = ~np.repeat(short, day.n_agents)
+                day.balance -= np.where(easy_lane, out_total, 0)
+                credit(day, np.flatnonzero(easy_lane), in_total[easy_lane])
+                ok[easy] = True
+            hard = np.flatnonzero(~easy)
+        hard = hard[may_settle(day, seq[hard], hard, avail)]
     for step in rank_steps(lay.sample[seq[hard]]):
         w = hard[step]  # one payment per sample: distinct sender and receiver lanes
         fit = can_settle(day, seq[w])

@@ -46,7 +46,7 @@ def test_compares_against_head_and_cleans_up() -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert done.returncode in (0, 1), done.stderr  # 1: a case over 10 % slower (noise on one repeat)
     rows = [line for line in done.stdout.splitlines() if line.startswith("  ") and line.split()[0] != "case"]
-    assert len(rows) == 16, done.stdout
+    assert len(rows) == 18, done.stdout
     assert all(len(row.split()) >= 4 and "n/a" not in row for row in rows)
     assert done.stdout.strip().splitlines()[-1].split()[0] in ("PASS", "FAIL")
     assert worktrees() == before

@@ -10,15 +10,23 @@ later smaller ones settling, credit in use) is drawn far more often than on a si
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
-from runner.engine.batch_settlement import rounds
-from runner.engine.batch_state import BatchState, build_state
+from runner.engine.batch_settlement import REFINE_FROM, available, may_settle, rounds, scan
+from runner.engine.batch_state import BatchState, build_state, layout_of
+from runner.engine.lane_sum import lane_sum
+from runner.engine.limits import NO_LIMIT
 from runner.engine.rules import available_liquidity
 from runner.engine.schedule import generate_schedule
 from runner.engine.schedule_batch import ScheduleBatch
+from runner.engine.setup import EngineSetup, build_setup
+from runner.policy import named_policy, parse_valid_policy
+from runner.scenario import scenario_from_dict
+from runner.scenario.loader import Scenario
 from tests.runner.engine.strategies import engine_settings
 from tests.runner.engine.test_batch_incremental import split_day
 
@@ -73,3 +81,171 @@ def test_rounds_settle_as_the_rule_one_payment_at_a_time(
     np.testing.assert_array_equal(ok, want)
     np.testing.assert_array_equal(day.balance, want_balance)
     np.testing.assert_array_equal(day.incoming, want_incoming)
+
+
+# ---------------------------------------------------------------------- scan
+# The pass with immediate crediting or limits (`scan`): each sample's payments in order, an
+# inflow usable by the payments after it, a payment over a limit skipped. Its fast path
+# settles easy samples at once and steps only through the payments `may_settle` keeps.
+
+
+def limits_day() -> tuple[EngineSetup, Scenario]:
+    """Six banks paying each other, immediate crediting, every bank with a bilateral limit
+    towards its neighbour and a multilateral limit (the pass inputs are drawn over them)."""
+    agents = [
+        {
+            "id": f"B{i}",
+            "opening_balance": 0,
+            "unsecured_cap": 0,
+            "bilateral_limits": {f"B{(i + 1) % 6}": 50_000},
+            "multilateral_limit": 120_000,
+            "arrival_config": {
+                "rate_per_tick": 1.5,
+                "amount_distribution": {"type": "LogNormal", "mean": 10_000, "std_dev": 6_000},
+                "deadline_range": [2, 8],
+            },
+        }
+        for i in range(6)
+    ]
+    raw = {
+        "simulation": {"ticks_per_day": 20, "num_days": 1, "rng_seed": 7},
+        "cost_rates": {"delay_cost_per_tick_per_cent": 0.001, "deadline_penalty": 500},
+        "lsm_config": {"enable_bilateral": False, "enable_cycles": False},
+        "agents": agents,
+    }
+    scenario = scenario_from_dict(raw, source="test")
+    return build_setup(scenario, dict.fromkeys(scenario.agent_ids, parse_valid_policy(named_policy("Fifo")))), scenario
+
+
+LIMITS_SETUP, LIMITS_SCENARIO = limits_day()
+LIMITS_BATCH = ScheduleBatch.of([generate_schedule(LIMITS_SCENARIO.config, s) for s in SEEDS])
+N_AGENTS = LIMITS_SETUP.n_agents
+
+
+@dataclass
+class ScanCase:
+    rows: np.ndarray  # the pass's sequence (samples interleaved, each in its own order)
+    need: np.ndarray
+    balance: np.ndarray
+    limit: np.ndarray  # credit limit per lane
+    bilateral: np.ndarray | None  # [lane, counterparty] (NO_LIMIT: none); None: no limits
+    multilateral: np.ndarray | None
+    outflow_to: np.ndarray  # used so far today
+    outflow_total: np.ndarray
+
+
+@st.composite
+def scan_cases(draw: st.DrawFn) -> ScanCase:
+    """Sequences long enough for `may_settle` to refine (over `REFINE_FROM` per sample),
+    liquidity scarce enough for queues to stick, limits tight enough to bite."""
+    top = 2 ** draw(st.sampled_from([3, 8, 14, 40]))
+    pool = draw(st.sampled_from([6, 12, 18]))  # lanes 0..pool-1: one, two or three samples
+    rows_pool = np.flatnonzero(pool > LIMITS_BATCH_LANES).tolist()
+    rows = np.array(draw(st.lists(st.sampled_from(rows_pool), min_size=1, max_size=40, unique=True)), dtype=np.int64)
+    need = np.array([draw(st.integers(1, top)) for _ in rows], dtype=np.int64)
+    n_lanes = len(SEEDS) * N_AGENTS
+    balance = np.array([draw(st.integers(-top, 2 * top)) for _ in range(n_lanes)], dtype=np.int64)
+    limit = np.array([draw(st.sampled_from([0, 0, top // 3, top])) for _ in range(n_lanes)], dtype=np.int64)
+    cap = st.sampled_from([NO_LIMIT, NO_LIMIT, 0, top, 3 * top])
+    bilateral = multilateral = None
+    if draw(st.booleans()):
+        bilateral = np.array([[draw(cap) for _ in range(N_AGENTS)] for _ in range(n_lanes)], dtype=np.int64)
+        multilateral = np.array([draw(cap) for _ in range(n_lanes)], dtype=np.int64)
+    used = st.integers(0, 2 * top)
+    outflow_to = np.array([[draw(used) for _ in range(N_AGENTS)] for _ in range(n_lanes)], dtype=np.int64)
+    outflow_total = outflow_to.sum(axis=1)
+    return ScanCase(rows, need, balance, limit, bilateral, multilateral, outflow_to, outflow_total)
+
+
+LIMITS_BATCH_LANES = layout_of(LIMITS_BATCH, N_AGENTS, LIMITS_SETUP.horizon).sender_lane
+
+
+def scan_day(case: ScanCase, fast: bool) -> BatchState:
+    """A real state (immediate crediting) whose pass inputs are the case's."""
+    day = build_state(LIMITS_SETUP, LIMITS_BATCH, fast)
+    day.remaining[:] = 0
+    day.remaining[case.rows] = case.need
+    day.balance, day.overdraft_limit = case.balance.copy(), case.limit.copy()
+    day.exact = False
+    if case.bilateral is None or case.multilateral is None:  # as a day without limits has them
+        day.bilateral_limit = day.multilateral_limit = day.outflow_to = day.outflow_total = np.zeros(0, dtype=np.int64)
+        day.has_limits = False
+    else:
+        day.bilateral_limit, day.multilateral_limit = case.bilateral.copy(), case.multilateral.copy()
+        day.outflow_to, day.outflow_total = case.outflow_to.copy(), case.outflow_total.copy()
+    return day
+
+
+def scan_by_the_rule(day: BatchState, case: ScanCase) -> tuple[np.ndarray, np.ndarray]:
+    """The rule one payment at a time: settled mask and the balances after."""
+    lay = day.layout
+    balance = case.balance.copy()
+    out_to, out_total = case.outflow_to.copy(), case.outflow_total.copy()
+    want = np.zeros(case.rows.size, dtype=bool)
+    for i, (row, x) in enumerate(zip(case.rows.tolist(), case.need.tolist(), strict=True)):
+        lane, to = int(lay.sender_lane[row]), int(day.receiver[row])
+        if x > available_liquidity(int(balance[lane]), int(case.limit[lane])):
+            continue
+        if case.bilateral is not None and case.multilateral is not None:
+            bil, mul = int(case.bilateral[lane, to]), int(case.multilateral[lane])
+            if (bil != NO_LIMIT and out_to[lane, to] + x > bil) or (mul != NO_LIMIT and out_total[lane] + x > mul):
+                continue
+            out_to[lane, to] += x
+            out_total[lane] += x
+        want[i] = True
+        balance[lane] -= x
+        balance[lay.receiver_lane[row]] += x
+    return want, balance
+
+
+@engine_settings(300)
+@given(case=scan_cases())
+def test_scan_settles_as_the_rule_one_payment_at_a_time(case: ScanCase) -> None:
+    day = scan_day(case, fast=False)
+    want, want_balance = scan_by_the_rule(day, case)
+    kept = may_settle(day, case.rows, np.arange(case.rows.size), available(day))
+    assert not (want & ~kept).any(), "may_settle ruled out a payment that settles"
+    lanes = day.layout.sender_lane[case.rows]
+    paid_in = lane_sum(day.layout.receiver_lane[case.rows], case.need, day.n_lanes, False)[lanes]
+    simple = case.need <= available(day)[lanes] + paid_in  # the bound before refinement
+    event(f"may_settle rules out {'more than the simple bound' if (simple & ~kept).any() else 'no more'}")
+    for fast in (False, True):
+        day = scan_day(case, fast)
+        ok = scan(day, case.rows, t=3)
+        np.testing.assert_array_equal(ok, want, err_msg=f"fast={fast}")
+        np.testing.assert_array_equal(day.balance, want_balance, err_msg=f"fast={fast}")
+
+
+def test_may_settle_unwinds_a_stuck_chain_the_simple_bound_keeps() -> None:
+    """Two banks with nothing to pay from, each of their 2·k alternating payments to the
+    other only payable from the one before it: every one fails. The bound on all inflows
+    of the pass keeps them all; the refined one rules them all out (so the pass takes no
+    step), and the pass's answer is the rule's."""
+    lay = layout_of(LIMITS_BATCH, N_AGENTS, LIMITS_SETUP.horizon)
+    a = np.flatnonzero((lay.sender_lane == 0) & (LIMITS_BATCH.columns["receiver"] == 1))
+    b = np.flatnonzero((lay.sender_lane == 1) & (LIMITS_BATCH.columns["receiver"] == 0))
+    k = min(a.size, b.size)
+    assert k > REFINE_FROM
+    rows = np.ravel(np.column_stack((a[:k], b[:k])))
+    n_lanes = len(SEEDS) * N_AGENTS
+    no_limits = np.zeros((n_lanes, N_AGENTS), dtype=np.int64)
+    case = ScanCase(
+        rows,
+        np.full(rows.size, 100, dtype=np.int64),
+        np.zeros(n_lanes, dtype=np.int64),
+        np.zeros(n_lanes, dtype=np.int64),
+        None,
+        None,
+        no_limits,
+        no_limits.sum(axis=1),
+    )
+    day = scan_day(case, fast=True)
+    at = np.arange(rows.size)
+    simple = (
+        case.need
+        <= lane_sum(day.layout.receiver_lane[rows], case.need, day.n_lanes, True)[day.layout.sender_lane[rows]]
+    )
+    assert simple.all()
+    assert not may_settle(day, rows, at, available(day)).any()
+    assert not scan(day, rows, t=0).any()
+    np.testing.assert_array_equal(day.balance, case.balance)
