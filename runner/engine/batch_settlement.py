@@ -264,12 +264,13 @@ def _lane_available(day: BatchState, lanes: np.ndarray) -> np.ndarray:
     return available(day)[lanes] if lanes.size > day.n_lanes else available(day, lanes)
 
 
-# `may_settle` refines its bound only when some sample has more than REFINE_FROM payments
-# left to step through, and at most REFINE_ROUNDS times a pass (a round costs a few array
-# operations over the candidates; a stuck chain of payments that paid each other in can
-# take dozens of rounds to rule out, as in SimCash's TARGET2 crisis examples)
+# `may_settle` refines its bound while some sample has more than REFINE_FROM payments left
+# to step through, at most REFINE_ROUNDS times a pass: a round is a few array operations
+# over the pass (a step of the pass costs about as much), and a round rules out one more
+# link of each stuck chain of payments that would have paid each other in, of which
+# SimCash's 25-day examples have hundreds
 REFINE_FROM = 4
-REFINE_ROUNDS = 64
+REFINE_ROUNDS = 256
 
 
 def may_settle(day: BatchState, rows: np.ndarray, at: np.ndarray, avail: np.ndarray) -> np.ndarray:
@@ -292,25 +293,34 @@ def may_settle(day: BatchState, rows: np.ndarray, at: np.ndarray, avail: np.ndar
     ok: np.ndarray = need <= (own if day.deferred else own + lane_sum(recv, need, day.n_lanes, day.exact)[send])
     if day.has_limits:
         ok &= within_limits(day, send, day.receiver[rows], need)
-    if day.deferred or not ok.any() or np.bincount(lay.sample[rows[ok]]).max() <= REFINE_FROM:
+    if day.deferred or not ok.any() or _most_steps(day, rows, ok) <= REFINE_FROM:
         return ok
+    # what the payments pay in, by receiving lane then position; each payment's turn in
+    # that order (``upto``: the entries before it paying into its sender) and its sender's
+    # first entry (``start``), found once: a round is then a masked running total
     n = int(at[-1]) + 1
+    key = recv * n + at
+    order = np.argsort(key)
+    key = key[order]
+    upto, start = np.searchsorted(key, send * n + at), np.searchsorted(key, send * n)
+    sorted_need = need[order]
+    paid = np.zeros(rows.size + 1, dtype=np.int64)
     for _ in range(REFINE_ROUNDS):
-        cand = np.flatnonzero(ok)
-        # paid into each candidate's sender before its turn, by the candidates: a running
-        # total per receiving lane in pass order (key: lane, then position)
-        key = recv[cand] * n + at[cand]
-        order = np.argsort(key)
-        key = key[order]
-        paid = np.zeros(cand.size + 1, dtype=np.int64)
-        np.cumsum(need[cand][order], out=paid[1:])
-        lane_start = send[cand] * n
-        before = paid[np.searchsorted(key, lane_start + at[cand])] - paid[np.searchsorted(key, lane_start)]
-        stuck = cand[need[cand] > own[cand] + before]
-        if stuck.size == 0:
+        np.cumsum(np.where(ok[order], sorted_need, 0), out=paid[1:])
+        stuck = ok & (need > own + paid[upto] - paid[start])
+        if not stuck.any():
             break
-        ok[stuck] = False
+        ok &= ~stuck
+        if _most_steps(day, rows, ok) <= REFINE_FROM:
+            break
     return ok
+
+
+def _most_steps(day: BatchState, rows: np.ndarray, ok: np.ndarray) -> int:
+    """The most payments of ``rows[ok]`` in one sample (the steps a pass over them takes)."""
+    if day.n_samples == 1:
+        return int(np.count_nonzero(ok))
+    return int(np.bincount(day.layout.sample[rows[ok]]).max(initial=0))
 
 
 def scan(day: BatchState, seq: np.ndarray, t: int) -> np.ndarray:
