@@ -5,7 +5,8 @@
   naming the dotted key of the first unsupported feature — which one, per file, is pinned
   below, so a newly supported feature (or a regression) shows up here. A config using a
   feature only the reference engine has runs there (as ``paylab simulate`` does), and the
-  batch engine's evaluation path refuses it naming the feature.
+  batch engine's evaluation path refuses it naming the feature;
+* the multi-day examples run their whole episode through both engines, to the cent (slow).
 
 Tests use the ``compat_dir`` fixture, which skips when the corpus is absent.
 """
@@ -94,6 +95,23 @@ def test_example_config_runs_or_names_what_is_unsupported(
     assert err.path == unsupported_key
     assert unsupported_key in str(err)
     assert str(path) in str(err), "the error names the file"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(n for n in EXAMPLE_OUTCOMES if "day" in n and "test_" not in n))
+def test_multi_day_example_whole_episode_batch_equals_reference(compat_dir: Path, name: str) -> None:
+    """The whole episode (10 or 25 days, the file's seed): queues that grow over days —
+    gridlock under limits in the TARGET2 crisis — through the batch engine's shortcuts,
+    to the cent and to the settlement tick of every payment."""
+    sc = load_scenario(compat_dir / EXAMPLES / name)
+    setup = build_setup(sc, engine="reference")
+    assert not setup.batch_missing
+    assert sc.config.simulation.num_days >= 10
+    schedules = [generate_schedule(sc.config, sc.config.simulation.rng_seed, setup.horizon)]
+    want = ReferenceEngine(setup).run(schedules[0])[0]
+    got = evaluate_batch(setup, schedules)
+    assert_tables_equal(got, want, name)
+    assert (got.settle_tick == want.settle_tick).all()
 
 
 def test_unsupported_example_features_are_reported(compat_dir: Path) -> None:
