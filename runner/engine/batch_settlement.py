@@ -295,24 +295,33 @@ def may_settle(day: BatchState, rows: np.ndarray, at: np.ndarray, avail: np.ndar
         ok &= within_limits(day, send, day.receiver[rows], need)
     if day.deferred or not ok.any() or _most_steps(day, rows, ok) <= REFINE_FROM:
         return ok
-    # what the payments pay in, by receiving lane then position; each payment's turn in
-    # that order (``upto``: the entries before it paying into its sender) and its sender's
-    # first entry (``start``), found once: a round is then a masked running total
-    n = int(at[-1]) + 1
-    key = recv * n + at
-    order = np.argsort(key)
-    key = key[order]
-    upto, start = np.searchsorted(key, send * n + at), np.searchsorted(key, send * n)
-    sorted_need = need[order]
-    paid = np.zeros(rows.size + 1, dtype=np.int64)
-    for _ in range(REFINE_ROUNDS):
-        np.cumsum(np.where(ok[order], sorted_need, 0), out=paid[1:])
-        stuck = ok & (need > own + paid[upto] - paid[start])
-        if not stuck.any():
-            break
-        ok &= ~stuck
-        if _most_steps(day, rows, ok) <= REFINE_FROM:
-            break
+    rounds = 0
+    while rounds < REFINE_ROUNDS:  # over the candidates, re-indexed once half are ruled out
+        cand = np.flatnonzero(ok)
+        c_send, c_need, c_own, c_at = send[cand], need[cand], own[cand], at[cand]
+        # what the candidates pay in, by receiving lane then position; each candidate's turn
+        # in that order (``upto``: the entries before it paying into its sender) and its
+        # sender's first entry (``start``): a round is then a masked running total
+        n = int(c_at[-1]) + 1
+        key = recv[cand] * n + c_at
+        order = np.argsort(key)
+        key = key[order]
+        upto, start = np.searchsorted(key, c_send * n + c_at), np.searchsorted(key, c_send * n)
+        sorted_need = c_need[order]
+        paid = np.zeros(cand.size + 1, dtype=np.int64)
+        live = np.ones(cand.size, dtype=bool)
+        while rounds < REFINE_ROUNDS:
+            rounds += 1
+            np.cumsum(np.where(live[order], sorted_need, 0), out=paid[1:])
+            stuck = live & (c_need > c_own + paid[upto] - paid[start])
+            if not stuck.any():
+                return ok
+            live &= ~stuck
+            ok[cand[stuck]] = False
+            if _most_steps(day, rows, ok) <= REFINE_FROM:
+                return ok
+            if 2 * np.count_nonzero(live) < cand.size:
+                break
     return ok
 
 
