@@ -36,7 +36,6 @@ class PolicyGroup:
     constant: bool  # the tree is one action without numeric arguments: every row gets leaf 0
     split: np.ndarray  # bool: Split / PaceAndRelease / StaggerSplit
     stagger: np.ndarray  # bool: StaggerSplit
-    has_stagger: bool  # some leaf is a StaggerSplit
 
     @property
     def acts_on_queue2(self) -> bool:
@@ -64,7 +63,6 @@ class PolicyGroup:
             and all(isinstance(a, str | tuple) for a in root.args.values()),
             split=np.array([n.action in SPLIT_ACTIONS for n in leaves]),
             stagger=np.array([n.action == "StaggerSplit" for n in leaves]),
-            has_stagger=any(n.action == "StaggerSplit" for n in leaves),
         )
 
 

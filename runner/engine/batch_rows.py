@@ -25,12 +25,11 @@ from runner.engine.rules import RTGS_NORMAL
 INHERITED = ("sender", "receiver", "arrival", "deadline", "root", "rtgs_priority")
 LANES = ("sample", "sender_lane", "receiver_lane")  # `Layout` columns a part copies
 OWN = ("amount", "remaining", "priority", "original_priority")  # the parts' own (two pairs)
-FILLED = ("settle_tick", "submitted", "child_start", "child_count")
-FILL = (-1, -1, -1, 0)  # a new row's value in each FILLED column
+FILLED = ("settle_tick", "submitted", "child_start", "child_count")  # child_*: written at a split
 COLUMNS = INHERITED + LANES + OWN + FILLED
 ROW = {name: i for i, name in enumerate(COLUMNS)}
 N_COPIED = len(INHERITED) + len(LANES)  # the block's first rows: copied from the parent
-_FILL_NEW = np.array(FILL[:2], dtype=np.int64)[:, None]
+_FILL_NEW = np.array([[-1], [-1]], dtype=np.int64)  # a new row's settle_tick and submitted
 OPTIONAL = {"rtgs_priority": RTGS_NORMAL, "submitted": -1}  # state columns allocated only when read: unread value
 
 

@@ -273,15 +273,15 @@ REFINE_FROM = 4
 REFINE_ROUNDS = 256
 
 
-def may_settle(day: BatchState, rows: np.ndarray, at: np.ndarray, avail: np.ndarray) -> np.ndarray:
+def may_settle(day: BatchState, rows: np.ndarray, at: np.ndarray, avail: np.ndarray, paid_in: np.ndarray) -> np.ndarray:
     """Which of ``rows`` (at positions ``at`` of a pass's sequence, ascending) can still
-    settle in the pass, given each lane's available liquidity ``avail`` at its start: a
+    settle in the pass, given each lane's available liquidity ``avail`` at its start and
+    ``paid_in``, what the whole pass pays into it (zeros with deferred crediting): a
     necessary condition, so the pass can skip the others (they would fail, changing nothing).
 
     Within a pass outflows only grow, so a payment over a limit now stays over it. And when
     a payment's turn comes, its sender has at most ``avail`` plus what the payments before
-    it in the pass paid into it (`available` rises at most one for one with the balance;
-    with deferred crediting nothing is paid in during the pass). Only payments that may
+    it in the pass paid into it (`available` rises at most one for one with the balance). Only payments that may
     settle can pay in, so the bound is refined against the ones still possible (a round
     never drops a payment that settles). A long queue that is mostly stuck (limits,
     gridlock) then costs a few array operations instead of one step of the pass per payment.
@@ -289,8 +289,7 @@ def may_settle(day: BatchState, rows: np.ndarray, at: np.ndarray, avail: np.ndar
     lay = day.layout
     send, recv, need = lay.sender_lane[rows], lay.receiver_lane[rows], day.remaining[rows]
     own = avail[send]
-    # at most: every payment of the pass paying in (none with deferred crediting)
-    ok: np.ndarray = need <= (own if day.deferred else own + lane_sum(recv, need, day.n_lanes, day.exact)[send])
+    ok: np.ndarray = need <= own + paid_in[send]  # at most: every payment of the pass paying in
     if day.has_limits:
         ok &= within_limits(day, send, day.receiver[rows], need)
     if day.deferred or not ok.any() or _most_steps(day, rows, ok) <= REFINE_FROM:
@@ -344,10 +343,12 @@ def scan(day: BatchState, seq: np.ndarray, t: int) -> np.ndarray:
     hard = np.arange(seq.size)
     if day.fast:
         avail = available(day)
+        n_lanes = day.n_lanes
+        # what the whole pass pays into each lane, usable within it (not with deferred crediting)
+        paid_in = np.zeros(n_lanes, dtype=np.int64) if day.deferred else lane_sum(recv, need, n_lanes, day.exact)
         if not day.has_limits:
-            n_lanes = day.n_lanes
             out_total = lane_sum(send, need, n_lanes, day.exact)
-            in_total = lane_sum(recv, need, n_lanes, day.exact)
+            in_total = lane_sum(recv, need, n_lanes, day.exact) if day.deferred else paid_in
             # Samples where every sender covers all its payments from its opening available
             # liquidity settle everything, in any order (inflows only add): apply the net flows.
             short = np.zeros(day.n_samples, dtype=bool)
@@ -359,7 +360,7 @@ def scan(day: BatchState, seq: np.ndarray, t: int) -> np.ndarray:
                 credit(day, np.flatnonzero(easy_lane), in_total[easy_lane])
                 ok[easy] = True
             hard = np.flatnonzero(~easy)
-        hard = hard[may_settle(day, seq[hard], hard, avail)]
+        hard = hard[may_settle(day, seq[hard], hard, avail, paid_in)]
     for step in rank_steps(lay.sample[seq[hard]]):
         w = hard[step]  # one payment per sample: distinct sender and receiver lanes
         fit = can_settle(day, seq[w])

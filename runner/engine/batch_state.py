@@ -361,7 +361,7 @@ def _prepare_policies(state: BatchState) -> None:
         for tree in ("strategic_collateral_tree", "end_of_tick_collateral_tree")
     )
     state.splits = any(bool(g.split.any()) for g in groups)
-    state.staggers = any(g.has_stagger for g in groups)
+    state.staggers = any(bool(g.stagger.any()) for g in groups)
     state.q1_in_queue_order = setup.queue1_priority_deadline or state.queue2_actions or state.splits
     if state.queue2_actions or setup.priority_mode:  # read and written only then
         state.rtgs_priority = np.full(n, RTGS_NORMAL, dtype=np.int64)

@@ -192,6 +192,11 @@ def patched(module: Any, name: str, value: Any) -> Iterator[None]:
         setattr(module, name, old)
 
 
+def pass_inflows(day: BatchState, rows: np.ndarray, need: np.ndarray) -> np.ndarray:
+    """What a pass over ``rows`` pays into each lane, at most (immediate crediting)."""
+    return lane_sum(day.layout.receiver_lane[rows], need, day.n_lanes, False)
+
+
 def scan_by_the_rule(day: BatchState, case: ScanCase) -> tuple[np.ndarray, np.ndarray]:
     """The rule one payment at a time: settled mask and the balances after."""
     lay = day.layout
@@ -220,14 +225,14 @@ def test_scan_settles_as_the_rule_one_payment_at_a_time(case: ScanCase) -> None:
     day = scan_day(case, fast=False)
     want, want_balance = scan_by_the_rule(day, case)
     at = np.arange(case.rows.size)
+    paid_in = pass_inflows(day, case.rows, case.need)
     for cap in (1, 2):  # stopped early, the bound is as sound (only looser)
         with patched(batch_settlement, "REFINE_ROUNDS", cap):
-            assert not (want & ~may_settle(day, case.rows, at, available(day))).any(), f"{cap} rounds"
-    kept = may_settle(day, case.rows, at, available(day))
+            assert not (want & ~may_settle(day, case.rows, at, available(day), paid_in)).any(), f"{cap} rounds"
+    kept = may_settle(day, case.rows, at, available(day), paid_in)
     assert not (want & ~kept).any(), "may_settle ruled out a payment that settles"
     lanes = day.layout.sender_lane[case.rows]
-    paid_in = lane_sum(day.layout.receiver_lane[case.rows], case.need, day.n_lanes, False)[lanes]
-    simple = case.need <= available(day)[lanes] + paid_in  # the bound before refinement
+    simple = case.need <= available(day)[lanes] + paid_in[lanes]  # the bound before refinement
     event(f"may_settle rules out {'more than the simple bound' if (simple & ~kept).any() else 'no more'}")
     for fast in (False, True):
         day = scan_day(case, fast)
@@ -261,12 +266,10 @@ def test_may_settle_unwinds_a_stuck_chain_the_simple_bound_keeps() -> None:
     )
     day = scan_day(case, fast=True)
     at = np.arange(rows.size)
-    simple = (
-        case.need
-        <= lane_sum(day.layout.receiver_lane[rows], case.need, day.n_lanes, True)[day.layout.sender_lane[rows]]
-    )
+    paid_in = pass_inflows(day, rows, case.need)
+    simple = case.need <= paid_in[day.layout.sender_lane[rows]]
     assert simple.all()
-    kept = may_settle(day, rows, at, available(day))
+    kept = may_settle(day, rows, at, available(day), paid_in)
     assert np.count_nonzero(kept) <= REFINE_FROM  # refined until the pass has at most that many steps
     assert not scan(day, rows, t=0).any()
     np.testing.assert_array_equal(day.balance, case.balance)
