@@ -245,9 +245,9 @@ def day_volume(setup: EngineSetup, schedules: Sequence[Schedule]) -> dict[str, i
         queued += int(day.q2.size)
     return {
         "payments": day.n_payments,
-        "parts": day.amount.size - day.n_payments,
+        "parts": day.n_rows - day.n_payments,
         "Queue-2 entries over the day": queued,
-        "rows settled": int((day.status == SETTLED).sum()),
+        "rows settled": int((day.status[: day.n_rows] == SETTLED).sum()),
     }
 
 

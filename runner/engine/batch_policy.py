@@ -288,8 +288,8 @@ def lane_stat(day: BatchState, name: str) -> np.ndarray:
         tpd, t = day.setup.ticks_per_day, day.current_tick
         today = np.concatenate(day.layout.by_arrival[t - t % tpd : t + 1])
         done = today[day.status[today] == SETTLED]
-        if day.amount.size > day.n_payments:  # split parts count as they settle
-            kids = np.arange(day.n_payments, day.amount.size)
+        if day.n_rows > day.n_payments:  # split parts count as they settle
+            kids = np.arange(day.n_payments, day.n_rows)
             kids = kids[(day.status[kids] == SETTLED) & (day.arrival[kids] >= t - t % tpd)]
             done = np.concatenate((done, kids))
         stats = {

@@ -4,7 +4,8 @@ Children are new payment rows, appended to the state's row arrays when a split h
 (`runner.engine.batch_rows`; a batch without a split never grows). A child's row is its own
 payment for every rule; the state keeps each row's ``root`` (the scenario payment it
 descends from) so that counts and settlement ticks stay per scenario payment
-(`settled_roots`), and each split row's children (`due_rows`: they go overdue with it).
+(`settled_roots`); a part inherits its payment's deadline, and goes overdue with it
+(`due_rows`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runner.engine.batch_policy_groups import PolicyGroup, whole_args
-from runner.engine.batch_rows import ROW, add_rows
+from runner.engine.batch_rows import add_rows
 from runner.engine.batch_state import FLOAT_EXACT, SETTLED, SPLIT, BatchState
 from runner.engine.rates import COMPONENT
 from runner.engine.reference_split import UNSUBMITTED_PART
@@ -122,7 +123,7 @@ def split_rows(
     amount[ends - 1] += whole - each * p  # the last child: the remainder
     staggering = decisions.staggering
     priority = day.priority[parents] if staggering is None else staggering.priority[split]
-    base = _append_children(day, parents, p, amount, np.repeat(priority, p))  # first child rows
+    base = _append_children(day, parents, p, ends, amount, np.repeat(priority, p))  # first child rows
     day.status[parents] = SPLIT
     if day.setup.rates.split_friction:
         _charge_friction(day, parents, p, t)
@@ -145,26 +146,23 @@ def split_rows(
     within = np.arange(int(f.sum())) - np.repeat(np.cumsum(f) - f, f)
     now = np.repeat(base, f) + within
     order[np.repeat(offsets[split], f) + within] = now
-    if day.submitted.size == day.amount.size:  # read: a StaggerSplit's are never submitted
+    if day.submitted.size:  # allocated, so read: a StaggerSplit's are never submitted
         day.submitted[now[np.repeat(staggered, f)]] = UNSUBMITTED_PART
     later = np.repeat(base + f, p - f) + (np.arange(int((p - f).sum())) - np.repeat(np.cumsum(p - f) - (p - f), p - f))
     return order, later
 
 
 def _append_children(
-    day: BatchState, parents: np.ndarray, parts: np.ndarray, amount: np.ndarray, priority: np.ndarray
+    day: BatchState, parents: np.ndarray, parts: np.ndarray, ends: np.ndarray, amount: np.ndarray, priority: np.ndarray
 ) -> np.ndarray:
-    """Append the children of ``parents`` (``parts`` each, in parent order) as new rows;
-    returns each parent's first child row."""
-    first, rows = add_rows(day, np.repeat(parents, parts), amount, priority)
-    base: np.ndarray = first + np.cumsum(parts) - parts
-    block = rows.block  # each split row's children, for `due_rows`
-    block[ROW["child_start"], parents] = base
-    block[ROW["child_count"], parents] = parts
+    """Append the children of ``parents`` (``parts`` each, in parent order; ``ends``: their
+    running total) as new rows; returns each parent's first child row."""
+    first = add_rows(day, parents, parts, amount, priority)
+    base: np.ndarray = first + (ends - parts)
     _count_parts(day, parents, parts)
     if day.split_row_bound < 0:
         day.split_row_bound = _row_bound(day)
-    day.exact = day.split_row_bound * day.amount.size < FLOAT_EXACT
+    day.exact = day.split_row_bound * day.n_rows < FLOAT_EXACT
     return base
 
 
@@ -179,7 +177,7 @@ def _count_parts(day: BatchState, parents: np.ndarray, parts: np.ndarray) -> Non
         return
     roots = day.root[parents]
     if day.parts_of.size == 0:
-        day.parts_of = np.bincount(day.root[day.n_payments :], minlength=day.n_payments)
+        day.parts_of = np.bincount(day.root[day.n_payments : day.n_rows], minlength=day.n_payments)
     else:
         np.add.at(day.parts_of, roots, parts)
     if int(day.parts_of[roots].max()) > MAX_SPLIT_DESCENDANTS:
@@ -190,20 +188,14 @@ def _count_parts(day: BatchState, parents: np.ndarray, parts: np.ndarray) -> Non
 
 def due_rows(day: BatchState, t: int) -> np.ndarray:
     """The rows whose deadline is ``t − 1``: the scenario payments', and the parts of those
-    split by now (a part created later, after its deadline, is not due again: its parent
-    was charged)."""
+    split by now (each part has its payment's deadline; a part created later, after its
+    deadline, is not due again: its payment was charged)."""
     due = day.layout.by_deadline[t]
-    if day.part_rows is None or due.size == 0:
+    n = day.n_payments
+    if day.n_rows == n or due.size == 0:
         return due
-    found, rows = [due], due
-    while True:
-        rows = rows[day.status[rows] == SPLIT]
-        if rows.size == 0:
-            return np.concatenate(found) if len(found) > 1 else due
-        start, count = day.part_rows.block[ROW["child_start"], rows], day.part_rows.block[ROW["child_count"], rows]
-        ends = np.cumsum(count)
-        rows = np.repeat(start - (ends - count), count) + np.arange(int(ends[-1]))
-        found.append(rows)
+    parts = np.flatnonzero(day.deadline[n : day.n_rows] == t - 1)
+    return np.concatenate((due, parts + n)) if parts.size else due
 
 
 def _row_bound(day: BatchState) -> int:
@@ -228,17 +220,17 @@ def _charge_friction(day: BatchState, parents: np.ndarray, parts: np.ndarray, t:
 def settled_roots(day: BatchState, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per scenario payment (rows ``0..n-1``): settled (all its descendants are) and the tick
     its last one settled (-1 if not settled)."""
-    status = day.status
-    if status.size == n:
+    status, end = day.status, day.n_rows
+    if end == n:
         return status == SETTLED, day.settle_tick
-    # a split payment: settled when no part of it is still open (parts are the rows ≥ n,
-    # each knowing its scenario payment); its tick: the latest of its parts'
+    # a split payment: settled when no part of it is still open (parts are the rows
+    # n … n_rows − 1, each knowing its scenario payment); its tick: the latest of its parts'
     done = status[:n] == SETTLED
     tick = np.where(done, day.settle_tick[:n], -1)
-    part_status, part_root = status[n:], day.root[n:]
+    part_status, part_root = status[n:end], day.root[n:end]
     leaf = part_status != SPLIT
     split_done = status[:n] == SPLIT
     split_done[part_root[leaf & (part_status != SETTLED)]] = False
-    np.maximum.at(tick, part_root[leaf], day.settle_tick[n:][leaf])
+    np.maximum.at(tick, part_root[leaf], day.settle_tick[n:end][leaf])
     done |= split_done
     return done, np.where(done, tick, -1)

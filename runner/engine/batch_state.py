@@ -218,6 +218,10 @@ class BatchState:
     exact: bool = True  # every per-lane sum of amounts, weights or penalties stays below 2**53
     # ---- split parts (`runner.engine.batch_split`): growing row arrays, parts per payment
     part_rows: PartRows | None = None  # the row columns once a split added rows
+    # rows in use: the scenario's payments, then the parts; the row arrays are longer once
+    # parts were added (spare rows, never read: `runner.engine.batch_rows`)
+    n_rows: int = 0
+    n_payments: int = 0  # the scenario's payments (rows 0 … n-1); split parts come after
     parts_of: np.ndarray = field(default_factory=lambda: _EMPTY)
     # the largest term a row adds to a per-lane sum (`exact`), once a split happens: parts are
     # never larger than their scenario payment, so only the number of rows grows
@@ -235,11 +239,7 @@ class BatchState:
         self.deferred = self.setup.deferred_crediting
         self.lane_sorted_q2 = self.fast and self.deferred
         self.has_limits = self.outflow_total.size > 0
-
-    @property
-    def n_payments(self) -> int:
-        """The scenario's payments (rows ``0 … n-1``); split parts come after."""
-        return int(self.payment_counts.sum())
+        self.n_rows = self.n_payments = self.amount.size
 
     def set_allocated(self, allocated: np.ndarray) -> None:
         self.allocated = allocated

@@ -3,8 +3,8 @@
 * Queue 2's delay weight (`runner.engine.batch_delay`), kept and updated as payments join,
   leave and go overdue, equals a recount over the queue after every tick's accrual.
 * The part rows (`runner.engine.batch_rows`): the batch's shared schedule columns and
-  `Layout` are never written by a splitting day, and a state array replaced between two
-  splits is copied into the block, not lost.
+  `Layout` are never written by a splitting day, a state array replaced between two
+  splits is copied into the block, not lost, and the block's spare rows are never read.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from hypothesis import event, given
 
-from runner.engine.batch import evaluate_batch, tick
+from runner.engine.batch import cost_table, evaluate_batch, tick
 from runner.engine.batch_delay import weights
-from runner.engine.batch_state import SPLIT, build_state, layout_of
+from runner.engine.batch_rows import ROW
+from runner.engine.batch_state import Q1, SETTLED, SPLIT, build_state, layout_of
 from runner.engine.lane_sum import lane_sum
 from runner.engine.rates import COMPONENT
 from runner.engine.schedule import generate_schedule
@@ -139,12 +140,37 @@ def test_a_replaced_state_array_is_copied_into_the_part_rows() -> None:
     while day.part_rows is None and t < setup.horizon:  # until a first split
         tick(day, t)
         t += 1
-    splits_before = int((day.status == SPLIT).sum())
+    splits_before = int((day.status[: day.n_rows] == SPLIT).sum())
     day.priority = day.priority.copy()  # a step that replaces the array instead of writing it
     day.priority[:] = 7
-    n = day.amount.size
-    while day.amount.size == n and t < setup.horizon:  # until the next split appends rows
+    n = day.n_rows
+    while day.n_rows == n and t < setup.horizon:  # until the next split appends rows
         tick(day, t)
         t += 1
-    assert int((day.status == SPLIT).sum()) > splits_before
+    assert int((day.status[: day.n_rows] == SPLIT).sum()) > splits_before
     assert (day.priority[:n] == 7).all()
+
+
+@pytest.mark.parametrize("seeds", [(0,), (1, 2, 3)])
+def test_spare_part_rows_are_never_read(seeds: tuple[int, ...]) -> None:
+    """Poison every spare row of the block after every tick with a copy of a real part, due
+    at the next tick, queued or settled: the day's results do not move."""
+    setup, scenario = split_day()
+    batch = ScheduleBatch.of([generate_schedule(scenario.config, s) for s in seeds])
+    day = build_state(setup, batch, True)
+    poisoned = 0
+    for t in range(setup.horizon):
+        tick(day, t)
+        rows = day.part_rows
+        if rows is not None and rows.capacity > day.n_rows:
+            real, spare = day.n_rows - 1, slice(day.n_rows, None)
+            rows.block[:, spare] = rows.block[:, real : real + 1]
+            rows.block[ROW["deadline"], spare] = t
+            rows.block[ROW["settle_tick"], spare] = t
+            rows.status[spare] = Q1 if t % 2 else SETTLED
+            rows.lane_key[spare] = rows.lane_key[real]
+            poisoned += 1
+    assert poisoned > setup.horizon // 2
+    clean = evaluate_batch(setup, batch)
+    for k in ("costs", "settled_count", "settled_value", "delay_ticks", "settle_tick", "final_balance"):
+        np.testing.assert_array_equal(getattr(cost_table(day), k), getattr(clean, k), err_msg=k)
