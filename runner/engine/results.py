@@ -81,10 +81,6 @@ class CostTable:
         totals: np.ndarray = self.costs.sum(axis=(1, 3))
         return totals
 
-    def agent_totals(self, agent_id: str) -> np.ndarray:
-        """int64 ``[sample]``: total cost of one agent."""
-        return self.totals()[:, self.agent_ids.index(agent_id)]
-
     def settlement_rates(self) -> np.ndarray:
         """float ``[sample, agent]``: settled / arrived payments (1.0 when none arrived)."""
         arrived = self.arrived_count.sum(axis=1)
