@@ -281,10 +281,11 @@ def may_settle(day: BatchState, rows: np.ndarray, at: np.ndarray, avail: np.ndar
 
     Within a pass outflows only grow, so a payment over a limit now stays over it. And when
     a payment's turn comes, its sender has at most ``avail`` plus what the payments before
-    it in the pass paid into it (`available` rises at most one for one with the balance). Only payments that may
-    settle can pay in, so the bound is refined against the ones still possible (a round
-    never drops a payment that settles). A long queue that is mostly stuck (limits,
-    gridlock) then costs a few array operations instead of one step of the pass per payment.
+    it in the pass paid into it (`available` rises at most one for one with the balance).
+    Only payments that may settle can pay in, so the bound is refined against the ones
+    still possible (a round never drops a payment that settles). A long queue that is
+    mostly stuck (limits, gridlock) then costs a few array operations instead of one step
+    of the pass per payment.
     """
     lay = day.layout
     send, recv, need = lay.sender_lane[rows], lay.receiver_lane[rows], day.remaining[rows]
