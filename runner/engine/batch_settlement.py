@@ -295,8 +295,8 @@ def may_settle(day: BatchState, rows: np.ndarray, at: np.ndarray, avail: np.ndar
         ok &= within_limits(day, send, day.receiver[rows], need)
     if day.deferred or not ok.any() or _most_steps(day, rows, ok) <= REFINE_FROM:
         return ok
-    rounds = 0
-    while rounds < REFINE_ROUNDS:  # over the candidates, re-indexed once half are ruled out
+    refined = 0  # refinement rounds so far
+    while refined < REFINE_ROUNDS:  # over the candidates, re-indexed once half are ruled out
         cand = np.flatnonzero(ok)
         c_send, c_need, c_own, c_at = send[cand], need[cand], own[cand], at[cand]
         # what the candidates pay in, by receiving lane then position; each candidate's turn
@@ -310,8 +310,8 @@ def may_settle(day: BatchState, rows: np.ndarray, at: np.ndarray, avail: np.ndar
         sorted_need = c_need[order]
         paid = np.zeros(cand.size + 1, dtype=np.int64)
         live = np.ones(cand.size, dtype=bool)
-        while rounds < REFINE_ROUNDS:
-            rounds += 1
+        while refined < REFINE_ROUNDS:
+            refined += 1
             np.cumsum(np.where(live[order], sorted_need, 0), out=paid[1:])
             stuck = live & (c_need > c_own + paid[upto] - paid[start])
             if not stuck.any():
