@@ -59,7 +59,7 @@ import numpy as np  # noqa: E402
 from make_bank50_lsm import COST_RATES  # noqa: E402  (this folder: run as a script)
 
 from runner.engine.batch import evaluate_batch, tick  # noqa: E402
-from runner.engine.batch_state import SETTLED, build_state  # noqa: E402
+from runner.engine.batch_state import SETTLED, SPLIT, build_state  # noqa: E402
 from runner.engine.reference import ReferenceEngine  # noqa: E402
 from runner.engine.results import CostTable  # noqa: E402
 from runner.engine.schedule import Schedule, generate_schedule  # noqa: E402
@@ -236,16 +236,19 @@ def split_section() -> list[SplitResult]:
 
 
 def day_volume(setup: EngineSetup, schedules: Sequence[Schedule]) -> dict[str, int]:
-    """What a batch day did: payment rows (scenario payments and split parts), Queue-2 entries
-    summed over the ticks (the RTGS pass walks them every tick) and rows settled."""
+    """What a batch day did: payments, those split and their parts (kept as runs of parts, or
+    as rows of their own: `runner.engine.batch_runs`), Queue-2 entries summed over the ticks
+    (the RTGS pass walks them every tick) and rows settled whole."""
     day = build_state(setup, ScheduleBatch.of(schedules), fast=True)
     queued = 0
     for t in range(setup.horizon):
         tick(day, t)
         queued += int(day.q2.size)
+    runs = day.part_count[day.part_count > 1] if day.has_runs else day.part_count
     return {
         "payments": day.n_payments,
-        "parts": day.n_rows - day.n_payments,
+        "split": runs.size if day.has_runs else int((day.status[: day.n_payments] == SPLIT).sum()),
+        "parts": int(runs.sum()) if day.has_runs else day.n_rows - day.n_payments,
         "Queue-2 entries over the day": queued,
         "rows settled": int((day.status[: day.n_rows] == SETTLED).sum()),
     }

@@ -25,6 +25,7 @@ from runner.engine.batch_collateral import collateral_trees, run_timers
 from runner.engine.batch_delay import queue2_weight, weights
 from runner.engine.batch_lsm import run_lsm
 from runner.engine.batch_policy import bank_trees, escalate, payment_pass, queue2_policy_pass
+from runner.engine.batch_runs import part_penalties
 from runner.engine.batch_settlement import available, credit, rank_steps, settle_released
 from runner.engine.batch_split import due_rows, settled_roots
 from runner.engine.batch_state import DROPPED, Q1, SETTLED, BatchState, build_state
@@ -104,6 +105,8 @@ def _policies(day: BatchState, t: int) -> None:
         run_timers(day, t)
     escalate(day, t)
     released = payment_pass(day, t)
+    if day.has_runs:  # the parts of this tick's due rows not settled before it (their penalties)
+        day.due_left = day.parts_left[day.layout.by_deadline[t]]
     if day.queue2_actions and day.q2.size:
         queue2_policy_pass(day, t)
     if released.size or day.q2.size:
@@ -170,7 +173,10 @@ def accrue(day: BatchState, t: int) -> None:
         late = ((st >= Q1) & (st <= DROPPED)) | ((st == SETTLED) & (day.settle_tick[due] > day.deadline[due]))
         due = due[late]
         if due.size:
-            penalty = rates.deadline_penalty.of(day.amount[due])
+            if day.has_runs:  # each part not settled by its deadline pays
+                penalty = part_penalties(day, due, day.due_left[late], rates.deadline_penalty)
+            else:
+                penalty = rates.deadline_penalty.of(day.amount[due])
             cost[:, COMPONENT["deadline_penalty"]] = lane_sum(lanes_of[due], penalty, day.n_lanes, day.exact)
     # delay weights (× 1000): Queue 1 and the dropped afresh, Queue 2's kept between ticks
     rows = np.concatenate((day.q1, day.dropped)) if day.dropped.size else day.q1
@@ -192,7 +198,10 @@ def end_of_day(day: BatchState, t: int) -> None:
     rows = unsettled(day)
     if not setup.eod_all_unsettled:
         rows = rows[day.deadline[rows] < t]
-    penalty = setup.rates.eod_penalty.of(day.remaining[rows])
+    if day.has_runs:  # each part left pays
+        penalty = part_penalties(day, rows, day.parts_left[rows], setup.rates.eod_penalty)
+    else:
+        penalty = setup.rates.eod_penalty.of(day.remaining[rows])
     per_lane = lane_sum(day.layout.sender_lane[rows], penalty, day.n_lanes, day.exact)
     day.costs[:, t // setup.ticks_per_day, :, COMPONENT["eod_penalty"]] += per_lane.reshape(day.n_samples, day.n_agents)
     for reg in day.registers.values():

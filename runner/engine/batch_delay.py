@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runner.engine.batch_runs import PartsPaid
 from runner.engine.batch_state import Q2, BatchState
 from runner.engine.lane_sum import lane_sum
 
@@ -31,16 +32,15 @@ class Queue2Delay:
     total: np.ndarray  # per lane: the delay weight of its Queue-2 payments
 
 
-def weights(day: BatchState, rows: np.ndarray, overdue_after: int) -> np.ndarray:
-    """Delay weight (× 1000) of each of ``rows``, overdue when ``overdue_after`` > deadline:
-    `ScaledRates.delay_weight` as a table over priorities 0..10 (clipping a priority into
-    0..10 keeps its band)."""
+def weights(day: BatchState, rows: np.ndarray, overdue_after: int, amounts: np.ndarray | None = None) -> np.ndarray:
+    """Delay weight (× 1000) of each of ``rows`` (of their remaining value, or of
+    ``amounts``), overdue when ``overdue_after`` > deadline: `ScaledRates.delay_weight` as a
+    table over priorities 0..10 (clipping a priority into 0..10 keeps its band)."""
     priority = day.priority[rows]
     if not day.priority_in_range:
         priority = np.minimum(np.maximum(priority, 0), 10)
-    out: np.ndarray = (
-        day.remaining[rows] * day.setup.rates.delay_lut[priority * 2 + (overdue_after > day.deadline[rows])]
-    )
+    value = day.remaining[rows] if amounts is None else amounts
+    out: np.ndarray = value * day.setup.rates.delay_lut[priority * 2 + (overdue_after > day.deadline[rows])]
     return out
 
 
@@ -64,10 +64,20 @@ def queue2_tracked(day: BatchState) -> Queue2Delay | None:
     return kept if kept is not None and kept.q2 is day.q2 else None
 
 
-def queue2_left(day: BatchState, kept: Queue2Delay | None, rows: np.ndarray, t: int) -> None:
-    """``rows`` leave Queue 2 during tick ``t`` (call before they are marked settled)."""
-    if kept is not None and rows.size:
-        kept.total -= lane_sum(day.layout.sender_lane[rows], weights(day, rows, t - 1), day.n_lanes, day.exact)
+def queue2_left(
+    day: BatchState, kept: Queue2Delay | None, rows: np.ndarray, t: int, paid: PartsPaid | None = None
+) -> None:
+    """``rows`` leave Queue 2 during tick ``t``, and so does the value ``paid`` of the runs
+    paid in part among them (`runner.engine.batch_runs`): call before the rows' status changes."""
+    if kept is None:
+        return
+    amounts = None
+    if paid is not None and (waiting := day.status[paid[0]] == Q2).any():
+        amounts = np.concatenate((day.remaining[rows], paid[1][waiting]))
+        rows = np.concatenate((rows, paid[0][waiting]))
+    if rows.size:
+        value = weights(day, rows, t - 1, amounts)
+        kept.total -= lane_sum(day.layout.sender_lane[rows], value, day.n_lanes, day.exact)
 
 
 def queue2_joined(day: BatchState, kept: Queue2Delay | None, rows: np.ndarray, t: int) -> None:

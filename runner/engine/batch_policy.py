@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from runner.engine.batch_policy_groups import PER_CPTY_KEYS, whole_args
+from runner.engine.batch_runs import parts_in
 from runner.engine.batch_settlement import rank_steps
 from runner.engine.batch_split import SplitDecisions, decide_splits, split_rows
 from runner.engine.batch_state import DROPPED, Q1, Q2, SETTLED, BatchState
@@ -137,7 +138,7 @@ def payment_pass(day: BatchState, t: int) -> np.ndarray:
         stay[at[~fits]] = True  # over budget: stays in Queue 1, in its place
         at, released = at[fits], released[fits]
     later = q1[:0]
-    if splits is not None and (splits.parts >= 0).any():
+    if splits is not None and not day.part_runs and (splits.parts >= 0).any():  # runs: split already
         released, later = split_rows(day, released, splits.at(at), t)
     day.q1 = np.concatenate((q1[stay], later)) if later.size else q1[stay]
     if later.size:  # each lane's staggered parts join the end of its Queue 1
@@ -179,7 +180,7 @@ def decide(
             release &= ~(args["timed_for_tick"] > t)
         go[at], drop[at] = release, group.drop[leaf]
         if splits is not None:
-            decide_splits(day, group, rows, leaf, args, splits, at)
+            decide_splits(day, group, rows, leaf, args, splits, at, t)
         declared = group.rtgs[leaf]  # ResubmitToRtgs on a Queue-1 payment: declares, stays
         if (declared >= 0).any():
             day.rtgs_priority[rows[declared >= 0]] = declared[declared >= 0]
@@ -261,8 +262,8 @@ def lane_stat(day: BatchState, name: str) -> np.ndarray:
     n_samples, n_agents, size = day.n_samples, day.n_agents, day.n_lanes
     lanes_of = day.layout.sender_lane
 
-    def count(rows: np.ndarray) -> np.ndarray:
-        return np.bincount(lanes_of[rows], minlength=size).astype(np.float64)
+    def count(rows: np.ndarray, parts: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(lanes_of[rows], parts, minlength=size).astype(np.float64)
 
     def value(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
         return lane_sum(lanes_of[rows], values, size, day.exact).astype(np.float64)
@@ -275,7 +276,7 @@ def lane_stat(day: BatchState, name: str) -> np.ndarray:
     if name in ("q1_value", "q1_count"):
         stats = {"q1_value": value(q1, day.remaining[q1]), "q1_count": count(q1)}
     elif name in ("q2_count_agent", "q2_size", "q2_value", "q2_nearest_deadline"):
-        n, v = count(q2), value(q2, day.remaining[q2])
+        n, v = count(q2, parts_in(day, q2)), value(q2, day.remaining[q2])  # a run: its parts left
         nearest = np.full(size, np.inf)
         np.minimum.at(nearest, lanes_of[q2], day.deadline[q2].astype(np.float64))
         stats = {
@@ -288,13 +289,17 @@ def lane_stat(day: BatchState, name: str) -> np.ndarray:
         tpd, t = day.setup.ticks_per_day, day.current_tick
         today = np.concatenate(day.layout.by_arrival[t - t % tpd : t + 1])
         done = today[day.status[today] == SETTLED]
-        if day.n_rows > day.n_payments:  # split parts count as they settle
+        settled = day.amount[done]
+        if day.has_runs:  # runs count their parts settled so far
+            done, settled = today, day.amount[today] - day.remaining[today]
+        elif day.n_rows > day.n_payments:  # split parts count as they settle
             kids = np.arange(day.n_payments, day.n_rows)
             kids = kids[(day.status[kids] == SETTLED) & (day.arrival[kids] >= t - t % tpd)]
             done = np.concatenate((done, kids))
+            settled = day.amount[done]
         stats = {
             "arrived_value_today": value(today, day.amount[today]),
-            "settled_value_today": value(done, day.amount[done]),
+            "settled_value_today": value(done, settled),
         }
     day.lane_cache.update(stats)
     return day.lane_cache[name]

@@ -77,7 +77,7 @@ def whole_args(values: np.ndarray, hi: int, what: str, policy: str, *, floor: bo
     if np.isnan(values).any():
         raise SimulationError(f"policy {policy}: {what} is not a number (NaN)")
     whole = np.floor(values) if floor else np.trunc(values)
-    out: np.ndarray = np.clip(whole, 0, hi).astype(np.int64)
+    out: np.ndarray = np.minimum(np.maximum(whole, 0), hi).astype(np.int64)  # np.clip: slower calls
     return out
 
 

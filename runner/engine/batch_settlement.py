@@ -5,15 +5,9 @@ steps through the payments one rank at a time: step k settles the k-th payment o
 sample's sequence, if its sender can pay it (and its limits allow it) — the reference's order
 exactly. Three exact shortcuts avoid most of those steps on the fast path:
 
-* **Deferred crediting** (lane = one bank of one sample): nothing is credited during the
-  pass, so a lane's balance only falls. ``available(b) = max(b,0) + max(0, L - max(0,-b))``
-  is nondecreasing in ``b`` with slope 0 or 1 (for any credit limit ``L``), hence
-  ``available(b - x) >= available(b) - x``. So while the running total of a lane's payments
-  stays within the lane's available liquidity at the start of a round, every one of them
-  settles in turn: that whole prefix settles at once (`rounds`). The next round starts from
-  the exact new balances. A payment above the lane's current available liquidity can never
-  settle later in the pass (available only falls), so it leaves the scan. Each round settles
-  at least the first remaining payment of every lane.
+* **Deferred crediting** (lane = one bank of one sample, no limits): nothing is credited
+  during the pass, so a lane's balance only falls and each lane settles its own prefix of
+  payments at once, round after round (`runner.engine.batch_rounds`).
 * **Immediate crediting** (lane = one sample): incoming payments raise a receiver's balance
   mid-pass, so the order across banks matters and the scan stays rank by rank. But when every
   sender in a sample can pay *all* its payments from its available liquidity at the start,
@@ -37,18 +31,12 @@ from __future__ import annotations
 import numpy as np
 
 from runner.engine.batch_delay import queue2_joined, queue2_left, queue2_tracked
+from runner.engine.batch_rounds import rounds, run_starts
 from runner.engine.batch_state import Q2, SETTLED, BatchState
 from runner.engine.lane_sum import lane_sum
 from runner.engine.limits import NO_LIMIT
 from runner.engine.reference_split import UNSUBMITTED_PART
 from runner.engine.rules import RTGS_NORMAL, available_liquidity
-
-
-def run_starts(lanes: np.ndarray) -> np.ndarray:
-    """Mask of the positions where a new run of equal values begins."""
-    new = np.ones(lanes.size, dtype=bool)
-    np.not_equal(lanes[1:], lanes[:-1], out=new[1:])
-    return new
 
 
 def rank_steps(lanes: np.ndarray, keys: np.ndarray | None = None) -> list[np.ndarray]:
@@ -171,14 +159,14 @@ def settle_released(day: BatchState, released: np.ndarray, t: int) -> None:
             mark_settled(day, released, t)
             return
         both = released
-        ok = rounds(day, released)
+        ok, paid = rounds(day, released)
     else:
         both = np.concatenate((released, day.q2))
         order = np.argsort(lanes[both], kind="stable")
         ok = np.empty(both.size, dtype=bool)
-        ok[order] = rounds(day, both[order])
+        ok[order], paid = rounds(day, both[order])
     n = released.size
-    queue2_left(day, kept, day.q2[ok[n:]], t)
+    queue2_left(day, kept, day.q2[ok[n:]], t, paid)
     mark_settled(day, both[ok], t)
     failed = released[~ok[:n]]
     day.status[failed] = Q2
@@ -205,7 +193,7 @@ def queue2_pass(day: BatchState, t: int, samples: np.ndarray | None = None) -> b
     if rows.size == 0:
         return False
     if day.lane_sorted_q2 and not day.has_limits:  # Queue 2 is sorted by lane, as `rounds` needs
-        ok = rounds(day, rows)
+        ok, _ = rounds(day, rows)  # no runs here: `runner.engine.batch_runs.runs_apply`
         if ok.any():
             mark_settled(day, rows[ok], t)
     else:
@@ -228,40 +216,6 @@ def _all_fit(day: BatchState, seq: np.ndarray) -> bool:
     day.balance -= total
     day.incoming += lane_sum(lay.receiver_lane[seq], day.remaining[seq], day.n_lanes, day.exact)
     return True
-
-
-def rounds(day: BatchState, seq: np.ndarray) -> np.ndarray:
-    """Deferred crediting, no limits: settle ``seq`` (lanes contiguous, each in order); returns
-    the settled mask. Debits balances now and credits ``incoming`` (see the module doc); the
-    caller marks the rows settled."""
-    lanes, need = day.layout.sender_lane[seq], day.remaining[seq]
-    ok = np.zeros(seq.size, dtype=bool)
-    # the entries still undecided; the others can never settle in this pass
-    avail = _lane_available(day, lanes)
-    pos = np.flatnonzero(need <= avail)
-    ln, nd, avail = lanes[pos], need[pos], avail[pos]
-    while pos.size:
-        new = run_starts(ln)
-        cum = np.cumsum(nd)
-        # running total within each lane: subtract the total before the lane's first
-        # entry (those totals are nondecreasing, so a running max carries them forward)
-        cum -= np.maximum.accumulate(np.where(new, cum - nd, 0))
-        fit = cum <= avail  # a prefix of each lane: cum only grows within a lane
-        day.balance -= lane_sum(ln[fit], nd[fit], day.n_lanes, day.exact)
-        ok[pos[fit]] = True
-        # the next round: what did not fit and still can (available only fell)
-        avail = _lane_available(day, ln)
-        nxt = np.flatnonzero(~fit & (nd <= avail))
-        pos, ln, nd, avail = pos[nxt], ln[nxt], nd[nxt], avail[nxt]
-    if ok.any():
-        day.incoming += lane_sum(day.layout.receiver_lane[seq[ok]], need[ok], day.n_lanes, day.exact)
-    return ok
-
-
-def _lane_available(day: BatchState, lanes: np.ndarray) -> np.ndarray:
-    """`available` of each of ``lanes`` (with repeats): computed per lane then gathered when
-    there are more entries than lanes."""
-    return available(day)[lanes] if lanes.size > day.n_lanes else available(day, lanes)
 
 
 # `may_settle` refines its bound while some sample has more than REFINE_FROM payments left

@@ -1,5 +1,7 @@
 """Payment splitting in the batch engine (docs/engine.md, "Payment splitting").
 
+The split decisions (`decide_splits`) and, off the runs path of `runner.engine.batch_runs`
+(where a payment's row stands for its parts), the parts as rows of their own.
 Children are new payment rows, appended to the state's row arrays when a split happens
 (`runner.engine.batch_rows`; a batch without a split never grows). A child's row is its own
 payment for every rule; the state keeps each row's ``root`` (the scenario payment it
@@ -16,6 +18,7 @@ import numpy as np
 
 from runner.engine.batch_policy_groups import PolicyGroup, whole_args
 from runner.engine.batch_rows import add_rows
+from runner.engine.batch_runs import split_into_runs
 from runner.engine.batch_state import FLOAT_EXACT, SETTLED, SPLIT, BatchState
 from runner.engine.rates import COMPONENT
 from runner.engine.reference_split import UNSUBMITTED_PART
@@ -66,9 +69,11 @@ def decide_splits(
     args: dict[str, np.ndarray],
     out: SplitDecisions,
     at: slice | np.ndarray,
+    t: int,
 ) -> None:
     """Fill ``out[at]`` for ``rows`` whose payment-tree ``leaf`` is a split action (the
-    reference's `runner.engine.reference_split.split_payment` argument rules)."""
+    reference's `runner.engine.reference_split.split_payment` argument rules); with
+    `BatchState.part_runs`, split them now (they are all released, whole rows)."""
     sel = np.flatnonzero(group.split[leaf])
     if sel.size == 0:
         return
@@ -79,6 +84,12 @@ def decide_splits(
     )
     idx = sel if isinstance(at, slice) and at == slice(None) else np.arange(out.parts.size)[at][sel]
     out.parts[idx] = parts
+    if day.part_runs:  # split now: each payment's row stands for its parts, released in its place
+        split = parts >= 2
+        if not split.all():
+            r, parts = r[split], parts[split]
+        _split_into_runs(day, r, parts, t)
+        return
     staggering = out.staggering
     if staggering is None:  # no StaggerSplit anywhere
         return
@@ -102,6 +113,17 @@ def decide_splits(
         priority = np.where(stagger, np.minimum(10, priority + boost), priority)
         first = np.where(stagger, first_now, parts)
     staggering.first_now[idx], staggering.priority[idx], staggering.stagger[idx] = first, priority, stagger
+
+
+def _split_into_runs(day: BatchState, parents: np.ndarray, parts: np.ndarray, t: int) -> None:
+    """`runner.engine.batch_runs.split_into_runs`, with the friction."""
+    if parents.size == 0:
+        return
+    if not day.has_runs:  # a row's penalty now adds up to one per part
+        day.exact = _row_bound(day, MAX_SPLIT_PARTS) * day.n_rows < FLOAT_EXACT
+    split_into_runs(day, parents, parts)
+    if day.setup.rates.split_friction:
+        _charge_friction(day, parents, parts, t)
 
 
 def split_rows(
@@ -198,14 +220,15 @@ def due_rows(day: BatchState, t: int) -> np.ndarray:
     return np.concatenate((due, parts + n)) if parts.size else due
 
 
-def _row_bound(day: BatchState) -> int:
-    """The largest term one row adds to a per-lane sum: amount × delay weight, a penalty, a
-    tick (parts are never larger than their scenario payment)."""
+def _row_bound(day: BatchState, parts: int = 1) -> int:
+    """The largest term one row adds to a per-lane sum: amount × delay weight, a penalty (one
+    per part for a row standing for up to ``parts`` parts), a tick (parts are never larger
+    than their scenario payment)."""
     top = int(np.abs(day.amount[: day.n_payments]).max(initial=0))
     rates = day.setup.rates
     largest = np.array([top])
     penalty = max(int(rates.deadline_penalty.of(largest)[0]), int(rates.eod_penalty.of(largest)[0]))
-    return max(top * int(rates.delay_lut.max()), day.setup.horizon, penalty)
+    return max(top * int(rates.delay_lut.max()), day.setup.horizon, parts * penalty)
 
 
 def _charge_friction(day: BatchState, parents: np.ndarray, parts: np.ndarray, t: int) -> None:

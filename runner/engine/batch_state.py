@@ -21,6 +21,7 @@ from weakref import WeakKeyDictionary
 import numpy as np
 
 from runner.engine.batch_policy_groups import PolicyGroup, policy_groups
+from runner.engine.batch_runs import runs_apply
 from runner.engine.limits import NO_LIMIT
 from runner.engine.rates import BPS_DEN, COMPONENT, COMPONENTS, mul_div
 from runner.engine.rules import RTGS_NORMAL, Status, allowed_overdraft, collateral_capacity
@@ -226,6 +227,13 @@ class BatchState:
     # the largest term a row adds to a per-lane sum (`exact`), once a split happens: parts are
     # never larger than their scenario payment, so only the number of rows grows
     split_row_bound: int = -1
+    # ---- split payments as runs of parts (`runner.engine.batch_runs`), when `part_runs`
+    part_runs: bool = False  # a split keeps the payment's row, as a run of its parts
+    has_runs: bool = False  # some payment was split: the run columns below exist
+    part_count: np.ndarray = field(default_factory=lambda: _EMPTY)  # parts (1: not split)
+    parts_left: np.ndarray = field(default_factory=lambda: _EMPTY)  # of an unsettled row: not settled yet
+    part_next: np.ndarray = field(default_factory=lambda: _EMPTY)  # of an unsettled row: its next part's amount
+    due_left: np.ndarray = field(default_factory=lambda: _EMPTY)  # the tick's due rows' parts_left at settlement
     # ---- derived once (read in every step)
     n_lanes: int = 0  # n_samples × n_agents
     deferred: bool = False  # deferred crediting
@@ -363,6 +371,7 @@ def _prepare_policies(state: BatchState) -> None:
     state.splits = any(bool(g.split.any()) for g in groups)
     state.staggers = any(bool(g.stagger.any()) for g in groups)
     state.q1_in_queue_order = setup.queue1_priority_deadline or state.queue2_actions or state.splits
+    state.part_runs = runs_apply(state)
     if state.queue2_actions or setup.priority_mode:  # read and written only then
         state.rtgs_priority = np.full(n, RTGS_NORMAL, dtype=np.int64)
         state.submitted = np.full(n, -1, dtype=np.int64)

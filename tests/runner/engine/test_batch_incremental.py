@@ -2,9 +2,10 @@
 
 * Queue 2's delay weight (`runner.engine.batch_delay`), kept and updated as payments join,
   leave and go overdue, equals a recount over the queue after every tick's accrual.
-* The part rows (`runner.engine.batch_rows`): the batch's shared schedule columns and
-  `Layout` are never written by a splitting day, a state array replaced between two
-  splits is copied into the block, not lost, and the block's spare rows are never read.
+* A splitting day never writes the batch's shared schedule columns and `Layout`, whether
+  its parts are rows or runs (`runner.engine.batch_runs`).
+* The part rows (`runner.engine.batch_rows`): a state array replaced between two splits is
+  copied into the block, not lost, and the block's spare rows are never read.
 """
 
 from __future__ import annotations
@@ -34,9 +35,18 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf/NaN fie
 RELEASE = {"type": "action", "action": "Release"}
 
 
-def split_day(n_banks: int = 6, ticks: int = 20, pool: int = 30_000) -> tuple[EngineSetup, Any]:
+def split_day(n_banks: int = 6, ticks: int = 20, pool: int = 30_000, *, rows: bool = True) -> tuple[EngineSetup, Any]:
     """A short day, liquidity scarce, every bank splitting in 3 what its balance does not
-    cover (parts released whole), immediate or deferred crediting."""
+    cover, all parts released at once, deferred crediting. ``rows``: with a StaggerSplit
+    releasing every part at once, so the parts are rows (`runner.engine.batch_rows`); else
+    with a Split, whose parts the engine keeps as runs (`runner.engine.batch_runs`)."""
+    split: dict[str, Any] = {"type": "action", "action": "Split", "parameters": {"num_splits": {"value": 3}}}
+    if rows:
+        split = {
+            "type": "action",
+            "action": "StaggerSplit",
+            "parameters": {"num_splits": {"value": 3}, "stagger_first_now": {"value": 3}},
+        }
     agents = [
         {
             "id": f"B{i}",
@@ -72,7 +82,7 @@ def split_day(n_banks: int = 6, ticks: int = 20, pool: int = 30_000) -> tuple[En
                     ],
                 },
                 "on_true": RELEASE,
-                "on_false": {"type": "action", "action": "Split", "parameters": {"num_splits": {"value": 3}}},
+                "on_false": split,
             },
         }
     )
@@ -107,15 +117,31 @@ def test_kept_queue2_delay_equals_a_recount(case: Case) -> None:
     event("kept" if kept else "never kept")
 
 
+@pytest.mark.parametrize("rows", [True, False], ids=["part rows", "runs"])
 @pytest.mark.parametrize("seeds", [(0,), (1, 2, 3)])
-def test_kept_queue2_delay_on_a_splitting_day(seeds: tuple[int, ...]) -> None:
-    setup, scenario = split_day()
+def test_kept_queue2_delay_on_a_splitting_day(seeds: tuple[int, ...], rows: bool) -> None:
+    setup, scenario = split_day(rows=rows)
     batch = ScheduleBatch.of([generate_schedule(scenario.config, s) for s in seeds])
     assert assert_kept_delay_is_a_recount(setup, batch) > setup.horizon // 2
 
 
-def test_a_splitting_day_never_writes_the_shared_batch() -> None:
-    setup, scenario = split_day()
+def test_the_splitting_days_keep_parts_as_rows_or_as_runs() -> None:
+    """The two models the tests here rely on: the StaggerSplit day appends rows, the Split
+    day keeps one row per payment (and splits runs of parts)."""
+    for rows in (True, False):
+        setup, scenario = split_day(rows=rows)
+        day = build_state(setup, ScheduleBatch.of([generate_schedule(scenario.config, 0)]), True)
+        for t in range(setup.horizon):
+            tick(day, t)
+        assert day.part_runs is not rows and day.has_runs is not rows
+        assert (day.n_rows > day.n_payments) is rows
+        if not rows:
+            assert (day.part_count == 3).any() and (day.parts_left[day.q2] < day.part_count[day.q2]).any()
+
+
+@pytest.mark.parametrize("rows", [True, False], ids=["part rows", "runs"])
+def test_a_splitting_day_never_writes_the_shared_batch(rows: bool) -> None:
+    setup, scenario = split_day(rows=rows)
     batch = ScheduleBatch.of([generate_schedule(scenario.config, s) for s in range(3)])
     columns = {k: v.copy() for k, v in batch.columns.items()}
     lay = layout_of(batch, setup.n_agents, setup.horizon)

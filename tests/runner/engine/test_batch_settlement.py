@@ -20,7 +20,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from runner.engine import batch_settlement
-from runner.engine.batch_settlement import REFINE_FROM, available, may_settle, rounds, scan
+from runner.engine.batch_rounds import rounds
+from runner.engine.batch_settlement import REFINE_FROM, available, may_settle, scan
 from runner.engine.batch_state import BatchState, build_state, layout_of
 from runner.engine.lane_sum import lane_sum
 from runner.engine.limits import NO_LIMIT
@@ -81,10 +82,80 @@ def test_rounds_settle_as_the_rule_one_payment_at_a_time(
             want[i] = True
             want_balance[lane] -= x
             want_incoming[lay.receiver_lane[row]] += x
-    ok = rounds(day, rows)
+    ok, paid = rounds(day, rows)
+    assert paid is None  # no runs on this day
     np.testing.assert_array_equal(ok, want)
     np.testing.assert_array_equal(day.balance, want_balance)
     np.testing.assert_array_equal(day.incoming, want_incoming)
+
+
+# ---------------------------------------------------------------------- runs of parts
+# With a split payment's row standing for its parts (`runner.engine.batch_runs`), `rounds`
+# settles a run whole, or the parts its lane can pay when it is the first entry of its lane
+# not to fit: the same as the rule applied to each part in turn.
+
+RUNS_SETUP, RUNS_SCENARIO = split_day(rows=False)
+RUNS_DAY: BatchState = build_state(
+    RUNS_SETUP, ScheduleBatch.of([generate_schedule(RUNS_SCENARIO.config, s) for s in SEEDS]), True
+)
+
+
+@st.composite
+def runs(draw: st.DrawFn, n: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For ``n`` rows: parts left (1–5), every part's amount but the last's, the last's (a
+    remainder of at most ``count − 1`` more; a row of one part is a payment not split)."""
+    left = np.array([draw(st.integers(1, 5)) for _ in range(n)], dtype=np.int64)
+    each = np.array([draw(st.integers(1, max(1, top // 8))) for _ in range(n)], dtype=np.int64)
+    last = each + np.array([draw(st.integers(0, 4)) for _ in range(n)], dtype=np.int64)
+    return left, each, last
+
+
+@engine_settings(300)
+@given(case=passes(), data=st.data())
+def test_rounds_settle_runs_as_the_rule_one_part_at_a_time(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], data: st.DataObject
+) -> None:
+    rows, need, balance, limit = case
+    top = max(int(need.max(initial=1)), 8)
+    left, each, last = data.draw(runs(rows.size, top))
+    day = RUNS_DAY
+    assert day.part_runs
+    day.has_runs = True
+    day.parts_left = np.ones(day.n_rows, dtype=np.int64)
+    day.part_next = np.zeros(day.n_rows, dtype=np.int64)
+    day.remaining[:] = 0
+    day.parts_left[rows] = left
+    day.remaining[rows] = (left - 1) * each + last
+    day.part_next[rows] = np.where(left >= 2, each, last)
+    day.balance, day.overdraft_limit = balance.copy(), limit.copy()
+    day.incoming = np.zeros(N_LANES, dtype=np.int64)
+    day.exact = False
+    lay = day.layout
+    # the rule, part by part: each lane's payments in order, each payment's parts in order
+    want_balance, want_incoming = balance.copy(), np.zeros(N_LANES, dtype=np.int64)
+    paid_parts = np.zeros(rows.size, dtype=np.int64)
+    for i, row in enumerate(rows):
+        lane = lay.sender_lane[row]
+        for x in [int(each[i])] * int(left[i] - 1) + [int(last[i])]:
+            if x <= available_liquidity(int(want_balance[lane]), int(limit[lane])):
+                paid_parts[i] += 1
+                want_balance[lane] -= x
+                want_incoming[lay.receiver_lane[row]] += x
+    ok, paid = rounds(day, rows)
+    event("some run paid in part" if paid is not None else "no run paid in part")
+    np.testing.assert_array_equal(ok, paid_parts == left)
+    np.testing.assert_array_equal(day.balance, want_balance)
+    np.testing.assert_array_equal(day.incoming, want_incoming)
+    still = ~ok
+    left_now = left - paid_parts
+    np.testing.assert_array_equal(day.parts_left[rows[still]], left_now[still])
+    np.testing.assert_array_equal(day.remaining[rows[still]], ((left_now - 1) * each + last)[still])
+    np.testing.assert_array_equal(day.part_next[rows[still]], np.where(left_now >= 2, each, last)[still])
+    if paid is not None:  # the parts paid of runs that stay open, or settle later in the pass
+        got = np.zeros(day.n_rows, dtype=np.int64)
+        np.add.at(got, paid[0], paid[1])
+        settled_in_part = np.where(still, paid_parts * each, 0)
+        np.testing.assert_array_equal(got[rows[still]], settled_in_part[still])
 
 
 # ---------------------------------------------------------------------- scan

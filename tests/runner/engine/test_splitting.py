@@ -89,14 +89,20 @@ def child_settlements(events: list[dict[str, Any]]) -> list[tuple[int, int, int]
     ]
 
 
+# With deferred crediting the batch engine keeps a Split's parts as one run
+# (`runner.engine.batch_runs`); `run` compares it with the reference either way.
+CREDITING = pytest.mark.parametrize("deferred", [False, True], ids=["immediate", "deferred (runs)"])
+
+
+@CREDITING
 @pytest.mark.parametrize("name", ["Split", "PaceAndRelease"])
-def test_split_three_ways_remainder_on_the_last_child(tmp_path: Path, name: str) -> None:
+def test_split_three_ways_remainder_on_the_last_child(tmp_path: Path, name: str, deferred: bool) -> None:
     """1 001 in 3 parts: 333, 333, 335 (ids 1, 2, 3), all released at tick 0. B0 has 700:
     the two 333s settle (34 left), 335 waits in Queue 2 for ever.
     Costs of B0: friction 7 × 2 = 14; delay on 335: ticks 0, 1 at 3.35 → 3 each, ticks 2, 3
     overdue 16.75 → 17 each = 40; the 335 child goes overdue at tick 2: 100; end of day
     1 000. Total 1 154 (SimCash: the same, per cost). The scenario payment is unsettled."""
-    table, events = run(day(tmp_path, first_time(action(name, num_splits=3))))
+    table, events = run(day(tmp_path, first_time(action(name, num_splits=3)), deferred_crediting=deferred))
     (event,) = splits(events)
     assert (event["children"], event["amounts"], event["friction"]) == ([1, 2, 3], [333, 333, 335], 14)
     assert child_settlements(events) == [(0, 1, 333), (0, 2, 333)]
@@ -113,7 +119,8 @@ def test_split_three_ways_remainder_on_the_last_child(tmp_path: Path, name: str)
     assert (int(table.arrived_count.sum()), int(table.settled_count.sum())) == (1, 0)
 
 
-def test_parent_settles_with_its_last_child(tmp_path: Path) -> None:
+@CREDITING
+def test_parent_settles_with_its_last_child(tmp_path: Path, deferred: bool) -> None:
     """As above, and B2 sends B0 400 at tick 1: the Queue-2 pass settles the 335 child at
     tick 1, so the scenario payment counts as settled at tick 1 (delay 1 tick), its full
     value settled. B0: friction 14 + delay 3 (tick 0) = 17."""
@@ -124,13 +131,50 @@ def test_parent_settles_with_its_last_child(tmp_path: Path) -> None:
         "amount": 400,
         "schedule": {"type": "OneTime", "tick": 1},
     }
-    table, events = run(day(tmp_path, first_time(action("Split", num_splits=3)), extra=[gift]))
+    raw = day(tmp_path, first_time(action("Split", num_splits=3)), extra=[gift], deferred_crediting=deferred)
+    table, events = run(raw)
     assert child_settlements(events) == [(0, 1, 333), (0, 2, 333), (1, 3, 335)]
     assert int(table.totals()[0, 0]) == 17
     assert [int(x) for x in table.settle_tick[:1]] == [1]
     assert int(table.settled_count[0, 0, 0]) == 1
     assert int(table.settled_value[0, 0, 0]) == 1001
     assert int(table.delay_ticks[0, 0, 0]) == 1
+
+
+@CREDITING
+def test_parts_left_pay_penalties_each_and_a_later_payment_settles(tmp_path: Path, deferred: bool) -> None:
+    """B0 (400) splits what is 500 or more in 3 and releases the rest whole: at tick 0 its
+    1 001 (333, 333, 335) and then 30 to B2. One 333 settles (67 left), the second does
+    not fit and neither can the 335 after it; the 30 settles (37 left). The two parts left
+    (668) wait in Queue 2 for ever, each its own payment for the penalties.
+    B0: friction 14; delay on 668: ticks 0, 1 at 6.68 → 7 each, ticks 2, 3 overdue 33.4 → 33
+    each = 80; two parts overdue at tick 2: 2 × 100; end of day 2 × 1 000. Total 2 294 (SimCash:
+    the same, per cost, with either crediting)."""
+    policy = {
+        "version": "1.0",
+        "policy_id": "p",
+        "payment_tree": {
+            "type": "condition",
+            "node_id": "big",
+            "condition": {"op": ">=", "left": {"field": "amount"}, "right": {"value": 500}},
+            "on_true": action("Split", num_splits=3),
+            "on_false": action("Release"),
+        },
+    }
+    table, events = run(
+        day(tmp_path, policy, balance=400, extra=[pay("B0", "B2", 30, deadline=1)], deferred_crediting=deferred)
+    )
+    assert child_settlements(events) == [(0, 2, 333), (0, 1, 30)]
+    costs = costs_of(table)
+    assert (costs["split_friction"], costs["delay"], costs["deadline_penalty"], costs["eod_penalty"]) == (
+        14,
+        80,
+        200,
+        2000,
+    )
+    assert int(table.totals()[0, 0]) == 2294
+    assert int(table.final_balance[0, 0]) == 37
+    assert [int(x) for x in table.settle_tick] == [-1, 0]
 
 
 def test_stagger_split_releases_the_first_and_queues_the_rest(tmp_path: Path) -> None:
