@@ -50,6 +50,21 @@ def first_time(split: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def from_amount(least: int, split: dict[str, Any]) -> dict[str, Any]:
+    """A policy: ``split`` a payment of at least ``least`` cents, release the others."""
+    return {
+        "version": "1.0",
+        "policy_id": "p",
+        "payment_tree": {
+            "type": "condition",
+            "node_id": "big",
+            "condition": {"op": ">=", "left": {"field": "amount"}, "right": {"value": least}},
+            "on_true": split,
+            "on_false": action("Release"),
+        },
+    }
+
+
 def day(
     tmp_path: Path,
     policy: dict[str, Any],
@@ -74,6 +89,12 @@ def day(
 
 def costs_of(table: Any, bank: int = 0) -> dict[str, int]:
     return {name: int(table.costs[0, :, bank, i].sum()) for name, i in COMPONENT.items()}
+
+
+def charges(table: Any) -> tuple[int, int, int, int]:
+    """B0's friction, delay, deadline penalties and end-of-day penalties."""
+    costs = costs_of(table)
+    return costs["split_friction"], costs["delay"], costs["deadline_penalty"], costs["eod_penalty"]
 
 
 def splits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -106,13 +127,7 @@ def test_split_three_ways_remainder_on_the_last_child(tmp_path: Path, name: str,
     (event,) = splits(events)
     assert (event["children"], event["amounts"], event["friction"]) == ([1, 2, 3], [333, 333, 335], 14)
     assert child_settlements(events) == [(0, 1, 333), (0, 2, 333)]
-    costs = costs_of(table)
-    assert (costs["split_friction"], costs["delay"], costs["deadline_penalty"], costs["eod_penalty"]) == (
-        14,
-        40,
-        100,
-        1000,
-    )
+    assert charges(table) == (14, 40, 100, 1000)
     assert int(table.totals()[0, 0]) == 1154
     assert int(table.final_balance[0, 0]) == 34
     assert [int(x) for x in table.settle_tick] == [-1]
@@ -150,28 +165,12 @@ def test_parts_left_pay_penalties_each_and_a_later_payment_settles(tmp_path: Pat
     B0: friction 14; delay on 668: ticks 0, 1 at 6.68 → 7 each, ticks 2, 3 overdue 33.4 → 33
     each = 80; two parts overdue at tick 2: 2 × 100; end of day 2 × 1 000. Total 2 294 (SimCash:
     the same, per cost, with either crediting)."""
-    policy = {
-        "version": "1.0",
-        "policy_id": "p",
-        "payment_tree": {
-            "type": "condition",
-            "node_id": "big",
-            "condition": {"op": ">=", "left": {"field": "amount"}, "right": {"value": 500}},
-            "on_true": action("Split", num_splits=3),
-            "on_false": action("Release"),
-        },
-    }
+    policy = from_amount(500, action("Split", num_splits=3))
     table, events = run(
         day(tmp_path, policy, balance=400, extra=[pay("B0", "B2", 30, deadline=1)], deferred_crediting=deferred)
     )
     assert child_settlements(events) == [(0, 2, 333), (0, 1, 30)]
-    costs = costs_of(table)
-    assert (costs["split_friction"], costs["delay"], costs["deadline_penalty"], costs["eod_penalty"]) == (
-        14,
-        80,
-        200,
-        2000,
-    )
+    assert charges(table) == (14, 80, 200, 2000)
     assert int(table.totals()[0, 0]) == 2294
     assert int(table.final_balance[0, 0]) == 37
     assert [int(x) for x in table.settle_tick] == [-1, 0]
@@ -313,17 +312,7 @@ def test_parts_split_again_settle_their_ancestors(tmp_path: Path) -> None:
     part of every level has (a part's settlement counts for all its ancestors).
     Friction 3 splits × 7 = 21 (SimCash: the same)."""
     stagger = action("StaggerSplit", num_splits=2, stagger_first_now=1, stagger_gap_ticks=1, priority_boost_children=0)
-    policy = {
-        "version": "1.0",
-        "policy_id": "p",
-        "payment_tree": {
-            "type": "condition",
-            "node_id": "big",
-            "condition": {"op": ">=", "left": {"field": "amount"}, "right": {"value": 2}},
-            "on_true": stagger,
-            "on_false": action("Release"),
-        },
-    }
+    policy = from_amount(2, stagger)
     table, events = run(day(tmp_path, policy, amount=8, balance=100, deadline=10))
     assert [e["amounts"] for e in splits(events)] == [[4, 4], [2, 2], [1, 1]]
     assert [(tick, amount) for tick, _, amount in child_settlements(events)] == [(0, 4), (1, 2), (2, 1), (3, 1)]
