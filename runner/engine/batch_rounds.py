@@ -47,7 +47,7 @@ def rounds(day: BatchState, seq: np.ndarray) -> tuple[np.ndarray, PartsPaid | No
     pos = np.flatnonzero(first <= avail)
     ln, nd, avail = lanes[pos], need[pos], avail[pos]
     fs = first[pos] if runs else nd
-    runs = runs and bool((fs < nd).any())  # some run with parts to pay in part (only falls)
+    runs = runs and bool((fs < nd).any())  # a run that may be paid in part (the pass adds none)
     paid: list[PartsPaid] = []
     while pos.size:
         new = run_starts(ln)

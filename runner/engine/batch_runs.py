@@ -1,6 +1,6 @@
 """Split payments kept as runs of parts: the batch engine's fast path for splitting.
 
-On the path where Queue 2 is settled a lane at a time (`runner.engine.batch_settlement.rounds`:
+On the path where Queue 2 is settled a lane at a time (`runner.engine.batch_rounds`:
 deferred crediting, no limits) and a part can only ever be settled there — no LSM to offset
 it, no Queue-2 action to send it back to Queue 1, no ``priority_mode`` re-ordering, no
 ``StaggerSplit`` — a split payment's parts never act alone. They are released together, in

@@ -38,6 +38,11 @@ def _events(folder: Path) -> tuple[Path, list[str]]:
     return run_dir, (run_dir / EVENTS_FILE).read_text().splitlines()
 
 
+def _started(folder: Path) -> bool:
+    """Whether the run has begun its event stream (its folder may exist a moment before)."""
+    return any((p / EVENTS_FILE).is_file() for p in folder.iterdir())
+
+
 def _comparable(events: list[Event]) -> list[tuple[int, int, str, str]]:
     return [
         (
@@ -61,7 +66,7 @@ def test_ctrl_c_stops_within_seconds_with_exit_130_and_a_resumable_stream(tmp_pa
     try:
         wait_for(
             "3 iterations done",
-            lambda: any(tmp_path.iterdir()) and sum('"reference_cost"' in line for line in _events(tmp_path)[1]) >= 4,
+            lambda: _started(tmp_path) and sum('"reference_cost"' in line for line in _events(tmp_path)[1]) >= 4,
             proc,
             timeout=120,
         )
