@@ -59,7 +59,7 @@ import numpy as np  # noqa: E402
 from make_bank50_lsm import COST_RATES  # noqa: E402  (this folder: run as a script)
 
 from runner.engine.batch import evaluate_batch, tick  # noqa: E402
-from runner.engine.batch_state import SETTLED, SPLIT, build_state  # noqa: E402
+from runner.engine.batch_state import SETTLED, build_state  # noqa: E402
 from runner.engine.reference import ReferenceEngine  # noqa: E402
 from runner.engine.results import CostTable  # noqa: E402
 from runner.engine.schedule import Schedule, generate_schedule  # noqa: E402
@@ -239,6 +239,9 @@ def day_volume(setup: EngineSetup, schedules: Sequence[Schedule]) -> dict[str, i
     """What a batch day did: payments, those split and their parts (kept as runs of parts, or
     as rows of their own: `runner.engine.batch_runs`), Queue-2 entries summed over the ticks
     (the RTGS pass walks them every tick) and rows settled whole."""
+    # here, not at the top: engine_ab.py imports this file with engines from before splitting
+    from runner.engine.batch_state import SPLIT
+
     day = build_state(setup, ScheduleBatch.of(schedules), fast=True)
     queued = 0
     for t in range(setup.horizon):
