@@ -36,15 +36,15 @@ from tests.runner.engine.test_engine_parity import reference_tables
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf/NaN fields in policies
 
-# actions that would take the day off the runs path, and what replaces them
+# actions that would take the day off the runs path (a Hold replaces them; StaggerSplit: a Split)
 QUEUE2_ACTIONS = ("WithdrawFromRtgs", "ResubmitToRtgs")
 
 
-def on_runs_path(node: dict[str, Any], r: random.Random) -> dict[str, Any]:
+def on_runs_path(node: dict[str, Any]) -> dict[str, Any]:
     """A payment tree whose StaggerSplits are Splits (of the same parts) and whose Queue-2
     actions are Holds."""
     if node["type"] == "condition":
-        return {**node, "on_true": on_runs_path(node["on_true"], r), "on_false": on_runs_path(node["on_false"], r)}
+        return {**node, "on_true": on_runs_path(node["on_true"]), "on_false": on_runs_path(node["on_false"])}
     if node["action"] == "StaggerSplit":
         return {"type": "action", "action": "Split", "parameters": {"num_splits": node["parameters"]["num_splits"]}}
     if node["action"] in QUEUE2_ACTIONS:
@@ -62,7 +62,7 @@ def splitting_policy(seed: int, horizon: int) -> dict[str, Any]:
     doc = build_policy(
         r.randrange(2**32), horizon, r.randint(0, 2), r.choice([None, 0, 1]), r.randint(0, 2), True, r.random() < 0.3
     )
-    tree = on_runs_path(doc["payment_tree"], r)
+    tree = on_runs_path(doc["payment_tree"])
     parts = {"num_splits": {"value": r.choice([2, 3, 4, 6, r.uniform(0, 7)])}}
     doc["payment_tree"] = {
         "type": "condition",
