@@ -247,11 +247,15 @@ def day_volume(setup: EngineSetup, schedules: Sequence[Schedule]) -> dict[str, i
     for t in range(setup.horizon):
         tick(day, t)
         queued += int(day.q2.size)
-    runs = day.part_count[day.part_count > 1] if day.has_runs else day.part_count
+    if day.has_runs:  # each split payment's row counts its parts
+        counts = day.part_count[day.part_count > 1]
+        split, parts = counts.size, int(counts.sum())
+    else:  # each split payment's parts are rows of their own
+        split, parts = int((day.status[: day.n_payments] == SPLIT).sum()), day.n_rows - day.n_payments
     return {
         "payments": day.n_payments,
-        "split": runs.size if day.has_runs else int((day.status[: day.n_payments] == SPLIT).sum()),
-        "parts": int(runs.sum()) if day.has_runs else day.n_rows - day.n_payments,
+        "split": split,
+        "parts": parts,
         "Queue-2 entries over the day": queued,
         "rows settled": int((day.status[: day.n_rows] == SETTLED).sum()),
     }

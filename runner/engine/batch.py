@@ -25,8 +25,9 @@ from runner.engine.batch_collateral import collateral_trees, run_timers
 from runner.engine.batch_delay import queue2_weight, weights
 from runner.engine.batch_lsm import run_lsm
 from runner.engine.batch_policy import bank_trees, escalate, payment_pass, queue2_policy_pass
+from runner.engine.batch_rounds import available
 from runner.engine.batch_runs import part_penalties
-from runner.engine.batch_settlement import available, credit, rank_steps, settle_released
+from runner.engine.batch_settlement import credit, rank_steps, settle_released
 from runner.engine.batch_split import due_rows, settled_roots
 from runner.engine.batch_state import DROPPED, Q1, SETTLED, BatchState, build_state
 from runner.engine.lane_sum import lane_sum

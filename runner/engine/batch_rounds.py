@@ -85,11 +85,17 @@ def _credit(day: BatchState, rows: np.ndarray, amounts: np.ndarray, paid: list[P
     return parts, values
 
 
-def _lane_available(day: BatchState, lanes: np.ndarray) -> np.ndarray:
-    """Available liquidity of each of ``lanes`` (with repeats): computed per lane then
-    gathered when there are more entries than lanes."""
-    if lanes.size > day.n_lanes:
-        out: np.ndarray = available_liquidity(day.balance, day.overdraft_limit)[lanes]
+def available(day: BatchState, lanes: np.ndarray | None = None) -> np.ndarray:
+    """Liquidity ``lanes`` (default: every lane) can pay from: balance plus unused credit."""
+    if lanes is None:
+        b, limit = day.balance, day.overdraft_limit
     else:
-        out = available_liquidity(day.balance[lanes], day.overdraft_limit[lanes])
+        b, limit = day.balance[lanes], day.overdraft_limit[lanes]
+    out: np.ndarray = available_liquidity(b, limit)
     return out
+
+
+def _lane_available(day: BatchState, lanes: np.ndarray) -> np.ndarray:
+    """`available` of each of ``lanes`` (with repeats): computed per lane then gathered when
+    there are more entries than lanes."""
+    return available(day)[lanes] if lanes.size > day.n_lanes else available(day, lanes)

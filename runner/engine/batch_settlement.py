@@ -31,12 +31,12 @@ from __future__ import annotations
 import numpy as np
 
 from runner.engine.batch_delay import queue2_joined, queue2_left, queue2_tracked
-from runner.engine.batch_rounds import rounds, run_starts
+from runner.engine.batch_rounds import available, rounds, run_starts
 from runner.engine.batch_state import Q2, SETTLED, BatchState
 from runner.engine.lane_sum import lane_sum
 from runner.engine.limits import NO_LIMIT
 from runner.engine.reference_split import UNSUBMITTED_PART
-from runner.engine.rules import RTGS_NORMAL, available_liquidity
+from runner.engine.rules import RTGS_NORMAL
 
 
 def rank_steps(lanes: np.ndarray, keys: np.ndarray | None = None) -> list[np.ndarray]:
@@ -59,16 +59,6 @@ def rank_steps(lanes: np.ndarray, keys: np.ndarray | None = None) -> list[np.nda
 
 
 # ---------------------------------------------------------------------- the rules
-def available(day: BatchState, lanes: np.ndarray | None = None) -> np.ndarray:
-    """Liquidity ``lanes`` (default: every lane) can pay from: balance plus unused credit."""
-    if lanes is None:
-        b, limit = day.balance, day.overdraft_limit
-    else:
-        b, limit = day.balance[lanes], day.overdraft_limit[lanes]
-    out: np.ndarray = available_liquidity(b, limit)
-    return out
-
-
 def within_limits(day: BatchState, lanes: np.ndarray, receivers: np.ndarray, amounts: np.ndarray) -> np.ndarray:
     """Whether each payment, on its own, fits its sender's bilateral and multilateral limits
     of the day as used so far (all true without limits)."""

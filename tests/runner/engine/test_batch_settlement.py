@@ -20,8 +20,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from runner.engine import batch_settlement
-from runner.engine.batch_rounds import rounds
-from runner.engine.batch_settlement import REFINE_FROM, available, may_settle, scan
+from runner.engine.batch_rounds import available, rounds
+from runner.engine.batch_settlement import REFINE_FROM, may_settle, scan
 from runner.engine.batch_state import BatchState, build_state, layout_of
 from runner.engine.lane_sum import lane_sum
 from runner.engine.limits import NO_LIMIT
